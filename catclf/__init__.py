@@ -1,0 +1,3 @@
+"""catclf: a cat / non-cat image classifier built on vectorized logistic regression."""
+
+__version__ = "1.0.0"

@@ -1,0 +1,3 @@
+from catclf.cli import main
+
+main()

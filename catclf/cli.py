@@ -1,0 +1,442 @@
+"""The command line: parse, call the library, present. Exit statuses are decided here.
+
+0  success
+1  an error: bad input, a missing or damaged file, training that diverged
+   (with predict: at least one image could not be scored; the rest are printed)
+2  a usage error: unknown option, bad value
+3  predict --exit-code: every image was scored and at least one is not a cat
+130, 143  interrupted by Ctrl-C (SIGINT) or SIGTERM; nothing was saved
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from catclf import reporting
+from catclf.errors import CatclfError, ImageError, ModelError
+from catclf.reporting import emit, emit_json, error, is_terminal, note
+
+EXIT_ERROR = 1
+EXIT_NOT_CAT = 3
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+BATCH = 256
+
+app = typer.Typer(
+    name="catclf",
+    help="Cat / non-cat image classifier: logistic regression on 64x64 pixels, as the course "
+    "teaches it.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so that the same clean-up runs as for Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def reports_errors(command: F) -> F:
+    """Turn the project's errors and interrupts into one line on stderr and an exit status."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except CatclfError as e:
+            error(str(e))
+            raise typer.Exit(EXIT_ERROR) from None
+        except KeyboardInterrupt as e:
+            terminated = isinstance(e, Terminated)
+            note(f"{'terminated' if terminated else 'interrupted'}; nothing was saved")
+            raise typer.Exit(EXIT_SIGTERM if terminated else EXIT_SIGINT) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _positive_rate(value: float) -> float:
+    if not (math.isfinite(value) and value > 0):
+        raise typer.BadParameter(f"{value} is not a positive number")
+    return value
+
+
+ModelOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--model",
+        "-m",
+        envvar="CATCLF_MODEL",
+        show_envvar=True,
+        help="Model file. [default: model.h5 in the current folder]",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+QuietOption = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress bars or notes on stderr.")
+]
+
+
+@app.command()
+@reports_errors
+def train(
+    data: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="DATA",
+            help="A folder with two class folders (cat/ and another), an HDF5 file in the "
+            "course layout, or a folder with train_*.h5 and test_*.h5. [default: the bundled "
+            "cat / non-cat set]",
+            show_default=False,
+        ),
+    ] = None,
+    test: Annotated[
+        Path | None,
+        typer.Option("--test", help="Test set, in any of the same forms.", show_default=False),
+    ] = None,
+    model: ModelOption = None,
+    learning_rate: Annotated[
+        float,
+        typer.Option("--learning-rate", "-r", callback=_positive_rate, help="Gradient step size."),
+    ] = 0.005,
+    iterations: Annotated[
+        int, typer.Option("--iterations", "-n", min=1, help="Gradient descent iterations.")
+    ] = 2000,
+    positive: Annotated[
+        str | None,
+        typer.Option(
+            help="Name of the class folder that holds the cats. [default: cat or cats]",
+            show_default=False,
+        ),
+    ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option("--strict", help="Stop at the first unreadable image instead of skipping it."),
+    ] = False,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Train w and b by batch gradient descent and save them to the model file.
+
+    \b
+    Examples:
+      catclf train                     # the bundled cat / non-cat set, saves model.h5
+      catclf train data/ --test holdout/ --learning-rate 0.005 --iterations 2000
+    """
+    from catclf import datasets
+    from catclf import model as model_file
+    from catclf.datasets import Dataset
+    from catclf.model import Settings
+    from catclf.training import train as fit
+
+    started = time.perf_counter()
+    show = is_terminal(sys.stderr) and not quiet
+    say = (lambda message: None) if quiet else note
+    out = model if model is not None else model_file.DEFAULT_PATH
+    _check_writable_target(out)
+
+    with ExitStack() as bars:
+
+        def decoding(total: int) -> Callable[[int], None]:
+            return bars.enter_context(reporting.progress("decoding", total, enabled=show))
+
+        implied_test: Dataset | None
+        if data is None:
+            say("training on the bundled cat / non-cat set")
+            train_set, implied_test = datasets.bundled()
+        else:
+            train_set, implied_test = datasets.load(
+                data, positive=positive, strict=strict, progress=decoding
+            )
+        test_set = implied_test
+        if test is not None:
+            test_set = datasets.load_test(test, positive=positive, strict=strict, progress=decoding)
+    skipped = train_set.skipped + (test_set.skipped if test_set is not None else [])
+    for s in skipped:
+        note(f"skipped {s.path}: {s.error}")
+    say(f"{train_set.origin}: {train_set.describe()}")
+    if test_set is not None:
+        say(f"test set {test_set.origin}: {test_set.describe()}")
+
+    settings = Settings(learning_rate=learning_rate, num_iterations=iterations)
+    with reporting.progress("training", iterations, enabled=show, status="cost") as advance:
+        trained = fit(
+            train_set,
+            test_set,
+            settings,
+            on_iteration=lambda i, cost: advance(1, status=f"cost {cost:.6f}"),
+        )
+    model_file.save(trained, out)
+
+    summary = {
+        "model": str(out),
+        "train_data": train_set.origin,
+        "test_data": None if test_set is None else test_set.origin,
+        "train_examples": trained.train_examples,
+        "test_examples": trained.test_examples,
+        "train_accuracy": trained.train_accuracy,
+        "test_accuracy": trained.test_accuracy,
+        "final_cost": trained.final_cost,
+        "costs": list(trained.costs),
+        "learning_rate": learning_rate,
+        "num_iterations": iterations,
+        "classes": list(trained.classes),
+        "skipped": [{"path": s.path, "error": s.error} for s in skipped],
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    if as_json:
+        emit_json(summary)
+        return
+    rows = [
+        ("examples", f"{train_set.describe()}"),
+        ("train accuracy", _percent(trained.train_accuracy, train_set.m)),
+        (
+            "test accuracy",
+            "no test set" if test_set is None else _percent(trained.test_accuracy, test_set.m),
+        ),
+        ("final cost", f"{trained.final_cost:.6f}"),
+        ("skipped", str(len(skipped))),
+        ("model", str(out)),
+    ]
+    if is_terminal(sys.stdout):
+        reporting.table("Trained", rows)
+    else:
+        reporting.key_values(rows)
+
+
+def _percent(fraction: float | None, m: int) -> str:
+    assert fraction is not None
+    return f"{100 * fraction:.2f} % ({round(fraction * m)}/{m})"
+
+
+def _check_writable_target(path: Path) -> None:
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise ModelError(f"{path}: is a folder, expected a model file path")
+    if not folder.is_dir():
+        raise ModelError(f"{path}: cannot write the model: folder {folder} does not exist")
+
+
+@dataclass(frozen=True)
+class _Input:
+    name: str
+    source: Path | bytes
+
+
+@app.command()
+@reports_errors
+def predict(
+    images: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="IMAGE",
+            help="Image files, folders (every image below them, in sorted order), or - for an "
+            "image on stdin.",
+            show_default=False,
+        ),
+    ] = None,
+    files_from: Annotated[
+        str | None,
+        typer.Option(
+            "--files-from",
+            "-f",
+            metavar="FILE",
+            help="Read image paths from FILE, one per line (- for stdin).",
+            show_default=False,
+        ),
+    ] = None,
+    null: Annotated[
+        bool,
+        typer.Option(
+            "--null",
+            "-0",
+            help="With --files-from: paths end with NUL, as find -print0 writes them.",
+        ),
+    ] = False,
+    model: ModelOption = None,
+    threshold: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Probability above which the label is cat.")
+    ] = 0.5,
+    as_json: JsonOption = False,
+    exit_code: Annotated[
+        bool,
+        typer.Option(
+            "--exit-code",
+            help=f"Exit 0 when every image is a cat, {EXIT_NOT_CAT} when any is not.",
+        ),
+    ] = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Print the probability that each image shows a cat.
+
+    One image: one line, the probability. Several images, folders or --files-from: one line
+    each, PATH<TAB>PROBABILITY<TAB>LABEL. --json: one JSON object per line.
+
+    \b
+    Examples:
+      catclf predict photo.jpg         # prints e.g. 0.734125
+      find photos -name '*.jpg' | catclf predict --files-from - --json
+      if catclf predict --exit-code photo.jpg > /dev/null; then echo cat; fi
+    """
+    from catclf.images import load_image
+
+    if not images and files_from is None:
+        raise typer.BadParameter(
+            "give at least one IMAGE, or --files-from FILE", param_hint="IMAGE"
+        )
+    if files_from == "-" and images and "-" in images:
+        raise typer.BadParameter(
+            "stdin cannot be both an image and the list of paths", param_hint="'--files-from'"
+        )
+    if null and files_from is None:
+        raise typer.BadParameter("--null goes with --files-from", param_hint="'--null'")
+    single = (
+        files_from is None
+        and images is not None
+        and len(images) == 1
+        and (images[0] == "-" or not Path(images[0]).is_dir())
+    )
+    classifier = _load_model_for_predict(model, quiet)
+
+    failed = False
+    verdicts: list[bool] = []
+
+    def score(batch: list[_Input]) -> None:
+        nonlocal failed
+        import numpy as np
+
+        from catclf.images import to_columns
+
+        pixels, names = [], []
+        for item in batch:
+            try:
+                pixels.append(load_image(item.source, item.name))
+                names.append(item.name)
+            except ImageError as e:
+                error(str(e))
+                failed = True
+        if not pixels:
+            return
+        probabilities = classifier.probabilities(to_columns(np.stack(pixels)))
+        for name, p in zip(names, probabilities, strict=True):
+            is_cat = bool(p > threshold)
+            verdicts.append(is_cat)
+            label = "cat" if is_cat else "non-cat"
+            if as_json:
+                emit_json({"path": name, "probability": float(p), "label": label})
+            elif single:
+                emit(f"{p:.6f}")
+            else:
+                emit(f"{_tsv_field(name)}\t{p:.6f}\t{label}")
+        sys.stdout.flush()
+
+    batch: list[_Input] = []
+    for item in _inputs(images or [], files_from, null):
+        if item is None:
+            failed = True
+            continue
+        batch.append(item)
+        if len(batch) == BATCH:
+            score(batch)
+            batch = []
+    score(batch)
+
+    if failed:
+        raise typer.Exit(EXIT_ERROR)
+    if exit_code and not all(verdicts):
+        raise typer.Exit(EXIT_NOT_CAT)
+
+
+def _load_model_for_predict(path: Path | None, quiet: bool) -> Any:
+    from catclf import model as model_file
+
+    if path is None:
+        if model_file.DEFAULT_PATH.exists():
+            path = model_file.DEFAULT_PATH
+        else:
+            if not quiet:
+                note(
+                    "no model.h5 here (and no --model or CATCLF_MODEL): using the model "
+                    "trained on the bundled cat / non-cat set"
+                )
+            path = model_file.BUNDLED_PATH
+    return model_file.load(path)
+
+
+def _inputs(images: list[str], files_from: str | None, null: bool) -> Iterator[_Input | None]:
+    """The images to score, in order; None for an argument that names nothing to score
+    (the error has been reported)."""
+    from catclf.images import find_images
+
+    names = list(images)
+    if files_from is not None:
+        names += _read_list(files_from, null)
+    for name in names:
+        if name == "-":
+            yield _Input("-", sys.stdin.buffer.read())
+            continue
+        path = Path(name)
+        if path.is_dir():
+            found = find_images(path)
+            if not found:
+                error(f"{name}: no images below this folder")
+                yield None
+            for p in found:
+                yield _Input(str(p), p)
+        else:
+            yield _Input(name, path)
+
+
+def _read_list(files_from: str, null: bool) -> list[str]:
+    try:
+        if files_from == "-":
+            raw = sys.stdin.buffer.read()
+        else:
+            with open(files_from, "rb") as f:
+                raw = f.read()
+    except OSError as e:
+        raise CatclfError(f"{files_from}: cannot read the list of paths ({e.strerror or e})") from e
+    parts = raw.split(b"\0") if null else raw.splitlines()
+    return [os.fsdecode(p) for p in parts if p]
+
+
+def _tsv_field(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def main() -> None:
+    """The `catclf` command."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    # Paths that are not valid UTF-8 are written back as the bytes they were.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(
+                errors="surrogateescape" if stream is sys.stdout else "backslashreplace"
+            )
+    try:
+        app(prog_name="catclf")
+    except Exception as e:  # a bug in catclf: still one line, the traceback on request
+        if os.environ.get("CATCLF_DEBUG"):
+            raise
+        error(f"internal error: {type(e).__name__}: {e} (run with CATCLF_DEBUG=1 for details)")
+        sys.exit(EXIT_ERROR)

@@ -1,0 +1,297 @@
+"""Data sets: a folder of class folders, an HDF5 file in the course layout, or a folder of those.
+
+A data set holds its images as (m, 64, 64, 3) uint8 and its labels as (m,) 0 / 1;
+`Dataset.X` and `Dataset.Y` give the course's (12288, m) and (1, m) matrices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from catclf.errors import DataError, ImageError
+from catclf.images import (
+    CHANNELS,
+    IMAGE_EXTENSIONS,
+    IMAGE_SIZE,
+    find_images,
+    load_image,
+    to_columns,
+)
+
+BUNDLED_DIR = Path(__file__).parent / "data"
+BUNDLED_NAME = "bundled cat / non-cat set"
+POSITIVE_NAMES = ("cat", "cats")
+DEFAULT_CLASSES = ("non-cat", "cat")
+HDF5_SUFFIXES = (".h5", ".hdf5")
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An image left out of a data set, and why."""
+
+    path: str
+    error: str
+
+
+@dataclass
+class Dataset:
+    """m examples: images (m, 64, 64, 3) uint8, labels (m,) int64 of 0 / 1.
+
+    sources names each example (a file path, or "file.h5[i]"); classes is
+    (negative name, positive name) as the data calls them.
+    """
+
+    images: NDArray[np.uint8]
+    labels: NDArray[np.int64]
+    sources: list[str]
+    classes: tuple[str, str]
+    origin: str
+    skipped: list[Skipped] = field(default_factory=list)
+
+    @property
+    def m(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def positives(self) -> int:
+        return int(self.labels.sum())
+
+    @property
+    def X(self) -> NDArray[np.float64]:
+        """(12288, m) float64 in [0, 1]."""
+        return to_columns(self.images)
+
+    @property
+    def Y(self) -> NDArray[np.float64]:
+        """(1, m) float64 of 0.0 / 1.0."""
+        return self.labels.reshape(1, -1).astype(np.float64)
+
+    def describe(self) -> str:
+        """'209 images: 72 cat, 137 non-cat'."""
+        return f"{self.m} images: {self.positives} cat, {self.m - self.positives} non-cat"
+
+
+def bundled() -> tuple[Dataset, Dataset]:
+    """The course's cat / non-cat training and test sets that ship inside the package."""
+    train, test = load(BUNDLED_DIR)
+    assert test is not None
+    train.origin, test.origin = BUNDLED_NAME, BUNDLED_NAME + " (test)"
+    return train, test
+
+
+def load(
+    path: Path,
+    *,
+    positive: str | None = None,
+    strict: bool = False,
+    progress: Callable[[int], Progress] | None = None,
+) -> tuple[Dataset, Dataset | None]:
+    """Load DATA in any of its three forms; return (data, test set it brings or None).
+
+    - an HDF5 file: its train_set_* (or test_set_*) arrays; no test set;
+    - a folder with train_*.h5 (and optionally test_*.h5): those two files;
+    - a folder with two class folders: the images below them; no test set.
+
+    progress(total) is called once the number of images to decode is known and
+    returns a function called with the number decoded since its last call.
+    """
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder")
+    if path.is_file():
+        return read_hdf5(path), None
+    if not path.is_dir():
+        raise DataError(f"{path}: not a file or folder")
+    train_files, test_files = _hdf5_pair(path)
+    if train_files:
+        if len(train_files) > 1 or len(test_files) > 1:
+            names = ", ".join(p.name for p in train_files + test_files)
+            raise DataError(
+                f"{path}: expected one train_*.h5 and at most one test_*.h5, found {names}"
+            )
+        test = read_hdf5(test_files[0]) if test_files else None
+        return read_hdf5(train_files[0]), test
+    return read_folder(path, positive=positive, strict=strict, progress=progress), None
+
+
+def load_test(
+    path: Path,
+    *,
+    positive: str | None = None,
+    strict: bool = False,
+    progress: Callable[[int], Progress] | None = None,
+) -> Dataset:
+    """Load DATA named as a test set: like `load`, but a course folder gives its test_*.h5."""
+    if path.is_dir():
+        train_files, test_files = _hdf5_pair(path)
+        if len(test_files) == 1:
+            return read_hdf5(test_files[0])
+        if train_files or test_files:
+            raise DataError(f"{path}: expected exactly one test_*.h5 file to use as the test set")
+    data, _ = load(path, positive=positive, strict=strict, progress=progress)
+    return data
+
+
+def _hdf5_pair(folder: Path) -> tuple[list[Path], list[Path]]:
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in HDF5_SUFFIXES and p.is_file())
+    train = [p for p in files if p.name.startswith("train_")]
+    test = [p for p in files if p.name.startswith("test_")]
+    return train, test
+
+
+def read_hdf5(path: Path) -> Dataset:
+    """An HDF5 file in the course layout: {prefix}_x uint8 (m, 64, 64, 3), {prefix}_y (m,)
+    or (1, m) of 0 / 1, and optionally list_classes [negative, positive], where prefix is
+    train_set or test_set."""
+    import h5py
+
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise DataError(f"{path}: not a readable HDF5 file ({_first_line(e)})") from e
+    with f:
+        prefix = next((p for p in ("train_set", "test_set") if f"{p}_x" in f), None)
+        if prefix is None or f"{prefix}_y" not in f:
+            found = ", ".join(sorted(f.keys())) or "nothing"
+            raise DataError(
+                f"{path}: expected datasets train_set_x and train_set_y (or test_set_x and "
+                f"test_set_y), found {found}"
+            )
+        x_node, y_node = f[f"{prefix}_x"], f[f"{prefix}_y"]
+        if not isinstance(x_node, h5py.Dataset) or not isinstance(y_node, h5py.Dataset):
+            raise DataError(f"{path}: {prefix}_x and {prefix}_y must be datasets, not groups")
+        expected = (IMAGE_SIZE, IMAGE_SIZE, CHANNELS)
+        if x_node.dtype != np.uint8 or x_node.ndim != 4 or x_node.shape[1:] != expected:
+            raise DataError(
+                f"{path}: {prefix}_x is {x_node.dtype} {x_node.shape}, expected uint8 "
+                f"(m, {IMAGE_SIZE}, {IMAGE_SIZE}, {CHANNELS})"
+            )
+        if y_node.dtype.kind not in "iufb":
+            raise DataError(f"{path}: {prefix}_y has dtype {y_node.dtype}, expected numbers 0 / 1")
+        try:
+            images = np.asarray(x_node[()], dtype=np.uint8)
+            y = np.asarray(y_node[()]).reshape(-1)
+        except (OSError, ValueError) as e:
+            raise DataError(f"{path}: cannot read {prefix} arrays ({_first_line(e)})") from e
+        classes = _read_classes(f, path)
+    m = images.shape[0]
+    if y.shape[0] != m:
+        raise DataError(f"{path}: {prefix}_x has {m} images but {prefix}_y has {y.shape[0]} labels")
+    bad = ~np.isin(y, (0, 1))
+    if bad.any():
+        values = ", ".join(str(v) for v in np.unique(y[bad])[:5])
+        raise DataError(f"{path}: {prefix}_y holds labels other than 0 and 1: {values}")
+    if m == 0:
+        raise DataError(f"{path}: {prefix}_x holds no images")
+    sources = [f"{path}[{i}]" for i in range(m)]
+    return Dataset(images, y.astype(np.int64), sources, classes, origin=str(path))
+
+
+def _read_classes(f: object, path: Path) -> tuple[str, str]:
+    import h5py
+
+    assert isinstance(f, h5py.File)
+    if "list_classes" not in f:
+        return DEFAULT_CLASSES
+    node = f["list_classes"]
+    if not isinstance(node, h5py.Dataset) or node.shape != (2,) or node.dtype.kind not in "SOU":
+        raise DataError(f"{path}: list_classes must hold two names, [negative, positive]")
+    names = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in node[()]]
+    return names[0], names[1]
+
+
+def read_folder(
+    folder: Path,
+    *,
+    positive: str | None = None,
+    strict: bool = False,
+    progress: Callable[[int], Progress] | None = None,
+) -> Dataset:
+    """A folder with exactly two class folders; images below each, recursively.
+
+    The class folder named positive (any case), or else the one named cat or cats,
+    holds the positive examples. Unreadable images are skipped and listed, or with
+    strict=True raise ImageError.
+    """
+    negative_dir, positive_dir = class_folders(folder, positive)
+    files = [(p, 1) for p in find_images(positive_dir)] + [
+        (p, 0) for p in find_images(negative_dir)
+    ]
+    for class_dir, label in ((positive_dir, 1), (negative_dir, 0)):
+        if not any(lab == label for _, lab in files):
+            raise DataError(
+                f"{class_dir}: no images in this class folder (looked for "
+                f"{', '.join(sorted(IMAGE_EXTENSIONS))})"
+            )
+    images = np.empty((len(files), IMAGE_SIZE, IMAGE_SIZE, CHANNELS), dtype=np.uint8)
+    labels = np.empty(len(files), dtype=np.int64)
+    sources: list[str] = []
+    skipped: list[Skipped] = []
+    advance = progress(len(files)) if progress is not None else None
+    for path, label in files:
+        try:
+            images[len(sources)] = load_image(path)
+        except ImageError as e:
+            if strict:
+                raise
+            skipped.append(Skipped(str(path), str(e).removeprefix(f"{path}: ")))
+        else:
+            labels[len(sources)] = label
+            sources.append(str(path))
+        if advance is not None:
+            advance(1)
+    m = len(sources)
+    data = Dataset(
+        images[:m],
+        labels[:m],
+        sources,
+        (negative_dir.name, positive_dir.name),
+        str(folder),
+        skipped,
+    )
+    for class_dir, count in ((positive_dir, data.positives), (negative_dir, m - data.positives)):
+        if count == 0:
+            raise DataError(f"{class_dir}: none of the images in this class folder could be read")
+    return data
+
+
+def class_folders(folder: Path, positive: str | None = None) -> tuple[Path, Path]:
+    """(negative folder, positive folder) among the two non-hidden subfolders of folder."""
+    subdirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(subdirs) != 2:
+        found = ", ".join(p.name for p in subdirs) if subdirs else "none"
+        raise DataError(
+            f"{folder}: expected exactly two class folders (such as cat/ and non-cat/) or "
+            f"train_*.h5 files, found {len(subdirs)} folders: {found}"
+        )
+    if positive is not None:
+        matches = [p for p in subdirs if p.name.lower() == positive.lower()]
+        if not matches:
+            names = ", ".join(p.name for p in subdirs)
+            raise DataError(f"{folder}: no class folder named {positive!r} (found {names})")
+    else:
+        matches = [p for p in subdirs if p.name.lower() in POSITIVE_NAMES]
+        if not matches:
+            names = " and ".join(p.name for p in subdirs)
+            raise DataError(
+                f"{folder}: neither class folder ({names}) is named cat or cats; "
+                "name the positive one with --positive NAME"
+            )
+    if len(matches) != 1:
+        raise DataError(
+            f"{folder}: both class folders match; name the positive one with --positive"
+        )
+    pos = matches[0]
+    neg = subdirs[1] if subdirs[0] == pos else subdirs[0]
+    return neg, pos
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__

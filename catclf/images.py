@@ -1,0 +1,189 @@
+"""From an image file to the model's input: 64x64x3 uint8 pixels, then a column of X.
+
+Every image goes through the same steps, in this order:
+1. decoded by Pillow, first frame only (animations, multi-page TIFF);
+2. EXIF orientation applied, so a phone photo is upright;
+3. converted to RGB: palette, grayscale, bilevel and CMYK as Pillow converts them;
+   16-bit and 32-bit integer and float images scaled down to 0..255; transparency
+   composited on a white background;
+4. resized to 64x64 with Pillow's Lanczos filter (the aspect ratio is not kept, as in
+   the course); an image already 64x64 is left untouched;
+5. flattened in C order, (64, 64, 3) to 12288 values, and divided by 255.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import warnings
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from catclf.errors import ImageError
+
+IMAGE_SIZE = 64
+CHANNELS = 3
+N_X = IMAGE_SIZE * IMAGE_SIZE * CHANNELS
+RESAMPLE = Image.Resampling.LANCZOS
+PREPROCESSING = (
+    "first frame; EXIF orientation applied; converted to RGB (16-bit and float scaled to 8 bits, "
+    "transparency composited on white); resized to 64x64 with Pillow LANCZOS, aspect ratio not "
+    "kept; (64, 64, 3) flattened in C order; divided by 255"
+)
+IMAGE_EXTENSIONS = frozenset(
+    {
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jfif",
+        ".png",
+        ".gif",
+        ".bmp",
+        ".tif",
+        ".tiff",
+        ".webp",
+        ".ppm",
+        ".pgm",
+        ".pbm",
+        ".pnm",
+        ".tga",
+        ".ico",
+    }
+)
+# Pillow's own default bound (about 89 megapixels); larger images are refused, not decoded.
+MAX_PIXELS = 89_478_485
+
+Pixels = NDArray[np.uint8]
+
+
+def is_image_name(path: Path) -> bool:
+    """True when the file name has an image extension and is not hidden (no leading dot)."""
+    return not path.name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def find_images(folder: Path) -> list[Path]:
+    """Every image file below folder, recursively, in sorted order.
+
+    Hidden files and folders (a leading dot) are skipped, and so are links to folders,
+    so that a link loop cannot make the walk endless.
+    """
+    found: list[Path] = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            path = Path(root, name)
+            if is_image_name(path) and path.is_file():
+                found.append(path)
+    return found
+
+
+def load_image(source: Path | bytes, name: str | None = None) -> Pixels:
+    """Read one image and return its (64, 64, 3) uint8 pixels.
+
+    source is a path or the file's bytes; name is what error messages call it
+    (default: the path). Raises ImageError with a one-line reason for anything
+    that is not a readable image.
+    """
+    label = name if name is not None else str(source)
+    if isinstance(source, bytes):
+        if not source:
+            raise ImageError(f"{label}: empty input, expected an image")
+        return _decode(io.BytesIO(source), label)
+    try:
+        if not source.exists():
+            raise ImageError(f"{label}: no such file")
+        if source.is_dir():
+            raise ImageError(f"{label}: is a folder, expected an image file")
+        if not source.is_file():
+            raise ImageError(f"{label}: not a regular file, expected an image file")
+        if source.stat().st_size == 0:
+            raise ImageError(f"{label}: empty file, expected an image")
+        with open(source, "rb") as f:
+            return _decode(f, label)
+    except OSError as e:
+        raise ImageError(f"{label}: cannot read: {e.strerror or e}") from e
+
+
+def _decode(stream: BinaryIO, label: str) -> Pixels:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(stream) as im:
+                width, height = im.size
+                if width * height > MAX_PIXELS:
+                    raise ImageError(
+                        f"{label}: image too large to decode safely ({width}x{height} pixels, "
+                        f"the limit is {MAX_PIXELS})"
+                    )
+                im.seek(0)
+                im.load()
+                return _to_pixels(im)
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageError(f"{label}: image too large to decode safely ({e})") from e
+    except UnidentifiedImageError as e:
+        raise ImageError(f"{label}: not an image, or a format Pillow cannot read") from e
+    except Exception as e:  # Pillow's decoders raise many types for corrupt data
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ImageError(f"{label}: corrupt or truncated image ({reason})") from e
+
+
+def _to_pixels(im: Image.Image) -> Pixels:
+    # A malformed EXIF block is no reason to refuse the pixels: keep them as stored.
+    with contextlib.suppress(Exception):
+        im = ImageOps.exif_transpose(im) or im
+    im = _to_rgb(im)
+    if im.size != (IMAGE_SIZE, IMAGE_SIZE):
+        im = im.resize((IMAGE_SIZE, IMAGE_SIZE), RESAMPLE)
+    pixels = np.asarray(im, dtype=np.uint8)
+    if pixels.shape != (IMAGE_SIZE, IMAGE_SIZE, CHANNELS):
+        raise ValueError(f"decoded to shape {pixels.shape}")
+    return pixels
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    if im.mode in ("I", "F") or im.mode.startswith("I;16"):
+        return Image.fromarray(_scale_to_8_bits(np.asarray(im), im.mode)).convert("RGB")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return im.convert("RGB")
+
+
+def _scale_to_8_bits(values: NDArray[np.generic], mode: str) -> NDArray[np.uint8]:
+    """Scale a single-channel image of more than 8 bits to 0..255.
+
+    16-bit images are scaled by 255/65535. Integer ("I") and float ("F") images have no
+    declared range: values within 0..255 are kept, within 0..65535 treated as 16-bit,
+    floats within 0..1 as fractions, anything else stretched from its minimum to maximum.
+    """
+    v = values.astype(np.float64)
+    v[~np.isfinite(v)] = 0.0
+    low, high = (float(v.min()), float(v.max())) if v.size else (0.0, 0.0)
+    if mode.startswith("I;16"):
+        v = v * (255.0 / 65535.0)
+    elif low >= 0 and high <= 1.0 and mode == "F":
+        v = v * 255.0
+    elif low >= 0 and high <= 255:
+        pass
+    elif low >= 0 and high <= 65535:
+        v = v * (255.0 / 65535.0)
+    else:
+        v = (v - low) * (255.0 / (high - low))
+    return np.clip(np.rint(v), 0, 255).astype(np.uint8)
+
+
+def to_columns(images: Pixels) -> NDArray[np.float64]:
+    """(m, 64, 64, 3) uint8 pixels to X of shape (12288, m): one flattened image per column / 255.
+
+    The same reshape as the course: images.reshape(m, -1).T / 255.
+    """
+    m = images.shape[0]
+    return images.reshape(m, -1).T / 255.0

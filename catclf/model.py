@@ -1,0 +1,252 @@
+"""The model file: w and b with everything needed to say what they are, in HDF5.
+
+Layout (format "catclf-logistic-regression", version 1):
+- dataset `w`: float64 (12288, 1); dataset `b`: float64 scalar;
+- dataset `costs`: float64 (k,), the cost at iterations 0, 100, 200, ...;
+- attributes: format, format_version, image_size, channels, classes,
+  preprocessing, learning_rate, num_iterations, final_cost, train_examples,
+  train_accuracy, test_examples, test_accuracy (NaN when there was no test
+  set), train_data, catclf_version, created (ISO 8601, UTC).
+
+Files are written to a temporary file beside the target and renamed over it, so
+a model path always holds a complete model: the old one or the new one. Loading
+reads numbers and strings only; nothing in a file is ever unpickled or run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from catclf import __version__
+from catclf.errors import ModelError
+from catclf.images import CHANNELS, IMAGE_SIZE, N_X, PREPROCESSING
+from catclf.logistic import predict_proba
+
+FORMAT = "catclf-logistic-regression"
+FORMAT_VERSION = 1
+DEFAULT_PATH = Path("model.h5")
+BUNDLED_PATH = Path(__file__).parent / "data" / "model.h5"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The hyperparameters of one training run."""
+
+    learning_rate: float = 0.005
+    num_iterations: int = 2000
+
+
+@dataclass(frozen=True)
+class Model:
+    """Trained parameters, w (12288, 1) and b, and what the file says about them."""
+
+    w: NDArray[np.float64]
+    b: float
+    settings: Settings
+    costs: tuple[float, ...]
+    final_cost: float
+    classes: tuple[str, str]
+    train_examples: int
+    train_accuracy: float
+    test_examples: int
+    test_accuracy: float | None
+    train_data: str
+    created: str
+    catclf_version: str = __version__
+    preprocessing: str = PREPROCESSING
+
+    def probabilities(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Probability of cat for each column of X (12288, m): an array of shape (m,)."""
+        return predict_proba(self.w, self.b, X).reshape(-1)
+
+
+def save(model: Model, path: Path) -> None:
+    """Write model to path atomically: a temporary file in the same folder, then a rename."""
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as e:
+        raise ModelError(f"{path}: cannot write the model ({e.strerror or e})") from e
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        os.chmod(tmp, _file_mode(path))
+        _write(model, tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as e:
+        tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise ModelError(f"{path}: cannot write the model ({e.strerror or e})") from e
+        raise
+    _fsync_folder(folder)
+
+
+def _write(model: Model, path: Path) -> None:
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        f.create_dataset("w", data=np.asarray(model.w, dtype=np.float64).reshape(N_X, 1))
+        f.create_dataset("b", data=np.float64(model.b))
+        f.create_dataset("costs", data=np.asarray(model.costs, dtype=np.float64))
+        a = f.attrs
+        a["format"] = FORMAT
+        a["format_version"] = FORMAT_VERSION
+        a["image_size"] = IMAGE_SIZE
+        a["channels"] = CHANNELS
+        a["classes"] = list(model.classes)
+        a["preprocessing"] = model.preprocessing
+        a["learning_rate"] = model.settings.learning_rate
+        a["num_iterations"] = model.settings.num_iterations
+        a["final_cost"] = model.final_cost
+        a["train_examples"] = model.train_examples
+        a["train_accuracy"] = model.train_accuracy
+        a["test_examples"] = model.test_examples
+        a["test_accuracy"] = math.nan if model.test_accuracy is None else model.test_accuracy
+        a["train_data"] = model.train_data
+        a["catclf_version"] = model.catclf_version
+        a["created"] = model.created
+
+
+def _file_mode(path: Path) -> int:
+    """The permissions the model file should have: those of the file it replaces, or
+    the usual ones for a new file (mkstemp makes its file private to the user)."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def load(path: Path) -> Model:
+    """Read and check a model file. Raises ModelError saying what is wrong with it."""
+    import h5py
+
+    if not path.exists():
+        raise ModelError(f"{path}: no such model file")
+    if not path.is_file():
+        raise ModelError(f"{path}: not a file, expected a catclf model (.h5)")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise ModelError(
+            f"{path}: not a catclf model: not a readable HDF5 file (empty, truncated "
+            "or another format)"
+        ) from e
+    try:
+        with f:
+            return _read(f, path)
+    except ModelError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError) as e:
+        raise ModelError(f"{path}: damaged model file ({e})") from e
+
+
+def _read(f: object, path: Path) -> Model:
+    import h5py
+
+    assert isinstance(f, h5py.File)
+    a = f.attrs
+    fmt = _text(a.get("format"))
+    if fmt != FORMAT:
+        raise ModelError(f"{path}: not a catclf model (format is {fmt!r}, expected {FORMAT!r})")
+    version = _number(a, "format_version", path)
+    if version != FORMAT_VERSION:
+        raise ModelError(
+            f"{path}: model format version {version:g}, but this catclf reads version "
+            f"{FORMAT_VERSION}{'; upgrade catclf' if version > FORMAT_VERSION else ''}"
+        )
+    size, channels = _number(a, "image_size", path), _number(a, "channels", path)
+    if (size, channels) != (IMAGE_SIZE, CHANNELS):
+        raise ModelError(
+            f"{path}: model is for {size:g}x{size:g}x{channels:g} images, this catclf uses "
+            f"{IMAGE_SIZE}x{IMAGE_SIZE}x{CHANNELS}"
+        )
+    w = _array(f, "w", (N_X, 1), path)
+    b = float(_array(f, "b", (), path))
+    costs = _array(f, "costs", None, path, allow_nonfinite=True)
+    classes = a.get("classes")
+    if classes is None or len(classes) != 2:
+        raise ModelError(f"{path}: attribute 'classes' must hold two names")
+    test_accuracy = _number(a, "test_accuracy", path)
+    return Model(
+        w=w,
+        b=b,
+        settings=Settings(
+            learning_rate=_number(a, "learning_rate", path),
+            num_iterations=int(_number(a, "num_iterations", path)),
+        ),
+        costs=tuple(float(c) for c in costs.reshape(-1)),
+        final_cost=_number(a, "final_cost", path),
+        classes=(_text(classes[0]), _text(classes[1])),
+        train_examples=int(_number(a, "train_examples", path)),
+        train_accuracy=_number(a, "train_accuracy", path),
+        test_examples=int(_number(a, "test_examples", path)),
+        test_accuracy=None if math.isnan(test_accuracy) else test_accuracy,
+        train_data=_text(a.get("train_data")),
+        created=_text(a.get("created")),
+        catclf_version=_text(a.get("catclf_version")),
+        preprocessing=_text(a.get("preprocessing")),
+    )
+
+
+def _array(
+    f: object,
+    name: str,
+    shape: tuple[int, ...] | None,
+    path: Path,
+    *,
+    allow_nonfinite: bool = False,
+) -> NDArray[np.float64]:
+    import h5py
+
+    assert isinstance(f, h5py.File)
+    node = f.get(name)
+    if not isinstance(node, h5py.Dataset):
+        raise ModelError(f"{path}: no dataset {name!r} in the model file")
+    if node.dtype.kind != "f":
+        raise ModelError(f"{path}: dataset {name!r} has dtype {node.dtype}, expected floats")
+    if shape is not None and node.shape != shape:
+        raise ModelError(f"{path}: dataset {name!r} has shape {node.shape}, expected {shape}")
+    values = np.asarray(node[()], dtype=np.float64)
+    if not allow_nonfinite and not np.all(np.isfinite(values)):
+        raise ModelError(f"{path}: dataset {name!r} holds NaN or infinite values")
+    return values
+
+
+def _number(attrs: object, name: str, path: Path) -> float:
+    value = attrs.get(name)  # type: ignore[attr-defined]
+    if value is None:
+        raise ModelError(f"{path}: attribute {name!r} is missing from the model file")
+    try:
+        return float(np.asarray(value, dtype=np.float64).reshape(()))
+    except (TypeError, ValueError) as e:
+        raise ModelError(f"{path}: attribute {name!r} is {value!r}, expected a number") from e
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return "" if value is None else str(value)
