@@ -234,7 +234,8 @@ def _check_writable_target(path: Path) -> None:
     if path.is_dir():
         raise ModelError(f"{path}: is a folder, expected a model file path")
     if not folder.is_dir():
-        raise ModelError(f"{path}: cannot write the model: folder {folder} does not exist")
+        reason = "is not a folder" if folder.exists() else "does not exist"
+        raise ModelError(f"{path}: cannot write the model: {folder} {reason}")
 
 
 @dataclass(frozen=True)

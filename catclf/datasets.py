@@ -155,31 +155,13 @@ def read_hdf5(path: Path) -> Dataset:
         f = h5py.File(path, "r")
     except OSError as e:
         raise DataError(f"{path}: not a readable HDF5 file ({_first_line(e)})") from e
-    with f:
-        prefix = next((p for p in ("train_set", "test_set") if f"{p}_x" in f), None)
-        if prefix is None or f"{prefix}_y" not in f:
-            found = ", ".join(sorted(f.keys())) or "nothing"
-            raise DataError(
-                f"{path}: expected datasets train_set_x and train_set_y (or test_set_x and "
-                f"test_set_y), found {found}"
-            )
-        x_node, y_node = f[f"{prefix}_x"], f[f"{prefix}_y"]
-        if not isinstance(x_node, h5py.Dataset) or not isinstance(y_node, h5py.Dataset):
-            raise DataError(f"{path}: {prefix}_x and {prefix}_y must be datasets, not groups")
-        expected = (IMAGE_SIZE, IMAGE_SIZE, CHANNELS)
-        if x_node.dtype != np.uint8 or x_node.ndim != 4 or x_node.shape[1:] != expected:
-            raise DataError(
-                f"{path}: {prefix}_x is {x_node.dtype} {x_node.shape}, expected uint8 "
-                f"(m, {IMAGE_SIZE}, {IMAGE_SIZE}, {CHANNELS})"
-            )
-        if y_node.dtype.kind not in "iufb":
-            raise DataError(f"{path}: {prefix}_y has dtype {y_node.dtype}, expected numbers 0 / 1")
-        try:
-            images = np.asarray(x_node[()], dtype=np.uint8)
-            y = np.asarray(y_node[()]).reshape(-1)
-        except (OSError, ValueError) as e:
-            raise DataError(f"{path}: cannot read {prefix} arrays ({_first_line(e)})") from e
-        classes = _read_classes(f, path)
+    try:
+        with f:
+            prefix, images, y = _read_course_arrays(f, path)
+            classes = _read_classes(f, path)
+    except (OSError, RuntimeError, KeyError, ValueError) as e:
+        # h5py reports damaged metadata (not only a short file) when a name is looked up.
+        raise DataError(f"{path}: corrupt HDF5 file ({_first_line(e)})") from e
     m = images.shape[0]
     if y.shape[0] != m:
         raise DataError(f"{path}: {prefix}_x has {m} images but {prefix}_y has {y.shape[0]} labels")
@@ -191,6 +173,36 @@ def read_hdf5(path: Path) -> Dataset:
         raise DataError(f"{path}: {prefix}_x holds no images")
     sources = [f"{path}[{i}]" for i in range(m)]
     return Dataset(images, y.astype(np.int64), sources, classes, origin=str(path))
+
+
+def _read_course_arrays(
+    f: object, path: Path
+) -> tuple[str, NDArray[np.uint8], NDArray[np.generic]]:
+    """(prefix, images (m, 64, 64, 3), labels (m,)) from an open course-layout file."""
+    import h5py
+
+    assert isinstance(f, h5py.File)
+    prefix = next((p for p in ("train_set", "test_set") if f"{p}_x" in f), None)
+    if prefix is None or f"{prefix}_y" not in f:
+        found = ", ".join(sorted(f.keys())) or "nothing"
+        raise DataError(
+            f"{path}: expected datasets train_set_x and train_set_y (or test_set_x and "
+            f"test_set_y), found {found}"
+        )
+    x_node, y_node = f[f"{prefix}_x"], f[f"{prefix}_y"]
+    if not isinstance(x_node, h5py.Dataset) or not isinstance(y_node, h5py.Dataset):
+        raise DataError(f"{path}: {prefix}_x and {prefix}_y must be datasets, not groups")
+    expected = (IMAGE_SIZE, IMAGE_SIZE, CHANNELS)
+    if x_node.dtype != np.uint8 or x_node.ndim != 4 or x_node.shape[1:] != expected:
+        raise DataError(
+            f"{path}: {prefix}_x is {x_node.dtype} {x_node.shape}, expected uint8 "
+            f"(m, {IMAGE_SIZE}, {IMAGE_SIZE}, {CHANNELS})"
+        )
+    if y_node.dtype.kind not in "iufb":
+        raise DataError(f"{path}: {prefix}_y has dtype {y_node.dtype}, expected numbers 0 / 1")
+    images = np.asarray(x_node[()], dtype=np.uint8)
+    y = np.asarray(y_node[()]).reshape(-1)
+    return prefix, images, y
 
 
 def _read_classes(f: object, path: Path) -> tuple[str, str]:

@@ -79,7 +79,8 @@ def find_images(folder: Path) -> list[Path]:
             path = Path(root, name)
             if is_image_name(path) and path.is_file():
                 found.append(path)
-    return found
+    # os.walk lists a folder's files before its subfolders; sort the whole list instead.
+    return sorted(found)
 
 
 def load_image(source: Path | bytes, name: str | None = None) -> Pixels:

@@ -77,8 +77,9 @@ def save(model: Model, path: Path) -> None:
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        os.chmod(tmp, _file_mode(path))
         _write(model, tmp)
+        # After the write: a read-only mode copied from the old file would block it.
+        os.chmod(tmp, _file_mode(path))
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -1,0 +1,797 @@
+"""The command line, run as a user runs it: `python -m catclf` in a subprocess, in tmp_path.
+
+Expected numbers come from outside the code: the course's published costs and accuracies,
+probabilities worked out by hand for a hand-written model, or numpy on w and b read with
+h5py. CliRunner is used where exit status and output are all that matter.
+"""
+
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from hand_made import write_model_file
+from PIL import Image
+from typer.testing import CliRunner
+
+import catclf
+from catclf.cli import app
+
+PACKAGE_DATA = Path(catclf.__file__).parent / "data"
+BUNDLED_MODEL = PACKAGE_DATA / "model.h5"
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
+N_X = 64 * 64 * 3
+LN2 = math.log(2)
+PROBABILITY = re.compile(r"\d\.\d{6}")
+ANSI = "\x1b"
+
+
+def catclf_run(*args, cwd, stdin=b"", env=None):
+    """Run `python -m catclf ARGS` in cwd; stdout and stderr as text."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CATCLF_")}
+    environment.update(env or {})
+    result = subprocess.run(
+        [sys.executable, "-m", "catclf", *map(str, args)],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        env=environment,
+        timeout=300,
+    )
+    out = result.stdout.decode("utf-8", "surrogateescape")
+    err = result.stderr.decode("utf-8", "backslashreplace")
+    assert "Traceback" not in err
+    return subprocess.CompletedProcess(result.args, result.returncode, out, err)
+
+
+def error_lines(stderr):
+    return [line for line in stderr.splitlines() if line.startswith("catclf: error:")]
+
+
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def save_png(path, pixels):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.asarray(pixels, dtype=np.uint8), "RGB").save(path)
+    return path
+
+
+def uniform(path, value):
+    return save_png(path, np.full((64, 64, 3), value, dtype=np.uint8))
+
+
+def brightness_model(path):
+    """z = 4 * mean(x) - 2: a uniform image of value v has p = sigmoid(4 v / 255 - 2)."""
+    return write_model_file(path, w=np.full((N_X, 1), 4 / N_X), b=np.float64(-2.0))
+
+
+# For brightness_model, worked out by hand:
+# white (255): sigmoid(2) = 0.880797; black (0): sigmoid(-2) = 0.119203;
+# grey (128): z = 512/255 - 2 = 0.0078431, p = 0.5 + z/4 - ... = 0.501961.
+WHITE, BLACK, GREY = "0.880797", "0.119203", "0.501961"
+
+
+def constant_model(path, p):
+    """w = 0, b = logit(p): every image has probability p."""
+    return write_model_file(path, w=np.zeros((N_X, 1)), b=np.float64(math.log(p / (1 - p))))
+
+
+def probability_by_hand(model_path, image_path):
+    """sigmoid(w . x + b) with numpy, w and b read with h5py, x the image's pixels / 255.
+
+    A 64x64 picture is used as it is; a photo (only the sample cat) is first resized
+    with Pillow's Lanczos filter, as the README says catclf does.
+    """
+    with h5py.File(model_path, "r") as f:
+        w, b = f["w"][()].reshape(-1), float(f["b"][()])
+    with Image.open(image_path) as im:
+        pixels = np.asarray(im.convert("RGB"), dtype=np.float64)
+    if pixels.shape != (64, 64, 3):
+        pixels = np.asarray(
+            Image.open(image_path).convert("RGB").resize((64, 64), Image.Resampling.LANCZOS),
+            dtype=np.float64,
+        )
+    return float(sigmoid(w @ (pixels.reshape(-1) / 255) + b))
+
+
+def class_folders(root, per_class=4, seed=0, broken=False):
+    """root/cat: reddish pictures; root/non-cat: bluish ones (green and noise vary).
+
+    Red against blue needs no bias, so a few iterations from w = 0 separate them, and
+    the separation holds for pictures not trained on.
+    """
+    rng = np.random.default_rng(seed)
+
+    def picture(channel):
+        pixels = rng.integers(-30, 31, (64, 64, 3))
+        pixels[..., channel] += rng.integers(120, 220)
+        pixels[..., 1] += rng.integers(0, 256)
+        return np.clip(pixels, 0, 255)
+
+    for i in range(per_class):
+        save_png(root / "cat" / f"c{i}.png", picture(0))
+        save_png(root / "non-cat" / f"n{i}.png", picture(2))
+    (root / "cat" / "README.md").write_text("not an image, and not named like one")
+    if broken:
+        (root / "cat" / "broken.png").write_bytes(b"this is not a PNG")
+    return root
+
+
+def inseparable(root):
+    """The same picture 3 times as a cat and once as not: no w separates them."""
+    picture = np.random.default_rng(1).integers(0, 256, (64, 64, 3))
+    for i in range(3):
+        save_png(root / "cat" / f"{i}.png", picture)
+    save_png(root / "non-cat" / "0.png", picture)
+    return root
+
+
+def listing(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+# train on the bundled course set: the course's published numbers
+
+
+@pytest.fixture(scope="module")
+def course_run(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("course")
+    result = catclf_run("train", "--json", cwd=cwd)
+    return cwd, result
+
+
+def test_train_reproduces_the_course(course_run):
+    cwd, result = course_run
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["train_accuracy"] == pytest.approx(207 / 209)
+    assert summary["test_accuracy"] == pytest.approx(35 / 50)
+    costs = summary["costs"]
+    assert len(costs) == 20  # iterations 0, 100, ..., 1900
+    assert costs[0] == pytest.approx(LN2, abs=1e-12)
+    assert costs[1] == pytest.approx(0.584508, abs=1e-6)
+    assert costs[10] == pytest.approx(0.214820, abs=1e-6)
+    assert costs[19] == pytest.approx(0.140872, abs=1e-6)
+    assert summary["skipped"] == []
+
+
+def test_train_json_is_one_object_and_names_the_model(course_run):
+    cwd, result = course_run
+    assert result.stdout.count("\n") == 1
+    summary = json.loads(result.stdout)
+    assert {"train_accuracy", "test_accuracy", "costs", "skipped", "model"} <= set(summary)
+    assert summary["model"] == "model.h5"
+    assert listing(cwd) == ["model.h5"]
+    with h5py.File(cwd / "model.h5", "r") as f:
+        assert f["w"].shape == (N_X, 1)
+        assert f.attrs["train_accuracy"] == pytest.approx(207 / 209)
+        assert f.attrs["test_accuracy"] == pytest.approx(0.70)
+
+
+def test_train_prints_plain_key_value_lines_to_a_pipe(tmp_path):
+    result = catclf_run("train", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert ANSI not in result.stdout and ANSI not in result.stderr
+    lines = result.stdout.splitlines()
+    assert all(re.fullmatch(r"[a-z ]+: \S.*", line) for line in lines), lines
+    values = dict(line.split(": ", 1) for line in lines)
+    assert "207/209" in values["train accuracy"]
+    assert "35/50" in values["test accuracy"]
+    assert values["model"] == "model.h5"
+    assert values["skipped"] == "0"
+    assert (tmp_path / "model.h5").is_file()
+
+
+# train DATA in its three forms
+
+
+@pytest.fixture
+def course_files(tmp_path):
+    folder = tmp_path / "course"
+    folder.mkdir()
+    for name in ("train_catvnoncat.h5", "test_catvnoncat.h5"):
+        shutil.copy(PACKAGE_DATA / name, folder / name)
+    return folder
+
+
+def test_train_on_an_hdf5_file_and_a_test_file(tmp_path, course_files):
+    # 101 iterations record the cost at 0 and at 100, which the course publishes.
+    result = catclf_run(
+        "train",
+        course_files / "train_catvnoncat.h5",
+        "-n",
+        "101",
+        "--json",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["train_examples"] == 209
+    assert summary["test_accuracy"] is None
+    assert summary["costs"] == pytest.approx([LN2, 0.584508], abs=1e-6)
+
+    result = catclf_run(
+        "train",
+        course_files / "train_catvnoncat.h5",
+        "--test",
+        course_files / "test_catvnoncat.h5",
+        "-n",
+        "101",
+        "--json",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["train_examples"], summary["test_examples"]) == (209, 50)
+    assert 0 <= summary["test_accuracy"] <= 1
+
+
+def test_train_on_a_folder_of_train_and_test_files(tmp_path, course_files):
+    result = catclf_run("train", course_files, "-n", "101", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["train_examples"], summary["test_examples"]) == (209, 50)
+    assert summary["test_accuracy"] is not None
+    assert summary["costs"] == pytest.approx([LN2, 0.584508], abs=1e-6)
+
+
+def test_train_on_class_folders_learns_red_from_blue(tmp_path):
+    data = class_folders(tmp_path / "data")
+    holdout = class_folders(tmp_path / "holdout", per_class=2, seed=1)
+    result = catclf_run("train", data, "--test", holdout, "-n", "100", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["train_examples"], summary["test_examples"]) == (8, 4)
+    assert summary["train_accuracy"] == 1.0
+    assert summary["test_accuracy"] == 1.0
+    assert summary["costs"] == [pytest.approx(LN2)]
+    assert summary["skipped"] == []
+    # The model written scores pictures as numpy does with its w and b, cats above 0.5.
+    scored = catclf_run("predict", "--json", data, holdout, cwd=tmp_path)
+    assert scored.returncode == 0, scored.stderr
+    rows = [json.loads(line) for line in scored.stdout.splitlines()]
+    assert len(rows) == 12
+    for row in rows:
+        expected = probability_by_hand(tmp_path / "model.h5", row["path"])
+        assert row["probability"] == pytest.approx(expected, rel=1e-12)
+        assert row["label"] == ("cat" if Path(row["path"]).parent.name == "cat" else "non-cat")
+
+
+def test_train_skips_an_unreadable_image_and_lists_it(tmp_path):
+    data = class_folders(tmp_path / "data", broken=True)
+    broken = data / "cat" / "broken.png"
+    result = catclf_run("train", data, "-n", "100", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["train_examples"] == 8
+    assert [s["path"] for s in summary["skipped"]] == [str(broken)]
+    assert summary["skipped"][0]["error"]
+    assert str(broken) in result.stderr
+    assert error_lines(result.stderr) == []
+
+
+def test_train_strict_stops_at_an_unreadable_image(tmp_path):
+    data = class_folders(tmp_path / "data", broken=True)
+    result = catclf_run("train", data, "--strict", "-n", "100", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    errors = error_lines(result.stderr)
+    assert len(errors) == 1 and str(data / "cat" / "broken.png") in errors[0]
+    assert not (tmp_path / "model.h5").exists()
+
+
+# Where train writes the model
+
+
+def test_train_writes_to_model_option(tmp_path):
+    data = class_folders(tmp_path / "data")
+    (tmp_path / "models").mkdir()
+    result = catclf_run(
+        "train", data, "-n", "100", "--model", "models/cats.h5", "--json", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["model"] == "models/cats.h5"
+    assert listing(tmp_path / "models") == ["cats.h5"]
+    assert not (tmp_path / "model.h5").exists()
+
+
+def test_train_writes_to_catclf_model_from_the_environment(tmp_path):
+    data = class_folders(tmp_path / "data")
+    target = tmp_path / "env-model.h5"
+    result = catclf_run(
+        "train", data, "-n", "100", "-q", cwd=tmp_path, env={"CATCLF_MODEL": str(target)}
+    )
+    assert result.returncode == 0, result.stderr
+    assert listing(tmp_path) == ["data", "env-model.h5"]
+
+
+def test_train_into_a_missing_folder_is_an_error_before_training(tmp_path):
+    data = class_folders(tmp_path / "data")
+    result = catclf_run("train", data, "-n", "100", "-m", "nowhere/model.h5", cwd=tmp_path)
+    assert result.returncode == 1
+    errors = error_lines(result.stderr)
+    assert len(errors) == 1 and "nowhere/model.h5" in errors[0]
+    assert listing(tmp_path) == ["data"]
+
+
+# Divergence and bad settings
+
+
+@pytest.mark.parametrize("rate", ["1000", "1e308"], ids=["cost rises", "cost turns NaN"])
+def test_divergence_is_an_error_and_saves_nothing(tmp_path, rate):
+    data = inseparable(tmp_path / "data")
+    result = catclf_run("train", data, "-r", rate, "-n", "100", "-q", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith("catclf: error:")
+    assert "learning rate" in result.stderr
+    assert listing(tmp_path) == ["data"]
+
+
+def test_divergence_leaves_an_existing_model_intact(tmp_path):
+    data = inseparable(tmp_path / "data")
+    old = brightness_model(tmp_path / "model.h5").read_bytes()
+    result = catclf_run("train", data, "-r", "1000", "-n", "100", cwd=tmp_path)
+    assert result.returncode == 1
+    assert len(error_lines(result.stderr)) == 1
+    assert (tmp_path / "model.h5").read_bytes() == old
+    assert listing(tmp_path) == ["data", "model.h5"]
+
+
+@pytest.mark.parametrize(
+    ("signal_number", "status"),
+    [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
+    ids=["Ctrl-C", "SIGTERM"],
+)
+def test_interrupted_training_saves_nothing(tmp_path, signal_number, status):
+    old = brightness_model(tmp_path / "model.h5").read_bytes()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CATCLF_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "catclf", "train", "-n", "1000000"],
+        cwd=tmp_path,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # The note about the data comes just before gradient descent starts.
+        for line in process.stderr:
+            if "209 images" in line:
+                break
+        process.send_signal(signal_number)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == status
+    assert out == ""
+    assert "Traceback" not in err
+    assert "nothing was saved" in err
+    assert (tmp_path / "model.h5").read_bytes() == old
+    assert listing(tmp_path) == ["model.h5"]
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["-r", "0"],
+        ["-r", "-0.005"],
+        ["--learning-rate", "nan"],
+        ["-r", "inf"],
+        ["-n", "0"],
+        ["--iterations", "-3"],
+        ["-n", "ten"],
+        ["--no-such-option"],
+    ],
+)
+def test_bad_training_settings_are_usage_errors(runner, tmp_path, monkeypatch, option):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["train", *option])
+    assert result.exit_code == 2, result.output
+    assert listing(tmp_path) == []
+
+
+def test_a_bad_learning_rate_is_exit_status_2_from_the_real_command(tmp_path):
+    result = catclf_run("train", "-r", "0", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert listing(tmp_path) == []
+
+
+# predict: one image
+
+
+@pytest.fixture
+def pictures(tmp_path):
+    """brightness_model in bright.h5, and white, black and grey 64x64 pictures."""
+    model = brightness_model(tmp_path / "bright.h5")
+    return {
+        "model": model,
+        "white": uniform(tmp_path / "white.png", 255),
+        "black": uniform(tmp_path / "black.png", 0),
+        "grey": uniform(tmp_path / "grey.png", 128),
+    }
+
+
+def test_predict_one_image_prints_one_probability(tmp_path, pictures):
+    for name, expected in (("white", WHITE), ("black", BLACK), ("grey", GREY)):
+        result = catclf_run("predict", "-m", pictures["model"], pictures[name], cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == expected + "\n"
+        assert result.stderr == ""
+
+
+def test_predict_reads_an_image_from_stdin(tmp_path, pictures):
+    result = catclf_run(
+        "predict", "-m", pictures["model"], "-", cwd=tmp_path, stdin=pictures["white"].read_bytes()
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == WHITE + "\n"
+
+
+def test_predict_matches_numpy_on_random_pictures(tmp_path, pictures):
+    rng = np.random.default_rng(3)
+    model = write_model_file(
+        tmp_path / "random.h5", w=rng.normal(scale=0.02, size=(N_X, 1)), b=np.float64(0.1)
+    )
+    images = [save_png(tmp_path / f"r{i}.png", rng.integers(0, 256, (64, 64, 3))) for i in range(3)]
+    result = catclf_run("predict", "-m", model, "--json", *images, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [row["path"] for row in rows] == [str(p) for p in images]
+    for row, image in zip(rows, images, strict=True):
+        expected = probability_by_hand(model, image)
+        assert row["probability"] == pytest.approx(expected, rel=1e-12, abs=1e-15)
+        assert row["label"] == ("cat" if expected > 0.5 else "non-cat")
+
+
+def test_predict_json_for_one_image(tmp_path, pictures):
+    result = catclf_run(
+        "predict", "-m", pictures["model"], "--json", pictures["black"], cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "path": str(pictures["black"]),
+        "probability": pytest.approx(1 / (1 + math.exp(2)), rel=1e-12),
+        "label": "non-cat",
+    }
+
+
+# predict: several images, folders, lists
+
+
+def test_predict_several_images_in_input_order(tmp_path, pictures):
+    names = ["white.png", "black.png", "grey.png"]
+    result = catclf_run("predict", "-m", pictures["model"], *names, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"white.png\t{WHITE}\tcat",
+        f"black.png\t{BLACK}\tnon-cat",
+        f"grey.png\t{GREY}\tcat",
+    ]
+
+
+def test_predict_threshold_moves_the_label(tmp_path, pictures):
+    result = catclf_run(
+        "predict",
+        "-m",
+        pictures["model"],
+        "--threshold",
+        "0.9",
+        "white.png",
+        "grey.png",
+        cwd=tmp_path,
+    )
+    assert result.stdout.splitlines() == [
+        f"white.png\t{WHITE}\tnon-cat",
+        f"grey.png\t{GREY}\tnon-cat",
+    ]
+    result = catclf_run(
+        "predict",
+        "-m",
+        pictures["model"],
+        "--threshold",
+        "0.1",
+        "black.png",
+        "white.png",
+        cwd=tmp_path,
+    )
+    assert [line.split("\t")[2] for line in result.stdout.splitlines()] == ["cat", "cat"]
+
+
+def test_predict_a_folder_recursively_in_sorted_order(tmp_path, pictures):
+    shots = tmp_path / "shots"
+    uniform(shots / "b" / "white.png", 255)
+    uniform(shots / "a" / "sub" / "grey.png", 128)
+    uniform(shots / "a" / "black.png", 0)
+    uniform(shots / ".hidden.png", 255)
+    (shots / "README.md").write_text("# not an image")
+    result = catclf_run("predict", "-m", pictures["model"], "shots", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"{Path('shots/a/black.png')}\t{BLACK}\tnon-cat",
+        f"{Path('shots/a/sub/grey.png')}\t{GREY}\tcat",
+        f"{Path('shots/b/white.png')}\t{WHITE}\tcat",
+    ]
+    assert result.stderr == ""
+
+
+def test_predict_files_from_a_file_and_from_stdin(tmp_path, pictures):
+    (tmp_path / "list.txt").write_text("grey.png\nwhite.png\n")
+    expected = [f"grey.png\t{GREY}\tcat", f"white.png\t{WHITE}\tcat"]
+    from_file = catclf_run("predict", "-m", pictures["model"], "-f", "list.txt", cwd=tmp_path)
+    assert from_file.returncode == 0, from_file.stderr
+    assert from_file.stdout.splitlines() == expected
+    from_stdin = catclf_run(
+        "predict",
+        "-m",
+        pictures["model"],
+        "--files-from",
+        "-",
+        cwd=tmp_path,
+        stdin=b"grey.png\nwhite.png\n",
+    )
+    assert from_stdin.returncode == 0, from_stdin.stderr
+    assert from_stdin.stdout.splitlines() == expected
+
+
+def test_predict_files_from_one_file_still_gives_path_lines(tmp_path, pictures):
+    result = catclf_run(
+        "predict", "-m", pictures["model"], "--files-from", "-", cwd=tmp_path, stdin=b"black.png\n"
+    )
+    assert result.stdout == f"black.png\t{BLACK}\tnon-cat\n"
+
+
+def test_predict_keeps_input_order_across_many_images(tmp_path, pictures):
+    # more images than catclf scores at once
+    rng = np.random.default_rng(5)
+    names = [f"{i:03d}.png" for i in rng.permutation(300)]
+    for name in names:
+        uniform(tmp_path / name, 255 if int(name[:3]) % 2 else 0)
+    (tmp_path / "list.txt").write_text("\n".join(names) + "\n")
+    result = catclf_run("predict", "-m", pictures["model"], "-f", "list.txt", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    assert [row[0] for row in rows] == names
+    assert [row[1] for row in rows] == [WHITE if int(n[:3]) % 2 else BLACK for n in names]
+
+
+def test_predict_null_separated_paths_with_awkward_names(tmp_path, pictures):
+    odd = uniform(tmp_path / "new\nline and\ttab.png", 255)
+    stdin = f"{odd.name}\0black.png\0".encode()
+    result = catclf_run(
+        "predict", "-m", pictures["model"], "--files-from", "-", "-0", cwd=tmp_path, stdin=stdin
+    )
+    assert result.returncode == 0, result.stderr
+    # one line per image: tab and newline in a path are escaped
+    assert result.stdout.splitlines() == [
+        f"new\\nline and\\ttab.png\t{WHITE}\tcat",
+        f"black.png\t{BLACK}\tnon-cat",
+    ]
+    as_json = catclf_run(
+        "predict",
+        "-m",
+        pictures["model"],
+        "-f",
+        "-",
+        "--null",
+        "--json",
+        cwd=tmp_path,
+        stdin=stdin,
+    )
+    assert [json.loads(line)["path"] for line in as_json.stdout.splitlines()] == [
+        odd.name,
+        "black.png",
+    ]
+
+
+# predict: exit statuses and errors
+
+
+def test_predict_reports_bad_inputs_and_still_scores_the_rest(tmp_path, pictures):
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "fake.png").write_text("not a png either")
+    result = catclf_run(
+        "predict",
+        "-m",
+        pictures["model"],
+        "white.png",
+        "missing.png",
+        "notes.txt",
+        "fake.png",
+        "black.png",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        f"white.png\t{WHITE}\tcat",
+        f"black.png\t{BLACK}\tnon-cat",
+    ]
+    lines = result.stderr.splitlines()
+    assert len(lines) == 3
+    for line, name in zip(lines, ["missing.png", "notes.txt", "fake.png"], strict=True):
+        assert line.startswith(f"catclf: error: {name}")
+
+
+@pytest.mark.parametrize("name", ["missing.png", "README.md", "empty.png", "-"])
+def test_predict_one_bad_input_prints_nothing_on_stdout(tmp_path, pictures, name):
+    (tmp_path / "README.md").write_text("# hello")
+    (tmp_path / "empty.png").write_bytes(b"")
+    result = catclf_run("predict", "-m", pictures["model"], name, cwd=tmp_path, stdin=b"")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith(f"catclf: error: {name}")
+
+
+def test_predict_error_for_a_name_with_a_newline_stays_on_one_line(tmp_path, pictures):
+    result = catclf_run("predict", "-m", pictures["model"], "two\nlines.png", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("catclf: error: two\\nlines.png")
+
+
+def test_predict_sample_folder_skips_its_readme(tmp_path):
+    if not SAMPLES.is_dir():
+        pytest.skip("no sample_images folder")
+    result = catclf_run("predict", "-q", SAMPLES, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    paths = [line.split("\t")[0] for line in result.stdout.splitlines()]
+    expected = sorted(str(p) for p in SAMPLES.iterdir() if p.suffix in (".png", ".jpg"))
+    assert paths == expected
+    assert all(PROBABILITY.fullmatch(line.split("\t")[1]) for line in result.stdout.splitlines())
+
+
+def test_predict_the_sample_cat_with_the_bundled_model(tmp_path):
+    cat = SAMPLES / "cat_chelsea.png"
+    if not cat.is_file():
+        pytest.skip("no sample cat")
+    result = catclf_run("predict", cat, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert PROBABILITY.fullmatch(result.stdout.rstrip("\n"))
+    assert float(result.stdout) == pytest.approx(probability_by_hand(BUNDLED_MODEL, cat), abs=1e-6)
+    assert float(result.stdout) > 0.5
+
+
+@pytest.mark.parametrize(
+    ("images", "status"),
+    [(["white.png", "grey.png"], 0), (["white.png", "black.png"], 3), (["black.png"], 3)],
+)
+def test_predict_exit_code_says_whether_all_are_cats(tmp_path, pictures, images, status):
+    result = catclf_run("predict", "--exit-code", "-m", pictures["model"], *images, cwd=tmp_path)
+    assert result.returncode == status, result.stderr
+    assert len(result.stdout.splitlines()) == len(images)
+
+
+def test_predict_exit_code_with_a_failure_is_1(tmp_path, pictures):
+    result = catclf_run(
+        "predict", "--exit-code", "-m", pictures["model"], "white.png", "nope.png", cwd=tmp_path
+    )
+    assert result.returncode == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["--json"],
+        ["--bogus", "white.png"],
+        ["--threshold", "-0.1", "white.png"],
+        ["--threshold", "1.5", "white.png"],
+        ["--threshold", "nan", "white.png"],
+        ["--null", "white.png"],
+    ],
+)
+def test_predict_usage_errors(runner, tmp_path, monkeypatch, pictures, args):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["predict", "-m", str(pictures["model"]), *args])
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+
+
+def test_predict_without_arguments_is_exit_status_2_from_the_real_command(tmp_path):
+    result = catclf_run("predict", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+
+
+# predict: which model
+
+
+def test_predict_without_a_model_uses_the_bundled_one_and_says_so(tmp_path):
+    white = uniform(tmp_path / "white.png", 255)
+    result = catclf_run("predict", "white.png", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{probability_by_hand(BUNDLED_MODEL, white):.6f}\n"
+    assert "bundled" in result.stderr
+    assert error_lines(result.stderr) == []
+    quiet = catclf_run("predict", "-q", "white.png", cwd=tmp_path)
+    assert (quiet.stdout, quiet.stderr) == (result.stdout, "")
+
+
+def test_predict_uses_model_h5_in_the_current_folder(tmp_path):
+    brightness_model(tmp_path / "model.h5")
+    uniform(tmp_path / "white.png", 255)
+    result = catclf_run("predict", "white.png", cwd=tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (0, WHITE + "\n", "")
+
+
+def test_predict_model_option_and_environment_win_over_model_h5(tmp_path):
+    brightness_model(tmp_path / "model.h5")
+    constant_model(tmp_path / "three-quarters.h5", 0.75)
+    uniform(tmp_path / "white.png", 255)
+    by_option = catclf_run("predict", "--model", "three-quarters.h5", "white.png", cwd=tmp_path)
+    assert by_option.stdout == "0.750000\n"
+    by_env = catclf_run(
+        "predict", "white.png", cwd=tmp_path, env={"CATCLF_MODEL": "three-quarters.h5"}
+    )
+    assert by_env.stdout == "0.750000\n"
+    both = catclf_run(
+        "predict", "-m", "model.h5", "white.png", cwd=tmp_path, env={"CATCLF_MODEL": "nope.h5"}
+    )
+    assert both.stdout == WHITE + "\n"
+
+
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_predict_with_a_named_model_that_does_not_exist(tmp_path, how):
+    brightness_model(tmp_path / "model.h5")  # not a fallback for a named model
+    uniform(tmp_path / "white.png", 255)
+    if how == "option":
+        result = catclf_run("predict", "-m", "missing.h5", "white.png", cwd=tmp_path)
+    else:
+        env = {"CATCLF_MODEL": "missing.h5"}
+        result = catclf_run("predict", "white.png", cwd=tmp_path, env=env)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith("catclf: error: missing.h5")
+
+
+def test_predict_with_a_damaged_model_h5(tmp_path):
+    (tmp_path / "model.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(40))
+    uniform(tmp_path / "white.png", 255)
+    result = catclf_run("predict", "white.png", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith("catclf: error: model.h5")
+
+
+# help
+
+
+def test_python_m_catclf_help(tmp_path):
+    result = catclf_run("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "train" in result.stdout and "predict" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["train", "predict"])
+def test_every_command_help_has_examples(runner, command):
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Examples:" in result.stdout
+    assert f"catclf {command}" in result.stdout.split("Examples:", 1)[1]
+
+
+def test_every_command_is_covered_by_the_help_test():
+    names = {c.name or c.callback.__name__ for c in app.registered_commands}
+    assert names == {"train", "predict"}

@@ -1,0 +1,480 @@
+"""Tests for catclf.datasets: class folders, course HDF5 files, folders of those.
+
+Expected counts come from catclf/data/README.md; expected pixels from h5py reads of the
+course files and from arrays made in the test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from PIL import Image
+
+from catclf import datasets
+from catclf.datasets import Dataset, bundled, load, load_test, read_folder, read_hdf5
+from catclf.errors import DataError, ImageError
+
+DATA = Path(datasets.__file__).parent / "data"
+TRAIN_H5 = DATA / "train_catvnoncat.h5"
+TEST_H5 = DATA / "test_catvnoncat.h5"
+
+
+def solid(path: Path, colour: tuple[int, int, int], size: tuple[int, int] = (64, 64)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, colour).save(path)
+    return path
+
+
+def class_tree(root: Path, counts: dict[str, int]) -> dict[Path, tuple[int, int, int]]:
+    """counts[folder] images of distinct solid colours in each folder; returns path -> colour."""
+    colours = {}
+    shade = 0
+    for folder, n in counts.items():
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            shade += 20
+            colour = (shade, 255 - shade, 7)
+            colours[solid(root / folder / f"img{i}.png", colour)] = colour
+    return colours
+
+
+def write_h5(
+    path: Path,
+    x: np.ndarray,
+    y: np.ndarray,
+    prefix: str = "train_set",
+    classes: list[bytes] | None = None,
+) -> Path:
+    with h5py.File(path, "w") as f:
+        f.create_dataset(f"{prefix}_x", data=x)
+        f.create_dataset(f"{prefix}_y", data=y)
+        if classes is not None:
+            f.create_dataset("list_classes", data=np.array(classes, dtype="S"))
+    return path
+
+
+def random_images(m: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, size=(m, 64, 64, 3), dtype=np.uint8)
+
+
+def assert_one_line_data_error(call: Callable[[], object], *fragments: str) -> str:
+    with pytest.raises(DataError) as caught:
+        call()
+    message = str(caught.value)
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message, (fragment, message)
+    return message
+
+
+# --- a folder of class folders --------------------------------------------------------------
+
+
+def test_folder_with_cat_and_non_cat(tmp_path: Path) -> None:
+    colours = class_tree(tmp_path, {"cat": 1, "non-cat": 2})
+
+    data, test = load(tmp_path)
+
+    assert test is None
+    assert data.m == 3
+    assert data.describe() == "3 images: 1 cat, 2 non-cat"
+    assert data.classes == ("non-cat", "cat")
+    assert data.X.shape == (12288, 3)
+    assert data.Y.shape == (1, 3)
+    for i, source in enumerate(data.sources):
+        path = Path(source)
+        assert data.labels[i] == (1 if path.parent.name == "cat" else 0)
+        assert data.Y[0, i] == data.labels[i]
+        np.testing.assert_array_equal(data.images[i], np.full((64, 64, 3), colours[path]))
+        np.testing.assert_array_equal(data.X[:, i], data.images[i].ravel() / 255)
+    assert sorted(data.sources) == sorted(str(p) for p in colours)
+    assert data.skipped == []
+
+
+@pytest.mark.parametrize("name", ["cats", "Cat", "CATS"])
+def test_cat_or_cats_in_any_case_is_positive(tmp_path: Path, name: str) -> None:
+    class_tree(tmp_path, {name: 2, "dogs": 1})
+
+    data = read_folder(tmp_path)
+
+    assert data.positives == 2
+    assert data.classes == ("dogs", name)
+    for source, label in zip(data.sources, data.labels, strict=True):
+        assert label == (Path(source).parent.name == name)
+
+
+def test_images_in_nested_folders_of_a_class_count(tmp_path: Path) -> None:
+    class_tree(tmp_path, {"cat": 1, "non-cat": 1})
+    solid(tmp_path / "cat" / "2019" / "june" / "deep.png", (1, 2, 3))
+
+    data = read_folder(tmp_path)
+
+    assert data.describe() == "3 images: 2 cat, 1 non-cat"
+
+
+def test_images_of_other_sizes_are_resized_when_loaded(tmp_path: Path) -> None:
+    solid(tmp_path / "cat" / "big.jpg", (255, 255, 255), size=(300, 200))
+    solid(tmp_path / "non-cat" / "small.png", (0, 0, 0), size=(10, 10))
+
+    data = read_folder(tmp_path)
+
+    assert data.images.shape == (2, 64, 64, 3)
+    assert data.images.dtype == np.uint8
+
+
+@pytest.mark.parametrize("positive", ["dog", "DOG"])
+def test_positive_names_the_positive_folder(tmp_path: Path, positive: str) -> None:
+    class_tree(tmp_path, {"bird": 2, "dog": 1})
+
+    data = read_folder(tmp_path, positive=positive)
+
+    assert data.positives == 1
+    assert data.classes == ("bird", "dog")
+    positive_sources = [s for s, lab in zip(data.sources, data.labels, strict=True) if lab == 1]
+    assert [Path(s).parent.name for s in positive_sources] == ["dog"]
+
+
+def test_positive_overrides_the_cat_folder(tmp_path: Path) -> None:
+    class_tree(tmp_path, {"cat": 2, "lion": 1})
+
+    data, _ = load(tmp_path, positive="lion")
+
+    assert data.positives == 1
+    assert data.classes == ("cat", "lion")
+
+
+def test_positive_that_names_no_folder(tmp_path: Path) -> None:
+    class_tree(tmp_path, {"cat": 1, "non-cat": 1})
+    assert_one_line_data_error(lambda: load(tmp_path, positive="dog"), "dog")
+
+
+def test_two_folders_neither_cat_asks_for_positive(tmp_path: Path) -> None:
+    class_tree(tmp_path, {"bird": 1, "dog": 1})
+    assert_one_line_data_error(lambda: load(tmp_path), "--positive", "bird", "dog")
+
+
+def test_hidden_folder_is_never_a_class(tmp_path: Path) -> None:
+    class_tree(tmp_path, {"cat": 1, "non-cat": 1, ".ipynb_checkpoints": 1})
+
+    data, _ = load(tmp_path)
+
+    assert data.describe() == "2 images: 1 cat, 1 non-cat"
+
+
+def test_hidden_cat_folder_does_not_make_a_second_class(tmp_path: Path) -> None:
+    class_tree(tmp_path, {".cat": 1, "dog": 1})
+    assert_one_line_data_error(lambda: load(tmp_path), "two class folders")
+
+
+@pytest.mark.parametrize(
+    "counts",
+    [{"cat": 1}, {"cat": 1, "non-cat": 1, "dog": 1}, {}],
+    ids=["one folder", "three folders", "no folder"],
+)
+def test_not_exactly_two_class_folders(tmp_path: Path, counts: dict[str, int]) -> None:
+    class_tree(tmp_path, counts)
+    solid(tmp_path / "loose.png", (0, 0, 0))  # an image beside the folders is not a class
+    assert_one_line_data_error(lambda: load(tmp_path), str(tmp_path), "two class folders")
+
+
+def test_empty_class_folder(tmp_path: Path) -> None:
+    class_tree(tmp_path, {"cat": 2, "non-cat": 0})
+    (tmp_path / "non-cat" / "notes.txt").write_text("no pictures here")
+    solid(tmp_path / "non-cat" / ".hidden.png", (0, 0, 0))
+    assert_one_line_data_error(lambda: load(tmp_path), "non-cat", "no images")
+
+
+def test_missing_path(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+    assert_one_line_data_error(lambda: load(missing), str(missing))
+
+
+# --- unreadable images in a folder ----------------------------------------------------------
+
+
+def folder_with_bad_images(root: Path) -> list[Path]:
+    class_tree(root, {"cat": 2, "non-cat": 2})
+    text = root / "cat" / "notes.jpg"
+    text.write_text("not a picture")
+    empty = root / "non-cat" / "zero.png"
+    empty.write_bytes(b"")
+    return [text, empty]
+
+
+def test_unreadable_images_are_skipped_and_listed(tmp_path: Path) -> None:
+    bad = folder_with_bad_images(tmp_path)
+
+    data, _ = load(tmp_path)
+
+    assert data.describe() == "4 images: 2 cat, 2 non-cat"
+    assert not set(data.sources) & {str(p) for p in bad}
+    assert sorted(s.path for s in data.skipped) == sorted(str(p) for p in bad)
+    for skipped in data.skipped:
+        assert skipped.error and "\n" not in skipped.error
+    assert "empty" in next(s.error for s in data.skipped if s.path == str(bad[1]))
+
+
+def test_strict_raises_on_the_first_unreadable_image(tmp_path: Path) -> None:
+    bad = folder_with_bad_images(tmp_path)
+
+    with pytest.raises(ImageError) as caught:
+        load(tmp_path, strict=True)
+
+    assert any(str(caught.value).startswith(f"{p}: ") for p in bad)
+
+
+def test_class_with_only_unreadable_images(tmp_path: Path) -> None:
+    class_tree(tmp_path, {"cat": 0, "non-cat": 2})
+    (tmp_path / "cat" / "broken.jpg").write_text("nope")
+    message = assert_one_line_data_error(lambda: load(tmp_path))
+    assert message.startswith(f"{tmp_path / 'cat'}: ")
+
+
+def test_progress_is_told_the_total_and_every_image(tmp_path: Path) -> None:
+    folder_with_bad_images(tmp_path)
+    totals: list[int] = []
+    steps: list[int] = []
+
+    def progress(total: int) -> Callable[[int], None]:
+        totals.append(total)
+        return steps.append
+
+    load(tmp_path, progress=progress)
+
+    assert totals == [6]
+    assert sum(steps) == 6
+
+
+# --- the same pixels from PNG files and from the course's HDF5 file -------------------------
+
+
+def test_folder_of_course_pngs_gives_the_hdf5_columns(tmp_path: Path) -> None:
+    with h5py.File(TRAIN_H5, "r") as f:
+        x = f["train_set_x"][()]
+        y = f["train_set_y"][()]
+    chosen = [int(i) for i in np.flatnonzero(y == 1)[:3]] + [
+        int(i) for i in np.flatnonzero(y == 0)[:3]
+    ]
+    for i in chosen:
+        folder = tmp_path / ("cat" if y[i] == 1 else "non-cat")
+        folder.mkdir(exist_ok=True)
+        Image.fromarray(x[i]).save(folder / f"train_{i:03d}.png")
+
+    from_folder, _ = load(tmp_path)
+    from_hdf5 = read_hdf5(TRAIN_H5)
+
+    assert from_folder.m == 6
+    X_folder, X_hdf5 = from_folder.X, from_hdf5.X
+    for column, source in enumerate(from_folder.sources):
+        i = int(Path(source).stem.removeprefix("train_"))
+        np.testing.assert_array_equal(X_folder[:, column], X_hdf5[:, i])
+        assert from_folder.Y[0, column] == from_hdf5.Y[0, i] == y[i]
+
+
+# --- HDF5 files -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prefix", ["train_set", "test_set"])
+def test_hdf5_in_the_course_layout(tmp_path: Path, prefix: str) -> None:
+    x = random_images(4)
+    y = np.array([1, 0, 0, 1])
+    path = write_h5(tmp_path / "small.h5", x, y, prefix, [b"non-cat", b"cat"])
+
+    data, test = load(path)
+
+    assert test is None
+    np.testing.assert_array_equal(data.images, x)
+    assert data.labels.tolist() == [1, 0, 0, 1]
+    assert data.classes == ("non-cat", "cat")
+    assert data.describe() == "4 images: 2 cat, 2 non-cat"
+    np.testing.assert_array_equal(data.X, x.reshape(4, -1).T / 255)
+    np.testing.assert_array_equal(data.Y, [[1.0, 0.0, 0.0, 1.0]])
+
+
+def test_hdf5_labels_as_a_row(tmp_path: Path) -> None:
+    path = write_h5(tmp_path / "row.h5", random_images(3), np.array([[0, 1, 1]]))
+
+    data = read_hdf5(path)
+
+    assert data.labels.tolist() == [0, 1, 1]
+
+
+def test_hdf5_class_names_are_read(tmp_path: Path) -> None:
+    path = write_h5(tmp_path / "dogs.h5", random_images(2), np.array([0, 1]), classes=[b"x", b"y"])
+    assert read_hdf5(path).classes == ("x", "y")
+
+
+def test_folder_of_course_files_gives_train_and_test(tmp_path: Path) -> None:
+    x_train, x_test = random_images(3, seed=1), random_images(2, seed=2)
+    write_h5(tmp_path / "train_mine.h5", x_train, np.array([1, 0, 1]))
+    write_h5(tmp_path / "test_mine.h5", x_test, np.array([0, 1]), prefix="test_set")
+
+    train, test = load(tmp_path)
+
+    assert test is not None
+    np.testing.assert_array_equal(train.images, x_train)
+    np.testing.assert_array_equal(test.images, x_test)
+    assert train.labels.tolist() == [1, 0, 1]
+    assert test.labels.tolist() == [0, 1]
+    np.testing.assert_array_equal(load_test(tmp_path).images, x_test)
+
+
+def test_folder_with_only_a_train_file(tmp_path: Path) -> None:
+    write_h5(tmp_path / "train_only.h5", random_images(2), np.array([1, 0]))
+
+    train, test = load(tmp_path)
+
+    assert train.m == 2
+    assert test is None
+
+
+def test_load_test_of_a_class_folder_is_the_folder(tmp_path: Path) -> None:
+    class_tree(tmp_path, {"cat": 1, "non-cat": 1})
+    assert load_test(tmp_path).describe() == "2 images: 1 cat, 1 non-cat"
+
+
+def test_load_test_of_an_hdf5_file_is_the_file(tmp_path: Path) -> None:
+    path = write_h5(tmp_path / "t.h5", random_images(2), np.array([1, 1]), prefix="test_set")
+    assert load_test(path).positives == 2
+
+
+def test_bundled_sets_match_the_readme() -> None:
+    train, test = bundled()
+
+    assert (train.m, train.positives) == (209, 72)
+    assert (test.m, test.positives) == (50, 33)
+    assert train.describe() == "209 images: 72 cat, 137 non-cat"
+    assert test.describe() == "50 images: 33 cat, 17 non-cat"
+    assert train.classes == test.classes == ("non-cat", "cat")
+    assert train.X.shape == (12288, 209) and test.X.shape == (12288, 50)
+    assert train.Y.shape == (1, 209) and test.Y.shape == (1, 50)
+    with h5py.File(TRAIN_H5, "r") as f:
+        np.testing.assert_array_equal(train.images, f["train_set_x"][()])
+        np.testing.assert_array_equal(train.labels, f["train_set_y"][()])
+    with h5py.File(TEST_H5, "r") as f:
+        np.testing.assert_array_equal(test.images, f["test_set_x"][()])
+        np.testing.assert_array_equal(test.labels, f["test_set_y"][()])
+
+
+def test_load_test_of_the_bundled_folder_is_the_test_file() -> None:
+    data = load_test(DATA)
+    assert (data.m, data.positives) == (50, 33)
+
+
+# --- malformed HDF5 files -------------------------------------------------------------------
+
+
+def test_hdf5_with_missing_keys_lists_what_it_found(tmp_path: Path) -> None:
+    path = tmp_path / "other.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("images", data=random_images(1))
+        f.create_dataset("labels", data=np.array([1]))
+    assert_one_line_data_error(lambda: load(path), str(path), "train_set_x", "images", "labels")
+
+
+def test_hdf5_with_x_but_no_y(tmp_path: Path) -> None:
+    path = tmp_path / "half.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("train_set_x", data=random_images(1))
+    assert_one_line_data_error(lambda: load(path), "train_set_y")
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "fragment"),
+    [
+        (random_images(2).astype(np.float32), np.array([0, 1]), "float32"),
+        (np.zeros((2, 32, 32, 3), dtype=np.uint8), np.array([0, 1]), "(2, 32, 32, 3)"),
+        (np.zeros((2, 64, 64), dtype=np.uint8), np.array([0, 1]), "(2, 64, 64)"),
+        (random_images(2), np.array([0, 2]), "2"),
+        (random_images(2), np.array([0.0, 0.5]), "0.5"),
+        (random_images(2), np.array([-1, 1]), "-1"),
+        (random_images(3), np.array([0, 1]), "3"),
+        (random_images(2), np.array([0, 1, 1]), "3"),
+        (random_images(2), np.array([b"cat", b"dog"]), "train_set_y"),
+    ],
+    ids=[
+        "float pixels",
+        "32x32",
+        "no channels",
+        "label 2",
+        "label 0.5",
+        "label -1",
+        "more images than labels",
+        "more labels than images",
+        "text labels",
+    ],
+)
+def test_malformed_hdf5(tmp_path: Path, x: np.ndarray, y: np.ndarray, fragment: str) -> None:
+    path = write_h5(tmp_path / "bad.h5", x, y)
+    message = assert_one_line_data_error(lambda: load(path))
+    assert message.startswith(f"{path}: ")
+    assert fragment in message.removeprefix(f"{path}: ")  # the test's id is in the path
+
+
+def test_hdf5_with_no_images(tmp_path: Path) -> None:
+    path = write_h5(tmp_path / "none.h5", np.zeros((0, 64, 64, 3), np.uint8), np.zeros(0, int))
+    assert_one_line_data_error(lambda: load(path), str(path))
+
+
+@pytest.mark.parametrize("content", ["text", "png", "empty"])
+def test_file_that_is_not_hdf5(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "data.h5"
+    if content == "text":
+        path.write_text("train_set_x,train_set_y\n1,0\n")
+    elif content == "png":
+        Image.new("RGB", (64, 64)).save(path, format="PNG")
+    else:
+        path.write_bytes(b"")
+    message = assert_one_line_data_error(lambda: load(path), str(path))
+    assert message.startswith(str(path))
+
+
+def test_truncated_hdf5(tmp_path: Path) -> None:
+    whole = TRAIN_H5.read_bytes()
+    path = tmp_path / "train_cut.h5"
+    path.write_bytes(whole[: len(whole) // 2])
+
+    message = assert_one_line_data_error(lambda: load(path), str(path))
+    assert message.startswith(str(path))
+
+
+def test_hdf5_with_damaged_metadata(tmp_path: Path) -> None:
+    # Zeros over the object headers near the start: the file still opens (its length is
+    # right) but looking up a name fails inside HDF5.
+    damaged = bytearray(TRAIN_H5.read_bytes())
+    damaged[200:3000] = bytes(2800)
+    path = tmp_path / "train_damaged.h5"
+    path.write_bytes(bytes(damaged))
+
+    message = assert_one_line_data_error(lambda: load(path))
+    assert message.startswith(f"{path}: ")
+
+
+def test_truncated_hdf5_in_a_course_folder(tmp_path: Path) -> None:
+    whole = TEST_H5.read_bytes()
+    (tmp_path / "train_a.h5").write_bytes(TRAIN_H5.read_bytes())
+    (tmp_path / "test_a.h5").write_bytes(whole[: len(whole) * 3 // 4])
+
+    assert_one_line_data_error(lambda: load(tmp_path), "test_a.h5")
+    assert_one_line_data_error(lambda: load_test(tmp_path), "test_a.h5")
+
+
+def test_folder_with_two_train_files(tmp_path: Path) -> None:
+    write_h5(tmp_path / "train_a.h5", random_images(1), np.array([1]))
+    write_h5(tmp_path / "train_b.h5", random_images(1), np.array([0]))
+    assert_one_line_data_error(lambda: load(tmp_path), "train_a.h5", "train_b.h5")
+
+
+def test_dataset_describe_counts() -> None:
+    data = Dataset(
+        images=np.zeros((3, 64, 64, 3), dtype=np.uint8),
+        labels=np.array([0, 1, 0]),
+        sources=["a", "b", "c"],
+        classes=("non-cat", "cat"),
+        origin="hand-made",
+    )
+    assert data.describe() == "3 images: 1 cat, 2 non-cat"

@@ -1,0 +1,501 @@
+"""Tests for catclf.images: every image to (64, 64, 3) uint8 pixels, then columns of X.
+
+Expected pixels are worked out in the test itself: hand-made arrays, PNG bytes written
+with struct and zlib, and Pillow operations (transpose, resize) applied step by step.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from catclf.errors import ImageError
+from catclf.images import find_images, load_image, to_columns
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
+LANCZOS = Image.Resampling.LANCZOS
+ORIENTATION = 0x0112  # the EXIF tag
+
+
+def resized(pixels: np.ndarray) -> np.ndarray:
+    """What the course's preprocessing makes of an RGB array: Lanczos to 64x64, aspect not kept."""
+    return np.asarray(Image.fromarray(pixels).resize((64, 64), LANCZOS))
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_bytes(width: int, height: int, bit_depth: int, color_type: int, idat: bytes) -> bytes:
+    """A PNG file written byte by byte; idat is the compressed (or not) pixel stream."""
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", idat)
+        + png_chunk(b"IEND", b"")
+    )
+
+
+def upright_image() -> np.ndarray:
+    """A 30-row by 48-column RGB image with no symmetry, so any wrong turn shows."""
+    rng = np.random.default_rng(6)
+    return rng.integers(0, 256, size=(30, 48, 3), dtype=np.uint8)
+
+
+# How a camera stores an upright picture U under each EXIF orientation; reading must undo it.
+STORED_AS = {
+    1: lambda u: u,
+    2: lambda u: u[:, ::-1],
+    3: lambda u: np.rot90(u, 2),
+    4: lambda u: u[::-1, :],
+    5: lambda u: u.transpose(1, 0, 2),
+    6: lambda u: np.rot90(u, 1),  # row 0 is the visual right side: displayed turned 90 clockwise
+    7: lambda u: np.rot90(u, 2).transpose(1, 0, 2),
+    8: lambda u: np.rot90(u, -1),  # row 0 is the visual left side
+}
+
+
+def exif_with(orientation: int) -> Image.Exif:
+    exif = Image.Exif()
+    exif[ORIENTATION] = orientation
+    return exif
+
+
+# --- shape, resizing, untouched 64x64 -------------------------------------------------------
+
+
+def test_image_already_64x64_keeps_its_exact_pixels(tmp_path: Path) -> None:
+    pixels = np.random.default_rng(0).integers(0, 256, size=(64, 64, 3), dtype=np.uint8)
+    path = tmp_path / "exact.png"
+    Image.fromarray(pixels).save(path)
+
+    out = load_image(path)
+
+    assert out.dtype == np.uint8
+    assert out.shape == (64, 64, 3)
+    np.testing.assert_array_equal(out, pixels)
+
+
+def test_other_sizes_are_resized_with_lanczos(tmp_path: Path) -> None:
+    pixels = np.random.default_rng(1).integers(0, 256, size=(50, 90, 3), dtype=np.uint8)
+    path = tmp_path / "wide.png"
+    Image.fromarray(pixels).save(path)
+
+    np.testing.assert_array_equal(load_image(path), resized(pixels))
+
+
+def test_aspect_ratio_is_not_kept(tmp_path: Path) -> None:
+    # 128 wide, 32 tall: left half red, right half blue. Squashed, not padded or cropped,
+    # so the top and bottom rows still hold picture and each half still fills half the width.
+    pixels = np.zeros((32, 128, 3), dtype=np.uint8)
+    pixels[:, :64] = (255, 0, 0)
+    pixels[:, 64:] = (0, 0, 255)
+    path = tmp_path / "banner.png"
+    Image.fromarray(pixels).save(path)
+
+    out = load_image(path)
+
+    for row in (0, 31, 63):
+        np.testing.assert_array_equal(out[row, 5], (255, 0, 0))
+        np.testing.assert_array_equal(out[row, 58], (0, 0, 255))
+
+
+def test_real_photograph_becomes_64x64_rgb() -> None:
+    out = load_image(SAMPLES / "cat_chelsea.png")
+    with Image.open(SAMPLES / "cat_chelsea.png") as im:
+        expected = resized(np.asarray(im.convert("RGB")))
+    np.testing.assert_array_equal(out, expected)
+
+
+# --- EXIF orientation -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("orientation", sorted(STORED_AS))
+def test_exif_orientation_is_applied(tmp_path: Path, orientation: int) -> None:
+    upright = upright_image()
+    stored = np.ascontiguousarray(STORED_AS[orientation](upright))
+    path = tmp_path / f"orientation{orientation}.png"
+    Image.fromarray(stored).save(path, exif=exif_with(orientation))
+
+    np.testing.assert_array_equal(load_image(path), resized(upright))
+
+
+@pytest.mark.parametrize(("orientation", "turn_back"), [(3, 2), (6, -1), (8, 1)])
+def test_exif_orientation_of_a_jpeg_photo(tmp_path: Path, orientation: int, turn_back: int) -> None:
+    # A phone writes the sensor's pixels and a tag; decode those pixels, turn them by hand.
+    with Image.open(SAMPLES / "noncat_rocket.jpg") as im:
+        photo = im.convert("RGB").crop((0, 0, 160, 100))
+    path = tmp_path / "phone.jpg"
+    photo.save(path, quality=90, exif=exif_with(orientation))
+    with Image.open(path) as im:
+        as_stored = np.asarray(im.convert("RGB"))
+
+    upright = np.ascontiguousarray(np.rot90(as_stored, turn_back))
+
+    np.testing.assert_array_equal(load_image(path), resized(upright))
+
+
+def test_exif_orientation_with_image_transpose(tmp_path: Path) -> None:
+    # The same check for orientation 6 with Pillow's transpose instead of numpy.
+    upright = Image.fromarray(upright_image())
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # counter-clockwise, as the sensor saw
+    path = tmp_path / "six.png"
+    stored.save(path, exif=exif_with(6))
+
+    expected = np.asarray(upright.resize((64, 64), LANCZOS))
+    np.testing.assert_array_equal(load_image(path), expected)
+
+
+def test_malformed_exif_keeps_the_pixels_as_stored(tmp_path: Path) -> None:
+    pixels = upright_image()
+    path = tmp_path / "bad_exif.png"
+    Image.fromarray(pixels).save(path, exif=exif_with(99))  # not an orientation
+
+    np.testing.assert_array_equal(load_image(path), resized(pixels))
+
+
+# --- colour modes ---------------------------------------------------------------------------
+
+
+def test_palette_image_takes_its_colours_from_the_palette(tmp_path: Path) -> None:
+    palette = [(10, 20, 30), (200, 100, 0), (0, 255, 128)]
+    indices = np.zeros((64, 64), dtype=np.uint8)
+    indices[10:20, :] = 1
+    indices[:, 40:] = 2
+    im = Image.fromarray(indices, mode="P")
+    im.putpalette([c for colour in palette for c in colour])
+    path = tmp_path / "palette.png"
+    im.save(path)
+
+    out = load_image(path)
+
+    np.testing.assert_array_equal(out[0, 0], palette[0])
+    np.testing.assert_array_equal(out[15, 5], palette[1])
+    np.testing.assert_array_equal(out[15, 50], palette[2])
+    np.testing.assert_array_equal(out, np.array(palette, dtype=np.uint8)[indices])
+
+
+def test_grayscale_becomes_three_equal_channels(tmp_path: Path) -> None:
+    gray = np.arange(64 * 64, dtype=np.uint32).reshape(64, 64).astype(np.uint8)
+    path = tmp_path / "gray.png"
+    Image.fromarray(gray, mode="L").save(path)
+
+    np.testing.assert_array_equal(load_image(path), np.stack([gray, gray, gray], axis=-1))
+
+
+def test_bilevel_becomes_black_and_white(tmp_path: Path) -> None:
+    on = np.zeros((64, 64), dtype=bool)
+    on[:, 32:] = True
+    path = tmp_path / "bilevel.png"
+    Image.fromarray(on).save(path)  # mode "1"
+
+    expected = np.where(on[..., None], 255, 0).astype(np.uint8).repeat(3, axis=-1)
+    np.testing.assert_array_equal(load_image(path), expected)
+
+
+def test_cmyk_is_converted_to_rgb(tmp_path: Path) -> None:
+    # With no black ink, red = 255 - cyan, green = 255 - magenta, blue = 255 - yellow.
+    im = Image.new("CMYK", (64, 64), (0, 0, 0, 0))
+    im.paste((100, 0, 50, 0), (0, 0, 64, 32))
+    im.paste((0, 0, 0, 255), (0, 32, 64, 64))
+    path = tmp_path / "cmyk.tif"
+    im.save(path)
+
+    out = load_image(path)
+
+    np.testing.assert_array_equal(out[:32], np.full((32, 64, 3), (155, 255, 205)))
+    np.testing.assert_array_equal(out[32:], np.zeros((32, 64, 3)))
+
+
+def write_16_bit_gray_png(path: Path, values: np.ndarray) -> None:
+    # Big-endian 16-bit samples, one filter byte (0, none) per row, as the PNG standard says.
+    rows = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in values)
+    height, width = values.shape
+    path.write_bytes(png_bytes(width, height, 16, 0, zlib.compress(rows)))
+
+
+def test_16_bit_grayscale_png_is_scaled_by_255_over_65535(tmp_path: Path) -> None:
+    values = (np.arange(64 * 64, dtype=np.int64) * 16 + 7).reshape(64, 64)
+    values[0, :4] = (0, 128, 129, 200)
+    values[63, 63] = 65535
+    path = tmp_path / "deep.png"
+    write_16_bit_gray_png(path, values)
+
+    out = load_image(path)
+
+    eight_bit = ((values * 510 + 65535) // 131070).astype(np.uint8)  # round(v * 255 / 65535)
+    assert list(eight_bit[0, :4]) == [0, 0, 1, 1]
+    assert eight_bit[63, 63] == 255
+    np.testing.assert_array_equal(out, np.stack([eight_bit] * 3, axis=-1))
+
+
+def test_dark_16_bit_png_is_scaled_too(tmp_path: Path) -> None:
+    # A 16-bit image whose values all happen to be below 256 is nearly black, not bright:
+    # the bit depth, not the values, decides the scale.
+    values = np.zeros((64, 64), dtype=np.int64)
+    values[:, 32:] = 255
+    path = tmp_path / "dark.png"
+    write_16_bit_gray_png(path, values)
+
+    out = load_image(path)
+
+    np.testing.assert_array_equal(out[:, :32], np.zeros((64, 32, 3)))
+    np.testing.assert_array_equal(out[:, 32:], np.ones((64, 32, 3)))  # 255 * 255 / 65535 = 0.99
+
+
+def test_transparency_is_composited_on_white(tmp_path: Path) -> None:
+    rgba = np.zeros((64, 64, 4), dtype=np.uint8)
+    rgba[:, :, :3] = (200, 0, 100)
+    rgba[:, :16, 3] = 0  # fully transparent
+    rgba[:, 16:32, 3] = 128  # half
+    rgba[:, 32:, 3] = 255  # opaque
+    path = tmp_path / "alpha.png"
+    Image.fromarray(rgba, mode="RGBA").save(path)
+
+    out = load_image(path).astype(int)
+
+    np.testing.assert_array_equal(out[:, :16], np.full((64, 16, 3), 255))
+    np.testing.assert_array_equal(out[:, 32:], np.full((64, 32, 3), (200, 0, 100)))
+    # colour * a + white * (1 - a) with a = 128/255, to within one step of rounding
+    half = np.array([200, 0, 100]) * 128 / 255 + 255 * 127 / 255
+    assert np.abs(out[:, 16:32] - half).max() <= 1
+
+
+def test_gray_with_alpha_is_composited_on_white(tmp_path: Path) -> None:
+    la = Image.new("LA", (64, 64), (0, 0))
+    la.paste((0, 255), (0, 0, 64, 32))
+    path = tmp_path / "la.png"
+    la.save(path)
+
+    out = load_image(path)
+
+    np.testing.assert_array_equal(out[:32], np.zeros((32, 64, 3)))
+    np.testing.assert_array_equal(out[32:], np.full((32, 64, 3), 255))
+
+
+def test_transparent_gif_index_becomes_white(tmp_path: Path) -> None:
+    indices = np.zeros((64, 64), dtype=np.uint8)
+    indices[:, 20:] = 1
+    im = Image.fromarray(indices, mode="P")
+    im.putpalette([0, 0, 0, 30, 60, 90] + [0] * (254 * 3))
+    path = tmp_path / "clear.gif"
+    im.save(path, transparency=0)
+
+    out = load_image(path)
+
+    np.testing.assert_array_equal(out[:, :20], np.full((64, 20, 3), 255))
+    np.testing.assert_array_equal(out[:, 20:], np.full((64, 44, 3), (30, 60, 90)))
+
+
+# --- first frame ----------------------------------------------------------------------------
+
+
+def test_animated_gif_gives_its_first_frame(tmp_path: Path) -> None:
+    colours = [(255, 0, 0), (0, 0, 255), (0, 255, 0)]
+    frames = [Image.new("RGB", (64, 64), c) for c in colours]
+    path = tmp_path / "anim.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    with Image.open(path) as im:
+        assert im.n_frames == 3  # really an animation
+
+    np.testing.assert_array_equal(load_image(path), np.full((64, 64, 3), colours[0]))
+
+
+def test_multi_page_tiff_gives_its_first_page(tmp_path: Path) -> None:
+    pages = [Image.new("RGB", (64, 64), c) for c in [(1, 2, 3), (250, 251, 252)]]
+    path = tmp_path / "pages.tif"
+    pages[0].save(path, save_all=True, append_images=pages[1:])
+    with Image.open(path) as im:
+        assert im.n_frames == 2
+
+    np.testing.assert_array_equal(load_image(path), np.full((64, 64, 3), (1, 2, 3)))
+
+
+# --- bytes input ----------------------------------------------------------------------------
+
+
+def test_bytes_give_the_same_pixels_as_the_file(tmp_path: Path) -> None:
+    pixels = upright_image()
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+
+    np.testing.assert_array_equal(load_image(buffer.getvalue(), name="upload"), resized(pixels))
+
+
+def test_empty_bytes_raise_image_error_named_as_asked() -> None:
+    with pytest.raises(ImageError) as caught:
+        load_image(b"", name="stdin")
+    message = str(caught.value)
+    assert message.startswith("stdin")
+    assert "\n" not in message
+
+
+def test_bad_bytes_raise_image_error_named_as_asked() -> None:
+    with pytest.raises(ImageError) as caught:
+        load_image(b"hello, not an image", name="stdin")
+    assert str(caught.value).startswith("stdin: ")
+
+
+# --- unreadable images ----------------------------------------------------------------------
+
+
+def truncated(data: bytes) -> bytes:
+    return data[: len(data) // 2]
+
+
+def make_bad(tmp_path: Path, kind: str) -> Path:
+    path = tmp_path / {"folder": "folder.jpg", "png": "cut.png", "text": "notes.jpg"}.get(
+        kind, f"{kind}.jpg"
+    )
+    if kind == "missing":
+        pass
+    elif kind == "folder":
+        path.mkdir()
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "text":
+        path.write_text("These are not the pixels you are looking for.\n")
+    elif kind == "jpeg":
+        path.write_bytes(truncated((SAMPLES / "noncat_rocket.jpg").read_bytes()))
+    elif kind == "png":
+        path.write_bytes(truncated((SAMPLES / "cat_chelsea.png").read_bytes()))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["missing", "folder", "empty", "text", "jpeg", "png"])
+def test_bad_image_raises_one_line_image_error_naming_the_file(tmp_path: Path, kind: str) -> None:
+    path = make_bad(tmp_path, kind)
+
+    with pytest.raises(ImageError) as caught:
+        load_image(path)
+
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ")
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("side", [20_000, 10_000])
+def test_decompression_bomb_is_refused_without_decoding(tmp_path: Path, side: int) -> None:
+    # Only the header declares side x side pixels (400 or 100 megapixels, both above the
+    # limit); the pixel data is a few bytes, so nothing large is ever allocated.
+    path = tmp_path / "bomb.png"
+    path.write_bytes(png_bytes(side, side, 8, 2, zlib.compress(b"\x00" * 64)))
+
+    with pytest.raises(ImageError) as caught:
+        load_image(path)
+
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ")
+    assert "too large" in message
+    assert "\n" not in message
+
+
+def test_sample_images_all_load() -> None:
+    # The shipped samples cover JPEG, PNG, RGBA and large photos.
+    names = sorted(p.name for p in SAMPLES.iterdir() if p.suffix in (".png", ".jpg"))
+    assert len(names) == 7
+    for name in names:
+        out = load_image(SAMPLES / name)
+        assert out.shape == (64, 64, 3) and out.dtype == np.uint8, name
+
+
+# --- to_columns -----------------------------------------------------------------------------
+
+
+def test_to_columns_puts_each_pixel_where_the_course_flatten_does() -> None:
+    images = np.zeros((2, 64, 64, 3), dtype=np.uint8)
+    images[0, 0, 1, 0] = 51  # row 0, column 1, red
+    images[1, 5, 7, 2] = 255  # row 5, column 7, blue
+    images[1, 63, 63, 1] = 102  # last pixel, green
+
+    X = to_columns(images)
+
+    assert X.shape == (12288, 2)
+    expected = np.zeros((12288, 2))
+    expected[(0 * 64 + 1) * 3 + 0, 0] = 0.2
+    expected[(5 * 64 + 7) * 3 + 2, 1] = 1.0
+    expected[(63 * 64 + 63) * 3 + 1, 1] = 0.4
+    np.testing.assert_allclose(X, expected, rtol=0, atol=1e-12)
+
+
+def test_to_columns_equals_the_course_formula() -> None:
+    images = np.random.default_rng(2).integers(0, 256, size=(5, 64, 64, 3), dtype=np.uint8)
+
+    X = to_columns(images)
+
+    np.testing.assert_array_equal(X, images.reshape(5, -1).T / 255)
+    for i in range(5):
+        np.testing.assert_array_equal(X[:, i], images[i].ravel() / 255)
+    assert X.dtype == np.float64
+
+
+def test_loaded_pixel_lands_in_its_column_position(tmp_path: Path) -> None:
+    pixels = np.zeros((64, 64, 3), dtype=np.uint8)
+    pixels[10, 20] = (255, 0, 51)
+    path = tmp_path / "dot.png"
+    Image.fromarray(pixels).save(path)
+
+    X = to_columns(load_image(path)[None])
+
+    base = (10 * 64 + 20) * 3
+    assert X[base : base + 3, 0].tolist() == [1.0, 0.0, 0.2]
+    assert np.count_nonzero(X) == 2
+
+
+# --- find_images ----------------------------------------------------------------------------
+
+
+def touch(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x")
+    return path
+
+
+def test_find_images_is_recursive_sorted_and_skips_hidden_and_other_files(
+    tmp_path: Path,
+) -> None:
+    wanted = [
+        touch(tmp_path / "a" / "x.jpg"),
+        touch(tmp_path / "a" / "y.PNG"),
+        touch(tmp_path / "b.png"),
+        touch(tmp_path / "c" / "d" / "z.gif"),
+        touch(tmp_path / "c" / "e.webp"),
+    ]
+    for unwanted in [
+        ".DS_Store",
+        "._b.png",  # AppleDouble
+        ".hidden.jpg",
+        ".ipynb_checkpoints/b-checkpoint.png",
+        "a/.thumbs/x.jpg",
+        "notes.txt",
+        "README",
+        "c/model.h5",
+        "c/photo.jpg.part",
+    ]:
+        touch(tmp_path / unwanted)
+    (tmp_path / "folder.jpg").mkdir()  # a folder, however it is named, is not an image
+
+    found = find_images(tmp_path)
+
+    assert found == sorted(found)
+    assert found == wanted
+
+
+def test_find_images_does_not_loop_on_a_symlink_loop(tmp_path: Path) -> None:
+    image = touch(tmp_path / "cat" / "a.png")
+    os.symlink(tmp_path, tmp_path / "cat" / "loop")
+    os.symlink(tmp_path / "cat", tmp_path / "again")  # links to folders are not followed
+
+    assert find_images(tmp_path) == [image]
+
+
+def test_find_images_of_an_empty_folder_is_empty(tmp_path: Path) -> None:
+    assert find_images(tmp_path) == []
