@@ -25,7 +25,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from catclf import reporting
-from catclf.errors import CatclfError, ImageError, ModelError
+from catclf.errors import CatclfError, ImageError, ModelError, TrainingDiverged
 from catclf.reporting import emit, emit_json, error, is_terminal, note
 
 EXIT_ERROR = 1
@@ -36,8 +36,6 @@ BATCH = 256
 
 app = typer.Typer(
     name="catclf",
-    help="Cat / non-cat image classifier: logistic regression on 64x64 pixels, as the course "
-    "teaches it.",
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -72,6 +70,33 @@ def reports_errors(command: F) -> F:
             raise typer.Exit(EXIT_SIGTERM if terminated else EXIT_SIGINT) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from catclf import __version__
+
+        emit(f"catclf {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Cat / non-cat image classifier: logistic regression on 64x64 pixels, as the course
+    teaches it.
+
+    \b
+    Quick start:
+      catclf train                     # train on the bundled set, write model.h5
+      catclf predict photo.jpg         # the probability that photo.jpg shows a cat
+    """
 
 
 def _positive_rate(value: float) -> float:
@@ -180,12 +205,15 @@ def train(
 
     settings = Settings(learning_rate=learning_rate, num_iterations=iterations)
     with reporting.progress("training", iterations, enabled=show, status="cost") as advance:
-        trained = fit(
-            train_set,
-            test_set,
-            settings,
-            on_iteration=lambda i, cost: advance(1, status=f"cost {cost:.6f}"),
-        )
+        try:
+            trained = fit(
+                train_set,
+                test_set,
+                settings,
+                on_iteration=lambda i, cost: advance(1, status=f"cost {cost:.6f}"),
+            )
+        except TrainingDiverged as e:
+            raise TrainingDiverged(f"{e}; no model was saved") from e
     model_file.save(trained, out)
 
     summary = {

@@ -280,7 +280,8 @@ def class_folders(folder: Path, positive: str | None = None) -> tuple[Path, Path
         found = ", ".join(p.name for p in subdirs) if subdirs else "none"
         raise DataError(
             f"{folder}: expected exactly two class folders (such as cat/ and non-cat/) or "
-            f"train_*.h5 files, found {len(subdirs)} folders: {found}"
+            f"train_*.h5 files, found {len(subdirs)} folder{'' if len(subdirs) == 1 else 's'}: "
+            f"{found}"
         )
     if positive is not None:
         matches = [p for p in subdirs if p.name.lower() == positive.lower()]

@@ -56,7 +56,8 @@ def train(
         raise TrainingDiverged(
             _diverged(
                 settings,
-                f"the cost ended at {final_cost:.6g}, above {costs[0]:.6f} at iteration 0",
+                f"after {settings.num_iterations} iterations the cost is {final_cost:.6g}, "
+                f"above {costs[0]:.6f} at iteration 0",
             )
         )
     test_accuracy = None
@@ -81,5 +82,6 @@ def train(
 def _diverged(settings: Settings, what: str) -> str:
     return (
         f"training diverged at learning rate {settings.learning_rate:g}: {what}; "
-        "try a smaller --learning-rate"
+        "try a smaller --learning-rate (or, since the cost can rise before it falls, "
+        "more --iterations)"
     )

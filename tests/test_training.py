@@ -85,3 +85,18 @@ def test_accuracy_by_hand():
     predicted = np.array([[1.0, 0.0, 1.0, 1.0]])
     truth = np.array([[1.0, 1.0, 1.0, 0.0]])
     assert metrics.accuracy(predicted, truth) == 0.5
+
+
+def test_an_early_rise_in_the_cost_is_not_divergence():
+    # On the course set the cost zigzags above ln 2 in the first iterations at 0.005;
+    # only the end of the run is judged.
+    train_set, _ = datasets.bundled()
+    seen = []
+    trained = training.train(
+        train_set,
+        None,
+        Settings(learning_rate=0.005, num_iterations=200),
+        on_iteration=lambda i, cost: seen.append(cost),
+    )
+    assert max(seen[:10]) > math.log(2)
+    assert trained.final_cost < math.log(2)
