@@ -236,7 +236,8 @@ def train(
         emit_json(summary)
         return
     rows = [
-        ("examples", f"{train_set.describe()}"),
+        ("examples", train_set.describe()),
+        ("test examples", "none" if test_set is None else test_set.describe()),
         ("train accuracy", _percent(trained.train_accuracy, train_set.m)),
         (
             "test accuracy",

@@ -159,7 +159,7 @@ def read_hdf5(path: Path) -> Dataset:
         with f:
             prefix, images, y = _read_course_arrays(f, path)
             classes = _read_classes(f, path)
-    except (OSError, RuntimeError, KeyError, ValueError) as e:
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError) as e:
         # h5py reports damaged metadata (not only a short file) when a name is looked up.
         raise DataError(f"{path}: corrupt HDF5 file ({_first_line(e)})") from e
     m = images.shape[0]

@@ -55,8 +55,6 @@ IMAGE_EXTENSIONS = frozenset(
         ".ico",
     }
 )
-# Pillow's own default bound (about 89 megapixels); larger images are refused, not decoded.
-MAX_PIXELS = 89_478_485
 
 Pixels = NDArray[np.uint8]
 
@@ -114,18 +112,12 @@ def _decode(stream: BinaryIO, label: str) -> Pixels:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Pillow checks the declared size on open, before any pixel is decoded; above
+            # Image.MAX_IMAGE_PIXELS it warns, which is an error here.
             with Image.open(stream) as im:
-                width, height = im.size
-                if width * height > MAX_PIXELS:
-                    raise ImageError(
-                        f"{label}: image too large to decode safely ({width}x{height} pixels, "
-                        f"the limit is {MAX_PIXELS})"
-                    )
                 im.seek(0)
                 im.load()
                 return _to_pixels(im)
-    except ImageError:
-        raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ImageError(f"{label}: image too large to decode safely ({e})") from e
     except UnidentifiedImageError as e:

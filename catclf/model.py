@@ -161,7 +161,8 @@ def load(path: Path) -> Model:
             return _read(f, path)
     except ModelError:
         raise
-    except (OSError, KeyError, ValueError, TypeError) as e:
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError) as e:
+        # h5py reports damaged metadata when a name is looked up, not only on open.
         raise ModelError(f"{path}: damaged model file ({e})") from e
 
 
