@@ -20,13 +20,16 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from catclf import reporting
 from catclf.errors import CatclfError, ImageError, ModelError, TrainingDiverged
 from catclf.reporting import emit, emit_json, error, is_terminal, note
+
+if TYPE_CHECKING:
+    from catclf.model import Model
 
 EXIT_ERROR = 1
 EXIT_NOT_CAT = 3
@@ -328,8 +331,6 @@ def predict(
       find photos -name '*.jpg' | catclf predict --files-from - --json
       if catclf predict --exit-code photo.jpg > /dev/null; then echo cat; fi
     """
-    from catclf.images import load_image
-
     if not images and files_from is None:
         raise typer.BadParameter(
             "give at least one IMAGE, or --files-from FILE", param_hint="IMAGE"
@@ -348,48 +349,29 @@ def predict(
     )
     classifier = _load_model_for_predict(model, quiet)
 
-    failed = False
+    found = list(_inputs(images or [], files_from, null))
+    items = [item for item in found if item is not None]
+    failed = len(items) < len(found)
     verdicts: list[bool] = []
-
-    def score(batch: list[_Input]) -> None:
-        nonlocal failed
-        import numpy as np
-
-        from catclf.images import to_columns
-
-        pixels, names = [], []
-        for item in batch:
-            try:
-                pixels.append(load_image(item.source, item.name))
-                names.append(item.name)
-            except ImageError as e:
-                error(str(e))
-                failed = True
-        if not pixels:
-            return
-        probabilities = classifier.probabilities(to_columns(np.stack(pixels)))
-        for name, p in zip(names, probabilities, strict=True):
-            is_cat = bool(p > threshold)
-            verdicts.append(is_cat)
-            label = "cat" if is_cat else "non-cat"
-            if as_json:
-                emit_json({"path": name, "probability": float(p), "label": label})
-            elif single:
-                emit(f"{p:.6f}")
-            else:
-                emit(f"{_tsv_field(name)}\t{p:.6f}\t{label}")
-        sys.stdout.flush()
-
-    batch: list[_Input] = []
-    for item in _inputs(images or [], files_from, null):
-        if item is None:
-            failed = True
-            continue
-        batch.append(item)
-        if len(batch) == BATCH:
-            score(batch)
-            batch = []
-    score(batch)
+    # Results on a terminal show progress themselves; a bar is for output sent elsewhere.
+    show = not quiet and len(items) > 1 and is_terminal(sys.stderr) and not is_terminal(sys.stdout)
+    with reporting.progress("scoring", len(items), enabled=show) as advance:
+        for start in range(0, len(items), BATCH):
+            batch = items[start : start + BATCH]
+            scored = _score(batch, classifier)
+            failed = failed or len(scored) < len(batch)
+            for name, p in scored:
+                is_cat = p > threshold
+                verdicts.append(is_cat)
+                label = "cat" if is_cat else "non-cat"
+                if as_json:
+                    emit_json({"path": name, "probability": p, "label": label})
+                elif single:
+                    emit(f"{p:.6f}")
+                else:
+                    emit(f"{_tsv_field(name)}\t{p:.6f}\t{label}")
+            sys.stdout.flush()
+            advance(len(batch))
 
     if failed:
         raise typer.Exit(EXIT_ERROR)
@@ -397,7 +379,27 @@ def predict(
         raise typer.Exit(EXIT_NOT_CAT)
 
 
-def _load_model_for_predict(path: Path | None, quiet: bool) -> Any:
+def _score(batch: list[_Input], classifier: Model) -> list[tuple[str, float]]:
+    """(name, probability of cat) for each image of batch that can be read, in order;
+    the others are reported on stderr."""
+    import numpy as np
+
+    from catclf.images import load_image, to_columns
+
+    pixels, names = [], []
+    for item in batch:
+        try:
+            pixels.append(load_image(item.source, item.name))
+            names.append(item.name)
+        except ImageError as e:
+            error(str(e))
+    if not pixels:
+        return []
+    probabilities = classifier.probabilities(to_columns(np.stack(pixels)))
+    return [(name, float(p)) for name, p in zip(names, probabilities, strict=True)]
+
+
+def _load_model_for_predict(path: Path | None, quiet: bool) -> Model:
     from catclf import model as model_file
 
     if path is None:

@@ -88,7 +88,10 @@ def progress(description: str, total: int, *, enabled: bool, status: str = "") -
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+    # stdout is left alone: results written while the bar runs go where stdout goes.
+    with Progress(
+        *columns, console=Console(stderr=True), transient=True, redirect_stdout=False
+    ) as bar:
         task = bar.add_task(description, total=total, status=status)
 
         def advance(steps: int = 1, status: str | None = None) -> None:
