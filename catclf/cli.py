@@ -190,7 +190,6 @@ def train(
 
         implied_test: Dataset | None
         if data is None:
-            say("training on the bundled cat / non-cat set")
             train_set, implied_test = datasets.bundled()
         else:
             train_set, implied_test = datasets.load(
@@ -202,9 +201,9 @@ def train(
     skipped = train_set.skipped + (test_set.skipped if test_set is not None else [])
     for s in skipped:
         note(f"skipped {s.path}: {s.error}")
-    say(f"{train_set.origin}: {train_set.describe()}")
+    say(f"training on {train_set.origin}: {train_set.describe()}")
     if test_set is not None:
-        say(f"test set {test_set.origin}: {test_set.describe()}")
+        say(f"testing on {test_set.origin}: {test_set.describe()}")
 
     settings = Settings(learning_rate=learning_rate, num_iterations=iterations)
     with reporting.progress("training", iterations, enabled=show, status="cost") as advance:
