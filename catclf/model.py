@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,7 +74,7 @@ def save(model: Model, path: Path) -> None:
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     except OSError as e:
-        raise ModelError(f"{path}: cannot write the model ({e.strerror or e})") from e
+        raise ModelError(f"{path}: cannot write the model ({_reason(e)})") from e
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -85,8 +86,9 @@ def save(model: Model, path: Path) -> None:
         os.replace(tmp, path)
     except BaseException as e:
         tmp.unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise ModelError(f"{path}: cannot write the model ({e.strerror or e})") from e
+        # h5py reports a failed write (a full disk, say) as OSError or RuntimeError.
+        if isinstance(e, (OSError, RuntimeError)):
+            raise ModelError(f"{path}: cannot write the model ({_reason(e)})") from e
         raise
     _fsync_folder(folder)
 
@@ -115,6 +117,15 @@ def _write(model: Model, path: Path) -> None:
         a["train_data"] = model.train_data
         a["catclf_version"] = model.catclf_version
         a["created"] = model.created
+
+
+def _reason(e: BaseException) -> str:
+    """The system's words for a failed write: h5py wraps them in a long report."""
+    text = str(getattr(e, "strerror", None) or e).strip()
+    found = re.search(r"error message = '([^']+)'", text)
+    if found:
+        return found.group(1)
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _file_mode(path: Path) -> int:

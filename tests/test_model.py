@@ -136,10 +136,11 @@ def test_save_onto_a_folder_is_a_model_error_and_leaves_it(tmp_path):
     ("failure", "expected"),
     [
         (OSError(28, "No space left on device"), ModelError),
+        (RuntimeError("Can't write data"), ModelError),
         (KeyboardInterrupt(), KeyboardInterrupt),
-        (RuntimeError("h5py bug"), RuntimeError),
+        (ZeroDivisionError("a bug"), ZeroDivisionError),
     ],
-    ids=["disk full", "Ctrl-C", "unexpected"],
+    ids=["disk full", "h5py write error", "Ctrl-C", "unexpected"],
 )
 def test_a_failed_write_leaves_the_old_model_and_no_temporary_file(
     tmp_path, monkeypatch, failure, expected
