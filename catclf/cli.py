@@ -114,6 +114,7 @@ ModelOption = Annotated[
         "--model",
         "-m",
         envvar="CATCLF_MODEL",
+        readable=False,  # checked when the model is read or written, with a one-line error
         show_envvar=True,
         help="Model file. [default: model.h5 in the current folder]",
         show_default=False,
@@ -132,6 +133,7 @@ def train(
         Path | None,
         typer.Argument(
             metavar="DATA",
+            readable=False,
             help="A folder with two class folders (cat/ and another), an HDF5 file in the "
             "course layout, or a folder with train_*.h5 and test_*.h5. [default: the bundled "
             "cat / non-cat set]",
@@ -140,7 +142,9 @@ def train(
     ] = None,
     test: Annotated[
         Path | None,
-        typer.Option("--test", help="Test set, in any of the same forms.", show_default=False),
+        typer.Option(
+            "--test", help="Test set, in any of the same forms.", show_default=False, readable=False
+        ),
     ] = None,
     model: ModelOption = None,
     learning_rate: Annotated[

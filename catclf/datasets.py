@@ -6,6 +6,7 @@ A data set holds its images as (m, 64, 64, 3) uint8 and its labels as (m,) 0 / 1
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,7 +140,7 @@ def load_test(
 
 
 def _hdf5_pair(folder: Path) -> tuple[list[Path], list[Path]]:
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in HDF5_SUFFIXES and p.is_file())
+    files = [p for p in _entries(folder) if p.suffix.lower() in HDF5_SUFFIXES and p.is_file()]
     train = [p for p in files if p.name.startswith("train_")]
     test = [p for p in files if p.name.startswith("test_")]
     return train, test
@@ -154,6 +155,8 @@ def read_hdf5(path: Path) -> Dataset:
     try:
         f = h5py.File(path, "r")
     except OSError as e:
+        if e.errno is not None:  # the system refused: permissions, say
+            raise DataError(f"{path}: cannot read ({os.strerror(e.errno)})") from e
         raise DataError(f"{path}: not a readable HDF5 file ({_first_line(e)})") from e
     try:
         with f:
@@ -275,7 +278,7 @@ def read_folder(
 
 def class_folders(folder: Path, positive: str | None = None) -> tuple[Path, Path]:
     """(negative folder, positive folder) among the two non-hidden subfolders of folder."""
-    subdirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    subdirs = [p for p in _entries(folder) if p.is_dir() and not p.name.startswith(".")]
     if len(subdirs) != 2:
         found = ", ".join(p.name for p in subdirs) if subdirs else "none"
         raise DataError(
@@ -303,6 +306,14 @@ def class_folders(folder: Path, positive: str | None = None) -> tuple[Path, Path
     pos = matches[0]
     neg = subdirs[1] if subdirs[0] == pos else subdirs[0]
     return neg, pos
+
+
+def _entries(folder: Path) -> list[Path]:
+    """The entries of folder, sorted."""
+    try:
+        return sorted(folder.iterdir())
+    except OSError as e:
+        raise DataError(f"{folder}: cannot list this folder ({e.strerror or e})") from e
 
 
 def _first_line(e: BaseException) -> str:

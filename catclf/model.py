@@ -163,6 +163,8 @@ def load(path: Path) -> Model:
     try:
         f = h5py.File(path, "r")
     except OSError as e:
+        if e.errno is not None:  # the system refused: permissions, say
+            raise ModelError(f"{path}: cannot read the model ({os.strerror(e.errno)})") from e
         raise ModelError(
             f"{path}: not a catclf model: not a readable HDF5 file (empty, truncated "
             "or another format)"

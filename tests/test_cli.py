@@ -795,3 +795,50 @@ def test_every_command_help_has_examples(runner, command):
 def test_every_command_is_covered_by_the_help_test():
     names = {c.name or c.callback.__name__ for c in app.registered_commands}
     assert names == {"train", "predict"}
+
+
+def without_root_powers():
+    """A command prefix under which file permissions apply, even when the tests run as root."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    drop = [setpriv, "--bounding-set=-dac_override,-dac_read_search"] if setpriv else []
+    if not drop or subprocess.run([*drop, "true"], capture_output=True).returncode != 0:
+        pytest.skip("running as root and cannot drop CAP_DAC_OVERRIDE")
+    return drop
+
+
+def test_unreadable_files_and_folders_are_one_line_errors(tmp_path, pictures):
+    drop = without_root_powers()
+    locked_model = tmp_path / "locked.h5"
+    shutil.copy(BUNDLED_MODEL, locked_model)
+    locked_image = tmp_path / "locked.png"
+    shutil.copy(pictures["white"], locked_image)
+    locked_data = tmp_path / "locked_data"
+    (locked_data / "cat").mkdir(parents=True)
+    (locked_data / "dog").mkdir()
+    for path in (locked_model, locked_image, locked_data):
+        path.chmod(0)
+    cases = [
+        (["predict", "-m", locked_model, pictures["white"]], locked_model),
+        (["predict", "-m", pictures["model"], locked_image], locked_image),
+        (["train", locked_data, "-m", tmp_path / "out.h5"], locked_data),
+    ]
+    try:
+        for args, culprit in cases:
+            result = subprocess.run(
+                [*drop, sys.executable, "-m", "catclf", *map(str, args)],
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert result.returncode == 1, result.stderr
+            [line] = error_lines(result.stderr)
+            assert line.startswith(f"catclf: error: {culprit}: ")
+            assert "Permission denied" in line
+            assert "Traceback" not in result.stderr
+    finally:
+        for path in (locked_model, locked_image, locked_data):
+            path.chmod(0o755)
+    assert not (tmp_path / "out.h5").exists()
