@@ -369,6 +369,9 @@ def test_interrupted_training_saves_nothing(tmp_path, signal_number, status):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A shell that starts jobs in the background hands them SIGINT ignored; a user's
+        # catclf, started from a terminal, has it at its default.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         # The note about the data comes just before gradient descent starts.
