@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from catclf import reporting
-from catclf.errors import CatclfError, ImageError, ModelError, TrainingDiverged
+from catclf.errors import CatclfError, ImageError, TrainingDiverged, reason
 from catclf.reporting import emit, emit_json, error, is_terminal, note
 
 if TYPE_CHECKING:
@@ -185,7 +185,7 @@ def train(
     show = is_terminal(sys.stderr) and not quiet
     say = (lambda message: None) if quiet else note
     out = model if model is not None else model_file.DEFAULT_PATH
-    _check_writable_target(out)
+    model_file.check_target(out)  # before training, not after it
 
     with ExitStack() as bars:
 
@@ -262,15 +262,6 @@ def train(
 def _percent(fraction: float | None, m: int) -> str:
     assert fraction is not None
     return f"{100 * fraction:.2f} % ({round(fraction * m)}/{m})"
-
-
-def _check_writable_target(path: Path) -> None:
-    folder = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise ModelError(f"{path}: is a folder, expected a model file path")
-    if not folder.is_dir():
-        reason = "is not a folder" if folder.exists() else "does not exist"
-        raise ModelError(f"{path}: cannot write the model: {folder} {reason}")
 
 
 @dataclass(frozen=True)
@@ -450,7 +441,7 @@ def _read_list(files_from: str, null: bool) -> list[str]:
             with open(files_from, "rb") as f:
                 raw = f.read()
     except OSError as e:
-        raise CatclfError(f"{files_from}: cannot read the list of paths ({e.strerror or e})") from e
+        raise CatclfError(f"{files_from}: cannot read the list of paths ({reason(e)})") from e
     parts = raw.split(b"\0") if null else raw.splitlines()
     return [os.fsdecode(p) for p in parts if p]
 

@@ -6,7 +6,6 @@ A data set holds its images as (m, 64, 64, 3) uint8 and its labels as (m,) 0 / 1
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from catclf.errors import DataError, ImageError
+from catclf.errors import DataError, ImageError, reason
 from catclf.images import (
     CHANNELS,
     IMAGE_EXTENSIONS,
@@ -156,15 +155,15 @@ def read_hdf5(path: Path) -> Dataset:
         f = h5py.File(path, "r")
     except OSError as e:
         if e.errno is not None:  # the system refused: permissions, say
-            raise DataError(f"{path}: cannot read ({os.strerror(e.errno)})") from e
-        raise DataError(f"{path}: not a readable HDF5 file ({_first_line(e)})") from e
+            raise DataError(f"{path}: cannot read ({reason(e)})") from e
+        raise DataError(f"{path}: not a readable HDF5 file ({reason(e)})") from e
     try:
         with f:
             prefix, images, y = _read_course_arrays(f, path)
             classes = _read_classes(f, path)
     except (OSError, RuntimeError, KeyError, ValueError, TypeError) as e:
         # h5py reports damaged metadata (not only a short file) when a name is looked up.
-        raise DataError(f"{path}: corrupt HDF5 file ({_first_line(e)})") from e
+        raise DataError(f"{path}: corrupt HDF5 file ({reason(e)})") from e
     m = images.shape[0]
     if y.shape[0] != m:
         raise DataError(f"{path}: {prefix}_x has {m} images but {prefix}_y has {y.shape[0]} labels")
@@ -313,9 +312,4 @@ def _entries(folder: Path) -> list[Path]:
     try:
         return sorted(folder.iterdir())
     except OSError as e:
-        raise DataError(f"{folder}: cannot list this folder ({e.strerror or e})") from e
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
+        raise DataError(f"{folder}: cannot list this folder ({reason(e)})") from e

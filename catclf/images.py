@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from catclf.errors import ImageError
+from catclf.errors import ImageError, reason
 
 IMAGE_SIZE = 64
 CHANNELS = 3
@@ -105,7 +105,7 @@ def load_image(source: Path | bytes, name: str | None = None) -> Pixels:
         with open(source, "rb") as f:
             return _decode(f, label)
     except OSError as e:
-        raise ImageError(f"{label}: cannot read: {e.strerror or e}") from e
+        raise ImageError(f"{label}: cannot read: {reason(e)}") from e
 
 
 def _decode(stream: BinaryIO, label: str) -> Pixels:
@@ -123,8 +123,7 @@ def _decode(stream: BinaryIO, label: str) -> Pixels:
     except UnidentifiedImageError as e:
         raise ImageError(f"{label}: not an image, or a format Pillow cannot read") from e
     except Exception as e:  # Pillow's decoders raise many types for corrupt data
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ImageError(f"{label}: corrupt or truncated image ({reason})") from e
+        raise ImageError(f"{label}: corrupt or truncated image ({reason(e)})") from e
 
 
 def _to_pixels(im: Image.Image) -> Pixels:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from catclf import __version__
-from catclf.errors import ModelError
+from catclf.errors import ModelError, reason
 from catclf.images import CHANNELS, IMAGE_SIZE, N_X, PREPROCESSING
 from catclf.logistic import predict_proba
 
@@ -68,13 +67,23 @@ class Model:
         return predict_proba(self.w, self.b, X).reshape(-1)
 
 
+def check_target(path: Path) -> None:
+    """Raise ModelError unless path names a file in an existing folder."""
+    if path.is_dir():
+        raise ModelError(f"{path}: is a folder, expected a model file path")
+    if not path.parent.is_dir():
+        why = "is not a folder" if path.parent.exists() else "does not exist"
+        raise ModelError(f"{path}: cannot write the model: {path.parent} {why}")
+
+
 def save(model: Model, path: Path) -> None:
     """Write model to path atomically: a temporary file in the same folder, then a rename."""
-    folder = path.parent if str(path.parent) else Path(".")
+    check_target(path)
+    folder = path.parent
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     except OSError as e:
-        raise ModelError(f"{path}: cannot write the model ({_reason(e)})") from e
+        raise ModelError(f"{path}: cannot write the model ({reason(e)})") from e
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -88,7 +97,7 @@ def save(model: Model, path: Path) -> None:
         tmp.unlink(missing_ok=True)
         # h5py reports a failed write (a full disk, say) as OSError or RuntimeError.
         if isinstance(e, (OSError, RuntimeError)):
-            raise ModelError(f"{path}: cannot write the model ({_reason(e)})") from e
+            raise ModelError(f"{path}: cannot write the model ({reason(e)})") from e
         raise
     _fsync_folder(folder)
 
@@ -117,15 +126,6 @@ def _write(model: Model, path: Path) -> None:
         a["train_data"] = model.train_data
         a["catclf_version"] = model.catclf_version
         a["created"] = model.created
-
-
-def _reason(e: BaseException) -> str:
-    """The system's words for a failed write: h5py wraps them in a long report."""
-    text = str(getattr(e, "strerror", None) or e).strip()
-    found = re.search(r"error message = '([^']+)'", text)
-    if found:
-        return found.group(1)
-    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _file_mode(path: Path) -> int:
@@ -164,7 +164,7 @@ def load(path: Path) -> Model:
         f = h5py.File(path, "r")
     except OSError as e:
         if e.errno is not None:  # the system refused: permissions, say
-            raise ModelError(f"{path}: cannot read the model ({os.strerror(e.errno)})") from e
+            raise ModelError(f"{path}: cannot read the model ({reason(e)})") from e
         raise ModelError(
             f"{path}: not a catclf model: not a readable HDF5 file (empty, truncated "
             "or another format)"

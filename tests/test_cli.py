@@ -52,6 +52,13 @@ def catclf_run(*args, cwd, stdin=b"", env=None):
     return subprocess.CompletedProcess(result.args, result.returncode, out, err)
 
 
+def train_json(*args, cwd):
+    """`catclf train ARGS --json`, which must succeed: (its summary, its stderr)."""
+    result = catclf_run("train", *args, "--json", cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout), result.stderr
+
+
 def error_lines(stderr):
     return [line for line in stderr.splitlines() if line.startswith("catclf: error:")]
 
@@ -211,40 +218,25 @@ def course_files(tmp_path):
 
 def test_train_on_an_hdf5_file_and_a_test_file(tmp_path, course_files):
     # 101 iterations record the cost at 0 and at 100, which the course publishes.
-    result = catclf_run(
-        "train",
-        course_files / "train_catvnoncat.h5",
-        "-n",
-        "101",
-        "--json",
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stdout)
+    summary, _ = train_json(course_files / "train_catvnoncat.h5", "-n", "101", cwd=tmp_path)
     assert summary["train_examples"] == 209
     assert summary["test_accuracy"] is None
     assert summary["costs"] == pytest.approx([LN2, 0.584508], abs=1e-6)
 
-    result = catclf_run(
-        "train",
+    summary, _ = train_json(
         course_files / "train_catvnoncat.h5",
         "--test",
         course_files / "test_catvnoncat.h5",
         "-n",
         "101",
-        "--json",
         cwd=tmp_path,
     )
-    assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stdout)
     assert (summary["train_examples"], summary["test_examples"]) == (209, 50)
     assert 0 <= summary["test_accuracy"] <= 1
 
 
 def test_train_on_a_folder_of_train_and_test_files(tmp_path, course_files):
-    result = catclf_run("train", course_files, "-n", "101", "--json", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stdout)
+    summary, _ = train_json(course_files, "-n", "101", cwd=tmp_path)
     assert (summary["train_examples"], summary["test_examples"]) == (209, 50)
     assert summary["test_accuracy"] is not None
     assert summary["costs"] == pytest.approx([LN2, 0.584508], abs=1e-6)
@@ -253,9 +245,7 @@ def test_train_on_a_folder_of_train_and_test_files(tmp_path, course_files):
 def test_train_on_class_folders_learns_red_from_blue(tmp_path):
     data = class_folders(tmp_path / "data")
     holdout = class_folders(tmp_path / "holdout", per_class=2, seed=1)
-    result = catclf_run("train", data, "--test", holdout, "-n", "100", "--json", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stdout)
+    summary, _ = train_json(data, "--test", holdout, "-n", "100", cwd=tmp_path)
     assert (summary["train_examples"], summary["test_examples"]) == (8, 4)
     assert summary["train_accuracy"] == 1.0
     assert summary["test_accuracy"] == 1.0
@@ -275,14 +265,12 @@ def test_train_on_class_folders_learns_red_from_blue(tmp_path):
 def test_train_skips_an_unreadable_image_and_lists_it(tmp_path):
     data = class_folders(tmp_path / "data", broken=True)
     broken = data / "cat" / "broken.png"
-    result = catclf_run("train", data, "-n", "100", "--json", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stdout)
+    summary, stderr = train_json(data, "-n", "100", cwd=tmp_path)
     assert summary["train_examples"] == 8
     assert [s["path"] for s in summary["skipped"]] == [str(broken)]
     assert summary["skipped"][0]["error"]
-    assert str(broken) in result.stderr
-    assert error_lines(result.stderr) == []
+    assert str(broken) in stderr
+    assert error_lines(stderr) == []
 
 
 def test_train_strict_stops_at_an_unreadable_image(tmp_path):
@@ -301,11 +289,8 @@ def test_train_strict_stops_at_an_unreadable_image(tmp_path):
 def test_train_writes_to_model_option(tmp_path):
     data = class_folders(tmp_path / "data")
     (tmp_path / "models").mkdir()
-    result = catclf_run(
-        "train", data, "-n", "100", "--model", "models/cats.h5", "--json", cwd=tmp_path
-    )
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["model"] == "models/cats.h5"
+    summary, _ = train_json(data, "-n", "100", "--model", "models/cats.h5", cwd=tmp_path)
+    assert summary["model"] == "models/cats.h5"
     assert listing(tmp_path / "models") == ["cats.h5"]
     assert not (tmp_path / "model.h5").exists()
 
