@@ -8,8 +8,9 @@ rich is imported only when something is drawn.
 from __future__ import annotations
 
 import json
+import math
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TextIO
 
@@ -103,16 +104,23 @@ def progress(description: str, total: int, *, enabled: bool, status: str = "") -
         yield advance
 
 
-def table(title: str, rows: list[tuple[str, str]]) -> None:
-    """A two-column table on stdout (for a terminal)."""
+def table(
+    title: str, rows: Sequence[tuple[str, ...]], header: tuple[str, ...] | None = None
+) -> None:
+    """A table on stdout (for a terminal), its first column in bold; without header,
+    rows are (key, value) pairs and no header is shown."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    t = Table(title=title, show_header=False, title_justify="left")
-    t.add_column(style="bold")
-    t.add_column()
-    for key, value in rows:
-        t.add_row(key, value)
+    names = header or ("", "")
+    t = Table(title=title, show_header=header is not None, title_justify="left")
+    t.add_column(names[0], style="bold")
+    for name in names[1:]:
+        t.add_column(name)
+    for row in rows:
+        # As Text, so that a file name such as "[red]x.png" is shown, not read as markup.
+        t.add_row(*(Text(cell) for cell in row))
     Console().print(t)
 
 
@@ -120,3 +128,26 @@ def key_values(rows: list[tuple[str, str]]) -> None:
     """'key: value' lines on stdout (for a pipe or a file)."""
     for key, value in rows:
         emit(f"{key}: {value}")
+
+
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[float]) -> str:
+    """values drawn as one line of bars, one character each: the smallest value as ▁,
+    the largest as █, the others at the nearest of the 8 heights between (halves up).
+    All values equal draw as ▁; NaN and infinite values as a space."""
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return " " * len(values)
+    low, high = min(finite), max(finite)
+    top = len(SPARKS) - 1
+
+    def spark(v: float) -> str:
+        if not math.isfinite(v):
+            return " "
+        if high == low:
+            return SPARKS[0]
+        return SPARKS[math.floor((v - low) / (high - low) * top + 0.5)]
+
+    return "".join(spark(v) for v in values)
