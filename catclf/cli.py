@@ -271,7 +271,7 @@ def _fraction(value: float | None) -> float | None:
 def _file_name(value: str | None) -> str | None:
     from catclf.prepare import safe_name
 
-    if value is not None and safe_name(value) != value:
+    if value is not None and (not value or safe_name(value) != value):
         raise typer.BadParameter(
             f"{value!r} is not a safe file name: use letters, digits, '_', '-' and '.' "
             "(not first or last), 100 bytes at most"
