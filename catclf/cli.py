@@ -316,6 +316,7 @@ def prepare(
         str | None,
         typer.Option(
             "--name",
+            metavar="NAME",
             callback=_file_name,
             help="NAME in the file names. [default: DATA's folder name]",
             show_default=False,
