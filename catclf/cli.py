@@ -31,6 +31,7 @@ from catclf.reporting import emit, emit_json, error, is_terminal, note
 
 if TYPE_CHECKING:
     from catclf.model import Model
+    from catclf.prepare import Written
 
 EXIT_ERROR = 1
 EXIT_NOT_CAT = 3
@@ -273,6 +274,171 @@ def _decoding_bars(show: bool) -> Iterator[Callable[[int], Callable[[int], None]
             return bars.enter_context(reporting.progress("decoding", total, enabled=show))
 
         yield decoding
+
+
+def _fraction(value: float | None) -> float | None:
+    if value is not None and not 0 < value < 1:
+        raise typer.BadParameter(f"{value} is not between 0 and 1 (both excluded)")
+    return value
+
+
+def _file_name(value: str | None) -> str | None:
+    from catclf.prepare import safe_name
+
+    if value is not None and (not value or safe_name(value) != value):
+        raise typer.BadParameter(
+            f"{value!r} is not a safe file name: use letters, digits, '_', '-' and '.' "
+            "(not first or last), 100 bytes at most"
+        )
+    return value
+
+
+@app.command()
+@reports_errors
+def prepare(
+    data: Annotated[
+        Path,
+        typer.Argument(
+            metavar="DATA",
+            readable=False,
+            help="A folder with two class folders (cat/ and another).",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="FOLDER",
+            help="Folder to write train_NAME.h5 (and test_NAME.h5) into; created if missing.",
+            show_default=False,
+        ),
+    ],
+    test_fraction: Annotated[
+        float | None,
+        typer.Option(
+            "--test-fraction",
+            metavar="F",
+            callback=_fraction,
+            help="Also write test_NAME.h5 with about this fraction of each class, chosen by "
+            "a hash of each file's path.",
+            show_default=False,
+        ),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            metavar="NAME",
+            callback=_file_name,
+            help="NAME in the file names. [default: DATA's folder name]",
+            show_default=False,
+        ),
+    ] = None,
+    positive: PositiveOption = None,
+    strict: StrictOption = False,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Decode a folder of photos once into the course's HDF5 layout, for `catclf train
+    FOLDER`.
+
+    \b
+    Examples:
+      catclf prepare photos/ --out datasets/       # datasets/train_photos.h5
+      catclf prepare photos/ --out datasets/ --test-fraction 0.2
+    """
+    from catclf import datasets
+    from catclf import prepare as preparing
+
+    started = time.perf_counter()
+    show = is_terminal(sys.stderr) and not quiet
+    say = (lambda message: None) if quiet else note
+    name = name if name is not None else preparing.default_name(data)
+    # Before decoding, not after it.
+    preparing.check_source(data)
+    preparing.check_target(out, name)
+
+    with ExitStack() as bars:
+
+        def decoding(total: int) -> Callable[[int], None]:
+            say(f"decoding {total} images from {data}")
+            return bars.enter_context(reporting.progress("decoding", total, enabled=show))
+
+        photos = datasets.read_folder(data, positive=positive, strict=strict, progress=decoding)
+    for s in photos.skipped:
+        note(f"skipped {s.path}: {s.error}")
+    if test_fraction is None:
+        train_set, test_set = photos, None
+    else:
+        train_set, test_set = preparing.split(photos, data, test_fraction)
+    total = photos.m if test_set is None else train_set.m + test_set.m
+    stale = preparing.targets(out, name)[1]
+    if test_set is None and stale.is_file():
+        say(f"removing {stale}, the test set of an earlier run")
+    with reporting.progress("writing", total, enabled=show) as advance:
+        written = preparing.write(
+            out, name, data, train_set, test_set, test_fraction=test_fraction, progress=advance
+        )
+
+    sides = {"train": written[0], "test": written[1] if len(written) > 1 else None}
+    if as_json:
+        emit_json(
+            {
+                "folder": str(out),
+                "name": name,
+                "source": str(data),
+                "classes": list(photos.classes),
+                "test_fraction": test_fraction,
+                **{side: None if w is None else _file_summary(w) for side, w in sides.items()},
+                "skipped": [{"path": s.path, "error": s.error} for s in photos.skipped],
+                "seconds": round(time.perf_counter() - started, 3),
+            }
+        )
+        return
+    rows = []
+    for side, w in sides.items():
+        rows += [
+            (f"{side} file", "none" if w is None else f"{w.path} ({_size(w.size)})"),
+            (f"{side} examples", "none" if w is None else w.data.describe()),
+        ]
+    rows.append(("skipped", str(len(photos.skipped))))
+    if is_terminal(sys.stdout):
+        reporting.table("Prepared", rows)
+    else:
+        reporting.key_values(rows)
+
+
+def _file_summary(w: Written) -> dict[str, Any]:
+    return {
+        "path": str(w.path),
+        "examples": w.data.m,
+        "positives": w.data.positives,
+        "negatives": w.data.m - w.data.positives,
+        "bytes": w.size,
+    }
+
+
+def _size(n: int) -> str:
+    """A size on disk in SI units, as ls -h --si and most file managers show it."""
+    if n < 1000:
+        return f"{n} B"
+    size = n / 1000
+    for unit in ("kB", "MB"):
+        if size < 1000:
+            return f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"
+
+
+def _hdf5_example(file: str, index: int, source: str) -> dict[str, Any]:
+    """Where an example of an HDF5 set is: the file and index, and the photo it was
+    decoded from when the file records it (as files written by prepare do)."""
+    where: dict[str, Any] = {"path": file, "index": index}
+    if source != f"{file}[{index}]":
+        where["source"] = source
+    return where
 
 
 def _percent(fraction: float | None, m: int) -> str:
@@ -543,7 +709,7 @@ def evaluate(
             **(
                 {"path": test_set.sources[i]}
                 if test_set.hdf5_file is None
-                else {"path": test_set.hdf5_file, "index": int(i)}
+                else _hdf5_example(test_set.hdf5_file, int(i), test_set.sources[i])
             ),
             "label": "cat" if test_set.labels[i] == 1 else "non-cat",
             "probability": float(probabilities[i]),

@@ -6,7 +6,8 @@ A data set holds its images as (m, 64, 64, 3) uint8 and its labels as (m,) 0 / 1
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,8 @@ BUNDLED_NAME = "bundled cat / non-cat set"
 POSITIVE_NAMES = ("cat", "cats")
 DEFAULT_CLASSES = ("non-cat", "cat")
 HDF5_SUFFIXES = (".h5", ".hdf5")
+WRITE_CHUNK = 64  # images per HDF5 chunk: a slice of a large set reads few chunks
+GZIP_LEVEL = 4
 
 Progress = Callable[[int], None]
 
@@ -111,7 +114,7 @@ def load(
         return read_hdf5(path), None
     if not path.is_dir():
         raise DataError(f"{path}: not a file or folder")
-    train_files, test_files = _hdf5_pair(path)
+    train_files, test_files = course_files(path)
     if train_files:
         if len(train_files) > 1 or len(test_files) > 1:
             names = ", ".join(p.name for p in train_files + test_files)
@@ -132,7 +135,7 @@ def load_test(
 ) -> Dataset:
     """Load DATA named as a test set: like `load`, but a course folder gives its test_*.h5."""
     if path.is_dir():
-        train_files, test_files = _hdf5_pair(path)
+        train_files, test_files = course_files(path)
         if len(test_files) == 1:
             return read_hdf5(test_files[0])
         if train_files or test_files:
@@ -141,7 +144,8 @@ def load_test(
     return data
 
 
-def _hdf5_pair(folder: Path) -> tuple[list[Path], list[Path]]:
+def course_files(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(train_*.h5 files, test_*.h5 files) in folder, sorted; .hdf5 counts as .h5."""
     files = [p for p in _entries(folder) if p.suffix.lower() in HDF5_SUFFIXES and p.is_file()]
     train = [p for p in files if p.name.startswith("train_")]
     test = [p for p in files if p.name.startswith("test_")]
@@ -151,7 +155,11 @@ def _hdf5_pair(folder: Path) -> tuple[list[Path], list[Path]]:
 def read_hdf5(path: Path) -> Dataset:
     """An HDF5 file in the course layout: {prefix}_x uint8 (m, 64, 64, 3), {prefix}_y (m,)
     or (1, m) of 0 / 1, and optionally list_classes [negative, positive], where prefix is
-    train_set or test_set."""
+    train_set or test_set.
+
+    A file written by `write_hdf5` also holds {prefix}_paths: the examples' sources are then
+    those paths, joined to the file's source_folder attribute; otherwise "file.h5[i]".
+    """
     import h5py
 
     try:
@@ -164,6 +172,7 @@ def read_hdf5(path: Path) -> Dataset:
         with f:
             prefix, images, y = _read_course_arrays(f, path)
             classes = _read_classes(f, path)
+            sources = _read_sources(f, prefix, images.shape[0], path)
     except (OSError, RuntimeError, KeyError, ValueError, TypeError) as e:
         # h5py reports damaged metadata (not only a short file) when a name is looked up.
         raise DataError(f"{path}: corrupt HDF5 file ({reason(e)})") from e
@@ -176,7 +185,6 @@ def read_hdf5(path: Path) -> Dataset:
         raise DataError(f"{path}: {prefix}_y holds labels other than 0 and 1: {values}")
     if m == 0:
         raise DataError(f"{path}: {prefix}_x holds no images")
-    sources = [f"{path}[{i}]" for i in range(m)]
     return Dataset(
         images, y.astype(np.int64), sources, classes, origin=str(path), hdf5_file=str(path)
     )
@@ -223,6 +231,76 @@ def _read_classes(f: object, path: Path) -> tuple[str, str]:
         raise DataError(f"{path}: list_classes must hold two names, [negative, positive]")
     names = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in node[()]]
     return names[0], names[1]
+
+
+def _read_sources(f: object, prefix: str, m: int, path: Path) -> list[str]:
+    import h5py
+
+    assert isinstance(f, h5py.File)
+    node = f.get(f"{prefix}_paths")
+    if node is None:
+        return [f"{path}[{i}]" for i in range(m)]
+    if (
+        not isinstance(node, h5py.Dataset)
+        or node.shape != (m,)
+        or h5py.check_string_dtype(node.dtype) is None
+    ):
+        raise DataError(f"{path}: {prefix}_paths must hold one path per image, {m} strings")
+    folder = _fs_text(f.attrs.get("source_folder", ""))
+    return [str(Path(folder, _fs_text(p))) for p in node[()]]
+
+
+def _fs_text(value: object) -> str:
+    """A path stored as the bytes the file system gave, back as the str Python uses for it."""
+    if isinstance(value, bytes):
+        return os.fsdecode(value)
+    return str(value)
+
+
+def write_hdf5(
+    path: Path,
+    data: Dataset,
+    prefix: str,
+    paths: Sequence[str],
+    attrs: Mapping[str, object],
+    progress: Progress | None = None,
+) -> None:
+    """Write data to path in the course layout, as `read_hdf5` reads it.
+
+    {prefix}_x uint8 (m, 64, 64, 3) and {prefix}_y int64 (m,) in gzip-compressed chunks
+    of WRITE_CHUNK images; list_classes (2,) bytes [negative, positive]; {prefix}_paths
+    (m,) the paths, as the file system's bytes (UTF-8 for any name that is valid UTF-8);
+    attrs as file attributes. progress(n) is told of every n images written. The file is
+    written in place: use `catclf.files.write_atomically` around it.
+    """
+    import h5py
+
+    m = data.m
+    text = h5py.string_dtype("utf-8")
+    packed = {"compression": "gzip", "compression_opts": GZIP_LEVEL}
+    with h5py.File(path, "w") as f:
+        x = f.create_dataset(
+            f"{prefix}_x",
+            shape=data.images.shape,
+            dtype=np.uint8,
+            chunks=(max(1, min(m, WRITE_CHUNK)), IMAGE_SIZE, IMAGE_SIZE, CHANNELS),
+            **packed,
+        )
+        for start in range(0, m, WRITE_CHUNK):
+            stop = min(start + WRITE_CHUNK, m)
+            x[start:stop] = data.images[start:stop]
+            if progress is not None:
+                progress(stop - start)
+        f.create_dataset(f"{prefix}_y", data=data.labels.astype(np.int64), **packed)
+        f.create_dataset("list_classes", data=np.array([os.fsencode(c) for c in data.classes]))
+        f.create_dataset(
+            f"{prefix}_paths", data=[os.fsencode(p) for p in paths], dtype=text, **packed
+        )
+        for key, value in attrs.items():
+            if isinstance(value, bytes):
+                f.attrs.create(key, data=value, dtype=text)
+            else:
+                f.attrs[key] = value
 
 
 def read_folder(

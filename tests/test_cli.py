@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import h5py
@@ -57,6 +58,37 @@ def train_json(*args, cwd):
     result = catclf_run("train", *args, "--json", cwd=cwd)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout), result.stderr
+
+
+def interrupted(args, *, cwd, after, signal_number, delay=0.0):
+    """Run `python -m catclf ARGS` and send it signal_number delay seconds after a line of
+    its stderr holds after; (exit status, stdout, stderr)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CATCLF_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "catclf", *map(str, args)],
+        cwd=cwd,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A shell that starts jobs in the background hands them SIGINT ignored; a user's
+        # catclf, started from a terminal, has it at its default.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if after in line:
+                break
+        time.sleep(delay)
+        process.send_signal(signal_number)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert "Traceback" not in err
+    return process.returncode, out, err
 
 
 def error_lines(stderr):
@@ -346,32 +378,12 @@ def test_divergence_leaves_an_existing_model_intact(tmp_path):
 )
 def test_interrupted_training_saves_nothing(tmp_path, signal_number, status):
     old = brightness_model(tmp_path / "model.h5").read_bytes()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("CATCLF_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "catclf", "train", "-n", "1000000"],
-        cwd=tmp_path,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        # A shell that starts jobs in the background hands them SIGINT ignored; a user's
-        # catclf, started from a terminal, has it at its default.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    # The note about the data comes just before gradient descent starts.
+    status_seen, out, err = interrupted(
+        ["train", "-n", "1000000"], cwd=tmp_path, after="209 images", signal_number=signal_number
     )
-    try:
-        # The note about the data comes just before gradient descent starts.
-        for line in process.stderr:
-            if "209 images" in line:
-                break
-        process.send_signal(signal_number)
-        out, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == status
+    assert status_seen == status
     assert out == ""
-    assert "Traceback" not in err
     assert "nothing was saved" in err
     assert (tmp_path / "model.h5").read_bytes() == old
     assert listing(tmp_path) == ["model.h5"]
@@ -772,7 +784,7 @@ def test_python_m_catclf_help(tmp_path):
     assert "train" in result.stdout and "predict" in result.stdout
 
 
-@pytest.mark.parametrize("command", ["train", "predict", "evaluate", "info"])
+@pytest.mark.parametrize("command", ["train", "predict", "evaluate", "info", "prepare"])
 def test_every_command_help_has_examples(runner, command):
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0
@@ -782,7 +794,7 @@ def test_every_command_help_has_examples(runner, command):
 
 def test_every_command_is_covered_by_the_help_test():
     names = {c.name or c.callback.__name__ for c in app.registered_commands}
-    assert names == {"train", "predict", "evaluate", "info"}
+    assert names == {"train", "predict", "evaluate", "info", "prepare"}
 
 
 def without_root_powers():
