@@ -16,8 +16,6 @@ reads numbers and strings only; nothing in a file is ever unpickled or run.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from numpy.typing import NDArray
 
 from catclf import __version__
 from catclf.errors import ModelError, reason
+from catclf.files import replacing
 from catclf.images import CHANNELS, IMAGE_SIZE, N_X, PREPROCESSING
 from catclf.logistic import predict_proba
 
@@ -79,27 +78,12 @@ def check_target(path: Path) -> None:
 def save(model: Model, path: Path) -> None:
     """Write model to path atomically: a temporary file in the same folder, then a rename."""
     check_target(path)
-    folder = path.parent
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as e:
-        raise ModelError(f"{path}: cannot write the model ({reason(e)})") from e
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        _write(model, tmp)
-        # After the write: a read-only mode copied from the old file would block it.
-        os.chmod(tmp, _file_mode(path))
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        tmp.unlink(missing_ok=True)
+        with replacing(path) as tmp:
+            _write(model, tmp)
+    except (OSError, RuntimeError) as e:
         # h5py reports a failed write (a full disk, say) as OSError or RuntimeError.
-        if isinstance(e, (OSError, RuntimeError)):
-            raise ModelError(f"{path}: cannot write the model ({reason(e)})") from e
-        raise
-    _fsync_folder(folder)
+        raise ModelError(f"{path}: cannot write the model ({reason(e)})") from e
 
 
 def _write(model: Model, path: Path) -> None:
@@ -126,30 +110,6 @@ def _write(model: Model, path: Path) -> None:
         a["train_data"] = model.train_data
         a["catclf_version"] = model.catclf_version
         a["created"] = model.created
-
-
-def _file_mode(path: Path) -> int:
-    """The permissions the model file should have: those of the file it replaces, or
-    the usual ones for a new file (mkstemp makes its file private to the user)."""
-    try:
-        return path.stat().st_mode & 0o777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-def _fsync_folder(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def load(path: Path) -> Model:
