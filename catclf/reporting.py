@@ -38,6 +38,11 @@ def note(message: str) -> None:
     print(f"{PROG}: {one_line(message)}", file=sys.stderr, flush=True)
 
 
+def percent(fraction: float, m: int) -> str:
+    """'99.04 % (207/209)': an accuracy over m examples, with the count it stands for."""
+    return f"{100 * fraction:.2f} % ({round(fraction * m)}/{m})"
+
+
 def emit(line: str) -> None:
     """One line of results on stdout."""
     sys.stdout.write(line + "\n")
@@ -120,3 +125,22 @@ def key_values(rows: list[tuple[str, str]]) -> None:
     """'key: value' lines on stdout (for a pipe or a file)."""
     for key, value in rows:
         emit(f"{key}: {value}")
+
+
+def grid(title: str, headers: list[str], rows: list[list[str]]) -> None:
+    """A table with a header row on stdout (for a terminal)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(*headers, title=title, title_justify="left")
+    for row in rows:
+        t.add_row(*row)
+    Console().print(t)
+
+
+def aligned(headers: list[str], rows: list[list[str]]) -> None:
+    """The same table as plain text on stdout (for a pipe or a file): a header line, then
+    one line per row, columns padded with spaces; no cell holds a space."""
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+    for row in [headers, *rows]:
+        emit("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
