@@ -2,7 +2,8 @@
 
 0  success
 1  an error: bad input, a missing or damaged file, training that diverged
-   (with predict: at least one image could not be scored; the rest are printed)
+   (with predict: at least one image could not be scored; the rest are printed;
+   with evaluate --min-accuracy: the accuracy is below it; the report is printed)
 2  a usage error: unknown option, bad value
 3  predict --exit-code: every image was scored and at least one is not a cat
 130, 143  interrupted by Ctrl-C (SIGINT) or SIGTERM; nothing was saved
@@ -17,7 +18,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -125,15 +126,31 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON 
 QuietOption = Annotated[
     bool, typer.Option("--quiet", "-q", help="No progress bars or notes on stderr.")
 ]
+DATA_FORMS = (
+    "A folder with two class folders (cat/ and another), an HDF5 file in the course layout, "
+    "or a folder with train_*.h5 and test_*.h5."
+)
+PositiveOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Name of the class folder that holds the cats. [default: cat or cats]",
+        show_default=False,
+    ),
+]
+StrictOption = Annotated[
+    bool,
+    typer.Option("--strict", help="Stop at the first unreadable image instead of skipping it."),
+]
+ThresholdOption = Annotated[
+    float, typer.Option(min=0.0, max=1.0, help="Probability above which the label is cat.")
+]
 
 DataArgument = Annotated[
     Path | None,
     typer.Argument(
         metavar="DATA",
         readable=False,
-        help="A folder with two class folders (cat/ and another), an HDF5 file in the "
-        "course layout, or a folder with train_*.h5 and test_*.h5. [default: the bundled "
-        "cat / non-cat set]",
+        help=f"{DATA_FORMS} [default: the bundled cat / non-cat set]",
         show_default=False,
     ),
 ]
@@ -145,17 +162,6 @@ TestOption = Annotated[
 ]
 IterationsOption = Annotated[
     int, typer.Option("--iterations", "-n", min=1, help="Gradient descent iterations.")
-]
-PositiveOption = Annotated[
-    str | None,
-    typer.Option(
-        help="Name of the class folder that holds the cats. [default: cat or cats]",
-        show_default=False,
-    ),
-]
-StrictOption = Annotated[
-    bool,
-    typer.Option("--strict", help="Stop at the first unreadable image instead of skipping it."),
 ]
 
 
@@ -232,6 +238,18 @@ def train(
         reporting.key_values(rows)
 
 
+@contextmanager
+def _decoding_bars(show: bool) -> Iterator[Callable[[int], Callable[[int], None]]]:
+    """A progress(total) for the datasets module: each call starts a 'decoding' bar,
+    shown when show is true and closed at the end of the with block."""
+    with ExitStack() as bars:
+
+        def decoding(total: int) -> Callable[[int], None]:
+            return bars.enter_context(reporting.progress("decoding", total, enabled=show))
+
+        yield decoding
+
+
 def _load_sets(
     data: Path | None, test: Path | None, positive: str | None, strict: bool, quiet: bool
 ) -> tuple[Dataset, Dataset | None, list[Skipped]]:
@@ -239,8 +257,7 @@ def _load_sets(
     takes DATA and --test; says on stderr what was found."""
     from catclf import datasets
 
-    with ExitStack() as bars:
-        decoding = _decoding(bars, quiet)
+    with _decoding_bars(is_terminal(sys.stderr) and not quiet) as decoding:
         implied_test: Dataset | None
         if data is None:
             train_set, implied_test = datasets.bundled()
@@ -259,16 +276,6 @@ def _load_sets(
         if test_set is not None:
             note(f"testing on {test_set.origin}: {test_set.describe()}")
     return train_set, test_set, skipped
-
-
-def _decoding(bars: ExitStack, quiet: bool) -> Callable[[int], Callable[[int], None]]:
-    """A progress factory for datasets.load: a "decoding" bar that lasts as long as bars."""
-    show = is_terminal(sys.stderr) and not quiet
-
-    def decoding(total: int) -> Callable[[int], None]:
-        return bars.enter_context(reporting.progress("decoding", total, enabled=show))
-
-    return decoding
 
 
 def _run_summary(
@@ -453,7 +460,9 @@ def _sweep_table(runs: list[dict[str, Any]], *, has_test: bool) -> None:
             ]
         )
     if is_terminal(sys.stdout):
-        reporting.grid("Sweep", [h.replace("_", " ") for h in headers], rows)
+        reporting.table(
+            "Sweep", [tuple(row) for row in rows], tuple(h.replace("_", " ") for h in headers)
+        )
     else:
         reporting.aligned(headers, rows)
 
@@ -538,10 +547,8 @@ def _load_labelled(data: Path, positive: str | None, strict: bool, quiet: bool) 
     """DATA as a test set (of a course folder, its test_*.h5), saying what was found."""
     from catclf import datasets
 
-    with ExitStack() as bars:
-        labelled = datasets.load_test(
-            data, positive=positive, strict=strict, progress=_decoding(bars, quiet)
-        )
+    with _decoding_bars(is_terminal(sys.stderr) and not quiet) as decoding:
+        labelled = datasets.load_test(data, positive=positive, strict=strict, progress=decoding)
     for s in labelled.skipped:
         note(f"skipped {s.path}: {s.error}")
     if not quiet:
@@ -586,9 +593,7 @@ def predict(
         ),
     ] = False,
     model: ModelOption = None,
-    threshold: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Probability above which the label is cat.")
-    ] = 0.5,
+    threshold: ThresholdOption = 0.5,
     as_json: JsonOption = False,
     exit_code: Annotated[
         bool,
@@ -626,7 +631,9 @@ def predict(
         and len(images) == 1
         and (images[0] == "-" or not Path(images[0]).is_dir())
     )
-    classifier = _load_model(model, quiet)
+    from catclf import model as model_file
+
+    classifier = model_file.load(_model_path(model, quiet))
 
     found = list(_inputs(images or [], files_from, null))
     items = [item for item in found if item is not None]
@@ -678,27 +685,21 @@ def _score(batch: list[_Input], classifier: Model) -> list[tuple[str, float]]:
     return [(name, float(p)) for name, p in zip(names, probabilities, strict=True)]
 
 
-def _load_model(path: Path | None, quiet: bool) -> Model:
-    from catclf import model as model_file
-
-    return model_file.load(_model_path(path, quiet))
-
-
 def _model_path(path: Path | None, quiet: bool) -> Path:
-    """--model (or CATCLF_MODEL), else model.h5 here, else the bundled model, said on stderr."""
+    """The model to use: --model or CATCLF_MODEL, else ./model.h5, else the bundled one
+    (with a note saying so)."""
     from catclf import model as model_file
 
-    if path is None:
-        if model_file.DEFAULT_PATH.exists():
-            path = model_file.DEFAULT_PATH
-        else:
-            if not quiet:
-                note(
-                    "no model.h5 here (and no --model or CATCLF_MODEL): using the model "
-                    "trained on the bundled cat / non-cat set"
-                )
-            path = model_file.BUNDLED_PATH
-    return path
+    if path is not None:
+        return path
+    if model_file.DEFAULT_PATH.exists():
+        return model_file.DEFAULT_PATH
+    if not quiet:
+        note(
+            "no model.h5 here (and no --model or CATCLF_MODEL): using the model "
+            "trained on the bundled cat / non-cat set"
+        )
+    return model_file.BUNDLED_PATH
 
 
 def _inputs(images: list[str], files_from: str | None, null: bool) -> Iterator[_Input | None]:
@@ -740,6 +741,240 @@ def _read_list(files_from: str, null: bool) -> list[str]:
 
 def _tsv_field(text: str) -> str:
     return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+MISCLASSIFIED_SHOWN = 20
+
+
+@app.command()
+@reports_errors
+def evaluate(
+    data: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="DATA",
+            readable=False,
+            help=f"{DATA_FORMS} A course folder gives its test_*.h5. [default: the bundled "
+            "test set]",
+            show_default=False,
+        ),
+    ] = None,
+    model: ModelOption = None,
+    threshold: ThresholdOption = 0.5,
+    min_accuracy: Annotated[
+        float | None,
+        typer.Option(
+            "--min-accuracy",
+            min=0.0,
+            max=1.0,
+            metavar="A",
+            help=f"Exit {EXIT_ERROR} when the accuracy is below A (0 to 1).",
+            show_default=False,
+        ),
+    ] = None,
+    positive: PositiveOption = None,
+    strict: StrictOption = False,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Score the model on labelled data.
+
+    Accuracy, precision, recall, F1, log loss, ROC AUC, the confusion matrix and the
+    images it gets wrong. A score the data cannot define is 'undefined' (null in JSON).
+
+    \b
+    Examples:
+      catclf evaluate                  # model.h5 on the bundled test set
+      catclf evaluate holdout/ --model model.h5 --json
+      catclf evaluate holdout/ --min-accuracy 0.7 -q > report.txt || echo "not good enough"
+    """
+    import numpy as np
+
+    from catclf import datasets
+    from catclf import model as model_file
+    from catclf.images import to_columns
+    from catclf.metrics import score
+
+    path = _model_path(model, quiet)
+    classifier = model_file.load(path)  # before decoding a large folder, not after
+    if data is None:
+        test_set = datasets.bundled()[1]
+    else:
+        with _decoding_bars(is_terminal(sys.stderr) and not quiet) as decoding:
+            test_set = datasets.load_test(data, positive=positive, strict=strict, progress=decoding)
+    for s in test_set.skipped:
+        note(f"skipped {s.path}: {s.error}")
+
+    # In batches, so that a large folder never needs all of X (12288, m) at once.
+    probabilities = np.concatenate(
+        [
+            classifier.probabilities(to_columns(test_set.images[start : start + BATCH]))
+            for start in range(0, test_set.m, BATCH)
+        ]
+    )
+    scores = score(probabilities, test_set.labels, threshold)
+    wrong = np.flatnonzero((probabilities > threshold) != (test_set.labels == 1))
+    misclassified = [
+        {
+            **(
+                {"path": test_set.sources[i]}
+                if test_set.hdf5_file is None
+                else {"path": test_set.hdf5_file, "index": int(i)}
+            ),
+            "label": "cat" if test_set.labels[i] == 1 else "non-cat",
+            "probability": float(probabilities[i]),
+        }
+        for i in wrong
+    ]
+
+    if as_json:
+        emit_json(
+            {
+                "data": test_set.origin,
+                "model": str(path),
+                **scores.as_dict(),
+                "skipped": [{"path": s.path, "error": s.error} for s in test_set.skipped],
+                "misclassified": misclassified,
+            }
+        )
+    else:
+        c = scores.confusion
+        rows = [
+            ("data", test_set.origin),
+            ("model", str(path)),
+            ("examples", test_set.describe()),
+            ("threshold", f"{threshold:g}"),
+            *reporting.score_rows(scores),
+        ]
+        counts = [
+            ("true positives", c.tp),
+            ("false positives", c.fp),
+            ("true negatives", c.tn),
+            ("false negatives", c.fn),
+            ("skipped", len(test_set.skipped)),
+            ("misclassified", len(wrong)),
+        ]
+        names = [test_set.sources[i] for i in wrong]
+        lines = [
+            (name, f"{p['probability']:.6f}", str(p["label"]))
+            for name, p in zip(names, misclassified, strict=True)
+        ]
+        if is_terminal(sys.stdout):
+            reporting.table("Evaluated", rows + [(k, str(v)) for k, v in counts[-2:]])
+            reporting.table(
+                "Confusion matrix",
+                [("true cat", str(c.tp), str(c.fn)), ("true non-cat", str(c.fp), str(c.tn))],
+                header=("", "predicted cat", "predicted non-cat"),
+            )
+            if lines:
+                reporting.table(
+                    "Misclassified",
+                    lines[:MISCLASSIFIED_SHOWN],
+                    header=("image", "probability", "true label"),
+                )
+            if len(lines) > MISCLASSIFIED_SHOWN:
+                emit(f"... {len(lines) - MISCLASSIFIED_SHOWN} more (--json lists them all)")
+        else:
+            reporting.key_values(rows + [(k, str(v)) for k, v in counts])
+            for line in lines:
+                emit("\t".join(_tsv_field(field) for field in line))
+
+    if min_accuracy is not None and scores.accuracy < min_accuracy:
+        error(
+            f"accuracy {_percent(scores.accuracy, scores.examples)} is below "
+            f"--min-accuracy {min_accuracy:g}"
+        )
+        raise typer.Exit(EXIT_ERROR)
+
+
+@app.command()
+@reports_errors
+def info(
+    model: ModelOption = None, as_json: JsonOption = False, quiet: QuietOption = False
+) -> None:
+    """Show what a model file says of itself.
+
+    How it was trained, on what, how well, and its cost history.
+
+    \b
+    Examples:
+      catclf info                      # model.h5, or the bundled model
+      catclf info --model old.h5 --json | jq .test_accuracy
+    """
+    from catclf import model as model_file
+    from catclf.images import CHANNELS, IMAGE_SIZE
+
+    path = _model_path(model, quiet)
+    m = model_file.load(path)
+    costs = list(m.costs)
+    if as_json:
+        emit_json(
+            {
+                "model": str(path),
+                "format": model_file.FORMAT,
+                "format_version": model_file.FORMAT_VERSION,
+                "classes": list(m.classes),
+                "image_size": IMAGE_SIZE,
+                "channels": CHANNELS,
+                "preprocessing": m.preprocessing,
+                "learning_rate": _finite(m.settings.learning_rate),
+                "num_iterations": m.settings.num_iterations,
+                "train_data": m.train_data,
+                "train_examples": m.train_examples,
+                "train_accuracy": _finite(m.train_accuracy),
+                "test_examples": m.test_examples,
+                "test_accuracy": _finite(m.test_accuracy),
+                "final_cost": _finite(m.final_cost),
+                "created": m.created or None,
+                "catclf_version": m.catclf_version or None,
+                "costs": [_finite(c) for c in costs],
+            }
+        )
+        return
+    rows = [
+        ("model", str(path)),
+        ("format", f"{model_file.FORMAT} version {model_file.FORMAT_VERSION}"),
+        ("classes", f"{m.classes[0]} / {m.classes[1]} (negative / positive)"),
+        ("image size", f"{IMAGE_SIZE}x{IMAGE_SIZE}x{CHANNELS}"),
+        ("preprocessing", m.preprocessing or "unknown"),
+        ("learning rate", f"{m.settings.learning_rate:g}"),
+        ("iterations", str(m.settings.num_iterations)),
+        ("train data", m.train_data or "unknown"),
+        ("train examples", str(m.train_examples)),
+        ("train accuracy", _accuracy_text(m.train_accuracy, m.train_examples)),
+        ("test examples", str(m.test_examples)),
+        (
+            "test accuracy",
+            "no test set"
+            if m.test_accuracy is None
+            else _accuracy_text(m.test_accuracy, m.test_examples),
+        ),
+        ("final cost", f"{m.final_cost:.6f}"),
+        ("created", m.created or "unknown"),
+        ("catclf version", m.catclf_version or "unknown"),
+    ]
+    if is_terminal(sys.stdout):
+        history = "none"
+        if costs:
+            history = (
+                f"{reporting.sparkline(costs)}  {costs[0]:.6f} → {costs[-1]:.6f} "
+                "(every 100 iterations)"
+            )
+        reporting.table("Model", rows + [("cost history", history)])
+    else:
+        reporting.key_values(rows + [("costs", " ".join(f"{c:.6f}" for c in costs))])
+
+
+def _finite(value: float | None) -> float | None:
+    """value for JSON, which has no NaN or infinity: those become null."""
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _accuracy_text(fraction: float, m: int) -> str:
+    """'99.04 % (207/209)'; just the number when a hand-made file gives no count or NaN."""
+    if m <= 0 or not math.isfinite(fraction):
+        return f"{fraction:g}"
+    return _percent(fraction, m)
 
 
 def main() -> None:

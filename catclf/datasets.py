@@ -45,7 +45,9 @@ class Dataset:
     """m examples: images (m, 64, 64, 3) uint8, labels (m,) int64 of 0 / 1.
 
     sources names each example (a file path, or "file.h5[i]"); classes is
-    (negative name, positive name) as the data calls them.
+    (negative name, positive name) as the data calls them; hdf5_file is the file
+    the examples were read from when they come from one HDF5 file (example i is
+    then its image i), else None.
     """
 
     images: NDArray[np.uint8]
@@ -54,6 +56,7 @@ class Dataset:
     classes: tuple[str, str]
     origin: str
     skipped: list[Skipped] = field(default_factory=list)
+    hdf5_file: str | None = None
 
     @property
     def m(self) -> int:
@@ -174,7 +177,9 @@ def read_hdf5(path: Path) -> Dataset:
     if m == 0:
         raise DataError(f"{path}: {prefix}_x holds no images")
     sources = [f"{path}[{i}]" for i in range(m)]
-    return Dataset(images, y.astype(np.int64), sources, classes, origin=str(path))
+    return Dataset(
+        images, y.astype(np.int64), sources, classes, origin=str(path), hdf5_file=str(path)
+    )
 
 
 def _read_course_arrays(

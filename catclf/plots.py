@@ -102,8 +102,10 @@ def weights(w: NDArray[np.float64]) -> bytes:
 
 def confusion(tp: int, fp: int, tn: int, fn: int, classes: tuple[str, str]) -> bytes:
     """The 2x2 confusion matrix with its counts; rows the true class, columns the predicted
-    one, negative class first. classes is (negative name, positive name)."""
-    counts = np.array([[tn, fp], [fn, tp]])
+    one, the positive class first, as `catclf evaluate` prints it. classes is
+    (negative name, positive name)."""
+    counts = np.array([[tp, fn], [fp, tn]])
+    names = [classes[1], classes[0]]
     fig, ax = _figure(CONFUSION_SIZE)
     ax.imshow(counts, cmap="Blues", vmin=0, vmax=max(1, int(counts.max())))
     for (row, column), count in np.ndenumerate(counts):
@@ -118,8 +120,8 @@ def confusion(tp: int, fp: int, tn: int, fn: int, classes: tuple[str, str]) -> b
             fontsize="xx-large",
             color="white" if dark else "black",
         )
-    ax.set_xticks([0, 1], labels=list(classes))
-    ax.set_yticks([0, 1], labels=list(classes))
+    ax.set_xticks([0, 1], labels=names)
+    ax.set_yticks([0, 1], labels=names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(f"Confusion matrix ({int(counts.sum())} images)")

@@ -18,7 +18,7 @@ import numpy as np
 from catclf import __version__, plots
 from catclf.errors import ReportError, reason
 from catclf.files import write_bytes
-from catclf.reporting import percent
+from catclf.reporting import percent, score_rows
 
 if TYPE_CHECKING:
     from catclf.datasets import Dataset
@@ -232,18 +232,9 @@ def _page(
 
 def _metric_rows(scores: Scores) -> list[tuple[str, str]]:
     c = scores.confusion
-
-    def fraction(value: float | None) -> str:
-        return "undefined" if value is None else f"{value:.4f}"
-
     return [
         ("examples", str(scores.examples)),
-        ("accuracy", percent(scores.accuracy, scores.examples)),
-        ("precision", fraction(scores.precision)),
-        ("recall", fraction(scores.recall)),
-        ("F1", fraction(scores.f1)),
-        ("log loss", f"{scores.log_loss:.6f}"),
-        ("ROC AUC", fraction(scores.roc_auc)),
+        *score_rows(scores),
         ("true positives, false positives", f"{c.tp}, {c.fp}"),
         ("true negatives, false negatives", f"{c.tn}, {c.fn}"),
     ]

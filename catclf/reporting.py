@@ -8,10 +8,14 @@ rich is imported only when something is drawn.
 from __future__ import annotations
 
 import json
+import math
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from catclf.metrics import Scores
 
 PROG = "catclf"
 
@@ -41,6 +45,23 @@ def note(message: str) -> None:
 def percent(fraction: float, m: int) -> str:
     """'99.04 % (207/209)': an accuracy over m examples, with the count it stands for."""
     return f"{100 * fraction:.2f} % ({round(fraction * m)}/{m})"
+
+
+def score_rows(scores: Scores) -> list[tuple[str, str]]:
+    """The scores as (name, text) rows; a score the data does not define is 'undefined'."""
+    c = scores.confusion
+
+    def undefined_or(value: float | None, show: Callable[[float], str]) -> str:
+        return "undefined" if value is None else show(value)
+
+    return [
+        ("accuracy", percent(scores.accuracy, c.examples)),
+        ("precision", undefined_or(scores.precision, lambda p: percent(p, c.tp + c.fp))),
+        ("recall", undefined_or(scores.recall, lambda r: percent(r, c.tp + c.fn))),
+        ("f1", undefined_or(scores.f1, lambda f: f"{f:.4f}")),
+        ("log loss", f"{scores.log_loss:.6f}"),
+        ("roc auc", undefined_or(scores.roc_auc, lambda a: f"{a:.4f}")),
+    ]
 
 
 def emit(line: str) -> None:
@@ -108,16 +129,23 @@ def progress(description: str, total: int, *, enabled: bool, status: str = "") -
         yield advance
 
 
-def table(title: str, rows: list[tuple[str, str]]) -> None:
-    """A two-column table on stdout (for a terminal)."""
+def table(
+    title: str, rows: Sequence[tuple[str, ...]], header: tuple[str, ...] | None = None
+) -> None:
+    """A table on stdout (for a terminal), its first column in bold; without header,
+    rows are (key, value) pairs and no header is shown."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    t = Table(title=title, show_header=False, title_justify="left")
-    t.add_column(style="bold")
-    t.add_column()
-    for key, value in rows:
-        t.add_row(key, value)
+    names = header or ("", "")
+    t = Table(title=title, show_header=header is not None, title_justify="left")
+    t.add_column(names[0], style="bold")
+    for name in names[1:]:
+        t.add_column(name)
+    for row in rows:
+        # As Text, so that a file name such as "[red]x.png" is shown, not read as markup.
+        t.add_row(*(Text(cell) for cell in row))
     Console().print(t)
 
 
@@ -127,15 +155,27 @@ def key_values(rows: list[tuple[str, str]]) -> None:
         emit(f"{key}: {value}")
 
 
-def grid(title: str, headers: list[str], rows: list[list[str]]) -> None:
-    """A table with a header row on stdout (for a terminal)."""
-    from rich.console import Console
-    from rich.table import Table
+SPARKS = "▁▂▃▄▅▆▇█"
 
-    t = Table(*headers, title=title, title_justify="left")
-    for row in rows:
-        t.add_row(*row)
-    Console().print(t)
+
+def sparkline(values: Sequence[float]) -> str:
+    """values drawn as one line of bars, one character each: the smallest value as ▁,
+    the largest as █, the others at the nearest of the 8 heights between (halves up).
+    All values equal draw as ▁; NaN and infinite values as a space."""
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return " " * len(values)
+    low, high = min(finite), max(finite)
+    top = len(SPARKS) - 1
+
+    def spark(v: float) -> str:
+        if not math.isfinite(v):
+            return " "
+        if high == low:
+            return SPARKS[0]
+        return SPARKS[math.floor((v - low) / (high - low) * top + 0.5)]
+
+    return "".join(spark(v) for v in values)
 
 
 def aligned(headers: list[str], rows: list[list[str]]) -> None:
