@@ -168,7 +168,7 @@ def _page(
         f"<title>catclf report: {e(model_name)}</title>",
         f"<style>{STYLE}</style></head><body>",
         "<h1>catclf report</h1>",
-        f'<p class="sub">model <code>{e(model_name)}</code></p>',
+        f'<p class="sub">Model: {e(model_name)}</p>',
         "<h2>The model</h2>",
         '<p class="note">As the model file records its training run.</p>',
         _table(facts),
