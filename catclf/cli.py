@@ -30,7 +30,8 @@ from catclf.errors import CatclfError, ImageError, TrainingDiverged, reason
 from catclf.reporting import emit, emit_json, error, is_terminal, note
 
 if TYPE_CHECKING:
-    from catclf.model import Model
+    from catclf.datasets import Dataset, Skipped
+    from catclf.model import Model, Settings
     from catclf.prepare import Written
 
 EXIT_ERROR = 1
@@ -145,33 +146,37 @@ ThresholdOption = Annotated[
     float, typer.Option(min=0.0, max=1.0, help="Probability above which the label is cat.")
 ]
 
+DataArgument = Annotated[
+    Path | None,
+    typer.Argument(
+        metavar="DATA",
+        readable=False,
+        help=f"{DATA_FORMS} [default: the bundled cat / non-cat set]",
+        show_default=False,
+    ),
+]
+TestOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--test", help="Test set, in any of the same forms.", show_default=False, readable=False
+    ),
+]
+IterationsOption = Annotated[
+    int, typer.Option("--iterations", "-n", min=1, help="Gradient descent iterations.")
+]
+
 
 @app.command()
 @reports_errors
 def train(
-    data: Annotated[
-        Path | None,
-        typer.Argument(
-            metavar="DATA",
-            readable=False,
-            help=f"{DATA_FORMS} [default: the bundled cat / non-cat set]",
-            show_default=False,
-        ),
-    ] = None,
-    test: Annotated[
-        Path | None,
-        typer.Option(
-            "--test", help="Test set, in any of the same forms.", show_default=False, readable=False
-        ),
-    ] = None,
+    data: DataArgument = None,
+    test: TestOption = None,
     model: ModelOption = None,
     learning_rate: Annotated[
         float,
         typer.Option("--learning-rate", "-r", callback=_positive_rate, help="Gradient step size."),
     ] = 0.005,
-    iterations: Annotated[
-        int, typer.Option("--iterations", "-n", min=1, help="Gradient descent iterations.")
-    ] = 2000,
+    iterations: IterationsOption = 2000,
     positive: PositiveOption = None,
     strict: StrictOption = False,
     as_json: JsonOption = False,
@@ -184,35 +189,15 @@ def train(
       catclf train                     # the bundled cat / non-cat set, saves model.h5
       catclf train data/ --test holdout/ --learning-rate 0.005 --iterations 2000
     """
-    from catclf import datasets
     from catclf import model as model_file
-    from catclf.datasets import Dataset
     from catclf.model import Settings
     from catclf.training import train as fit
 
     started = time.perf_counter()
     show = is_terminal(sys.stderr) and not quiet
-    say = (lambda message: None) if quiet else note
     out = model if model is not None else model_file.DEFAULT_PATH
     model_file.check_target(out)  # before training, not after it
-
-    with _decoding_bars(show) as decoding:
-        implied_test: Dataset | None
-        if data is None:
-            train_set, implied_test = datasets.bundled()
-        else:
-            train_set, implied_test = datasets.load(
-                data, positive=positive, strict=strict, progress=decoding
-            )
-        test_set = implied_test
-        if test is not None:
-            test_set = datasets.load_test(test, positive=positive, strict=strict, progress=decoding)
-    skipped = train_set.skipped + (test_set.skipped if test_set is not None else [])
-    for s in skipped:
-        note(f"skipped {s.path}: {s.error}")
-    say(f"training on {train_set.origin}: {train_set.describe()}")
-    if test_set is not None:
-        say(f"testing on {test_set.origin}: {test_set.describe()}")
+    train_set, test_set, skipped = _load_sets(data, test, positive, strict, quiet)
 
     settings = Settings(learning_rate=learning_rate, num_iterations=iterations)
     with reporting.progress("training", iterations, enabled=show, status="cost") as advance:
@@ -229,18 +214,8 @@ def train(
 
     summary = {
         "model": str(out),
-        "train_data": train_set.origin,
-        "test_data": None if test_set is None else test_set.origin,
-        "train_examples": trained.train_examples,
-        "test_examples": trained.test_examples,
-        "train_accuracy": trained.train_accuracy,
-        "test_accuracy": trained.test_accuracy,
-        "final_cost": trained.final_cost,
-        "costs": list(trained.costs),
-        "learning_rate": learning_rate,
-        "num_iterations": iterations,
-        "classes": list(trained.classes),
-        "skipped": [{"path": s.path, "error": s.error} for s in skipped],
+        **_run_summary(train_set, test_set, settings, trained),
+        "skipped": _skipped_json(skipped),
         "seconds": round(time.perf_counter() - started, 3),
     }
     if as_json:
@@ -441,9 +416,310 @@ def _hdf5_example(file: str, index: int, source: str) -> dict[str, Any]:
     return where
 
 
+def _load_sets(
+    data: Path | None, test: Path | None, positive: str | None, strict: bool, quiet: bool
+) -> tuple[Dataset, Dataset | None, list[Skipped]]:
+    """(training set, test set or None, images skipped in either), decoded once, as train
+    takes DATA and --test; says on stderr what was found."""
+    from catclf import datasets
+
+    with _decoding_bars(is_terminal(sys.stderr) and not quiet) as decoding:
+        implied_test: Dataset | None
+        if data is None:
+            train_set, implied_test = datasets.bundled()
+        else:
+            train_set, implied_test = datasets.load(
+                data, positive=positive, strict=strict, progress=decoding
+            )
+        test_set = implied_test
+        if test is not None:
+            test_set = datasets.load_test(test, positive=positive, strict=strict, progress=decoding)
+    skipped = train_set.skipped + (test_set.skipped if test_set is not None else [])
+    for s in skipped:
+        note(f"skipped {s.path}: {s.error}")
+    if not quiet:
+        note(f"training on {train_set.origin}: {train_set.describe()}")
+        if test_set is not None:
+            note(f"testing on {test_set.origin}: {test_set.describe()}")
+    return train_set, test_set, skipped
+
+
+def _run_summary(
+    train_set: Dataset,
+    test_set: Dataset | None,
+    settings: Settings,
+    trained: Model | None,
+    costs: list[float] | None = None,
+) -> dict[str, Any]:
+    """What one training run found, as train --json and sweep --json print it.
+
+    trained is None for a run that diverged: its accuracies and final cost are null and
+    costs are those recorded (iterations 0, 100, ...) before it was stopped.
+    """
+    return {
+        "train_data": train_set.origin,
+        "test_data": None if test_set is None else test_set.origin,
+        "train_examples": train_set.m,
+        "test_examples": 0 if test_set is None else test_set.m,
+        "train_accuracy": None if trained is None else trained.train_accuracy,
+        "test_accuracy": None if trained is None else trained.test_accuracy,
+        "final_cost": None if trained is None else trained.final_cost,
+        "costs": list(trained.costs) if trained is not None else list(costs or []),
+        "learning_rate": settings.learning_rate,
+        "num_iterations": settings.num_iterations,
+        "classes": list(train_set.classes),
+    }
+
+
+def _skipped_json(skipped: list[Skipped]) -> list[dict[str, str]]:
+    return [{"path": s.path, "error": s.error} for s in skipped]
+
+
 def _percent(fraction: float | None, m: int) -> str:
     assert fraction is not None
-    return f"{100 * fraction:.2f} % ({round(fraction * m)}/{m})"
+    return reporting.percent(fraction, m)
+
+
+SWEEP_RATES = (0.01, 0.001, 0.0001)
+
+
+def _positive_rates(values: list[float] | None) -> list[float] | None:
+    for value in values or []:
+        _positive_rate(value)
+    return values
+
+
+@app.command()
+@reports_errors
+def sweep(
+    data: DataArgument = None,
+    test: TestOption = None,
+    learning_rates: Annotated[
+        list[float] | None,
+        typer.Option(
+            "--learning-rate",
+            "-r",
+            callback=_positive_rates,
+            help="A learning rate to try; repeat the option for each. "
+            "[default: 0.01, 0.001, 0.0001]",
+            show_default=False,
+        ),
+    ] = None,
+    iterations: IterationsOption = 2000,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="DIR",
+            help="Also draw learning_curves.png, the cost curves of every rate, into DIR "
+            "(created if missing). Needs matplotlib: pip install 'catclf[plot]'.",
+            show_default=False,
+        ),
+    ] = None,
+    positive: PositiveOption = None,
+    strict: StrictOption = False,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Train once per learning rate on the same data and compare the runs. Saves no model.
+
+    The best run is the one with the highest test accuracy, a tie going to the lower final
+    cost; without a test set, the one with the lowest final cost. A rate whose training
+    diverges is reported as such, and the others still run: the exit status is 1 only if
+    every rate diverged.
+
+    \b
+    Examples:
+      catclf sweep                     # the course's rates 0.01, 0.001, 0.0001
+      catclf sweep -r 0.005 -r 0.001 --iterations 1500 --out curves/
+    """
+    from catclf.model import Settings
+
+    if out is not None:
+        from catclf import plots, report
+
+        plots.require()
+        report.check_folder(out)
+    rates = learning_rates or list(SWEEP_RATES)
+    show = is_terminal(sys.stderr) and not quiet
+    train_set, test_set, skipped = _load_sets(data, test, positive, strict, quiet)
+
+    runs: list[dict[str, Any]] = []
+    for rate in rates:
+        started = time.perf_counter()
+        settings = Settings(learning_rate=rate, num_iterations=iterations)
+        with reporting.progress(
+            f"rate {rate:g}", iterations, enabled=show, status="cost"
+        ) as advance:
+            trained, costs, why = _train_or_diverge(train_set, test_set, settings, advance)
+        if why is not None and not quiet:
+            note(why)
+        runs.append(
+            {
+                "learning_rate": rate,
+                "diverged": trained is None,
+                "reason": why,
+                "best": False,
+                "model": None,
+                **_run_summary(train_set, test_set, settings, trained, costs),
+                "skipped": _skipped_json(skipped),
+                "seconds": round(time.perf_counter() - started, 3),
+            }
+        )
+
+    trained_runs = [r for r in runs if not r["diverged"]]
+    if trained_runs:
+        # Highest test accuracy, then lowest final cost; the first of equals.
+        best = min(trained_runs, key=lambda r: (-(r["test_accuracy"] or 0), r["final_cost"]))
+        best["best"] = True
+    if as_json:
+        emit_json(runs)
+    else:
+        _sweep_table(runs, has_test=test_set is not None)
+    if not trained_runs:
+        raise TrainingDiverged(
+            "training diverged at every learning rate; try smaller rates (or, since the cost "
+            "can rise before it falls, more --iterations)"
+        )
+    if out is not None:
+        curves = [(r["learning_rate"], None if r["diverged"] else r["costs"]) for r in runs]
+        for path in report.write_files(out, {"learning_curves.png": plots.learning_curves(curves)}):
+            if not quiet:
+                note(f"wrote {path}")
+
+
+def _train_or_diverge(
+    train_set: Dataset, test_set: Dataset | None, settings: Settings, advance: reporting.Advance
+) -> tuple[Model | None, list[float], str | None]:
+    """(model, costs every 100 iterations, None), or (None, the costs recorded before it
+    stopped, why) for a run that diverged."""
+    from catclf.training import train as fit
+
+    costs: list[float] = []
+
+    def record(i: int, cost: float) -> None:
+        if i % 100 == 0:  # as the model keeps them
+            costs.append(cost)
+        advance(1, status=f"cost {cost:.6f}")
+
+    try:
+        return fit(train_set, test_set, settings, on_iteration=record), costs, None
+    except TrainingDiverged as e:
+        return None, costs, str(e)
+
+
+def _sweep_table(runs: list[dict[str, Any]], *, has_test: bool) -> None:
+    headers = ["learning_rate", "train_accuracy", "test_accuracy", "final_cost", "note"]
+    rows = []
+    for r in runs:
+        if r["diverged"]:
+            rows.append([f"{r['learning_rate']:g}", "-", "-", "-", "diverged"])
+            continue
+        rows.append(
+            [
+                f"{r['learning_rate']:g}",
+                f"{100 * r['train_accuracy']:.2f}%",
+                f"{100 * r['test_accuracy']:.2f}%" if has_test else "-",
+                f"{r['final_cost']:.6f}",
+                "best" if r["best"] else "",
+            ]
+        )
+    if is_terminal(sys.stdout):
+        reporting.table(
+            "Sweep", [tuple(row) for row in rows], tuple(h.replace("_", " ") for h in headers)
+        )
+    else:
+        reporting.aligned(headers, rows)
+
+
+@app.command()
+@reports_errors
+def report(
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="DIR",
+            help="Folder to write the pictures and index.html into; created if missing.",
+            show_default=False,
+        ),
+    ],
+    model: ModelOption = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            "-d",
+            metavar="DATA",
+            readable=False,
+            help="Labelled images to score, in any form train takes; of a folder with "
+            "train_*.h5 and test_*.h5, the test set.",
+            show_default=False,
+        ),
+    ] = None,
+    positive: PositiveOption = None,
+    strict: StrictOption = False,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Draw pictures of a model into DIR, on one self-contained page, index.html.
+
+    learning_curve.png (the cost during training) and weights.png (w as a 64x64 image);
+    with --data, also confusion.png, misclassified.png and the scores on that data.
+    Needs matplotlib: pip install 'catclf[plot]'.
+
+    \b
+    Examples:
+      catclf report --out report/      # the model, then open report/index.html
+      catclf report --model model.h5 --data catclf/data/ --out report/
+    """
+    from catclf import model as model_file
+    from catclf import plots
+    from catclf import report as reports
+
+    plots.require()
+    reports.check_folder(out)
+    path = _model_path(model, quiet)
+    classifier = model_file.load(path)
+    model_name = "the bundled model" if path == model_file.BUNDLED_PATH else str(path)
+    labelled = None
+    if data is not None:
+        labelled = _load_labelled(data, positive, strict, quiet)
+    made = reports.build(classifier, model_name, labelled)
+    written = reports.write_files(out, made.files, replaces=tuple(reports.WHAT))
+
+    if as_json:
+        emit_json(
+            {
+                "out": str(out),
+                "files": [str(p) for p in written],
+                "misclassified": None if labelled is None else made.misclassified,
+                "scores": None if made.scores is None else made.scores.as_dict(),
+            }
+        )
+        return
+    if labelled is not None and not made.misclassified and not quiet:
+        note(f"no image of {labelled.origin} is misclassified: no {reports.MISCLASSIFIED}")
+    rows = [(reports.WHAT[p.name], str(p)) for p in written]
+    if is_terminal(sys.stdout):
+        reporting.table("Written", rows)
+    else:
+        reporting.key_values(rows)
+
+
+def _load_labelled(data: Path, positive: str | None, strict: bool, quiet: bool) -> Dataset:
+    """DATA as a test set (of a course folder, its test_*.h5), saying what was found."""
+    from catclf import datasets
+
+    with _decoding_bars(is_terminal(sys.stderr) and not quiet) as decoding:
+        labelled = datasets.load_test(data, positive=positive, strict=strict, progress=decoding)
+    for s in labelled.skipped:
+        note(f"skipped {s.path}: {s.error}")
+    if not quiet:
+        note(f"scoring {labelled.origin}: {labelled.describe()}")
+    return labelled
 
 
 @dataclass(frozen=True)
@@ -734,12 +1010,7 @@ def evaluate(
             ("model", str(path)),
             ("examples", test_set.describe()),
             ("threshold", f"{threshold:g}"),
-            ("accuracy", _percent(scores.accuracy, c.examples)),
-            ("precision", _undefined_or(scores.precision, lambda p: _percent(p, c.tp + c.fp))),
-            ("recall", _undefined_or(scores.recall, lambda r: _percent(r, c.tp + c.fn))),
-            ("f1", _undefined_or(scores.f1, lambda f: f"{f:.4f}")),
-            ("log loss", f"{scores.log_loss:.6f}"),
-            ("roc auc", _undefined_or(scores.roc_auc, lambda a: f"{a:.4f}")),
+            *reporting.score_rows(scores),
         ]
         counts = [
             ("true positives", c.tp),
@@ -780,11 +1051,6 @@ def evaluate(
             f"--min-accuracy {min_accuracy:g}"
         )
         raise typer.Exit(EXIT_ERROR)
-
-
-def _undefined_or(value: float | None, show: Callable[[float], str]) -> str:
-    """A score as text, or 'undefined' when the data does not define it."""
-    return "undefined" if value is None else show(value)
 
 
 @app.command()

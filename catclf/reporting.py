@@ -12,7 +12,10 @@ import math
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from catclf.metrics import Scores
 
 PROG = "catclf"
 
@@ -37,6 +40,28 @@ def error(message: str) -> None:
 def note(message: str) -> None:
     """'catclf: ...' on stderr, on one line."""
     print(f"{PROG}: {one_line(message)}", file=sys.stderr, flush=True)
+
+
+def percent(fraction: float, m: int) -> str:
+    """'99.04 % (207/209)': an accuracy over m examples, with the count it stands for."""
+    return f"{100 * fraction:.2f} % ({round(fraction * m)}/{m})"
+
+
+def score_rows(scores: Scores) -> list[tuple[str, str]]:
+    """The scores as (name, text) rows; a score the data does not define is 'undefined'."""
+    c = scores.confusion
+
+    def undefined_or(value: float | None, show: Callable[[float], str]) -> str:
+        return "undefined" if value is None else show(value)
+
+    return [
+        ("accuracy", percent(scores.accuracy, c.examples)),
+        ("precision", undefined_or(scores.precision, lambda p: percent(p, c.tp + c.fp))),
+        ("recall", undefined_or(scores.recall, lambda r: percent(r, c.tp + c.fn))),
+        ("f1", undefined_or(scores.f1, lambda f: f"{f:.4f}")),
+        ("log loss", f"{scores.log_loss:.6f}"),
+        ("roc auc", undefined_or(scores.roc_auc, lambda a: f"{a:.4f}")),
+    ]
 
 
 def emit(line: str) -> None:
@@ -151,3 +176,11 @@ def sparkline(values: Sequence[float]) -> str:
         return SPARKS[math.floor((v - low) / (high - low) * top + 0.5)]
 
     return "".join(spark(v) for v in values)
+
+
+def aligned(headers: list[str], rows: list[list[str]]) -> None:
+    """The same table as plain text on stdout (for a pipe or a file): a header line, then
+    one line per row, columns padded with spaces; no cell holds a space."""
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+    for row in [headers, *rows]:
+        emit("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())

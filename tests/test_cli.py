@@ -784,7 +784,9 @@ def test_python_m_catclf_help(tmp_path):
     assert "train" in result.stdout and "predict" in result.stdout
 
 
-@pytest.mark.parametrize("command", ["train", "predict", "evaluate", "info", "prepare"])
+@pytest.mark.parametrize(
+    "command", ["train", "predict", "evaluate", "info", "prepare", "sweep", "report"]
+)
 def test_every_command_help_has_examples(runner, command):
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0
@@ -794,7 +796,7 @@ def test_every_command_help_has_examples(runner, command):
 
 def test_every_command_is_covered_by_the_help_test():
     names = {c.name or c.callback.__name__ for c in app.registered_commands}
-    assert names == {"train", "predict", "evaluate", "info", "prepare"}
+    assert names == {"train", "predict", "evaluate", "info", "prepare", "sweep", "report"}
 
 
 def without_root_powers():
