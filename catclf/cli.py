@@ -29,6 +29,7 @@ from catclf.errors import CatclfError, ImageError, TrainingDiverged, reason
 from catclf.reporting import emit, emit_json, error, is_terminal, note
 
 if TYPE_CHECKING:
+    from catclf.images import Reader
     from catclf.model import Model
 
 EXIT_ERROR = 1
@@ -124,6 +125,33 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON 
 QuietOption = Annotated[
     bool, typer.Option("--quiet", "-q", help="No progress bars or notes on stderr.")
 ]
+JobsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--jobs",
+        "-j",
+        min=1,
+        help="Decode images in up to N processes; 1 decodes them in this one. [default: all cores]",
+        metavar="N",
+        show_default=False,
+    ),
+]
+
+# Variables the common BLAS libraries read when numpy loads them.
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _decoding_jobs(jobs: int | None) -> int:
+    """The number of decoding processes; with more than one, this process keeps BLAS to
+    one thread: numpy has not been imported yet, and BLAS threads waiting for work would
+    take the cores from the decoders."""
+    from catclf.images import default_jobs
+
+    jobs = default_jobs() if jobs is None else jobs
+    if jobs > 1 and "numpy" not in sys.modules:
+        for name in BLAS_THREADS:
+            os.environ.setdefault(name, "1")
+    return jobs
 
 
 @app.command()
@@ -165,6 +193,7 @@ def train(
         bool,
         typer.Option("--strict", help="Stop at the first unreadable image instead of skipping it."),
     ] = False,
+    jobs: JobsOption = None,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -175,6 +204,7 @@ def train(
       catclf train                     # the bundled cat / non-cat set, saves model.h5
       catclf train data/ --test holdout/ --learning-rate 0.005 --iterations 2000
     """
+    jobs = _decoding_jobs(jobs)
     from catclf import datasets
     from catclf import model as model_file
     from catclf.datasets import Dataset
@@ -197,11 +227,13 @@ def train(
             train_set, implied_test = datasets.bundled()
         else:
             train_set, implied_test = datasets.load(
-                data, positive=positive, strict=strict, progress=decoding
+                data, positive=positive, strict=strict, progress=decoding, jobs=jobs
             )
         test_set = implied_test
         if test is not None:
-            test_set = datasets.load_test(test, positive=positive, strict=strict, progress=decoding)
+            test_set = datasets.load_test(
+                test, positive=positive, strict=strict, progress=decoding, jobs=jobs
+            )
     skipped = train_set.skipped + (test_set.skipped if test_set is not None else [])
     for s in skipped:
         note(f"skipped {s.path}: {s.error}")
@@ -312,6 +344,7 @@ def predict(
             help=f"Exit 0 when every image is a cat, {EXIT_NOT_CAT} when any is not.",
         ),
     ] = False,
+    jobs: JobsOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Print the probability that each image shows a cat.
@@ -341,6 +374,9 @@ def predict(
         and len(images) == 1
         and (images[0] == "-" or not Path(images[0]).is_dir())
     )
+    jobs = _decoding_jobs(jobs)
+    from catclf.images import reader
+
     classifier = _load_model_for_predict(model, quiet)
 
     found = list(_inputs(images or [], files_from, null))
@@ -349,23 +385,23 @@ def predict(
     verdicts: list[bool] = []
     # Results on a terminal show progress themselves; a bar is for output sent elsewhere.
     show = not quiet and len(items) > 1 and is_terminal(sys.stderr) and not is_terminal(sys.stdout)
-    with reporting.progress("scoring", len(items), enabled=show) as advance:
-        for start in range(0, len(items), BATCH):
-            batch = items[start : start + BATCH]
-            scored = _score(batch, classifier)
-            failed = failed or len(scored) < len(batch)
-            for name, p in scored:
-                is_cat = p > threshold
-                verdicts.append(is_cat)
-                label = "cat" if is_cat else "non-cat"
-                if as_json:
-                    emit_json({"path": name, "probability": p, "label": label})
-                elif single:
-                    emit(f"{p:.6f}")
-                else:
-                    emit(f"{_tsv_field(name)}\t{p:.6f}\t{label}")
-            sys.stdout.flush()
-            advance(len(batch))
+    with (
+        reader(jobs, len(items)) as read,
+        reporting.progress("scoring", len(items), enabled=show) as advance,
+    ):
+        for name, p in _scores(items, classifier, read, advance):
+            if name is None:
+                failed = True
+                continue
+            is_cat = p > threshold
+            verdicts.append(is_cat)
+            label = "cat" if is_cat else "non-cat"
+            if as_json:
+                emit_json({"path": name, "probability": p, "label": label})
+            elif single:
+                emit(f"{p:.6f}")
+            else:
+                emit(f"{_tsv_field(name)}\t{p:.6f}\t{label}")
 
     if failed:
         raise typer.Exit(EXIT_ERROR)
@@ -373,24 +409,37 @@ def predict(
         raise typer.Exit(EXIT_NOT_CAT)
 
 
-def _score(batch: list[_Input], classifier: Model) -> list[tuple[str, float]]:
-    """(name, probability of cat) for each image of batch that can be read, in order;
-    the others are reported on stderr."""
+def _scores(
+    items: list[_Input], classifier: Model, read: Reader, advance: Callable[[int], None]
+) -> Iterator[tuple[str | None, float]]:
+    """(name, probability of cat) for each image of items, in order, scored BATCH at a
+    time; (None, nan) for one that cannot be read, which is reported on stderr."""
     import numpy as np
 
-    from catclf.images import load_image, to_columns
+    from catclf.images import CHANNELS, IMAGE_SIZE, to_columns
 
-    pixels, names = [], []
-    for item in batch:
-        try:
-            pixels.append(load_image(item.source, item.name))
-            names.append(item.name)
-        except ImageError as e:
-            error(str(e))
-    if not pixels:
-        return []
-    probabilities = classifier.probabilities(to_columns(np.stack(pixels)))
-    return [(name, float(p)) for name, p in zip(names, probabilities, strict=True)]
+    pixels = np.empty((BATCH, IMAGE_SIZE, IMAGE_SIZE, CHANNELS), dtype=np.uint8)
+    names: list[str] = []
+
+    def scored() -> Iterator[tuple[str | None, float]]:
+        probabilities = classifier.probabilities(to_columns(pixels[: len(names)]))
+        yield from zip(names, map(float, probabilities), strict=True)
+        sys.stdout.flush()
+        names.clear()
+
+    decoded = read((item.source, item.name) for item in items)
+    for item, result in zip(items, decoded, strict=True):
+        advance(1)
+        if isinstance(result, ImageError):
+            error(str(result))
+            yield None, math.nan
+            continue
+        pixels[len(names)] = result
+        names.append(item.name)
+        if len(names) == BATCH:
+            yield from scored()
+    if names:
+        yield from scored()
 
 
 def _load_model_for_predict(path: Path | None, quiet: bool) -> Model:

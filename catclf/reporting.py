@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
 PROG = "catclf"
+REDRAW_SECONDS = 0.1
 
 
 def is_terminal(stream: TextIO) -> bool:
@@ -89,16 +91,28 @@ def progress(description: str, total: int, *, enabled: bool, status: str = "") -
         TimeRemainingColumn(),
     )
     # stdout is left alone: results written while the bar runs go where stdout goes.
+    # The bar is redrawn here, when it moves, not by rich's refresh thread: a process with
+    # no other thread can start worker processes with fork safely (see catclf.images).
     with Progress(
-        *columns, console=Console(stderr=True), transient=True, redirect_stdout=False
+        *columns,
+        console=Console(stderr=True),
+        transient=True,
+        redirect_stdout=False,
+        auto_refresh=False,
     ) as bar:
         task = bar.add_task(description, total=total, status=status)
+        drawn = time.monotonic()
 
         def advance(steps: int = 1, status: str | None = None) -> None:
+            nonlocal drawn
             if status is None:
                 bar.update(task, advance=steps)
             else:
                 bar.update(task, advance=steps, status=status)
+            now = time.monotonic()
+            if now - drawn >= REDRAW_SECONDS:
+                bar.refresh()
+                drawn = now
 
         yield advance
 
