@@ -109,6 +109,13 @@ def _positive_rate(value: float) -> float:
     return value
 
 
+def _probability(value: float) -> float:
+    # Every comparison with NaN is false, so the range check of the option lets it through.
+    if not 0.0 <= value <= 1.0:
+        raise typer.BadParameter(f"{value} is not a probability between 0 and 1")
+    return value
+
+
 ModelOption = Annotated[
     Path | None,
     typer.Option(
@@ -334,7 +341,13 @@ def predict(
     ] = False,
     model: ModelOption = None,
     threshold: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Probability above which the label is cat.")
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            callback=_probability,
+            help="Probability above which the label is cat.",
+        ),
     ] = 0.5,
     as_json: JsonOption = False,
     exit_code: Annotated[

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import multiprocessing
 import os
 import signal
 import sys
@@ -27,15 +26,17 @@ import threading
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from multiprocessing.pool import AsyncResult, Pool
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from catclf.errors import ImageError, reason
+
+if TYPE_CHECKING:
+    from multiprocessing.pool import AsyncResult, Pool
 
 IMAGE_SIZE = 64
 CHANNELS = 3
@@ -125,6 +126,8 @@ def reader(jobs: int, count: int) -> Iterator[Reader]:
     if processes < 2:
         yield _read_here
         return
+    import multiprocessing  # here: a one-image predict need not import it
+
     context = multiprocessing.get_context(_start_method())
     with context.Pool(processes, initializer=_worker_signals) as pool:
         yield lambda items: _read_in(pool, processes * TASKS_PER_PROCESS, items)
@@ -136,6 +139,8 @@ def _start_method() -> str:
     # calling thread, and a lock another thread held at that moment stays locked in the
     # child for ever. So fork only on Linux, where it is the norm, and only while this
     # process runs no other Python thread (catclf's progress bars run none).
+    import multiprocessing
+
     if sys.platform.startswith("linux") and threading.active_count() == 1:
         return "fork"
     return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +77,8 @@ def check_target(path: Path) -> None:
 
 def save(model: Model, path: Path) -> None:
     """Write model to path atomically: a temporary file in the same folder, then a rename."""
+    import tempfile  # predict, which only reads models, need not import it
+
     check_target(path)
     folder = path.parent
     try:

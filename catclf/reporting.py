@@ -7,7 +7,6 @@ rich is imported only when something is drawn.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -51,6 +50,8 @@ def emit_json(obj: Any) -> None:
     Text that is not valid Unicode (a file name with undecodable bytes) is written with
     \\u escapes, so that the line stays valid JSON.
     """
+    import json  # only --json needs it
+
     text = json.dumps(obj, allow_nan=False, ensure_ascii=False)
     try:
         text.encode("utf-8")

@@ -936,3 +936,36 @@ def test_ctrl_c_stops_the_decoding_processes_too(tmp_path, command):
         time.sleep(0.05)
     assert processes_in_group(process.pid) == []
     assert not (tmp_path / "model.h5").exists()
+
+
+# Start-up: each command imports what it uses, so that a call per file in a loop stays quick
+
+
+def imported(*args, cwd):
+    """The top-level names of every module `python -m catclf ARGS` imports, from -X importtime."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "catclf", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return {
+        line.rsplit("|", 1)[1].strip().split(".")[0]
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+
+
+def test_help_imports_none_of_the_heavy_libraries(tmp_path):
+    modules = imported("--help", cwd=tmp_path)
+    assert "typer" in modules  # the check sees imports
+    assert modules.isdisjoint({"numpy", "PIL", "h5py", "rich", "matplotlib", "pydantic"})
+
+
+def test_predict_to_a_pipe_imports_only_what_it_uses(tmp_path, pictures):
+    modules = imported("predict", "-m", pictures["model"], pictures["white"], cwd=tmp_path)
+    assert {"numpy", "PIL", "h5py"} <= modules
+    # No progress bar or table to draw, no JSON to write, no worker processes for one image.
+    assert modules.isdisjoint({"rich", "matplotlib", "pydantic", "json", "multiprocessing"})
