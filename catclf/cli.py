@@ -31,6 +31,7 @@ from catclf.reporting import emit, emit_json, error, is_terminal, note
 
 if TYPE_CHECKING:
     from catclf.datasets import Dataset, Skipped
+    from catclf.images import Reader
     from catclf.model import Model, Settings
     from catclf.prepare import Written
 
@@ -111,6 +112,13 @@ def _positive_rate(value: float) -> float:
     return value
 
 
+def _probability(value: float) -> float:
+    # Every comparison with NaN is false, so the range check of the option lets it through.
+    if not 0.0 <= value <= 1.0:
+        raise typer.BadParameter(f"{value} is not a probability between 0 and 1")
+    return value
+
+
 ModelOption = Annotated[
     Path | None,
     typer.Option(
@@ -143,7 +151,13 @@ StrictOption = Annotated[
     typer.Option("--strict", help="Stop at the first unreadable image instead of skipping it."),
 ]
 ThresholdOption = Annotated[
-    float, typer.Option(min=0.0, max=1.0, help="Probability above which the label is cat.")
+    float,
+    typer.Option(
+        min=0.0,
+        max=1.0,
+        callback=_probability,
+        help="Probability above which the label is cat.",
+    ),
 ]
 
 DataArgument = Annotated[
@@ -164,6 +178,33 @@ TestOption = Annotated[
 IterationsOption = Annotated[
     int, typer.Option("--iterations", "-n", min=1, help="Gradient descent iterations.")
 ]
+JobsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--jobs",
+        "-j",
+        min=1,
+        help="Decode images in up to N processes; 1 decodes them in this one. [default: all cores]",
+        metavar="N",
+        show_default=False,
+    ),
+]
+
+# Variables the common BLAS libraries read when numpy loads them.
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _decoding_jobs(jobs: int | None) -> int:
+    """The number of decoding processes; with more than one, this process keeps BLAS to
+    one thread: numpy has not been imported yet, and BLAS threads waiting for work would
+    take the cores from the decoders."""
+    from catclf.images import default_jobs
+
+    jobs = default_jobs() if jobs is None else jobs
+    if jobs > 1 and "numpy" not in sys.modules:
+        for name in BLAS_THREADS:
+            os.environ.setdefault(name, "1")
+    return jobs
 
 
 @app.command()
@@ -179,6 +220,7 @@ def train(
     iterations: IterationsOption = 2000,
     positive: PositiveOption = None,
     strict: StrictOption = False,
+    jobs: JobsOption = None,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -189,6 +231,7 @@ def train(
       catclf train                     # the bundled cat / non-cat set, saves model.h5
       catclf train data/ --test holdout/ --learning-rate 0.005 --iterations 2000
     """
+    jobs = _decoding_jobs(jobs)
     from catclf import model as model_file
     from catclf.model import Settings
     from catclf.training import train as fit
@@ -197,7 +240,7 @@ def train(
     show = is_terminal(sys.stderr) and not quiet
     out = model if model is not None else model_file.DEFAULT_PATH
     model_file.check_target(out)  # before training, not after it
-    train_set, test_set, skipped = _load_sets(data, test, positive, strict, quiet)
+    train_set, test_set, skipped = _load_sets(data, test, positive, strict, quiet, jobs)
 
     settings = Settings(learning_rate=learning_rate, num_iterations=iterations)
     with reporting.progress("training", iterations, enabled=show, status="cost") as advance:
@@ -314,6 +357,7 @@ def prepare(
     positive: PositiveOption = None,
     strict: StrictOption = False,
     as_json: JsonOption = False,
+    jobs: JobsOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Decode a folder of photos once into the course's HDF5 layout, for `catclf train
@@ -324,6 +368,7 @@ def prepare(
       catclf prepare photos/ --out datasets/       # datasets/train_photos.h5
       catclf prepare photos/ --out datasets/ --test-fraction 0.2
     """
+    jobs = _decoding_jobs(jobs)
     from catclf import datasets
     from catclf import prepare as preparing
 
@@ -341,7 +386,9 @@ def prepare(
             say(f"decoding {total} images from {data}")
             return bars.enter_context(reporting.progress("decoding", total, enabled=show))
 
-        photos = datasets.read_folder(data, positive=positive, strict=strict, progress=decoding)
+        photos = datasets.read_folder(
+            data, positive=positive, strict=strict, progress=decoding, jobs=jobs
+        )
     for s in photos.skipped:
         note(f"skipped {s.path}: {s.error}")
     if test_fraction is None:
@@ -417,7 +464,12 @@ def _hdf5_example(file: str, index: int, source: str) -> dict[str, Any]:
 
 
 def _load_sets(
-    data: Path | None, test: Path | None, positive: str | None, strict: bool, quiet: bool
+    data: Path | None,
+    test: Path | None,
+    positive: str | None,
+    strict: bool,
+    quiet: bool,
+    jobs: int,
 ) -> tuple[Dataset, Dataset | None, list[Skipped]]:
     """(training set, test set or None, images skipped in either), decoded once, as train
     takes DATA and --test; says on stderr what was found."""
@@ -429,11 +481,13 @@ def _load_sets(
             train_set, implied_test = datasets.bundled()
         else:
             train_set, implied_test = datasets.load(
-                data, positive=positive, strict=strict, progress=decoding
+                data, positive=positive, strict=strict, progress=decoding, jobs=jobs
             )
         test_set = implied_test
         if test is not None:
-            test_set = datasets.load_test(test, positive=positive, strict=strict, progress=decoding)
+            test_set = datasets.load_test(
+                test, positive=positive, strict=strict, progress=decoding, jobs=jobs
+            )
     skipped = train_set.skipped + (test_set.skipped if test_set is not None else [])
     for s in skipped:
         note(f"skipped {s.path}: {s.error}")
@@ -520,6 +574,7 @@ def sweep(
     positive: PositiveOption = None,
     strict: StrictOption = False,
     as_json: JsonOption = False,
+    jobs: JobsOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Train once per learning rate on the same data and compare the runs. Saves no model.
@@ -534,6 +589,7 @@ def sweep(
       catclf sweep                     # the course's rates 0.01, 0.001, 0.0001
       catclf sweep -r 0.005 -r 0.001 --iterations 1500 --out curves/
     """
+    jobs = _decoding_jobs(jobs)
     from catclf.model import Settings
 
     if out is not None:
@@ -543,7 +599,7 @@ def sweep(
         report.check_folder(out)
     rates = learning_rates or list(SWEEP_RATES)
     show = is_terminal(sys.stderr) and not quiet
-    train_set, test_set, skipped = _load_sets(data, test, positive, strict, quiet)
+    train_set, test_set, skipped = _load_sets(data, test, positive, strict, quiet, jobs)
 
     runs: list[dict[str, Any]] = []
     for rate in rates:
@@ -662,6 +718,7 @@ def report(
     positive: PositiveOption = None,
     strict: StrictOption = False,
     as_json: JsonOption = False,
+    jobs: JobsOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Draw pictures of a model into DIR, on one self-contained page, index.html.
@@ -675,6 +732,7 @@ def report(
       catclf report --out report/      # the model, then open report/index.html
       catclf report --model model.h5 --data catclf/data/ --out report/
     """
+    jobs = _decoding_jobs(jobs)
     from catclf import model as model_file
     from catclf import plots
     from catclf import report as reports
@@ -686,7 +744,7 @@ def report(
     model_name = "the bundled model" if path == model_file.BUNDLED_PATH else str(path)
     labelled = None
     if data is not None:
-        labelled = _load_labelled(data, positive, strict, quiet)
+        labelled = _load_labelled(data, positive, strict, quiet, jobs)
     made = reports.build(classifier, model_name, labelled)
     written = reports.write_files(out, made.files, replaces=tuple(reports.WHAT))
 
@@ -709,12 +767,16 @@ def report(
         reporting.key_values(rows)
 
 
-def _load_labelled(data: Path, positive: str | None, strict: bool, quiet: bool) -> Dataset:
+def _load_labelled(
+    data: Path, positive: str | None, strict: bool, quiet: bool, jobs: int
+) -> Dataset:
     """DATA as a test set (of a course folder, its test_*.h5), saying what was found."""
     from catclf import datasets
 
     with _decoding_bars(is_terminal(sys.stderr) and not quiet) as decoding:
-        labelled = datasets.load_test(data, positive=positive, strict=strict, progress=decoding)
+        labelled = datasets.load_test(
+            data, positive=positive, strict=strict, progress=decoding, jobs=jobs
+        )
     for s in labelled.skipped:
         note(f"skipped {s.path}: {s.error}")
     if not quiet:
@@ -768,6 +830,7 @@ def predict(
             help=f"Exit 0 when every image is a cat, {EXIT_NOT_CAT} when any is not.",
         ),
     ] = False,
+    jobs: JobsOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Print the probability that each image shows a cat.
@@ -797,7 +860,9 @@ def predict(
         and len(images) == 1
         and (images[0] == "-" or not Path(images[0]).is_dir())
     )
+    jobs = _decoding_jobs(jobs)
     from catclf import model as model_file
+    from catclf.images import reader
 
     classifier = model_file.load(_model_path(model, quiet))
 
@@ -807,23 +872,23 @@ def predict(
     verdicts: list[bool] = []
     # Results on a terminal show progress themselves; a bar is for output sent elsewhere.
     show = not quiet and len(items) > 1 and is_terminal(sys.stderr) and not is_terminal(sys.stdout)
-    with reporting.progress("scoring", len(items), enabled=show) as advance:
-        for start in range(0, len(items), BATCH):
-            batch = items[start : start + BATCH]
-            scored = _score(batch, classifier)
-            failed = failed or len(scored) < len(batch)
-            for name, p in scored:
-                is_cat = p > threshold
-                verdicts.append(is_cat)
-                label = "cat" if is_cat else "non-cat"
-                if as_json:
-                    emit_json({"path": name, "probability": p, "label": label})
-                elif single:
-                    emit(f"{p:.6f}")
-                else:
-                    emit(f"{_tsv_field(name)}\t{p:.6f}\t{label}")
-            sys.stdout.flush()
-            advance(len(batch))
+    with (
+        reader(jobs, len(items)) as read,
+        reporting.progress("scoring", len(items), enabled=show) as advance,
+    ):
+        for name, p in _scores(items, classifier, read, advance):
+            if name is None:
+                failed = True
+                continue
+            is_cat = p > threshold
+            verdicts.append(is_cat)
+            label = "cat" if is_cat else "non-cat"
+            if as_json:
+                emit_json({"path": name, "probability": p, "label": label})
+            elif single:
+                emit(f"{p:.6f}")
+            else:
+                emit(f"{_tsv_field(name)}\t{p:.6f}\t{label}")
 
     if failed:
         raise typer.Exit(EXIT_ERROR)
@@ -831,24 +896,37 @@ def predict(
         raise typer.Exit(EXIT_NOT_CAT)
 
 
-def _score(batch: list[_Input], classifier: Model) -> list[tuple[str, float]]:
-    """(name, probability of cat) for each image of batch that can be read, in order;
-    the others are reported on stderr."""
+def _scores(
+    items: list[_Input], classifier: Model, read: Reader, advance: Callable[[int], None]
+) -> Iterator[tuple[str | None, float]]:
+    """(name, probability of cat) for each image of items, in order, scored BATCH at a
+    time; (None, nan) for one that cannot be read, which is reported on stderr."""
     import numpy as np
 
-    from catclf.images import load_image, to_columns
+    from catclf.images import CHANNELS, IMAGE_SIZE, to_columns
 
-    pixels, names = [], []
-    for item in batch:
-        try:
-            pixels.append(load_image(item.source, item.name))
-            names.append(item.name)
-        except ImageError as e:
-            error(str(e))
-    if not pixels:
-        return []
-    probabilities = classifier.probabilities(to_columns(np.stack(pixels)))
-    return [(name, float(p)) for name, p in zip(names, probabilities, strict=True)]
+    pixels = np.empty((BATCH, IMAGE_SIZE, IMAGE_SIZE, CHANNELS), dtype=np.uint8)
+    names: list[str] = []
+
+    def scored() -> Iterator[tuple[str | None, float]]:
+        probabilities = classifier.probabilities(to_columns(pixels[: len(names)]))
+        yield from zip(names, map(float, probabilities), strict=True)
+        sys.stdout.flush()
+        names.clear()
+
+    decoded = read((item.source, item.name) for item in items)
+    for item, result in zip(items, decoded, strict=True):
+        advance(1)
+        if isinstance(result, ImageError):
+            error(str(result))
+            yield None, math.nan
+            continue
+        pixels[len(names)] = result
+        names.append(item.name)
+        if len(names) == BATCH:
+            yield from scored()
+    if names:
+        yield from scored()
 
 
 def _model_path(path: Path | None, quiet: bool) -> Path:
@@ -941,6 +1019,7 @@ def evaluate(
     positive: PositiveOption = None,
     strict: StrictOption = False,
     as_json: JsonOption = False,
+    jobs: JobsOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Score the model on labelled data.
@@ -954,6 +1033,7 @@ def evaluate(
       catclf evaluate holdout/ --model model.h5 --json
       catclf evaluate holdout/ --min-accuracy 0.7 -q > report.txt || echo "not good enough"
     """
+    jobs = _decoding_jobs(jobs)
     import numpy as np
 
     from catclf import datasets
@@ -967,7 +1047,9 @@ def evaluate(
         test_set = datasets.bundled()[1]
     else:
         with _decoding_bars(is_terminal(sys.stderr) and not quiet) as decoding:
-            test_set = datasets.load_test(data, positive=positive, strict=strict, progress=decoding)
+            test_set = datasets.load_test(
+                data, positive=positive, strict=strict, progress=decoding, jobs=jobs
+            )
     for s in test_set.skipped:
         note(f"skipped {s.path}: {s.error}")
 

@@ -20,7 +20,7 @@ from catclf.images import (
     IMAGE_EXTENSIONS,
     IMAGE_SIZE,
     find_images,
-    load_image,
+    reader,
     to_columns,
 )
 
@@ -98,6 +98,7 @@ def load(
     positive: str | None = None,
     strict: bool = False,
     progress: Callable[[int], Progress] | None = None,
+    jobs: int = 1,
 ) -> tuple[Dataset, Dataset | None]:
     """Load DATA in any of its three forms; return (data, test set it brings or None).
 
@@ -106,7 +107,8 @@ def load(
     - a folder with two class folders: the images below them; no test set.
 
     progress(total) is called once the number of images to decode is known and
-    returns a function called with the number decoded since its last call.
+    returns a function called with the number decoded since its last call. Images are
+    decoded in up to jobs processes.
     """
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
@@ -123,7 +125,7 @@ def load(
             )
         test = read_hdf5(test_files[0]) if test_files else None
         return read_hdf5(train_files[0]), test
-    return read_folder(path, positive=positive, strict=strict, progress=progress), None
+    return read_folder(path, positive=positive, strict=strict, progress=progress, jobs=jobs), None
 
 
 def load_test(
@@ -132,6 +134,7 @@ def load_test(
     positive: str | None = None,
     strict: bool = False,
     progress: Callable[[int], Progress] | None = None,
+    jobs: int = 1,
 ) -> Dataset:
     """Load DATA named as a test set: like `load`, but a course folder gives its test_*.h5."""
     if path.is_dir():
@@ -140,7 +143,7 @@ def load_test(
             return read_hdf5(test_files[0])
         if train_files or test_files:
             raise DataError(f"{path}: expected exactly one test_*.h5 file to use as the test set")
-    data, _ = load(path, positive=positive, strict=strict, progress=progress)
+    data, _ = load(path, positive=positive, strict=strict, progress=progress, jobs=jobs)
     return data
 
 
@@ -309,12 +312,14 @@ def read_folder(
     positive: str | None = None,
     strict: bool = False,
     progress: Callable[[int], Progress] | None = None,
+    jobs: int = 1,
 ) -> Dataset:
     """A folder with exactly two class folders; images below each, recursively.
 
     The class folder named positive (any case), or else the one named cat or cats,
     holds the positive examples. Unreadable images are skipped and listed, or with
-    strict=True raise ImageError.
+    strict=True raise ImageError. Images are decoded in up to jobs processes, each
+    straight into its row of the (m, 64, 64, 3) array.
     """
     negative_dir, positive_dir = class_folders(folder, positive)
     files = [(p, 1) for p in find_images(positive_dir)] + [
@@ -330,19 +335,20 @@ def read_folder(
     labels = np.empty(len(files), dtype=np.int64)
     sources: list[str] = []
     skipped: list[Skipped] = []
-    advance = progress(len(files)) if progress is not None else None
-    for path, label in files:
-        try:
-            images[len(sources)] = load_image(path)
-        except ImageError as e:
-            if strict:
-                raise
-            skipped.append(Skipped(str(path), str(e).removeprefix(f"{path}: ")))
-        else:
-            labels[len(sources)] = label
-            sources.append(str(path))
-        if advance is not None:
-            advance(1)
+    with reader(jobs, len(files)) as read:
+        advance = progress(len(files)) if progress is not None else None
+        decoded = read((path, str(path)) for path, _ in files)
+        for (path, label), pixels in zip(files, decoded, strict=True):
+            if isinstance(pixels, ImageError):
+                if strict:
+                    raise pixels
+                skipped.append(Skipped(str(path), str(pixels).removeprefix(f"{path}: ")))
+            else:
+                images[len(sources)] = pixels
+                labels[len(sources)] = label
+                sources.append(str(path))
+            if advance is not None:
+                advance(1)
     m = len(sources)
     data = Dataset(
         images[:m],

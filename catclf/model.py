@@ -77,6 +77,7 @@ def check_target(path: Path) -> None:
 
 def save(model: Model, path: Path) -> None:
     """Write model to path atomically: a temporary file in the same folder, then a rename."""
+
     check_target(path)
     write_atomically(
         [(path, lambda tmp: _write(model, tmp))],

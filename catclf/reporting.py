@@ -7,9 +7,9 @@ rich is imported only when something is drawn.
 
 from __future__ import annotations
 
-import json
 import math
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TextIO
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from catclf.metrics import Scores
 
 PROG = "catclf"
+REDRAW_SECONDS = 0.1
 
 
 def is_terminal(stream: TextIO) -> bool:
@@ -75,6 +76,9 @@ def emit_json(obj: Any) -> None:
     Text that is not valid Unicode (a file name with undecodable bytes) is written with
     \\u escapes, so that the line stays valid JSON.
     """
+
+    import json  # here, not at the top: most runs write no JSON
+
     text = json.dumps(obj, allow_nan=False, ensure_ascii=False)
     try:
         text.encode("utf-8")
@@ -115,16 +119,28 @@ def progress(description: str, total: int, *, enabled: bool, status: str = "") -
         TimeRemainingColumn(),
     )
     # stdout is left alone: results written while the bar runs go where stdout goes.
+    # The bar is redrawn here, when it moves, not by rich's refresh thread: a process with
+    # no other thread can start worker processes with fork safely (see catclf.images).
     with Progress(
-        *columns, console=Console(stderr=True), transient=True, redirect_stdout=False
+        *columns,
+        console=Console(stderr=True),
+        transient=True,
+        redirect_stdout=False,
+        auto_refresh=False,
     ) as bar:
         task = bar.add_task(description, total=total, status=status)
+        drawn = time.monotonic()
 
         def advance(steps: int = 1, status: str | None = None) -> None:
+            nonlocal drawn
             if status is None:
                 bar.update(task, advance=steps)
             else:
                 bar.update(task, advance=steps, status=status)
+            now = time.monotonic()
+            if now - drawn >= REDRAW_SECONDS:
+                bar.refresh()
+                drawn = now
 
         yield advance
 

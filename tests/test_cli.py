@@ -1195,3 +1195,141 @@ def test_info_on_a_damaged_model_is_a_one_line_error(tmp_path):
     assert (result.returncode, result.stdout) == (1, "")
     [line] = result.stderr.splitlines()
     assert line.startswith("catclf: error: bad.h5: ")
+
+
+# --jobs: decoding in several processes gives what one process gives
+
+
+def test_predict_with_two_jobs_prints_what_one_job_prints(tmp_path, pictures):
+    # Enough pictures for two worker processes, some unreadable, in nested folders.
+    rng = np.random.default_rng(7)
+    folder = tmp_path / "mixed"
+    for i in range(40):
+        path = folder / f"part{i % 3}" / f"{i:02d}.png"
+        if i % 7 == 2:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("not a picture")
+        else:
+            save_png(path, rng.integers(0, 256, (64 + i, 80, 3)))
+    runs = [
+        catclf_run("predict", "-m", pictures["model"], "--jobs", jobs, folder, cwd=tmp_path)
+        for jobs in (1, 2)
+    ]
+    assert [r.returncode for r in runs] == [1, 1]
+    assert runs[1].stdout == runs[0].stdout
+    assert runs[1].stderr == runs[0].stderr
+    assert len(runs[0].stdout.splitlines()) == 34
+    assert len(error_lines(runs[0].stderr)) == 6
+    paths = [line.split("\t")[0] for line in runs[0].stdout.splitlines()]
+    assert paths == sorted(paths)
+
+
+def test_train_with_two_jobs_learns_what_one_job_learns(tmp_path):
+    data = class_folders(tmp_path / "data", per_class=12, broken=True)
+    summaries, weights = [], []
+    for jobs in ("1", "2"):
+        model = tmp_path / f"jobs{jobs}.h5"
+        summary, _ = train_json(data, "-n", "50", "--jobs", jobs, "-m", model, cwd=tmp_path)
+        for key in ("seconds", "model"):
+            summary.pop(key)
+        summaries.append(summary)
+        with h5py.File(model, "r") as f:
+            weights.append((f["w"][()], f["b"][()]))
+    assert summaries[1] == summaries[0]
+    assert summaries[0]["train_examples"] == 24
+    assert len(summaries[0]["skipped"]) == 1
+    np.testing.assert_array_equal(weights[1][0], weights[0][0])
+    assert weights[1][1] == weights[0][1]
+
+
+def processes_in_group(group):
+    """The ids of the live processes in a process group, read from /proc (Linux)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize("command", ["predict", "train"])
+def test_ctrl_c_stops_the_decoding_processes_too(tmp_path, command):
+    # Many large PNGs (no reduced-scale decoding for those) keep two workers busy for seconds.
+    big = tmp_path / "big.png"
+    noise = np.random.default_rng(8).integers(0, 256, (1200, 1200, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(big, compress_level=0)
+    for folder in ("cat", "non-cat"):
+        (tmp_path / "data" / folder).mkdir(parents=True)
+        for i in range(300):
+            (tmp_path / "data" / folder / f"{i:03d}.png").symlink_to(big)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CATCLF_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "catclf", command, "-q", "--jobs", "2", "data"],
+        cwd=tmp_path,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # Its own process group, as a shell gives a job; Ctrl-C signals the whole group.
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        for _ in range(600):
+            if len(processes_in_group(process.pid)) >= 3 or process.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert len(processes_in_group(process.pid)) >= 3, "the workers never started"
+        time.sleep(0.5)
+        os.killpg(process.pid, signal.SIGINT)
+        out, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 130
+    assert out == ""
+    assert err.splitlines() == ["catclf: interrupted; nothing was saved"]
+    for _ in range(100):  # the workers are reaped before the main process exits
+        if not processes_in_group(process.pid):
+            break
+        time.sleep(0.05)
+    assert processes_in_group(process.pid) == []
+    assert not (tmp_path / "model.h5").exists()
+
+
+# Start-up: each command imports what it uses, so that a call per file in a loop stays quick
+
+
+def imported(*args, cwd):
+    """The top-level names of every module `python -m catclf ARGS` imports, from -X importtime."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "catclf", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return {
+        line.rsplit("|", 1)[1].strip().split(".")[0]
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+
+
+def test_help_imports_none_of_the_heavy_libraries(tmp_path):
+    modules = imported("--help", cwd=tmp_path)
+    assert "typer" in modules  # the check sees imports
+    assert modules.isdisjoint({"numpy", "PIL", "h5py", "rich", "matplotlib", "pydantic"})
+
+
+def test_predict_to_a_pipe_imports_only_what_it_uses(tmp_path, pictures):
+    modules = imported("predict", "-m", pictures["model"], pictures["white"], cwd=tmp_path)
+    assert {"numpy", "PIL", "h5py"} <= modules
+    # No progress bar or table to draw, no JSON to write, no worker processes for one image.
+    assert modules.isdisjoint({"rich", "matplotlib", "pydantic", "json", "multiprocessing"})
