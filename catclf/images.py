@@ -116,6 +116,9 @@ def load_image(source: Path | bytes, name: str | None = None) -> Pixels:
 def _decode(stream: BinaryIO, label: str) -> Pixels:
     try:
         with warnings.catch_warnings():
+            # Pillow warns about damaged metadata it skips; a user would see Python's
+            # warning lines. The pixels decide: they decode, or raise.
+            warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             # Pillow checks the declared size on open, before any pixel is decoded; above
             # Image.MAX_IMAGE_PIXELS it warns, which is an error here.
