@@ -60,6 +60,23 @@ def permissions_apply(drop: list[str]) -> bool:
     return os.geteuid() != 0 or bool(drop)
 
 
+def unreadable(cases, drop: list[str], *, files_only: bool) -> list[Case]:
+    """The cases catclf must report, as the user running it: a locked file is readable
+    to root when root powers could not be dropped."""
+    return [
+        c
+        for c in cases
+        if not c.readable
+        and (c.is_file or not files_only)
+        and (permissions_apply(drop) or not c.unprivileged)
+    ]
+
+
+def run(*args, cwd, drop):
+    """catclf ARGS as the user (root powers dropped when they can be), within TIMEOUT."""
+    return catclf_run(*args, cwd=cwd, prefix=drop, timeout=TIMEOUT)
+
+
 @pytest.fixture
 def alarm():
     """Fail, rather than hang, a library call that does not return within 20 seconds."""
@@ -120,16 +137,7 @@ def model(tmp_path_factory):
 @pytest.fixture(scope="module")
 def predict_all(corpus, model, drop):
     paths = [os.fsencode(case.path) for case in corpus.values()]
-    result = catclf_run(
-        "predict",
-        "-m",
-        model[0],
-        "--json",
-        *paths,
-        cwd=model[0].parent,
-        prefix=drop,
-        timeout=TIMEOUT,
-    )
+    result = run("predict", "-m", model[0], "--json", *paths, cwd=model[0].parent, drop=drop)
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     return result, rows
 
@@ -160,9 +168,7 @@ def test_predict(corpus, model, predict_all, drop, kind):
 def test_predict_all_kinds_at_once(corpus, predict_all, drop):
     result, rows = predict_all
     assert result.returncode == 1
-    bad = [c for c in corpus.values() if not c.readable]
-    if not permissions_apply(drop):
-        bad = [c for c in bad if not c.unprivileged]
+    bad = unreadable(corpus.values(), drop, files_only=False)
     assert len(rows) == len(corpus) - len(bad)
     # Every line on stderr is an error, one per unreadable input, in the order given.
     assert result.stderr.splitlines() == error_lines(result.stderr)
@@ -172,22 +178,11 @@ def test_predict_all_kinds_at_once(corpus, predict_all, drop):
 def test_predict_the_corpus_folder(corpus, model, drop):
     # A folder named like an image is walked as a folder, not reported as an image.
     folder = next(iter(corpus.values())).path.parent
-    result = catclf_run(
-        "predict",
-        "-m",
-        model[0],
-        "--json",
-        folder,
-        cwd=folder.parent,
-        prefix=drop,
-        timeout=TIMEOUT,
-    )
+    result = run("predict", "-m", model[0], "--json", folder, cwd=folder.parent, drop=drop)
     assert result.returncode == 1
     scored = {os.fsencode(json.loads(line)["path"]) for line in result.stdout.splitlines()}
     assert scored == {os.fsencode(c.path) for c in corpus.values() if c.readable}
-    bad = [c for c in corpus.values() if not c.readable and c.is_file]
-    if not permissions_apply(drop):
-        bad = [c for c in bad if not c.unprivileged]
+    bad = unreadable(corpus.values(), drop, files_only=True)
     lines = error_lines(result.stderr)
     assert len(lines) == len(bad)
     for case in bad:
@@ -207,23 +202,12 @@ def mixed(tmp_path_factory):
 
 def test_train_skips_and_lists_every_unreadable_kind(mixed, drop):
     root, data, cases = mixed
-    result = catclf_run(
-        "train",
-        data,
-        "-n",
-        "20",
-        "-m",
-        root / "skipping.h5",
-        "--json",
-        cwd=root,
-        prefix=drop,
-        timeout=TIMEOUT,
+    result = run(
+        "train", data, "-n", "20", "-m", root / "skipping.h5", "--json", cwd=root, drop=drop
     )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
-    bad = [c for c in cases if not c.readable and c.is_file]
-    if not permissions_apply(drop):
-        bad = [c for c in bad if not c.unprivileged]
+    bad = unreadable(cases, drop, files_only=True)
     readable = len(cases) - len(bad) - sum(not c.is_file for c in cases)
     assert summary["train_examples"] == 8 + readable
     assert sorted(os.fsencode(s["path"]) for s in summary["skipped"]) == sorted(
@@ -236,17 +220,8 @@ def test_train_skips_and_lists_every_unreadable_kind(mixed, drop):
 
 def test_train_strict_stops_at_the_first_unreadable_kind(mixed, drop):
     root, data, cases = mixed
-    result = catclf_run(
-        "train",
-        data,
-        "-n",
-        "20",
-        "-m",
-        root / "strict.h5",
-        "--strict",
-        cwd=root,
-        prefix=drop,
-        timeout=TIMEOUT,
+    result = run(
+        "train", data, "-n", "20", "-m", root / "strict.h5", "--strict", cwd=root, drop=drop
     )
     assert result.returncode == 1
     assert result.stdout == ""
