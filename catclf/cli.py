@@ -40,6 +40,7 @@ EXIT_NOT_CAT = 3
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
 BATCH = 256
+MAX_STDIN_BYTES = 256 << 20
 
 app = typer.Typer(
     name="catclf",
@@ -956,7 +957,13 @@ def _inputs(images: list[str], files_from: str | None, null: bool) -> Iterator[_
         names += _read_list(files_from, null)
     for name in names:
         if name == "-":
-            yield _Input("-", sys.stdin.buffer.read())
+            # Bounded, so that an endless stream (yes | catclf predict -) cannot fill memory.
+            data = sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
+            if len(data) > MAX_STDIN_BYTES:
+                error(f"-: more than {MAX_STDIN_BYTES >> 20} MiB on stdin, too large for an image")
+                yield None
+            else:
+                yield _Input("-", data)
             continue
         path = Path(name)
         if path.is_dir():

@@ -218,9 +218,44 @@ def _read_course_arrays(
         )
     if y_node.dtype.kind not in "iufb":
         raise DataError(f"{path}: {prefix}_y has dtype {y_node.dtype}, expected numbers 0 / 1")
+    # Shapes are checked before anything is read: a file can declare far more than it
+    # stores (a chunked dataset reads back its fill value) or than memory holds.
+    m = x_node.shape[0]
+    if y_node.size != m or y_node.ndim > 2:
+        raise DataError(
+            f"{path}: {prefix}_x has {m} images but {prefix}_y has shape {y_node.shape}"
+        )
+    _check_memory(path, f"{prefix}_x", m)
     images = np.asarray(x_node[()], dtype=np.uint8)
     y = np.asarray(y_node[()]).reshape(-1)
     return prefix, images, y
+
+
+def _check_memory(path: Path, name: str, m: int) -> None:
+    """Raise DataError when m images would not fit in memory as training holds them:
+    uint8 pixels and the float64 X made from them, 9 bytes per pixel value."""
+    needed = m * IMAGE_SIZE * IMAGE_SIZE * CHANNELS * 9
+    available = _available_memory()
+    if available is not None and needed > available:
+        raise DataError(
+            f"{path}: {name} holds {m} images, {needed / 2**30:.1f} GiB to train on, more "
+            f"than the {available / 2**30:.1f} GiB of memory available"
+        )
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available to a new allocation, as the system estimates it, or None."""
+    try:
+        with open("/proc/meminfo", "rb") as f:
+            for line in f:
+                if line.startswith(b"MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _read_classes(f: object, path: Path) -> tuple[str, str]:

@@ -21,6 +21,7 @@ import contextlib
 import io
 import os
 import signal
+import stat
 import sys
 import threading
 import warnings
@@ -81,18 +82,18 @@ def is_image_name(path: Path) -> bool:
 
 
 def find_images(folder: Path) -> list[Path]:
-    """Every image file below folder, recursively, in sorted order.
+    """Every file named like an image below folder, recursively, in sorted order.
 
     Hidden files and folders (a leading dot) are skipped, and so are links to folders,
-    so that a link loop cannot make the walk endless.
+    so that a link loop cannot make the walk endless. A FIFO, a broken link or a link
+    loop named like an image is listed, so that reading it reports what it is.
     """
     found: list[Path] = []
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            path = Path(root, name)
-            if is_image_name(path) and path.is_file():
-                found.append(path)
+        # files holds everything that is not a folder (os.walk sorts links to folders
+        # into dirs), so a folder named like an image is never listed.
+        found.extend(Path(root, name) for name in files if is_image_name(Path(name)))
     # os.walk lists a folder's files before its subfolders; sort the whole list instead.
     return sorted(found)
 
@@ -196,13 +197,17 @@ def load_image(source: Path | bytes, name: str | None = None) -> Pixels:
             raise ImageError(f"{label}: empty input, expected an image")
         return _decode(io.BytesIO(source), label)
     try:
-        if not source.exists():
-            raise ImageError(f"{label}: no such file")
-        if source.is_dir():
+        try:
+            # One stat, whose error says why: a link loop is not "no such file".
+            info = source.stat()
+        except FileNotFoundError:
+            raise ImageError(f"{label}: no such file") from None
+        if stat.S_ISDIR(info.st_mode):
             raise ImageError(f"{label}: is a folder, expected an image file")
-        if not source.is_file():
+        if not stat.S_ISREG(info.st_mode):
+            # Never opened: opening a FIFO or a device for reading can block forever.
             raise ImageError(f"{label}: not a regular file, expected an image file")
-        if source.stat().st_size == 0:
+        if info.st_size == 0:
             raise ImageError(f"{label}: empty file, expected an image")
         with open(source, "rb") as f:
             return _decode(f, label)
@@ -213,6 +218,9 @@ def load_image(source: Path | bytes, name: str | None = None) -> Pixels:
 def _decode(stream: BinaryIO, label: str) -> Pixels:
     try:
         with warnings.catch_warnings():
+            # Pillow warns about damaged metadata it skips; a user would see Python's
+            # warning lines. The pixels decide: they decode, or raise.
+            warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             # Pillow checks the declared size on open, before any pixel is decoded; above
             # Image.MAX_IMAGE_PIXELS it warns, which is an error here.

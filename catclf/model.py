@@ -16,6 +16,7 @@ reads numbers and strings only; nothing in a file is ever unpickled or run.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,7 @@ FORMAT = "catclf-logistic-regression"
 FORMAT_VERSION = 1
 DEFAULT_PATH = Path("model.h5")
 BUNDLED_PATH = Path(__file__).parent / "data" / "model.h5"
+MAX_COSTS = 10**6  # one cost per 100 iterations: 10**8 iterations, far beyond any real run
 
 
 @dataclass(frozen=True)
@@ -67,12 +69,15 @@ class Model:
 
 
 def check_target(path: Path) -> None:
-    """Raise ModelError unless path names a file in an existing folder."""
+    """Raise ModelError unless path names a file in an existing folder that can be written."""
     if path.is_dir():
         raise ModelError(f"{path}: is a folder, expected a model file path")
     if not path.parent.is_dir():
         why = "is not a folder" if path.parent.exists() else "does not exist"
         raise ModelError(f"{path}: cannot write the model: {path.parent} {why}")
+    # Known before a long training run, not after it; the save still reports any failure.
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise ModelError(f"{path}: cannot write the model: {path.parent} is not writable")
 
 
 def save(model: Model, path: Path) -> None:
@@ -204,6 +209,13 @@ def _array(
         raise ModelError(f"{path}: dataset {name!r} has dtype {node.dtype}, expected floats")
     if shape is not None and node.shape != shape:
         raise ModelError(f"{path}: dataset {name!r} has shape {node.shape}, expected {shape}")
+    # Checked before reading: a compressed or chunked dataset can declare far more values
+    # than the file stores, and reading them all could exhaust memory.
+    if shape is None and (node.ndim != 1 or node.shape[0] > MAX_COSTS):
+        raise ModelError(
+            f"{path}: dataset {name!r} has shape {node.shape}, expected (k,) with k at most "
+            f"{MAX_COSTS}"
+        )
     values = np.asarray(node[()], dtype=np.float64)
     if not allow_nonfinite and not np.all(np.isfinite(values)):
         raise ModelError(f"{path}: dataset {name!r} holds NaN or infinite values")

@@ -35,17 +35,24 @@ PROBABILITY = re.compile(r"\d\.\d{6}")
 ANSI = "\x1b"
 
 
-def catclf_run(*args, cwd, stdin=b"", env=None):
-    """Run `python -m catclf ARGS` in cwd; stdout and stderr as text."""
+def catclf_run(*args, cwd, stdin=b"", env=None, prefix=(), timeout=300):
+    """Run `python -m catclf ARGS` in cwd (after prefix, a command such as setpriv);
+    stdout and stderr as text. Arguments may be str, bytes, Path or numbers."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("CATCLF_")}
     environment.update(env or {})
     result = subprocess.run(
-        [sys.executable, "-m", "catclf", *map(str, args)],
+        [
+            *prefix,
+            sys.executable,
+            "-m",
+            "catclf",
+            *(a if isinstance(a, bytes) else os.fsencode(str(a)) for a in args),
+        ],
         cwd=cwd,
         input=stdin,
         capture_output=True,
         env=environment,
-        timeout=300,
+        timeout=timeout,
     )
     out = result.stdout.decode("utf-8", "surrogateescape")
     err = result.stderr.decode("utf-8", "backslashreplace")

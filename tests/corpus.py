@@ -1,0 +1,268 @@
+"""A corpus of awkward and broken image files, generated (never downloaded) into a folder.
+
+Each kind is one file (or link, folder, FIFO) a user might hand to catclf: photos in every
+mode Pillow knows, from phones with EXIF orientations, cut short, mislabelled, hostile.
+A Case records whether catclf must score it (readable) and, where they can be worked out
+without catclf, the (64, 64, 3) pixels it must see.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+LANCZOS = Image.Resampling.LANCZOS
+ORIENTATION = 0x0112  # the EXIF tag
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One hostile kind, made in a folder."""
+
+    kind: str
+    path: Path
+    readable: bool  # catclf must score it; otherwise a one-line error naming it
+    pixels: np.ndarray | None = None  # what catclf must make of it, when known by hand
+    is_file: bool = True  # False: a folder named like an image, not an image file at all
+    unprivileged: bool = False  # unreadable only when file permissions apply to the reader
+
+
+def picture(height: int, width: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def resized(rgb: np.ndarray) -> np.ndarray:
+    """The documented preprocessing of an RGB array: Lanczos to 64x64, aspect not kept."""
+    if rgb.shape[:2] == (64, 64):
+        return rgb
+    return np.asarray(Image.fromarray(rgb).resize((64, 64), LANCZOS))
+
+
+def gray_to_rgb(gray: np.ndarray) -> np.ndarray:
+    return np.repeat(gray[..., None], 3, axis=2)
+
+
+def encoded(image: Image.Image, fmt: str, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_bytes(width: int, height: int, bit_depth: int, color_type: int, idat: bytes) -> bytes:
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
+    return (
+        PNG_SIGNATURE
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", idat)
+        + png_chunk(b"IEND", b"")
+    )
+
+
+# How a camera stores an upright picture under each EXIF orientation, and how to undo it.
+STORED_AS: dict[int, Callable[[np.ndarray], np.ndarray]] = {
+    1: lambda u: u,
+    2: lambda u: u[:, ::-1],
+    3: lambda u: np.rot90(u, 2),
+    4: lambda u: u[::-1, :],
+    5: lambda u: u.transpose(1, 0, 2),
+    6: lambda u: np.rot90(u, 1),
+    7: lambda u: np.rot90(u, 2).transpose(1, 0, 2),
+    8: lambda u: np.rot90(u, -1),
+}
+UPRIGHT: dict[int, Callable[[np.ndarray], np.ndarray]] = {
+    1: lambda s: s,
+    2: lambda s: s[:, ::-1],
+    3: lambda s: np.rot90(s, 2),
+    4: lambda s: s[::-1, :],
+    5: lambda s: s.transpose(1, 0, 2),
+    6: lambda s: np.rot90(s, -1),
+    7: lambda s: np.rot90(s.transpose(1, 0, 2), 2),
+    8: lambda s: np.rot90(s, 1),
+}
+
+
+def jpeg_bytes(seed: int = 1) -> bytes:
+    return encoded(Image.fromarray(picture(40, 60, seed)), "JPEG", quality=90)
+
+
+def _exif_jpeg(folder: Path, orientation: int) -> Case:
+    # A smooth picture, so that JPEG keeps its shape; the pixels compared are the ones
+    # JPEG stored, turned upright with numpy.
+    y, x = np.mgrid[0:30, 0:48]
+    upright = np.stack([x * 5, y * 8, (x * y) % 256], axis=2).astype(np.uint8)
+    stored = np.ascontiguousarray(STORED_AS[orientation](upright))
+    exif = Image.Exif()
+    exif[ORIENTATION] = orientation
+    path = folder / f"exif-{orientation}.jpg"
+    Image.fromarray(stored).save(path, quality=95, exif=exif)
+    with Image.open(path) as im:
+        as_stored = np.asarray(im.convert("RGB"))
+    pixels = resized(np.ascontiguousarray(UPRIGHT[orientation](as_stored)))
+    return Case(f"exif-orientation-{orientation}", path, True, pixels)
+
+
+def build(folder: Path) -> list[Case]:
+    """Make every kind in folder (which must exist) and return the cases, in a fixed order."""
+    cases: list[Case] = []
+
+    def write(kind: str, name: str | bytes, data: bytes, readable: bool, pixels=None) -> None:
+        path = folder / (os.fsdecode(name) if isinstance(name, bytes) else name)
+        path.write_bytes(data)
+        cases.append(Case(kind, path, readable, pixels))
+
+    def save(kind: str, name: str | bytes, image: Image.Image, pixels=None, **options) -> None:
+        fmt = options.pop("format", None)
+        data = encoded(
+            image, fmt or Image.registered_extensions()[Path(str(name)).suffix], **options
+        )
+        write(kind, name, data, True, pixels)
+
+    jpeg = jpeg_bytes()
+    rgb = picture(24, 40, 2)
+
+    # Not images at all, or cut short.
+    write("empty file", "empty.jpg", b"", False)
+    write("text named .jpg", "notes.jpg", b"Dear diary, today I saw a cat.\n" * 20, False)
+    write("html error page as .png", "error-page.png", HTML_404, False)
+    write("svg as .png", "drawing.png", SVG, False)
+    write("jpeg cut in its header", "cut-header.jpg", jpeg[:20], False)
+    write("jpeg cut in half", "cut-half.jpg", jpeg[: len(jpeg) // 2], False)
+    write("jpeg cut near its end", "cut-end.jpg", jpeg[: len(jpeg) * 9 // 10], False)
+    write("jpeg without end marker", "no-eoi.jpg", jpeg[:-2], False)
+    good_png = encoded(Image.fromarray(rgb), "PNG")
+    bad_crc = bytearray(good_png)
+    bad_crc[8 + 8 + 13] ^= 0xFF  # the IHDR chunk's CRC
+    write("png with a bad crc", "bad-crc.png", bytes(bad_crc), False)
+    write("png cut in half", "cut-half.png", good_png[: len(good_png) // 2], False)
+    write("png of 0x0 pixels", "zero-size.png", png_bytes(0, 0, 8, 2, zlib.compress(b"")), False)
+    # 20000 x 20000 declared; the data is a few bytes, so nothing large exists anywhere.
+    bomb = png_bytes(20_000, 20_000, 8, 2, zlib.compress(b"\x00" * 64))
+    write("decompression bomb 20000x20000", "bomb.png", bomb, False)
+    write(
+        "gif header without frames", "no-frames.gif", b"GIF89a\x04\x00\x04\x00\x00\x00\x00;", False
+    )
+    write("hdf5 file named .png", "model.png", b"\x89HDF\r\n\x1a\n" + bytes(200), False)
+
+    # Sizes.
+    one = np.array([[[200, 30, 90]]], dtype=np.uint8)
+    save("1x1 image", "one-pixel.png", Image.fromarray(one), resized(one))
+    tall = picture(500, 1, 3)
+    save("1x500 image", "one-wide.png", Image.fromarray(tall), resized(tall))
+    wide = picture(1, 500, 4)
+    save("500x1 image", "one-high.png", Image.fromarray(wide), resized(wide))
+
+    # Modes.
+    gray = picture(32, 48, 5)[..., 0]
+    bits = gray > 127
+    save("mode 1", "bilevel.png", Image.fromarray(bits), resized(gray_to_rgb(bits * np.uint8(255))))
+    save("mode L", "gray.png", Image.fromarray(gray), resized(gray_to_rgb(gray)))
+    alpha = np.where(np.arange(48) % 2 == 0, 255, 0).astype(np.uint8)[None, :].repeat(32, 0)
+    on_white = np.where(alpha == 255, gray, 255).astype(np.uint8)
+    la = Image.fromarray(np.stack([gray, alpha], axis=2), "LA")
+    save("mode LA", "gray-alpha.png", la, resized(gray_to_rgb(on_white)))
+    rgba = np.dstack([picture(32, 48, 6), alpha])
+    rgba_on_white = np.where(alpha[..., None] == 255, rgba[..., :3], 255).astype(np.uint8)
+    save("mode RGBA", "rgba.png", Image.fromarray(rgba, "RGBA"), resized(rgba_on_white))
+    indices = (np.arange(32 * 48).reshape(32, 48) % 3).astype(np.uint8)
+    palette = np.array([[10, 20, 30], [200, 100, 0], [0, 255, 128]], dtype=np.uint8)
+    paletted = Image.fromarray(indices, "P")
+    paletted.putpalette(palette.reshape(-1).tolist())
+    see_through = np.where(indices[..., None] == 1, 255, palette[indices]).astype(np.uint8)
+    save("mode P with transparency", "palette.png", paletted, resized(see_through), transparency=1)
+    write(
+        "mode CMYK jpeg",
+        "cmyk.jpg",
+        encoded(Image.fromarray(rgb).convert("CMYK"), "JPEG", quality=95),
+        True,
+    )
+    sixteen = (np.arange(32 * 48, dtype=np.uint16).reshape(32, 48) * 40).astype(np.uint16)
+    as_8_bits = np.rint(sixteen * (255 / 65535)).astype(np.uint8)
+    save(
+        "mode I;16 png",
+        "gray16.png",
+        Image.frombytes("I;16", (48, 32), sixteen.astype("<u2").tobytes()),
+        resized(gray_to_rgb(as_8_bits)),
+    )
+    integers = (np.arange(32 * 48, dtype=np.int32).reshape(32, 48) % 200).astype(np.int32)
+    save(
+        "mode I tiff",
+        "int32.tif",
+        Image.fromarray(integers),
+        resized(gray_to_rgb(integers.astype(np.uint8))),
+    )
+    fractions = (np.arange(32 * 48, dtype=np.float32).reshape(32, 48) / (32 * 48)).astype(
+        np.float32
+    )
+    save(
+        "mode F tiff",
+        "float.tif",
+        Image.fromarray(fractions),
+        resized(gray_to_rgb(np.rint(fractions.astype(np.float64) * 255).astype(np.uint8))),
+    )
+    rgb16 = np.random.default_rng(7).integers(0, 65536, (8, 8, 3)).astype(">u2")
+    raw16 = b"".join(b"\x00" + row.tobytes() for row in rgb16)
+    write("16-bit rgb png", "rgb16.png", png_bytes(8, 8, 16, 2, zlib.compress(raw16)), True)
+
+    # Formats, several frames, wrong names.
+    frames = [Image.fromarray(picture(20, 30, 10 + i)).convert("P") for i in range(3)]
+    animated = encoded(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=50)
+    write("animated gif", "animated.gif", animated, True)
+    pages = [Image.fromarray(picture(20, 30, 20 + i)) for i in range(3)]
+    first = np.asarray(pages[0])
+    write(
+        "multi-page tiff",
+        "pages.tif",
+        encoded(pages[0], "TIFF", save_all=True, append_images=pages[1:]),
+        True,
+        resized(first),
+    )
+    save("webp", "lossless.webp", Image.fromarray(rgb), resized(rgb), lossless=True)
+    save("bmp", "bitmap.bmp", Image.fromarray(rgb), resized(rgb))
+    write("png named .jpg", "really-png.jpg", good_png, True, resized(rgb))
+    write("jpeg named .png", "really-jpeg.png", jpeg, True)
+    for orientation in range(1, 9):
+        cases.append(_exif_jpeg(folder, orientation))
+
+    # Names.
+    write("name with spaces", "a name  with spaces.png", good_png, True, resized(rgb))
+    write("name with a newline", "two\nlines.png", good_png, True, resized(rgb))
+    write("name not valid UTF-8", b"caf\xe9 \xff.png", good_png, True, resized(rgb))
+
+    # Things in a folder that are not regular files.
+    loop = folder / "loop.jpg"
+    os.symlink(loop.name, loop)
+    cases.append(Case("symlink loop", loop, False))
+    dangling = folder / "dangling.png"
+    os.symlink("no-such-target.png", dangling)
+    cases.append(Case("dangling symlink", dangling, False))
+    (folder / "folder.jpg").mkdir()
+    cases.append(Case("folder named like an image", folder / "folder.jpg", False, is_file=False))
+    fifo = folder / "pipe.png"
+    os.mkfifo(fifo)
+    cases.append(Case("fifo", fifo, False))
+    locked = folder / "locked.png"
+    locked.write_bytes(good_png)
+    locked.chmod(0)
+    cases.append(Case("no read permission", locked, False, unprivileged=True))
+    return cases
+
+
+HTML_404 = b"""<!DOCTYPE html>
+<html><head><title>404 Not Found</title></head>
+<body><h1>Not Found</h1><p>The requested URL /cat.png was not found on this server.</p></body>
+</html>
+"""
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><circle r="9"/></svg>\n'

@@ -1,0 +1,453 @@
+"""Faults around a run: interrupts, unwritable and full disks, two runs at once, model files
+from elsewhere, files that try to run code or to exhaust memory.
+
+Whatever happens, the model path holds a complete model (the old one or a new one), no
+temporary file stays behind, and the user reads one line saying what went wrong.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import pickle
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from hand_made import write_model_file
+from test_cli import (
+    brightness_model,
+    catclf_run,
+    class_folders,
+    error_lines,
+    inseparable,
+    listing,
+    uniform,
+    without_root_powers,
+)
+from typer.testing import CliRunner
+
+import catclf
+from catclf import model as model_file
+from catclf.cli import app
+from catclf.datasets import load
+from catclf.errors import DataError, ModelError
+
+N_X = 64 * 64 * 3
+PACKAGE = Path(catclf.__file__).parent
+
+
+def environment():
+    return {k: v for k, v in os.environ.items() if not k.startswith("CATCLF_")}
+
+
+def start_train(*args, cwd):
+    return subprocess.Popen(
+        [sys.executable, "-m", "catclf", "train", *map(str, args)],
+        cwd=cwd,
+        env=environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A shell that starts jobs in the background hands them SIGINT ignored; a user's
+        # catclf, started from a terminal, has it at its default.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+def finish(process, timeout=60):
+    try:
+        return process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+# Interrupts at any moment: while starting, decoding, training
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.2, 0.6, 1.5])
+def test_ctrl_c_at_any_moment_leaves_the_old_model(tmp_path, delay):
+    # Counted from the moment catclf's command has started (numpy is loaded); where each
+    # delay lands (decoding, training) depends on the machine, and at every moment the
+    # promise is the same. Before that, Python itself may still be starting up.
+    data = class_folders(tmp_path / "data", per_class=40)
+    old = brightness_model(tmp_path / "model.h5").read_bytes()
+    process = start_train(data, "-n", "100000000", cwd=tmp_path)
+    wait_until_loaded(process, "_multiarray_umath")
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    out, err = finish(process)
+    assert process.returncode == 130, err
+    assert out == ""
+    assert "Traceback" not in err
+    assert err.splitlines()[-1] == "catclf: interrupted; nothing was saved"
+    assert (tmp_path / "model.h5").read_bytes() == old
+    assert listing(tmp_path) == ["data", "model.h5"]
+
+
+def wait_until_loaded(process, library, timeout=60):
+    """Wait until process has mapped a shared library whose name contains library."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if library in Path(f"/proc/{process.pid}/maps").read_text():
+                return
+        except OSError:
+            return
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize(("signal_number", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupted_while_decoding_a_folder(tmp_path, signal_number, status):
+    data = class_folders(tmp_path / "data", per_class=300)
+    old = brightness_model(tmp_path / "model.h5").read_bytes()
+    process = start_train(data, "-n", "100000000", "--model", "model.h5", cwd=tmp_path)
+    # Decoding 600 pictures takes a while once Pillow's decoder is loaded.
+    wait_until_loaded(process, "_imaging")
+    process.send_signal(signal_number)
+    out, err = finish(process)
+    assert process.returncode == status, err
+    assert "Traceback" not in err and out == ""
+    assert "nothing was saved" in err
+    assert (tmp_path / "model.h5").read_bytes() == old
+    assert listing(tmp_path) == ["data", "model.h5"]
+
+
+# Unwritable and full disks
+
+
+def test_a_read_only_folder_is_refused_before_training(tmp_path):
+    drop = without_root_powers()
+    data = class_folders(tmp_path / "data")
+    target = tmp_path / "models"
+    target.mkdir()
+    old = brightness_model(target / "model.h5").read_bytes()
+    target.chmod(0o555)
+    try:
+        result = catclf_run(
+            "train", data, "-n", "100", "-m", target / "model.h5", cwd=tmp_path, prefix=drop
+        )
+    finally:
+        target.chmod(0o755)
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"catclf: error: {target / 'model.h5'}: ")
+    assert "not writable" in line
+    assert (target / "model.h5").read_bytes() == old
+    assert listing(target) == ["model.h5"]
+
+
+@contextlib.contextmanager
+def tmpfs(folder, size):
+    """A tmpfs of size bytes mounted on folder, or a skip when mounting is not allowed."""
+    folder.mkdir()
+    mount = shutil.which("mount")
+    if os.geteuid() != 0 or not mount:
+        pytest.skip("mounting a small tmpfs needs root")
+    done = subprocess.run(
+        [mount, "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def test_a_full_disk_keeps_the_old_model(tmp_path):
+    data = class_folders(tmp_path / "data")
+    # Room for the old model (about 100 kB) and a fraction of a second one.
+    with tmpfs(tmp_path / "disk", 160 * 1024) as disk:
+        old = brightness_model(disk / "model.h5").read_bytes()
+        result = catclf_run("train", data, "-n", "100", "-m", disk / "model.h5", cwd=tmp_path)
+        assert result.returncode == 1
+        [line] = error_lines(result.stderr)
+        assert line.startswith(f"catclf: error: {disk / 'model.h5'}: ")
+        assert "No space left on device" in line
+        assert (disk / "model.h5").read_bytes() == old
+        assert listing(disk) == ["model.h5"]
+
+
+def test_a_read_only_file_system_is_refused(tmp_path):
+    data = class_folders(tmp_path / "data")
+    with tmpfs(tmp_path / "disk", 1 << 20) as disk:
+        old = brightness_model(disk / "model.h5").read_bytes()
+        done = subprocess.run(["mount", "-o", "remount,ro", str(disk)], capture_output=True)
+        if done.returncode != 0:
+            pytest.skip("cannot remount the tmpfs read-only")
+        result = catclf_run("train", data, "-n", "100", "-m", disk / "model.h5", cwd=tmp_path)
+        assert result.returncode == 1
+        [line] = error_lines(result.stderr)
+        assert "not writable" in line
+        assert (disk / "model.h5").read_bytes() == old
+
+
+def test_no_space_when_the_model_is_flushed_is_one_line(tmp_path, monkeypatch):
+    # The library level, so that it runs everywhere: the disk fills up as the new model
+    # is flushed to it, after h5py has written it.
+    data = class_folders(tmp_path / "data")
+    old = brightness_model(tmp_path / "model.h5").read_bytes()
+
+    def no_space(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(os, "fsync", no_space)
+    result = CliRunner().invoke(app, ["train", str(data), "-n", "100", "-q"])
+    assert result.exit_code == 1
+    [line] = error_lines(result.stderr)
+    assert line == "catclf: error: model.h5: cannot write the model (No space left on device)"
+    assert (tmp_path / "model.h5").read_bytes() == old
+    assert listing(tmp_path) == ["data", "model.h5"]
+
+
+# Two runs writing the same model at once
+
+
+def model_content(path):
+    with h5py.File(path, "r") as f:
+        return {
+            "w": f["w"][()],
+            "b": f["b"][()],
+            "costs": f["costs"][()],
+            "learning_rate": f.attrs["learning_rate"],
+            "train_data": f.attrs["train_data"],
+        }
+
+
+def same(a, b):
+    return all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_two_runs_at_once_leave_one_complete_model(tmp_path):
+    runs = {
+        "a": (class_folders(tmp_path / "data-a", seed=1), "0.01"),
+        "b": (class_folders(tmp_path / "data-b", seed=2), "0.02"),
+    }
+    expected = {}
+    for name, (data, rate) in runs.items():
+        result = catclf_run(
+            "train", data, "-r", rate, "-n", "300", "-m", f"{name}.h5", "-q", cwd=tmp_path
+        )
+        assert result.returncode == 0, result.stderr
+        expected[name] = model_content(tmp_path / f"{name}.h5")
+    assert not same(expected["a"], expected["b"])
+    out = tmp_path / "out"
+    out.mkdir()
+    for _ in range(3):
+        processes = [
+            start_train(data, "-r", rate, "-n", "300", "-m", out / "model.h5", "-q", cwd=tmp_path)
+            for data, rate in runs.values()
+        ]
+        for process in processes:
+            _, err = finish(process, timeout=300)
+            assert process.returncode == 0, err
+        final = model_content(out / "model.h5")
+        assert same(final, expected["a"]) or same(final, expected["b"])
+        assert model_file.load(out / "model.h5").w.shape == (N_X, 1)
+        assert listing(out) == ["model.h5"]
+
+
+# Model files from elsewhere
+
+
+@pytest.mark.parametrize(
+    ("attrs", "why"),
+    [
+        (
+            {"format_version": 2},
+            r"model format version 2, but this catclf reads version 1; upgrade",
+        ),
+        ({"image_size": 128}, r"model is for 128x128x3 images, this catclf uses 64x64x3"),
+        ({"format": "catclf-neural-network"}, r"not a catclf model \(format is"),
+    ],
+    ids=["newer format", "other image size", "other format"],
+)
+def test_predict_says_why_it_refuses_a_model(tmp_path, attrs, why):
+    write_model_file(tmp_path / "other.h5", attrs=attrs)
+    uniform(tmp_path / "white.png", 255)
+    result = catclf_run("predict", "-m", "other.h5", "white.png", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert re.match(rf"catclf: error: other\.h5: {why}", line), line
+
+
+# Never run code from a file
+
+
+class Marker:
+    """Unpickling this creates the marker file: the proof that something was unpickled."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def pickled(marker):
+    return pickle.dumps(Marker(marker), protocol=0)  # text: no NUL for h5py strings
+
+
+def test_a_model_holding_a_pickle_is_refused_unread(tmp_path):
+    marker = tmp_path / "marker"
+    opaque = tmp_path / "opaque.h5"
+    write_model_file(opaque, w=np.void(pickled(marker)))
+    strings = tmp_path / "strings.h5"
+    write_model_file(strings, w=np.array([pickled(marker)], dtype=h5py.special_dtype(vlen=bytes)))
+    attribute = tmp_path / "attribute.h5"
+    write_model_file(attribute, attrs={"format": np.void(pickled(marker))})
+    npy = tmp_path / "model.npy"
+    np.save(npy, np.array([Marker(marker)], dtype=object), allow_pickle=True)
+    for path in (opaque, strings, attribute, npy):
+        with pytest.raises(ModelError) as caught:
+            model_file.load(path)
+        assert str(caught.value).startswith(f"{path}: ")
+        result = catclf_run("predict", "-m", path, PACKAGE.parent / "sample_images", cwd=tmp_path)
+        assert result.returncode == 1
+        assert len(error_lines(result.stderr)) == 1
+    assert not marker.exists()
+
+
+def test_a_data_set_holding_a_pickle_is_refused_unread(tmp_path):
+    marker = tmp_path / "marker"
+    path = tmp_path / "train_pickle.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset(
+            "train_set_x", data=np.array([pickled(marker)], dtype=h5py.special_dtype(vlen=bytes))
+        )
+        f.create_dataset("train_set_y", data=np.array([1]))
+    npy = tmp_path / "train.npy"
+    np.save(npy, np.array([Marker(marker)], dtype=object), allow_pickle=True)
+    for data in (path, npy):
+        with pytest.raises(DataError):
+            load(data)
+        result = catclf_run("train", data, "-n", "10", cwd=tmp_path)
+        assert result.returncode == 1
+        assert len(error_lines(result.stderr)) == 1
+    assert not marker.exists()
+    assert not (tmp_path / "model.h5").exists()
+
+
+def test_no_module_can_unpickle_or_run_code():
+    sources = {p.name: p.read_text() for p in PACKAGE.glob("*.py")}
+    assert "model.py" in sources
+    risky = re.compile(
+        r"\bimport pickle\b|\bpickle\.|\bdill\b|\bmarshal\b|\bshelve\b|allow_pickle\s*=\s*True"
+        r"|\beval\(|\bexec\(|\bnp\.load\(|numpy\.load\(|torch\.load"
+    )
+    found = {name: risky.findall(text) for name, text in sources.items() if risky.search(text)}
+    assert found == {}
+
+
+# Files that declare more than memory holds
+
+
+def under_a_memory_limit():
+    """A prefix that caps catclf's address space at 3 GB, so that an attempt to read a
+    huge declared shape fails in the test instead of waking the OOM killer."""
+    prlimit = shutil.which("prlimit")
+    return [prlimit, f"--as={3 * 10**9}", "--"] if prlimit else []
+
+
+def huge_course_file(path, m, y_m=None):
+    with h5py.File(path, "w") as f:
+        # Chunked and never written: the file is a few kilobytes, reading it back is not.
+        f.create_dataset("train_set_x", shape=(m, 64, 64, 3), dtype=np.uint8, chunks=(1, 64, 64, 3))
+        f.create_dataset("train_set_y", shape=(y_m or m,), dtype=np.uint8, chunks=(1024,))
+    return path
+
+
+@pytest.mark.parametrize("m", [10**9, 10**6], ids=["10**9 images", "10**6 images"])
+def test_a_data_set_larger_than_memory_is_refused_before_reading(tmp_path, m, monkeypatch):
+    path = huge_course_file(tmp_path / "train_huge.h5", m)
+    assert path.stat().st_size < 10**6
+    # As if the machine had 4 GiB free: 10**6 images need 110 GB.
+    from catclf import datasets
+
+    monkeypatch.setattr(datasets, "_available_memory", lambda: 4 << 30)
+    with pytest.raises(DataError, match=r"train_huge\.h5: train_set_x holds \d+ images.*memory"):
+        load(path)
+
+
+def test_the_cli_refuses_a_huge_data_set_quickly(tmp_path):
+    path = huge_course_file(tmp_path / "train_huge.h5", 10**9)
+    result = catclf_run("train", path, cwd=tmp_path, prefix=under_a_memory_limit(), timeout=120)
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"catclf: error: {path}: train_set_x holds 1000000000 images")
+    assert not (tmp_path / "model.h5").exists()
+
+
+def test_more_labels_than_images_is_refused_before_reading(tmp_path):
+    path = huge_course_file(tmp_path / "train_labels.h5", 2, y_m=10**12)
+    with pytest.raises(DataError, match=r"2 images but train_set_y has shape \(1000000000000,\)"):
+        load(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "shape", "why"),
+    [("w", (10**9, 1), "'w' has shape"), ("costs", (10**11,), "'costs' has shape")],
+)
+def test_a_model_declaring_a_huge_array_is_refused_before_reading(tmp_path, name, shape, why):
+    path = write_model_file(tmp_path / "huge.h5", drop=(name,))
+    with h5py.File(path, "a") as f:
+        f.create_dataset(
+            name, shape=shape, dtype=np.float64, chunks=(min(shape[0], 4096),) + shape[1:]
+        )
+    assert path.stat().st_size < 10**6
+    uniform(tmp_path / "white.png", 255)
+    result = catclf_run(
+        "predict",
+        "-m",
+        path,
+        "white.png",
+        cwd=tmp_path,
+        prefix=under_a_memory_limit(),
+        timeout=120,
+    )
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"catclf: error: {path}: dataset {why}")
+
+
+def test_an_endless_stdin_is_not_read_to_the_end(tmp_path, monkeypatch):
+    from catclf import cli
+
+    monkeypatch.setattr(cli, "MAX_STDIN_BYTES", 1 << 20)
+    brightness_model(tmp_path / "model.h5")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["predict", "-"], input=b"y\n" * (1 << 20))
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert error_lines(result.stderr) == [
+        "catclf: error: -: more than 1 MiB on stdin, too large for an image"
+    ]
+
+
+# A cost that turns NaN, through the CLI
+
+
+def test_a_nan_cost_stops_training_and_keeps_the_old_model(tmp_path):
+    data = inseparable(tmp_path / "data")
+    old = brightness_model(tmp_path / "model.h5").read_bytes()
+    result = catclf_run("train", data, "-r", "1e308", "-n", "100", cwd=tmp_path)
+    assert result.returncode == 1
+    [line] = error_lines(result.stderr)
+    assert re.search(r"cost became (nan|inf)", line)
+    assert line.endswith("no model was saved")
+    assert (tmp_path / "model.h5").read_bytes() == old
+    assert listing(tmp_path) == ["data", "model.h5"]
+    assert result.stdout == ""
