@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -108,6 +109,14 @@ def _positive_rate(value: float) -> float:
     return value
 
 
+class Solver(str, Enum):
+    """How train computes the gradient descent: the same iterates either way."""
+
+    auto = "auto"
+    gram = "gram"
+    primal = "primal"
+
+
 ModelOption = Annotated[
     Path | None,
     typer.Option(
@@ -165,6 +174,15 @@ def train(
         bool,
         typer.Option("--strict", help="Stop at the first unreadable image instead of skipping it."),
     ] = False,
+    solver: Annotated[
+        Solver,
+        typer.Option(
+            "--solver",
+            help="gram: iterate on the m x m Gram matrix X^T X, fast when m is well below "
+            "12288; primal: iterate on X itself; auto: whichever needs fewer multiplications. "
+            "The results are the same.",
+        ),
+    ] = Solver.auto,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -216,6 +234,7 @@ def train(
                 train_set,
                 test_set,
                 settings,
+                solver=solver.value,
                 on_iteration=lambda i, cost: advance(1, status=f"cost {cost:.6f}"),
             )
         except TrainingDiverged as e:
@@ -235,6 +254,7 @@ def train(
         "learning_rate": learning_rate,
         "num_iterations": iterations,
         "classes": list(trained.classes),
+        "solver": trained.solver,
         "skipped": [{"path": s.path, "error": s.error} for s in skipped],
         "seconds": round(time.perf_counter() - started, 3),
     }

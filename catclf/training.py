@@ -10,7 +10,15 @@ import numpy as np
 
 from catclf.datasets import Dataset
 from catclf.errors import DataError, TrainingDiverged
-from catclf.logistic import cost_from_z, initialize_with_zeros, optimize, predict
+from catclf.logistic import (
+    SOLVERS,
+    choose_solver,
+    cost_from_z,
+    initialize_with_zeros,
+    optimize_gram,
+    optimize_primal,
+    predict,
+)
 from catclf.metrics import accuracy
 from catclf.model import Model, Settings
 
@@ -20,9 +28,13 @@ def train(
     test_set: Dataset | None,
     settings: Settings,
     *,
+    solver: str = "auto",
     on_iteration: Callable[[int, float], None] | None = None,
 ) -> Model:
     """Gradient descent from w = 0, b = 0 on train_set; accuracies on both sets.
+
+    solver is "gram", "primal" or "auto" (`logistic.choose_solver` picks the one that
+    needs fewer multiplications); both give the same w, b and costs up to float rounding.
 
     on_iteration(i, cost) is called after each iteration. Raises TrainingDiverged
     when the cost turns NaN or infinite, or ends above its value at iteration 0:
@@ -35,8 +47,13 @@ def train(
             f"{train_set.origin}: the training set holds only {only} examples; "
             "it needs both classes"
         )
+    if solver not in ("auto", *SOLVERS):
+        raise ValueError(f"solver is {solver!r}, expected auto, {' or '.join(SOLVERS)}")
     X, Y = train_set.X, train_set.Y
     w, b = initialize_with_zeros(X.shape[0])
+    if solver == "auto":
+        solver = choose_solver(X.shape[0], X.shape[1], settings.num_iterations)
+    optimize = optimize_gram if solver == "gram" else optimize_primal
 
     def watch(i: int, cost: float) -> None:
         if not math.isfinite(cost):
@@ -75,6 +92,7 @@ def train(
         test_examples=0 if test_set is None else test_set.m,
         test_accuracy=test_accuracy,
         train_data=train_set.origin,
+        solver=solver,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
 

@@ -235,6 +235,24 @@ def test_train_on_an_hdf5_file_and_a_test_file(tmp_path, course_files):
     assert 0 <= summary["test_accuracy"] <= 1
 
 
+def test_train_solver_option_changes_nothing_in_the_result(tmp_path, course_files):
+    data = course_files / "train_catvnoncat.h5"
+    runs = {
+        solver: train_json(
+            data, "-n", "201", "--solver", solver, "-m", f"{solver}.h5", cwd=tmp_path
+        )[0]
+        for solver in ("gram", "primal", "auto")
+    }
+    assert [runs[s]["solver"] for s in ("gram", "primal", "auto")] == ["gram", "primal", "gram"]
+    # 201 iterations: auto takes gram, about 0.55e9 multiplications against 1.03e9.
+    assert runs["gram"]["costs"][:2] == pytest.approx([LN2, 0.584508], abs=1e-6)
+    for key in ("costs", "final_cost", "train_accuracy"):
+        assert runs["primal"][key] == pytest.approx(runs["gram"][key], abs=1e-9), key
+    with h5py.File(tmp_path / "gram.h5", "r") as g, h5py.File(tmp_path / "primal.h5", "r") as p:
+        np.testing.assert_allclose(g["w"][()], p["w"][()], rtol=0, atol=1e-9)
+        assert (g.attrs["solver"], p.attrs["solver"]) == ("gram", "primal")
+
+
 def test_train_on_a_folder_of_train_and_test_files(tmp_path, course_files):
     summary, _ = train_json(course_files, "-n", "101", cwd=tmp_path)
     assert (summary["train_examples"], summary["test_examples"]) == (209, 50)
@@ -387,6 +405,7 @@ def test_interrupted_training_saves_nothing(tmp_path, signal_number, status):
         ["-n", "0"],
         ["--iterations", "-3"],
         ["-n", "ten"],
+        ["--solver", "newton"],
         ["--no-such-option"],
     ],
 )
