@@ -37,6 +37,7 @@ EXIT_NOT_CAT = 3
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
 BATCH = 256
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 app = typer.Typer(
     name="catclf",
@@ -101,6 +102,17 @@ def _root(
       catclf train                     # train on the bundled set, write model.h5
       catclf predict photo.jpg         # the probability that photo.jpg shows a cat
     """
+
+
+def _size(value: str | None) -> str | None:
+    from catclf.memory import parse_size
+
+    if value is not None:
+        try:
+            parse_size(value)
+        except ValueError as e:
+            raise typer.BadParameter(str(e)) from None
+    return value
 
 
 def _positive_rate(value: float) -> float:
@@ -183,6 +195,18 @@ def train(
             "The results are the same.",
         ),
     ] = Solver.auto,
+    memory_limit: Annotated[
+        str | None,
+        typer.Option(
+            "--memory-limit",
+            metavar="SIZE",
+            callback=_size,
+            help="Memory the training data may take, such as 600MB, 2GB or 512MiB. An HDF5 "
+            "set larger than this is read from its file a slice at a time in every iteration. "
+            "[default: a quarter of the available memory]",
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -196,9 +220,12 @@ def train(
     from catclf import datasets
     from catclf import model as model_file
     from catclf.datasets import Dataset
+    from catclf.memory import default_limit, format_size, parse_size
     from catclf.model import Settings
+    from catclf.training import plan
     from catclf.training import train as fit
 
+    limit = default_limit() if memory_limit is None else parse_size(memory_limit)
     started = time.perf_counter()
     show = is_terminal(sys.stderr) and not quiet
     say = (lambda message: None) if quiet else note
@@ -215,11 +242,13 @@ def train(
             train_set, implied_test = datasets.bundled()
         else:
             train_set, implied_test = datasets.load(
-                data, positive=positive, strict=strict, progress=decoding
+                data, positive=positive, strict=strict, progress=decoding, memory_limit=limit
             )
         test_set = implied_test
         if test is not None:
-            test_set = datasets.load_test(test, positive=positive, strict=strict, progress=decoding)
+            test_set = datasets.load_test(
+                test, positive=positive, strict=strict, progress=decoding, memory_limit=limit
+            )
     skipped = train_set.skipped + (test_set.skipped if test_set is not None else [])
     for s in skipped:
         note(f"skipped {s.path}: {s.error}")
@@ -228,14 +257,42 @@ def train(
         say(f"testing on {test_set.origin}: {test_set.describe()}")
 
     settings = Settings(learning_rate=learning_rate, num_iterations=iterations)
-    with reporting.progress("training", iterations, enabled=show, status="cost") as advance:
+    how = plan(train_set, iterations, solver=solver.value, memory_limit=limit)
+    if how.streamed:
+        say(
+            f"the training images and their X would take "
+            f"{format_size(datasets.memory_needed(train_set.m))}, more than the memory limit "
+            f"of {format_size(limit)}: each iteration reads them {how.rows} at a time"
+        )
+    # Streamed, an iteration can take minutes: the bar counts examples, not iterations.
+    total = (iterations + 1) * train_set.m + (0 if test_set is None else test_set.m)
+    with reporting.progress(
+        "training", total if how.streamed else iterations, enabled=show, status="cost"
+    ) as advance:
+        cost_text = ""
+        begun = time.perf_counter()
+        seen = 0
+
+        def iterated(i: int, cost: float) -> None:
+            nonlocal cost_text
+            cost_text = f"cost {cost:.6f}"
+            advance(0 if how.streamed else 1, status=cost_text)
+
+        def examples(k: int) -> None:
+            nonlocal seen
+            seen += k
+            rate = seen / max(time.perf_counter() - begun, 1e-9)
+            advance(k, status=f"{cost_text}  {rate:,.0f} examples/s".strip())
+
         try:
             trained = fit(
                 train_set,
                 test_set,
                 settings,
                 solver=solver.value,
-                on_iteration=lambda i, cost: advance(1, status=f"cost {cost:.6f}"),
+                memory_limit=limit,
+                on_iteration=iterated,
+                on_examples=examples,
             )
         except TrainingDiverged as e:
             raise TrainingDiverged(f"{e}; no model was saved") from e
@@ -255,6 +312,7 @@ def train(
         "num_iterations": iterations,
         "classes": list(trained.classes),
         "solver": trained.solver,
+        "streamed": how.streamed,
         "skipped": [{"path": s.path, "error": s.error} for s in skipped],
         "seconds": round(time.perf_counter() - started, 3),
     }
@@ -473,6 +531,12 @@ def _tsv_field(text: str) -> str:
 def main() -> None:
     """The `catclf` command."""
     signal.signal(signal.SIGTERM, _on_sigterm)
+    # Before numpy is imported: one BLAS thread unless the environment says otherwise. The
+    # products of training read memory more than they compute, so more threads gain little,
+    # and on a machine busy with other work each product waits for its threads (5 to 20
+    # times slower, measured on two shared cores).
+    for name in BLAS_THREADS:
+        os.environ.setdefault(name, "1")
     # Paths that are not valid UTF-8 are written back as the bytes they were.
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):

@@ -2,6 +2,7 @@
 
 import math
 
+import h5py
 import numpy as np
 import pytest
 
@@ -9,7 +10,7 @@ from catclf import datasets, metrics, training
 from catclf import model as model_file
 from catclf.datasets import Dataset
 from catclf.errors import DataError, TrainingDiverged
-from catclf.logistic import predict
+from catclf.logistic import cost_from_z, optimize, predict
 from catclf.model import Settings
 
 COURSE = Settings(learning_rate=0.005, num_iterations=2000)
@@ -160,3 +161,74 @@ def test_an_early_rise_in_the_cost_is_not_divergence():
     )
     assert max(seen[:10]) > math.log(2)
     assert trained.final_cost < math.log(2)
+
+
+# Data larger than the memory limit: the same training, a block of examples at a time.
+
+
+def course_layout_file(path, data):
+    with h5py.File(path, "w") as f:
+        f.create_dataset("train_set_x", data=data.images, chunks=(4, 64, 64, 3), compression="gzip")
+        f.create_dataset("train_set_y", data=data.labels)
+    return path
+
+
+def test_streamed_training_equals_training_in_memory(tmp_path):
+    train_in_memory = tiny_set([0, 1, 1, 0, 1, 0, 0, 1, 1, 0, 1, 1, 0], seed=4)
+    test_in_memory = tiny_set([1, 0, 1, 1, 0, 0, 1], seed=5)
+    # 200,000 bytes: 3/4 of it holds the 7 test images (86,016 bytes), not the 13 training
+    # images (159,744), and X (8 bytes a value) fits for neither.
+    limit = 200_000
+    train_file = course_layout_file(tmp_path / "train.h5", train_in_memory)
+    test_file = course_layout_file(tmp_path / "test.h5", test_in_memory)
+    train_set = datasets.read_hdf5(train_file, memory_limit=limit)
+    test_set = datasets.read_hdf5(test_file, memory_limit=limit)
+    assert train_set.in_file and not test_set.in_file
+    settings = Settings(learning_rate=0.002, num_iterations=250)
+
+    counted = []
+    streamed = training.train(
+        train_set, test_set, settings, memory_limit=limit, on_examples=counted.append
+    )
+    # The reference: the course's optimize on X formed in memory, accuracies by predict.
+    X, Y = train_in_memory.X, train_in_memory.Y
+    params, _, costs = optimize(np.zeros((12288, 1)), 0.0, X, Y, 250, 0.002)
+    w, b = params["w"], params["b"]
+    np.testing.assert_allclose(streamed.costs, costs, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(streamed.w, w, rtol=0, atol=1e-9)
+    assert streamed.b == pytest.approx(b, abs=1e-9)
+    assert streamed.final_cost == pytest.approx(cost_from_z(w.T @ X + b, Y), abs=1e-9)
+    assert streamed.train_accuracy == metrics.accuracy(predict(w, b, X), Y)
+    assert streamed.test_accuracy == metrics.accuracy(
+        predict(w, b, test_in_memory.X), test_in_memory.Y
+    )
+    assert streamed.solver == "primal"
+    # Every example of every pass: 250 iterations and the final one over 13, then the 7.
+    assert sum(counted) == 251 * 13 + 7
+
+
+def test_plan_follows_the_memory_limit():
+    data = tiny_set([0, 1] * 10)  # m = 20: X and images 9 * 12288 * 20 = 2,211,840 bytes
+    needed = 9 * 12288 * 20
+    assert training.plan(data, 2000) == training.Plan("gram", False, 64, 1024)
+    assert training.plan(data, 2000, memory_limit=needed + 8 * 20 * 20).solver == "gram"
+    # X fits, X^T X does not: auto falls back to the primal loop, in memory.
+    assert training.plan(data, 2000, memory_limit=needed).solver == "primal"
+    assert not training.plan(data, 2000, memory_limit=needed).streamed
+    assert training.plan(data, 2000, memory_limit=needed - 1).streamed
+    with pytest.raises(DataError, match="Gram solver needs"):
+        training.plan(data, 2000, solver="gram", memory_limit=needed)
+
+
+def test_images_held_in_memory_are_streamed_when_x_would_not_fit():
+    data = tiny_set([0, 1, 1, 0, 1, 0])
+    settings = Settings(learning_rate=0.003, num_iterations=120)
+    in_memory = training.train(data, data, settings, solver="primal")
+    streamed = training.train(data, data, settings, memory_limit=9 * 12288 * 6 - 1)
+    np.testing.assert_allclose(streamed.costs, in_memory.costs, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(streamed.w, in_memory.w, rtol=0, atol=1e-9)
+    assert streamed.b == pytest.approx(in_memory.b, abs=1e-9)
+    assert (streamed.train_accuracy, streamed.test_accuracy) == (
+        in_memory.train_accuracy,
+        in_memory.test_accuracy,
+    )
