@@ -2,7 +2,8 @@
 
 0  success
 1  an error: bad input, a missing or damaged file, training that diverged
-   (with predict: at least one image could not be scored; the rest are printed)
+   (with predict: at least one image could not be scored; the rest are printed;
+   with evaluate --min-accuracy: the accuracy is below it; the report is printed)
 2  a usage error: unknown option, bad value
 3  predict --exit-code: every image was scored and at least one is not a cat
 130, 143  interrupted by Ctrl-C (SIGINT) or SIGTERM; nothing was saved
@@ -17,7 +18,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -30,7 +31,10 @@ from catclf.errors import CatclfError, ImageError, TrainingDiverged, reason
 from catclf.reporting import emit, emit_json, error, is_terminal, note
 
 if TYPE_CHECKING:
-    from catclf.model import Model
+    from catclf.datasets import Dataset, Skipped
+    from catclf.images import Reader
+    from catclf.model import Model, Settings
+    from catclf.prepare import Written
 
 EXIT_ERROR = 1
 EXIT_NOT_CAT = 3
@@ -104,7 +108,7 @@ def _root(
     """
 
 
-def _size(value: str | None) -> str | None:
+def _memory_size(value: str | None) -> str | None:
     from catclf.memory import parse_size
 
     if value is not None:
@@ -118,6 +122,13 @@ def _size(value: str | None) -> str | None:
 def _positive_rate(value: float) -> float:
     if not (math.isfinite(value) and value > 0):
         raise typer.BadParameter(f"{value} is not a positive number")
+    return value
+
+
+def _probability(value: float) -> float:
+    # Every comparison with NaN is false, so the range check of the option lets it through.
+    if not 0.0 <= value <= 1.0:
+        raise typer.BadParameter(f"{value} is not a probability between 0 and 1")
     return value
 
 
@@ -145,47 +156,92 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON 
 QuietOption = Annotated[
     bool, typer.Option("--quiet", "-q", help="No progress bars or notes on stderr.")
 ]
+DATA_FORMS = (
+    "A folder with two class folders (cat/ and another), an HDF5 file in the course layout, "
+    "or a folder with train_*.h5 and test_*.h5."
+)
+PositiveOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Name of the class folder that holds the cats. [default: cat or cats]",
+        show_default=False,
+    ),
+]
+StrictOption = Annotated[
+    bool,
+    typer.Option("--strict", help="Stop at the first unreadable image instead of skipping it."),
+]
+ThresholdOption = Annotated[
+    float,
+    typer.Option(
+        min=0.0,
+        max=1.0,
+        callback=_probability,
+        help="Probability above which the label is cat.",
+    ),
+]
+
+DataArgument = Annotated[
+    Path | None,
+    typer.Argument(
+        metavar="DATA",
+        readable=False,
+        help=f"{DATA_FORMS} [default: the bundled cat / non-cat set]",
+        show_default=False,
+    ),
+]
+TestOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--test", help="Test set, in any of the same forms.", show_default=False, readable=False
+    ),
+]
+IterationsOption = Annotated[
+    int, typer.Option("--iterations", "-n", min=1, help="Gradient descent iterations.")
+]
+JobsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--jobs",
+        "-j",
+        min=1,
+        help="Decode images in up to N processes; 1 decodes them in this one. [default: all cores]",
+        metavar="N",
+        show_default=False,
+    ),
+]
+
+# Variables the common BLAS libraries read when numpy loads them.
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _decoding_jobs(jobs: int | None) -> int:
+    """The number of decoding processes; with more than one, this process keeps BLAS to
+    one thread: numpy has not been imported yet, and BLAS threads waiting for work would
+    take the cores from the decoders."""
+    from catclf.images import default_jobs
+
+    jobs = default_jobs() if jobs is None else jobs
+    if jobs > 1 and "numpy" not in sys.modules:
+        for name in BLAS_THREADS:
+            os.environ.setdefault(name, "1")
+    return jobs
 
 
 @app.command()
 @reports_errors
 def train(
-    data: Annotated[
-        Path | None,
-        typer.Argument(
-            metavar="DATA",
-            readable=False,
-            help="A folder with two class folders (cat/ and another), an HDF5 file in the "
-            "course layout, or a folder with train_*.h5 and test_*.h5. [default: the bundled "
-            "cat / non-cat set]",
-            show_default=False,
-        ),
-    ] = None,
-    test: Annotated[
-        Path | None,
-        typer.Option(
-            "--test", help="Test set, in any of the same forms.", show_default=False, readable=False
-        ),
-    ] = None,
+    data: DataArgument = None,
+    test: TestOption = None,
     model: ModelOption = None,
     learning_rate: Annotated[
         float,
         typer.Option("--learning-rate", "-r", callback=_positive_rate, help="Gradient step size."),
     ] = 0.005,
-    iterations: Annotated[
-        int, typer.Option("--iterations", "-n", min=1, help="Gradient descent iterations.")
-    ] = 2000,
-    positive: Annotated[
-        str | None,
-        typer.Option(
-            help="Name of the class folder that holds the cats. [default: cat or cats]",
-            show_default=False,
-        ),
-    ] = None,
-    strict: Annotated[
-        bool,
-        typer.Option("--strict", help="Stop at the first unreadable image instead of skipping it."),
-    ] = False,
+    iterations: IterationsOption = 2000,
+    positive: PositiveOption = None,
+    strict: StrictOption = False,
+    jobs: JobsOption = None,
     solver: Annotated[
         Solver,
         typer.Option(
@@ -200,7 +256,7 @@ def train(
         typer.Option(
             "--memory-limit",
             metavar="SIZE",
-            callback=_size,
+            callback=_memory_size,
             help="Memory the training data may take, such as 600MB, 2GB or 512MiB. An HDF5 "
             "set larger than this is read from its file a slice at a time in every iteration. "
             "[default: a quarter of the available memory]",
@@ -217,9 +273,9 @@ def train(
       catclf train                     # the bundled cat / non-cat set, saves model.h5
       catclf train data/ --test holdout/ --learning-rate 0.005 --iterations 2000
     """
-    from catclf import datasets
+    jobs = _decoding_jobs(jobs)
     from catclf import model as model_file
-    from catclf.datasets import Dataset
+    from catclf.datasets import memory_needed
     from catclf.memory import default_limit, format_size, parse_size
     from catclf.model import Settings
     from catclf.training import plan
@@ -228,40 +284,18 @@ def train(
     limit = default_limit() if memory_limit is None else parse_size(memory_limit)
     started = time.perf_counter()
     show = is_terminal(sys.stderr) and not quiet
-    say = (lambda message: None) if quiet else note
     out = model if model is not None else model_file.DEFAULT_PATH
     model_file.check_target(out)  # before training, not after it
-
-    with ExitStack() as bars:
-
-        def decoding(total: int) -> Callable[[int], None]:
-            return bars.enter_context(reporting.progress("decoding", total, enabled=show))
-
-        implied_test: Dataset | None
-        if data is None:
-            train_set, implied_test = datasets.bundled()
-        else:
-            train_set, implied_test = datasets.load(
-                data, positive=positive, strict=strict, progress=decoding, memory_limit=limit
-            )
-        test_set = implied_test
-        if test is not None:
-            test_set = datasets.load_test(
-                test, positive=positive, strict=strict, progress=decoding, memory_limit=limit
-            )
-    skipped = train_set.skipped + (test_set.skipped if test_set is not None else [])
-    for s in skipped:
-        note(f"skipped {s.path}: {s.error}")
-    say(f"training on {train_set.origin}: {train_set.describe()}")
-    if test_set is not None:
-        say(f"testing on {test_set.origin}: {test_set.describe()}")
+    train_set, test_set, skipped = _load_sets(
+        data, test, positive, strict, quiet, jobs, memory_limit=limit
+    )
 
     settings = Settings(learning_rate=learning_rate, num_iterations=iterations)
     how = plan(train_set, iterations, solver=solver.value, memory_limit=limit)
-    if how.streamed:
-        say(
+    if how.streamed and not quiet:
+        note(
             f"the training images and their X would take "
-            f"{format_size(datasets.memory_needed(train_set.m))}, more than the memory limit "
+            f"{format_size(memory_needed(train_set.m))}, more than the memory limit "
             f"of {format_size(limit)}: each iteration reads them {how.rows} at a time"
         )
     # Streamed, an iteration can take minutes: the bar counts examples, not iterations.
@@ -300,20 +334,10 @@ def train(
 
     summary = {
         "model": str(out),
-        "train_data": train_set.origin,
-        "test_data": None if test_set is None else test_set.origin,
-        "train_examples": trained.train_examples,
-        "test_examples": trained.test_examples,
-        "train_accuracy": trained.train_accuracy,
-        "test_accuracy": trained.test_accuracy,
-        "final_cost": trained.final_cost,
-        "costs": list(trained.costs),
-        "learning_rate": learning_rate,
-        "num_iterations": iterations,
-        "classes": list(trained.classes),
+        **_run_summary(train_set, test_set, settings, trained),
+        "skipped": _skipped_json(skipped),
         "solver": trained.solver,
         "streamed": how.streamed,
-        "skipped": [{"path": s.path, "error": s.error} for s in skipped],
         "seconds": round(time.perf_counter() - started, 3),
     }
     if as_json:
@@ -337,9 +361,517 @@ def train(
         reporting.key_values(rows)
 
 
+@contextmanager
+def _decoding_bars(show: bool) -> Iterator[Callable[[int], Callable[[int], None]]]:
+    """A progress(total) for the datasets module: each call starts a 'decoding' bar,
+    shown when show is true and closed at the end of the with block."""
+    with ExitStack() as bars:
+
+        def decoding(total: int) -> Callable[[int], None]:
+            return bars.enter_context(reporting.progress("decoding", total, enabled=show))
+
+        yield decoding
+
+
+def _fraction(value: float | None) -> float | None:
+    if value is not None and not 0 < value < 1:
+        raise typer.BadParameter(f"{value} is not between 0 and 1 (both excluded)")
+    return value
+
+
+def _file_name(value: str | None) -> str | None:
+    from catclf.prepare import safe_name
+
+    if value is not None and (not value or safe_name(value) != value):
+        raise typer.BadParameter(
+            f"{value!r} is not a safe file name: use letters, digits, '_', '-' and '.' "
+            "(not first or last), 100 bytes at most"
+        )
+    return value
+
+
+@app.command()
+@reports_errors
+def prepare(
+    data: Annotated[
+        Path,
+        typer.Argument(
+            metavar="DATA",
+            readable=False,
+            help="A folder with two class folders (cat/ and another).",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="FOLDER",
+            help="Folder to write train_NAME.h5 (and test_NAME.h5) into; created if missing.",
+            show_default=False,
+        ),
+    ],
+    test_fraction: Annotated[
+        float | None,
+        typer.Option(
+            "--test-fraction",
+            metavar="F",
+            callback=_fraction,
+            help="Also write test_NAME.h5 with about this fraction of each class, chosen by "
+            "a hash of each file's path.",
+            show_default=False,
+        ),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            metavar="NAME",
+            callback=_file_name,
+            help="NAME in the file names. [default: DATA's folder name]",
+            show_default=False,
+        ),
+    ] = None,
+    positive: PositiveOption = None,
+    strict: StrictOption = False,
+    as_json: JsonOption = False,
+    jobs: JobsOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Decode a folder of photos once into the course's HDF5 layout, for `catclf train
+    FOLDER`.
+
+    \b
+    Examples:
+      catclf prepare photos/ --out datasets/       # datasets/train_photos.h5
+      catclf prepare photos/ --out datasets/ --test-fraction 0.2
+    """
+    jobs = _decoding_jobs(jobs)
+    from catclf import datasets
+    from catclf import prepare as preparing
+
+    started = time.perf_counter()
+    show = is_terminal(sys.stderr) and not quiet
+    say = (lambda message: None) if quiet else note
+    name = name if name is not None else preparing.default_name(data)
+    # Before decoding, not after it.
+    preparing.check_source(data)
+    preparing.check_target(out, name)
+
+    with ExitStack() as bars:
+
+        def decoding(total: int) -> Callable[[int], None]:
+            say(f"decoding {total} images from {data}")
+            return bars.enter_context(reporting.progress("decoding", total, enabled=show))
+
+        photos = datasets.read_folder(
+            data, positive=positive, strict=strict, progress=decoding, jobs=jobs
+        )
+    for s in photos.skipped:
+        note(f"skipped {s.path}: {s.error}")
+    if test_fraction is None:
+        train_set, test_set = photos, None
+    else:
+        train_set, test_set = preparing.split(photos, data, test_fraction)
+    total = photos.m if test_set is None else train_set.m + test_set.m
+    stale = preparing.targets(out, name)[1]
+    if test_set is None and stale.is_file():
+        say(f"removing {stale}, the test set of an earlier run")
+    with reporting.progress("writing", total, enabled=show) as advance:
+        written = preparing.write(
+            out, name, data, train_set, test_set, test_fraction=test_fraction, progress=advance
+        )
+
+    sides = {"train": written[0], "test": written[1] if len(written) > 1 else None}
+    if as_json:
+        emit_json(
+            {
+                "folder": str(out),
+                "name": name,
+                "source": str(data),
+                "classes": list(photos.classes),
+                "test_fraction": test_fraction,
+                **{side: None if w is None else _file_summary(w) for side, w in sides.items()},
+                "skipped": [{"path": s.path, "error": s.error} for s in photos.skipped],
+                "seconds": round(time.perf_counter() - started, 3),
+            }
+        )
+        return
+    rows = []
+    for side, w in sides.items():
+        rows += [
+            (f"{side} file", "none" if w is None else f"{w.path} ({_size(w.size)})"),
+            (f"{side} examples", "none" if w is None else w.data.describe()),
+        ]
+    rows.append(("skipped", str(len(photos.skipped))))
+    if is_terminal(sys.stdout):
+        reporting.table("Prepared", rows)
+    else:
+        reporting.key_values(rows)
+
+
+def _file_summary(w: Written) -> dict[str, Any]:
+    return {
+        "path": str(w.path),
+        "examples": w.data.m,
+        "positives": w.data.positives,
+        "negatives": w.data.m - w.data.positives,
+        "bytes": w.size,
+    }
+
+
+def _size(n: int) -> str:
+    """A size on disk in SI units, as ls -h --si and most file managers show it."""
+    if n < 1000:
+        return f"{n} B"
+    size = n / 1000
+    for unit in ("kB", "MB"):
+        if size < 1000:
+            return f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"
+
+
+def _hdf5_example(file: str, index: int, source: str) -> dict[str, Any]:
+    """Where an example of an HDF5 set is: the file and index, and the photo it was
+    decoded from when the file records it (as files written by prepare do)."""
+    where: dict[str, Any] = {"path": file, "index": index}
+    if source != f"{file}[{index}]":
+        where["source"] = source
+    return where
+
+
+def _load_sets(
+    data: Path | None,
+    test: Path | None,
+    positive: str | None,
+    strict: bool,
+    quiet: bool,
+    jobs: int,
+    memory_limit: int | None = None,
+) -> tuple[Dataset, Dataset | None, list[Skipped]]:
+    """(training set, test set or None, images skipped in either), decoded once, as train
+    takes DATA and --test; says on stderr what was found. memory_limit: see datasets.load."""
+    from catclf import datasets
+
+    with _decoding_bars(is_terminal(sys.stderr) and not quiet) as decoding:
+        implied_test: Dataset | None
+        if data is None:
+            train_set, implied_test = datasets.bundled()
+        else:
+            train_set, implied_test = datasets.load(
+                data,
+                positive=positive,
+                strict=strict,
+                progress=decoding,
+                jobs=jobs,
+                memory_limit=memory_limit,
+            )
+        test_set = implied_test
+        if test is not None:
+            test_set = datasets.load_test(
+                test,
+                positive=positive,
+                strict=strict,
+                progress=decoding,
+                jobs=jobs,
+                memory_limit=memory_limit,
+            )
+    skipped = train_set.skipped + (test_set.skipped if test_set is not None else [])
+    for s in skipped:
+        note(f"skipped {s.path}: {s.error}")
+    if not quiet:
+        note(f"training on {train_set.origin}: {train_set.describe()}")
+        if test_set is not None:
+            note(f"testing on {test_set.origin}: {test_set.describe()}")
+    return train_set, test_set, skipped
+
+
+def _run_summary(
+    train_set: Dataset,
+    test_set: Dataset | None,
+    settings: Settings,
+    trained: Model | None,
+    costs: list[float] | None = None,
+) -> dict[str, Any]:
+    """What one training run found, as train --json and sweep --json print it.
+
+    trained is None for a run that diverged: its accuracies and final cost are null and
+    costs are those recorded (iterations 0, 100, ...) before it was stopped.
+    """
+    return {
+        "train_data": train_set.origin,
+        "test_data": None if test_set is None else test_set.origin,
+        "train_examples": train_set.m,
+        "test_examples": 0 if test_set is None else test_set.m,
+        "train_accuracy": None if trained is None else trained.train_accuracy,
+        "test_accuracy": None if trained is None else trained.test_accuracy,
+        "final_cost": None if trained is None else trained.final_cost,
+        "costs": list(trained.costs) if trained is not None else list(costs or []),
+        "learning_rate": settings.learning_rate,
+        "num_iterations": settings.num_iterations,
+        "classes": list(train_set.classes),
+    }
+
+
+def _skipped_json(skipped: list[Skipped]) -> list[dict[str, str]]:
+    return [{"path": s.path, "error": s.error} for s in skipped]
+
+
 def _percent(fraction: float | None, m: int) -> str:
     assert fraction is not None
-    return f"{100 * fraction:.2f} % ({round(fraction * m)}/{m})"
+    return reporting.percent(fraction, m)
+
+
+SWEEP_RATES = (0.01, 0.001, 0.0001)
+
+
+def _positive_rates(values: list[float] | None) -> list[float] | None:
+    for value in values or []:
+        _positive_rate(value)
+    return values
+
+
+@app.command()
+@reports_errors
+def sweep(
+    data: DataArgument = None,
+    test: TestOption = None,
+    learning_rates: Annotated[
+        list[float] | None,
+        typer.Option(
+            "--learning-rate",
+            "-r",
+            callback=_positive_rates,
+            help="A learning rate to try; repeat the option for each. "
+            "[default: 0.01, 0.001, 0.0001]",
+            show_default=False,
+        ),
+    ] = None,
+    iterations: IterationsOption = 2000,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="DIR",
+            help="Also draw learning_curves.png, the cost curves of every rate, into DIR "
+            "(created if missing). Needs matplotlib: pip install 'catclf[plot]'.",
+            show_default=False,
+        ),
+    ] = None,
+    positive: PositiveOption = None,
+    strict: StrictOption = False,
+    as_json: JsonOption = False,
+    jobs: JobsOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Train once per learning rate on the same data and compare the runs. Saves no model.
+
+    The best run is the one with the highest test accuracy, a tie going to the lower final
+    cost; without a test set, the one with the lowest final cost. A rate whose training
+    diverges is reported as such, and the others still run: the exit status is 1 only if
+    every rate diverged.
+
+    \b
+    Examples:
+      catclf sweep                     # the course's rates 0.01, 0.001, 0.0001
+      catclf sweep -r 0.005 -r 0.001 --iterations 1500 --out curves/
+    """
+    jobs = _decoding_jobs(jobs)
+    from catclf.model import Settings
+
+    if out is not None:
+        from catclf import plots, report
+
+        plots.require()
+        report.check_folder(out)
+    rates = learning_rates or list(SWEEP_RATES)
+    show = is_terminal(sys.stderr) and not quiet
+    train_set, test_set, skipped = _load_sets(data, test, positive, strict, quiet, jobs)
+
+    runs: list[dict[str, Any]] = []
+    for rate in rates:
+        started = time.perf_counter()
+        settings = Settings(learning_rate=rate, num_iterations=iterations)
+        with reporting.progress(
+            f"rate {rate:g}", iterations, enabled=show, status="cost"
+        ) as advance:
+            trained, costs, why = _train_or_diverge(train_set, test_set, settings, advance)
+        if why is not None and not quiet:
+            note(why)
+        runs.append(
+            {
+                "learning_rate": rate,
+                "diverged": trained is None,
+                "reason": why,
+                "best": False,
+                "model": None,
+                **_run_summary(train_set, test_set, settings, trained, costs),
+                "skipped": _skipped_json(skipped),
+                "seconds": round(time.perf_counter() - started, 3),
+            }
+        )
+
+    trained_runs = [r for r in runs if not r["diverged"]]
+    if trained_runs:
+        # Highest test accuracy, then lowest final cost; the first of equals.
+        best = min(trained_runs, key=lambda r: (-(r["test_accuracy"] or 0), r["final_cost"]))
+        best["best"] = True
+    if as_json:
+        emit_json(runs)
+    else:
+        _sweep_table(runs, has_test=test_set is not None)
+    if not trained_runs:
+        raise TrainingDiverged(
+            "training diverged at every learning rate; try smaller rates (or, since the cost "
+            "can rise before it falls, more --iterations)"
+        )
+    if out is not None:
+        curves = [(r["learning_rate"], None if r["diverged"] else r["costs"]) for r in runs]
+        for path in report.write_files(out, {"learning_curves.png": plots.learning_curves(curves)}):
+            if not quiet:
+                note(f"wrote {path}")
+
+
+def _train_or_diverge(
+    train_set: Dataset, test_set: Dataset | None, settings: Settings, advance: reporting.Advance
+) -> tuple[Model | None, list[float], str | None]:
+    """(model, costs every 100 iterations, None), or (None, the costs recorded before it
+    stopped, why) for a run that diverged."""
+    from catclf.training import train as fit
+
+    costs: list[float] = []
+
+    def record(i: int, cost: float) -> None:
+        if i % 100 == 0:  # as the model keeps them
+            costs.append(cost)
+        advance(1, status=f"cost {cost:.6f}")
+
+    try:
+        return fit(train_set, test_set, settings, on_iteration=record), costs, None
+    except TrainingDiverged as e:
+        return None, costs, str(e)
+
+
+def _sweep_table(runs: list[dict[str, Any]], *, has_test: bool) -> None:
+    headers = ["learning_rate", "train_accuracy", "test_accuracy", "final_cost", "note"]
+    rows = []
+    for r in runs:
+        if r["diverged"]:
+            rows.append([f"{r['learning_rate']:g}", "-", "-", "-", "diverged"])
+            continue
+        rows.append(
+            [
+                f"{r['learning_rate']:g}",
+                f"{100 * r['train_accuracy']:.2f}%",
+                f"{100 * r['test_accuracy']:.2f}%" if has_test else "-",
+                f"{r['final_cost']:.6f}",
+                "best" if r["best"] else "",
+            ]
+        )
+    if is_terminal(sys.stdout):
+        reporting.table(
+            "Sweep", [tuple(row) for row in rows], tuple(h.replace("_", " ") for h in headers)
+        )
+    else:
+        reporting.aligned(headers, rows)
+
+
+@app.command()
+@reports_errors
+def report(
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="DIR",
+            help="Folder to write the pictures and index.html into; created if missing.",
+            show_default=False,
+        ),
+    ],
+    model: ModelOption = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            "-d",
+            metavar="DATA",
+            readable=False,
+            help="Labelled images to score, in any form train takes; of a folder with "
+            "train_*.h5 and test_*.h5, the test set.",
+            show_default=False,
+        ),
+    ] = None,
+    positive: PositiveOption = None,
+    strict: StrictOption = False,
+    as_json: JsonOption = False,
+    jobs: JobsOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Draw pictures of a model into DIR, on one self-contained page, index.html.
+
+    learning_curve.png (the cost during training) and weights.png (w as a 64x64 image);
+    with --data, also confusion.png, misclassified.png and the scores on that data.
+    Needs matplotlib: pip install 'catclf[plot]'.
+
+    \b
+    Examples:
+      catclf report --out report/      # the model, then open report/index.html
+      catclf report --model model.h5 --data catclf/data/ --out report/
+    """
+    jobs = _decoding_jobs(jobs)
+    from catclf import model as model_file
+    from catclf import plots
+    from catclf import report as reports
+
+    plots.require()
+    reports.check_folder(out)
+    path = _model_path(model, quiet)
+    classifier = model_file.load(path)
+    model_name = "the bundled model" if path == model_file.BUNDLED_PATH else str(path)
+    labelled = None
+    if data is not None:
+        labelled = _load_labelled(data, positive, strict, quiet, jobs)
+    made = reports.build(classifier, model_name, labelled)
+    written = reports.write_files(out, made.files, replaces=tuple(reports.WHAT))
+
+    if as_json:
+        emit_json(
+            {
+                "out": str(out),
+                "files": [str(p) for p in written],
+                "misclassified": None if labelled is None else made.misclassified,
+                "scores": None if made.scores is None else made.scores.as_dict(),
+            }
+        )
+        return
+    if labelled is not None and not made.misclassified and not quiet:
+        note(f"no image of {labelled.origin} is misclassified: no {reports.MISCLASSIFIED}")
+    rows = [(reports.WHAT[p.name], str(p)) for p in written]
+    if is_terminal(sys.stdout):
+        reporting.table("Written", rows)
+    else:
+        reporting.key_values(rows)
+
+
+def _load_labelled(
+    data: Path, positive: str | None, strict: bool, quiet: bool, jobs: int
+) -> Dataset:
+    """DATA as a test set (of a course folder, its test_*.h5), saying what was found."""
+    from catclf import datasets
+
+    with _decoding_bars(is_terminal(sys.stderr) and not quiet) as decoding:
+        labelled = datasets.load_test(
+            data, positive=positive, strict=strict, progress=decoding, jobs=jobs
+        )
+    for s in labelled.skipped:
+        note(f"skipped {s.path}: {s.error}")
+    if not quiet:
+        note(f"scoring {labelled.origin}: {labelled.describe()}")
+    return labelled
 
 
 @dataclass(frozen=True)
@@ -379,9 +911,7 @@ def predict(
         ),
     ] = False,
     model: ModelOption = None,
-    threshold: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Probability above which the label is cat.")
-    ] = 0.5,
+    threshold: ThresholdOption = 0.5,
     as_json: JsonOption = False,
     exit_code: Annotated[
         bool,
@@ -390,6 +920,7 @@ def predict(
             help=f"Exit 0 when every image is a cat, {EXIT_NOT_CAT} when any is not.",
         ),
     ] = False,
+    jobs: JobsOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Print the probability that each image shows a cat.
@@ -419,7 +950,11 @@ def predict(
         and len(images) == 1
         and (images[0] == "-" or not Path(images[0]).is_dir())
     )
-    classifier = _load_model_for_predict(model, quiet)
+    jobs = _decoding_jobs(jobs)
+    from catclf import model as model_file
+    from catclf.images import reader
+
+    classifier = model_file.load(_model_path(model, quiet))
 
     found = list(_inputs(images or [], files_from, null))
     items = [item for item in found if item is not None]
@@ -427,23 +962,23 @@ def predict(
     verdicts: list[bool] = []
     # Results on a terminal show progress themselves; a bar is for output sent elsewhere.
     show = not quiet and len(items) > 1 and is_terminal(sys.stderr) and not is_terminal(sys.stdout)
-    with reporting.progress("scoring", len(items), enabled=show) as advance:
-        for start in range(0, len(items), BATCH):
-            batch = items[start : start + BATCH]
-            scored = _score(batch, classifier)
-            failed = failed or len(scored) < len(batch)
-            for name, p in scored:
-                is_cat = p > threshold
-                verdicts.append(is_cat)
-                label = "cat" if is_cat else "non-cat"
-                if as_json:
-                    emit_json({"path": name, "probability": p, "label": label})
-                elif single:
-                    emit(f"{p:.6f}")
-                else:
-                    emit(f"{_tsv_field(name)}\t{p:.6f}\t{label}")
-            sys.stdout.flush()
-            advance(len(batch))
+    with (
+        reader(jobs, len(items)) as read,
+        reporting.progress("scoring", len(items), enabled=show) as advance,
+    ):
+        for name, p in _scores(items, classifier, read, advance):
+            if name is None:
+                failed = True
+                continue
+            is_cat = p > threshold
+            verdicts.append(is_cat)
+            label = "cat" if is_cat else "non-cat"
+            if as_json:
+                emit_json({"path": name, "probability": p, "label": label})
+            elif single:
+                emit(f"{p:.6f}")
+            else:
+                emit(f"{_tsv_field(name)}\t{p:.6f}\t{label}")
 
     if failed:
         raise typer.Exit(EXIT_ERROR)
@@ -451,40 +986,54 @@ def predict(
         raise typer.Exit(EXIT_NOT_CAT)
 
 
-def _score(batch: list[_Input], classifier: Model) -> list[tuple[str, float]]:
-    """(name, probability of cat) for each image of batch that can be read, in order;
-    the others are reported on stderr."""
+def _scores(
+    items: list[_Input], classifier: Model, read: Reader, advance: Callable[[int], None]
+) -> Iterator[tuple[str | None, float]]:
+    """(name, probability of cat) for each image of items, in order, scored BATCH at a
+    time; (None, nan) for one that cannot be read, which is reported on stderr."""
     import numpy as np
 
-    from catclf.images import load_image, to_columns
+    from catclf.images import CHANNELS, IMAGE_SIZE, to_columns
 
-    pixels, names = [], []
-    for item in batch:
-        try:
-            pixels.append(load_image(item.source, item.name))
-            names.append(item.name)
-        except ImageError as e:
-            error(str(e))
-    if not pixels:
-        return []
-    probabilities = classifier.probabilities(to_columns(np.stack(pixels)))
-    return [(name, float(p)) for name, p in zip(names, probabilities, strict=True)]
+    pixels = np.empty((BATCH, IMAGE_SIZE, IMAGE_SIZE, CHANNELS), dtype=np.uint8)
+    names: list[str] = []
+
+    def scored() -> Iterator[tuple[str | None, float]]:
+        probabilities = classifier.probabilities(to_columns(pixels[: len(names)]))
+        yield from zip(names, map(float, probabilities), strict=True)
+        sys.stdout.flush()
+        names.clear()
+
+    decoded = read((item.source, item.name) for item in items)
+    for item, result in zip(items, decoded, strict=True):
+        advance(1)
+        if isinstance(result, ImageError):
+            error(str(result))
+            yield None, math.nan
+            continue
+        pixels[len(names)] = result
+        names.append(item.name)
+        if len(names) == BATCH:
+            yield from scored()
+    if names:
+        yield from scored()
 
 
-def _load_model_for_predict(path: Path | None, quiet: bool) -> Model:
+def _model_path(path: Path | None, quiet: bool) -> Path:
+    """The model to use: --model or CATCLF_MODEL, else ./model.h5, else the bundled one
+    (with a note saying so)."""
     from catclf import model as model_file
 
-    if path is None:
-        if model_file.DEFAULT_PATH.exists():
-            path = model_file.DEFAULT_PATH
-        else:
-            if not quiet:
-                note(
-                    "no model.h5 here (and no --model or CATCLF_MODEL): using the model "
-                    "trained on the bundled cat / non-cat set"
-                )
-            path = model_file.BUNDLED_PATH
-    return model_file.load(path)
+    if path is not None:
+        return path
+    if model_file.DEFAULT_PATH.exists():
+        return model_file.DEFAULT_PATH
+    if not quiet:
+        note(
+            "no model.h5 here (and no --model or CATCLF_MODEL): using the model "
+            "trained on the bundled cat / non-cat set"
+        )
+    return model_file.BUNDLED_PATH
 
 
 def _inputs(images: list[str], files_from: str | None, null: bool) -> Iterator[_Input | None]:
@@ -526,6 +1075,244 @@ def _read_list(files_from: str, null: bool) -> list[str]:
 
 def _tsv_field(text: str) -> str:
     return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+MISCLASSIFIED_SHOWN = 20
+
+
+@app.command()
+@reports_errors
+def evaluate(
+    data: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="DATA",
+            readable=False,
+            help=f"{DATA_FORMS} A course folder gives its test_*.h5. [default: the bundled "
+            "test set]",
+            show_default=False,
+        ),
+    ] = None,
+    model: ModelOption = None,
+    threshold: ThresholdOption = 0.5,
+    min_accuracy: Annotated[
+        float | None,
+        typer.Option(
+            "--min-accuracy",
+            min=0.0,
+            max=1.0,
+            metavar="A",
+            help=f"Exit {EXIT_ERROR} when the accuracy is below A (0 to 1).",
+            show_default=False,
+        ),
+    ] = None,
+    positive: PositiveOption = None,
+    strict: StrictOption = False,
+    as_json: JsonOption = False,
+    jobs: JobsOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Score the model on labelled data.
+
+    Accuracy, precision, recall, F1, log loss, ROC AUC, the confusion matrix and the
+    images it gets wrong. A score the data cannot define is 'undefined' (null in JSON).
+
+    \b
+    Examples:
+      catclf evaluate                  # model.h5 on the bundled test set
+      catclf evaluate holdout/ --model model.h5 --json
+      catclf evaluate holdout/ --min-accuracy 0.7 -q > report.txt || echo "not good enough"
+    """
+    jobs = _decoding_jobs(jobs)
+    import numpy as np
+
+    from catclf import datasets
+    from catclf import model as model_file
+    from catclf.images import to_columns
+    from catclf.metrics import score
+
+    path = _model_path(model, quiet)
+    classifier = model_file.load(path)  # before decoding a large folder, not after
+    if data is None:
+        test_set = datasets.bundled()[1]
+    else:
+        with _decoding_bars(is_terminal(sys.stderr) and not quiet) as decoding:
+            test_set = datasets.load_test(
+                data, positive=positive, strict=strict, progress=decoding, jobs=jobs
+            )
+    for s in test_set.skipped:
+        note(f"skipped {s.path}: {s.error}")
+
+    # In batches, so that a large folder never needs all of X (12288, m) at once.
+    probabilities = np.concatenate(
+        [
+            classifier.probabilities(to_columns(test_set.images[start : start + BATCH]))
+            for start in range(0, test_set.m, BATCH)
+        ]
+    )
+    scores = score(probabilities, test_set.labels, threshold)
+    wrong = np.flatnonzero((probabilities > threshold) != (test_set.labels == 1))
+    misclassified = [
+        {
+            **(
+                {"path": test_set.sources[i]}
+                if test_set.hdf5_file is None
+                else _hdf5_example(test_set.hdf5_file, int(i), test_set.sources[i])
+            ),
+            "label": "cat" if test_set.labels[i] == 1 else "non-cat",
+            "probability": float(probabilities[i]),
+        }
+        for i in wrong
+    ]
+
+    if as_json:
+        emit_json(
+            {
+                "data": test_set.origin,
+                "model": str(path),
+                **scores.as_dict(),
+                "skipped": [{"path": s.path, "error": s.error} for s in test_set.skipped],
+                "misclassified": misclassified,
+            }
+        )
+    else:
+        c = scores.confusion
+        rows = [
+            ("data", test_set.origin),
+            ("model", str(path)),
+            ("examples", test_set.describe()),
+            ("threshold", f"{threshold:g}"),
+            *reporting.score_rows(scores),
+        ]
+        counts = [
+            ("true positives", c.tp),
+            ("false positives", c.fp),
+            ("true negatives", c.tn),
+            ("false negatives", c.fn),
+            ("skipped", len(test_set.skipped)),
+            ("misclassified", len(wrong)),
+        ]
+        names = [test_set.sources[i] for i in wrong]
+        lines = [
+            (name, f"{p['probability']:.6f}", str(p["label"]))
+            for name, p in zip(names, misclassified, strict=True)
+        ]
+        if is_terminal(sys.stdout):
+            reporting.table("Evaluated", rows + [(k, str(v)) for k, v in counts[-2:]])
+            reporting.table(
+                "Confusion matrix",
+                [("true cat", str(c.tp), str(c.fn)), ("true non-cat", str(c.fp), str(c.tn))],
+                header=("", "predicted cat", "predicted non-cat"),
+            )
+            if lines:
+                reporting.table(
+                    "Misclassified",
+                    lines[:MISCLASSIFIED_SHOWN],
+                    header=("image", "probability", "true label"),
+                )
+            if len(lines) > MISCLASSIFIED_SHOWN:
+                emit(f"... {len(lines) - MISCLASSIFIED_SHOWN} more (--json lists them all)")
+        else:
+            reporting.key_values(rows + [(k, str(v)) for k, v in counts])
+            for line in lines:
+                emit("\t".join(_tsv_field(field) for field in line))
+
+    if min_accuracy is not None and scores.accuracy < min_accuracy:
+        error(
+            f"accuracy {_percent(scores.accuracy, scores.examples)} is below "
+            f"--min-accuracy {min_accuracy:g}"
+        )
+        raise typer.Exit(EXIT_ERROR)
+
+
+@app.command()
+@reports_errors
+def info(
+    model: ModelOption = None, as_json: JsonOption = False, quiet: QuietOption = False
+) -> None:
+    """Show what a model file says of itself.
+
+    How it was trained, on what, how well, and its cost history.
+
+    \b
+    Examples:
+      catclf info                      # model.h5, or the bundled model
+      catclf info --model old.h5 --json | jq .test_accuracy
+    """
+    from catclf import model as model_file
+    from catclf.images import CHANNELS, IMAGE_SIZE
+
+    path = _model_path(model, quiet)
+    m = model_file.load(path)
+    costs = list(m.costs)
+    if as_json:
+        emit_json(
+            {
+                "model": str(path),
+                "format": model_file.FORMAT,
+                "format_version": model_file.FORMAT_VERSION,
+                "classes": list(m.classes),
+                "image_size": IMAGE_SIZE,
+                "channels": CHANNELS,
+                "preprocessing": m.preprocessing,
+                "learning_rate": _finite(m.settings.learning_rate),
+                "num_iterations": m.settings.num_iterations,
+                "train_data": m.train_data,
+                "train_examples": m.train_examples,
+                "train_accuracy": _finite(m.train_accuracy),
+                "test_examples": m.test_examples,
+                "test_accuracy": _finite(m.test_accuracy),
+                "final_cost": _finite(m.final_cost),
+                "created": m.created or None,
+                "catclf_version": m.catclf_version or None,
+                "costs": [_finite(c) for c in costs],
+            }
+        )
+        return
+    rows = [
+        ("model", str(path)),
+        ("format", f"{model_file.FORMAT} version {model_file.FORMAT_VERSION}"),
+        ("classes", f"{m.classes[0]} / {m.classes[1]} (negative / positive)"),
+        ("image size", f"{IMAGE_SIZE}x{IMAGE_SIZE}x{CHANNELS}"),
+        ("preprocessing", m.preprocessing or "unknown"),
+        ("learning rate", f"{m.settings.learning_rate:g}"),
+        ("iterations", str(m.settings.num_iterations)),
+        ("train data", m.train_data or "unknown"),
+        ("train examples", str(m.train_examples)),
+        ("train accuracy", _accuracy_text(m.train_accuracy, m.train_examples)),
+        ("test examples", str(m.test_examples)),
+        (
+            "test accuracy",
+            "no test set"
+            if m.test_accuracy is None
+            else _accuracy_text(m.test_accuracy, m.test_examples),
+        ),
+        ("final cost", f"{m.final_cost:.6f}"),
+        ("created", m.created or "unknown"),
+        ("catclf version", m.catclf_version or "unknown"),
+    ]
+    if is_terminal(sys.stdout):
+        history = "none"
+        if costs:
+            history = (
+                f"{reporting.sparkline(costs)}  {costs[0]:.6f} → {costs[-1]:.6f} "
+                "(every 100 iterations)"
+            )
+        reporting.table("Model", rows + [("cost history", history)])
+    else:
+        reporting.key_values(rows + [("costs", " ".join(f"{c:.6f}" for c in costs))])
+
+
+def _finite(value: float | None) -> float | None:
+    """value for JSON, which has no NaN or infinity: those become null."""
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _accuracy_text(fraction: float, m: int) -> str:
+    """'99.04 % (207/209)'; just the number when a hand-made file gives no count or NaN."""
+    if m <= 0 or not math.isfinite(fraction):
+        return f"{fraction:g}"
+    return _percent(fraction, m)
 
 
 def main() -> None:

@@ -6,10 +6,11 @@ A data set holds its images as (m, 64, 64, 3) uint8 and its labels as (m,) 0 / 1
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -21,7 +22,7 @@ from catclf.images import (
     IMAGE_SIZE,
     N_X,
     find_images,
-    load_image,
+    reader,
     to_columns,
 )
 from catclf.memory import format_size
@@ -31,6 +32,8 @@ BUNDLED_NAME = "bundled cat / non-cat set"
 POSITIVE_NAMES = ("cat", "cats")
 DEFAULT_CLASSES = ("non-cat", "cat")
 HDF5_SUFFIXES = (".h5", ".hdf5")
+WRITE_CHUNK = 64  # images per HDF5 chunk: a slice of a large set reads few chunks
+GZIP_LEVEL = 4
 
 Progress = Callable[[int], None]
 LABEL_ROWS = 1 << 16
@@ -44,42 +47,49 @@ class Skipped:
     error: str
 
 
+class _Images:
+    """Dataset.images: the array given, or all the images read from the file of a
+    `FilePixels` given instead (a dataclass field that is a descriptor, so that
+    Dataset(images=...) and dataclasses.replace work as for any field)."""
+
+    def __get__(self, data: object, owner: type | None = None) -> NDArray[np.uint8]:
+        if data is None:
+            raise AttributeError("images")  # a required field, without a default
+        pixels = data.__dict__["_images"]
+        return pixels.read(0, pixels.m) if isinstance(pixels, FilePixels) else pixels
+
+    def __set__(self, data: object, value: NDArray[np.uint8] | FilePixels) -> None:
+        data.__dict__["_images"] = value
+
+
+@dataclass
 class Dataset:
     """m examples: images (m, 64, 64, 3) uint8, labels (m,) int64 of 0 / 1.
 
     sources names each example (a file path, or "file.h5[i]"); classes is
-    (negative name, positive name) as the data calls them. images is either the
-    array itself or `FilePixels`, the images of an HDF5 file that stay in the file:
-    then `blocks` reads them a slice at a time, and `images` and `X` read them all.
+    (negative name, positive name) as the data calls them; hdf5_file is the file
+    the examples were read from when they come from one HDF5 file (example i is
+    then its image i), else None.
+
+    images may be given as `FilePixels`, the images of an HDF5 file left in the file:
+    `blocks` then reads them a slice at a time, while `images` and `X` read them all.
     """
 
-    def __init__(
-        self,
-        images: NDArray[np.uint8] | FilePixels,
-        labels: NDArray[np.int64],
-        sources: list[str],
-        classes: tuple[str, str],
-        origin: str,
-        skipped: list[Skipped] | None = None,
-    ) -> None:
-        self._pixels = images
-        self.labels = labels
-        self.sources = sources
-        self.classes = classes
-        self.origin = origin
-        self.skipped = [] if skipped is None else skipped
-
-    @property
-    def images(self) -> NDArray[np.uint8]:
-        """(m, 64, 64, 3) uint8; for images kept in a file, all of them read from it."""
-        if isinstance(self._pixels, FilePixels):
-            return self._pixels.read(0, self.m)
-        return self._pixels
+    if TYPE_CHECKING:  # what readers get; the descriptor also takes FilePixels
+        images: NDArray[np.uint8]
+    else:
+        images: _Images = _Images()
+    labels: NDArray[np.int64]
+    sources: list[str]
+    classes: tuple[str, str]
+    origin: str
+    skipped: list[Skipped] = field(default_factory=list)
+    hdf5_file: str | None = None
 
     @property
     def in_file(self) -> bool:
         """True when the images stay in their HDF5 file and are read a slice at a time."""
-        return isinstance(self._pixels, FilePixels)
+        return isinstance(self.__dict__["_images"], FilePixels)
 
     @property
     def m(self) -> int:
@@ -111,10 +121,11 @@ class Dataset:
         """
         Y = self.Y
         buffer = np.empty((min(columns, self.m), N_X))
+        source = self.__dict__["_images"]
         slices = (
-            self._pixels.slices(rows)
-            if isinstance(self._pixels, FilePixels)
-            else (self._pixels[i : i + rows] for i in range(0, self.m, rows))
+            source.slices(rows)
+            if isinstance(source, FilePixels)
+            else (source[i : i + rows] for i in range(0, self.m, rows))
         )
         start = 0
         for pixels in slices:
@@ -197,6 +208,7 @@ def load(
     positive: str | None = None,
     strict: bool = False,
     progress: Callable[[int], Progress] | None = None,
+    jobs: int = 1,
     memory_limit: int | None = None,
 ) -> tuple[Dataset, Dataset | None]:
     """Load DATA in any of its three forms; return (data, test set it brings or None).
@@ -206,9 +218,9 @@ def load(
     - a folder with two class folders: the images below them; no test set.
 
     progress(total) is called once the number of images to decode is known and
-    returns a function called with the number decoded since its last call.
-    memory_limit, in bytes, leaves large HDF5 images in their file (see `read_hdf5`)
-    and refuses a photo folder whose decoded images alone would exceed it.
+    returns a function called with the number decoded since its last call. Images are
+    decoded in up to jobs processes. memory_limit, in bytes, leaves large HDF5 images in
+    their file (see `read_hdf5`) and refuses a photo folder whose images would not fit.
     """
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
@@ -216,7 +228,7 @@ def load(
         return read_hdf5(path, memory_limit=memory_limit), None
     if not path.is_dir():
         raise DataError(f"{path}: not a file or folder")
-    train_files, test_files = _hdf5_pair(path)
+    train_files, test_files = course_files(path)
     if train_files:
         if len(train_files) > 1 or len(test_files) > 1:
             names = ", ".join(p.name for p in train_files + test_files)
@@ -226,7 +238,12 @@ def load(
         test = read_hdf5(test_files[0], memory_limit=memory_limit) if test_files else None
         return read_hdf5(train_files[0], memory_limit=memory_limit), test
     folder = read_folder(
-        path, positive=positive, strict=strict, progress=progress, memory_limit=memory_limit
+        path,
+        positive=positive,
+        strict=strict,
+        progress=progress,
+        jobs=jobs,
+        memory_limit=memory_limit,
     )
     return folder, None
 
@@ -237,22 +254,29 @@ def load_test(
     positive: str | None = None,
     strict: bool = False,
     progress: Callable[[int], Progress] | None = None,
+    jobs: int = 1,
     memory_limit: int | None = None,
 ) -> Dataset:
     """Load DATA named as a test set: like `load`, but a course folder gives its test_*.h5."""
     if path.is_dir():
-        train_files, test_files = _hdf5_pair(path)
+        train_files, test_files = course_files(path)
         if len(test_files) == 1:
             return read_hdf5(test_files[0], memory_limit=memory_limit)
         if train_files or test_files:
             raise DataError(f"{path}: expected exactly one test_*.h5 file to use as the test set")
     data, _ = load(
-        path, positive=positive, strict=strict, progress=progress, memory_limit=memory_limit
+        path,
+        positive=positive,
+        strict=strict,
+        progress=progress,
+        jobs=jobs,
+        memory_limit=memory_limit,
     )
     return data
 
 
-def _hdf5_pair(folder: Path) -> tuple[list[Path], list[Path]]:
+def course_files(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(train_*.h5 files, test_*.h5 files) in folder, sorted; .hdf5 counts as .h5."""
     files = [p for p in _entries(folder) if p.suffix.lower() in HDF5_SUFFIXES and p.is_file()]
     train = [p for p in files if p.name.startswith("train_")]
     test = [p for p in files if p.name.startswith("test_")]
@@ -264,6 +288,8 @@ def read_hdf5(path: Path, *, memory_limit: int | None = None) -> Dataset:
     or (1, m) of 0 / 1, and optionally list_classes [negative, positive], where prefix is
     train_set or test_set.
 
+    A file written by `write_hdf5` also holds {prefix}_paths: the examples' sources are then
+    those paths, joined to the file's source_folder attribute; otherwise "file.h5[i]".
     The images are read into memory unless `pixels_fit` says they do not fit memory_limit
     bytes; then they stay in the file, read a slice at a time. The labels are read and
     checked a slice at a time either way.
@@ -282,6 +308,7 @@ def read_hdf5(path: Path, *, memory_limit: int | None = None) -> Dataset:
             classes = _read_classes(f, path)
             m = x_node.shape[0]
             labels = _read_labels(y_node, m, path, prefix)
+            sources = _read_sources(f, prefix, m, path)
             if m == 0:
                 raise DataError(f"{path}: {prefix}_x holds no images")
             images: NDArray[np.uint8] | FilePixels
@@ -293,8 +320,8 @@ def read_hdf5(path: Path, *, memory_limit: int | None = None) -> Dataset:
     except (OSError, RuntimeError, KeyError, ValueError, TypeError) as e:
         # h5py reports damaged metadata (not only a short file) when a name is looked up.
         raise DataError(f"{path}: corrupt HDF5 file ({reason(e)})") from e
-    sources = [f"{path}[{i}]" for i in range(m)]
-    return Dataset(images, labels, sources, classes, origin=str(path))
+    pixels = cast("NDArray[np.uint8]", images)  # the images field also takes FilePixels
+    return Dataset(pixels, labels, sources, classes, origin=str(path), hdf5_file=str(path))
 
 
 def memory_needed(m: int) -> int:
@@ -371,20 +398,92 @@ def _read_classes(f: object, path: Path) -> tuple[str, str]:
     return names[0], names[1]
 
 
+def _read_sources(f: object, prefix: str, m: int, path: Path) -> list[str]:
+    import h5py
+
+    assert isinstance(f, h5py.File)
+    node = f.get(f"{prefix}_paths")
+    if node is None:
+        return [f"{path}[{i}]" for i in range(m)]
+    if (
+        not isinstance(node, h5py.Dataset)
+        or node.shape != (m,)
+        or h5py.check_string_dtype(node.dtype) is None
+    ):
+        raise DataError(f"{path}: {prefix}_paths must hold one path per image, {m} strings")
+    folder = _fs_text(f.attrs.get("source_folder", ""))
+    return [str(Path(folder, _fs_text(p))) for p in node[()]]
+
+
+def _fs_text(value: object) -> str:
+    """A path stored as the bytes the file system gave, back as the str Python uses for it."""
+    if isinstance(value, bytes):
+        return os.fsdecode(value)
+    return str(value)
+
+
+def write_hdf5(
+    path: Path,
+    data: Dataset,
+    prefix: str,
+    paths: Sequence[str],
+    attrs: Mapping[str, object],
+    progress: Progress | None = None,
+) -> None:
+    """Write data to path in the course layout, as `read_hdf5` reads it.
+
+    {prefix}_x uint8 (m, 64, 64, 3) and {prefix}_y int64 (m,) in gzip-compressed chunks
+    of WRITE_CHUNK images; list_classes (2,) bytes [negative, positive]; {prefix}_paths
+    (m,) the paths, as the file system's bytes (UTF-8 for any name that is valid UTF-8);
+    attrs as file attributes. progress(n) is told of every n images written. The file is
+    written in place: use `catclf.files.write_atomically` around it.
+    """
+    import h5py
+
+    m = data.m
+    text = h5py.string_dtype("utf-8")
+    packed = {"compression": "gzip", "compression_opts": GZIP_LEVEL}
+    with h5py.File(path, "w") as f:
+        x = f.create_dataset(
+            f"{prefix}_x",
+            shape=data.images.shape,
+            dtype=np.uint8,
+            chunks=(max(1, min(m, WRITE_CHUNK)), IMAGE_SIZE, IMAGE_SIZE, CHANNELS),
+            **packed,
+        )
+        for start in range(0, m, WRITE_CHUNK):
+            stop = min(start + WRITE_CHUNK, m)
+            x[start:stop] = data.images[start:stop]
+            if progress is not None:
+                progress(stop - start)
+        f.create_dataset(f"{prefix}_y", data=data.labels.astype(np.int64), **packed)
+        f.create_dataset("list_classes", data=np.array([os.fsencode(c) for c in data.classes]))
+        f.create_dataset(
+            f"{prefix}_paths", data=[os.fsencode(p) for p in paths], dtype=text, **packed
+        )
+        for key, value in attrs.items():
+            if isinstance(value, bytes):
+                f.attrs.create(key, data=value, dtype=text)
+            else:
+                f.attrs[key] = value
+
+
 def read_folder(
     folder: Path,
     *,
     positive: str | None = None,
     strict: bool = False,
     progress: Callable[[int], Progress] | None = None,
+    jobs: int = 1,
     memory_limit: int | None = None,
 ) -> Dataset:
     """A folder with exactly two class folders; images below each, recursively.
 
     The class folder named positive (any case), or else the one named cat or cats,
     holds the positive examples. Unreadable images are skipped and listed, or with
-    strict=True raise ImageError. Decoded images must fit in memory_limit bytes: photos
-    are decoded into memory, and only an HDF5 file can be read a slice at a time.
+    strict=True raise ImageError. Images are decoded in up to jobs processes, each
+    straight into its row of the (m, 64, 64, 3) array, which must fit memory_limit
+    (`pixels_fit`): only an HDF5 file can be read a slice at a time.
     """
     negative_dir, positive_dir = class_folders(folder, positive)
     files = [(p, 1) for p in find_images(positive_dir)] + [
@@ -400,27 +499,27 @@ def read_folder(
         raise DataError(
             f"{folder}: its {len(files)} images take {format_size(len(files) * N_X)} decoded, "
             f"more than 3/4 of the memory limit of {format_size(memory_limit or 0)}; write them "
-            "to an HDF5 "
-            "file with `catclf prepare` and train on that file, which is read a slice at a "
-            "time, or raise --memory-limit"
+            "once as course files with `catclf prepare DATA --out FOLDER` and train on FOLDER, "
+            "which is read a slice at a time, or raise --memory-limit"
         )
     images = np.empty((len(files), IMAGE_SIZE, IMAGE_SIZE, CHANNELS), dtype=np.uint8)
     labels = np.empty(len(files), dtype=np.int64)
     sources: list[str] = []
     skipped: list[Skipped] = []
-    advance = progress(len(files)) if progress is not None else None
-    for path, label in files:
-        try:
-            images[len(sources)] = load_image(path)
-        except ImageError as e:
-            if strict:
-                raise
-            skipped.append(Skipped(str(path), str(e).removeprefix(f"{path}: ")))
-        else:
-            labels[len(sources)] = label
-            sources.append(str(path))
-        if advance is not None:
-            advance(1)
+    with reader(jobs, len(files)) as read:
+        advance = progress(len(files)) if progress is not None else None
+        decoded = read((path, str(path)) for path, _ in files)
+        for (path, label), pixels in zip(files, decoded, strict=True):
+            if isinstance(pixels, ImageError):
+                if strict:
+                    raise pixels
+                skipped.append(Skipped(str(path), str(pixels).removeprefix(f"{path}: ")))
+            else:
+                images[len(sources)] = pixels
+                labels[len(sources)] = label
+                sources.append(str(path))
+            if advance is not None:
+                advance(1)
     m = len(sources)
     data = Dataset(
         images[:m],

@@ -23,6 +23,11 @@ class TrainingDiverged(CatclfError):
     """Gradient descent did not converge at the requested learning rate."""
 
 
+class ReportError(CatclfError):
+    """A picture or report that cannot be drawn or written: matplotlib missing, a folder
+    that cannot hold it."""
+
+
 def reason(e: BaseException) -> str:
     """What went wrong, in a few words on one line, for a message about a file.
 

@@ -18,8 +18,6 @@ reads numbers and strings only; nothing in a file is ever unpickled or run.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +26,7 @@ from numpy.typing import NDArray
 
 from catclf import __version__
 from catclf.errors import ModelError, reason
+from catclf.files import write_atomically
 from catclf.images import CHANNELS, IMAGE_SIZE, N_X, PREPROCESSING
 from catclf.logistic import predict_proba
 
@@ -81,28 +80,12 @@ def check_target(path: Path) -> None:
 
 def save(model: Model, path: Path) -> None:
     """Write model to path atomically: a temporary file in the same folder, then a rename."""
+
     check_target(path)
-    folder = path.parent
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as e:
-        raise ModelError(f"{path}: cannot write the model ({reason(e)})") from e
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        _write(model, tmp)
-        # After the write: a read-only mode copied from the old file would block it.
-        os.chmod(tmp, _file_mode(path))
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        tmp.unlink(missing_ok=True)
-        # h5py reports a failed write (a full disk, say) as OSError or RuntimeError.
-        if isinstance(e, (OSError, RuntimeError)):
-            raise ModelError(f"{path}: cannot write the model ({reason(e)})") from e
-        raise
-    _fsync_folder(folder)
+    write_atomically(
+        [(path, lambda tmp: _write(model, tmp))],
+        lambda target, why: ModelError(f"{target}: cannot write the model ({why})"),
+    )
 
 
 def _write(model: Model, path: Path) -> None:
@@ -131,30 +114,6 @@ def _write(model: Model, path: Path) -> None:
         a["created"] = model.created
         if model.solver:
             a["solver"] = model.solver
-
-
-def _file_mode(path: Path) -> int:
-    """The permissions the model file should have: those of the file it replaces, or
-    the usual ones for a new file (mkstemp makes its file private to the user)."""
-    try:
-        return path.stat().st_mode & 0o777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-def _fsync_folder(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def load(path: Path) -> Model:

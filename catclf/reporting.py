@@ -7,13 +7,18 @@ rich is imported only when something is drawn.
 
 from __future__ import annotations
 
-import json
+import math
 import sys
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from catclf.metrics import Scores
 
 PROG = "catclf"
+REDRAW_SECONDS = 0.1
 
 
 def is_terminal(stream: TextIO) -> bool:
@@ -38,6 +43,28 @@ def note(message: str) -> None:
     print(f"{PROG}: {one_line(message)}", file=sys.stderr, flush=True)
 
 
+def percent(fraction: float, m: int) -> str:
+    """'99.04 % (207/209)': an accuracy over m examples, with the count it stands for."""
+    return f"{100 * fraction:.2f} % ({round(fraction * m)}/{m})"
+
+
+def score_rows(scores: Scores) -> list[tuple[str, str]]:
+    """The scores as (name, text) rows; a score the data does not define is 'undefined'."""
+    c = scores.confusion
+
+    def undefined_or(value: float | None, show: Callable[[float], str]) -> str:
+        return "undefined" if value is None else show(value)
+
+    return [
+        ("accuracy", percent(scores.accuracy, c.examples)),
+        ("precision", undefined_or(scores.precision, lambda p: percent(p, c.tp + c.fp))),
+        ("recall", undefined_or(scores.recall, lambda r: percent(r, c.tp + c.fn))),
+        ("f1", undefined_or(scores.f1, lambda f: f"{f:.4f}")),
+        ("log loss", f"{scores.log_loss:.6f}"),
+        ("roc auc", undefined_or(scores.roc_auc, lambda a: f"{a:.4f}")),
+    ]
+
+
 def emit(line: str) -> None:
     """One line of results on stdout."""
     sys.stdout.write(line + "\n")
@@ -49,6 +76,9 @@ def emit_json(obj: Any) -> None:
     Text that is not valid Unicode (a file name with undecodable bytes) is written with
     \\u escapes, so that the line stays valid JSON.
     """
+
+    import json  # here, not at the top: most runs write no JSON
+
     text = json.dumps(obj, allow_nan=False, ensure_ascii=False)
     try:
         text.encode("utf-8")
@@ -89,30 +119,49 @@ def progress(description: str, total: int, *, enabled: bool, status: str = "") -
         TimeRemainingColumn(),
     )
     # stdout is left alone: results written while the bar runs go where stdout goes.
+    # The bar is redrawn here, when it moves, not by rich's refresh thread: a process with
+    # no other thread can start worker processes with fork safely (see catclf.images).
     with Progress(
-        *columns, console=Console(stderr=True), transient=True, redirect_stdout=False
+        *columns,
+        console=Console(stderr=True),
+        transient=True,
+        redirect_stdout=False,
+        auto_refresh=False,
     ) as bar:
         task = bar.add_task(description, total=total, status=status)
+        drawn = time.monotonic()
 
         def advance(steps: int = 1, status: str | None = None) -> None:
+            nonlocal drawn
             if status is None:
                 bar.update(task, advance=steps)
             else:
                 bar.update(task, advance=steps, status=status)
+            now = time.monotonic()
+            if now - drawn >= REDRAW_SECONDS:
+                bar.refresh()
+                drawn = now
 
         yield advance
 
 
-def table(title: str, rows: list[tuple[str, str]]) -> None:
-    """A two-column table on stdout (for a terminal)."""
+def table(
+    title: str, rows: Sequence[tuple[str, ...]], header: tuple[str, ...] | None = None
+) -> None:
+    """A table on stdout (for a terminal), its first column in bold; without header,
+    rows are (key, value) pairs and no header is shown."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    t = Table(title=title, show_header=False, title_justify="left")
-    t.add_column(style="bold")
-    t.add_column()
-    for key, value in rows:
-        t.add_row(key, value)
+    names = header or ("", "")
+    t = Table(title=title, show_header=header is not None, title_justify="left")
+    t.add_column(names[0], style="bold")
+    for name in names[1:]:
+        t.add_column(name)
+    for row in rows:
+        # As Text, so that a file name such as "[red]x.png" is shown, not read as markup.
+        t.add_row(*(Text(cell) for cell in row))
     Console().print(t)
 
 
@@ -120,3 +169,34 @@ def key_values(rows: list[tuple[str, str]]) -> None:
     """'key: value' lines on stdout (for a pipe or a file)."""
     for key, value in rows:
         emit(f"{key}: {value}")
+
+
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[float]) -> str:
+    """values drawn as one line of bars, one character each: the smallest value as ▁,
+    the largest as █, the others at the nearest of the 8 heights between (halves up).
+    All values equal draw as ▁; NaN and infinite values as a space."""
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return " " * len(values)
+    low, high = min(finite), max(finite)
+    top = len(SPARKS) - 1
+
+    def spark(v: float) -> str:
+        if not math.isfinite(v):
+            return " "
+        if high == low:
+            return SPARKS[0]
+        return SPARKS[math.floor((v - low) / (high - low) * top + 0.5)]
+
+    return "".join(spark(v) for v in values)
+
+
+def aligned(headers: list[str], rows: list[list[str]]) -> None:
+    """The same table as plain text on stdout (for a pipe or a file): a header line, then
+    one line per row, columns padded with spaces; no cell holds a space."""
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+    for row in [headers, *rows]:
+        emit("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())

@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import h5py
@@ -57,6 +58,37 @@ def train_json(*args, cwd):
     result = catclf_run("train", *args, "--json", cwd=cwd)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout), result.stderr
+
+
+def interrupted(args, *, cwd, after, signal_number, delay=0.0):
+    """Run `python -m catclf ARGS` and send it signal_number delay seconds after a line of
+    its stderr holds after; (exit status, stdout, stderr)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CATCLF_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "catclf", *map(str, args)],
+        cwd=cwd,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A shell that starts jobs in the background hands them SIGINT ignored; a user's
+        # catclf, started from a terminal, has it at its default.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if after in line:
+                break
+        time.sleep(delay)
+        process.send_signal(signal_number)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert "Traceback" not in err
+    return process.returncode, out, err
 
 
 def error_lines(stderr):
@@ -398,32 +430,12 @@ def test_divergence_leaves_an_existing_model_intact(tmp_path):
 )
 def test_interrupted_training_saves_nothing(tmp_path, signal_number, status):
     old = brightness_model(tmp_path / "model.h5").read_bytes()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("CATCLF_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "catclf", "train", "-n", "1000000"],
-        cwd=tmp_path,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        # A shell that starts jobs in the background hands them SIGINT ignored; a user's
-        # catclf, started from a terminal, has it at its default.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    # The note about the data comes just before gradient descent starts.
+    status_seen, out, err = interrupted(
+        ["train", "-n", "1000000"], cwd=tmp_path, after="209 images", signal_number=signal_number
     )
-    try:
-        # The note about the data comes just before gradient descent starts.
-        for line in process.stderr:
-            if "209 images" in line:
-                break
-        process.send_signal(signal_number)
-        out, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == status
+    assert status_seen == status
     assert out == ""
-    assert "Traceback" not in err
     assert "nothing was saved" in err
     assert (tmp_path / "model.h5").read_bytes() == old
     assert listing(tmp_path) == ["model.h5"]
@@ -828,7 +840,9 @@ def test_python_m_catclf_help(tmp_path):
     assert "train" in result.stdout and "predict" in result.stdout
 
 
-@pytest.mark.parametrize("command", ["train", "predict"])
+@pytest.mark.parametrize(
+    "command", ["train", "predict", "evaluate", "info", "prepare", "sweep", "report"]
+)
 def test_every_command_help_has_examples(runner, command):
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0
@@ -838,7 +852,7 @@ def test_every_command_help_has_examples(runner, command):
 
 def test_every_command_is_covered_by_the_help_test():
     names = {c.name or c.callback.__name__ for c in app.registered_commands}
-    assert names == {"train", "predict"}
+    assert names == {"train", "predict", "evaluate", "info", "prepare", "sweep", "report"}
 
 
 def without_root_powers():
@@ -886,3 +900,492 @@ def test_unreadable_files_and_folders_are_one_line_errors(tmp_path, pictures):
         for path in (locked_model, locked_image, locked_data):
             path.chmod(0o755)
     assert not (tmp_path / "out.h5").exists()
+
+
+# evaluate
+
+
+def course_model_by_numpy():
+    """(probabilities, labels) of the bundled test set under the bundled model, with numpy
+    on w and b and on the test images, all read with h5py."""
+    with h5py.File(BUNDLED_MODEL, "r") as f:
+        w, b = f["w"][()].reshape(-1), float(f["b"][()])
+    with h5py.File(PACKAGE_DATA / "test_catvnoncat.h5", "r") as f:
+        x = f["test_set_x"][()].reshape(50, -1) / 255
+        y = f["test_set_y"][()].reshape(-1)
+    return sigmoid(x @ w + b), y
+
+
+def test_evaluate_the_bundled_model_on_the_bundled_test_set(tmp_path):
+    result = catclf_run("evaluate", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "bundled" in result.stderr  # the note about which model
+    assert result.stdout.count("\n") == 1
+    report = json.loads(result.stdout)
+    # The course's published test accuracy.
+    assert report["accuracy"] == pytest.approx(35 / 50)
+    assert report["examples"] == 50
+    p, y = course_model_by_numpy()
+    called = p > 0.5
+    assert report["confusion"] == {
+        "tp": int(np.sum(called & (y == 1))),
+        "fp": int(np.sum(called & (y == 0))),
+        "tn": int(np.sum(~called & (y == 0))),
+        "fn": int(np.sum(~called & (y == 1))),
+    }
+    wrong = np.flatnonzero(called != (y == 1))
+    assert len(wrong) == 15
+    test_file = str(PACKAGE_DATA / "test_catvnoncat.h5")
+    assert report["misclassified"] == [
+        {
+            "path": test_file,
+            "index": int(i),
+            "label": "cat" if y[i] else "non-cat",
+            "probability": pytest.approx(p[i], rel=1e-9),
+        }
+        for i in wrong
+    ]
+    assert report["threshold"] == 0.5
+    assert report["model"] == str(BUNDLED_MODEL)
+    assert "bundled" in report["data"]
+    assert report["skipped"] == []
+    assert {"precision", "recall", "f1", "log_loss", "roc_auc"} <= set(report)
+
+
+@pytest.fixture
+def graded(tmp_path):
+    """Class folders scored by brightness_model in model.h5, worked out by hand:
+
+    cat/white.png      p = sigmoid(2)  = 0.880797  right
+    cat/black.png      p = sigmoid(-2) = 0.119203  wrong (a missed cat)
+    non-cat/grey.png   p = 0.501961                wrong (called a cat)
+    non-cat/black.png  p = 0.119203                right
+    """
+    brightness_model(tmp_path / "model.h5")
+    uniform(tmp_path / "data" / "cat" / "white.png", 255)
+    uniform(tmp_path / "data" / "cat" / "black.png", 0)
+    uniform(tmp_path / "data" / "non-cat" / "grey.png", 128)
+    uniform(tmp_path / "data" / "non-cat" / "black.png", 0)
+    return tmp_path / "data"
+
+
+def test_evaluate_class_folders_by_hand(tmp_path, graded):
+    result = catclf_run("evaluate", "data", "--json", cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (0, "")
+    report = json.loads(result.stdout)
+    # TP 1 (white cat), FN 1 (black cat), FP 1 (grey), TN 1 (black non-cat).
+    assert report["confusion"] == {"tp": 1, "fp": 1, "tn": 1, "fn": 1}
+    assert (report["examples"], report["data"], report["model"]) == (4, "data", "model.h5")
+    assert report["accuracy"] == report["precision"] == report["recall"] == report["f1"] == 0.5
+    # Pairs (cat, non-cat): 0.88 beats 0.50 and 0.12; 0.12 loses to 0.50, ties 0.12: 2.5 / 4.
+    assert report["roc_auc"] == pytest.approx(0.625)
+    # -(ln 0.880797 + ln(1 - 0.119203) + ln 0.119203 + ln(1 - 0.501961)) / 4
+    # = (0.126928 + 0.126928 + 2.126928 + 0.697076) / 4
+    assert report["log_loss"] == pytest.approx(0.769465, abs=1e-6)
+    assert report["misclassified"] == [
+        {
+            "path": "data/cat/black.png",
+            "label": "cat",
+            "probability": pytest.approx(0.119203, abs=1e-6),
+        },
+        {
+            "path": "data/non-cat/grey.png",
+            "label": "non-cat",
+            "probability": pytest.approx(0.501961, abs=1e-6),
+        },
+    ]
+
+
+def test_evaluate_threshold_moves_the_verdicts(tmp_path, graded):
+    result = catclf_run("evaluate", "data", "--json", "--threshold", "0.6", cwd=tmp_path)
+    report = json.loads(result.stdout)
+    # Grey (0.501961) is no longer a cat: TP 1, FP 0, TN 2, FN 1.
+    assert report["confusion"] == {"tp": 1, "fp": 0, "tn": 2, "fn": 1}
+    assert (report["accuracy"], report["precision"], report["recall"]) == (0.75, 1.0, 0.5)
+    assert report["f1"] == pytest.approx(2 / 3)  # 2 / (2 + 0 + 1)
+    assert report["threshold"] == 0.6
+    assert [row["path"] for row in report["misclassified"]] == ["data/cat/black.png"]
+
+
+def test_evaluate_prints_key_value_lines_then_the_misclassified_to_a_pipe(tmp_path, graded):
+    result = catclf_run("evaluate", "data", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert ANSI not in result.stdout
+    lines = result.stdout.splitlines()
+    values = dict(line.split(": ", 1) for line in lines[:-2])
+    assert values["accuracy"] == "50.00 % (2/4)"
+    assert values["precision"] == "50.00 % (1/2)"
+    assert values["roc auc"] == "0.6250"
+    assert values["log loss"] == "0.769465"
+    assert [values[k] for k in ("true positives", "false positives", "true negatives")] == [
+        "1",
+        "1",
+        "1",
+    ]
+    assert values["misclassified"] == "2"
+    assert lines[-2:] == [
+        "data/cat/black.png\t0.119203\tcat",
+        f"data/non-cat/grey.png\t{GREY}\tnon-cat",
+    ]
+
+
+def write_test_file(path, values, labels):
+    """A course-layout test file of uniform pictures, one per value."""
+    images = np.stack([np.full((64, 64, 3), v, dtype=np.uint8) for v in values])
+    with h5py.File(path, "w") as f:
+        f.create_dataset("test_set_x", data=images)
+        f.create_dataset("test_set_y", data=np.array(labels))
+    return path
+
+
+def test_evaluate_undefined_scores_are_null_and_undefined(tmp_path):
+    # Two non-cats, black and white: white (0.880797) is called a cat. TP 0, FP 1, TN 1,
+    # FN 0; no cat at all, so recall and ROC AUC are undefined; precision 0/1, F1 0/1.
+    brightness_model(tmp_path / "model.h5")
+    write_test_file(tmp_path / "two.h5", [0, 255], [0, 0])
+    result = catclf_run("evaluate", "two.h5", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["confusion"] == {"tp": 0, "fp": 1, "tn": 1, "fn": 0}
+    assert (report["recall"], report["roc_auc"]) == (None, None)
+    assert (report["precision"], report["f1"], report["accuracy"]) == (0.0, 0.0, 0.5)
+    assert report["misclassified"] == [
+        {
+            "path": "two.h5",
+            "index": 1,
+            "label": "non-cat",
+            "probability": pytest.approx(0.880797, abs=1e-6),
+        }
+    ]
+    piped = catclf_run("evaluate", "two.h5", cwd=tmp_path)
+    values = dict(line.split(": ", 1) for line in piped.stdout.splitlines()[:-1])
+    assert (values["recall"], values["roc auc"]) == ("undefined", "undefined")
+    assert piped.stdout.splitlines()[-1] == f"two.h5[1]\t{WHITE}\tnon-cat"
+
+
+def test_evaluate_a_course_folder_uses_its_test_file(tmp_path, course_files):
+    result = catclf_run("evaluate", "-q", "--json", course_files, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["examples"] == 50
+    assert report["data"] == str(course_files / "test_catvnoncat.h5")
+    assert report["accuracy"] == pytest.approx(35 / 50)
+
+
+@pytest.mark.parametrize(("minimum", "status"), [("0.5", 0), ("0", 0), ("0.51", 1), ("1", 1)])
+def test_evaluate_min_accuracy_sets_the_exit_status(tmp_path, graded, minimum, status):
+    result = catclf_run("evaluate", "data", "--min-accuracy", minimum, cwd=tmp_path)
+    assert result.returncode == status
+    assert "accuracy: 50.00 % (2/4)" in result.stdout  # the report is printed either way
+    if status:
+        [line] = result.stderr.splitlines()
+        assert line == f"catclf: error: accuracy 50.00 % (2/4) is below --min-accuracy {minimum}"
+    else:
+        assert result.stderr == ""
+
+
+def test_evaluate_min_accuracy_on_the_course_set(tmp_path):
+    # 35/50 is exactly 0.7: enough for 0.7, not for 0.71.
+    ok = catclf_run("evaluate", "-q", "--json", "--min-accuracy", "0.7", cwd=tmp_path)
+    assert ok.returncode == 0
+    short = catclf_run("evaluate", "-q", "--json", "--min-accuracy", "0.71", cwd=tmp_path)
+    assert short.returncode == 1
+    assert json.loads(short.stdout)["accuracy"] == pytest.approx(0.7)
+    assert error_lines(short.stderr) == [
+        "catclf: error: accuracy 70.00 % (35/50) is below --min-accuracy 0.71"
+    ]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--min-accuracy", "1.5"], ["--min-accuracy", "-0.1"], ["--threshold", "2"], ["--bogus"]],
+)
+def test_evaluate_usage_errors(runner, tmp_path, monkeypatch, args):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["evaluate", *args])
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("data", ["missing", "empty"])
+def test_evaluate_bad_data_is_a_one_line_error(tmp_path, data):
+    (tmp_path / "empty").mkdir()
+    result = catclf_run("evaluate", "-q", data, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"catclf: error: {data}")
+
+
+def test_evaluate_skips_an_unreadable_image_and_lists_it(tmp_path, graded):
+    (graded / "cat" / "broken.png").write_bytes(b"not a PNG")
+    result = catclf_run("evaluate", "data", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["examples"] == 4
+    assert [s["path"] for s in report["skipped"]] == ["data/cat/broken.png"]
+    assert "skipped data/cat/broken.png" in result.stderr
+    strict = catclf_run("evaluate", "data", "--strict", cwd=tmp_path)
+    assert strict.returncode == 1
+    assert error_lines(strict.stderr)[0].startswith("catclf: error: data/cat/broken.png")
+
+
+def test_evaluate_on_a_terminal_shows_tables_and_caps_the_list(runner, tmp_path, monkeypatch):
+    # 25 white non-cats: every one is called a cat, so all 25 are misclassified.
+    brightness_model(tmp_path / "model.h5")
+    write_test_file(tmp_path / "whites.h5", [255] * 25, [0] * 25)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("catclf.cli.is_terminal", lambda stream: True)
+    monkeypatch.setenv("COLUMNS", "120")
+    result = runner.invoke(app, ["evaluate", "whites.h5"])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "predicted cat" in out and "true non-cat" in out
+    assert "whites.h5[19]" in out and "whites.h5[20]" not in out
+    assert "... 5 more" in out
+    # No cat in the set: recall and ROC AUC are undefined.
+    assert re.search(r"recall\s+│\s+undefined", out)
+    assert re.search(r"roc auc\s+│\s+undefined", out)
+
+
+# info
+
+
+def hand_made_model(path, **attrs):
+    """Known attributes; costs 0.7, 0.6, ..., 0.0 (a straight fall)."""
+    defaults = {
+        "learning_rate": 0.01,
+        "num_iterations": 800,
+        "final_cost": 0.05,
+        "train_examples": 209,
+        "train_accuracy": 207 / 209,
+        "test_examples": 50,
+        "test_accuracy": 0.7,
+        "train_data": "somewhere/train.h5",
+        "created": "2024-01-02T03:04:05+00:00",
+        "catclf_version": "0.9.1",
+        "classes": ["dog", "cat"],
+    }
+    defaults.update(attrs)
+    costs = np.array([0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0])
+    return write_model_file(path, costs=costs, attrs=defaults)
+
+
+def test_info_json_says_everything_the_file_holds(tmp_path):
+    hand_made_model(tmp_path / "m.h5")
+    result = catclf_run("info", "--model", "m.h5", "--json", cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert json.loads(result.stdout) == {
+        "model": "m.h5",
+        "format": "catclf-logistic-regression",
+        "format_version": 1,
+        "classes": ["dog", "cat"],
+        "image_size": 64,
+        "channels": 3,
+        "preprocessing": "divided by 255",
+        "learning_rate": 0.01,
+        "num_iterations": 800,
+        "train_data": "somewhere/train.h5",
+        "train_examples": 209,
+        "train_accuracy": pytest.approx(207 / 209),
+        "test_examples": 50,
+        "test_accuracy": 0.7,
+        "final_cost": 0.05,
+        "created": "2024-01-02T03:04:05+00:00",
+        "catclf_version": "0.9.1",
+        "costs": [0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0],
+    }
+
+
+def test_info_to_a_pipe_is_key_value_lines(tmp_path):
+    hand_made_model(tmp_path / "model.h5", test_examples=0, test_accuracy=math.nan)
+    result = catclf_run("info", cwd=tmp_path)  # model.h5 in the current folder
+    assert (result.returncode, result.stderr) == (0, "")
+    assert ANSI not in result.stdout
+    values = dict(line.split(": ", 1) for line in result.stdout.splitlines())
+    assert values["model"] == "model.h5"
+    assert values["train accuracy"] == "99.04 % (207/209)"
+    assert values["test accuracy"] == "no test set"
+    assert values["learning rate"] == "0.01"
+    assert values["iterations"] == "800"
+    assert values["catclf version"] == "0.9.1"
+    assert (
+        values["costs"] == "0.700000 0.600000 0.500000 0.400000 0.300000 0.200000 0.100000 0.000000"
+    )
+
+
+def test_info_without_a_stored_version_says_so(tmp_path):
+    write_model_file(tmp_path / "old.h5", drop=("catclf_version", "created"))
+    as_json = json.loads(catclf_run("info", "-m", "old.h5", "--json", cwd=tmp_path).stdout)
+    assert (as_json["catclf_version"], as_json["created"]) == (None, None)
+    piped = catclf_run("info", "-m", "old.h5", cwd=tmp_path).stdout
+    assert "catclf version: unknown" in piped.splitlines()
+
+
+def test_info_on_a_terminal_draws_the_cost_history(runner, tmp_path, monkeypatch):
+    hand_made_model(tmp_path / "m.h5")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("catclf.cli.is_terminal", lambda stream: True)
+    monkeypatch.setenv("COLUMNS", "150")
+    result = runner.invoke(app, ["info", "-m", "m.h5"])
+    assert result.exit_code == 0, result.output
+    # Eight costs falling in equal steps: one bar each, from the top to the bottom.
+    assert "█▇▆▅▄▃▂▁  0.700000 → 0.000000" in result.stdout
+
+
+def test_info_without_a_model_describes_the_bundled_one(tmp_path):
+    result = catclf_run("info", "--json", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "bundled" in result.stderr
+    info = json.loads(result.stdout)
+    assert info["model"] == str(BUNDLED_MODEL)
+    # The course's published run: 20 costs from ln 2, train 207/209, test 35/50.
+    assert len(info["costs"]) == 20 and info["costs"][0] == pytest.approx(LN2)
+    assert info["train_accuracy"] == pytest.approx(207 / 209)
+    assert info["test_accuracy"] == pytest.approx(35 / 50)
+
+
+def test_info_on_a_damaged_model_is_a_one_line_error(tmp_path):
+    (tmp_path / "bad.h5").write_bytes(b"not HDF5")
+    result = catclf_run("info", "-m", "bad.h5", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (1, "")
+    [line] = result.stderr.splitlines()
+    assert line.startswith("catclf: error: bad.h5: ")
+
+
+# --jobs: decoding in several processes gives what one process gives
+
+
+def test_predict_with_two_jobs_prints_what_one_job_prints(tmp_path, pictures):
+    # Enough pictures for two worker processes, some unreadable, in nested folders.
+    rng = np.random.default_rng(7)
+    folder = tmp_path / "mixed"
+    for i in range(40):
+        path = folder / f"part{i % 3}" / f"{i:02d}.png"
+        if i % 7 == 2:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("not a picture")
+        else:
+            save_png(path, rng.integers(0, 256, (64 + i, 80, 3)))
+    runs = [
+        catclf_run("predict", "-m", pictures["model"], "--jobs", jobs, folder, cwd=tmp_path)
+        for jobs in (1, 2)
+    ]
+    assert [r.returncode for r in runs] == [1, 1]
+    assert runs[1].stdout == runs[0].stdout
+    assert runs[1].stderr == runs[0].stderr
+    assert len(runs[0].stdout.splitlines()) == 34
+    assert len(error_lines(runs[0].stderr)) == 6
+    paths = [line.split("\t")[0] for line in runs[0].stdout.splitlines()]
+    assert paths == sorted(paths)
+
+
+def test_train_with_two_jobs_learns_what_one_job_learns(tmp_path):
+    data = class_folders(tmp_path / "data", per_class=12, broken=True)
+    summaries, weights = [], []
+    for jobs in ("1", "2"):
+        model = tmp_path / f"jobs{jobs}.h5"
+        summary, _ = train_json(data, "-n", "50", "--jobs", jobs, "-m", model, cwd=tmp_path)
+        for key in ("seconds", "model"):
+            summary.pop(key)
+        summaries.append(summary)
+        with h5py.File(model, "r") as f:
+            weights.append((f["w"][()], f["b"][()]))
+    assert summaries[1] == summaries[0]
+    assert summaries[0]["train_examples"] == 24
+    assert len(summaries[0]["skipped"]) == 1
+    np.testing.assert_array_equal(weights[1][0], weights[0][0])
+    assert weights[1][1] == weights[0][1]
+
+
+def processes_in_group(group):
+    """The ids of the live processes in a process group, read from /proc (Linux)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize("command", ["predict", "train"])
+def test_ctrl_c_stops_the_decoding_processes_too(tmp_path, command):
+    # Many large PNGs (no reduced-scale decoding for those) keep two workers busy for seconds.
+    big = tmp_path / "big.png"
+    noise = np.random.default_rng(8).integers(0, 256, (1200, 1200, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(big, compress_level=0)
+    for folder in ("cat", "non-cat"):
+        (tmp_path / "data" / folder).mkdir(parents=True)
+        for i in range(300):
+            (tmp_path / "data" / folder / f"{i:03d}.png").symlink_to(big)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CATCLF_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "catclf", command, "-q", "--jobs", "2", "data"],
+        cwd=tmp_path,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # Its own process group, as a shell gives a job; Ctrl-C signals the whole group.
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        for _ in range(600):
+            if len(processes_in_group(process.pid)) >= 3 or process.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert len(processes_in_group(process.pid)) >= 3, "the workers never started"
+        time.sleep(0.5)
+        os.killpg(process.pid, signal.SIGINT)
+        out, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 130
+    assert out == ""
+    assert err.splitlines() == ["catclf: interrupted; nothing was saved"]
+    for _ in range(100):  # the workers are reaped before the main process exits
+        if not processes_in_group(process.pid):
+            break
+        time.sleep(0.05)
+    assert processes_in_group(process.pid) == []
+    assert not (tmp_path / "model.h5").exists()
+
+
+# Start-up: each command imports what it uses, so that a call per file in a loop stays quick
+
+
+def imported(*args, cwd):
+    """The top-level names of every module `python -m catclf ARGS` imports, from -X importtime."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "catclf", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return {
+        line.rsplit("|", 1)[1].strip().split(".")[0]
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+
+
+def test_help_imports_none_of_the_heavy_libraries(tmp_path):
+    modules = imported("--help", cwd=tmp_path)
+    assert "typer" in modules  # the check sees imports
+    assert modules.isdisjoint({"numpy", "PIL", "h5py", "rich", "matplotlib", "pydantic"})
+
+
+def test_predict_to_a_pipe_imports_only_what_it_uses(tmp_path, pictures):
+    modules = imported("predict", "-m", pictures["model"], pictures["white"], cwd=tmp_path)
+    assert {"numpy", "PIL", "h5py"} <= modules
+    # No progress bar or table to draw, no JSON to write, no worker processes for one image.
+    assert modules.isdisjoint({"rich", "matplotlib", "pydantic", "json", "multiprocessing"})

@@ -6,6 +6,7 @@ course files and from arrays made in the test.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -306,6 +307,68 @@ def test_hdf5_labels_as_a_row(tmp_path: Path) -> None:
 def test_hdf5_class_names_are_read(tmp_path: Path) -> None:
     path = write_h5(tmp_path / "dogs.h5", random_images(2), np.array([0, 1]), classes=[b"x", b"y"])
     assert read_hdf5(path).classes == ("x", "y")
+
+
+def test_hdf5_without_paths_names_examples_by_index(tmp_path: Path) -> None:
+    path = write_h5(tmp_path / "plain.h5", random_images(2), np.array([0, 1]))
+    assert read_hdf5(path).sources == [f"{path}[0]", f"{path}[1]"]
+
+
+def test_hdf5_in_compressed_chunks_with_paths_gives_the_photos_as_sources(tmp_path: Path) -> None:
+    x = random_images(5, seed=4)
+    with h5py.File(tmp_path / "packed.h5", "w") as f:
+        f.create_dataset("train_set_x", data=x, chunks=(2, 64, 64, 3), compression="gzip")
+        f.create_dataset("train_set_y", data=np.array([1, 1, 0, 0, 1]), compression="gzip")
+        names = [b"cat/a.png", b"cat/b.png", b"dog/c.png", b"dog/d d.jpg", b"cat/\xff.png"]
+        f.create_dataset("train_set_paths", data=names, dtype=h5py.string_dtype("utf-8"))
+        f.attrs["source_folder"] = "/photos/garden"
+
+    data = read_hdf5(tmp_path / "packed.h5")
+
+    np.testing.assert_array_equal(data.images, x)
+    assert data.labels.tolist() == [1, 1, 0, 0, 1]
+    assert data.sources == [
+        "/photos/garden/cat/a.png",
+        "/photos/garden/cat/b.png",
+        "/photos/garden/dog/c.png",
+        "/photos/garden/dog/d d.jpg",
+        "/photos/garden/cat/" + os.fsdecode(b"\xff.png"),
+    ]
+
+
+def test_write_hdf5_is_read_back_as_it_was(tmp_path: Path) -> None:
+    images = random_images(3, seed=5)
+    data = Dataset(images, np.array([1, 0, 1]), ["a", "b", "c"], ("dogs", "cats"), "here")
+    told: list[int] = []
+
+    datasets.write_hdf5(
+        tmp_path / "w.h5",
+        data,
+        "test_set",
+        ["cats/1.png", "dogs/2.png", "cats/3.png"],
+        {"source_folder": b"/somewhere", "note": "made in a test"},
+        told.append,
+    )
+
+    back = read_hdf5(tmp_path / "w.h5")
+    np.testing.assert_array_equal(back.images, images)
+    assert back.labels.tolist() == [1, 0, 1]
+    assert back.classes == ("dogs", "cats")
+    assert back.sources == [
+        "/somewhere/cats/1.png",
+        "/somewhere/dogs/2.png",
+        "/somewhere/cats/3.png",
+    ]
+    assert sum(told) == 3
+    with h5py.File(tmp_path / "w.h5", "r") as f:
+        assert f.attrs["note"] == "made in a test"
+
+
+def test_hdf5_with_a_path_list_of_the_wrong_length(tmp_path: Path) -> None:
+    path = write_h5(tmp_path / "short.h5", random_images(3), np.array([1, 0, 1]))
+    with h5py.File(path, "a") as f:
+        f.create_dataset("train_set_paths", data=[b"a.png", b"b.png"])
+    assert_one_line_data_error(lambda: read_hdf5(path), "short.h5", "train_set_paths", "3")
 
 
 def test_folder_of_course_files_gives_train_and_test(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ COMMANDS = typer.main.get_command(app).commands  # type: ignore[attr-defined]
 
 
 def test_there_are_commands_to_check():
-    assert {"train", "predict"} <= set(COMMANDS)
+    assert {"train", "predict", "prepare"} <= set(COMMANDS)
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from catclf.errors import ImageError
-from catclf.images import find_images, load_image, to_columns
+from catclf.images import MIN_IMAGES_PER_PROCESS, find_images, load_image, reader, to_columns
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 LANCZOS = Image.Resampling.LANCZOS
@@ -405,6 +405,109 @@ def test_sample_images_all_load() -> None:
     for name in names:
         out = load_image(SAMPLES / name)
         assert out.shape == (64, 64, 3) and out.dtype == np.uint8, name
+
+
+# --- large JPEG photos: reduced-scale decoding -----------------------------------------------
+
+
+def plain_pixels(path: Path) -> np.ndarray:
+    """The one-by-one reference: open, full decode, EXIF turn, RGB, Lanczos to 64x64."""
+    with Image.open(path) as im:
+        upright = ImageOps.exif_transpose(im)
+        return np.asarray(upright.convert("RGB").resize((64, 64), LANCZOS))
+
+
+def mean_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a.astype(np.int64) - b.astype(np.int64)).mean())
+
+
+def camera_photo(path: Path, source: str, size: tuple[int, int], **save: object) -> Path:
+    """A photo-like JPEG: a sample photo enlarged to size, with sensor-like noise, quality 90."""
+    with Image.open(SAMPLES / source) as im:
+        big = im.convert("RGB").resize(size, Image.Resampling.BICUBIC)
+    noise = np.random.default_rng(3).normal(0, 6, (size[1], size[0], 3))
+    pixels = np.clip(np.asarray(big, dtype=np.float64) + noise, 0, 255).astype(np.uint8)
+    Image.fromarray(pixels).save(path, quality=90, **save)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("source", "size"),
+    [("cat_chelsea.png", (1600, 1066)), ("noncat_rocket.jpg", (4000, 3000))],
+)
+def test_large_photo_pixels_stay_close_to_a_full_decode(
+    tmp_path: Path, source: str, size: tuple[int, int]
+) -> None:
+    path = camera_photo(tmp_path / "photo.jpg", source, size)
+
+    assert mean_abs_diff(load_image(path), plain_pixels(path)) <= 3.0
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_large_photo_is_turned_upright(tmp_path: Path, orientation: int) -> None:
+    # Stored 1600 wide and 1000 tall; orientations 6 and 8 show it 1000 wide and 1600 tall.
+    path = camera_photo(
+        tmp_path / "phone.jpg", "cat_chelsea.png", (1600, 1000), exif=exif_with(orientation)
+    )
+    expected = plain_pixels(path)
+
+    out = load_image(path)
+
+    assert mean_abs_diff(out, expected) <= 3.0
+    # Any other turn is far off: the check above can tell them apart.
+    for turns in (1, 2, 3):
+        assert mean_abs_diff(np.rot90(out, turns), expected) > 10
+
+
+def test_long_thin_jpeg_is_decoded_in_full(tmp_path: Path) -> None:
+    # 3000 by 120: halving it would leave 60 rows, fewer than the 64 the model needs.
+    path = camera_photo(tmp_path / "panorama.jpg", "noncat_rocket.jpg", (3000, 120))
+
+    np.testing.assert_array_equal(load_image(path), plain_pixels(path))
+
+
+# --- decoding in several processes ------------------------------------------------------------
+
+
+def mixed_inputs(tmp_path: Path, count: int) -> list[tuple[Path | bytes, str]]:
+    """count images of different sizes, every fifth one unreadable, and some bytes."""
+    rng = np.random.default_rng(4)
+    items: list[tuple[Path | bytes, str]] = []
+    for i in range(count):
+        path = tmp_path / f"{i:03d}.png"
+        if i % 5 == 3:
+            path.write_text("not a picture")
+        else:
+            size = (int(rng.integers(40, 200)), int(rng.integers(40, 200)), 3)
+            Image.fromarray(rng.integers(0, 256, size, dtype=np.uint8)).save(path)
+        items.append((path, path.name))
+    buffer = io.BytesIO()
+    Image.fromarray(upright_image()).save(buffer, format="PNG")
+    items.insert(7, (buffer.getvalue(), "stdin"))
+    return items
+
+
+def outcomes(results: list[np.ndarray | ImageError]) -> list[object]:
+    return [str(r) if isinstance(r, ImageError) else r.tobytes() for r in results]
+
+
+def test_several_processes_give_every_result_of_one_in_input_order(tmp_path: Path) -> None:
+    items = mixed_inputs(tmp_path, 6 * MIN_IMAGES_PER_PROCESS)
+    expected = []
+    for source, name in items:
+        try:
+            expected.append(load_image(source, name))
+        except ImageError as e:
+            expected.append(e)
+
+    with reader(3, len(items)) as read:
+        pooled = list(read(items))
+    with reader(1, len(items)) as read:
+        alone = list(read(items))
+
+    assert outcomes(pooled) == outcomes(expected)
+    assert outcomes(alone) == outcomes(expected)
+    assert sum(isinstance(r, ImageError) for r in pooled) == 9
 
 
 # --- to_columns -----------------------------------------------------------------------------

@@ -295,3 +295,11 @@ def test_refuses_a_damaged_model(tmp_path, damage, reason):
     with pytest.raises(ModelError, match=rf"damaged\.h5: .*{reason}") as caught:
         model.load(path)
     assert "\n" not in str(caught.value)
+
+
+def test_the_bundled_model_describes_the_preprocessing_of_this_catclf() -> None:
+    from catclf.images import PREPROCESSING
+
+    bundled = model.load(model.BUNDLED_PATH)
+    assert bundled.preprocessing == PREPROCESSING
+    assert "JPEG decoded at reduced scale" in bundled.preprocessing

@@ -1,0 +1,183 @@
+"""Pictures of a model and its runs, drawn with matplotlib into PNG bytes.
+
+matplotlib is an optional extra (`pip install 'catclf[plot]'`) and this is the only
+module that imports it, inside its functions. Figures are made with matplotlib's
+object API and rendered by its Agg canvas: pyplot and its GUI backends are never
+involved, whatever DISPLAY says. Every figure has a fixed size in inches at DPI dots
+per inch, so each PNG has a known size in pixels.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import NDArray
+
+from catclf.errors import ReportError
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+INSTALL = "pip install 'catclf[plot]'"
+DPI = 100
+COST_EVERY = 100  # the stored costs are those of iterations 0, 100, 200, ...
+
+# Sizes in pixels (width, height).
+CURVE_SIZE = (800, 500)
+WEIGHTS_SIZE = (1200, 450)
+CONFUSION_SIZE = (500, 450)
+GRID_COLUMNS = 8
+GRID_CELL = (150, 175)  # one image and its two-line caption
+GRID_HEADER = 60
+GRID_MAX = 48
+
+
+def require() -> None:
+    """Raise ReportError, saying how to install it, unless matplotlib can be imported."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as e:
+        raise ReportError(
+            f"drawing pictures needs matplotlib, which is not installed: {INSTALL}"
+        ) from e
+
+
+def grid_size(shown: int) -> tuple[int, int]:
+    """Size in pixels of the picture of `shown` misclassified images (at most GRID_MAX)."""
+    rows = max(1, math.ceil(shown / GRID_COLUMNS))
+    return GRID_COLUMNS * GRID_CELL[0], GRID_HEADER + rows * GRID_CELL[1]
+
+
+def learning_curve(costs: Sequence[float], learning_rate: float) -> bytes:
+    """Cost against iteration for one run; costs are those of iterations 0, 100, 200, ..."""
+    fig, ax = _figure(CURVE_SIZE)
+    _cost_axes(ax)
+    ax.plot(_iterations(costs), costs, marker="o", markersize=3)
+    ax.set_title(f"Learning curve, learning rate {learning_rate:g}")
+    return _png(fig)
+
+
+def learning_curves(runs: Sequence[tuple[float, Sequence[float] | None]]) -> bytes:
+    """One cost curve per (learning_rate, costs) of a sweep; costs None for a run that
+    diverged, which is named in the legend but not drawn (its cost would flatten the rest)."""
+    fig, ax = _figure(CURVE_SIZE)
+    _cost_axes(ax)
+    for learning_rate, costs in runs:
+        if costs is None:
+            ax.plot([], [], " ", label=f"{learning_rate:g} (diverged, not drawn)")
+        else:
+            ax.plot(_iterations(costs), costs, label=f"{learning_rate:g}")
+    ax.legend(title="learning rate")
+    ax.set_title("Learning curves")
+    return _png(fig)
+
+
+def weights(w: NDArray[np.float64]) -> bytes:
+    """w (12288, 1) as the 64x64 RGB template it is, beside its positive and negative parts.
+
+    Left: w min-max scaled to 0..1 (grey is w = 0 only when w is balanced). Middle: the
+    positive part, max(w, 0) / its max: pixels whose brightness pushes towards cat.
+    Right: the negative part, max(-w, 0) / its max: pixels that push towards non-cat.
+    """
+    image = np.asarray(w, dtype=np.float64).reshape(64, 64, 3)
+    span = float(image.max() - image.min())
+    panels = [
+        ("w, scaled to 0..1", (image - image.min()) / span if span > 0 else image * 0),
+        ("positive part: towards cat", _part(image)),
+        ("negative part: towards non-cat", _part(-image)),
+    ]
+    fig = _bare_figure(WEIGHTS_SIZE)
+    for ax, (title, pixels) in zip(fig.subplots(1, 3), panels, strict=True):
+        ax.imshow(pixels, interpolation="nearest")
+        ax.set_title(title)
+        ax.set_axis_off()
+    fig.suptitle("The weights w as a 64x64 RGB image", fontsize="x-large")
+    return _png(fig)
+
+
+def confusion(tp: int, fp: int, tn: int, fn: int, classes: tuple[str, str]) -> bytes:
+    """The 2x2 confusion matrix with its counts; rows the true class, columns the predicted
+    one, the positive class first, as `catclf evaluate` prints it. classes is
+    (negative name, positive name)."""
+    counts = np.array([[tp, fn], [fp, tn]])
+    names = [classes[1], classes[0]]
+    fig, ax = _figure(CONFUSION_SIZE)
+    ax.imshow(counts, cmap="Blues", vmin=0, vmax=max(1, int(counts.max())))
+    for (row, column), count in np.ndenumerate(counts):
+        # Dark text on light cells, white on dark ones.
+        dark = count > counts.max() / 2
+        ax.text(
+            column,
+            row,
+            str(count),
+            ha="center",
+            va="center",
+            fontsize="xx-large",
+            color="white" if dark else "black",
+        )
+    ax.set_xticks([0, 1], labels=names)
+    ax.set_yticks([0, 1], labels=names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"Confusion matrix ({int(counts.sum())} images)")
+    return _png(fig)
+
+
+def misclassified(images: NDArray[np.uint8], captions: Sequence[str], more: int) -> bytes:
+    """A grid of images (k, 64, 64, 3), k <= GRID_MAX, each shown at 2x with nearest
+    neighbour and captioned; more is how many others were not shown."""
+    fig = _bare_figure(grid_size(len(images)))
+    rows = max(1, math.ceil(len(images) / GRID_COLUMNS))
+    axes = np.asarray(fig.subplots(rows, GRID_COLUMNS)).reshape(-1)
+    for i, ax in enumerate(axes):
+        ax.set_axis_off()
+        if i < len(images):
+            ax.imshow(images[i], interpolation="nearest")
+            ax.set_title(captions[i], fontsize="small")
+    title = f"Misclassified: {len(images) + more} images"
+    if more:
+        title += f" (the {len(images)} most confidently wrong shown, {more} more not shown)"
+    fig.suptitle(title, fontsize="large")
+    return _png(fig)
+
+
+def _part(image: NDArray[np.float64]) -> NDArray[np.float64]:
+    positive = np.maximum(image, 0)
+    top = float(positive.max())
+    return positive / top if top > 0 else positive
+
+
+def _iterations(costs: Sequence[float]) -> NDArray[np.int64]:
+    return np.arange(len(costs)) * COST_EVERY
+
+
+def _cost_axes(ax: Axes) -> None:
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("cost J")
+    ax.grid(True, alpha=0.3)
+
+
+def _bare_figure(size: tuple[int, int]) -> Figure:
+    from matplotlib.figure import Figure
+
+    # Constrained layout fits titles and labels inside the fixed size instead of clipping.
+    return Figure(figsize=(size[0] / DPI, size[1] / DPI), dpi=DPI, layout="constrained")
+
+
+def _figure(size: tuple[int, int]) -> tuple[Figure, Axes]:
+    fig = _bare_figure(size)
+    return fig, fig.add_subplot()
+
+
+def _png(fig: Figure) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    buffer = io.BytesIO()
+    canvas.print_png(buffer)
+    return buffer.getvalue()

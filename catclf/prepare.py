@@ -1,0 +1,182 @@
+"""A folder of photos decoded once into the course's datasets/ layout: train_NAME.h5 and,
+with a test fraction, test_NAME.h5.
+
+The split is decided per file by a hash of its path relative to the photo folder, so a
+photo keeps its side when others are added, and the folder can be moved or copied without
+changing it. Both files are written together, atomically (see `catclf.files`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path, PurePath
+
+import numpy as np
+
+from catclf import __version__
+from catclf.datasets import Dataset, Progress, course_files, write_hdf5
+from catclf.errors import DataError, reason
+from catclf.files import Writer, write_atomically
+from catclf.images import PREPROCESSING
+
+MAX_NAME_BYTES = 100  # leaves room in a 255-byte file name for train_, .h5 and a temp suffix
+UNSAFE = re.compile(r"[^\w.-]+")
+
+
+@dataclass(frozen=True)
+class Written:
+    """A file written by `write`: its path, the examples in it and its size on disk."""
+
+    path: Path
+    data: Dataset
+    size: int
+
+
+def safe_name(text: str) -> str:
+    """text as a file name part: letters, digits, '_', '-' and '.' kept, runs of anything
+    else made one '_'; no leading or trailing '.' or '_'; at most MAX_NAME_BYTES in UTF-8."""
+    name = UNSAFE.sub("_", text).strip("._")
+    while len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        name = name[:-1].rstrip("._")
+    return name
+
+
+def default_name(folder: Path) -> str:
+    """The photo folder's own name, made safe; 'data' when nothing of it is left."""
+    return safe_name(Path(os.path.abspath(folder)).name) or "data"
+
+
+def targets(out: Path, name: str) -> tuple[Path, Path]:
+    """(train file, test file) that `write` writes for name into out."""
+    return out / f"train_{name}.h5", out / f"test_{name}.h5"
+
+
+def check_source(folder: Path) -> None:
+    """Raise DataError unless folder is a folder (what is inside is read_folder's to judge)."""
+    if not folder.exists():
+        raise DataError(f"{folder}: no such folder")
+    if not folder.is_dir():
+        raise DataError(f"{folder}: not a folder; prepare reads a folder with two class folders")
+
+
+def check_target(out: Path, name: str) -> None:
+    """Raise DataError unless out can be written for name: a folder, or a path whose parent
+    is one, that holds no course files of another name (`catclf train out` would not know
+    which to use)."""
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out}: not a folder; --out names the folder to write the files into")
+    if not out.exists():
+        if not out.parent.is_dir():
+            why = "is not a folder" if out.parent.exists() else "does not exist"
+            raise DataError(f"{out}: cannot create this folder: {out.parent} {why}")
+        return
+    train_files, test_files = course_files(out)
+    others = [p.name for p in train_files + test_files if p not in targets(out, name)]
+    if others:
+        raise DataError(
+            f"{out}: already holds {', '.join(others)}, of another data set than {name!r}, "
+            f"and `catclf train {out}` needs a single train_*.h5; choose another --out "
+            "folder, or remove them"
+        )
+
+
+def hash_fraction(relative: PurePath) -> float:
+    """Where a file falls in [0, 1): the first 8 bytes of the SHA-256 of its POSIX path
+    relative to the photo folder (the file system's bytes), as a fraction of 2**64."""
+    digest = hashlib.sha256(os.fsencode(relative.as_posix())).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def relative_paths(data: Dataset, folder: Path) -> list[PurePath]:
+    """Each example's path relative to folder, the photo folder read_folder read."""
+    return [PurePath(source).relative_to(folder) for source in data.sources]
+
+
+def split(data: Dataset, folder: Path, test_fraction: float) -> tuple[Dataset, Dataset]:
+    """(training set, test set): a file goes to the test set when its hash_fraction is below
+    test_fraction, decided within each class. A class that would have no file on one side
+    gets its file nearest the line moved across, so both sides hold both classes. Each side
+    keeps data's order. Raises DataError for a class of a single image."""
+    fractions = np.array([hash_fraction(p) for p in relative_paths(data, folder)])
+    in_test = fractions < test_fraction
+    for label in (1, 0):
+        members = np.flatnonzero(data.labels == label)
+        if members.size < 2:
+            raise DataError(
+                f"{folder}: class folder {data.classes[label]!r} has a single readable image; "
+                "a training and a test set need at least 2 images of each class"
+            )
+        side = in_test[members]
+        if not side.any():
+            in_test[members[np.argmin(fractions[members])]] = True
+        elif side.all():
+            in_test[members[np.argmax(fractions[members])]] = False
+    return _subset(data, ~in_test), _subset(data, in_test)
+
+
+def _subset(data: Dataset, keep: np.ndarray) -> Dataset:
+    chosen = np.flatnonzero(keep)
+    return replace(
+        data,
+        images=data.images[chosen],
+        labels=data.labels[chosen],
+        sources=[data.sources[i] for i in chosen],
+        skipped=[],
+    )
+
+
+def write(
+    out: Path,
+    name: str,
+    folder: Path,
+    train: Dataset,
+    test: Dataset | None,
+    *,
+    test_fraction: float | None = None,
+    progress: Progress | None = None,
+) -> list[Written]:
+    """Write train (and test) read from the photo folder into out as train_NAME.h5 (and
+    test_NAME.h5), creating out if needed; without a test set, a test_NAME.h5 left by an
+    earlier run is removed so that it cannot pass for this one's. progress(n) is told of
+    every n images written."""
+    check_target(out, name)
+    attrs: dict[str, object] = {
+        "catclf_version": __version__,
+        "preprocessing": PREPROCESSING,
+        "source_folder": os.fsencode(os.path.abspath(folder)),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    if test_fraction is not None:
+        attrs["test_fraction"] = test_fraction
+    train_path, test_path = targets(out, name)
+    sets = [(train_path, train, "train_set")]
+    if test is not None:
+        sets.append((test_path, test, "test_set"))
+
+    def writer(data: Dataset, prefix: str) -> Writer:
+        paths = [p.as_posix() for p in relative_paths(data, folder)]
+        return lambda tmp: write_hdf5(tmp, data, prefix, paths, attrs, progress)
+
+    created = not out.exists()
+    try:
+        out.mkdir(exist_ok=True)
+    except OSError as e:
+        raise DataError(f"{out}: cannot create this folder ({reason(e)})") from e
+    try:
+        write_atomically(
+            [(path, writer(data, prefix)) for path, data, prefix in sets],
+            lambda target, why: DataError(f"{target}: cannot write ({why})"),
+            remove=[test_path] if test is None else [],
+        )
+    except BaseException:
+        if created:
+            # Not empty, or already gone: either way nothing of this run is left in it.
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
+    return [Written(path, data, path.stat().st_size) for path, data, _ in sets]

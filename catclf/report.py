@@ -1,0 +1,254 @@
+"""A report on a model: pictures of what it learned and how it does, on one HTML page.
+
+The pictures come from `catclf.plots`; the page embeds them as data: URIs, with
+inline CSS and no script, so that it opens from anywhere with no network. Files are
+written atomically, after everything has been drawn.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from catclf import __version__, plots
+from catclf.errors import ReportError, reason
+from catclf.files import write_atomically
+from catclf.reporting import percent, score_rows
+
+if TYPE_CHECKING:
+    from catclf.datasets import Dataset
+    from catclf.metrics import Scores
+    from catclf.model import Model
+
+LEARNING_CURVE = "learning_curve.png"
+WEIGHTS = "weights.png"
+CONFUSION = "confusion.png"
+MISCLASSIFIED = "misclassified.png"
+PAGE = "index.html"
+WHAT = {
+    LEARNING_CURVE: "learning curve",
+    WEIGHTS: "weights",
+    CONFUSION: "confusion matrix",
+    MISCLASSIFIED: "misclassified",
+    PAGE: "page",
+}
+
+
+@dataclass(frozen=True)
+class Report:
+    """The files of a report, by name, and what the page says about the data."""
+
+    files: dict[str, bytes]
+    scores: Scores | None
+    misclassified: int
+
+
+def check_folder(out: Path) -> None:
+    """Raise ReportError if out exists and is not a folder (it is created when written)."""
+    if out.exists() and not out.is_dir():
+        raise ReportError(f"{out}: is a file, expected a folder to write pictures into")
+
+
+def write_files(
+    out: Path, files: dict[str, bytes], *, replaces: tuple[str, ...] = ()
+) -> list[Path]:
+    """Write each named file into out (created if missing), each atomically; the paths.
+
+    The files named in replaces that are not among them are removed, so that out does not
+    keep a picture from an earlier run that the new page does not show.
+    """
+    check_folder(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ReportError(f"{out}: cannot create the folder ({reason(e)})") from e
+    written = [out / name for name in files]
+
+    def writer(data: bytes) -> Callable[[Path], None]:
+        def write(tmp: Path) -> None:
+            tmp.write_bytes(data)
+
+        return write
+
+    write_atomically(
+        [(path, writer(data)) for path, data in zip(written, files.values(), strict=True)],
+        lambda target, why: ReportError(f"{target}: cannot write ({why})"),
+        remove=[out / name for name in replaces if name not in files],
+    )
+    return written
+
+
+def build(model: Model, model_name: str, data: Dataset | None) -> Report:
+    """Every picture and the page, in memory. With data: its scores, the confusion
+    matrix and the images the model gets wrong (all the pictures if it gets none wrong
+    but the misclassified one)."""
+    files = {
+        LEARNING_CURVE: plots.learning_curve(model.costs, model.settings.learning_rate),
+        WEIGHTS: plots.weights(model.w),
+    }
+    scores, wrong = None, 0
+    if data is not None:
+        from catclf.metrics import score
+
+        p = model.probabilities(data.X)
+        scores = score(p, data.labels)
+        c = scores.confusion
+        files[CONFUSION] = plots.confusion(c.tp, c.fp, c.tn, c.fn, data.classes)
+        wrong = c.fp + c.fn
+        if wrong:
+            files[MISCLASSIFIED] = _misclassified(p, data, scores.threshold)
+    files[PAGE] = _page(model, model_name, data, scores, wrong, files).encode("utf-8")
+    return Report(files, scores, wrong)
+
+
+def _misclassified(p: np.ndarray, data: Dataset, threshold: float) -> bytes:
+    """The grid of wrongly classified images, the most confidently wrong first."""
+    labels = data.labels
+    predicted = (p > threshold).astype(np.int64)
+    wrong = np.flatnonzero(predicted != labels)
+    wrong = wrong[np.argsort(-np.abs(p[wrong] - labels[wrong]), kind="stable")]
+    shown = wrong[: plots.GRID_MAX]
+    captions = [f"true: {data.classes[labels[i]]}\np = {p[i]:.2f}" for i in shown]
+    return plots.misclassified(data.images[shown], captions, len(wrong) - len(shown))
+
+
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1240px; margin: 2em auto; padding: 0 1em;
+       color: #222; line-height: 1.45; }
+h1 { margin-bottom: 0.2em; }
+.sub { color: #666; margin-top: 0; }
+h2 { border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 2em; }
+table { border-collapse: collapse; margin: 0.5em 0 1em; }
+th, td { text-align: left; padding: 0.25em 1em 0.25em 0; border-bottom: 1px solid #eee; }
+th { font-weight: 600; color: #444; }
+td.num { font-variant-numeric: tabular-nums; }
+img { max-width: 100%; height: auto; display: block; margin: 0.5em 0; }
+figure { margin: 0; }
+figcaption, .note { color: #555; font-size: 0.95em; max-width: 60em; }
+"""
+
+
+def _page(
+    model: Model,
+    model_name: str,
+    data: Dataset | None,
+    scores: Scores | None,
+    wrong: int,
+    files: dict[str, bytes],
+) -> str:
+    e = html.escape
+    test = (
+        "no test set"
+        if model.test_accuracy is None
+        else percent(model.test_accuracy, model.test_examples)
+    )
+    facts = [
+        ("learning rate", f"{model.settings.learning_rate:g}"),
+        ("iterations", str(model.settings.num_iterations)),
+        ("final cost", f"{model.final_cost:.6f}"),
+        ("trained on", model.train_data),
+        ("train accuracy", percent(model.train_accuracy, model.train_examples)),
+        ("test accuracy", test),
+        ("classes", f"{model.classes[0]} (0), {model.classes[1]} (1)"),
+        ("created", model.created),
+        ("catclf version", model.catclf_version),
+    ]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>catclf report: {e(model_name)}</title>",
+        f"<style>{STYLE}</style></head><body>",
+        "<h1>catclf report</h1>",
+        f'<p class="sub">Model: {e(model_name)}</p>',
+        "<h2>The model</h2>",
+        '<p class="note">As the model file records its training run.</p>',
+        _table(facts),
+        "<h2>Learning curve</h2>",
+        _figure(
+            files[LEARNING_CURVE],
+            "learning curve",
+            "The cost J on the training set every 100 iterations of gradient descent: it "
+            "should fall steeply, then flatten.",
+        ),
+        "<h2>The weights</h2>",
+        _figure(
+            files[WEIGHTS],
+            "the weights as images",
+            "w has one weight per pixel value, so it can be shown as a 64x64 RGB image: the "
+            "template the model compares every photo with. Bright places in the middle panel "
+            "are where brightness in that colour makes a picture look more like a cat; in the "
+            "right panel, less.",
+        ),
+    ]
+    if data is not None and scores is not None:
+        parts += [
+            f"<h2>On {e(data.origin)}</h2>",
+            f'<p class="note">{e(data.describe())}. Label {e(data.classes[1])} when the '
+            f"probability is above {scores.threshold:g}.</p>",
+            _table(_metric_rows(scores)),
+            _figure(
+                files[CONFUSION],
+                "confusion matrix",
+                "Rows: the true class; columns: the class the model gave. The diagonal is "
+                "right, the other two cells are wrong.",
+            ),
+            "<h2>Misclassified images</h2>",
+        ]
+        if wrong:
+            shown = min(wrong, plots.GRID_MAX)
+            parts.append(
+                f'<p class="note">{wrong} of {scores.examples} images are misclassified'
+                + (f"; the {shown} most confidently wrong are shown" if shown < wrong else "")
+                + ".</p>"
+            )
+            parts.append(
+                _figure(
+                    files[MISCLASSIFIED],
+                    "misclassified images",
+                    "Each with its true label and p, the model's probability that it shows a "
+                    "cat; the most confidently wrong first.",
+                )
+            )
+        else:
+            parts.append(
+                f'<p class="note">None: the model classifies all {scores.examples} images '
+                "rightly.</p>"
+            )
+    parts += [
+        f'<p class="note">Made by catclf {e(__version__)}.</p>',
+        "</body></html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def _metric_rows(scores: Scores) -> list[tuple[str, str]]:
+    c = scores.confusion
+    return [
+        ("examples", str(scores.examples)),
+        *score_rows(scores),
+        ("true positives, false positives", f"{c.tp}, {c.fp}"),
+        ("true negatives, false negatives", f"{c.tn}, {c.fn}"),
+    ]
+
+
+def _table(rows: list[tuple[str, str]]) -> str:
+    body = "".join(
+        f'<tr><th scope="row">{html.escape(k)}</th><td class="num">{html.escape(v)}</td></tr>'
+        for k, v in rows
+    )
+    return f"<table>{body}</table>"
+
+
+def _figure(png: bytes, alt: str, caption: str) -> str:
+    uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    return (
+        f'<figure><img src="{uri}" alt="{html.escape(alt)}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+    )

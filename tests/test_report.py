@@ -1,0 +1,285 @@
+"""catclf report, its pictures and page, and matplotlib as an optional extra.
+
+Pictures are checked as a user's tools see them: each PNG opens with Pillow at the size
+the README gives; the page is parsed and must load nothing from outside itself. Counts
+are worked out with numpy on w and b read with h5py.
+"""
+
+import base64
+import io
+import json
+import os
+import subprocess
+import sys
+from html.parser import HTMLParser
+
+import h5py
+import numpy as np
+import pytest
+from hand_made import write_model_file
+from PIL import Image
+from test_cli import (
+    BUNDLED_MODEL,
+    N_X,
+    PACKAGE_DATA,
+    SAMPLES,
+    catclf_run,
+    class_folders,
+    constant_model,
+    error_lines,
+    sigmoid,
+)
+
+from catclf import report
+from catclf.errors import ReportError
+
+TEST_FILE = PACKAGE_DATA / "test_catvnoncat.h5"
+INSTALL = "pip install 'catclf[plot]'"
+
+
+def png_size(data):
+    with Image.open(io.BytesIO(data)) as im:
+        assert im.format == "PNG"
+        im.load()
+        return im.size
+
+
+class Page(HTMLParser):
+    """Every URL the page refers to, its embedded PNGs, and its text."""
+
+    def __init__(self, text):
+        super().__init__()
+        self.urls, self.pngs, self.tags, self.words = [], [], set(), []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.add(tag)
+        for name, value in attrs:
+            if name in ("src", "href", "srcset", "action", "data", "poster"):
+                self.urls.append(value)
+            if tag == "img" and name == "src" and value.startswith("data:image/png;base64,"):
+                self.pngs.append(base64.b64decode(value.split(",", 1)[1], validate=True))
+
+    def handle_data(self, data):
+        self.words.append(data)
+
+    @property
+    def text(self):
+        return " ".join(" ".join(self.words).split())
+
+
+def made_report(*args, cwd):
+    result = catclf_run("report", *args, "--out", "out", "--json", cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout), Page((cwd / "out" / "index.html").read_text("utf-8"))
+
+
+def counts_by_hand():
+    """(tp, fp, tn, fn) of the bundled model on the bundled test set, p > 0.5 is cat."""
+    with h5py.File(BUNDLED_MODEL, "r") as f:
+        w, b = f["w"][()].reshape(-1), float(f["b"][()])
+    with h5py.File(TEST_FILE, "r") as f:
+        x = f["test_set_x"][()].reshape(50, -1) / 255
+        y = f["test_set_y"][()].reshape(-1)
+    cat = sigmoid(x @ w + b) > 0.5
+    return (
+        int(np.sum(cat & (y == 1))),
+        int(np.sum(cat & (y == 0))),
+        int(np.sum(~cat & (y == 0))),
+        int(np.sum(~cat & (y == 1))),
+    )
+
+
+def test_report_on_a_model_alone(tmp_path):
+    summary, page = made_report(cwd=tmp_path)
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "index.html",
+        "learning_curve.png",
+        "weights.png",
+    ]
+    assert summary["files"] == [
+        "out/learning_curve.png",
+        "out/weights.png",
+        "out/index.html",
+    ]
+    assert summary["scores"] is None
+    assert png_size((out / "learning_curve.png").read_bytes()) == (800, 500)
+    assert png_size((out / "weights.png").read_bytes()) == (1200, 450)
+    # The page shows exactly those pictures, embedded.
+    assert page.pngs == [
+        (out / "learning_curve.png").read_bytes(),
+        (out / "weights.png").read_bytes(),
+    ]
+    # The bundled model's facts, as the course trains it.
+    for fact in ("learning rate 0.005", "iterations 2000", "99.04 % (207/209)", "70.00 % (35/50)"):
+        assert fact in page.text
+
+
+def test_the_page_loads_nothing_from_outside(tmp_path):
+    _, page = made_report("--data", TEST_FILE, cwd=tmp_path)
+    assert page.urls
+    for url in page.urls:
+        assert url.startswith("data:") or url.startswith("#"), url
+    assert "script" not in page.tags and "link" not in page.tags
+    assert "http" not in (tmp_path / "out" / "index.html").read_text("utf-8")
+
+
+def test_report_on_the_course_test_set(tmp_path):
+    summary, page = made_report("--data", PACKAGE_DATA, cwd=tmp_path)
+    out = tmp_path / "out"
+    tp, fp, tn, fn = counts_by_hand()
+    assert tp + tn == 35  # the course's 70 % test accuracy
+    scores = summary["scores"]
+    assert scores["examples"] == 50
+    assert scores["confusion"] == {"tp": tp, "fp": fp, "tn": tn, "fn": fn}
+    assert summary["misclassified"] == fp + fn == 15
+    assert png_size((out / "confusion.png").read_bytes()) == (500, 450)
+    # 15 images in rows of 8: two rows of 175 pixels below a 60-pixel title.
+    assert png_size((out / "misclassified.png").read_bytes()) == (1200, 60 + 2 * 175)
+    assert len(page.pngs) == 4
+    assert "accuracy 70.00 % (35/50)" in page.text
+    assert f"true positives, false positives {tp}, {fp}" in page.text
+    assert f"true negatives, false negatives {tn}, {fn}" in page.text
+    assert f"precision {100 * tp / (tp + fp):.2f} % ({tp}/{tp + fp})" in page.text
+    assert f"recall {100 * tp / (tp + fn):.2f} % ({tp}/{tp + fn})" in page.text
+    assert "15 of 50 images are misclassified" in page.text
+
+
+def test_more_than_48_misclassified_images_are_capped(tmp_path):
+    constant_model(tmp_path / "sure.h5", 0.9)  # calls everything a cat
+    with h5py.File(tmp_path / "dogs.h5", "w") as f:
+        f["test_set_x"] = np.random.default_rng(0).integers(0, 256, (50, 64, 64, 3), np.uint8)
+        f["test_set_y"] = np.zeros(50, np.int64)
+    summary, page = made_report("-m", "sure.h5", "--data", "dogs.h5", cwd=tmp_path)
+    assert summary["misclassified"] == 50
+    # 48 images in six rows of eight.
+    picture = (tmp_path / "out" / "misclassified.png").read_bytes()
+    assert png_size(picture) == (1200, 60 + 6 * 175)
+    assert "50 of 50 images are misclassified; the 48 most confidently wrong are shown" in page.text
+
+
+def test_no_misclassified_picture_when_every_image_is_right(tmp_path):
+    class_folders(tmp_path / "data")  # reddish cats, bluish others
+    red_minus_blue = np.zeros((64, 64, 3))
+    red_minus_blue[..., 0], red_minus_blue[..., 2] = 1.0, -1.0
+    write_model_file(tmp_path / "red.h5", w=red_minus_blue.reshape(N_X, 1) / 100)
+    # An old picture from an earlier report must not stay beside the new page.
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "misclassified.png").write_bytes(b"old")
+    result = catclf_run("report", "-m", "red.h5", "--data", "data", "--out", "out", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "misclassified" not in result.stdout
+    assert "no image of data is misclassified" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "confusion.png",
+        "index.html",
+        "learning_curve.png",
+        "weights.png",
+    ]
+    page = Page((tmp_path / "out" / "index.html").read_text("utf-8"))
+    assert "None: the model classifies all 8 images rightly" in page.text
+    assert "accuracy 100.00 % (8/8)" in page.text
+
+
+def test_plain_summary_lists_the_files(tmp_path):
+    result = catclf_run("report", "--out", "out", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "learning curve: out/learning_curve.png",
+        "weights: out/weights.png",
+        "page: out/index.html",
+    ]
+    assert "using the model trained on the bundled" in result.stderr
+
+
+def test_a_gui_display_and_backend_setting_change_nothing(tmp_path):
+    env = {"DISPLAY": ":0", "MPLBACKEND": "TkAgg"}
+    result = catclf_run("report", "--out", "out", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert png_size((tmp_path / "out" / "weights.png").read_bytes()) == (1200, 450)
+
+
+def test_out_that_is_a_file_is_a_one_line_error(tmp_path):
+    (tmp_path / "out").write_text("mine")
+    result = catclf_run("report", "--out", "out", cwd=tmp_path)
+    assert result.returncode == 1
+    [line] = error_lines(result.stderr)
+    assert line.startswith("catclf: error: out: ")
+    assert (tmp_path / "out").read_text() == "mine"
+
+
+def test_report_needs_out(tmp_path):
+    result = catclf_run("report", cwd=tmp_path)
+    assert result.returncode == 2
+
+
+def test_a_failed_write_names_the_file_and_leaves_no_temporary_file(tmp_path):
+    (tmp_path / "weights.png").mkdir()  # cannot be replaced by a file
+    with pytest.raises(ReportError, match=r"weights\.png: cannot write"):
+        report.write_files(tmp_path, {"a.png": b"1", "weights.png": b"2", "b.png": b"3"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "weights.png"]
+
+
+# matplotlib is optional
+
+WITHOUT_MATPLOTLIB = (
+    "import sys; sys.modules['matplotlib'] = None; "
+    "from catclf.cli import main; sys.argv[0] = 'catclf'; main()"
+)
+
+
+def run_without_matplotlib(*args, cwd):
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_MATPLOTLIB, *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("CATCLF_")},
+        timeout=300,
+    )
+    assert "Traceback" not in result.stderr
+    return result
+
+
+def test_the_blocker_really_hides_matplotlib(tmp_path):
+    code = "import sys; sys.modules['matplotlib'] = None; import matplotlib"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 1 and "import of matplotlib halted" in result.stderr
+
+
+def test_train_predict_and_sweep_work_without_matplotlib(tmp_path):
+    class_folders(tmp_path / "data")
+    trained = run_without_matplotlib("train", "data", "-n", "20", "-q", cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    assert (tmp_path / "model.h5").exists()
+    predicted = run_without_matplotlib(
+        "predict", "-m", BUNDLED_MODEL, SAMPLES / "cat_chelsea.png", cwd=tmp_path
+    )
+    assert predicted.returncode == 0, predicted.stderr
+    swept = run_without_matplotlib("sweep", "data", "-r", "0.01", "-n", "20", cwd=tmp_path)
+    assert swept.returncode == 0, swept.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["report", "--out", "out"], ["sweep", "-n", "100000", "--out", "out"]],
+    ids=["report", "sweep --out"],
+)
+def test_pictures_without_matplotlib_say_how_to_install_it(tmp_path, args):
+    result = run_without_matplotlib(*args, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    # One line, before any work: no training began (100000 iterations would show).
+    assert result.stderr.splitlines() == [result.stderr.strip()]
+    assert INSTALL in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_command_line_imports_no_heavy_module_until_a_command_runs():
+    code = (
+        "import sys, catclf.cli; "
+        "print(sorted(m for m in ('matplotlib', 'numpy', 'PIL', 'h5py') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "[]"

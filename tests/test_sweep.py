@@ -1,0 +1,134 @@
+"""catclf sweep: one training per learning rate, as the course's learning-rate exercise.
+
+Expected figures are the course's: at 1500 iterations on its cat / non-cat set, learning
+rate 0.01 reaches train accuracy 99.52 % and test accuracy 68 %, 0.001 88.99 % and 64 %,
+0.0001 68.42 % and 36 %.
+"""
+
+import io
+import json
+import math
+
+import pytest
+from PIL import Image
+from test_cli import PACKAGE_DATA, catclf_run, error_lines
+
+TRAIN_FILE = PACKAGE_DATA / "train_catvnoncat.h5"
+
+
+def sweep_json(*args, cwd, status=0):
+    result = catclf_run("sweep", *args, "--json", cwd=cwd)
+    assert result.returncode == status, result.stderr
+    return json.loads(result.stdout), result
+
+
+@pytest.fixture(scope="module")
+def course_sweep(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("sweep")
+    runs, _ = sweep_json("--iterations", "1500", cwd=cwd)
+    return runs, cwd
+
+
+def test_default_rates_reproduce_the_course_exercise(course_sweep):
+    runs, _ = course_sweep
+    assert [r["learning_rate"] for r in runs] == [0.01, 0.001, 0.0001]
+    assert not any(r["diverged"] for r in runs)
+    # The course's published accuracies, as counts of 209 training and 50 test images.
+    assert [round(r["train_accuracy"] * 209) for r in runs] == [208, 186, 143]
+    assert [round(r["test_accuracy"] * 50) for r in runs] == [34, 32, 18]
+    for r in runs:
+        assert r["num_iterations"] == 1500
+        assert (r["train_examples"], r["test_examples"]) == (209, 50)
+        assert len(r["costs"]) == 15  # iterations 0, 100, ..., 1400
+        assert r["costs"][0] == pytest.approx(math.log(2))
+        assert r["model"] is None and r["reason"] is None
+
+
+def test_the_largest_rate_fits_hardest_and_the_smallest_learns_slowest(course_sweep):
+    runs, _ = course_sweep
+    train_accuracy = [r["train_accuracy"] for r in runs]
+    final_cost = [r["final_cost"] for r in runs]
+    assert train_accuracy[0] > train_accuracy[1] > train_accuracy[2]
+    assert final_cost[0] < final_cost[1] < final_cost[2]
+
+
+def test_the_best_run_has_the_highest_test_accuracy(course_sweep):
+    runs, _ = course_sweep
+    assert [r["best"] for r in runs] == [True, False, False]
+
+
+def test_sweep_saves_no_model(course_sweep):
+    _, cwd = course_sweep
+    assert list(cwd.iterdir()) == []
+
+
+def test_a_diverging_rate_is_a_row_and_the_others_still_run(tmp_path):
+    runs, result = sweep_json("-r", "0.005", "-r", "10", "-n", "300", cwd=tmp_path)
+    good, bad = runs
+    assert not good["diverged"] and good["best"]
+    assert 0 < good["final_cost"] < math.log(2)
+    assert bad["diverged"] and not bad["best"]
+    assert bad["train_accuracy"] is None and bad["test_accuracy"] is None
+    assert bad["final_cost"] is None
+    assert "diverged at learning rate 10" in bad["reason"]
+    assert bad["costs"][0] == pytest.approx(math.log(2))
+    assert error_lines(result.stderr) == []
+
+
+def test_a_diverging_rate_in_the_table(tmp_path):
+    result = catclf_run("sweep", "-r", "10", "-r", "0.005", "-n", "300", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    header, diverged, trained = result.stdout.splitlines()
+    assert header.split() == [
+        "learning_rate",
+        "train_accuracy",
+        "test_accuracy",
+        "final_cost",
+        "note",
+    ]
+    assert diverged.split() == ["10", "-", "-", "-", "diverged"]
+    assert trained.split()[0] == "0.005" and trained.split()[-1] == "best"
+    assert "catclf: training diverged at learning rate 10" in result.stderr
+
+
+def test_when_every_rate_diverges_the_rows_are_printed_and_the_status_is_1(tmp_path):
+    runs, result = sweep_json("-r", "10", "-r", "20", "-n", "300", cwd=tmp_path, status=1)
+    assert [r["diverged"] for r in runs] == [True, True]
+    assert not any(r["best"] for r in runs)
+    [line] = error_lines(result.stderr)
+    assert "every learning rate" in line
+
+
+def test_without_a_test_set_the_best_run_has_the_lowest_final_cost(tmp_path):
+    runs, _ = sweep_json(TRAIN_FILE, "-r", "0.001", "-r", "0.005", "-n", "300", cwd=tmp_path)
+    assert [r["test_accuracy"] for r in runs] == [None, None]
+    assert [r["test_examples"] for r in runs] == [0, 0]
+    lower = min(runs, key=lambda r: r["final_cost"])
+    assert [r["best"] for r in runs] == [r is lower for r in runs]
+
+
+def test_test_option_and_plain_output_without_a_test_set(tmp_path):
+    result = catclf_run("sweep", TRAIN_FILE, "-r", "0.005", "-n", "200", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1].split()[2] == "-"
+    runs, _ = sweep_json(
+        TRAIN_FILE, "--test", PACKAGE_DATA, "-r", "0.005", "-n", "200", cwd=tmp_path
+    )
+    assert runs[0]["test_examples"] == 50
+
+
+def test_out_draws_the_learning_curves(tmp_path):
+    result = catclf_run(
+        "sweep", "-r", "0.01", "-r", "10", "-n", "300", "--out", "curves", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "curves").iterdir()) == ["learning_curves.png"]
+    with Image.open(io.BytesIO((tmp_path / "curves" / "learning_curves.png").read_bytes())) as im:
+        assert im.format == "PNG" and im.size == (800, 500)
+
+
+@pytest.mark.parametrize("rate", ["0", "-0.01", "nan"])
+def test_a_rate_that_is_not_positive_is_a_usage_error(tmp_path, rate):
+    result = catclf_run("sweep", "-r", "0.01", f"--learning-rate={rate}", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
