@@ -615,3 +615,14 @@ def test_a_photo_folder_above_the_memory_limit_is_refused_before_decoding(
     assert decoded == []
     data, _ = load(tmp_path, memory_limit=49_152)  # X is formed or streamed later
     assert data.m == 3 and not data.in_file
+
+
+def test_a_set_left_in_its_file_is_still_a_dataclass_that_replace_copies(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    x, y = random_images(5, seed=7), np.array([1, 0, 1, 1, 0])
+    data = read_hdf5(write_chunked_h5(tmp_path / "big.h5", x, y, chunk=2), memory_limit=1)
+    copy = replace(data, origin="copy")
+    assert data.in_file and not copy.in_file  # the copy holds the images it read
+    np.testing.assert_array_equal(copy.images, x)
+    assert copy.origin == "copy" and copy.hdf5_file == data.hdf5_file
