@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -41,6 +42,7 @@ EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
 BATCH = 256
 MAX_STDIN_BYTES = 256 << 20
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 app = typer.Typer(
     name="catclf",
@@ -107,6 +109,17 @@ def _root(
     """
 
 
+def _memory_size(value: str | None) -> str | None:
+    from catclf.memory import parse_size
+
+    if value is not None:
+        try:
+            parse_size(value)
+        except ValueError as e:
+            raise typer.BadParameter(str(e)) from None
+    return value
+
+
 def _positive_rate(value: float) -> float:
     if not (math.isfinite(value) and value > 0):
         raise typer.BadParameter(f"{value} is not a positive number")
@@ -118,6 +131,14 @@ def _probability(value: float) -> float:
     if not 0.0 <= value <= 1.0:
         raise typer.BadParameter(f"{value} is not a probability between 0 and 1")
     return value
+
+
+class Solver(str, Enum):
+    """How train computes the gradient descent: the same iterates either way."""
+
+    auto = "auto"
+    gram = "gram"
+    primal = "primal"
 
 
 ModelOption = Annotated[
@@ -191,21 +212,12 @@ JobsOption = Annotated[
     ),
 ]
 
-# Variables the common BLAS libraries read when numpy loads them.
-BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-
 
 def _decoding_jobs(jobs: int | None) -> int:
-    """The number of decoding processes; with more than one, this process keeps BLAS to
-    one thread: numpy has not been imported yet, and BLAS threads waiting for work would
-    take the cores from the decoders."""
+    """The number of decoding processes: jobs, or one per core this process may use."""
     from catclf.images import default_jobs
 
-    jobs = default_jobs() if jobs is None else jobs
-    if jobs > 1 and "numpy" not in sys.modules:
-        for name in BLAS_THREADS:
-            os.environ.setdefault(name, "1")
-    return jobs
+    return default_jobs() if jobs is None else jobs
 
 
 @app.command()
@@ -222,6 +234,27 @@ def train(
     positive: PositiveOption = None,
     strict: StrictOption = False,
     jobs: JobsOption = None,
+    solver: Annotated[
+        Solver,
+        typer.Option(
+            "--solver",
+            help="gram: iterate on the m x m Gram matrix X^T X, fast when m is well below "
+            "12288; primal: iterate on X itself; auto: whichever needs fewer multiplications. "
+            "The results are the same.",
+        ),
+    ] = Solver.auto,
+    memory_limit: Annotated[
+        str | None,
+        typer.Option(
+            "--memory-limit",
+            metavar="SIZE",
+            callback=_memory_size,
+            help="Memory the training data may take, such as 600MB, 2GB or 512MiB. An HDF5 "
+            "set larger than this is read from its file a slice at a time in every iteration. "
+            "[default: a quarter of the available memory]",
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -234,23 +267,58 @@ def train(
     """
     jobs = _decoding_jobs(jobs)
     from catclf import model as model_file
+    from catclf.datasets import memory_needed
+    from catclf.memory import default_limit, format_size, parse_size
     from catclf.model import Settings
+    from catclf.training import plan
     from catclf.training import train as fit
 
+    limit = default_limit() if memory_limit is None else parse_size(memory_limit)
     started = time.perf_counter()
     show = is_terminal(sys.stderr) and not quiet
     out = model if model is not None else model_file.DEFAULT_PATH
     model_file.check_target(out)  # before training, not after it
-    train_set, test_set, skipped = _load_sets(data, test, positive, strict, quiet, jobs)
+    train_set, test_set, skipped = _load_sets(
+        data, test, positive, strict, quiet, jobs, memory_limit=limit
+    )
 
     settings = Settings(learning_rate=learning_rate, num_iterations=iterations)
-    with reporting.progress("training", iterations, enabled=show, status="cost") as advance:
+    how = plan(train_set, iterations, solver=solver.value, memory_limit=limit)
+    if how.streamed and not quiet:
+        note(
+            f"the training images and their X would take "
+            f"{format_size(memory_needed(train_set.m))}, more than the memory limit "
+            f"of {format_size(limit)}: each iteration reads them {how.rows} at a time"
+        )
+    # Streamed, an iteration can take minutes: the bar counts examples, not iterations.
+    total = (iterations + 1) * train_set.m + (0 if test_set is None else test_set.m)
+    with reporting.progress(
+        "training", total if how.streamed else iterations, enabled=show, status="cost"
+    ) as advance:
+        cost_text = ""
+        begun = time.perf_counter()
+        seen = 0
+
+        def iterated(i: int, cost: float) -> None:
+            nonlocal cost_text
+            cost_text = f"cost {cost:.6f}"
+            advance(0 if how.streamed else 1, status=cost_text)
+
+        def examples(k: int) -> None:
+            nonlocal seen
+            seen += k
+            rate = seen / max(time.perf_counter() - begun, 1e-9)
+            advance(k, status=f"{cost_text}  {rate:,.0f} examples/s".strip())
+
         try:
             trained = fit(
                 train_set,
                 test_set,
                 settings,
-                on_iteration=lambda i, cost: advance(1, status=f"cost {cost:.6f}"),
+                solver=solver.value,
+                memory_limit=limit,
+                on_iteration=iterated,
+                on_examples=examples,
             )
         except TrainingDiverged as e:
             raise TrainingDiverged(f"{e}; no model was saved") from e
@@ -260,6 +328,8 @@ def train(
         "model": str(out),
         **_run_summary(train_set, test_set, settings, trained),
         "skipped": _skipped_json(skipped),
+        "solver": trained.solver,
+        "streamed": how.streamed,
         "seconds": round(time.perf_counter() - started, 3),
     }
     if as_json:
@@ -471,9 +541,10 @@ def _load_sets(
     strict: bool,
     quiet: bool,
     jobs: int,
+    memory_limit: int | None = None,
 ) -> tuple[Dataset, Dataset | None, list[Skipped]]:
     """(training set, test set or None, images skipped in either), decoded once, as train
-    takes DATA and --test; says on stderr what was found."""
+    takes DATA and --test; says on stderr what was found. memory_limit: see datasets.load."""
     from catclf import datasets
 
     with _decoding_bars(is_terminal(sys.stderr) and not quiet) as decoding:
@@ -482,12 +553,22 @@ def _load_sets(
             train_set, implied_test = datasets.bundled()
         else:
             train_set, implied_test = datasets.load(
-                data, positive=positive, strict=strict, progress=decoding, jobs=jobs
+                data,
+                positive=positive,
+                strict=strict,
+                progress=decoding,
+                jobs=jobs,
+                memory_limit=memory_limit,
             )
         test_set = implied_test
         if test is not None:
             test_set = datasets.load_test(
-                test, positive=positive, strict=strict, progress=decoding, jobs=jobs
+                test,
+                positive=positive,
+                strict=strict,
+                progress=decoding,
+                jobs=jobs,
+                memory_limit=memory_limit,
             )
     skipped = train_set.skipped + (test_set.skipped if test_set is not None else [])
     for s in skipped:
@@ -1235,6 +1316,12 @@ def _accuracy_text(fraction: float, m: int) -> str:
 def main() -> None:
     """The `catclf` command."""
     signal.signal(signal.SIGTERM, _on_sigterm)
+    # Before numpy is imported: one BLAS thread unless the environment says otherwise. The
+    # products of training read memory more than they compute, so more threads gain little,
+    # and on a machine busy with other work each product waits for its threads (5 to 20
+    # times slower, measured on two shared cores).
+    for name in BLAS_THREADS:
+        os.environ.setdefault(name, "1")
     # Paths that are not valid UTF-8 are written back as the bytes they were.
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):

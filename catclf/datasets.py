@@ -6,10 +6,12 @@ A data set holds its images as (m, 64, 64, 3) uint8 and its labels as (m,) 0 / 1
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -19,10 +21,12 @@ from catclf.images import (
     CHANNELS,
     IMAGE_EXTENSIONS,
     IMAGE_SIZE,
+    N_X,
     find_images,
     reader,
     to_columns,
 )
+from catclf.memory import format_size
 
 BUNDLED_DIR = Path(__file__).parent / "data"
 BUNDLED_NAME = "bundled cat / non-cat set"
@@ -33,6 +37,7 @@ WRITE_CHUNK = 64  # images per HDF5 chunk: a slice of a large set reads few chun
 GZIP_LEVEL = 4
 
 Progress = Callable[[int], None]
+LABEL_ROWS = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,21 @@ class Skipped:
     error: str
 
 
+class _Images:
+    """Dataset.images: the array given, or all the images read from the file of a
+    `FilePixels` given instead (a dataclass field that is a descriptor, so that
+    Dataset(images=...) and dataclasses.replace work as for any field)."""
+
+    def __get__(self, data: object, owner: type | None = None) -> NDArray[np.uint8]:
+        if data is None:
+            raise AttributeError("images")  # a required field, without a default
+        pixels = data.__dict__["_images"]
+        return pixels.read(0, pixels.m) if isinstance(pixels, FilePixels) else pixels
+
+    def __set__(self, data: object, value: NDArray[np.uint8] | FilePixels) -> None:
+        data.__dict__["_images"] = value
+
+
 @dataclass
 class Dataset:
     """m examples: images (m, 64, 64, 3) uint8, labels (m,) int64 of 0 / 1.
@@ -51,15 +71,26 @@ class Dataset:
     (negative name, positive name) as the data calls them; hdf5_file is the file
     the examples were read from when they come from one HDF5 file (example i is
     then its image i), else None.
+
+    images may be given as `FilePixels`, the images of an HDF5 file left in the file:
+    `blocks` then reads them a slice at a time, while `images` and `X` read them all.
     """
 
-    images: NDArray[np.uint8]
+    if TYPE_CHECKING:  # what readers get; the descriptor also takes FilePixels
+        images: NDArray[np.uint8]
+    else:
+        images: _Images = _Images()
     labels: NDArray[np.int64]
     sources: list[str]
     classes: tuple[str, str]
     origin: str
     skipped: list[Skipped] = field(default_factory=list)
     hdf5_file: str | None = None
+
+    @property
+    def in_file(self) -> bool:
+        """True when the images stay in their HDF5 file and are read a slice at a time."""
+        return isinstance(self.__dict__["_images"], FilePixels)
 
     @property
     def m(self) -> int:
@@ -79,9 +110,89 @@ class Dataset:
         """(1, m) float64 of 0.0 / 1.0."""
         return self.labels.reshape(1, -1).astype(np.float64)
 
+    def blocks(
+        self, columns: int, rows: int, *, on_block: Progress | None = None
+    ) -> Iterator[tuple[NDArray[np.float64], NDArray[np.float64]]]:
+        """(X_k (12288, k), Y_k (1, k)) for consecutive blocks of k <= columns examples.
+
+        The columns of X_k are those of `X` exactly, but only one block is ever held:
+        images are taken rows at a time (read from the file, or sliced from memory) and
+        converted columns at a time into one reused float64 buffer, valid until the next
+        block is taken. on_block(k) is called after each block has been used.
+        """
+        Y = self.Y
+        buffer = np.empty((min(columns, self.m), N_X))
+        source = self.__dict__["_images"]
+        slices = (
+            source.slices(rows)
+            if isinstance(source, FilePixels)
+            else (source[i : i + rows] for i in range(0, self.m, rows))
+        )
+        start = 0
+        for pixels in slices:
+            flat = pixels.reshape(pixels.shape[0], N_X)
+            for j in range(0, flat.shape[0], columns):
+                part = flat[j : j + columns]
+                k = part.shape[0]
+                # The division to_columns does, into the reused buffer: the same bits.
+                np.divide(part, 255.0, out=buffer[:k])
+                yield buffer[:k].T, Y[:, start : start + k]
+                start += k
+                if on_block is not None:
+                    on_block(k)
+
     def describe(self) -> str:
         """'209 images: 72 cat, 137 non-cat'."""
         return f"{self.m} images: {self.positives} cat, {self.m - self.positives} non-cat"
+
+
+class FilePixels:
+    """The (m, 64, 64, 3) uint8 images of an HDF5 file, left in the file and read in slices."""
+
+    def __init__(self, path: Path, name: str, m: int, chunk_rows: int | None) -> None:
+        self.path, self.name, self.m, self.chunk_rows = path, name, m, chunk_rows
+
+    def read(self, start: int, stop: int) -> NDArray[np.uint8]:
+        """Images start to stop, (stop - start, 64, 64, 3)."""
+        with self._open() as f:
+            return self._read(f, start, stop, None)
+
+    def slices(self, rows: int) -> Iterator[NDArray[np.uint8]]:
+        """Consecutive slices of about rows images, (k, 64, 64, 3), read into one reused buffer.
+
+        Reads are rounded to whole chunks of a chunked file, so that each chunk is read
+        and decompressed once per pass.
+        """
+        if self.chunk_rows:
+            rows = max(self.chunk_rows, rows - rows % self.chunk_rows)
+        rows = min(rows, self.m)
+        buffer = np.empty((rows, IMAGE_SIZE, IMAGE_SIZE, CHANNELS), dtype=np.uint8)
+        with self._open() as f:
+            for start in range(0, self.m, rows):
+                stop = min(start + rows, self.m)
+                yield self._read(f, start, stop, buffer[: stop - start])
+
+    def _open(self) -> Any:
+        import h5py
+
+        try:
+            return h5py.File(self.path, "r")
+        except OSError as e:
+            raise DataError(f"{self.path}: cannot read ({reason(e)})") from e
+
+    def _read(
+        self, f: Any, start: int, stop: int, out: NDArray[np.uint8] | None
+    ) -> NDArray[np.uint8]:
+        try:
+            node = f[self.name]
+            if node.shape[0] != self.m:
+                raise DataError(f"{self.path}: {self.name} changed while it was being read")
+            if out is None:
+                return np.asarray(node[start:stop], dtype=np.uint8)
+            node.read_direct(out, np.s_[start:stop])
+            return out
+        except (OSError, RuntimeError, KeyError, ValueError, TypeError) as e:
+            raise DataError(f"{self.path}: corrupt HDF5 file ({reason(e)})") from e
 
 
 def bundled() -> tuple[Dataset, Dataset]:
@@ -99,6 +210,7 @@ def load(
     strict: bool = False,
     progress: Callable[[int], Progress] | None = None,
     jobs: int = 1,
+    memory_limit: int | None = None,
 ) -> tuple[Dataset, Dataset | None]:
     """Load DATA in any of its three forms; return (data, test set it brings or None).
 
@@ -108,12 +220,13 @@ def load(
 
     progress(total) is called once the number of images to decode is known and
     returns a function called with the number decoded since its last call. Images are
-    decoded in up to jobs processes.
+    decoded in up to jobs processes. memory_limit, in bytes, leaves large HDF5 images in
+    their file (see `read_hdf5`) and refuses a photo folder whose images would not fit.
     """
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
     if path.is_file():
-        return read_hdf5(path), None
+        return read_hdf5(path, memory_limit=memory_limit), None
     if not path.is_dir():
         raise DataError(f"{path}: not a file or folder")
     train_files, test_files = course_files(path)
@@ -123,9 +236,17 @@ def load(
             raise DataError(
                 f"{path}: expected one train_*.h5 and at most one test_*.h5, found {names}"
             )
-        test = read_hdf5(test_files[0]) if test_files else None
-        return read_hdf5(train_files[0]), test
-    return read_folder(path, positive=positive, strict=strict, progress=progress, jobs=jobs), None
+        test = read_hdf5(test_files[0], memory_limit=memory_limit) if test_files else None
+        return read_hdf5(train_files[0], memory_limit=memory_limit), test
+    folder = read_folder(
+        path,
+        positive=positive,
+        strict=strict,
+        progress=progress,
+        jobs=jobs,
+        memory_limit=memory_limit,
+    )
+    return folder, None
 
 
 def load_test(
@@ -135,15 +256,23 @@ def load_test(
     strict: bool = False,
     progress: Callable[[int], Progress] | None = None,
     jobs: int = 1,
+    memory_limit: int | None = None,
 ) -> Dataset:
     """Load DATA named as a test set: like `load`, but a course folder gives its test_*.h5."""
     if path.is_dir():
         train_files, test_files = course_files(path)
         if len(test_files) == 1:
-            return read_hdf5(test_files[0])
+            return read_hdf5(test_files[0], memory_limit=memory_limit)
         if train_files or test_files:
             raise DataError(f"{path}: expected exactly one test_*.h5 file to use as the test set")
-    data, _ = load(path, positive=positive, strict=strict, progress=progress, jobs=jobs)
+    data, _ = load(
+        path,
+        positive=positive,
+        strict=strict,
+        progress=progress,
+        jobs=jobs,
+        memory_limit=memory_limit,
+    )
     return data
 
 
@@ -155,13 +284,16 @@ def course_files(folder: Path) -> tuple[list[Path], list[Path]]:
     return train, test
 
 
-def read_hdf5(path: Path) -> Dataset:
+def read_hdf5(path: Path, *, memory_limit: int | None = None) -> Dataset:
     """An HDF5 file in the course layout: {prefix}_x uint8 (m, 64, 64, 3), {prefix}_y (m,)
     or (1, m) of 0 / 1, and optionally list_classes [negative, positive], where prefix is
     train_set or test_set.
 
     A file written by `write_hdf5` also holds {prefix}_paths: the examples' sources are then
     those paths, joined to the file's source_folder attribute; otherwise "file.h5[i]".
+    The images are read into memory unless `pixels_fit` says they do not fit memory_limit
+    bytes; then they stay in the file, read a slice at a time. The labels are read and
+    checked a slice at a time either way.
     """
     import h5py
 
@@ -173,33 +305,41 @@ def read_hdf5(path: Path) -> Dataset:
         raise DataError(f"{path}: not a readable HDF5 file ({reason(e)})") from e
     try:
         with f:
-            prefix, images, y = _read_course_arrays(f, path)
+            prefix, x_node, y_node = _course_nodes(f, path)
             classes = _read_classes(f, path)
-            sources = _read_sources(f, prefix, images.shape[0], path)
+            m = x_node.shape[0]
+            labels = _read_labels(y_node, m, path, prefix)
+            sources = _read_sources(f, prefix, m, path)
+            if m == 0:
+                raise DataError(f"{path}: {prefix}_x holds no images")
+            images: NDArray[np.uint8] | FilePixels
+            if not pixels_fit(m, memory_limit):
+                chunks = x_node.chunks[0] if x_node.chunks else None
+                images = FilePixels(path, x_node.name, m, chunks)
+            else:
+                images = np.asarray(x_node[()], dtype=np.uint8)
     except (OSError, RuntimeError, KeyError, ValueError, TypeError) as e:
         # h5py reports damaged metadata (not only a short file) when a name is looked up.
         raise DataError(f"{path}: corrupt HDF5 file ({reason(e)})") from e
-    m = images.shape[0]
-    if y.shape[0] != m:
-        raise DataError(f"{path}: {prefix}_x has {m} images but {prefix}_y has {y.shape[0]} labels")
-    bad = ~np.isin(y, (0, 1))
-    if bad.any():
-        values = ", ".join(str(v) for v in np.unique(y[bad])[:5])
-        raise DataError(f"{path}: {prefix}_y holds labels other than 0 and 1: {values}")
-    if m == 0:
-        raise DataError(f"{path}: {prefix}_x holds no images")
-    return Dataset(
-        images, y.astype(np.int64), sources, classes, origin=str(path), hdf5_file=str(path)
-    )
+    pixels = cast("NDArray[np.uint8]", images)  # the images field also takes FilePixels
+    return Dataset(pixels, labels, sources, classes, origin=str(path), hdf5_file=str(path))
 
 
-def _read_course_arrays(
-    f: object, path: Path
-) -> tuple[str, NDArray[np.uint8], NDArray[np.generic]]:
-    """(prefix, images (m, 64, 64, 3), labels (m,)) from an open course-layout file."""
+def memory_needed(m: int) -> int:
+    """Bytes that m images take in memory with their X: 1 byte a pixel value, 8 in X."""
+    return 9 * N_X * m
+
+
+def pixels_fit(m: int, memory_limit: int | None) -> bool:
+    """Whether m images, 12288 bytes each, may be held in memory: in three quarters of the
+    limit, which leaves a quarter for the blocks of X made from them (None: no limit)."""
+    return memory_limit is None or N_X * m <= memory_limit * 3 // 4
+
+
+def _course_nodes(f: Any, path: Path) -> tuple[str, Any, Any]:
+    """(prefix, images node (m, 64, 64, 3), labels node) of an open course-layout file."""
     import h5py
 
-    assert isinstance(f, h5py.File)
     prefix = next((p for p in ("train_set", "test_set") if f"{p}_x" in f), None)
     if prefix is None or f"{prefix}_y" not in f:
         found = ", ".join(sorted(f.keys())) or "nothing"
@@ -218,44 +358,53 @@ def _read_course_arrays(
         )
     if y_node.dtype.kind not in "iufb":
         raise DataError(f"{path}: {prefix}_y has dtype {y_node.dtype}, expected numbers 0 / 1")
-    # Shapes are checked before anything is read: a file can declare far more than it
-    # stores (a chunked dataset reads back its fill value) or than memory holds.
-    m = x_node.shape[0]
-    if y_node.size != m or y_node.ndim > 2:
-        raise DataError(
-            f"{path}: {prefix}_x has {m} images but {prefix}_y has shape {y_node.shape}"
-        )
-    _check_memory(path, f"{prefix}_x", m)
-    images = np.asarray(x_node[()], dtype=np.uint8)
-    y = np.asarray(y_node[()]).reshape(-1)
-    return prefix, images, y
+    _check_stored(x_node, path, f"{prefix}_x")
+    return prefix, x_node, y_node
 
 
-def _check_memory(path: Path, name: str, m: int) -> None:
-    """Raise DataError when m images would not fit in memory as training holds them:
-    uint8 pixels and the float64 X made from them, 9 bytes per pixel value."""
-    needed = m * IMAGE_SIZE * IMAGE_SIZE * CHANNELS * 9
-    available = _available_memory()
-    if available is not None and needed > available:
-        raise DataError(
-            f"{path}: {name} holds {m} images, {needed / 2**30:.1f} GiB to train on, more "
-            f"than the {available / 2**30:.1f} GiB of memory available"
-        )
+def _check_stored(node: Any, path: Path, name: str) -> None:
+    """Raise DataError unless the file stores every image it declares.
+
+    A chunked dataset can declare far more than it holds: chunks never written read back
+    as zeros. A few kilobytes could otherwise declare a billion images, and cost the
+    memory or the hours of reading them.
+    """
+    m = node.shape[0]
+    if m == 0:
+        return
+    if node.chunks is None:
+        stored = node.id.get_storage_size() >= node.size * node.dtype.itemsize
+    else:
+        grid = zip(node.shape, node.chunks, strict=True)
+        chunks = math.prod(-(-size // chunk) for size, chunk in grid)
+        stored = node.id.get_num_chunks() >= chunks
+    if not stored:
+        raise DataError(f"{path}: {name} declares {m} images but does not store them all")
 
 
-def _available_memory() -> int | None:
-    """Bytes of memory available to a new allocation, as the system estimates it, or None."""
-    try:
-        with open("/proc/meminfo", "rb") as f:
-            for line in f:
-                if line.startswith(b"MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, AttributeError):
-        return None
+def _read_labels(node: Any, m: int, path: Path, prefix: str) -> NDArray[np.int64]:
+    """The m labels of node, (m,) or (1, m), read and checked LABEL_ROWS at a time."""
+    if node.size != m:
+        raise DataError(f"{path}: {prefix}_x has {m} images but {prefix}_y has {node.size} labels")
+    labels = np.empty(m, dtype=np.int64)
+    bad: list[NDArray[np.generic]] = []
+    row = node.ndim == 2 and node.shape[0] == 1
+    step = LABEL_ROWS if node.ndim == 1 or row else max(m, 1)
+    for start in range(0, m, step):
+        if node.ndim == 1:
+            part = node[start : start + step]
+        elif row:
+            part = node[0, start : start + step]
+        else:
+            part = np.asarray(node[()]).reshape(-1)
+        wrong = ~np.isin(part, (0, 1))
+        if wrong.any():
+            bad.append(np.unique(part[wrong]))
+        labels[start : start + len(part)] = part
+    if bad:
+        values = ", ".join(str(v) for v in np.unique(np.concatenate(bad))[:5])
+        raise DataError(f"{path}: {prefix}_y holds labels other than 0 and 1: {values}")
+    return labels
 
 
 def _read_classes(f: object, path: Path) -> tuple[str, str]:
@@ -348,13 +497,15 @@ def read_folder(
     strict: bool = False,
     progress: Callable[[int], Progress] | None = None,
     jobs: int = 1,
+    memory_limit: int | None = None,
 ) -> Dataset:
     """A folder with exactly two class folders; images below each, recursively.
 
     The class folder named positive (any case), or else the one named cat or cats,
     holds the positive examples. Unreadable images are skipped and listed, or with
     strict=True raise ImageError. Images are decoded in up to jobs processes, each
-    straight into its row of the (m, 64, 64, 3) array.
+    straight into its row of the (m, 64, 64, 3) array, which must fit memory_limit
+    (`pixels_fit`): only an HDF5 file can be read a slice at a time.
     """
     negative_dir, positive_dir = class_folders(folder, positive)
     files = [(p, 1) for p in find_images(positive_dir)] + [
@@ -366,6 +517,13 @@ def read_folder(
                 f"{class_dir}: no images in this class folder (looked for "
                 f"{', '.join(sorted(IMAGE_EXTENSIONS))})"
             )
+    if not pixels_fit(len(files), memory_limit):
+        raise DataError(
+            f"{folder}: its {len(files)} images take {format_size(len(files) * N_X)} decoded, "
+            f"more than 3/4 of the memory limit of {format_size(memory_limit or 0)}; write them "
+            "once as course files with `catclf prepare DATA --out FOLDER` and train on FOLDER, "
+            "which is read a slice at a time, or raise --memory-limit"
+        )
     images = np.empty((len(files), IMAGE_SIZE, IMAGE_SIZE, CHANNELS), dtype=np.uint8)
     labels = np.empty(len(files), dtype=np.int64)
     sources: list[str] = []

@@ -6,7 +6,9 @@ Layout (format "catclf-logistic-regression", version 1):
 - attributes: format, format_version, image_size, channels, classes,
   preprocessing, learning_rate, num_iterations, final_cost, train_examples,
   train_accuracy, test_examples, test_accuracy (NaN when there was no test
-  set), train_data, catclf_version, created (ISO 8601, UTC).
+  set), train_data, catclf_version, created (ISO 8601, UTC);
+- optionally the attribute solver ("gram" or "primal"), which files written
+  before it existed lack: readers must not require it.
 
 Files are written to a temporary file beside the target and renamed over it, so
 a model path always holds a complete model: the old one or the new one. Loading
@@ -62,6 +64,7 @@ class Model:
     created: str
     catclf_version: str = __version__
     preprocessing: str = PREPROCESSING
+    solver: str = ""  # how w was computed; the same w either way, up to float rounding
 
     def probabilities(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
         """Probability of cat for each column of X (12288, m): an array of shape (m,)."""
@@ -114,6 +117,8 @@ def _write(model: Model, path: Path) -> None:
         a["train_data"] = model.train_data
         a["catclf_version"] = model.catclf_version
         a["created"] = model.created
+        if model.solver:
+            a["solver"] = model.solver
 
 
 def load(path: Path) -> Model:
@@ -188,6 +193,7 @@ def _read(f: object, path: Path) -> Model:
         created=_text(a.get("created")),
         catclf_version=_text(a.get("catclf_version")),
         preprocessing=_text(a.get("preprocessing")),
+        solver=_text(a.get("solver")),
     )
 
 

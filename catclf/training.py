@@ -3,16 +3,87 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import numpy as np
 
-from catclf.datasets import Dataset
+from catclf.datasets import Dataset, memory_needed
 from catclf.errors import DataError, TrainingDiverged
-from catclf.logistic import cost_from_z, initialize_with_zeros, optimize, predict
-from catclf.metrics import accuracy
+from catclf.images import N_X
+from catclf.logistic import (
+    BLOCK_COLUMNS,
+    SOLVERS,
+    Array,
+    choose_solver,
+    column_blocks,
+    cost_from_z,
+    initialize_with_zeros,
+    optimize_blocks,
+    optimize_gram,
+    optimize_primal,
+    predict,
+)
+from catclf.memory import format_size
 from catclf.model import Model, Settings
+
+# Images read from a file at a time, at most: 12 MB of pixels, enough to make each read
+# cheap next to the arithmetic on it.
+MAX_READ_ROWS = 1024
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a training run computes: which solver, and whether X is formed in memory.
+
+    streamed: X is never formed; each iteration converts the images to float64 a block
+    of `columns` examples at a time, taking them `rows` at a time from the file or from
+    memory. The steps are the same either way.
+    """
+
+    solver: str
+    streamed: bool
+    columns: int
+    rows: int
+
+
+def plan(
+    train_set: Dataset,
+    num_iterations: int,
+    *,
+    solver: str = "auto",
+    memory_limit: int | None = None,
+) -> Plan:
+    """The plan for training on train_set within memory_limit bytes (None: no limit).
+
+    X is formed when it fits with the images (`datasets.memory_needed`); the Gram
+    solver also needs X^T X, 8 m^2 bytes, and runs on a formed X only. "auto" takes
+    `logistic.choose_solver`'s pick when that fits, else the primal loop. Raises
+    DataError for "gram" when it does not fit.
+    """
+    if solver not in ("auto", *SOLVERS):
+        raise ValueError(f"solver is {solver!r}, expected auto, {' or '.join(SOLVERS)}")
+    m = train_set.m
+    limit = math.inf if memory_limit is None else memory_limit
+    fits = memory_needed(m) <= limit
+    gram_fits = memory_needed(m) + 8 * m * m <= limit
+    if solver == "gram" and not gram_fits:
+        raise DataError(
+            f"{train_set.origin}: the Gram solver needs X and X^T X in memory, "
+            f"{format_size(memory_needed(m) + 8 * m * m)}, more than the memory limit of "
+            f"{format_size(int(limit))}; use --solver primal or auto, or raise --memory-limit"
+        )
+    if solver == "auto":
+        solver = choose_solver(N_X, m, num_iterations)
+        if not gram_fits:
+            solver = "primal"
+    # A float64 block takes at most 1/8 of the limit, and so does a read of images.
+    columns, rows = BLOCK_COLUMNS, MAX_READ_ROWS
+    if memory_limit is not None:
+        columns = min(columns, max(1, memory_limit // (64 * N_X)))
+        rows = min(rows, max(columns, memory_limit // (8 * N_X)))
+    return Plan(solver, not fits, columns, rows)
 
 
 def train(
@@ -20,11 +91,20 @@ def train(
     test_set: Dataset | None,
     settings: Settings,
     *,
+    solver: str = "auto",
+    memory_limit: int | None = None,
     on_iteration: Callable[[int, float], None] | None = None,
+    on_examples: Callable[[int], None] | None = None,
 ) -> Model:
     """Gradient descent from w = 0, b = 0 on train_set; accuracies on both sets.
 
-    on_iteration(i, cost) is called after each iteration. Raises TrainingDiverged
+    solver is "gram", "primal" or "auto", and memory_limit the bytes the training data may
+    take (None: no limit); `plan` says how they decide the computation. The result is the
+    same whatever they decide, up to float rounding.
+
+    on_iteration(i, cost) is called after each iteration. When the data is streamed,
+    on_examples(k) is called after each block of k examples, in training and in the
+    final pass that measures the cost and the accuracies. Raises TrainingDiverged
     when the cost turns NaN or infinite, or ends above its value at iteration 0:
     gradient descent can rise for a few iterations before it falls (on the course
     set it does at learning rates as low as 0.005), so only the end is judged.
@@ -35,8 +115,11 @@ def train(
             f"{train_set.origin}: the training set holds only {only} examples; "
             "it needs both classes"
         )
-    X, Y = train_set.X, train_set.Y
-    w, b = initialize_with_zeros(X.shape[0])
+    how = plan(train_set, settings.num_iterations, solver=solver, memory_limit=memory_limit)
+    counted = on_examples if how.streamed else None
+
+    def blocks_of(data: Dataset) -> Callable[[], Iterable[tuple[Array, Array]]]:
+        return lambda: data.blocks(how.columns, how.rows, on_block=counted)
 
     def watch(i: int, cost: float) -> None:
         if not math.isfinite(cost):
@@ -44,12 +127,22 @@ def train(
         if on_iteration is not None:
             on_iteration(i, cost)
 
+    w, b = initialize_with_zeros(N_X)
+    n, rate = settings.num_iterations, settings.learning_rate
     with np.errstate(over="ignore", invalid="ignore"):
-        params, _, costs = optimize(
-            w, b, X, Y, settings.num_iterations, settings.learning_rate, callback=watch
-        )
+        if how.streamed:
+            train_blocks = blocks_of(train_set)
+            params, _, costs = optimize_blocks(w, b, train_blocks, n, rate, callback=watch)
+        else:
+            X, Y = train_set.X, train_set.Y
+            optimize = optimize_gram if how.solver == "gram" else optimize_primal
+            params, _, costs = optimize(w, b, X, Y, n, rate, callback=watch)
+
+            def train_blocks() -> Iterable[tuple[Array, Array]]:
+                return column_blocks(X, Y, BLOCK_COLUMNS)
+
         w, b = np.asarray(params["w"]), float(params["b"])
-        final_cost = cost_from_z(w.T @ X + b, Y)
+        final_cost, train_accuracy = _evaluate(w, b, train_blocks)
     if not math.isfinite(final_cost) or not np.all(np.isfinite(w)):
         raise TrainingDiverged(_diverged(settings, "the weights became NaN or infinite"))
     if final_cost > costs[0]:
@@ -62,7 +155,7 @@ def train(
         )
     test_accuracy = None
     if test_set is not None:
-        test_accuracy = accuracy(predict(w, b, test_set.X), test_set.Y)
+        _, test_accuracy = _evaluate(w, b, blocks_of(test_set))
     return Model(
         w=w,
         b=b,
@@ -71,12 +164,26 @@ def train(
         final_cost=final_cost,
         classes=train_set.classes,
         train_examples=train_set.m,
-        train_accuracy=accuracy(predict(w, b, X), Y),
+        train_accuracy=train_accuracy,
         test_examples=0 if test_set is None else test_set.m,
         test_accuracy=test_accuracy,
         train_data=train_set.origin,
+        solver=how.solver,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
+
+
+def _evaluate(
+    w: Array, b: float, blocks: Callable[[], Iterable[tuple[Array, Array]]]
+) -> tuple[float, float]:
+    """(cost, accuracy) of w (n_x, 1) and b on the examples blocks() yields, in one pass."""
+    loss, correct, m = 0.0, 0, 0
+    for X_k, Y_k in blocks():
+        k = X_k.shape[1]
+        loss += cost_from_z(w.T @ X_k + b, Y_k) * k
+        correct += int(np.sum(predict(w, b, X_k) == Y_k))
+        m += k
+    return loss / m, correct / m
 
 
 def _diverged(settings: Settings, what: str) -> str:

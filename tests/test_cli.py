@@ -274,6 +274,58 @@ def test_train_on_an_hdf5_file_and_a_test_file(tmp_path, course_files):
     assert 0 <= summary["test_accuracy"] <= 1
 
 
+def test_train_solver_option_changes_nothing_in_the_result(tmp_path, course_files):
+    data = course_files / "train_catvnoncat.h5"
+    runs = {
+        solver: train_json(
+            data, "-n", "201", "--solver", solver, "-m", f"{solver}.h5", cwd=tmp_path
+        )[0]
+        for solver in ("gram", "primal", "auto")
+    }
+    assert [runs[s]["solver"] for s in ("gram", "primal", "auto")] == ["gram", "primal", "gram"]
+    # 201 iterations: auto takes gram, about 0.55e9 multiplications against 1.03e9.
+    assert runs["gram"]["costs"][:2] == pytest.approx([LN2, 0.584508], abs=1e-6)
+    for key in ("costs", "final_cost", "train_accuracy"):
+        assert runs["primal"][key] == pytest.approx(runs["gram"][key], abs=1e-9), key
+    with h5py.File(tmp_path / "gram.h5", "r") as g, h5py.File(tmp_path / "primal.h5", "r") as p:
+        np.testing.assert_allclose(g["w"][()], p["w"][()], rtol=0, atol=1e-9)
+        assert (g.attrs["solver"], p.attrs["solver"]) == ("gram", "primal")
+
+
+def test_train_within_a_small_memory_limit_streams_the_same_result(tmp_path, course_files):
+    data, holdout = course_files / "train_catvnoncat.h5", course_files / "test_catvnoncat.h5"
+    # 209 images take 2.6 MB, more than 3/4 of 3 MB: they stay in the file, and X (23 MB
+    # with them) is never formed.
+    streamed, stderr = train_json(
+        data, "--test", holdout, "-n", "101", "--memory-limit", "3MB", "-m", "s.h5", cwd=tmp_path
+    )
+    assert streamed["streamed"] is True and streamed["solver"] == "primal"
+    assert "more than the memory limit of 3 MB" in stderr
+    assert streamed["costs"] == pytest.approx([LN2, 0.584508], abs=1e-6)
+    in_memory, _ = train_json(data, "--test", holdout, "-n", "101", "-m", "m.h5", cwd=tmp_path)
+    assert in_memory["streamed"] is False
+    for key in ("costs", "final_cost", "train_accuracy", "test_accuracy"):
+        assert streamed[key] == pytest.approx(in_memory[key], abs=1e-9), key
+
+
+def test_train_refuses_a_photo_folder_above_the_memory_limit(tmp_path):
+    data = class_folders(tmp_path / "data")  # 8 images: 98,304 bytes decoded
+    result = catclf_run("train", data, "--memory-limit", "90KiB", cwd=tmp_path)
+    assert result.returncode == 1
+    [line] = error_lines(result.stderr)
+    assert "8 images" in line and "catclf prepare" in line
+    assert listing(tmp_path) == ["data"]
+
+
+def test_train_gram_solver_beyond_the_memory_limit_is_an_error(tmp_path, course_files):
+    result = catclf_run(
+        "train", course_files, "--solver", "gram", "--memory-limit", "20MB", cwd=tmp_path
+    )
+    assert result.returncode == 1
+    [line] = error_lines(result.stderr)
+    assert "Gram solver" in line and "--solver primal" in line
+
+
 def test_train_on_a_folder_of_train_and_test_files(tmp_path, course_files):
     summary, _ = train_json(course_files, "-n", "101", cwd=tmp_path)
     assert (summary["train_examples"], summary["test_examples"]) == (209, 50)
@@ -406,6 +458,10 @@ def test_interrupted_training_saves_nothing(tmp_path, signal_number, status):
         ["-n", "0"],
         ["--iterations", "-3"],
         ["-n", "ten"],
+        ["--solver", "newton"],
+        ["--memory-limit", "lots"],
+        ["--memory-limit", "600"],
+        ["--memory-limit", "0MB"],
         ["--no-such-option"],
     ],
 )

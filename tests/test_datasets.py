@@ -541,3 +541,88 @@ def test_dataset_describe_counts() -> None:
         origin="hand-made",
     )
     assert data.describe() == "3 images: 1 cat, 2 non-cat"
+
+
+# --- data larger than the memory limit ----------------------------------------------------------
+
+
+def write_chunked_h5(path: Path, x: np.ndarray, y: np.ndarray, chunk: int) -> Path:
+    """A course-layout file as large sets come: chunked, gzip-compressed, labels (1, m)."""
+    with h5py.File(path, "w") as f:
+        f.create_dataset("train_set_x", data=x, chunks=(chunk, 64, 64, 3), compression="gzip")
+        f.create_dataset("train_set_y", data=y.reshape(1, -1))
+    return path
+
+
+def test_an_hdf5_set_above_the_memory_limit_stays_in_its_file(tmp_path: Path) -> None:
+    x, y = random_images(11), np.array([0, 1, 1, 0, 1, 0, 0, 1, 1, 1, 0])
+    path = write_chunked_h5(tmp_path / "big.h5", x, y, chunk=3)
+    # 11 images take 12288 * 11 = 135,168 bytes: 3/4 of a limit of 180,224 bytes.
+    assert not read_hdf5(path, memory_limit=180_224).in_file
+    data = read_hdf5(path, memory_limit=180_223)
+    assert data.in_file
+    assert (data.m, data.positives) == (11, 6)
+    np.testing.assert_array_equal(data.labels, y)
+    assert data.sources[10] == f"{path}[10]"
+    np.testing.assert_array_equal(data.images, x)  # read on request
+    np.testing.assert_array_equal(data.X, x.reshape(11, -1).T / 255)
+
+
+@pytest.mark.parametrize("in_file", [True, False])
+@pytest.mark.parametrize("columns, rows", [(1, 1), (2, 5), (4, 4), (64, 1024)])
+def test_blocks_hold_the_columns_of_x_exactly(
+    tmp_path: Path, in_file: bool, columns: int, rows: int
+) -> None:
+    x, y = random_images(11, seed=3), np.arange(11) % 2
+    path = write_chunked_h5(tmp_path / "big.h5", x, y, chunk=3)
+    data = read_hdf5(path, memory_limit=1 if in_file else None)
+    assert data.in_file == in_file
+    counted: list[int] = []
+    X_parts, Y_parts = [], []
+    for X_k, Y_k in data.blocks(columns, rows, on_block=counted.append):
+        assert X_k.shape[0] == 12288 and 1 <= X_k.shape[1] <= columns
+        X_parts.append(X_k.copy())  # the buffer is reused for the next block
+        Y_parts.append(Y_k)
+    # The same bits as the course's reshape and division.
+    np.testing.assert_array_equal(np.hstack(X_parts), x.reshape(11, -1).T / 255)
+    np.testing.assert_array_equal(np.hstack(Y_parts), [y])
+    assert sum(counted) == 11 and len(counted) == len(X_parts)
+
+
+def test_labels_are_checked_a_slice_at_a_time(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(datasets, "LABEL_ROWS", 4)
+    y = np.array([0, 1, 0, 1, 1, 0, 7, 1, 0, 3])
+    path = write_chunked_h5(tmp_path / "big.h5", random_images(10), y, chunk=2)
+    assert_one_line_data_error(lambda: read_hdf5(path, memory_limit=1), "other than 0 and 1: 3, 7")
+    good = write_chunked_h5(tmp_path / "good.h5", random_images(10), y % 2, chunk=2)
+    np.testing.assert_array_equal(read_hdf5(good, memory_limit=1).labels, y % 2)
+
+
+def test_a_photo_folder_above_the_memory_limit_is_refused_before_decoding(
+    tmp_path: Path,
+) -> None:
+    class_tree(tmp_path, {"cat": 2, "non-cat": 1})
+    decoded: list[int] = []
+    # 3 images take 3 * 12288 = 36,864 bytes: 3/4 of a limit of 49,152 bytes.
+    message = assert_one_line_data_error(
+        lambda: load(tmp_path, memory_limit=49_151, progress=lambda n: decoded.append),
+        str(tmp_path),
+        "3 images",
+        "catclf prepare",
+        "--memory-limit",
+    )
+    assert "36.9 KB" in message  # 3 * 12288 bytes of pixels
+    assert decoded == []
+    data, _ = load(tmp_path, memory_limit=49_152)  # X is formed or streamed later
+    assert data.m == 3 and not data.in_file
+
+
+def test_a_set_left_in_its_file_is_still_a_dataclass_that_replace_copies(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    x, y = random_images(5, seed=7), np.array([1, 0, 1, 1, 0])
+    data = read_hdf5(write_chunked_h5(tmp_path / "big.h5", x, y, chunk=2), memory_limit=1)
+    copy = replace(data, origin="copy")
+    assert data.in_file and not copy.in_file  # the copy holds the images it read
+    np.testing.assert_array_equal(copy.images, x)
+    assert copy.origin == "copy" and copy.hdf5_file == data.hdf5_file

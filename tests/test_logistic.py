@@ -6,14 +6,19 @@ import numpy as np
 import pytest
 
 from catclf.logistic import (
+    choose_solver,
     cost_from_z,
     initialize_with_zeros,
     optimize,
+    optimize_gram,
+    optimize_primal,
     predict,
     predict_proba,
     propagate,
     sigmoid,
 )
+
+FAST_SOLVERS = [optimize_gram, optimize_primal]
 
 # The course's test case for propagate and optimize.
 W = np.array([[1.0], [2.0]])
@@ -111,14 +116,16 @@ def test_vectorized_propagate_equals_the_lecture_loops():
     assert vcost == pytest.approx(cost, rel=1e-12)
 
 
-def test_optimize_course_values():
+@pytest.mark.parametrize("solver", [optimize, *FAST_SOLVERS])
+def test_optimize_course_values(solver):
+    # The fast solvers too, from the course's w != 0.
     w_in = W.copy()
-    params, grads, costs = optimize(w_in, B, X, Y, num_iterations=100, learning_rate=0.009)
+    params, grads, costs = solver(w_in, B, X, Y, num_iterations=100, learning_rate=0.009)
     np.testing.assert_allclose(params["w"], [[0.80956046], [2.0508202]], atol=1e-8)
     assert params["b"] == pytest.approx(1.5948713189708588, abs=1e-13)
     np.testing.assert_allclose(grads["dw"], [[0.17860505], [-0.04840656]], atol=1e-8)
     assert grads["db"] == pytest.approx(-0.08888460336847771, abs=1e-13)
-    assert costs == [pytest.approx(0.15900537707692405, abs=1e-15)]
+    assert costs == [pytest.approx(0.15900537707692405, abs=1e-14)]
     np.testing.assert_array_equal(w_in, W)  # the caller's w is not modified
 
 
@@ -142,3 +149,65 @@ def test_predict_threshold_is_strictly_above_one_half():
     X = np.ones((2, 2))
     assert predict_proba(w, 0.0, X).tolist() == [[0.5, 0.5]]
     assert predict(w, 0.0, X).tolist() == [[0.0, 0.0]]
+
+
+def random_problem(n_x, m, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.random((n_x, m))
+    Y = (rng.random((1, m)) > 0.5).astype(float)
+    return X, Y
+
+
+@pytest.mark.parametrize("solver", FAST_SOLVERS)
+@pytest.mark.parametrize(
+    "n_x, m, num_iterations, learning_rate",
+    [(50, 7, 300, 0.5), (40, 40, 250, 0.1), (6, 30, 420, 1.0), (300, 3, 1, 0.01), (8, 5, 0, 0.1)],
+)
+def test_fast_solvers_take_the_same_steps_as_optimize(
+    solver, n_x, m, num_iterations, learning_rate
+):
+    X, Y = random_problem(n_x, m, seed=n_x + m)
+    w, b = initialize_with_zeros(n_x)
+    seen_ref, seen = [], []
+    ref_params, ref_grads, ref_costs = optimize(
+        w, b, X, Y, num_iterations, learning_rate, callback=lambda i, c: seen_ref.append((i, c))
+    )
+    params, grads, costs = solver(
+        w, b, X, Y, num_iterations, learning_rate, callback=lambda i, c: seen.append((i, c))
+    )
+    np.testing.assert_allclose(costs, ref_costs, rtol=0, atol=1e-9)
+    assert len(costs) == len(ref_costs) == math.ceil(num_iterations / 100)
+    assert [i for i, _ in seen] == [i for i, _ in seen_ref] == list(range(num_iterations))
+    np.testing.assert_allclose([c for _, c in seen], [c for _, c in seen_ref], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(params["w"], ref_params["w"], rtol=0, atol=1e-9)
+    assert params["w"].shape == (n_x, 1) and grads["dw"].shape == (n_x, 1)
+    assert params["b"] == pytest.approx(ref_params["b"], abs=1e-9)
+    np.testing.assert_allclose(grads["dw"], ref_grads["dw"], rtol=0, atol=1e-9)
+    assert grads["db"] == pytest.approx(ref_grads["db"], abs=1e-9)
+    np.testing.assert_array_equal(
+        predict(params["w"], params["b"], X), predict(ref_params["w"], ref_params["b"], X)
+    )
+
+
+@pytest.mark.parametrize("solver", FAST_SOLVERS)
+def test_fast_solvers_keep_the_cost_finite_where_probabilities_saturate(solver):
+    # Separable data at a large rate: sigmoid(z) rounds to 0 and 1, the cost must not.
+    X = np.array([[-3.0, -2.0, 2.0, 3.0]])
+    Y = np.array([[0.0, 0.0, 1.0, 1.0]])
+    _, _, ref_costs = optimize(np.zeros((1, 1)), 0.0, X, Y, 1000, 50.0)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        _, _, costs = solver(np.zeros((1, 1)), 0.0, X, Y, 1000, 50.0)
+    np.testing.assert_allclose(costs, ref_costs, rtol=0, atol=1e-9)
+    assert all(math.isfinite(c) for c in costs)
+
+
+def test_choose_solver_counts_multiplications():
+    # The course set, 2000 iterations: Gram needs 12288*209^2 + 2000*209^2 + 2*12288*209
+    # (about 0.63e9) multiplications, the primal loop 2*12288*209*2000 (about 10.3e9).
+    assert choose_solver(12288, 209, 2000) == "gram"
+    # Three iterations: computing K alone (0.54e9) costs more than 3 primal steps (15e6).
+    assert choose_solver(12288, 209, 3) == "primal"
+    # More examples than half the features: always primal, however many iterations.
+    assert choose_solver(12288, 6145, 10**9) == "primal"
+    assert choose_solver(6, 30, 10**6) == "primal"
+    assert choose_solver(12288, 6144, 10**9) == "gram"

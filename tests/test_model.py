@@ -24,7 +24,7 @@ from catclf.model import Model, Settings
 N_X = 64 * 64 * 3
 
 
-def make_model(*, b=-0.25, test_accuracy=0.6, seed=0):
+def make_model(*, b=-0.25, test_accuracy=0.6, seed=0, solver="gram"):
     rng = np.random.default_rng(seed)
     return Model(
         w=rng.normal(scale=0.01, size=(N_X, 1)),
@@ -39,6 +39,7 @@ def make_model(*, b=-0.25, test_accuracy=0.6, seed=0):
         test_accuracy=test_accuracy,
         train_data="somewhere/train",
         created="2024-01-02T03:04:05+00:00",
+        solver=solver,
     )
 
 
@@ -69,6 +70,7 @@ def test_save_then_load_keeps_everything(tmp_path, test_accuracy):
     assert loaded.train_data == "somewhere/train"
     assert loaded.created == original.created
     assert loaded.preprocessing == original.preprocessing
+    assert loaded.solver == "gram"
 
 
 def test_saved_file_has_the_documented_layout(tmp_path):
@@ -92,6 +94,15 @@ def test_loads_a_file_written_by_hand_in_the_documented_layout(tmp_path):
     assert loaded.test_accuracy == 0.7
     assert loaded.settings == Settings(learning_rate=0.005, num_iterations=2000)
     assert loaded.classes == ("non-cat", "cat")
+    assert loaded.solver == ""  # files written before the attribute existed lack it
+
+
+def test_the_solver_attribute_is_written_only_when_known(tmp_path):
+    model.save(make_model(solver="primal"), tmp_path / "a.h5")
+    model.save(make_model(solver=""), tmp_path / "b.h5")
+    with h5py.File(tmp_path / "a.h5", "r") as f, h5py.File(tmp_path / "b.h5", "r") as g:
+        assert f.attrs["solver"] == "primal"
+        assert "solver" not in g.attrs
 
 
 def test_probabilities_are_the_sigmoid_of_w_x_plus_b():
