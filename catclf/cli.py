@@ -338,10 +338,12 @@ def train(
     rows = [
         ("examples", train_set.describe()),
         ("test examples", "none" if test_set is None else test_set.describe()),
-        ("train accuracy", _percent(trained.train_accuracy, train_set.m)),
+        ("train accuracy", reporting.percent(trained.train_accuracy, train_set.m)),
         (
             "test accuracy",
-            "no test set" if test_set is None else _percent(trained.test_accuracy, test_set.m),
+            "no test set"
+            if trained.test_accuracy is None or test_set is None
+            else reporting.percent(trained.test_accuracy, test_set.m),
         ),
         ("final cost", f"{trained.final_cost:.6f}"),
         ("skipped", str(len(skipped))),
@@ -442,6 +444,7 @@ def prepare(
     jobs = _decoding_jobs(jobs)
     from catclf import datasets
     from catclf import prepare as preparing
+    from catclf.memory import format_size
 
     started = time.perf_counter()
     show = is_terminal(sys.stderr) and not quiet
@@ -485,7 +488,7 @@ def prepare(
                 "classes": list(photos.classes),
                 "test_fraction": test_fraction,
                 **{side: None if w is None else _file_summary(w) for side, w in sides.items()},
-                "skipped": [{"path": s.path, "error": s.error} for s in photos.skipped],
+                "skipped": _skipped_json(photos.skipped),
                 "seconds": round(time.perf_counter() - started, 3),
             }
         )
@@ -493,7 +496,7 @@ def prepare(
     rows = []
     for side, w in sides.items():
         rows += [
-            (f"{side} file", "none" if w is None else f"{w.path} ({_size(w.size)})"),
+            (f"{side} file", "none" if w is None else f"{w.path} ({format_size(w.size)})"),
             (f"{side} examples", "none" if w is None else w.data.describe()),
         ]
     rows.append(("skipped", str(len(photos.skipped))))
@@ -511,18 +514,6 @@ def _file_summary(w: Written) -> dict[str, Any]:
         "negatives": w.data.m - w.data.positives,
         "bytes": w.size,
     }
-
-
-def _size(n: int) -> str:
-    """A size on disk in SI units, as ls -h --si and most file managers show it."""
-    if n < 1000:
-        return f"{n} B"
-    size = n / 1000
-    for unit in ("kB", "MB"):
-        if size < 1000:
-            return f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} GB"
 
 
 def _hdf5_example(file: str, index: int, source: str) -> dict[str, Any]:
@@ -609,11 +600,6 @@ def _run_summary(
 
 def _skipped_json(skipped: list[Skipped]) -> list[dict[str, str]]:
     return [{"path": s.path, "error": s.error} for s in skipped]
-
-
-def _percent(fraction: float | None, m: int) -> str:
-    assert fraction is not None
-    return reporting.percent(fraction, m)
 
 
 SWEEP_RATES = (0.01, 0.001, 0.0001)
@@ -827,6 +813,8 @@ def report(
     labelled = None
     if data is not None:
         labelled = _load_labelled(data, positive, strict, quiet, jobs)
+        if not quiet:
+            note(f"scoring {labelled.origin}: {labelled.describe()}")
     made = reports.build(classifier, model_name, labelled)
     written = reports.write_files(out, made.files, replaces=tuple(reports.WHAT))
 
@@ -852,7 +840,7 @@ def report(
 def _load_labelled(
     data: Path, positive: str | None, strict: bool, quiet: bool, jobs: int
 ) -> Dataset:
-    """DATA as a test set (of a course folder, its test_*.h5), saying what was found."""
+    """DATA as a test set (of a course folder, its test_*.h5); skipped images are noted."""
     from catclf import datasets
 
     with _decoding_bars(is_terminal(sys.stderr) and not quiet) as decoding:
@@ -861,8 +849,6 @@ def _load_labelled(
         )
     for s in labelled.skipped:
         note(f"skipped {s.path}: {s.error}")
-    if not quiet:
-        note(f"scoring {labelled.origin}: {labelled.describe()}")
     return labelled
 
 
@@ -1134,12 +1120,7 @@ def evaluate(
     if data is None:
         test_set = datasets.bundled()[1]
     else:
-        with _decoding_bars(is_terminal(sys.stderr) and not quiet) as decoding:
-            test_set = datasets.load_test(
-                data, positive=positive, strict=strict, progress=decoding, jobs=jobs
-            )
-    for s in test_set.skipped:
-        note(f"skipped {s.path}: {s.error}")
+        test_set = _load_labelled(data, positive, strict, quiet, jobs)
 
     # In batches, so that a large folder never needs all of X (12288, m) at once.
     probabilities = np.concatenate(
@@ -1169,7 +1150,7 @@ def evaluate(
                 "data": test_set.origin,
                 "model": str(path),
                 **scores.as_dict(),
-                "skipped": [{"path": s.path, "error": s.error} for s in test_set.skipped],
+                "skipped": _skipped_json(test_set.skipped),
                 "misclassified": misclassified,
             }
         )
@@ -1217,7 +1198,7 @@ def evaluate(
 
     if min_accuracy is not None and scores.accuracy < min_accuracy:
         error(
-            f"accuracy {_percent(scores.accuracy, scores.examples)} is below "
+            f"accuracy {reporting.percent(scores.accuracy, scores.examples)} is below "
             f"--min-accuracy {min_accuracy:g}"
         )
         raise typer.Exit(EXIT_ERROR)
@@ -1310,7 +1291,7 @@ def _accuracy_text(fraction: float, m: int) -> str:
     """'99.04 % (207/209)'; just the number when a hand-made file gives no count or NaN."""
     if m <= 0 or not math.isfinite(fraction):
         return f"{fraction:g}"
-    return _percent(fraction, m)
+    return reporting.percent(fraction, m)
 
 
 def main() -> None:
