@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from catclf.images import Reader
     from catclf.model import Model, Settings
     from catclf.prepare import Written
+    from catclf.training import Plan
 
 EXIT_ERROR = 1
 EXIT_NOT_CAT = 3
@@ -212,6 +213,48 @@ JobsOption = Annotated[
     ),
 ]
 
+SolverOption = Annotated[
+    Solver,
+    typer.Option(
+        "--solver",
+        help="gram: iterate on the m x m Gram matrix X^T X, fast when m is well below "
+        "12288; primal: iterate on X itself; auto: whichever needs fewer multiplications. "
+        "The results are the same.",
+    ),
+]
+MemoryLimitOption = Annotated[
+    str | None,
+    typer.Option(
+        "--memory-limit",
+        metavar="SIZE",
+        callback=_memory_size,
+        help="Memory the training data may take, such as 600MB, 2GB or 512MiB. An HDF5 "
+        "set larger than this is read from its file a slice at a time in every iteration. "
+        "[default: a quarter of the available memory]",
+        show_default=False,
+    ),
+]
+
+
+def _memory_limit(memory_limit: str | None) -> int:
+    """--memory-limit in bytes, or the default: a quarter of the available memory."""
+    from catclf.memory import default_limit, parse_size
+
+    return default_limit() if memory_limit is None else parse_size(memory_limit)
+
+
+def _say_if_streamed(train_set: Dataset, how: Plan, limit: int, quiet: bool) -> None:
+    """A note when the training data does not fit the memory limit and is streamed."""
+    from catclf.datasets import memory_needed
+    from catclf.memory import format_size
+
+    if how.streamed and not quiet:
+        note(
+            f"the training images and their X would take "
+            f"{format_size(memory_needed(train_set.m))}, more than the memory limit "
+            f"of {format_size(limit)}: each iteration reads them {how.rows} at a time"
+        )
+
 
 def _decoding_jobs(jobs: int | None) -> int:
     """The number of decoding processes: jobs, or one per core this process may use."""
@@ -234,27 +277,8 @@ def train(
     positive: PositiveOption = None,
     strict: StrictOption = False,
     jobs: JobsOption = None,
-    solver: Annotated[
-        Solver,
-        typer.Option(
-            "--solver",
-            help="gram: iterate on the m x m Gram matrix X^T X, fast when m is well below "
-            "12288; primal: iterate on X itself; auto: whichever needs fewer multiplications. "
-            "The results are the same.",
-        ),
-    ] = Solver.auto,
-    memory_limit: Annotated[
-        str | None,
-        typer.Option(
-            "--memory-limit",
-            metavar="SIZE",
-            callback=_memory_size,
-            help="Memory the training data may take, such as 600MB, 2GB or 512MiB. An HDF5 "
-            "set larger than this is read from its file a slice at a time in every iteration. "
-            "[default: a quarter of the available memory]",
-            show_default=False,
-        ),
-    ] = None,
+    solver: SolverOption = Solver.auto,
+    memory_limit: MemoryLimitOption = None,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -267,13 +291,11 @@ def train(
     """
     jobs = _decoding_jobs(jobs)
     from catclf import model as model_file
-    from catclf.datasets import memory_needed
-    from catclf.memory import default_limit, format_size, parse_size
     from catclf.model import Settings
     from catclf.training import plan
     from catclf.training import train as fit
 
-    limit = default_limit() if memory_limit is None else parse_size(memory_limit)
+    limit = _memory_limit(memory_limit)
     started = time.perf_counter()
     show = is_terminal(sys.stderr) and not quiet
     out = model if model is not None else model_file.DEFAULT_PATH
@@ -284,12 +306,7 @@ def train(
 
     settings = Settings(learning_rate=learning_rate, num_iterations=iterations)
     how = plan(train_set, iterations, solver=solver.value, memory_limit=limit)
-    if how.streamed and not quiet:
-        note(
-            f"the training images and their X would take "
-            f"{format_size(memory_needed(train_set.m))}, more than the memory limit "
-            f"of {format_size(limit)}: each iteration reads them {how.rows} at a time"
-        )
+    _say_if_streamed(train_set, how, limit, quiet)
     # Streamed, an iteration can take minutes: the bar counts examples, not iterations.
     total = (iterations + 1) * train_set.m + (0 if test_set is None else test_set.m)
     with reporting.progress(
@@ -641,8 +658,10 @@ def sweep(
     ] = None,
     positive: PositiveOption = None,
     strict: StrictOption = False,
-    as_json: JsonOption = False,
     jobs: JobsOption = None,
+    solver: SolverOption = Solver.auto,
+    memory_limit: MemoryLimitOption = None,
+    as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
     """Train once per learning rate on the same data and compare the runs. Saves no model.
@@ -659,6 +678,7 @@ def sweep(
     """
     jobs = _decoding_jobs(jobs)
     from catclf.model import Settings
+    from catclf.training import plan
 
     if out is not None:
         from catclf import plots, report
@@ -667,7 +687,13 @@ def sweep(
         report.check_folder(out)
     rates = learning_rates or list(SWEEP_RATES)
     show = is_terminal(sys.stderr) and not quiet
-    train_set, test_set, skipped = _load_sets(data, test, positive, strict, quiet, jobs)
+    limit = _memory_limit(memory_limit)
+    train_set, test_set, skipped = _load_sets(
+        data, test, positive, strict, quiet, jobs, memory_limit=limit
+    )
+    # The same for every rate: it depends on the data and the iterations only.
+    how = plan(train_set, iterations, solver=solver.value, memory_limit=limit)
+    _say_if_streamed(train_set, how, limit, quiet)
 
     runs: list[dict[str, Any]] = []
     for rate in rates:
@@ -676,7 +702,9 @@ def sweep(
         with reporting.progress(
             f"rate {rate:g}", iterations, enabled=show, status="cost"
         ) as advance:
-            trained, costs, why = _train_or_diverge(train_set, test_set, settings, advance)
+            trained, costs, why = _train_or_diverge(
+                train_set, test_set, settings, advance, solver=solver.value, memory_limit=limit
+            )
         if why is not None and not quiet:
             note(why)
         runs.append(
@@ -688,6 +716,8 @@ def sweep(
                 "model": None,
                 **_run_summary(train_set, test_set, settings, trained, costs),
                 "skipped": _skipped_json(skipped),
+                "solver": how.solver,
+                "streamed": how.streamed,
                 "seconds": round(time.perf_counter() - started, 3),
             }
         )
@@ -714,7 +744,13 @@ def sweep(
 
 
 def _train_or_diverge(
-    train_set: Dataset, test_set: Dataset | None, settings: Settings, advance: reporting.Advance
+    train_set: Dataset,
+    test_set: Dataset | None,
+    settings: Settings,
+    advance: reporting.Advance,
+    *,
+    solver: str,
+    memory_limit: int,
 ) -> tuple[Model | None, list[float], str | None]:
     """(model, costs every 100 iterations, None), or (None, the costs recorded before it
     stopped, why) for a run that diverged."""
@@ -728,7 +764,15 @@ def _train_or_diverge(
         advance(1, status=f"cost {cost:.6f}")
 
     try:
-        return fit(train_set, test_set, settings, on_iteration=record), costs, None
+        trained = fit(
+            train_set,
+            test_set,
+            settings,
+            solver=solver,
+            memory_limit=memory_limit,
+            on_iteration=record,
+        )
+        return trained, costs, None
     except TrainingDiverged as e:
         return None, costs, str(e)
 
