@@ -889,7 +889,12 @@ def _load_labelled(
 
     with _decoding_bars(is_terminal(sys.stderr) and not quiet) as decoding:
         labelled = datasets.load_test(
-            data, positive=positive, strict=strict, progress=decoding, jobs=jobs
+            data,
+            positive=positive,
+            strict=strict,
+            progress=decoding,
+            jobs=jobs,
+            memory_limit=_memory_limit(None),
         )
     for s in labelled.skipped:
         note(f"skipped {s.path}: {s.error}")
@@ -1156,7 +1161,6 @@ def evaluate(
 
     from catclf import datasets
     from catclf import model as model_file
-    from catclf.images import to_columns
     from catclf.metrics import score
 
     path = _model_path(model, quiet)
@@ -1166,13 +1170,7 @@ def evaluate(
     else:
         test_set = _load_labelled(data, positive, strict, quiet, jobs)
 
-    # In batches, so that a large folder never needs all of X (12288, m) at once.
-    probabilities = np.concatenate(
-        [
-            classifier.probabilities(to_columns(test_set.images[start : start + BATCH]))
-            for start in range(0, test_set.m, BATCH)
-        ]
-    )
+    probabilities = classifier.probabilities_of(test_set)
     scores = score(probabilities, test_set.labels, threshold)
     wrong = np.flatnonzero((probabilities > threshold) != (test_set.labels == 1))
     misclassified = [
