@@ -6,7 +6,8 @@
    with evaluate --min-accuracy: the accuracy is below it; the report is printed)
 2  a usage error: unknown option, bad value
 3  predict --exit-code: every image was scored and at least one is not a cat
-130, 143  interrupted by Ctrl-C (SIGINT) or SIGTERM; nothing was saved
+130, 143  interrupted by Ctrl-C (SIGINT) or SIGTERM; a command that writes files
+          leaves none, whole or partial ("nothing was saved")
 """
 
 from __future__ import annotations
@@ -65,22 +66,29 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise Terminated()
 
 
-def reports_errors(command: F) -> F:
-    """Turn the project's errors and interrupts into one line on stderr and an exit status."""
+def reports_errors(*, saves: bool) -> Callable[[F], F]:
+    """Turn the project's errors and interrupts into one line on stderr and an exit status.
 
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except CatclfError as e:
-            error(str(e))
-            raise typer.Exit(EXIT_ERROR) from None
-        except KeyboardInterrupt as e:
-            terminated = isinstance(e, Terminated)
-            note(f"{'terminated' if terminated else 'interrupted'}; nothing was saved")
-            raise typer.Exit(EXIT_SIGTERM if terminated else EXIT_SIGINT) from None
+    saves: the command writes files, so that an interrupt says none was left behind.
+    """
 
-    return wrapper  # type: ignore[return-value]
+    def decorate(command: F) -> F:
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return command(*args, **kwargs)
+            except CatclfError as e:
+                error(str(e))
+                raise typer.Exit(EXIT_ERROR) from None
+            except KeyboardInterrupt as e:
+                terminated = isinstance(e, Terminated)
+                what = "terminated" if terminated else "interrupted"
+                note(f"{what}; nothing was saved" if saves else what)
+                raise typer.Exit(EXIT_SIGTERM if terminated else EXIT_SIGINT) from None
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 
 def _print_version(value: bool) -> None:
@@ -264,7 +272,7 @@ def _decoding_jobs(jobs: int | None) -> int:
 
 
 @app.command()
-@reports_errors
+@reports_errors(saves=True)
 def train(
     data: DataArgument = None,
     test: TestOption = None,
@@ -402,7 +410,7 @@ def _file_name(value: str | None) -> str | None:
 
 
 @app.command()
-@reports_errors
+@reports_errors(saves=True)
 def prepare(
     data: Annotated[
         Path,
@@ -629,7 +637,7 @@ def _positive_rates(values: list[float] | None) -> list[float] | None:
 
 
 @app.command()
-@reports_errors
+@reports_errors(saves=True)
 def sweep(
     data: DataArgument = None,
     test: TestOption = None,
@@ -802,7 +810,7 @@ def _sweep_table(runs: list[dict[str, Any]], *, has_test: bool) -> None:
 
 
 @app.command()
-@reports_errors
+@reports_errors(saves=True)
 def report(
     out: Annotated[
         Path,
@@ -908,7 +916,7 @@ class _Input:
 
 
 @app.command()
-@reports_errors
+@reports_errors(saves=False)
 def predict(
     images: Annotated[
         list[str] | None,
@@ -1114,7 +1122,7 @@ MISCLASSIFIED_SHOWN = 20
 
 
 @app.command()
-@reports_errors
+@reports_errors(saves=False)
 def evaluate(
     data: Annotated[
         Path | None,
@@ -1247,7 +1255,7 @@ def evaluate(
 
 
 @app.command()
-@reports_errors
+@reports_errors(saves=False)
 def info(
     model: ModelOption = None, as_json: JsonOption = False, quiet: QuietOption = False
 ) -> None:

@@ -1361,7 +1361,9 @@ def test_ctrl_c_stops_the_decoding_processes_too(tmp_path, command):
             process.wait()
     assert process.returncode == 130
     assert out == ""
-    assert err.splitlines() == ["catclf: interrupted; nothing was saved"]
+    # predict writes no file, so it has nothing to say about saving.
+    said = {"train": "catclf: interrupted; nothing was saved", "predict": "catclf: interrupted"}
+    assert err.splitlines() == [said[command]]
     for _ in range(100):  # the workers are reaped before the main process exits
         if not processes_in_group(process.pid):
             break
@@ -1401,3 +1403,26 @@ def test_predict_to_a_pipe_imports_only_what_it_uses(tmp_path, pictures):
     assert {"numpy", "PIL", "h5py"} <= modules
     # No progress bar or table to draw, no JSON to write, no worker processes for one image.
     assert modules.isdisjoint({"rich", "matplotlib", "pydantic", "json", "multiprocessing"})
+
+
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        (["info"], "catclf: interrupted"),
+        (["evaluate"], "catclf: interrupted"),
+        (["predict", "x.png"], "catclf: interrupted"),
+        (["report", "--out", "r"], "catclf: interrupted; nothing was saved"),
+    ],
+)
+def test_an_interrupt_mentions_saving_only_for_a_command_that_saves(
+    tmp_path, monkeypatch, capsys, command, said
+):
+    def ctrl_c(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("catclf.cli._model_path", ctrl_c)  # every one of these reads a model
+    with pytest.raises(SystemExit) as stopped:
+        app(command, prog_name="catclf")
+    assert stopped.value.code == 130
+    assert capsys.readouterr().err.splitlines() == [said]
