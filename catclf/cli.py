@@ -155,6 +155,7 @@ ModelOption = Annotated[
     typer.Option(
         "--model",
         "-m",
+        metavar="PATH",
         envvar="CATCLF_MODEL",
         readable=False,  # checked when the model is read or written, with a one-line error
         show_envvar=True,
@@ -173,6 +174,7 @@ DATA_FORMS = (
 PositiveOption = Annotated[
     str | None,
     typer.Option(
+        metavar="NAME",
         help="Name of the class folder that holds the cats. [default: cat or cats]",
         show_default=False,
     ),
@@ -186,6 +188,7 @@ ThresholdOption = Annotated[
     typer.Option(
         min=0.0,
         max=1.0,
+        metavar="T",
         callback=_probability,
         help="Probability above which the label is cat.",
     ),
@@ -203,11 +206,16 @@ DataArgument = Annotated[
 TestOption = Annotated[
     Path | None,
     typer.Option(
-        "--test", help="Test set, in any of the same forms.", show_default=False, readable=False
+        "--test",
+        metavar="DATA",
+        help="Test set, in any of the same forms.",
+        show_default=False,
+        readable=False,
     ),
 ]
 IterationsOption = Annotated[
-    int, typer.Option("--iterations", "-n", min=1, help="Gradient descent iterations.")
+    int,
+    typer.Option("--iterations", "-n", min=1, metavar="N", help="Gradient descent iterations."),
 ]
 JobsOption = Annotated[
     int | None,
@@ -225,6 +233,7 @@ SolverOption = Annotated[
     Solver,
     typer.Option(
         "--solver",
+        metavar="S",
         help="gram: iterate on the m x m Gram matrix X^T X, fast when m is well below "
         "12288; primal: iterate on X itself; auto: whichever needs fewer multiplications. "
         "The results are the same.",
@@ -279,7 +288,13 @@ def train(
     model: ModelOption = None,
     learning_rate: Annotated[
         float,
-        typer.Option("--learning-rate", "-r", callback=_positive_rate, help="Gradient step size."),
+        typer.Option(
+            "--learning-rate",
+            "-r",
+            metavar="R",
+            callback=_positive_rate,
+            help="Gradient step size.",
+        ),
     ] = 0.005,
     iterations: IterationsOption = 2000,
     positive: PositiveOption = None,
@@ -646,6 +661,7 @@ def sweep(
         typer.Option(
             "--learning-rate",
             "-r",
+            metavar="R",
             callback=_positive_rates,
             help="A learning rate to try; repeat the option for each. "
             "[default: 0.01, 0.001, 0.0001]",
