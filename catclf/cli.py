@@ -6,7 +6,8 @@
    with evaluate --min-accuracy: the accuracy is below it; the report is printed)
 2  a usage error: unknown option, bad value
 3  predict --exit-code: every image was scored and at least one is not a cat
-130, 143  interrupted by Ctrl-C (SIGINT) or SIGTERM; nothing was saved
+130, 143  interrupted by Ctrl-C (SIGINT) or SIGTERM; a command that writes files
+          leaves none, whole or partial ("nothing was saved")
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from catclf.images import Reader
     from catclf.model import Model, Settings
     from catclf.prepare import Written
+    from catclf.training import Plan
 
 EXIT_ERROR = 1
 EXIT_NOT_CAT = 3
@@ -64,22 +66,29 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise Terminated()
 
 
-def reports_errors(command: F) -> F:
-    """Turn the project's errors and interrupts into one line on stderr and an exit status."""
+def reports_errors(*, saves: bool) -> Callable[[F], F]:
+    """Turn the project's errors and interrupts into one line on stderr and an exit status.
 
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except CatclfError as e:
-            error(str(e))
-            raise typer.Exit(EXIT_ERROR) from None
-        except KeyboardInterrupt as e:
-            terminated = isinstance(e, Terminated)
-            note(f"{'terminated' if terminated else 'interrupted'}; nothing was saved")
-            raise typer.Exit(EXIT_SIGTERM if terminated else EXIT_SIGINT) from None
+    saves: the command writes files, so that an interrupt says none was left behind.
+    """
 
-    return wrapper  # type: ignore[return-value]
+    def decorate(command: F) -> F:
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return command(*args, **kwargs)
+            except CatclfError as e:
+                error(str(e))
+                raise typer.Exit(EXIT_ERROR) from None
+            except KeyboardInterrupt as e:
+                terminated = isinstance(e, Terminated)
+                what = "terminated" if terminated else "interrupted"
+                note(f"{what}; nothing was saved" if saves else what)
+                raise typer.Exit(EXIT_SIGTERM if terminated else EXIT_SIGINT) from None
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 
 def _print_version(value: bool) -> None:
@@ -146,6 +155,7 @@ ModelOption = Annotated[
     typer.Option(
         "--model",
         "-m",
+        metavar="PATH",
         envvar="CATCLF_MODEL",
         readable=False,  # checked when the model is read or written, with a one-line error
         show_envvar=True,
@@ -164,6 +174,7 @@ DATA_FORMS = (
 PositiveOption = Annotated[
     str | None,
     typer.Option(
+        metavar="NAME",
         help="Name of the class folder that holds the cats. [default: cat or cats]",
         show_default=False,
     ),
@@ -177,6 +188,7 @@ ThresholdOption = Annotated[
     typer.Option(
         min=0.0,
         max=1.0,
+        metavar="T",
         callback=_probability,
         help="Probability above which the label is cat.",
     ),
@@ -194,11 +206,16 @@ DataArgument = Annotated[
 TestOption = Annotated[
     Path | None,
     typer.Option(
-        "--test", help="Test set, in any of the same forms.", show_default=False, readable=False
+        "--test",
+        metavar="DATA",
+        help="Test set, in any of the same forms.",
+        show_default=False,
+        readable=False,
     ),
 ]
 IterationsOption = Annotated[
-    int, typer.Option("--iterations", "-n", min=1, help="Gradient descent iterations.")
+    int,
+    typer.Option("--iterations", "-n", min=1, metavar="N", help="Gradient descent iterations."),
 ]
 JobsOption = Annotated[
     int | None,
@@ -212,6 +229,49 @@ JobsOption = Annotated[
     ),
 ]
 
+SolverOption = Annotated[
+    Solver,
+    typer.Option(
+        "--solver",
+        metavar="S",
+        help="gram: iterate on the m x m Gram matrix X^T X, fast when m is well below "
+        "12288; primal: iterate on X itself; auto: whichever needs fewer multiplications. "
+        "The results are the same.",
+    ),
+]
+MemoryLimitOption = Annotated[
+    str | None,
+    typer.Option(
+        "--memory-limit",
+        metavar="SIZE",
+        callback=_memory_size,
+        help="Memory the training data may take, such as 600MB, 2GB or 512MiB. An HDF5 "
+        "set larger than this is read from its file a slice at a time in every iteration. "
+        "[default: a quarter of the available memory]",
+        show_default=False,
+    ),
+]
+
+
+def _memory_limit(memory_limit: str | None) -> int:
+    """--memory-limit in bytes, or the default: a quarter of the available memory."""
+    from catclf.memory import default_limit, parse_size
+
+    return default_limit() if memory_limit is None else parse_size(memory_limit)
+
+
+def _say_if_streamed(train_set: Dataset, how: Plan, limit: int, quiet: bool) -> None:
+    """A note when the training data does not fit the memory limit and is streamed."""
+    from catclf.datasets import memory_needed
+    from catclf.memory import format_size
+
+    if how.streamed and not quiet:
+        note(
+            f"the training images and their X would take "
+            f"{format_size(memory_needed(train_set.m))}, more than the memory limit "
+            f"of {format_size(limit)}: each iteration reads them {how.rows} at a time"
+        )
+
 
 def _decoding_jobs(jobs: int | None) -> int:
     """The number of decoding processes: jobs, or one per core this process may use."""
@@ -221,40 +281,27 @@ def _decoding_jobs(jobs: int | None) -> int:
 
 
 @app.command()
-@reports_errors
+@reports_errors(saves=True)
 def train(
     data: DataArgument = None,
     test: TestOption = None,
     model: ModelOption = None,
     learning_rate: Annotated[
         float,
-        typer.Option("--learning-rate", "-r", callback=_positive_rate, help="Gradient step size."),
+        typer.Option(
+            "--learning-rate",
+            "-r",
+            metavar="R",
+            callback=_positive_rate,
+            help="Gradient step size.",
+        ),
     ] = 0.005,
     iterations: IterationsOption = 2000,
     positive: PositiveOption = None,
     strict: StrictOption = False,
     jobs: JobsOption = None,
-    solver: Annotated[
-        Solver,
-        typer.Option(
-            "--solver",
-            help="gram: iterate on the m x m Gram matrix X^T X, fast when m is well below "
-            "12288; primal: iterate on X itself; auto: whichever needs fewer multiplications. "
-            "The results are the same.",
-        ),
-    ] = Solver.auto,
-    memory_limit: Annotated[
-        str | None,
-        typer.Option(
-            "--memory-limit",
-            metavar="SIZE",
-            callback=_memory_size,
-            help="Memory the training data may take, such as 600MB, 2GB or 512MiB. An HDF5 "
-            "set larger than this is read from its file a slice at a time in every iteration. "
-            "[default: a quarter of the available memory]",
-            show_default=False,
-        ),
-    ] = None,
+    solver: SolverOption = Solver.auto,
+    memory_limit: MemoryLimitOption = None,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -267,13 +314,11 @@ def train(
     """
     jobs = _decoding_jobs(jobs)
     from catclf import model as model_file
-    from catclf.datasets import memory_needed
-    from catclf.memory import default_limit, format_size, parse_size
     from catclf.model import Settings
     from catclf.training import plan
     from catclf.training import train as fit
 
-    limit = default_limit() if memory_limit is None else parse_size(memory_limit)
+    limit = _memory_limit(memory_limit)
     started = time.perf_counter()
     show = is_terminal(sys.stderr) and not quiet
     out = model if model is not None else model_file.DEFAULT_PATH
@@ -284,12 +329,7 @@ def train(
 
     settings = Settings(learning_rate=learning_rate, num_iterations=iterations)
     how = plan(train_set, iterations, solver=solver.value, memory_limit=limit)
-    if how.streamed and not quiet:
-        note(
-            f"the training images and their X would take "
-            f"{format_size(memory_needed(train_set.m))}, more than the memory limit "
-            f"of {format_size(limit)}: each iteration reads them {how.rows} at a time"
-        )
+    _say_if_streamed(train_set, how, limit, quiet)
     # Streamed, an iteration can take minutes: the bar counts examples, not iterations.
     total = (iterations + 1) * train_set.m + (0 if test_set is None else test_set.m)
     with reporting.progress(
@@ -338,10 +378,12 @@ def train(
     rows = [
         ("examples", train_set.describe()),
         ("test examples", "none" if test_set is None else test_set.describe()),
-        ("train accuracy", _percent(trained.train_accuracy, train_set.m)),
+        ("train accuracy", reporting.percent(trained.train_accuracy, train_set.m)),
         (
             "test accuracy",
-            "no test set" if test_set is None else _percent(trained.test_accuracy, test_set.m),
+            "no test set"
+            if trained.test_accuracy is None or test_set is None
+            else reporting.percent(trained.test_accuracy, test_set.m),
         ),
         ("final cost", f"{trained.final_cost:.6f}"),
         ("skipped", str(len(skipped))),
@@ -383,7 +425,7 @@ def _file_name(value: str | None) -> str | None:
 
 
 @app.command()
-@reports_errors
+@reports_errors(saves=True)
 def prepare(
     data: Annotated[
         Path,
@@ -442,6 +484,7 @@ def prepare(
     jobs = _decoding_jobs(jobs)
     from catclf import datasets
     from catclf import prepare as preparing
+    from catclf.memory import format_size
 
     started = time.perf_counter()
     show = is_terminal(sys.stderr) and not quiet
@@ -485,7 +528,7 @@ def prepare(
                 "classes": list(photos.classes),
                 "test_fraction": test_fraction,
                 **{side: None if w is None else _file_summary(w) for side, w in sides.items()},
-                "skipped": [{"path": s.path, "error": s.error} for s in photos.skipped],
+                "skipped": _skipped_json(photos.skipped),
                 "seconds": round(time.perf_counter() - started, 3),
             }
         )
@@ -493,7 +536,7 @@ def prepare(
     rows = []
     for side, w in sides.items():
         rows += [
-            (f"{side} file", "none" if w is None else f"{w.path} ({_size(w.size)})"),
+            (f"{side} file", "none" if w is None else f"{w.path} ({format_size(w.size)})"),
             (f"{side} examples", "none" if w is None else w.data.describe()),
         ]
     rows.append(("skipped", str(len(photos.skipped))))
@@ -511,18 +554,6 @@ def _file_summary(w: Written) -> dict[str, Any]:
         "negatives": w.data.m - w.data.positives,
         "bytes": w.size,
     }
-
-
-def _size(n: int) -> str:
-    """A size on disk in SI units, as ls -h --si and most file managers show it."""
-    if n < 1000:
-        return f"{n} B"
-    size = n / 1000
-    for unit in ("kB", "MB"):
-        if size < 1000:
-            return f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} GB"
 
 
 def _hdf5_example(file: str, index: int, source: str) -> dict[str, Any]:
@@ -611,11 +642,6 @@ def _skipped_json(skipped: list[Skipped]) -> list[dict[str, str]]:
     return [{"path": s.path, "error": s.error} for s in skipped]
 
 
-def _percent(fraction: float | None, m: int) -> str:
-    assert fraction is not None
-    return reporting.percent(fraction, m)
-
-
 SWEEP_RATES = (0.01, 0.001, 0.0001)
 
 
@@ -626,7 +652,7 @@ def _positive_rates(values: list[float] | None) -> list[float] | None:
 
 
 @app.command()
-@reports_errors
+@reports_errors(saves=True)
 def sweep(
     data: DataArgument = None,
     test: TestOption = None,
@@ -635,6 +661,7 @@ def sweep(
         typer.Option(
             "--learning-rate",
             "-r",
+            metavar="R",
             callback=_positive_rates,
             help="A learning rate to try; repeat the option for each. "
             "[default: 0.01, 0.001, 0.0001]",
@@ -655,8 +682,10 @@ def sweep(
     ] = None,
     positive: PositiveOption = None,
     strict: StrictOption = False,
-    as_json: JsonOption = False,
     jobs: JobsOption = None,
+    solver: SolverOption = Solver.auto,
+    memory_limit: MemoryLimitOption = None,
+    as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
     """Train once per learning rate on the same data and compare the runs. Saves no model.
@@ -673,6 +702,7 @@ def sweep(
     """
     jobs = _decoding_jobs(jobs)
     from catclf.model import Settings
+    from catclf.training import plan
 
     if out is not None:
         from catclf import plots, report
@@ -681,7 +711,13 @@ def sweep(
         report.check_folder(out)
     rates = learning_rates or list(SWEEP_RATES)
     show = is_terminal(sys.stderr) and not quiet
-    train_set, test_set, skipped = _load_sets(data, test, positive, strict, quiet, jobs)
+    limit = _memory_limit(memory_limit)
+    train_set, test_set, skipped = _load_sets(
+        data, test, positive, strict, quiet, jobs, memory_limit=limit
+    )
+    # The same for every rate: it depends on the data and the iterations only.
+    how = plan(train_set, iterations, solver=solver.value, memory_limit=limit)
+    _say_if_streamed(train_set, how, limit, quiet)
 
     runs: list[dict[str, Any]] = []
     for rate in rates:
@@ -690,7 +726,9 @@ def sweep(
         with reporting.progress(
             f"rate {rate:g}", iterations, enabled=show, status="cost"
         ) as advance:
-            trained, costs, why = _train_or_diverge(train_set, test_set, settings, advance)
+            trained, costs, why = _train_or_diverge(
+                train_set, test_set, settings, advance, solver=solver.value, memory_limit=limit
+            )
         if why is not None and not quiet:
             note(why)
         runs.append(
@@ -702,6 +740,8 @@ def sweep(
                 "model": None,
                 **_run_summary(train_set, test_set, settings, trained, costs),
                 "skipped": _skipped_json(skipped),
+                "solver": how.solver,
+                "streamed": how.streamed,
                 "seconds": round(time.perf_counter() - started, 3),
             }
         )
@@ -728,7 +768,13 @@ def sweep(
 
 
 def _train_or_diverge(
-    train_set: Dataset, test_set: Dataset | None, settings: Settings, advance: reporting.Advance
+    train_set: Dataset,
+    test_set: Dataset | None,
+    settings: Settings,
+    advance: reporting.Advance,
+    *,
+    solver: str,
+    memory_limit: int,
 ) -> tuple[Model | None, list[float], str | None]:
     """(model, costs every 100 iterations, None), or (None, the costs recorded before it
     stopped, why) for a run that diverged."""
@@ -742,7 +788,15 @@ def _train_or_diverge(
         advance(1, status=f"cost {cost:.6f}")
 
     try:
-        return fit(train_set, test_set, settings, on_iteration=record), costs, None
+        trained = fit(
+            train_set,
+            test_set,
+            settings,
+            solver=solver,
+            memory_limit=memory_limit,
+            on_iteration=record,
+        )
+        return trained, costs, None
     except TrainingDiverged as e:
         return None, costs, str(e)
 
@@ -772,7 +826,7 @@ def _sweep_table(runs: list[dict[str, Any]], *, has_test: bool) -> None:
 
 
 @app.command()
-@reports_errors
+@reports_errors(saves=True)
 def report(
     out: Annotated[
         Path,
@@ -827,6 +881,8 @@ def report(
     labelled = None
     if data is not None:
         labelled = _load_labelled(data, positive, strict, quiet, jobs)
+        if not quiet:
+            note(f"scoring {labelled.origin}: {labelled.describe()}")
     made = reports.build(classifier, model_name, labelled)
     written = reports.write_files(out, made.files, replaces=tuple(reports.WHAT))
 
@@ -852,17 +908,20 @@ def report(
 def _load_labelled(
     data: Path, positive: str | None, strict: bool, quiet: bool, jobs: int
 ) -> Dataset:
-    """DATA as a test set (of a course folder, its test_*.h5), saying what was found."""
+    """DATA as a test set (of a course folder, its test_*.h5); skipped images are noted."""
     from catclf import datasets
 
     with _decoding_bars(is_terminal(sys.stderr) and not quiet) as decoding:
         labelled = datasets.load_test(
-            data, positive=positive, strict=strict, progress=decoding, jobs=jobs
+            data,
+            positive=positive,
+            strict=strict,
+            progress=decoding,
+            jobs=jobs,
+            memory_limit=_memory_limit(None),
         )
     for s in labelled.skipped:
         note(f"skipped {s.path}: {s.error}")
-    if not quiet:
-        note(f"scoring {labelled.origin}: {labelled.describe()}")
     return labelled
 
 
@@ -873,7 +932,7 @@ class _Input:
 
 
 @app.command()
-@reports_errors
+@reports_errors(saves=False)
 def predict(
     images: Annotated[
         list[str] | None,
@@ -1079,7 +1138,7 @@ MISCLASSIFIED_SHOWN = 20
 
 
 @app.command()
-@reports_errors
+@reports_errors(saves=False)
 def evaluate(
     data: Annotated[
         Path | None,
@@ -1126,7 +1185,6 @@ def evaluate(
 
     from catclf import datasets
     from catclf import model as model_file
-    from catclf.images import to_columns
     from catclf.metrics import score
 
     path = _model_path(model, quiet)
@@ -1134,20 +1192,9 @@ def evaluate(
     if data is None:
         test_set = datasets.bundled()[1]
     else:
-        with _decoding_bars(is_terminal(sys.stderr) and not quiet) as decoding:
-            test_set = datasets.load_test(
-                data, positive=positive, strict=strict, progress=decoding, jobs=jobs
-            )
-    for s in test_set.skipped:
-        note(f"skipped {s.path}: {s.error}")
+        test_set = _load_labelled(data, positive, strict, quiet, jobs)
 
-    # In batches, so that a large folder never needs all of X (12288, m) at once.
-    probabilities = np.concatenate(
-        [
-            classifier.probabilities(to_columns(test_set.images[start : start + BATCH]))
-            for start in range(0, test_set.m, BATCH)
-        ]
-    )
+    probabilities = classifier.probabilities_of(test_set)
     scores = score(probabilities, test_set.labels, threshold)
     wrong = np.flatnonzero((probabilities > threshold) != (test_set.labels == 1))
     misclassified = [
@@ -1169,7 +1216,7 @@ def evaluate(
                 "data": test_set.origin,
                 "model": str(path),
                 **scores.as_dict(),
-                "skipped": [{"path": s.path, "error": s.error} for s in test_set.skipped],
+                "skipped": _skipped_json(test_set.skipped),
                 "misclassified": misclassified,
             }
         )
@@ -1217,14 +1264,14 @@ def evaluate(
 
     if min_accuracy is not None and scores.accuracy < min_accuracy:
         error(
-            f"accuracy {_percent(scores.accuracy, scores.examples)} is below "
+            f"accuracy {reporting.percent(scores.accuracy, scores.examples)} is below "
             f"--min-accuracy {min_accuracy:g}"
         )
         raise typer.Exit(EXIT_ERROR)
 
 
 @app.command()
-@reports_errors
+@reports_errors(saves=False)
 def info(
     model: ModelOption = None, as_json: JsonOption = False, quiet: QuietOption = False
 ) -> None:
@@ -1255,6 +1302,7 @@ def info(
                 "preprocessing": m.preprocessing,
                 "learning_rate": _finite(m.settings.learning_rate),
                 "num_iterations": m.settings.num_iterations,
+                "solver": m.solver or None,
                 "train_data": m.train_data,
                 "train_examples": m.train_examples,
                 "train_accuracy": _finite(m.train_accuracy),
@@ -1275,6 +1323,7 @@ def info(
         ("preprocessing", m.preprocessing or "unknown"),
         ("learning rate", f"{m.settings.learning_rate:g}"),
         ("iterations", str(m.settings.num_iterations)),
+        ("solver", m.solver or "unknown"),
         ("train data", m.train_data or "unknown"),
         ("train examples", str(m.train_examples)),
         ("train accuracy", _accuracy_text(m.train_accuracy, m.train_examples)),
@@ -1310,7 +1359,7 @@ def _accuracy_text(fraction: float, m: int) -> str:
     """'99.04 % (207/209)'; just the number when a hand-made file gives no count or NaN."""
     if m <= 0 or not math.isfinite(fraction):
         return f"{fraction:g}"
-    return _percent(fraction, m)
+    return reporting.percent(fraction, m)
 
 
 def main() -> None:

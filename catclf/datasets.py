@@ -38,6 +38,9 @@ GZIP_LEVEL = 4
 
 Progress = Callable[[int], None]
 LABEL_ROWS = 1 << 16
+# Images read from a file at a time, at most: 12 MB of pixels, enough to make each read
+# cheap next to the arithmetic on it.
+MAX_READ_ROWS = 1024
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,17 @@ class Dataset:
                 start += k
                 if on_block is not None:
                     on_block(k)
+
+    def take(self, indices: Sequence[int] | NDArray[np.integer]) -> NDArray[np.uint8]:
+        """The images at indices, (len(indices), 64, 64, 3); of a set left in its file,
+        only those are read."""
+        source = self.__dict__["_images"]
+        if not isinstance(source, FilePixels):
+            return source[np.asarray(indices, dtype=np.intp)]
+        taken = np.empty((len(indices), IMAGE_SIZE, IMAGE_SIZE, CHANNELS), dtype=np.uint8)
+        for k, i in enumerate(indices):
+            taken[k] = source.read(int(i), int(i) + 1)[0]
+        return taken
 
     def describe(self) -> str:
         """'209 images: 72 cat, 137 non-cat'."""

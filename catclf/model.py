@@ -21,6 +21,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -31,11 +32,15 @@ from catclf.files import write_atomically
 from catclf.images import CHANNELS, IMAGE_SIZE, N_X, PREPROCESSING
 from catclf.logistic import predict_proba
 
+if TYPE_CHECKING:
+    from catclf.datasets import Dataset
+
 FORMAT = "catclf-logistic-regression"
 FORMAT_VERSION = 1
 DEFAULT_PATH = Path("model.h5")
 BUNDLED_PATH = Path(__file__).parent / "data" / "model.h5"
 MAX_COSTS = 10**6  # one cost per 100 iterations: 10**8 iterations, far beyond any real run
+SCORE_COLUMNS = 256  # examples scored at a time: 25 MB of X
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,15 @@ class Model:
     def probabilities(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
         """Probability of cat for each column of X (12288, m): an array of shape (m,)."""
         return predict_proba(self.w, self.b, X).reshape(-1)
+
+    def probabilities_of(self, data: Dataset, columns: int = SCORE_COLUMNS) -> NDArray[np.float64]:
+        """Probability of cat for each example of data, (m,), computed a block of columns
+        examples at a time, so that X (12288, m) is never formed whole and a set left in
+        its file is read a slice at a time."""
+        from catclf.datasets import MAX_READ_ROWS
+
+        parts = [self.probabilities(X_k) for X_k, _ in data.blocks(columns, MAX_READ_ROWS)]
+        return np.concatenate(parts)
 
 
 def check_target(path: Path) -> None:

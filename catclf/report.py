@@ -96,7 +96,7 @@ def build(model: Model, model_name: str, data: Dataset | None) -> Report:
     if data is not None:
         from catclf.metrics import score
 
-        p = model.probabilities(data.X)
+        p = model.probabilities_of(data)
         scores = score(p, data.labels)
         c = scores.confusion
         files[CONFUSION] = plots.confusion(c.tp, c.fp, c.tn, c.fn, data.classes)
@@ -115,7 +115,7 @@ def _misclassified(p: np.ndarray, data: Dataset, threshold: float) -> bytes:
     wrong = wrong[np.argsort(-np.abs(p[wrong] - labels[wrong]), kind="stable")]
     shown = wrong[: plots.GRID_MAX]
     captions = [f"true: {data.classes[labels[i]]}\np = {p[i]:.2f}" for i in shown]
-    return plots.misclassified(data.images[shown], captions, len(wrong) - len(shown))
+    return plots.misclassified(data.take(shown), captions, len(wrong) - len(shown))
 
 
 STYLE = """

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from catclf.datasets import Dataset, memory_needed
+from catclf.datasets import MAX_READ_ROWS, Dataset, memory_needed
 from catclf.errors import DataError, TrainingDiverged
 from catclf.images import N_X
 from catclf.logistic import (
@@ -27,10 +27,6 @@ from catclf.logistic import (
 )
 from catclf.memory import format_size
 from catclf.model import Model, Settings
-
-# Images read from a file at a time, at most: 12 MB of pixels, enough to make each read
-# cheap next to the arithmetic on it.
-MAX_READ_ROWS = 1024
 
 
 @dataclass(frozen=True)

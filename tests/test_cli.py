@@ -1172,6 +1172,7 @@ def hand_made_model(path, **attrs):
         "created": "2024-01-02T03:04:05+00:00",
         "catclf_version": "0.9.1",
         "classes": ["dog", "cat"],
+        "solver": "primal",
     }
     defaults.update(attrs)
     costs = np.array([0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0])
@@ -1192,6 +1193,7 @@ def test_info_json_says_everything_the_file_holds(tmp_path):
         "preprocessing": "divided by 255",
         "learning_rate": 0.01,
         "num_iterations": 800,
+        "solver": "primal",
         "train_data": "somewhere/train.h5",
         "train_examples": 209,
         "train_accuracy": pytest.approx(207 / 209),
@@ -1215,6 +1217,7 @@ def test_info_to_a_pipe_is_key_value_lines(tmp_path):
     assert values["test accuracy"] == "no test set"
     assert values["learning rate"] == "0.01"
     assert values["iterations"] == "800"
+    assert values["solver"] == "primal"
     assert values["catclf version"] == "0.9.1"
     assert (
         values["costs"] == "0.700000 0.600000 0.500000 0.400000 0.300000 0.200000 0.100000 0.000000"
@@ -1222,11 +1225,13 @@ def test_info_to_a_pipe_is_key_value_lines(tmp_path):
 
 
 def test_info_without_a_stored_version_says_so(tmp_path):
+    # write_model_file stores no solver, as files written before it was recorded.
     write_model_file(tmp_path / "old.h5", drop=("catclf_version", "created"))
     as_json = json.loads(catclf_run("info", "-m", "old.h5", "--json", cwd=tmp_path).stdout)
-    assert (as_json["catclf_version"], as_json["created"]) == (None, None)
-    piped = catclf_run("info", "-m", "old.h5", cwd=tmp_path).stdout
-    assert "catclf version: unknown" in piped.splitlines()
+    assert (as_json["catclf_version"], as_json["created"], as_json["solver"]) == (None,) * 3
+    piped = catclf_run("info", "-m", "old.h5", cwd=tmp_path).stdout.splitlines()
+    assert "catclf version: unknown" in piped
+    assert "solver: unknown" in piped
 
 
 def test_info_on_a_terminal_draws_the_cost_history(runner, tmp_path, monkeypatch):
@@ -1356,7 +1361,9 @@ def test_ctrl_c_stops_the_decoding_processes_too(tmp_path, command):
             process.wait()
     assert process.returncode == 130
     assert out == ""
-    assert err.splitlines() == ["catclf: interrupted; nothing was saved"]
+    # predict writes no file, so it has nothing to say about saving.
+    said = {"train": "catclf: interrupted; nothing was saved", "predict": "catclf: interrupted"}
+    assert err.splitlines() == [said[command]]
     for _ in range(100):  # the workers are reaped before the main process exits
         if not processes_in_group(process.pid):
             break
@@ -1396,3 +1403,26 @@ def test_predict_to_a_pipe_imports_only_what_it_uses(tmp_path, pictures):
     assert {"numpy", "PIL", "h5py"} <= modules
     # No progress bar or table to draw, no JSON to write, no worker processes for one image.
     assert modules.isdisjoint({"rich", "matplotlib", "pydantic", "json", "multiprocessing"})
+
+
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        (["info"], "catclf: interrupted"),
+        (["evaluate"], "catclf: interrupted"),
+        (["predict", "x.png"], "catclf: interrupted"),
+        (["report", "--out", "r"], "catclf: interrupted; nothing was saved"),
+    ],
+)
+def test_an_interrupt_mentions_saving_only_for_a_command_that_saves(
+    tmp_path, monkeypatch, capsys, command, said
+):
+    def ctrl_c(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("catclf.cli._model_path", ctrl_c)  # every one of these reads a model
+    with pytest.raises(SystemExit) as stopped:
+        app(command, prog_name="catclf")
+    assert stopped.value.code == 130
+    assert capsys.readouterr().err.splitlines() == [said]

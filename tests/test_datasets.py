@@ -626,3 +626,14 @@ def test_a_set_left_in_its_file_is_still_a_dataclass_that_replace_copies(tmp_pat
     assert data.in_file and not copy.in_file  # the copy holds the images it read
     np.testing.assert_array_equal(copy.images, x)
     assert copy.origin == "copy" and copy.hdf5_file == data.hdf5_file
+
+
+@pytest.mark.parametrize("in_file", [True, False])
+def test_take_reads_only_the_images_asked_for(tmp_path: Path, in_file: bool) -> None:
+    x, y = random_images(7, seed=5), np.array([1, 0, 1, 1, 0, 0, 1])
+    data = read_hdf5(
+        write_chunked_h5(tmp_path / "big.h5", x, y, chunk=2), memory_limit=1 if in_file else None
+    )
+    assert data.in_file == in_file
+    np.testing.assert_array_equal(data.take([6, 0, 3]), x[[6, 0, 3]])
+    assert data.take([]).shape == (0, 64, 64, 3)

@@ -303,3 +303,21 @@ def test_the_bundled_model_describes_the_preprocessing_of_this_catclf() -> None:
     bundled = model.load(model.BUNDLED_PATH)
     assert bundled.preprocessing == PREPROCESSING
     assert "JPEG decoded at reduced scale" in bundled.preprocessing
+
+
+@pytest.mark.parametrize("memory_limit", [1, None])
+def test_probabilities_of_a_data_set_in_blocks_are_those_of_its_whole_x(tmp_path, memory_limit):
+    from catclf.datasets import read_hdf5
+
+    rng = np.random.default_rng(11)
+    x = rng.integers(0, 256, size=(5, 64, 64, 3), dtype=np.uint8)
+    with h5py.File(tmp_path / "set.h5", "w") as f:
+        f.create_dataset("train_set_x", data=x, chunks=(2, 64, 64, 3))
+        f.create_dataset("train_set_y", data=np.array([1, 0, 1, 0, 0]))
+    data = read_hdf5(tmp_path / "set.h5", memory_limit=memory_limit)
+    m = make_model(b=-0.3)
+    w = m.w
+    # The course's sigmoid(w^T X + b), X the (12288, m) columns of the images over 255.
+    X = x.reshape(5, -1).T / 255
+    expected = 1 / (1 + np.exp(-(w.T @ X - 0.3)))
+    np.testing.assert_allclose(m.probabilities_of(data, columns=2), expected[0], rtol=1e-12)

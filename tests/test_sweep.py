@@ -132,3 +132,27 @@ def test_a_rate_that_is_not_positive_is_a_usage_error(tmp_path, rate):
     result = catclf_run("sweep", "-r", "0.01", f"--learning-rate={rate}", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stdout == ""
+
+
+def test_a_set_larger_than_the_memory_limit_is_streamed_with_the_same_results(tmp_path):
+    # 209 images take 2.6 MB, more than 3/4 of 3 MB: they stay in the file, as in train.
+    runs, result = sweep_json(str(TRAIN_FILE), "-r", "0.005", "-n", "100", cwd=tmp_path)
+    streamed, streamed_result = sweep_json(
+        str(TRAIN_FILE), "-r", "0.005", "-n", "100", "--memory-limit", "3MB", cwd=tmp_path
+    )
+    assert (runs[0]["streamed"], streamed[0]["streamed"]) == (False, True)
+    assert streamed[0]["solver"] == "primal"
+    assert "more than the memory limit of 3 MB" in streamed_result.stderr
+    # At iteration 0, w = 0 and b = 0: every probability is 1/2, the cost ln 2.
+    assert streamed[0]["costs"][0] == pytest.approx(math.log(2))
+    assert streamed[0]["costs"] == pytest.approx(runs[0]["costs"], rel=1e-9)
+    assert streamed[0]["train_accuracy"] == runs[0]["train_accuracy"]
+
+
+def test_solver_gram_with_too_little_memory_is_an_error_before_any_run(tmp_path):
+    result = catclf_run(
+        "sweep", "-n", "10", "--solver", "gram", "--memory-limit", "3MB", cwd=tmp_path
+    )
+    assert (result.returncode, result.stdout) == (1, "")
+    [line] = error_lines(result.stderr)
+    assert "the Gram solver needs X and X^T X in memory" in line
