@@ -87,10 +87,11 @@ def training(repeat: int) -> dict[str, object]:
         "test_accuracy": float("nan"),
     }
 
+    # No penalty: the same model as the course's, fitted to the minimum of the same cost.
     seconds, sklearn_model = timed(
-        lambda: LogisticRegression(max_iter=1000).fit(X.T, train.labels), repeat
+        lambda: LogisticRegression(C=np.inf, max_iter=1000).fit(X.T, train.labels), repeat
     )
-    rows["scikit-learn LogisticRegression (lbfgs, C=1)"] = {
+    rows["scikit-learn LogisticRegression (lbfgs, no penalty)"] = {
         "seconds": seconds,
         "test_accuracy": float(sklearn_model.score(test.X.T, test.labels)),
     }
@@ -280,6 +281,11 @@ def memory(workdir: Path, m: int, budget: str, in_memory: bool) -> dict[str, obj
     return result
 
 
+def ratio(x: float) -> str:
+    """2.5 as '2.5x', 0.004 as '1/250x': how many times faster, or slower."""
+    return f"{x:.1f}x" if x >= 0.1 else f"1/{1 / x:,.0f}x"
+
+
 def markdown(results: dict) -> str:
     """The tables, as the README shows them."""
     lines = [
@@ -293,7 +299,7 @@ def markdown(results: dict) -> str:
             "" if row["test_accuracy"] != row["test_accuracy"] else f"{row['test_accuracy']:.0%}"
         )
         lines.append(
-            f"| {name} | {row['seconds']:.3f} | {base / row['seconds']:.1f}x | {accuracy} |"
+            f"| {name} | {row['seconds']:.3f} | {ratio(base / row['seconds'])} | {accuracy} |"
         )
 
     large = results["large_training"]
