@@ -156,9 +156,10 @@ def table(
 
     names = header or ("", "")
     t = Table(title=title, show_header=header is not None, title_justify="left")
-    t.add_column(names[0], style="bold")
+    # Long values (file paths) wrap rather than lose their end, where the index or name is.
+    t.add_column(names[0], style="bold", overflow="fold")
     for name in names[1:]:
-        t.add_column(name)
+        t.add_column(name, overflow="fold")
     for row in rows:
         # As Text, so that a file name such as "[red]x.png" is shown, not read as markup.
         t.add_row(*(Text(cell) for cell in row))
