@@ -166,7 +166,10 @@ def _bare_figure(size: tuple[int, int]) -> Figure:
     from matplotlib.figure import Figure
 
     # Constrained layout fits titles and labels inside the fixed size instead of clipping.
-    return Figure(figsize=(size[0] / DPI, size[1] / DPI), dpi=DPI, layout="constrained")
+    # Half a pixel more: size / DPI is not exact in binary, and some matplotlib versions
+    # truncate size / DPI * DPI (409.99999 to 409) where others round it.
+    inches = ((size[0] + 0.5) / DPI, (size[1] + 0.5) / DPI)
+    return Figure(figsize=inches, dpi=DPI, layout="constrained")
 
 
 def _figure(size: tuple[int, int]) -> tuple[Figure, Axes]:
