@@ -8,6 +8,7 @@
 3  predict --exit-code: every image was scored and at least one is not a cat
 130, 143  interrupted by Ctrl-C (SIGINT) or SIGTERM; a command that writes files
           leaves none, whole or partial ("nothing was saved")
+141  stdout was closed by its reader (as `catclf predict dir | head -1` does); no message
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ EXIT_ERROR = 1
 EXIT_NOT_CAT = 3
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
+EXIT_SIGPIPE = 141
 BATCH = 256
 MAX_STDIN_BYTES = 256 << 20
 BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -85,10 +87,25 @@ def reports_errors(*, saves: bool) -> Callable[[F], F]:
                 what = "terminated" if terminated else "interrupted"
                 note(f"{what}; nothing was saved" if saves else what)
                 raise typer.Exit(EXIT_SIGTERM if terminated else EXIT_SIGINT) from None
+            except BrokenPipeError:
+                # The reader of the results has gone: stop quietly, with the status of a
+                # command that SIGPIPE ends, as shell tools do.
+                _discard_stdout()
+                raise typer.Exit(EXIT_SIGPIPE) from None
 
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing what is left at exit fails no more."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def _print_version(value: bool) -> None:

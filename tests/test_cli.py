@@ -1426,3 +1426,23 @@ def test_an_interrupt_mentions_saving_only_for_a_command_that_saves(
         app(command, prog_name="catclf")
     assert stopped.value.code == 130
     assert capsys.readouterr().err.splitlines() == [said]
+
+
+def test_a_reader_that_stops_early_ends_predict_quietly(tmp_path, pictures):
+    # More result lines than a pipe holds (64 KiB), so that writing meets the closed pipe.
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{pictures['white']}\n" * 4000)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CATCLF_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "catclf", "predict", "-m", pictures["model"], "-f", listing],
+        cwd=tmp_path,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    first = process.stdout.readline()
+    process.stdout.close()  # as `| head -1` does
+    err = process.stderr.read()
+    assert process.wait(timeout=120) == 141
+    assert first.endswith(b"\t0.880797\tcat\n")
+    assert err == b""
