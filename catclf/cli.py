@@ -488,6 +488,18 @@ def prepare(
     strict: StrictOption = False,
     as_json: JsonOption = False,
     jobs: JobsOption = None,
+    memory_limit: Annotated[
+        str | None,
+        typer.Option(
+            "--memory-limit",
+            metavar="SIZE",
+            callback=_memory_size,
+            help="Memory the decoded images may take, such as 600MB, 2GB or 512MiB; more are "
+            "kept in a temporary file beside FOLDER until they are written. [default: a "
+            "quarter of the available memory]",
+            show_default=False,
+        ),
+    ] = None,
     quiet: QuietOption = False,
 ) -> None:
     """Decode a folder of photos once into the course's HDF5 layout, for `catclf train
@@ -510,6 +522,8 @@ def prepare(
     # Before decoding, not after it.
     preparing.check_source(data)
     preparing.check_target(out, name)
+    # Where images beyond the memory limit wait to be written: the disk that takes them.
+    spill = out if out.is_dir() else out.parent
 
     with ExitStack() as bars:
 
@@ -518,14 +532,20 @@ def prepare(
             return bars.enter_context(reporting.progress("decoding", total, enabled=show))
 
         photos = datasets.read_folder(
-            data, positive=positive, strict=strict, progress=decoding, jobs=jobs
+            data,
+            positive=positive,
+            strict=strict,
+            progress=decoding,
+            jobs=jobs,
+            memory_limit=_memory_limit(memory_limit),
+            spill=spill,
         )
     for s in photos.skipped:
         note(f"skipped {s.path}: {s.error}")
     if test_fraction is None:
         train_set, test_set = photos, None
     else:
-        train_set, test_set = preparing.split(photos, data, test_fraction)
+        train_set, test_set = preparing.split(photos, data, test_fraction, spill=spill)
     total = photos.m if test_set is None else train_set.m + test_set.m
     stale = preparing.targets(out, name)[1]
     if test_set is None and stale.is_file():

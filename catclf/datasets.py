@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -512,6 +513,7 @@ def read_folder(
     progress: Callable[[int], Progress] | None = None,
     jobs: int = 1,
     memory_limit: int | None = None,
+    spill: Path | None = None,
 ) -> Dataset:
     """A folder with exactly two class folders; images below each, recursively.
 
@@ -519,7 +521,8 @@ def read_folder(
     holds the positive examples. Unreadable images are skipped and listed, or with
     strict=True raise ImageError. Images are decoded in up to jobs processes, each
     straight into its row of the (m, 64, 64, 3) array, which must fit memory_limit
-    (`pixels_fit`): only an HDF5 file can be read a slice at a time.
+    (`pixels_fit`): only an HDF5 file can be read a slice at a time. Given a spill folder,
+    an array that does not fit is kept in a file there instead (`spilled_pixels`).
     """
     negative_dir, positive_dir = class_folders(folder, positive)
     files = [(p, 1) for p in find_images(positive_dir)] + [
@@ -531,14 +534,18 @@ def read_folder(
                 f"{class_dir}: no images in this class folder (looked for "
                 f"{', '.join(sorted(IMAGE_EXTENSIONS))})"
             )
-    if not pixels_fit(len(files), memory_limit):
+    fits = pixels_fit(len(files), memory_limit)
+    if not fits and spill is None:
         raise DataError(
             f"{folder}: its {len(files)} images take {format_size(len(files) * N_X)} decoded, "
             f"more than 3/4 of the memory limit of {format_size(memory_limit or 0)}; write them "
             "once as course files with `catclf prepare DATA --out FOLDER` and train on FOLDER, "
             "which is read a slice at a time, or raise --memory-limit"
         )
-    images = np.empty((len(files), IMAGE_SIZE, IMAGE_SIZE, CHANNELS), dtype=np.uint8)
+    if fits or spill is None:
+        images = np.empty((len(files), IMAGE_SIZE, IMAGE_SIZE, CHANNELS), dtype=np.uint8)
+    else:
+        images = spilled_pixels(spill, len(files))
     labels = np.empty(len(files), dtype=np.int64)
     sources: list[str] = []
     skipped: list[Skipped] = []
@@ -569,6 +576,23 @@ def read_folder(
         if count == 0:
             raise DataError(f"{class_dir}: none of the images in this class folder could be read")
     return data
+
+
+def spilled_pixels(folder: Path, m: int) -> NDArray[np.uint8]:
+    """An (m, 64, 64, 3) uint8 array kept in a temporary file in folder, not in memory.
+
+    The file has no name from the start (or loses it at once), so nothing of it is left
+    behind, even by a crash; its pages are the system's to write out and reclaim.
+    """
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=".catclf-pixels-") as f:
+            f.truncate(max(m, 1) * N_X)
+            # The mapping keeps the file open after the with block closes it.
+            return np.memmap(
+                f, dtype=np.uint8, mode="r+", shape=(m, IMAGE_SIZE, IMAGE_SIZE, CHANNELS)
+            )
+    except OSError as e:
+        raise DataError(f"{folder}: cannot hold the decoded images here ({reason(e)})") from e
 
 
 def class_folders(folder: Path, positive: str | None = None) -> tuple[Path, Path]:

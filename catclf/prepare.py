@@ -19,7 +19,14 @@ from pathlib import Path, PurePath
 import numpy as np
 
 from catclf import __version__
-from catclf.datasets import Dataset, Progress, course_files, write_hdf5
+from catclf.datasets import (
+    WRITE_CHUNK,
+    Dataset,
+    Progress,
+    course_files,
+    spilled_pixels,
+    write_hdf5,
+)
 from catclf.errors import DataError, reason
 from catclf.files import Writer, write_atomically
 from catclf.images import PREPROCESSING
@@ -97,11 +104,15 @@ def relative_paths(data: Dataset, folder: Path) -> list[PurePath]:
     return [PurePath(source).relative_to(folder) for source in data.sources]
 
 
-def split(data: Dataset, folder: Path, test_fraction: float) -> tuple[Dataset, Dataset]:
+def split(
+    data: Dataset, folder: Path, test_fraction: float, *, spill: Path | None = None
+) -> tuple[Dataset, Dataset]:
     """(training set, test set): a file goes to the test set when its hash_fraction is below
     test_fraction, decided within each class. A class that would have no file on one side
     gets its file nearest the line moved across, so both sides hold both classes. Each side
-    keeps data's order. Raises DataError for a class of a single image."""
+    keeps data's order. Raises DataError for a class of a single image.
+
+    Images that read_folder kept in a file (a spill folder) stay in files, in spill."""
     fractions = np.array([hash_fraction(p) for p in relative_paths(data, folder)])
     in_test = fractions < test_fraction
     for label in (1, 0):
@@ -116,14 +127,20 @@ def split(data: Dataset, folder: Path, test_fraction: float) -> tuple[Dataset, D
             in_test[members[np.argmin(fractions[members])]] = True
         elif side.all():
             in_test[members[np.argmax(fractions[members])]] = False
-    return _subset(data, ~in_test), _subset(data, in_test)
+    return _subset(data, ~in_test, spill), _subset(data, in_test, spill)
 
 
-def _subset(data: Dataset, keep: np.ndarray) -> Dataset:
+def _subset(data: Dataset, keep: np.ndarray, spill: Path | None) -> Dataset:
     chosen = np.flatnonzero(keep)
+    if isinstance(data.images, np.memmap) and spill is not None:
+        images = spilled_pixels(spill, chosen.size)
+        for start in range(0, chosen.size, WRITE_CHUNK):
+            images[start : start + WRITE_CHUNK] = data.images[chosen[start : start + WRITE_CHUNK]]
+    else:
+        images = data.images[chosen]
     return replace(
         data,
-        images=data.images[chosen],
+        images=images,
         labels=data.labels[chosen],
         sources=[data.sources[i] for i in chosen],
         skipped=[],

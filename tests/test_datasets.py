@@ -637,3 +637,25 @@ def test_take_reads_only_the_images_asked_for(tmp_path: Path, in_file: bool) -> 
     assert data.in_file == in_file
     np.testing.assert_array_equal(data.take([6, 0, 3]), x[[6, 0, 3]])
     assert data.take([]).shape == (0, 64, 64, 3)
+
+
+def test_a_folder_beyond_the_memory_limit_waits_in_a_file_given_a_spill_folder(
+    tmp_path: Path,
+) -> None:
+    colours = class_tree(tmp_path / "data", {"cat": 3, "non-cat": 4})
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    in_memory = read_folder(tmp_path / "data")
+    # 7 images take 86,016 bytes; a limit of 1,000 holds none of them.
+    with pytest.raises(DataError, match="catclf prepare"):
+        read_folder(tmp_path / "data", memory_limit=1000)
+    spilled = read_folder(tmp_path / "data", memory_limit=1000, spill=spill)
+
+    assert isinstance(spilled.images, np.memmap)
+    assert spilled.sources == in_memory.sources
+    np.testing.assert_array_equal(spilled.labels, in_memory.labels)
+    for i, source in enumerate(spilled.sources):
+        np.testing.assert_array_equal(
+            spilled.images[i], np.full((64, 64, 3), colours[Path(source)])
+        )
+    assert list(spill.iterdir()) == []  # the file has no name: nothing to leave behind

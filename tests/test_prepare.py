@@ -461,3 +461,32 @@ def test_an_interrupt_while_decoding_writes_nothing(tmp_path, signal_number, sta
     assert "nothing was saved" in err
     assert listing(tmp_path / "ds") == ["train_photos.h5"]
     assert (tmp_path / "ds" / "train_photos.h5").read_bytes() == old
+
+
+def test_images_beyond_the_memory_limit_give_the_same_files(tmp_path):
+    photos(tmp_path / "photos", per_class=8)
+    # 16 images take 196,608 bytes decoded: 1KB holds none of them.
+    plain = prepare("photos", "--out", "plain", "--test-fraction", "0.5", cwd=tmp_path)
+    spilled = prepare(
+        "photos",
+        "--out",
+        "spilled",
+        "--test-fraction",
+        "0.5",
+        "--memory-limit",
+        "1KB",
+        cwd=tmp_path,
+    )
+    for side in ("train", "test"):
+        assert spilled[side]["examples"] == plain[side]["examples"]
+        with (
+            h5py.File(tmp_path / "plain" / f"{side}_photos.h5", "r") as a,
+            h5py.File(tmp_path / "spilled" / f"{side}_photos.h5", "r") as b,
+        ):
+            assert set(a) == set(b)
+            for name in a:
+                np.testing.assert_array_equal(a[name][()], b[name][()])
+    assert sorted(p.name for p in (tmp_path / "spilled").iterdir()) == [
+        "test_photos.h5",
+        "train_photos.h5",
+    ]
