@@ -413,12 +413,17 @@ def train(
 
 
 @contextmanager
-def _decoding_bars(show: bool) -> Iterator[Callable[[int], Callable[[int], None]]]:
+def _decoding_bars(
+    show: bool, announce: Callable[[int], None] | None = None
+) -> Iterator[Callable[[int], Callable[[int], None]]]:
     """A progress(total) for the datasets module: each call starts a 'decoding' bar,
-    shown when show is true and closed at the end of the with block."""
+    shown when show is true and closed at the end of the with block; announce(total),
+    if given, is called first."""
     with ExitStack() as bars:
 
         def decoding(total: int) -> Callable[[int], None]:
+            if announce is not None:
+                announce(total)
             return bars.enter_context(reporting.progress("decoding", total, enabled=show))
 
         yield decoding
@@ -525,12 +530,10 @@ def prepare(
     # Where images beyond the memory limit wait to be written: the disk that takes them.
     spill = out if out.is_dir() else out.parent
 
-    with ExitStack() as bars:
+    def announce(total: int) -> None:
+        say(f"decoding {total} images from {data}")
 
-        def decoding(total: int) -> Callable[[int], None]:
-            say(f"decoding {total} images from {data}")
-            return bars.enter_context(reporting.progress("decoding", total, enabled=show))
-
+    with _decoding_bars(show, announce) as decoding:
         photos = datasets.read_folder(
             data,
             positive=positive,
@@ -1218,11 +1221,9 @@ def evaluate(
       catclf evaluate holdout/ --min-accuracy 0.7 -q > report.txt || echo "not good enough"
     """
     jobs = _decoding_jobs(jobs)
-    import numpy as np
-
     from catclf import datasets
     from catclf import model as model_file
-    from catclf.metrics import score
+    from catclf.metrics import misclassified, score
 
     path = _model_path(model, quiet)
     classifier = model_file.load(path)  # before decoding a large folder, not after
@@ -1233,8 +1234,8 @@ def evaluate(
 
     probabilities = classifier.probabilities_of(test_set)
     scores = score(probabilities, test_set.labels, threshold)
-    wrong = np.flatnonzero((probabilities > threshold) != (test_set.labels == 1))
-    misclassified = [
+    wrong = misclassified(probabilities, test_set.labels, threshold)
+    mistakes = [
         {
             **(
                 {"path": test_set.sources[i]}
@@ -1254,7 +1255,7 @@ def evaluate(
                 "model": str(path),
                 **scores.as_dict(),
                 "skipped": _skipped_json(test_set.skipped),
-                "misclassified": misclassified,
+                "misclassified": mistakes,
             }
         )
     else:
@@ -1277,7 +1278,7 @@ def evaluate(
         names = [test_set.sources[i] for i in wrong]
         lines = [
             (name, f"{p['probability']:.6f}", str(p["label"]))
-            for name, p in zip(names, misclassified, strict=True)
+            for name, p in zip(names, mistakes, strict=True)
         ]
         if is_terminal(sys.stdout):
             reporting.table("Evaluated", rows + [(k, str(v)) for k, v in counts[-2:]])

@@ -82,6 +82,17 @@ def confusion(
     )
 
 
+def misclassified(
+    probabilities: NDArray[np.float64],
+    labels: NDArray[np.integer] | NDArray[np.float64],
+    threshold: float = 0.5,
+) -> NDArray[np.intp]:
+    """Indices, in order, of the examples the probabilities (m,) get wrong against labels
+    (m,): called positive (p > threshold) where the label is 0, or not where it is 1."""
+    p, y = _checked(probabilities, labels)
+    return np.flatnonzero((p > threshold) != (y == 1))
+
+
 def precision(c: Confusion) -> float | None:
     """TP / (TP + FP): of the examples called positive, the fraction that are.
     None when nothing is called positive."""

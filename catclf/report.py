@@ -19,6 +19,7 @@ import numpy as np
 from catclf import __version__, plots
 from catclf.errors import ReportError, reason
 from catclf.files import write_atomically
+from catclf.metrics import misclassified
 from catclf.reporting import percent, score_rows
 
 if TYPE_CHECKING:
@@ -110,8 +111,7 @@ def build(model: Model, model_name: str, data: Dataset | None) -> Report:
 def _misclassified(p: np.ndarray, data: Dataset, threshold: float) -> bytes:
     """The grid of wrongly classified images, the most confidently wrong first."""
     labels = data.labels
-    predicted = (p > threshold).astype(np.int64)
-    wrong = np.flatnonzero(predicted != labels)
+    wrong = misclassified(p, labels, threshold)
     wrong = wrong[np.argsort(-np.abs(p[wrong] - labels[wrong]), kind="stable")]
     shown = wrong[: plots.GRID_MAX]
     captions = [f"true: {data.classes[labels[i]]}\np = {p[i]:.2f}" for i in shown]

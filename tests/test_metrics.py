@@ -207,3 +207,10 @@ def test_log_loss_agrees_with_the_plain_formula_on_random_data():
     terms = [math.log(a) if label else math.log(1 - a) for a, label in zip(p, y, strict=True)]
     plain = -sum(terms) / 500
     assert metrics.log_loss(p, y) == pytest.approx(plain, rel=1e-12)
+
+
+def test_misclassified_by_hand():
+    # At 0.5: 0.7 (a non-cat called a cat) and 0.4 (a cat missed) are wrong, at places 2, 3.
+    assert metrics.misclassified(P6, Y6).tolist() == [2, 3]
+    # At 0.8 only 0.9 is called a cat: the cats 0.7 and 0.4 are missed; the non-cats are right.
+    assert metrics.misclassified(P6, Y6, threshold=0.8).tolist() == [1, 3]
