@@ -15,8 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-N_X = 64 * 64 * 3
-
 
 def lecture_optimize(w, b, X, Y, num_iterations, learning_rate):
     """The lecture's unvectorized gradient descent. X (n_x, m), Y (1, m), w (n_x, 1).

@@ -395,12 +395,12 @@ def train(
     rows = [
         ("examples", train_set.describe()),
         ("test examples", "none" if test_set is None else test_set.describe()),
-        ("train accuracy", reporting.percent(trained.train_accuracy, train_set.m)),
+        ("train accuracy", reporting.percent(trained.train_accuracy, trained.train_examples)),
         (
             "test accuracy",
             "no test set"
-            if trained.test_accuracy is None or test_set is None
-            else reporting.percent(trained.test_accuracy, test_set.m),
+            if trained.test_accuracy is None
+            else reporting.percent(trained.test_accuracy, trained.test_examples),
         ),
         ("final cost", f"{trained.final_cost:.6f}"),
         ("skipped", str(len(skipped))),
@@ -818,12 +818,13 @@ def _train_or_diverge(
 ) -> tuple[Model | None, list[float], str | None]:
     """(model, costs every 100 iterations, None), or (None, the costs recorded before it
     stopped, why) for a run that diverged."""
+    from catclf.logistic import COST_EVERY
     from catclf.training import train as fit
 
     costs: list[float] = []
 
     def record(i: int, cost: float) -> None:
-        if i % 100 == 0:  # as the model keeps them
+        if i % COST_EVERY == 0:  # as the model keeps them
             costs.append(cost)
         advance(1, status=f"cost {cost:.6f}")
 

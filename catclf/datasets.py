@@ -151,10 +151,7 @@ class Dataset:
         source = self.__dict__["_images"]
         if not isinstance(source, FilePixels):
             return source[np.asarray(indices, dtype=np.intp)]
-        taken = np.empty((len(indices), IMAGE_SIZE, IMAGE_SIZE, CHANNELS), dtype=np.uint8)
-        for k, i in enumerate(indices):
-            taken[k] = source.read(int(i), int(i) + 1)[0]
-        return taken
+        return source.take(indices)
 
     def describe(self) -> str:
         """'209 images: 72 cat, 137 non-cat'."""
@@ -171,6 +168,14 @@ class FilePixels:
         """Images start to stop, (stop - start, 64, 64, 3)."""
         with self._open() as f:
             return self._read(f, start, stop, None)
+
+    def take(self, indices: Sequence[int] | NDArray[np.integer]) -> NDArray[np.uint8]:
+        """The images at indices, (len(indices), 64, 64, 3), the file opened once."""
+        taken = np.empty((len(indices), IMAGE_SIZE, IMAGE_SIZE, CHANNELS), dtype=np.uint8)
+        with self._open() as f:
+            for k, i in enumerate(indices):
+                self._read(f, int(i), int(i) + 1, taken[k : k + 1])
+        return taken
 
     def slices(self, rows: int) -> Iterator[NDArray[np.uint8]]:
         """Consecutive slices of about rows images, (k, 64, 64, 3), read into one reused buffer.
@@ -478,19 +483,20 @@ def write_hdf5(
     import h5py
 
     m = data.m
+    images = data.images  # once: of a set left in its file, each use reads it all
     text = h5py.string_dtype("utf-8")
     packed = {"compression": "gzip", "compression_opts": GZIP_LEVEL}
     with h5py.File(path, "w") as f:
         x = f.create_dataset(
             f"{prefix}_x",
-            shape=data.images.shape,
+            shape=images.shape,
             dtype=np.uint8,
             chunks=(max(1, min(m, WRITE_CHUNK)), IMAGE_SIZE, IMAGE_SIZE, CHANNELS),
             **packed,
         )
         for start in range(0, m, WRITE_CHUNK):
             stop = min(start + WRITE_CHUNK, m)
-            x[start:stop] = data.images[start:stop]
+            x[start:stop] = images[start:stop]
             if progress is not None:
                 progress(stop - start)
         f.create_dataset(f"{prefix}_y", data=data.labels.astype(np.int64), **packed)
@@ -542,10 +548,10 @@ def read_folder(
             "once as course files with `catclf prepare DATA --out FOLDER` and train on FOLDER, "
             "which is read a slice at a time, or raise --memory-limit"
         )
-    if fits or spill is None:
-        images = np.empty((len(files), IMAGE_SIZE, IMAGE_SIZE, CHANNELS), dtype=np.uint8)
-    else:
+    if spill is not None and not fits:
         images = spilled_pixels(spill, len(files))
+    else:
+        images = np.empty((len(files), IMAGE_SIZE, IMAGE_SIZE, CHANNELS), dtype=np.uint8)
     labels = np.empty(len(files), dtype=np.int64)
     sources: list[str] = []
     skipped: list[Skipped] = []

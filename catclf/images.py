@@ -32,17 +32,17 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 from catclf.errors import ImageError, reason
 
 if TYPE_CHECKING:
     from multiprocessing.pool import AsyncResult, Pool
 
+    from PIL import Image
+
 IMAGE_SIZE = 64
 CHANNELS = 3
 N_X = IMAGE_SIZE * IMAGE_SIZE * CHANNELS
-RESAMPLE = Image.Resampling.LANCZOS
 # Decoding a JPEG at 1/8 scale leaves the Lanczos filter too few pixels to average (the
 # result strays by 2 levels on average, up to 5); at 1/4 or finer it stays within one.
 DRAFT_SIDE = 4 * IMAGE_SIZE
@@ -129,8 +129,10 @@ def reader(jobs: int, count: int) -> Iterator[Reader]:
         return
     import multiprocessing  # here: a one-image predict need not import it
 
+    import PIL.Image  # noqa: F401  # before the fork, so that no worker imports it again
+
     context = multiprocessing.get_context(_start_method())
-    with context.Pool(processes, initializer=_worker_signals) as pool:
+    with context.Pool(processes, initializer=_start_worker) as pool:
         yield lambda items: _read_in(pool, processes * TASKS_PER_PROCESS, items)
 
 
@@ -147,7 +149,7 @@ def _start_method() -> str:
     return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 
 
-def _worker_signals() -> None:
+def _start_worker() -> None:
     # Ctrl-C reaches every process of the terminal's foreground group: the main process
     # alone handles it and stops the workers, which end quietly on SIGTERM.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -216,6 +218,9 @@ def load_image(source: Path | bytes, name: str | None = None) -> Pixels:
 
 
 def _decode(stream: BinaryIO, label: str) -> Pixels:
+    # Here, not at the top: commands that only read HDF5 files never load Pillow.
+    from PIL import Image, UnidentifiedImageError
+
     try:
         with warnings.catch_warnings():
             # Pillow warns about damaged metadata it skips; a user would see Python's
@@ -240,12 +245,14 @@ def _decode(stream: BinaryIO, label: str) -> Pixels:
 
 
 def _to_pixels(im: Image.Image) -> Pixels:
+    from PIL import Image, ImageOps
+
     # A malformed EXIF block is no reason to refuse the pixels: keep them as stored.
     with contextlib.suppress(Exception):
         im = ImageOps.exif_transpose(im) or im
     im = _to_rgb(im)
     if im.size != (IMAGE_SIZE, IMAGE_SIZE):
-        im = im.resize((IMAGE_SIZE, IMAGE_SIZE), RESAMPLE)
+        im = im.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS)
     pixels = np.asarray(im, dtype=np.uint8)
     if pixels.shape != (IMAGE_SIZE, IMAGE_SIZE, CHANNELS):
         raise ValueError(f"decoded to shape {pixels.shape}")
@@ -253,6 +260,8 @@ def _to_pixels(im: Image.Image) -> Pixels:
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
+    from PIL import Image
+
     if im.mode in ("I", "F") or im.mode.startswith("I;16"):
         return Image.fromarray(_scale_to_8_bits(np.asarray(im), im.mode)).convert("RGB")
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:

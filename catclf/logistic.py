@@ -18,6 +18,7 @@ Result = tuple[dict[str, Array | float], dict[str, Array | float], list[float]]
 Blocks = Callable[[], Iterable[tuple[Array, Array]]]
 
 SOLVERS = ("gram", "primal")
+COST_EVERY = 100  # optimize records the cost of iterations 0, 100, 200, ...
 # Columns of X per block in the primal loop: 64 float64 columns of 12288 values (6 MB)
 # stay in the processor's cache between the two products that read them.
 BLOCK_COLUMNS = 64
@@ -92,7 +93,7 @@ def optimize(
         grads, cost = propagate(w, b, X, Y)
         w -= learning_rate * grads["dw"]
         b -= learning_rate * float(grads["db"])
-        if i % 100 == 0:
+        if i % COST_EVERY == 0:
             costs.append(cost)
         if callback is not None:
             callback(i, cost)
@@ -153,7 +154,7 @@ def optimize_gram(
         total, dZ = _loss_and_dz(z, y, dZ)
         cost = total / m
         beta += dZ
-        if i % 100 == 0:
+        if i % COST_EVERY == 0:
             costs.append(cost)
         if callback is not None:
             callback(i, cost)
@@ -237,7 +238,7 @@ def optimize_blocks(
         db /= m
         w -= learning_rate * dw
         b -= learning_rate * db
-        if i % 100 == 0:
+        if i % COST_EVERY == 0:
             costs.append(cost)
         if callback is not None:
             callback(i, cost)

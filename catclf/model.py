@@ -155,8 +155,6 @@ def load(path: Path) -> Model:
     try:
         with f:
             return _read(f, path)
-    except ModelError:
-        raise
     except (OSError, RuntimeError, KeyError, ValueError, TypeError) as e:
         # h5py reports damaged metadata when a name is looked up, not only on open.
         raise ModelError(f"{path}: damaged model file ({e})") from e

@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from catclf.errors import ReportError
+from catclf.logistic import COST_EVERY
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 
 INSTALL = "pip install 'catclf[plot]'"
 DPI = 100
-COST_EVERY = 100  # the stored costs are those of iterations 0, 100, 200, ...
 
 # Sizes in pixels (width, height).
 CURVE_SIZE = (800, 500)
@@ -49,8 +49,11 @@ def require() -> None:
 
 def grid_size(shown: int) -> tuple[int, int]:
     """Size in pixels of the picture of `shown` misclassified images (at most GRID_MAX)."""
-    rows = max(1, math.ceil(shown / GRID_COLUMNS))
-    return GRID_COLUMNS * GRID_CELL[0], GRID_HEADER + rows * GRID_CELL[1]
+    return GRID_COLUMNS * GRID_CELL[0], GRID_HEADER + _grid_rows(shown) * GRID_CELL[1]
+
+
+def _grid_rows(shown: int) -> int:
+    return max(1, math.ceil(shown / GRID_COLUMNS))
 
 
 def learning_curve(costs: Sequence[float], learning_rate: float) -> bytes:
@@ -132,8 +135,7 @@ def misclassified(images: NDArray[np.uint8], captions: Sequence[str], more: int)
     """A grid of images (k, 64, 64, 3), k <= GRID_MAX, each shown at 2x with nearest
     neighbour and captioned; more is how many others were not shown."""
     fig = _bare_figure(grid_size(len(images)))
-    rows = max(1, math.ceil(len(images) / GRID_COLUMNS))
-    axes = np.asarray(fig.subplots(rows, GRID_COLUMNS)).reshape(-1)
+    axes = np.asarray(fig.subplots(_grid_rows(len(images)), GRID_COLUMNS)).reshape(-1)
     for i, ax in enumerate(axes):
         ax.set_axis_off()
         if i < len(images):

@@ -132,12 +132,13 @@ def split(
 
 def _subset(data: Dataset, keep: np.ndarray, spill: Path | None) -> Dataset:
     chosen = np.flatnonzero(keep)
-    if isinstance(data.images, np.memmap) and spill is not None:
+    pixels = data.images
+    if isinstance(pixels, np.memmap) and spill is not None:
         images = spilled_pixels(spill, chosen.size)
         for start in range(0, chosen.size, WRITE_CHUNK):
-            images[start : start + WRITE_CHUNK] = data.images[chosen[start : start + WRITE_CHUNK]]
+            images[start : start + WRITE_CHUNK] = pixels[chosen[start : start + WRITE_CHUNK]]
     else:
-        images = data.images[chosen]
+        images = pixels[chosen]
     return replace(
         data,
         images=images,

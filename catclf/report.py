@@ -19,7 +19,7 @@ import numpy as np
 from catclf import __version__, plots
 from catclf.errors import ReportError, reason
 from catclf.files import write_atomically
-from catclf.metrics import misclassified
+from catclf.metrics import misclassified, score
 from catclf.reporting import percent, score_rows
 
 if TYPE_CHECKING:
@@ -95,8 +95,6 @@ def build(model: Model, model_name: str, data: Dataset | None) -> Report:
     }
     scores, wrong = None, 0
     if data is not None:
-        from catclf.metrics import score
-
         p = model.probabilities_of(data)
         scores = score(p, data.labels)
         c = scores.confusion
@@ -104,7 +102,7 @@ def build(model: Model, model_name: str, data: Dataset | None) -> Report:
         wrong = c.fp + c.fn
         if wrong:
             files[MISCLASSIFIED] = _misclassified(p, data, scores.threshold)
-    files[PAGE] = _page(model, model_name, data, scores, wrong, files).encode("utf-8")
+    files[PAGE] = _page(model, model_name, data, scores, files).encode("utf-8")
     return Report(files, scores, wrong)
 
 
@@ -139,7 +137,6 @@ def _page(
     model_name: str,
     data: Dataset | None,
     scores: Scores | None,
-    wrong: int,
     files: dict[str, bytes],
 ) -> str:
     e = html.escape
@@ -201,6 +198,7 @@ def _page(
             ),
             "<h2>Misclassified images</h2>",
         ]
+        wrong = scores.confusion.fp + scores.confusion.fn
         if wrong:
             shown = min(wrong, plots.GRID_MAX)
             parts.append(

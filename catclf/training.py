@@ -23,7 +23,7 @@ from catclf.logistic import (
     optimize_blocks,
     optimize_gram,
     optimize_primal,
-    predict,
+    sigmoid,
 )
 from catclf.memory import format_size
 from catclf.model import Model, Settings
@@ -176,8 +176,9 @@ def _evaluate(
     loss, correct, m = 0.0, 0, 0
     for X_k, Y_k in blocks():
         k = X_k.shape[1]
-        loss += cost_from_z(w.T @ X_k + b, Y_k) * k
-        correct += int(np.sum(predict(w, b, X_k) == Y_k))
+        Z = w.T @ X_k + b  # once for both: the cost and the predictions (predict's rule)
+        loss += cost_from_z(Z, Y_k) * k
+        correct += int(np.sum((sigmoid(Z) > 0.5) == Y_k))
         m += k
     return loss / m, correct / m
 
