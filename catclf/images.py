@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import os
 import signal
 import stat
@@ -33,10 +34,11 @@ from typing import TYPE_CHECKING, BinaryIO
 import numpy as np
 from numpy.typing import NDArray
 
-from catclf.errors import ImageError, reason
+from catclf.errors import CatclfError, ImageError, reason
 
 if TYPE_CHECKING:
-    from multiprocessing.pool import AsyncResult, Pool
+    from multiprocessing.connection import Connection
+    from multiprocessing.process import BaseProcess
 
     from PIL import Image
 
@@ -103,7 +105,12 @@ Reader = Callable[[Iterable[tuple[Source, str]]], Iterator[Pixels | ImageError]]
 # Below this many images per process, starting the processes costs more than they save.
 MIN_IMAGES_PER_PROCESS = 8
 CHUNK = 4  # images per task sent to a worker: fewer round trips, still a fair share each
-TASKS_PER_PROCESS = 4  # tasks queued ahead per worker, so that none waits and memory stays flat
+# Chunks in flight per worker: enough that none waits, and few enough that the results it
+# holds (about 50 kB a chunk) fit its pipe, so that it never waits to send while this
+# process waits to send it a chunk (an image read from stdin can be large).
+TASKS_PER_PROCESS = 2
+WORKER_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+PR_SET_PDEATHSIG = 1  # prctl option: a signal for when the parent ends (Linux)
 
 
 def default_jobs() -> int:
@@ -132,8 +139,32 @@ def reader(jobs: int, count: int) -> Iterator[Reader]:
     import PIL.Image  # noqa: F401  # before the fork, so that no worker imports it again
 
     context = multiprocessing.get_context(_start_method())
-    with context.Pool(processes, initializer=_start_worker) as pool:
-        yield lambda items: _read_in(pool, processes * TASKS_PER_PROCESS, items)
+    # Ctrl-C or SIGTERM waits while the workers start: one that came before a worker had
+    # set its own handlers would run this process's there, with a traceback. Each worker
+    # keeps the signals blocked until it has set its handlers.
+    workers: list[tuple[BaseProcess, Connection]] = []
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_SIGNALS)
+    try:
+        for _ in range(processes):
+            here, there = context.Pipe()
+            process = context.Process(  # type: ignore[attr-defined]
+                target=_serve, args=(there, os.getpid()), daemon=True
+            )
+            workers.append((process, here))
+            process.start()
+            there.close()
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a held signal arrives here
+        yield lambda items: _read_in([c for _, c in workers], TASKS_PER_PROCESS, items)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        # Done, failed or interrupted alike: no worker outlives the reading.
+        for process, connection in workers:
+            connection.close()
+            if process.pid is not None:
+                process.kill()
+        for process, _ in workers:
+            if process.pid is not None:
+                process.join()
 
 
 def _start_method() -> str:
@@ -149,11 +180,37 @@ def _start_method() -> str:
     return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 
 
-def _start_worker() -> None:
+def _serve(connection: Connection, parent: int) -> None:
+    """A decoding worker: chunks of (source, name) in, their pixels or errors out, in turn,
+    until the main process closes its end."""
     # Ctrl-C reaches every process of the terminal's foreground group: the main process
-    # alone handles it and stops the workers, which end quietly on SIGTERM.
+    # alone handles it and stops the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _end_with(parent)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, WORKER_SIGNALS)
+    while True:
+        try:
+            chunk = connection.recv()
+        except (EOFError, OSError):
+            return
+        connection.send(list(_read_here(chunk)))
+
+
+def _end_with(parent: int) -> None:
+    """Have the system end this worker when the process that started it ends (Linux), so
+    that no worker outlives it, however that process ends."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent ended before the request took effect
+        os._exit(0)
 
 
 def _read_here(items: Iterable[tuple[Source, str]]) -> Iterator[Pixels | ImageError]:
@@ -164,26 +221,42 @@ def _read_here(items: Iterable[tuple[Source, str]]) -> Iterator[Pixels | ImageEr
             yield e
 
 
-def _read_chunk(chunk: list[tuple[Source, str]]) -> list[Pixels | ImageError]:
-    return list(_read_here(chunk))
-
-
 def _read_in(
-    pool: Pool, ahead: int, items: Iterable[tuple[Source, str]]
+    connections: list[Connection], ahead: int, items: Iterable[tuple[Source, str]]
 ) -> Iterator[Pixels | ImageError]:
-    pending: deque[AsyncResult[list[Pixels | ImageError]]] = deque()
+    """Chunks of items sent to the workers in turn and their results read back in the same
+    turn, so that they come in input order; at most ahead chunks per worker in flight."""
+    pending: deque[Connection] = deque()  # the worker of each chunk sent, oldest first
+    turns = itertools.cycle(connections)
+    for chunk in _chunks(items):
+        connection = next(turns)
+        connection.send(chunk)
+        pending.append(connection)
+        if len(pending) >= ahead * len(connections):
+            yield from _results(pending.popleft())
+    while pending:
+        yield from _results(pending.popleft())
+
+
+def _results(connection: Connection) -> list[Pixels | ImageError]:
+    try:
+        results: list[Pixels | ImageError] = connection.recv()
+    except (EOFError, OSError) as e:  # a decoder that crashed takes its worker with it
+        raise CatclfError(
+            "a decoding process ended without a result; --jobs 1 decodes in this process"
+        ) from e
+    return results
+
+
+def _chunks(items: Iterable[tuple[Source, str]]) -> Iterator[list[tuple[Source, str]]]:
     chunk: list[tuple[Source, str]] = []
     for item in items:
         chunk.append(item)
         if len(chunk) == CHUNK:
-            pending.append(pool.apply_async(_read_chunk, (chunk,)))
+            yield chunk
             chunk = []
-            if len(pending) >= ahead:
-                yield from pending.popleft().get()
     if chunk:
-        pending.append(pool.apply_async(_read_chunk, (chunk,)))
-    while pending:
-        yield from pending.popleft().get()
+        yield chunk
 
 
 def load_image(source: Path | bytes, name: str | None = None) -> Pixels:

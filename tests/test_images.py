@@ -9,6 +9,9 @@ from __future__ import annotations
 import io
 import os
 import struct
+import subprocess
+import sys
+import time
 import zlib
 from pathlib import Path
 
@@ -16,7 +19,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from catclf.errors import ImageError
+from catclf import images
+from catclf.errors import CatclfError, ImageError
 from catclf.images import MIN_IMAGES_PER_PROCESS, find_images, load_image, reader, to_columns
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
@@ -602,3 +606,46 @@ def test_find_images_does_not_loop_on_a_symlink_loop(tmp_path: Path) -> None:
 
 def test_find_images_of_an_empty_folder_is_empty(tmp_path: Path) -> None:
     assert find_images(tmp_path) == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel does this on Linux")
+def test_a_decoding_worker_ends_with_the_process_that_started_it(tmp_path):
+    # A process starts a worker as the pool does, then dies without stopping it: the
+    # worker, which would otherwise sleep for a minute, must end at once.
+    worker_pid = tmp_path / "worker.pid"
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import os, sys, time\n"
+            "from catclf.images import _end_with\n"
+            "parent = os.getpid()\n"
+            "if os.fork() == 0:\n"
+            "    _end_with(parent)\n"
+            f"    open({str(worker_pid)!r}, 'w').write(str(os.getpid()))\n"
+            "    time.sleep(60)\n"
+            "    os._exit(0)\n"
+            "time.sleep(60)\n",
+        ]
+    )
+    deadline = time.monotonic() + 30
+    while not (worker_pid.exists() and worker_pid.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    pid = int(worker_pid.read_text())
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    state = Path(f"/proc/{pid}/stat")
+    assert not state.exists() or state.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork is Linux's")
+def test_a_decoding_process_that_dies_is_an_error_not_a_hang(monkeypatch, tmp_path):
+    # As if a decoder crashed its process: the worker ends without answering.
+    monkeypatch.setattr(images, "_read_here", lambda chunk: os._exit(1))
+    monkeypatch.setattr(images, "_start_method", lambda: "fork")  # workers see the patch
+    items = [(tmp_path / f"{i}.png", f"{i}.png") for i in range(4 * MIN_IMAGES_PER_PROCESS)]
+    with pytest.raises(CatclfError, match="decoding process ended"), reader(2, len(items)) as read:
+        list(read(items))
