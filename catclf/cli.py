@@ -1365,13 +1365,13 @@ def info(
         ("solver", m.solver or "unknown"),
         ("train data", m.train_data or "unknown"),
         ("train examples", str(m.train_examples)),
-        ("train accuracy", _accuracy_text(m.train_accuracy, m.train_examples)),
+        ("train accuracy", reporting.percent(m.train_accuracy, m.train_examples)),
         ("test examples", str(m.test_examples)),
         (
             "test accuracy",
             "no test set"
             if m.test_accuracy is None
-            else _accuracy_text(m.test_accuracy, m.test_examples),
+            else reporting.percent(m.test_accuracy, m.test_examples),
         ),
         ("final cost", f"{m.final_cost:.6f}"),
         ("created", m.created or "unknown"),
@@ -1392,13 +1392,6 @@ def info(
 def _finite(value: float | None) -> float | None:
     """value for JSON, which has no NaN or infinity: those become null."""
     return value if value is not None and math.isfinite(value) else None
-
-
-def _accuracy_text(fraction: float, m: int) -> str:
-    """'99.04 % (207/209)'; just the number when a hand-made file gives no count or NaN."""
-    if m <= 0 or not math.isfinite(fraction):
-        return f"{fraction:g}"
-    return reporting.percent(fraction, m)
 
 
 def main() -> None:

@@ -349,7 +349,8 @@ def _scale_to_8_bits(values: NDArray[np.generic], mode: str) -> NDArray[np.uint8
 
     16-bit images are scaled by 255/65535. Integer ("I") and float ("F") images have no
     declared range: values within 0..255 are kept, within 0..65535 treated as 16-bit,
-    floats within 0..1 as fractions, anything else stretched from its minimum to maximum.
+    floats within 0..1 as fractions, anything else stretched from its minimum to maximum
+    (an image of one value, which has no range to stretch, is clipped to 0..255).
     """
     v = values.astype(np.float64)
     v[~np.isfinite(v)] = 0.0
@@ -362,7 +363,7 @@ def _scale_to_8_bits(values: NDArray[np.generic], mode: str) -> NDArray[np.uint8
         pass
     elif low >= 0 and high <= 65535:
         v = v * (255.0 / 65535.0)
-    else:
+    elif high > low:
         v = (v - low) * (255.0 / (high - low))
     return np.clip(np.rint(v), 0, 255).astype(np.uint8)
 

@@ -44,7 +44,10 @@ def note(message: str) -> None:
 
 
 def percent(fraction: float, m: int) -> str:
-    """'99.04 % (207/209)': an accuracy over m examples, with the count it stands for."""
+    """'99.04 % (207/209)': an accuracy over m examples, with the count it stands for; just
+    the number when there is no count to give (m of 0, or NaN in a hand-made model file)."""
+    if m <= 0 or not math.isfinite(fraction):
+        return f"{fraction:g}"
     return f"{100 * fraction:.2f} % ({round(fraction * m)}/{m})"
 
 

@@ -649,3 +649,14 @@ def test_a_decoding_process_that_dies_is_an_error_not_a_hang(monkeypatch, tmp_pa
     items = [(tmp_path / f"{i}.png", f"{i}.png") for i in range(4 * MIN_IMAGES_PER_PROCESS)]
     with pytest.raises(CatclfError, match="decoding process ended"), reader(2, len(items)) as read:
         list(read(items))
+
+
+@pytest.mark.parametrize(
+    ("mode", "value", "expected"),
+    [("F", -1.0, 0), ("F", 1e6, 255), ("I", -5, 0), ("I", 70000, 255)],
+)
+def test_an_image_of_one_value_out_of_range_is_clipped(tmp_path, mode, value, expected):
+    # No range to stretch from its minimum to its maximum: the value is clipped to 0..255.
+    path = tmp_path / "flat.tif"
+    Image.new(mode, (64, 64), value).save(path)
+    np.testing.assert_array_equal(load_image(path), np.full((64, 64, 3), expected))

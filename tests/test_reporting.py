@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from catclf.reporting import sparkline
+from catclf.reporting import percent, sparkline
 
 
 @pytest.mark.parametrize(
@@ -25,3 +25,16 @@ from catclf.reporting import sparkline
 )
 def test_sparkline_by_hand(values, expected):
     assert sparkline(values) == expected
+
+
+def test_percent_gives_the_count_an_accuracy_stands_for():
+    assert percent(0.7, 50) == "70.00 % (35/50)"
+    assert percent(207 / 209, 209) == "99.04 % (207/209)"
+
+
+@pytest.mark.parametrize(
+    ("fraction", "m", "text"),
+    [(0.7, 0, "0.7"), (math.nan, 50, "nan"), (math.inf, 50, "inf")],
+)
+def test_percent_without_a_count_is_the_number(fraction, m, text):
+    assert percent(fraction, m) == text
