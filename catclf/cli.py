@@ -87,7 +87,7 @@ def reports_errors(*, saves: bool) -> Callable[[F], F]:
                 what = "terminated" if terminated else "interrupted"
                 note(f"{what}; nothing was saved" if saves else what)
                 raise typer.Exit(EXIT_SIGTERM if terminated else EXIT_SIGINT) from None
-            except BrokenPipeError:
+            except reporting.OutputClosed:
                 # The reader of the results has gone: stop quietly, with the status of a
                 # command that SIGPIPE ends, as shell tools do.
                 _discard_stdout()
@@ -1093,7 +1093,7 @@ def _scores(
     def scored() -> Iterator[tuple[str | None, float]]:
         probabilities = classifier.probabilities(to_columns(pixels[: len(names)]))
         yield from zip(names, map(float, probabilities), strict=True)
-        sys.stdout.flush()
+        reporting.flush()
         names.clear()
 
     decoded = read((item.source, item.name) for item in items)

@@ -230,7 +230,10 @@ def _read_in(
     turns = itertools.cycle(connections)
     for chunk in _chunks(items):
         connection = next(turns)
-        connection.send(chunk)
+        try:
+            connection.send(chunk)
+        except OSError as e:  # the worker has died since its last result: a broken pipe
+            raise _worker_died() from e
         pending.append(connection)
         if len(pending) >= ahead * len(connections):
             yield from _results(pending.popleft())
@@ -242,10 +245,14 @@ def _results(connection: Connection) -> list[Pixels | ImageError]:
     try:
         results: list[Pixels | ImageError] = connection.recv()
     except (EOFError, OSError) as e:  # a decoder that crashed takes its worker with it
-        raise CatclfError(
-            "a decoding process ended without a result; --jobs 1 decodes in this process"
-        ) from e
+        raise _worker_died() from e
     return results
+
+
+def _worker_died() -> CatclfError:
+    return CatclfError(
+        "a decoding process ended without a result; --jobs 1 decodes in this process"
+    )
 
 
 def _chunks(items: Iterable[tuple[Source, str]]) -> Iterator[list[tuple[Source, str]]]:

@@ -21,6 +21,20 @@ PROG = "catclf"
 REDRAW_SECONDS = 0.1
 
 
+class OutputClosed(Exception):
+    """stdout's reader has gone (a closed pipe): no more results can be delivered."""
+
+
+@contextmanager
+def writing_results() -> Iterator[None]:
+    """Turn a closed stdout into OutputClosed, so that it is never taken for another broken
+    pipe (a decoding process that died)."""
+    try:
+        yield
+    except BrokenPipeError as e:
+        raise OutputClosed() from e
+
+
 def is_terminal(stream: TextIO) -> bool:
     try:
         return stream.isatty()
@@ -70,7 +84,14 @@ def score_rows(scores: Scores) -> list[tuple[str, str]]:
 
 def emit(line: str) -> None:
     """One line of results on stdout."""
-    sys.stdout.write(line + "\n")
+    with writing_results():
+        sys.stdout.write(line + "\n")
+
+
+def flush() -> None:
+    """Send the results written so far on their way."""
+    with writing_results():
+        sys.stdout.flush()
 
 
 def emit_json(obj: Any) -> None:
@@ -166,7 +187,8 @@ def table(
     for row in rows:
         # As Text, so that a file name such as "[red]x.png" is shown, not read as markup.
         t.add_row(*(Text(cell) for cell in row))
-    Console().print(t)
+    with writing_results():
+        Console().print(t)
 
 
 def key_values(rows: list[tuple[str, str]]) -> None:

@@ -1446,3 +1446,18 @@ def test_a_reader_that_stops_early_ends_predict_quietly(tmp_path, pictures):
     assert process.wait(timeout=120) == 141
     assert first.endswith(b"\t0.880797\tcat\n")
     assert err == b""
+
+
+def test_a_decoding_process_that_dies_is_an_error_not_a_closed_stdout(
+    runner, monkeypatch, tmp_path
+):
+    # Only a closed stdout ends quietly with 141; a worker that died is an error with status 1.
+    from catclf import images
+
+    monkeypatch.setattr(images, "_serve", lambda connection, parent: os._exit(1))
+    monkeypatch.setattr(images, "_start_method", lambda: "fork")
+    for i in range(32):
+        Image.new("RGB", (64, 64), (i, 0, 0)).save(tmp_path / f"{i:02d}.png")
+    result = runner.invoke(app, ["predict", "-m", str(BUNDLED_MODEL), "--jobs", "2", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "decoding process ended without a result" in result.stderr

@@ -651,6 +651,23 @@ def test_a_decoding_process_that_dies_is_an_error_not_a_hang(monkeypatch, tmp_pa
         list(read(items))
 
 
+def test_work_sent_to_a_process_that_has_died_is_an_error_not_a_closed_stdout(
+    monkeypatch, tmp_path
+):
+    # The workers die before their first task, and the first task is sent only once they
+    # are gone: sending it meets a broken pipe, which is the worker's death, not stdout's.
+    monkeypatch.setattr(images, "_serve", lambda connection, parent: os._exit(1))
+    monkeypatch.setattr(images, "_start_method", lambda: "fork")
+    count = 4 * MIN_IMAGES_PER_PROCESS
+
+    def items():
+        time.sleep(0.5)
+        yield from ((tmp_path / f"{i}.png", f"{i}.png") for i in range(count))
+
+    with pytest.raises(CatclfError, match="decoding process ended"), reader(2, count) as read:
+        list(read(items()))
+
+
 @pytest.mark.parametrize(
     ("mode", "value", "expected"),
     [("F", -1.0, 0), ("F", 1e6, 255), ("I", -5, 0), ("I", 70000, 255)],
