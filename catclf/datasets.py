@@ -223,6 +223,24 @@ def bundled() -> tuple[Dataset, Dataset]:
     return train, test
 
 
+def load_dataset() -> tuple[
+    NDArray[np.uint8], NDArray[np.int64], NDArray[np.uint8], NDArray[np.int64], NDArray[np.bytes_]
+]:
+    """The bundled course set as the course notebook's own `load_dataset()` returns it:
+    (train_set_x_orig (209, 64, 64, 3) uint8, train_set_y (1, 209) int64,
+    test_set_x_orig (50, 64, 64, 3) uint8, test_set_y (1, 50) int64,
+    classes (2,) bytes, [b"non-cat", b"cat"])."""
+    train, test = bundled()
+    classes = np.array([name.encode() for name in train.classes])
+    return (
+        train.images,
+        train.labels.reshape(1, -1),
+        test.images,
+        test.labels.reshape(1, -1),
+        classes,
+    )
+
+
 def load(
     path: Path,
     *,
