@@ -223,6 +223,37 @@ def bundled() -> tuple[Dataset, Dataset]:
     return train, test
 
 
+def load_data(
+    data: str | os.PathLike[str] | None = None,
+    test: str | os.PathLike[str] | None = None,
+    *,
+    positive: str | None = None,
+    strict: bool = False,
+    progress: Callable[[int], Progress] | None = None,
+    jobs: int = 1,
+    memory_limit: int | None = None,
+) -> tuple[Dataset, Dataset | None]:
+    """(training set, test set or None) as `catclf train DATA --test TEST` takes them.
+
+    data in any of its three forms (see `load`), or None for the bundled course set.
+    The test set is test (of a course folder, its test_*.h5) when given, else the one
+    data brings: the test file of a course folder, the bundled test set. Images that
+    cannot be read are left out and listed in each set's `skipped`, or raise ImageError
+    with strict. See `load` for progress, jobs and memory_limit.
+    """
+    options: dict[str, Any] = {
+        "positive": positive,
+        "strict": strict,
+        "progress": progress,
+        "jobs": jobs,
+        "memory_limit": memory_limit,
+    }
+    train_set, test_set = bundled() if data is None else load(Path(data), **options)
+    if test is not None:
+        test_set = load_test(Path(test), **options)
+    return train_set, test_set
+
+
 def load_dataset() -> tuple[
     NDArray[np.uint8], NDArray[np.int64], NDArray[np.uint8], NDArray[np.int64], NDArray[np.bytes_]
 ]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,9 +28,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from catclf import __version__
-from catclf.errors import ModelError, reason
+from catclf.errors import ImageError, ModelError, reason
 from catclf.files import write_atomically
-from catclf.images import CHANNELS, IMAGE_SIZE, N_X, PREPROCESSING
+from catclf.images import CHANNELS, IMAGE_SIZE, N_X, PREPROCESSING, Pixels, to_columns
 from catclf.logistic import predict_proba
 
 if TYPE_CHECKING:
@@ -41,6 +42,9 @@ DEFAULT_PATH = Path("model.h5")
 BUNDLED_PATH = Path(__file__).parent / "data" / "model.h5"
 MAX_COSTS = 10**6  # one cost per 100 iterations: 10**8 iterations, far beyond any real run
 SCORE_COLUMNS = 256  # examples scored at a time: 25 MB of X
+LABELS = ("non-cat", "cat")  # what predict calls a label of 0 and of 1
+
+PathLike = str | os.PathLike[str]
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,76 @@ class Model:
 
         parts = [self.probabilities(X_k) for X_k, _ in data.blocks(columns, MAX_READ_ROWS)]
         return np.concatenate(parts)
+
+    def score_images(
+        self,
+        decoded: Iterable[Pixels | ImageError],
+        on_batch: Callable[[], None] | None = None,
+    ) -> Iterator[float | ImageError]:
+        """P(cat) for each decoded image (64, 64, 3), in order, computed up to SCORE_COLUMNS
+        images at a time; an ImageError in the input comes out in its place.
+        on_batch() is called after each batch's results have been taken."""
+        pixels = np.empty((SCORE_COLUMNS, IMAGE_SIZE, IMAGE_SIZE, CHANNELS), dtype=np.uint8)
+        waiting: list[ImageError | None] = []  # None: the next row of pixels
+        rows = 0
+
+        def flush() -> Iterator[float | ImageError]:
+            p = iter(self.probabilities(to_columns(pixels[:rows])).tolist())
+            for item in waiting:
+                yield next(p) if item is None else item
+            waiting.clear()
+            if on_batch is not None:
+                on_batch()
+
+        for result in decoded:
+            if isinstance(result, ImageError):
+                waiting.append(result)
+            else:
+                pixels[rows] = result
+                waiting.append(None)
+                rows += 1
+            if len(waiting) == SCORE_COLUMNS:  # a batch, errors included: memory stays flat
+                yield from flush()
+                rows = 0
+        if waiting:
+            yield from flush()
+
+    def predict_proba(self, images: Iterable[PathLike], *, jobs: int = 1) -> NDArray[np.float64]:
+        """P(cat) for each image file, in input order: an array of shape (m,).
+
+        Images are decoded as `catclf.images` describes, in up to jobs processes. Raises
+        ImageError for the first image that cannot be read.
+        """
+        from catclf.images import reader
+
+        items = [(Path(p), os.fspath(p)) for p in images]
+        with reader(jobs, len(items)) as read:
+            results = list(self.score_images(read(items)))
+        for result in results:
+            if isinstance(result, ImageError):
+                raise result
+        return np.array(results, dtype=np.float64)
+
+    def predict(
+        self, images: Iterable[PathLike], threshold: float = 0.5, *, jobs: int = 1
+    ) -> list[str]:
+        """ "cat" or "non-cat" for each image file, in input order: cat when P(cat) is above
+        threshold. Raises ImageError for the first image that cannot be read."""
+        return [label(p, threshold) for p in self.predict_proba(images, jobs=jobs)]
+
+    def save(self, path: PathLike) -> None:
+        """Write the model to path atomically; see `save`."""
+        save(self, Path(path))
+
+
+def label(probability: float, threshold: float = 0.5) -> str:
+    """ "cat" when probability is above threshold, else "non-cat": predict's rule."""
+    return LABELS[probability > threshold]
+
+
+def load_model(path: PathLike) -> Model:
+    """Read and check the model file at path; see `load`."""
+    return load(Path(path))
 
 
 def check_target(path: Path) -> None:
