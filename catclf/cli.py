@@ -34,10 +34,11 @@ from catclf.reporting import emit, emit_json, error, is_terminal, note
 
 if TYPE_CHECKING:
     from catclf.datasets import Dataset, Skipped
+    from catclf.evaluation import Evaluation
     from catclf.images import Reader
-    from catclf.model import Model, Settings
+    from catclf.model import Model
     from catclf.prepare import Written
-    from catclf.training import Plan
+    from catclf.training import Plan, SweepRun
 
 EXIT_ERROR = 1
 EXIT_NOT_CAT = 3
@@ -331,7 +332,6 @@ def train(
     """
     jobs = _decoding_jobs(jobs)
     from catclf import model as model_file
-    from catclf.model import Settings
     from catclf.training import plan
     from catclf.training import train as fit
 
@@ -344,7 +344,6 @@ def train(
         data, test, positive, strict, quiet, jobs, memory_limit=limit
     )
 
-    settings = Settings(learning_rate=learning_rate, num_iterations=iterations)
     how = plan(train_set, iterations, solver=solver.value, memory_limit=limit)
     _say_if_streamed(train_set, how, limit, quiet)
     # Streamed, an iteration can take minutes: the bar counts examples, not iterations.
@@ -371,19 +370,20 @@ def train(
             trained = fit(
                 train_set,
                 test_set,
-                settings,
+                learning_rate=learning_rate,
+                num_iterations=iterations,
                 solver=solver.value,
                 memory_limit=limit,
                 on_iteration=iterated,
                 on_examples=examples,
             )
         except TrainingDiverged as e:
-            raise TrainingDiverged(f"{e}; no model was saved") from e
+            raise TrainingDiverged(f"{e}; {DIVERGED_ADVICE}; no model was saved") from e
     model_file.save(trained, out)
 
     summary = {
         "model": str(out),
-        **_run_summary(train_set, test_set, settings, trained),
+        **_run_summary(train_set, test_set, learning_rate, iterations, trained),
         "skipped": _skipped_json(skipped),
         "solver": trained.solver,
         "streamed": how.streamed,
@@ -596,15 +596,6 @@ def _file_summary(w: Written) -> dict[str, Any]:
     }
 
 
-def _hdf5_example(file: str, index: int, source: str) -> dict[str, Any]:
-    """Where an example of an HDF5 set is: the file and index, and the photo it was
-    decoded from when the file records it (as files written by prepare do)."""
-    where: dict[str, Any] = {"path": file, "index": index}
-    if source != f"{file}[{index}]":
-        where["source"] = source
-    return where
-
-
 def _load_sets(
     data: Path | None,
     test: Path | None,
@@ -654,14 +645,13 @@ def _load_sets(
 def _run_summary(
     train_set: Dataset,
     test_set: Dataset | None,
-    settings: Settings,
+    learning_rate: float,
+    num_iterations: int,
     trained: Model | None,
-    costs: list[float] | None = None,
 ) -> dict[str, Any]:
     """What one training run found, as train --json and sweep --json print it.
 
-    trained is None for a run that diverged: its accuracies and final cost are null and
-    costs are those recorded (iterations 0, 100, ...) before it was stopped.
+    trained is None for a run that diverged: its accuracies, final cost and costs are null.
     """
     return {
         "train_data": train_set.origin,
@@ -671,9 +661,9 @@ def _run_summary(
         "train_accuracy": None if trained is None else trained.train_accuracy,
         "test_accuracy": None if trained is None else trained.test_accuracy,
         "final_cost": None if trained is None else trained.final_cost,
-        "costs": list(trained.costs) if trained is not None else list(costs or []),
-        "learning_rate": settings.learning_rate,
-        "num_iterations": settings.num_iterations,
+        "costs": None if trained is None else list(trained.costs),
+        "learning_rate": learning_rate,
+        "num_iterations": num_iterations,
         "classes": list(train_set.classes),
     }
 
@@ -683,6 +673,9 @@ def _skipped_json(skipped: list[Skipped]) -> list[dict[str, str]]:
 
 
 SWEEP_RATES = (0.01, 0.001, 0.0001)
+DIVERGED_ADVICE = (
+    "try a smaller --learning-rate (or, since the cost can rise before it falls, more --iterations)"
+)
 
 
 def _positive_rates(values: list[float] | None) -> list[float] | None:
@@ -740,130 +733,97 @@ def sweep(
       catclf sweep                     # the course's rates 0.01, 0.001, 0.0001
       catclf sweep -r 0.005 -r 0.001 --iterations 1500 --out curves/
     """
-    jobs = _decoding_jobs(jobs)
-    from catclf.model import Settings
-    from catclf.training import plan
+    from catclf import training
 
     if out is not None:
         from catclf import plots, report
 
         plots.require()
         report.check_folder(out)
-    rates = learning_rates or list(SWEEP_RATES)
-    show = is_terminal(sys.stderr) and not quiet
     limit = _memory_limit(memory_limit)
     train_set, test_set, skipped = _load_sets(
-        data, test, positive, strict, quiet, jobs, memory_limit=limit
+        data, test, positive, strict, quiet, _decoding_jobs(jobs), memory_limit=limit
     )
     # The same for every rate: it depends on the data and the iterations only.
-    how = plan(train_set, iterations, solver=solver.value, memory_limit=limit)
+    how = training.plan(train_set, iterations, solver=solver.value, memory_limit=limit)
     _say_if_streamed(train_set, how, limit, quiet)
+    with ExitStack() as bars:
+        show = is_terminal(sys.stderr) and not quiet
 
-    runs: list[dict[str, Any]] = []
-    for rate in rates:
-        started = time.perf_counter()
-        settings = Settings(learning_rate=rate, num_iterations=iterations)
-        with reporting.progress(
-            f"rate {rate:g}", iterations, enabled=show, status="cost"
-        ) as advance:
-            trained, costs, why = _train_or_diverge(
-                train_set, test_set, settings, advance, solver=solver.value, memory_limit=limit
+        def bar(rate: float) -> Callable[[int, float], None]:
+            bars.close()  # the previous rate's
+            advance = bars.enter_context(
+                reporting.progress(f"rate {rate:g}", iterations, enabled=show, status="cost")
             )
-        if why is not None and not quiet:
-            note(why)
-        runs.append(
-            {
-                "learning_rate": rate,
-                "diverged": trained is None,
-                "reason": why,
-                "best": False,
-                "model": None,
-                **_run_summary(train_set, test_set, settings, trained, costs),
-                "skipped": _skipped_json(skipped),
-                "solver": how.solver,
-                "streamed": how.streamed,
-                "seconds": round(time.perf_counter() - started, 3),
-            }
-        )
+            return lambda i, cost: advance(1, status=f"cost {cost:.6f}")
 
-    trained_runs = [r for r in runs if not r["diverged"]]
-    if trained_runs:
-        # Highest test accuracy, then lowest final cost; the first of equals.
-        best = min(trained_runs, key=lambda r: (-(r["test_accuracy"] or 0), r["final_cost"]))
-        best["best"] = True
+        runs = training.sweep(
+            train_set,
+            test_set,
+            learning_rates or list(SWEEP_RATES),
+            num_iterations=iterations,
+            solver=solver.value,
+            memory_limit=limit,
+            on_run=bar,
+        )
+    for run in runs:
+        if run.diverged is not None and not quiet:
+            note(f"{run.diverged}; {DIVERGED_ADVICE}")
     if as_json:
-        emit_json(runs)
+        emit_json([_sweep_json(r, train_set, test_set, skipped, how) for r in runs])
     else:
         _sweep_table(runs, has_test=test_set is not None)
-    if not trained_runs:
+    if all(run.model is None for run in runs):
         raise TrainingDiverged(
             "training diverged at every learning rate; try smaller rates (or, since the cost "
             "can rise before it falls, more --iterations)"
         )
     if out is not None:
-        curves = [(r["learning_rate"], None if r["diverged"] else r["costs"]) for r in runs]
+        curves = [(r.learning_rate, None if r.model is None else list(r.costs)) for r in runs]
         for path in report.write_files(out, {"learning_curves.png": plots.learning_curves(curves)}):
             if not quiet:
                 note(f"wrote {path}")
 
 
-def _train_or_diverge(
+def _sweep_json(
+    run: SweepRun,
     train_set: Dataset,
     test_set: Dataset | None,
-    settings: Settings,
-    advance: reporting.Advance,
-    *,
-    solver: str,
-    memory_limit: int,
-) -> tuple[Model | None, list[float], str | None]:
-    """(model, costs every 100 iterations, None), or (None, the costs recorded before it
-    stopped, why) for a run that diverged."""
-    from catclf.logistic import COST_EVERY
-    from catclf.training import train as fit
-
-    costs: list[float] = []
-
-    def record(i: int, cost: float) -> None:
-        if i % COST_EVERY == 0:  # as the model keeps them
-            costs.append(cost)
-        advance(1, status=f"cost {cost:.6f}")
-
-    try:
-        trained = fit(
-            train_set,
-            test_set,
-            settings,
-            solver=solver,
-            memory_limit=memory_limit,
-            on_iteration=record,
-        )
-        return trained, costs, None
-    except TrainingDiverged as e:
-        return None, costs, str(e)
+    skipped: list[Skipped],
+    how: Plan,
+) -> dict[str, Any]:
+    return {
+        "learning_rate": run.learning_rate,
+        "diverged": run.model is None,
+        "reason": None if run.diverged is None else f"{run.diverged}; {DIVERGED_ADVICE}",
+        "best": run.best,
+        "model": None,
+        **_run_summary(train_set, test_set, run.learning_rate, run.num_iterations, run.model),
+        "costs": list(run.costs),
+        "skipped": _skipped_json(skipped),
+        "solver": how.solver,
+        "streamed": how.streamed,
+        "seconds": round(run.seconds, 3),
+    }
 
 
-def _sweep_table(runs: list[dict[str, Any]], *, has_test: bool) -> None:
-    headers = ["learning_rate", "train_accuracy", "test_accuracy", "final_cost", "note"]
+def _sweep_table(runs: list[SweepRun], *, has_test: bool) -> None:
     rows = []
     for r in runs:
-        if r["diverged"]:
-            rows.append([f"{r['learning_rate']:g}", "-", "-", "-", "diverged"])
+        if r.model is None:
+            rows.append([f"{r.learning_rate:g}", "-", "-", "-", "diverged"])
             continue
         rows.append(
             [
-                f"{r['learning_rate']:g}",
-                f"{100 * r['train_accuracy']:.2f}%",
-                f"{100 * r['test_accuracy']:.2f}%" if has_test else "-",
-                f"{r['final_cost']:.6f}",
-                "best" if r["best"] else "",
+                f"{r.learning_rate:g}",
+                f"{100 * r.model.train_accuracy:.2f}%",
+                f"{100 * (r.model.test_accuracy or 0.0):.2f}%" if has_test else "-",
+                f"{r.model.final_cost:.6f}",
+                "best" if r.best else "",
             ]
         )
-    if is_terminal(sys.stdout):
-        reporting.table(
-            "Sweep", [tuple(row) for row in rows], tuple(h.replace("_", " ") for h in headers)
-        )
-    else:
-        reporting.aligned(headers, rows)
+    headers = ["learning_rate", "train_accuracy", "test_accuracy", "final_cost", "note"]
+    reporting.grid("Sweep", headers, rows)
 
 
 @app.command()
@@ -1175,7 +1135,7 @@ def _tsv_field(text: str) -> str:
     return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
-MISCLASSIFIED_SHOWN = 20
+SHOWN = 20  # misclassified images listed on a terminal
 
 
 @app.command()
@@ -1221,92 +1181,66 @@ def evaluate(
       catclf evaluate holdout/ --model model.h5 --json
       catclf evaluate holdout/ --min-accuracy 0.7 -q > report.txt || echo "not good enough"
     """
-    jobs = _decoding_jobs(jobs)
-    from catclf import datasets
+    from catclf import datasets, evaluation
     from catclf import model as model_file
-    from catclf.metrics import misclassified, score
 
     path = _model_path(model, quiet)
     classifier = model_file.load(path)  # before decoding a large folder, not after
     if data is None:
         test_set = datasets.bundled()[1]
     else:
-        test_set = _load_labelled(data, positive, strict, quiet, jobs)
-
-    probabilities = classifier.probabilities_of(test_set)
-    scores = score(probabilities, test_set.labels, threshold)
-    wrong = misclassified(probabilities, test_set.labels, threshold)
-    mistakes = [
-        {
-            **(
-                {"path": test_set.sources[i]}
-                if test_set.hdf5_file is None
-                else _hdf5_example(test_set.hdf5_file, int(i), test_set.sources[i])
-            ),
-            "label": "cat" if test_set.labels[i] == 1 else "non-cat",
-            "probability": float(probabilities[i]),
-        }
-        for i in wrong
-    ]
-
+        test_set = _load_labelled(data, positive, strict, quiet, _decoding_jobs(jobs))
+    result = evaluation.evaluate(classifier, test_set, threshold)
+    scores = result.scores
     if as_json:
-        emit_json(
-            {
-                "data": test_set.origin,
-                "model": str(path),
-                **scores.as_dict(),
-                "skipped": _skipped_json(test_set.skipped),
-                "misclassified": mistakes,
-            }
-        )
+        emit_json({"model": str(path), **result.as_dict()})
     else:
-        c = scores.confusion
-        rows = [
-            ("data", test_set.origin),
-            ("model", str(path)),
-            ("examples", test_set.describe()),
-            ("threshold", f"{threshold:g}"),
-            *reporting.score_rows(scores),
-        ]
-        counts = [
-            ("true positives", c.tp),
-            ("false positives", c.fp),
-            ("true negatives", c.tn),
-            ("false negatives", c.fn),
-            ("skipped", len(test_set.skipped)),
-            ("misclassified", len(wrong)),
-        ]
-        names = [test_set.sources[i] for i in wrong]
-        lines = [
-            (name, f"{p['probability']:.6f}", str(p["label"]))
-            for name, p in zip(names, mistakes, strict=True)
-        ]
-        if is_terminal(sys.stdout):
-            reporting.table("Evaluated", rows + [(k, str(v)) for k, v in counts[-2:]])
-            reporting.table(
-                "Confusion matrix",
-                [("true cat", str(c.tp), str(c.fn)), ("true non-cat", str(c.fp), str(c.tn))],
-                header=("", "predicted cat", "predicted non-cat"),
-            )
-            if lines:
-                reporting.table(
-                    "Misclassified",
-                    lines[:MISCLASSIFIED_SHOWN],
-                    header=("image", "probability", "true label"),
-                )
-            if len(lines) > MISCLASSIFIED_SHOWN:
-                emit(f"... {len(lines) - MISCLASSIFIED_SHOWN} more (--json lists them all)")
-        else:
-            reporting.key_values(rows + [(k, str(v)) for k, v in counts])
-            for line in lines:
-                emit("\t".join(_tsv_field(field) for field in line))
-
+        _show_evaluation(result, path)
     if min_accuracy is not None and scores.accuracy < min_accuracy:
         error(
             f"accuracy {reporting.percent(scores.accuracy, scores.examples)} is below "
             f"--min-accuracy {min_accuracy:g}"
         )
         raise typer.Exit(EXIT_ERROR)
+
+
+def _show_evaluation(result: Evaluation, path: Path) -> None:
+    data, c = result.data, result.confusion
+    rows = [
+        ("data", data.origin),
+        ("model", str(path)),
+        ("examples", data.describe()),
+        ("threshold", f"{result.scores.threshold:g}"),
+        *reporting.score_rows(result.scores),
+    ]
+    counts = [
+        ("true positives", str(c.tp)),
+        ("false positives", str(c.fp)),
+        ("true negatives", str(c.tn)),
+        ("false negatives", str(c.fn)),
+        ("skipped", str(len(data.skipped))),
+        ("misclassified", str(len(result.misclassified))),
+    ]
+    lines = [[w.source, f"{w.probability:.6f}", w.true] for w in result.misclassified]
+    if not is_terminal(sys.stdout):
+        reporting.key_values(rows + counts)
+        for line in lines:
+            emit("\t".join(_tsv_field(field) for field in line))
+        return
+    reporting.table("Evaluated", rows + counts[-2:])
+    reporting.table(
+        "Confusion matrix",
+        [("true cat", str(c.tp), str(c.fn)), ("true non-cat", str(c.fp), str(c.tn))],
+        header=("", "predicted cat", "predicted non-cat"),
+    )
+    if lines:
+        reporting.table(
+            "Misclassified",
+            [tuple(line) for line in lines[:SHOWN]],
+            header=("image", "probability", "true label"),
+        )
+    if len(lines) > SHOWN:
+        emit(f"... {len(lines) - SHOWN} more (--json lists them all)")
 
 
 @app.command()

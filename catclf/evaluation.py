@@ -69,6 +69,18 @@ class Evaluation:
     def confusion(self) -> Confusion:
         return self.scores.confusion
 
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: the data's name, every score, the skipped images and the mistakes."""
+        return {
+            "data": self.data.origin,
+            **self.scores.as_dict(),
+            "skipped": [{"path": s.path, "error": s.error} for s in self.data.skipped],
+            "misclassified": [
+                {**self.where(w), "label": w.true, "probability": w.probability}
+                for w in self.misclassified
+            ],
+        }
+
     def where(self, mistake: Mistake) -> dict[str, Any]:
         """Where an example is, for JSON: {"path"} for a photo; {"path", "index"} of the
         HDF5 file it is in, and "source", the photo it was decoded from, when the file
