@@ -332,8 +332,7 @@ def train(
     """
     jobs = _decoding_jobs(jobs)
     from catclf import model as model_file
-    from catclf.training import plan
-    from catclf.training import train as fit
+    from catclf import training
 
     limit = _memory_limit(memory_limit)
     started = time.perf_counter()
@@ -344,7 +343,7 @@ def train(
         data, test, positive, strict, quiet, jobs, memory_limit=limit
     )
 
-    how = plan(train_set, iterations, solver=solver.value, memory_limit=limit)
+    how = training.plan(train_set, iterations, solver=solver.value, memory_limit=limit)
     _say_if_streamed(train_set, how, limit, quiet)
     # Streamed, an iteration can take minutes: the bar counts examples, not iterations.
     total = (iterations + 1) * train_set.m + (0 if test_set is None else test_set.m)
@@ -367,7 +366,7 @@ def train(
             advance(k, status=f"{cost_text}  {rate:,.0f} examples/s".strip())
 
         try:
-            trained = fit(
+            trained = training.train(
                 train_set,
                 test_set,
                 learning_rate=learning_rate,
@@ -383,7 +382,7 @@ def train(
 
     summary = {
         "model": str(out),
-        **_run_summary(train_set, test_set, learning_rate, iterations, trained),
+        **training.run_summary(train_set, test_set, learning_rate, iterations, trained),
         "skipped": _skipped_json(skipped),
         "solver": trained.solver,
         "streamed": how.streamed,
@@ -610,28 +609,15 @@ def _load_sets(
     from catclf import datasets
 
     with _decoding_bars(is_terminal(sys.stderr) and not quiet) as decoding:
-        implied_test: Dataset | None
-        if data is None:
-            train_set, implied_test = datasets.bundled()
-        else:
-            train_set, implied_test = datasets.load(
-                data,
-                positive=positive,
-                strict=strict,
-                progress=decoding,
-                jobs=jobs,
-                memory_limit=memory_limit,
-            )
-        test_set = implied_test
-        if test is not None:
-            test_set = datasets.load_test(
-                test,
-                positive=positive,
-                strict=strict,
-                progress=decoding,
-                jobs=jobs,
-                memory_limit=memory_limit,
-            )
+        train_set, test_set = datasets.load_data(
+            data,
+            test,
+            positive=positive,
+            strict=strict,
+            progress=decoding,
+            jobs=jobs,
+            memory_limit=memory_limit,
+        )
     skipped = train_set.skipped + (test_set.skipped if test_set is not None else [])
     for s in skipped:
         note(f"skipped {s.path}: {s.error}")
@@ -640,32 +626,6 @@ def _load_sets(
         if test_set is not None:
             note(f"testing on {test_set.origin}: {test_set.describe()}")
     return train_set, test_set, skipped
-
-
-def _run_summary(
-    train_set: Dataset,
-    test_set: Dataset | None,
-    learning_rate: float,
-    num_iterations: int,
-    trained: Model | None,
-) -> dict[str, Any]:
-    """What one training run found, as train --json and sweep --json print it.
-
-    trained is None for a run that diverged: its accuracies, final cost and costs are null.
-    """
-    return {
-        "train_data": train_set.origin,
-        "test_data": None if test_set is None else test_set.origin,
-        "train_examples": train_set.m,
-        "test_examples": 0 if test_set is None else test_set.m,
-        "train_accuracy": None if trained is None else trained.train_accuracy,
-        "test_accuracy": None if trained is None else trained.test_accuracy,
-        "final_cost": None if trained is None else trained.final_cost,
-        "costs": None if trained is None else list(trained.costs),
-        "learning_rate": learning_rate,
-        "num_iterations": num_iterations,
-        "classes": list(train_set.classes),
-    }
 
 
 def _skipped_json(skipped: list[Skipped]) -> list[dict[str, str]]:
@@ -786,24 +746,16 @@ def sweep(
 
 
 def _sweep_json(
-    run: SweepRun,
-    train_set: Dataset,
-    test_set: Dataset | None,
-    skipped: list[Skipped],
-    how: Plan,
+    run: SweepRun, train_set: Dataset, test_set: Dataset | None, skipped: list[Skipped], how: Plan
 ) -> dict[str, Any]:
+    summary = run.as_dict(train_set, test_set)
+    if run.diverged is not None:
+        summary["reason"] = f"{run.diverged}; {DIVERGED_ADVICE}"
     return {
-        "learning_rate": run.learning_rate,
-        "diverged": run.model is None,
-        "reason": None if run.diverged is None else f"{run.diverged}; {DIVERGED_ADVICE}",
-        "best": run.best,
-        "model": None,
-        **_run_summary(train_set, test_set, run.learning_rate, run.num_iterations, run.model),
-        "costs": list(run.costs),
+        **summary,
         "skipped": _skipped_json(skipped),
         "solver": how.solver,
         "streamed": how.streamed,
-        "seconds": round(run.seconds, 3),
     }
 
 
@@ -1264,29 +1216,7 @@ def info(
     m = model_file.load(path)
     costs = list(m.costs)
     if as_json:
-        emit_json(
-            {
-                "model": str(path),
-                "format": model_file.FORMAT,
-                "format_version": model_file.FORMAT_VERSION,
-                "classes": list(m.classes),
-                "image_size": IMAGE_SIZE,
-                "channels": CHANNELS,
-                "preprocessing": m.preprocessing,
-                "learning_rate": _finite(m.settings.learning_rate),
-                "num_iterations": m.settings.num_iterations,
-                "solver": m.solver or None,
-                "train_data": m.train_data,
-                "train_examples": m.train_examples,
-                "train_accuracy": _finite(m.train_accuracy),
-                "test_examples": m.test_examples,
-                "test_accuracy": _finite(m.test_accuracy),
-                "final_cost": _finite(m.final_cost),
-                "created": m.created or None,
-                "catclf_version": m.catclf_version or None,
-                "costs": [_finite(c) for c in costs],
-            }
-        )
+        emit_json({"model": str(path), **m.as_dict()})
         return
     rows = [
         ("model", str(path)),
@@ -1321,11 +1251,6 @@ def info(
         reporting.table("Model", rows + [("cost history", history)])
     else:
         reporting.key_values(rows + [("costs", " ".join(f"{c:.6f}" for c in costs))])
-
-
-def _finite(value: float | None) -> float | None:
-    """value for JSON, which has no NaN or infinity: those become null."""
-    return value if value is not None and math.isfinite(value) else None
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -147,6 +147,35 @@ class Model:
     def save(self, path: PathLike) -> None:
         """Write the model to path atomically; see `save`."""
         save(self, Path(path))
+
+    def as_dict(self) -> dict[str, Any]:
+        """What the model file says of itself, JSON-ready: NaN and infinity become None,
+        and so do the texts an older file lacks."""
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "classes": list(self.classes),
+            "image_size": IMAGE_SIZE,
+            "channels": CHANNELS,
+            "preprocessing": self.preprocessing,
+            "learning_rate": _finite(self.settings.learning_rate),
+            "num_iterations": self.settings.num_iterations,
+            "solver": self.solver or None,
+            "train_data": self.train_data,
+            "train_examples": self.train_examples,
+            "train_accuracy": _finite(self.train_accuracy),
+            "test_examples": self.test_examples,
+            "test_accuracy": _finite(self.test_accuracy),
+            "final_cost": _finite(self.final_cost),
+            "created": self.created or None,
+            "catclf_version": self.catclf_version or None,
+            "costs": [_finite(c) for c in self.costs],
+        }
+
+
+def _finite(value: float | None) -> float | None:
+    """value for JSON, which has no NaN or infinity: those become None."""
+    return value if value is not None and math.isfinite(value) else None
 
 
 def label(probability: float, threshold: float = 0.5) -> str:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from typing import Any
 
 import numpy as np
 
@@ -174,6 +175,31 @@ def train(
     )
 
 
+def run_summary(
+    train_set: Dataset,
+    test_set: Dataset | None,
+    learning_rate: float,
+    num_iterations: int,
+    trained: Model | None,
+) -> dict[str, Any]:
+    """What one training run found, JSON-ready, as `catclf train --json` and `catclf sweep
+    --json` print it. trained is None for a run that diverged: its accuracies, final cost
+    and costs are then None."""
+    return {
+        "train_data": train_set.origin,
+        "test_data": None if test_set is None else test_set.origin,
+        "train_examples": train_set.m,
+        "test_examples": 0 if test_set is None else test_set.m,
+        "train_accuracy": None if trained is None else trained.train_accuracy,
+        "test_accuracy": None if trained is None else trained.test_accuracy,
+        "final_cost": None if trained is None else trained.final_cost,
+        "costs": None if trained is None else list(trained.costs),
+        "learning_rate": learning_rate,
+        "num_iterations": num_iterations,
+        "classes": list(train_set.classes),
+    }
+
+
 def _evaluate(
     w: Array, b: float, blocks: Callable[[], Iterable[tuple[Array, Array]]]
 ) -> tuple[float, float]:
@@ -216,6 +242,18 @@ class SweepRun:
     @property
     def final_cost(self) -> float | None:
         return None if self.model is None else self.model.final_cost
+
+    def as_dict(self, train_set: Dataset, test_set: Dataset | None) -> dict[str, Any]:
+        """JSON-ready, as `catclf sweep --json` prints each run."""
+        return {
+            **run_summary(train_set, test_set, self.learning_rate, self.num_iterations, self.model),
+            "diverged": self.model is None,
+            "reason": self.diverged,
+            "best": self.best,
+            "model": None,
+            "costs": list(self.costs),
+            "seconds": round(self.seconds, 3),
+        }
 
 
 def sweep(
