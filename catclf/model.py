@@ -101,7 +101,7 @@ class Model:
         rows = 0
 
         def flush() -> Iterator[float | ImageError]:
-            p = iter(self.probabilities(to_columns(pixels[:rows])).tolist())
+            p = iter(self.probabilities(to_columns(pixels[:rows])).tolist() if rows else [])
             for item in waiting:
                 yield next(p) if item is None else item
             waiting.clear()
@@ -140,8 +140,8 @@ class Model:
     def predict(
         self, images: Iterable[PathLike], threshold: float = 0.5, *, jobs: int = 1
     ) -> list[str]:
-        """ "cat" or "non-cat" for each image file, in input order: cat when P(cat) is above
-        threshold. Raises ImageError for the first image that cannot be read."""
+        """The label, "cat" or "non-cat", of each image file, in input order: cat when P(cat)
+        is above threshold. Raises ImageError for the first image that cannot be read."""
         return [label(p, threshold) for p in self.predict_proba(images, jobs=jobs)]
 
     def save(self, path: PathLike) -> None:
@@ -179,8 +179,8 @@ def _finite(value: float | None) -> float | None:
 
 
 def label(probability: float, threshold: float = 0.5) -> str:
-    """ "cat" when probability is above threshold, else "non-cat": predict's rule."""
-    return LABELS[probability > threshold]
+    """The label of an image: cat when probability is above threshold, else non-cat."""
+    return LABELS[int(probability > threshold)]
 
 
 def load_model(path: PathLike) -> Model:
