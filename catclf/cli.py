@@ -345,26 +345,8 @@ def train(
 
     how = training.plan(train_set, iterations, solver=solver.value, memory_limit=limit)
     _say_if_streamed(train_set, how, limit, quiet)
-    # Streamed, an iteration can take minutes: the bar counts examples, not iterations.
-    total = (iterations + 1) * train_set.m + (0 if test_set is None else test_set.m)
-    with reporting.progress(
-        "training", total if how.streamed else iterations, enabled=show, status="cost"
-    ) as advance:
-        cost_text = ""
-        begun = time.perf_counter()
-        seen = 0
-
-        def iterated(i: int, cost: float) -> None:
-            nonlocal cost_text
-            cost_text = f"cost {cost:.6f}"
-            advance(0 if how.streamed else 1, status=cost_text)
-
-        def examples(k: int) -> None:
-            nonlocal seen
-            seen += k
-            rate = seen / max(time.perf_counter() - begun, 1e-9)
-            advance(k, status=f"{cost_text}  {rate:,.0f} examples/s".strip())
-
+    total = iterations * train_set.m + train_set.m + (0 if test_set is None else test_set.m)
+    with _training_bar(how.streamed, total if how.streamed else iterations, show) as watch:
         try:
             trained = training.train(
                 train_set,
@@ -373,42 +355,74 @@ def train(
                 num_iterations=iterations,
                 solver=solver.value,
                 memory_limit=limit,
-                on_iteration=iterated,
-                on_examples=examples,
+                on_iteration=watch.iterated,
+                on_examples=watch.examples,
             )
         except TrainingDiverged as e:
             raise TrainingDiverged(f"{e}; {DIVERGED_ADVICE}; no model was saved") from e
     model_file.save(trained, out)
 
-    summary = {
-        "model": str(out),
-        **training.run_summary(train_set, test_set, learning_rate, iterations, trained),
-        "skipped": _skipped_json(skipped),
-        "solver": trained.solver,
-        "streamed": how.streamed,
-        "seconds": round(time.perf_counter() - started, 3),
-    }
     if as_json:
-        emit_json(summary)
+        emit_json(
+            {
+                "model": str(out),
+                **training.run_summary(train_set, test_set, learning_rate, iterations, trained),
+                "skipped": _skipped_json(skipped),
+                "solver": trained.solver,
+                "streamed": how.streamed,
+                "seconds": round(time.perf_counter() - started, 3),
+            }
+        )
         return
-    rows = [
-        ("examples", train_set.describe()),
-        ("test examples", "none" if test_set is None else test_set.describe()),
-        ("train accuracy", reporting.percent(trained.train_accuracy, trained.train_examples)),
+    reporting.summary(
+        "Trained",
+        [
+            ("examples", train_set.describe()),
+            ("test examples", "none" if test_set is None else test_set.describe()),
+            *_accuracy_rows(trained),
+            ("final cost", f"{trained.final_cost:.6f}"),
+            ("skipped", str(len(skipped))),
+            ("model", str(out)),
+        ],
+    )
+
+
+def _accuracy_rows(m: Model) -> list[tuple[str, str]]:
+    """The train and test accuracies a model records, as summary rows."""
+    test = m.test_accuracy
+    return [
+        ("train accuracy", reporting.percent(m.train_accuracy, m.train_examples)),
         (
             "test accuracy",
-            "no test set"
-            if trained.test_accuracy is None
-            else reporting.percent(trained.test_accuracy, trained.test_examples),
+            "no test set" if test is None else reporting.percent(test, m.test_examples),
         ),
-        ("final cost", f"{trained.final_cost:.6f}"),
-        ("skipped", str(len(skipped))),
-        ("model", str(out)),
     ]
-    if is_terminal(sys.stdout):
-        reporting.table("Trained", rows)
-    else:
-        reporting.key_values(rows)
+
+
+class _TrainingBar:
+    """The progress of a training run, for its bar: the cost after each iteration, and when
+    the data is streamed (an iteration can then take minutes) the examples read."""
+
+    def __init__(self, advance: reporting.Advance, streamed: bool) -> None:
+        self.advance, self.streamed = advance, streamed
+        self.cost, self.seen, self.begun = "", 0, time.perf_counter()
+
+    def iterated(self, i: int, cost: float) -> None:
+        self.cost = f"cost {cost:.6f}"
+        self.advance(0 if self.streamed else 1, status=self.cost)
+
+    def examples(self, k: int) -> None:
+        self.seen += k
+        rate = self.seen / max(time.perf_counter() - self.begun, 1e-9)
+        self.advance(k, status=f"{self.cost}  {rate:,.0f} examples/s".strip())
+
+
+@contextmanager
+def _training_bar(streamed: bool, total: int, show: bool) -> Iterator[_TrainingBar]:
+    """A 'training' bar on stderr (when show), counting examples when streamed, else
+    iterations."""
+    with reporting.progress("training", total, enabled=show, status="cost") as advance:
+        yield _TrainingBar(advance, streamed)
 
 
 @contextmanager
@@ -1229,14 +1243,9 @@ def info(
         ("solver", m.solver or "unknown"),
         ("train data", m.train_data or "unknown"),
         ("train examples", str(m.train_examples)),
-        ("train accuracy", reporting.percent(m.train_accuracy, m.train_examples)),
+        _accuracy_rows(m)[0],
         ("test examples", str(m.test_examples)),
-        (
-            "test accuracy",
-            "no test set"
-            if m.test_accuracy is None
-            else reporting.percent(m.test_accuracy, m.test_examples),
-        ),
+        _accuracy_rows(m)[1],
         ("final cost", f"{m.final_cost:.6f}"),
         ("created", m.created or "unknown"),
         ("catclf version", m.catclf_version or "unknown"),
