@@ -1395,14 +1395,25 @@ def imported(*args, cwd):
 def test_help_imports_none_of_the_heavy_libraries(tmp_path):
     modules = imported("--help", cwd=tmp_path)
     assert "typer" in modules  # the check sees imports
-    assert modules.isdisjoint({"numpy", "PIL", "h5py", "rich", "matplotlib", "pydantic"})
+    heavy = {"numpy", "PIL", "h5py", "rich", "matplotlib", "pydantic", "pillow_heif"}
+    assert modules.isdisjoint(heavy)
 
 
 def test_predict_to_a_pipe_imports_only_what_it_uses(tmp_path, pictures):
     modules = imported("predict", "-m", pictures["model"], pictures["white"], cwd=tmp_path)
     assert {"numpy", "PIL", "h5py"} <= modules
-    # No progress bar or table to draw, no JSON to write, no worker processes for one image.
-    assert modules.isdisjoint({"rich", "matplotlib", "pydantic", "json", "multiprocessing"})
+    # No progress bar or table to draw, no JSON to write, no worker processes for one image,
+    # no HEIC reader for a PNG.
+    assert modules.isdisjoint(
+        {"rich", "matplotlib", "pydantic", "json", "multiprocessing", "pillow_heif"}
+    )
+
+
+def test_predict_imports_the_heic_reader_for_a_heic_photo(tmp_path, pictures):
+    pillow_heif = pytest.importorskip("pillow_heif")
+    photo = tmp_path / "IMG_0001.HEIC"
+    pillow_heif.from_pillow(Image.new("RGB", (64, 64), (200, 30, 30))).save(photo)
+    assert "pillow_heif" in imported("predict", "-m", pictures["model"], photo, cwd=tmp_path)
 
 
 @pytest.mark.parametrize(
