@@ -34,6 +34,7 @@ import threading
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -109,21 +110,56 @@ def is_image_name(path: Path) -> bool:
     return not path.name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS
 
 
-def find_images(folder: Path) -> list[Path]:
-    """Every file named like an image below folder, recursively, in sorted order.
+@dataclass(frozen=True)
+class Listing:
+    """What is below a folder: the files named like images, sorted; how many other files
+    were ignored (hidden files not counted); and each folder that could not be listed, as
+    (its path, why)."""
 
-    Hidden files and folders (a leading dot) are skipped, and so are links to folders,
-    so that a link loop cannot make the walk endless. A FIFO, a broken link or a link
-    loop named like an image is listed, so that reading it reports what it is.
+    images: list[Path]
+    ignored: int
+    unreadable: list[tuple[str, str]]
+
+
+def list_images(folder: Path) -> Listing:
+    """The files named like an image below folder, recursively, and what was left out.
+
+    Hidden files and folders (a leading dot: .DS_Store, ._IMG_1.jpg, .git/) are skipped
+    unseen, and so are links to folders, so that a link loop cannot make the walk
+    endless. Any other file without an image extension is counted as ignored. A FIFO, a
+    broken link or a link loop named like an image is listed, so that reading it reports
+    what it is. A folder that cannot be listed, folder itself included, is in unreadable.
     """
-    found: list[Path] = []
-    for root, dirs, files in os.walk(folder):
+    images: list[Path] = []
+    ignored = 0
+    unreadable: list[tuple[str, str]] = []
+
+    def refused(e: OSError) -> None:
+        where = os.fsdecode(e.filename if e.filename is not None else folder)
+        unreadable.append((where, f"cannot list this folder ({reason(e)})"))
+
+    for root, dirs, files in os.walk(folder, onerror=refused):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         # files holds everything that is not a folder (os.walk sorts links to folders
         # into dirs), so a folder named like an image is never listed.
-        found.extend(Path(root, name) for name in files if is_image_name(Path(name)))
+        for name in files:
+            if is_image_name(Path(name)):
+                images.append(Path(root, name))
+            elif not name.startswith("."):
+                ignored += 1
     # os.walk lists a folder's files before its subfolders; sort the whole list instead.
-    return sorted(found)
+    return Listing(sorted(images), ignored, sorted(unreadable))
+
+
+def find_images(folder: Path) -> list[Path]:
+    """Every file named like an image below folder, recursively, in sorted order, as
+    `list_images` finds them. Raises ImageError for the first folder that cannot be
+    listed, the folder itself included, rather than leave out what it holds."""
+    listing = list_images(folder)
+    if listing.unreadable:
+        where, why = listing.unreadable[0]
+        raise ImageError(f"{where}: {why}")
+    return listing.images
 
 
 Source = Path | bytes

@@ -861,6 +861,10 @@ def test_a_name_too_long_is_an_image_error_naming_it(tmp_path):
     with pytest.raises(ImageError) as caught:
         load_image(long)
     assert str(caught.value) == f"{long}: cannot read: File name too long"
+    folder = tmp_path / ("b" * 300)
+    with pytest.raises(ImageError) as caught:
+        find_images(folder)
+    assert str(caught.value) == f"{folder}: cannot list this folder (File name too long)"
 
 
 def test_a_path_through_a_folder_without_search_permission(tmp_path):
@@ -872,7 +876,7 @@ def test_a_path_through_a_folder_without_search_permission(tmp_path):
     (tmp_path / "locked").chmod(0o600)  # readable, not searchable
     code = (
         "from pathlib import Path\nfrom catclf.images import find_images, load_image\n"
-        "for call, path in [(load_image, 'locked/inner/a.png')]:\n"
+        "for call, path in [(load_image, 'locked/inner/a.png'), (find_images, 'locked/inner')]:\n"
         "    try: call(Path(path))\n"
         "    except Exception as e: print(type(e).__name__, e)\n"
     )
@@ -888,4 +892,21 @@ def test_a_path_through_a_folder_without_search_permission(tmp_path):
         (tmp_path / "locked").chmod(0o755)
     assert result.stdout.splitlines() == [
         "ImageError locked/inner/a.png: cannot read: Permission denied",
+        "ImageError locked/inner: cannot list this folder (Permission denied)",
     ], result.stderr
+
+
+def test_list_images_counts_the_other_files_and_not_the_hidden_ones(tmp_path):
+    touch(tmp_path / "cat.jpg")
+    touch(tmp_path / "sub" / "IMG_0001.HEIC")
+    touch(tmp_path / "sub" / "clip.MOV")
+    touch(tmp_path / "notes.txt")
+    touch(tmp_path / ".DS_Store")
+    touch(tmp_path / "._cat.jpg")
+    touch(tmp_path / ".cache" / "thumb.txt")
+
+    listing = images.list_images(tmp_path)
+
+    assert listing.images == [tmp_path / "cat.jpg", tmp_path / "sub" / "IMG_0001.HEIC"]
+    assert listing.ignored == 2  # clip.MOV, notes.txt
+    assert listing.unreadable == []
