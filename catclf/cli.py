@@ -385,6 +385,7 @@ def train(
         "model": str(out),
         **_run_summary(train_set, test_set, settings, trained),
         "skipped": _skipped_json(skipped),
+        "ignored": _ignored(train_set, test_set),
         "solver": trained.solver,
         "streamed": how.streamed,
         "seconds": round(time.perf_counter() - started, 3),
@@ -404,6 +405,7 @@ def train(
         ),
         ("final cost", f"{trained.final_cost:.6f}"),
         ("skipped", str(len(skipped))),
+        ("ignored", str(_ignored(train_set, test_set))),
         ("model", str(out)),
     ]
     if is_terminal(sys.stdout):
@@ -569,6 +571,7 @@ def prepare(
                 "test_fraction": test_fraction,
                 **{side: None if w is None else _file_summary(w) for side, w in sides.items()},
                 "skipped": _skipped_json(photos.skipped),
+                "ignored": photos.ignored,
                 "seconds": round(time.perf_counter() - started, 3),
             }
         )
@@ -579,7 +582,7 @@ def prepare(
             (f"{side} file", "none" if w is None else f"{w.path} ({format_size(w.size)})"),
             (f"{side} examples", "none" if w is None else w.data.describe()),
         ]
-    rows.append(("skipped", str(len(photos.skipped))))
+    rows += [("skipped", str(len(photos.skipped))), ("ignored", str(photos.ignored))]
     if is_terminal(sys.stdout):
         reporting.table("Prepared", rows)
     else:
@@ -680,6 +683,11 @@ def _run_summary(
 
 def _skipped_json(skipped: list[Skipped]) -> list[dict[str, str]]:
     return [{"path": s.path, "error": s.error} for s in skipped]
+
+
+def _ignored(train_set: Dataset, test_set: Dataset | None) -> int:
+    """Files without an image extension in the photo folders read, hidden files aside."""
+    return train_set.ignored + (test_set.ignored if test_set is not None else 0)
 
 
 SWEEP_RATES = (0.01, 0.001, 0.0001)

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import os
 import re
+import stat
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path, PurePath
@@ -65,9 +66,13 @@ def targets(out: Path, name: str) -> tuple[Path, Path]:
 
 def check_source(folder: Path) -> None:
     """Raise DataError unless folder is a folder (what is inside is read_folder's to judge)."""
-    if not folder.exists():
-        raise DataError(f"{folder}: no such folder")
-    if not folder.is_dir():
+    try:
+        info = folder.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        raise DataError(f"{folder}: no such folder") from None
+    except OSError as e:  # no permission, a name too long
+        raise DataError(f"{folder}: cannot read ({reason(e)})") from e
+    if not stat.S_ISDIR(info.st_mode):
         raise DataError(f"{folder}: not a folder; prepare reads a folder with two class folders")
 
 

@@ -371,6 +371,7 @@ def test_strict_stops_at_an_unreadable_image_and_writes_nothing(tmp_path):
 def test_summary_to_a_pipe_and_as_json(tmp_path):
     tiny(tmp_path / "photos", [f"cat/{i}.png" for i in range(5)] + ["other/a.png", "other/b.png"])
     (tmp_path / "photos" / "other" / "bad.png").write_bytes(b"")
+    (tmp_path / "photos" / "cat" / "notes.txt").write_text("not an image")
     result = catclf_run("prepare", "photos", "-o", "ds", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     size = (tmp_path / "ds" / "train_photos.h5").stat().st_size
@@ -380,6 +381,7 @@ def test_summary_to_a_pipe_and_as_json(tmp_path):
         "test file: none",
         "test examples: none",
         "skipped: 1",
+        "ignored: 1",
     ]
     assert "skipped photos/other/bad.png" in result.stderr
     summary = prepare("photos", "-o", "ds", cwd=tmp_path)
@@ -392,6 +394,7 @@ def test_summary_to_a_pipe_and_as_json(tmp_path):
     }
     assert summary["test"] is None and summary["test_fraction"] is None
     assert [s["path"] for s in summary["skipped"]] == ["photos/other/bad.png"]
+    assert summary["ignored"] == 1
     assert (summary["folder"], summary["name"], summary["source"]) == ("ds", "photos", "photos")
 
 
