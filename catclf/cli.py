@@ -181,6 +181,14 @@ ModelOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+ForceOption = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Replace a file in the way that catclf did not write (never a folder, device, "
+        "FIFO or socket, nor a file the command reads).",
+    ),
+]
 QuietOption = Annotated[
     bool, typer.Option("--quiet", "-q", help="No progress bars or notes on stderr.")
 ]
@@ -319,6 +327,7 @@ def train(
     jobs: JobsOption = None,
     solver: SolverOption = Solver.auto,
     memory_limit: MemoryLimitOption = None,
+    force: ForceOption = False,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -331,6 +340,7 @@ def train(
     """
     jobs = _decoding_jobs(jobs)
     from catclf import model as model_file
+    from catclf.datasets import BUNDLED_DIR
     from catclf.model import Settings
     from catclf.training import plan
     from catclf.training import train as fit
@@ -339,7 +349,8 @@ def train(
     started = time.perf_counter()
     show = is_terminal(sys.stderr) and not quiet
     out = model if model is not None else model_file.DEFAULT_PATH
-    model_file.check_target(out)  # before training, not after it
+    inputs = [data if data is not None else BUNDLED_DIR, *([test] if test else [])]
+    model_file.check_target(out, force=force, inputs=inputs)  # before training, not after it
     train_set, test_set, skipped = _load_sets(
         data, test, positive, strict, quiet, jobs, memory_limit=limit
     )
@@ -379,7 +390,7 @@ def train(
             )
         except TrainingDiverged as e:
             raise TrainingDiverged(f"{e}; no model was saved") from e
-    model_file.save(trained, out)
+    model_file.save(trained, out, force=force, inputs=inputs)
 
     summary = {
         "model": str(out),
@@ -493,6 +504,7 @@ def prepare(
     ] = None,
     positive: PositiveOption = None,
     strict: StrictOption = False,
+    force: ForceOption = False,
     as_json: JsonOption = False,
     jobs: JobsOption = None,
     memory_limit: Annotated[
@@ -528,7 +540,7 @@ def prepare(
     name = name if name is not None else preparing.default_name(data)
     # Before decoding, not after it.
     preparing.check_source(data)
-    preparing.check_target(out, name)
+    preparing.check_target(out, name, test=test_fraction is not None, force=force, inputs=[data])
     # Where images beyond the memory limit wait to be written: the disk that takes them.
     spill = out if out.is_dir() else out.parent
 
@@ -557,7 +569,14 @@ def prepare(
         say(f"removing {stale}, the test set of an earlier run")
     with reporting.progress("writing", total, enabled=show) as advance:
         written = preparing.write(
-            out, name, data, train_set, test_set, test_fraction=test_fraction, progress=advance
+            out,
+            name,
+            data,
+            train_set,
+            test_set,
+            test_fraction=test_fraction,
+            progress=advance,
+            force=force,
         )
 
     sides = {"train": written[0], "test": written[1] if len(written) > 1 else None}
@@ -691,6 +710,7 @@ def _ignored(train_set: Dataset, test_set: Dataset | None) -> int:
 
 
 SWEEP_RATES = (0.01, 0.001, 0.0001)
+CURVES = "learning_curves.png"
 
 
 def _positive_rates(values: list[float] | None) -> list[float] | None:
@@ -733,6 +753,7 @@ def sweep(
     jobs: JobsOption = None,
     solver: SolverOption = Solver.auto,
     memory_limit: MemoryLimitOption = None,
+    force: ForceOption = False,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -752,11 +773,12 @@ def sweep(
     from catclf.model import Settings
     from catclf.training import plan
 
+    inputs = [p for p in (data, test) if p is not None]
     if out is not None:
         from catclf import plots, report
 
         plots.require()
-        report.check_folder(out)
+        report.check_folder(out, [CURVES], force=force, inputs=inputs)
     rates = learning_rates or list(SWEEP_RATES)
     show = is_terminal(sys.stderr) and not quiet
     limit = _memory_limit(memory_limit)
@@ -810,7 +832,8 @@ def sweep(
         )
     if out is not None:
         curves = [(r["learning_rate"], None if r["diverged"] else r["costs"]) for r in runs]
-        for path in report.write_files(out, {"learning_curves.png": plots.learning_curves(curves)}):
+        pictures = {CURVES: plots.learning_curves(curves)}
+        for path in report.write_files(out, pictures, force=force, inputs=inputs):
             if not quiet:
                 note(f"wrote {path}")
 
@@ -902,6 +925,7 @@ def report(
     ] = None,
     positive: PositiveOption = None,
     strict: StrictOption = False,
+    force: ForceOption = False,
     as_json: JsonOption = False,
     jobs: JobsOption = None,
     quiet: QuietOption = False,
@@ -923,8 +947,11 @@ def report(
     from catclf import report as reports
 
     plots.require()
-    reports.check_folder(out)
+    reports.check_folder(out)  # before the model is looked for
     path = _model_path(model, quiet)
+    inputs = [path, *([data] if data is not None else [])]
+    names = reports.may_write(data is not None)
+    reports.check_folder(out, names, force=force, inputs=inputs)
     classifier = model_file.load(path)
     model_name = "the bundled model" if path == model_file.BUNDLED_PATH else str(path)
     labelled = None
@@ -933,7 +960,9 @@ def report(
         if not quiet:
             note(f"scoring {labelled.origin}: {labelled.describe()}")
     made = reports.build(classifier, model_name, labelled)
-    written = reports.write_files(out, made.files, replaces=tuple(reports.WHAT))
+    written = reports.write_files(
+        out, made.files, replaces=tuple(reports.WHAT), force=force, inputs=inputs
+    )
 
     if as_json:
         emit_json(
