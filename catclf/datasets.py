@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from catclf.images import (
     IMAGE_EXTENSIONS,
     IMAGE_SIZE,
     N_X,
-    find_images,
+    list_images,
     reader,
     to_columns,
 )
@@ -74,7 +75,9 @@ class Dataset:
     sources names each example (a file path, or "file.h5[i]"); classes is
     (negative name, positive name) as the data calls them; hdf5_file is the file
     the examples were read from when they come from one HDF5 file (example i is
-    then its image i), else None.
+    then its image i), else None. skipped lists the images, and the folders, of a photo
+    folder that could not be read; ignored counts its files without an image extension
+    (hidden files not counted).
 
     images may be given as `FilePixels`, the images of an HDF5 file left in the file:
     `blocks` then reads them a slice at a time, while `images` and `X` read them all.
@@ -90,6 +93,7 @@ class Dataset:
     origin: str
     skipped: list[Skipped] = field(default_factory=list)
     hdf5_file: str | None = None
+    ignored: int = 0
 
     @property
     def in_file(self) -> bool:
@@ -292,11 +296,12 @@ def load(
     decoded in up to jobs processes. memory_limit, in bytes, leaves large HDF5 images in
     their file (see `read_hdf5`) and refuses a photo folder whose images would not fit.
     """
-    if not path.exists():
+    kind = _kind(path)
+    if kind is None:
         raise DataError(f"{path}: no such file or folder")
-    if path.is_file():
+    if stat.S_ISREG(kind):
         return read_hdf5(path, memory_limit=memory_limit), None
-    if not path.is_dir():
+    if not stat.S_ISDIR(kind):
         raise DataError(f"{path}: not a file or folder")
     train_files, test_files = course_files(path)
     if train_files:
@@ -328,7 +333,8 @@ def load_test(
     memory_limit: int | None = None,
 ) -> Dataset:
     """Load DATA named as a test set: like `load`, but a course folder gives its test_*.h5."""
-    if path.is_dir():
+    kind = _kind(path)
+    if kind is not None and stat.S_ISDIR(kind):
         train_files, test_files = course_files(path)
         if len(test_files) == 1:
             return read_hdf5(test_files[0], memory_limit=memory_limit)
@@ -345,9 +351,22 @@ def load_test(
     return data
 
 
+def _kind(path: Path) -> int | None:
+    """path's st_mode, following links; None when nothing is there. Raises DataError naming
+    path and the reason when the system refuses to say (no permission, a name too long)."""
+    try:
+        return os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({reason(e)})") from e
+
+
 def course_files(folder: Path) -> tuple[list[Path], list[Path]]:
     """(train_*.h5 files, test_*.h5 files) in folder, sorted; .hdf5 counts as .h5."""
-    files = [p for p in _entries(folder) if p.suffix.lower() in HDF5_SUFFIXES and p.is_file()]
+    files = [
+        p for p, kind in _entries(folder) if p.suffix.lower() in HDF5_SUFFIXES and kind == "file"
+    ]
     train = [p for p in files if p.name.startswith("train_")]
     test = [p for p in files if p.name.startswith("test_")]
     return train, test
@@ -573,18 +592,27 @@ def read_folder(
     """A folder with exactly two class folders; images below each, recursively.
 
     The class folder named positive (any case), or else the one named cat or cats,
-    holds the positive examples. Unreadable images are skipped and listed, or with
-    strict=True raise ImageError. Images are decoded in up to jobs processes, each
-    straight into its row of the (m, 64, 64, 3) array, which must fit memory_limit
-    (`pixels_fit`): only an HDF5 file can be read a slice at a time. Given a spill folder,
-    an array that does not fit is kept in a file there instead (`spilled_pixels`).
+    holds the positive examples. Unreadable images, and folders below a class folder that
+    cannot be listed, are skipped and listed, or with strict=True raise ImageError; other
+    files without an image extension are counted as ignored (`list_images`). Images are
+    decoded in up to jobs processes, each straight into its row of the (m, 64, 64, 3)
+    array, which must fit memory_limit (`pixels_fit`): only an HDF5 file can be read a
+    slice at a time. Given a spill folder, an array that does not fit is kept in a file
+    there instead (`spilled_pixels`).
     """
     negative_dir, positive_dir = class_folders(folder, positive)
-    files = [(p, 1) for p in find_images(positive_dir)] + [
-        (p, 0) for p in find_images(negative_dir)
-    ]
-    for class_dir, label in ((positive_dir, 1), (negative_dir, 0)):
-        if not any(lab == label for _, lab in files):
+    classes = ((positive_dir, 1), (negative_dir, 0))
+    listings = {label: list_images(class_dir) for class_dir, label in classes}
+    files = [(p, label) for _, label in classes for p in listings[label].images]
+    skipped: list[Skipped] = []
+    for class_dir, label in classes:
+        for where, why in listings[label].unreadable:
+            if where == str(class_dir):
+                raise DataError(f"{where}: {why}")
+            if strict:
+                raise ImageError(f"{where}: {why}")
+            skipped.append(Skipped(where, why))
+        if not listings[label].images:
             raise DataError(
                 f"{class_dir}: no images in this class folder (looked for "
                 f"{', '.join(sorted(IMAGE_EXTENSIONS))})"
@@ -603,7 +631,6 @@ def read_folder(
         images = np.empty((len(files), IMAGE_SIZE, IMAGE_SIZE, CHANNELS), dtype=np.uint8)
     labels = np.empty(len(files), dtype=np.int64)
     sources: list[str] = []
-    skipped: list[Skipped] = []
     with reader(jobs, len(files)) as read:
         advance = progress(len(files)) if progress is not None else None
         decoded = read((path, str(path)) for path, _ in files)
@@ -626,6 +653,7 @@ def read_folder(
         (negative_dir.name, positive_dir.name),
         str(folder),
         skipped,
+        ignored=sum(listing.ignored for listing in listings.values()),
     )
     for class_dir, count in ((positive_dir, data.positives), (negative_dir, m - data.positives)):
         if count == 0:
@@ -652,7 +680,7 @@ def spilled_pixels(folder: Path, m: int) -> NDArray[np.uint8]:
 
 def class_folders(folder: Path, positive: str | None = None) -> tuple[Path, Path]:
     """(negative folder, positive folder) among the two non-hidden subfolders of folder."""
-    subdirs = [p for p in _entries(folder) if p.is_dir() and not p.name.startswith(".")]
+    subdirs = [p for p, kind in _entries(folder) if kind == "folder" and not p.name.startswith(".")]
     if len(subdirs) != 2:
         found = ", ".join(p.name for p in subdirs) if subdirs else "none"
         raise DataError(
@@ -682,9 +710,24 @@ def class_folders(folder: Path, positive: str | None = None) -> tuple[Path, Path
     return neg, pos
 
 
-def _entries(folder: Path) -> list[Path]:
-    """The entries of folder, sorted."""
+def _entries(folder: Path) -> list[tuple[Path, str]]:
+    """The entries of folder, sorted, each with what it is: "folder", "file" (a regular
+    file) or "other"; a link counts as what it leads to.
+
+    Their kinds come from the listing itself where the system gives them, so that a folder
+    that may be listed but not searched raises no internal error: an entry that cannot be
+    examined raises DataError naming it.
+    """
+    entries: list[tuple[Path, str]] = []
     try:
-        return sorted(folder.iterdir())
+        with os.scandir(folder) as listing:
+            for entry in listing:
+                path = Path(folder, entry.name)
+                try:
+                    kind = "folder" if entry.is_dir() else "file" if entry.is_file() else "other"
+                except OSError as e:
+                    raise DataError(f"{path}: cannot read ({reason(e)})") from e
+                entries.append((path, kind))
     except OSError as e:
         raise DataError(f"{folder}: cannot list this folder ({reason(e)})") from e
+    return sorted(entries)

@@ -11,7 +11,8 @@ Layout (format "catclf-logistic-regression", version 1):
   before it existed lack: readers must not require it.
 
 Files are written to a temporary file beside the target and renamed over it, so
-a model path always holds a complete model: the old one or the new one. Loading
+a model path always holds a complete model: the old one or the new one. Only a catclf
+model is replaced (another file with force), never a device, FIFO or socket. Loading
 reads numbers and strings only; nothing in a file is ever unpickled or run.
 """
 
@@ -19,17 +20,17 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 from numpy.typing import NDArray
 
 from catclf import __version__
 from catclf.errors import ImageError, ModelError, reason
-from catclf.files import write_atomically
+from catclf.files import check_file, write_atomically
 from catclf.images import CHANNELS, IMAGE_SIZE, N_X, PREPROCESSING, Pixels, to_columns
 from catclf.logistic import predict_proba
 
@@ -188,26 +189,64 @@ def load_model(path: PathLike) -> Model:
     return load(Path(path))
 
 
-def check_target(path: Path) -> None:
-    """Raise ModelError unless path names a file in an existing folder that can be written."""
-    if path.is_dir():
-        raise ModelError(f"{path}: is a folder, expected a model file path")
-    if not path.parent.is_dir():
-        why = "is not a folder" if path.parent.exists() else "does not exist"
-        raise ModelError(f"{path}: cannot write the model: {path.parent} {why}")
-    # Known before a long training run, not after it; the save still reports any failure.
-    if not os.access(path.parent, os.W_OK | os.X_OK):
-        raise ModelError(f"{path}: cannot write the model: {path.parent} is not writable")
+def is_model(f: BinaryIO) -> bool:
+    """Whether the open file is a catclf model: an HDF5 file whose format attribute says so.
+    Only that attribute is read; a file that is not HDF5, or is damaged, is not one."""
+    import h5py
+
+    try:
+        with h5py.File(f, "r") as h5:
+            if "format" not in h5.attrs:
+                return False
+            stored = h5py.h5a.open(h5.id, b"format")
+            # A scalar string of a few bytes, so that reading it cannot take much memory.
+            if (
+                stored.shape != ()
+                or h5py.check_string_dtype(stored.dtype) is None
+                or stored.get_storage_size() > 1024
+            ):
+                return False
+            return _text(h5.attrs["format"]) == FORMAT
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError):
+        return False
 
 
-def save(model: Model, path: Path) -> None:
-    """Write model to path atomically: a temporary file in the same folder, then a rename."""
+def check_target(path: Path, *, force: bool = False, inputs: Sequence[Path] = ()) -> Path:
+    """The file to write the model to for path: path, or the model a link at path leads to.
 
-    check_target(path)
-    write_atomically(
-        [(path, lambda tmp: _write(model, tmp))],
-        lambda target, why: ModelError(f"{target}: cannot write the model ({why})"),
+    Raises ModelError unless a model may be written there: in a folder that can be written,
+    over nothing, over a catclf model, or, with force, over another regular file; never
+    over a folder, device, FIFO or socket, nor over the data in inputs (files, or folders
+    and the files in them). See `catclf.files.check_file`.
+    """
+    return check_file(
+        path,
+        ours=is_model,
+        not_ours="is not a catclf model",
+        error=ModelError,
+        force=force,
+        inputs=inputs,
+        what="the model",
     )
+
+
+def save(model: Model, path: Path, *, force: bool = False, inputs: Sequence[Path] = ()) -> Path:
+    """Write model to path atomically: a temporary file in the same folder, then a rename.
+    What is at path is checked as check_target does, again just before the rename. Returns
+    the file written: path, or the model a link at path leads to."""
+
+    target = check_target(path, force=force, inputs=inputs)
+
+    def unchanged() -> None:
+        if check_target(path, force=force, inputs=inputs) != target:
+            raise ModelError(f"{path}: changed while the model was written; it was not saved")
+
+    write_atomically(
+        [(target, lambda tmp: _write(model, tmp))],
+        lambda target, why: ModelError(f"{target}: cannot write the model ({why})"),
+        check=unchanged,
+    )
+    return target
 
 
 def _write(model: Model, path: Path) -> None:
