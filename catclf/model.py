@@ -43,6 +43,7 @@ DEFAULT_PATH = Path("model.h5")
 BUNDLED_PATH = Path(__file__).parent / "data" / "model.h5"
 MAX_COSTS = 10**6  # one cost per 100 iterations: 10**8 iterations, far beyond any real run
 SCORE_COLUMNS = 256  # examples scored at a time: 25 MB of X
+FRACTION = "a fraction from 0 to 1, or NaN"
 MAX_Z = 1e300  # |w^T x + b| at most, for x in [0, 1]: see _check_bounded
 
 
@@ -189,7 +190,7 @@ def _read(f: object, path: Path) -> Model:
     classes = hdf5.attribute(f, "classes", path, ModelError, "attribute 'classes'", values=2)
     if classes is None or np.ndim(classes) != 1 or len(classes) != 2:
         raise ModelError(f"{path}: attribute 'classes' must hold two names")
-    test_accuracy = _number(f, "test_accuracy", path, "a fraction from 0 to 1, or NaN", _no_test)
+    test_accuracy = _number(f, "test_accuracy", path, FRACTION, _fraction_or_nan)
     return Model(
         w=w,
         b=b,
@@ -201,7 +202,7 @@ def _read(f: object, path: Path) -> Model:
         final_cost=_number(f, "final_cost", path, "a cost of 0 or more", _non_negative),
         classes=(_decoded(classes[0]), _decoded(classes[1])),
         train_examples=int(_number(f, "train_examples", path, "a whole number", _whole)),
-        train_accuracy=_number(f, "train_accuracy", path, "a fraction from 0 to 1", _fraction),
+        train_accuracy=_number(f, "train_accuracy", path, FRACTION, _fraction_or_nan),
         test_examples=int(_number(f, "test_examples", path, "a whole number", _whole)),
         test_accuracy=None if math.isnan(test_accuracy) else test_accuracy,
         train_data=_text(f, "train_data", path),
@@ -273,12 +274,9 @@ def _whole(x: float) -> bool:
     return _non_negative(x) and x == int(x)
 
 
-def _fraction(x: float) -> bool:
-    return 0 <= x <= 1
-
-
-def _no_test(x: float) -> bool:
-    return math.isnan(x) or _fraction(x)
+def _fraction_or_nan(x: float) -> bool:
+    # NaN: not known (a test accuracy without a test set), which info and report show as such.
+    return math.isnan(x) or 0 <= x <= 1
 
 
 def _number(

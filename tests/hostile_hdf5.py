@@ -259,8 +259,14 @@ def build(folder: Path) -> list[Case]:
     model(
         "complex train accuracy",
         "m-complex-accuracy.h5",
-        r"attribute 'train_accuracy' is \(0\.9\+2j\), expected a fraction from 0 to 1",
+        r"attribute 'train_accuracy' is \(0\.9\+2j\), expected a fraction from 0 to 1, or NaN",
         attrs={"train_accuracy": np.complex128(0.9 + 2j)},
+    )
+    model(
+        "infinite test accuracy",
+        "m-inf-accuracy.h5",
+        r"attribute 'test_accuracy' is inf, expected a fraction from 0 to 1, or NaN",
+        attrs={"test_accuracy": math.inf, "test_examples": 50},
     )
     model(
         "negative test accuracy",
