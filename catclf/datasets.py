@@ -324,7 +324,8 @@ def read_hdf5(path: Path, *, memory_limit: int | None = None) -> Dataset:
     those paths, joined to the file's source_folder attribute; otherwise "file.h5[i]".
     The images are read into memory unless `pixels_fit` says they do not fit memory_limit
     bytes; then they stay in the file, read a slice at a time. The labels are read and
-    checked a slice at a time either way.
+    checked a slice at a time either way. Only values the file itself holds are read, each
+    read bounded before it is made (`catclf.hdf5`).
     """
     import h5py
 
