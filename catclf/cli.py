@@ -153,9 +153,9 @@ def _positive_rate(value: float) -> float:
     return value
 
 
-def _probability(value: float) -> float:
+def _probability(value: float | None) -> float | None:
     # Every comparison with NaN is false, so the range check of the option lets it through.
-    if not 0.0 <= value <= 1.0:
+    if value is not None and not 0.0 <= value <= 1.0:
         raise typer.BadParameter(f"{value} is not a probability between 0 and 1")
     return value
 
@@ -1163,6 +1163,7 @@ def evaluate(
             min=0.0,
             max=1.0,
             metavar="A",
+            callback=_probability,
             help=f"Exit {EXIT_ERROR} when the accuracy is below A (0 to 1).",
             show_default=False,
         ),

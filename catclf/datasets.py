@@ -6,7 +6,6 @@ A data set holds its images as (m, 64, 64, 3) uint8 and its labels as (m,) 0 / 1
 
 from __future__ import annotations
 
-import math
 import os
 import stat
 import tempfile
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 from numpy.typing import NDArray
 
+from catclf import hdf5
 from catclf.errors import DataError, ImageError, reason
 from catclf.images import (
     CHANNELS,
@@ -163,10 +163,17 @@ class Dataset:
 
 
 class FilePixels:
-    """The (m, 64, 64, 3) uint8 images of an HDF5 file, left in the file and read in slices."""
+    """The (m, 64, 64, 3) uint8 images of an HDF5 file, left in the file and read in slices.
 
-    def __init__(self, path: Path, name: str, m: int, chunk_rows: int | None) -> None:
+    identity is that of the file as `read_hdf5` checked it (`catclf.hdf5.identity`): the
+    file is read only while it is still that file.
+    """
+
+    def __init__(
+        self, path: Path, name: str, m: int, chunk_rows: int | None, identity: tuple[int, ...]
+    ) -> None:
         self.path, self.name, self.m, self.chunk_rows = path, name, m, chunk_rows
+        self.identity = identity
 
     def read(self, start: int, stop: int) -> NDArray[np.uint8]:
         """Images start to stop, (stop - start, 64, 64, 3)."""
@@ -200,16 +207,20 @@ class FilePixels:
         import h5py
 
         try:
-            return h5py.File(self.path, "r")
+            f = h5py.File(self.path, "r")
         except OSError as e:
             raise DataError(f"{self.path}: cannot read ({reason(e)})") from e
+        if hdf5.identity(f) != self.identity:
+            f.close()
+            raise DataError(f"{self.path}: changed while it was being read")
+        return f
 
     def _read(
         self, f: Any, start: int, stop: int, out: NDArray[np.uint8] | None
     ) -> NDArray[np.uint8]:
         try:
-            node = f[self.name]
-            if node.shape[0] != self.m:
+            node = hdf5.node(f, self.name, self.path, DataError, self.name)
+            if node is None or node.shape[0] != self.m:
                 raise DataError(f"{self.path}: {self.name} changed while it was being read")
             if out is None:
                 return np.asarray(node[start:stop], dtype=np.uint8)
@@ -381,7 +392,8 @@ def read_hdf5(path: Path, *, memory_limit: int | None = None) -> Dataset:
     those paths, joined to the file's source_folder attribute; otherwise "file.h5[i]".
     The images are read into memory unless `pixels_fit` says they do not fit memory_limit
     bytes; then they stay in the file, read a slice at a time. The labels are read and
-    checked a slice at a time either way.
+    checked a slice at a time either way. Only values the file itself holds are read, each
+    read bounded before it is made (`catclf.hdf5`).
     """
     import h5py
 
@@ -403,7 +415,7 @@ def read_hdf5(path: Path, *, memory_limit: int | None = None) -> Dataset:
             images: NDArray[np.uint8] | FilePixels
             if not pixels_fit(m, memory_limit):
                 chunks = x_node.chunks[0] if x_node.chunks else None
-                images = FilePixels(path, x_node.name, m, chunks)
+                images = FilePixels(path, x_node.name, m, chunks, hdf5.identity(f))
             else:
                 images = np.asarray(x_node[()], dtype=np.uint8)
     except (OSError, RuntimeError, KeyError, ValueError, TypeError) as e:
@@ -428,14 +440,21 @@ def _course_nodes(f: Any, path: Path) -> tuple[str, Any, Any]:
     """(prefix, images node (m, 64, 64, 3), labels node) of an open course-layout file."""
     import h5py
 
-    prefix = next((p for p in ("train_set", "test_set") if f"{p}_x" in f), None)
-    if prefix is None or f"{prefix}_y" not in f:
+    def find(name: str) -> Any:
+        # By its link, looked at before it is followed: an external link is refused.
+        return hdf5.node(f, name, path, DataError, name)
+
+    prefix = "train_set"
+    x_node = find("train_set_x")
+    if x_node is None:
+        prefix, x_node = "test_set", find("test_set_x")
+    y_node = None if x_node is None else find(f"{prefix}_y")
+    if x_node is None or y_node is None:
         found = ", ".join(sorted(f.keys())) or "nothing"
         raise DataError(
             f"{path}: expected datasets train_set_x and train_set_y (or test_set_x and "
             f"test_set_y), found {found}"
         )
-    x_node, y_node = f[f"{prefix}_x"], f[f"{prefix}_y"]
     if not isinstance(x_node, h5py.Dataset) or not isinstance(y_node, h5py.Dataset):
         raise DataError(f"{path}: {prefix}_x and {prefix}_y must be datasets, not groups")
     expected = (IMAGE_SIZE, IMAGE_SIZE, CHANNELS)
@@ -446,34 +465,17 @@ def _course_nodes(f: Any, path: Path) -> tuple[str, Any, Any]:
         )
     if y_node.dtype.kind not in "iufb":
         raise DataError(f"{path}: {prefix}_y has dtype {y_node.dtype}, expected numbers 0 / 1")
-    _check_stored(x_node, path, f"{prefix}_x")
+    # A few kilobytes could otherwise declare a billion images never written, or take
+    # them from another file, and cost the memory or the hours of reading them.
+    hdf5.check_dataset(x_node, path, DataError, f"{prefix}_x", declared=f"{x_node.shape[0]} images")
     return prefix, x_node, y_node
-
-
-def _check_stored(node: Any, path: Path, name: str) -> None:
-    """Raise DataError unless the file stores every image it declares.
-
-    A chunked dataset can declare far more than it holds: chunks never written read back
-    as zeros. A few kilobytes could otherwise declare a billion images, and cost the
-    memory or the hours of reading them.
-    """
-    m = node.shape[0]
-    if m == 0:
-        return
-    if node.chunks is None:
-        stored = node.id.get_storage_size() >= node.size * node.dtype.itemsize
-    else:
-        grid = zip(node.shape, node.chunks, strict=True)
-        chunks = math.prod(-(-size // chunk) for size, chunk in grid)
-        stored = node.id.get_num_chunks() >= chunks
-    if not stored:
-        raise DataError(f"{path}: {name} declares {m} images but does not store them all")
 
 
 def _read_labels(node: Any, m: int, path: Path, prefix: str) -> NDArray[np.int64]:
     """The m labels of node, (m,) or (1, m), read and checked LABEL_ROWS at a time."""
     if node.size != m:
         raise DataError(f"{path}: {prefix}_x has {m} images but {prefix}_y has {node.size} labels")
+    hdf5.check_dataset(node, path, DataError, f"{prefix}_y", declared=f"{m} labels")
     labels = np.empty(m, dtype=np.int64)
     bad: list[NDArray[np.generic]] = []
     row = node.ndim == 2 and node.shape[0] == 1
@@ -488,7 +490,8 @@ def _read_labels(node: Any, m: int, path: Path, prefix: str) -> NDArray[np.int64
         wrong = ~np.isin(part, (0, 1))
         if wrong.any():
             bad.append(np.unique(part[wrong]))
-        labels[start : start + len(part)] = part
+        else:  # only 0 / 1 is cast: a NaN or 1e300 would warn on the way to an integer
+            labels[start : start + len(part)] = part
     if bad:
         values = ", ".join(str(v) for v in np.unique(np.concatenate(bad))[:5])
         raise DataError(f"{path}: {prefix}_y holds labels other than 0 and 1: {values}")
@@ -499,12 +502,20 @@ def _read_classes(f: object, path: Path) -> tuple[str, str]:
     import h5py
 
     assert isinstance(f, h5py.File)
-    if "list_classes" not in f:
+    node = hdf5.node(f, "list_classes", path, DataError, "list_classes")
+    if node is None:
         return DEFAULT_CLASSES
-    node = f["list_classes"]
-    if not isinstance(node, h5py.Dataset) or node.shape != (2,) or node.dtype.kind not in "SOU":
+    if (
+        not isinstance(node, h5py.Dataset)
+        or node.shape != (2,)
+        or h5py.check_string_dtype(node.dtype) is None
+    ):
         raise DataError(f"{path}: list_classes must hold two names, [negative, positive]")
-    names = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in node[()]]
+    hdf5.check_dataset(node, path, DataError, "list_classes")
+    names = [
+        v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+        for v in hdf5.read_texts(node, path, DataError, "list_classes")
+    ]
     return names[0], names[1]
 
 
@@ -512,7 +523,8 @@ def _read_sources(f: object, prefix: str, m: int, path: Path) -> list[str]:
     import h5py
 
     assert isinstance(f, h5py.File)
-    node = f.get(f"{prefix}_paths")
+    name = f"{prefix}_paths"
+    node = hdf5.node(f, name, path, DataError, name)
     if node is None:
         return [f"{path}[{i}]" for i in range(m)]
     if (
@@ -520,9 +532,11 @@ def _read_sources(f: object, prefix: str, m: int, path: Path) -> list[str]:
         or node.shape != (m,)
         or h5py.check_string_dtype(node.dtype) is None
     ):
-        raise DataError(f"{path}: {prefix}_paths must hold one path per image, {m} strings")
-    folder = _fs_text(f.attrs.get("source_folder", ""))
-    return [str(Path(folder, _fs_text(p))) for p in node[()]]
+        raise DataError(f"{path}: {name} must hold one path per image, {m} strings")
+    hdf5.check_dataset(node, path, DataError, name)
+    folder = hdf5.attribute(f, "source_folder", path, DataError, "attribute 'source_folder'")
+    texts = hdf5.read_texts(node, path, DataError, name)
+    return [str(Path(_fs_text(folder or ""), _fs_text(p))) for p in texts]
 
 
 def _fs_text(value: object) -> str:

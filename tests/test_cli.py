@@ -1154,13 +1154,21 @@ def test_evaluate_min_accuracy_on_the_course_set(tmp_path):
 
 @pytest.mark.parametrize(
     "args",
-    [["--min-accuracy", "1.5"], ["--min-accuracy", "-0.1"], ["--threshold", "2"], ["--bogus"]],
+    [
+        ["--min-accuracy", "1.5"],
+        ["--min-accuracy", "-0.1"],
+        ["--min-accuracy", "nan"],
+        ["--threshold", "2"],
+        ["--bogus"],
+    ],
 )
 def test_evaluate_usage_errors(runner, tmp_path, monkeypatch, args):
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["evaluate", *args])
     assert result.exit_code == 2, result.output
     assert result.stdout == ""
+    if "nan" in args:
+        assert "--min-accuracy': nan is not a probability between 0 and 1" in result.stderr
 
 
 @pytest.mark.parametrize("data", ["missing", "empty"])
