@@ -30,14 +30,13 @@ import typer
 
 from catclf import reporting
 from catclf.errors import CatclfError, ImageError, TrainingDiverged, reason
-from catclf.reporting import emit, emit_json, error, is_terminal, note
+from catclf.reporting import Advance, emit, emit_json, error, is_terminal, note
 
 if TYPE_CHECKING:
     from catclf.datasets import Dataset, Skipped
     from catclf.evaluation import Evaluation
     from catclf.images import Reader
     from catclf.model import Model
-    from catclf.prepare import Written
     from catclf.training import Plan, SweepRun
 
 EXIT_ERROR = 1
@@ -439,20 +438,24 @@ def _training_bar(streamed: bool, total: int, show: bool) -> Iterator[_TrainingB
 
 
 @contextmanager
-def _decoding_bars(
-    show: bool, announce: Callable[[int], None] | None = None
-) -> Iterator[Callable[[int], Callable[[int], None]]]:
-    """A progress(total) for the datasets module: each call starts a 'decoding' bar,
-    shown when show is true and closed at the end of the with block; announce(total),
-    if given, is called first."""
+def _bars(show: bool, source: Path | None = None) -> Iterator[Callable[[str, int], Advance]]:
+    """A progress(what, total) for the library: each call ends the bar before it and starts
+    one named what ("decoding", "writing"), shown when show is true, all of them closed at
+    the end of the with block. With source, decoding is also announced in a note."""
     with ExitStack() as bars:
 
-        def decoding(total: int) -> Callable[[int], None]:
-            if announce is not None:
-                announce(total)
-            return bars.enter_context(reporting.progress("decoding", total, enabled=show))
+        def progress(what: str, total: int) -> Advance:
+            if source is not None and what == "decoding":
+                note(f"decoding {total} images from {source}")
+            bars.close()  # one bar at a time
+            return bars.enter_context(reporting.progress(what, total, enabled=show))
 
-        yield decoding
+        yield progress
+
+
+def _note_skipped(skipped: list[Skipped]) -> None:
+    for s in skipped:
+        note(f"skipped {s.path}: {s.error}")
 
 
 def _fraction(value: float | None) -> float | None:
@@ -542,93 +545,38 @@ def prepare(
       catclf prepare photos/ --out datasets/       # datasets/train_photos.h5
       catclf prepare photos/ --out datasets/ --test-fraction 0.2
     """
-    jobs = _decoding_jobs(jobs)
-    from catclf import datasets
     from catclf import prepare as preparing
     from catclf.memory import format_size
 
     started = time.perf_counter()
-    show = is_terminal(sys.stderr) and not quiet
-    say = (lambda message: None) if quiet else note
-    name = name if name is not None else preparing.default_name(data)
-    # Before decoding, not after it.
-    preparing.check_source(data)
-    preparing.check_target(out, name, test=test_fraction is not None, force=force, inputs=[data])
-    # Where images beyond the memory limit wait to be written: the disk that takes them.
-    spill = out if out.is_dir() else out.parent
-
-    def announce(total: int) -> None:
-        say(f"decoding {total} images from {data}")
-
-    with _decoding_bars(show, announce) as decoding:
-        photos = datasets.read_folder(
+    with _bars(is_terminal(sys.stderr) and not quiet, None if quiet else data) as progress:
+        done = preparing.prepare(
             data,
+            out,
+            name=name,
+            test_fraction=test_fraction,
             positive=positive,
             strict=strict,
-            progress=decoding,
-            jobs=jobs,
+            jobs=_decoding_jobs(jobs),
             memory_limit=_memory_limit(memory_limit),
-            spill=spill,
-        )
-    for s in photos.skipped:
-        note(f"skipped {s.path}: {s.error}")
-    if test_fraction is None:
-        train_set, test_set = photos, None
-    else:
-        train_set, test_set = preparing.split(photos, data, test_fraction, spill=spill)
-    total = photos.m if test_set is None else train_set.m + test_set.m
-    stale = preparing.targets(out, name)[1]
-    if test_set is None and stale.is_file():
-        say(f"removing {stale}, the test set of an earlier run")
-    with reporting.progress("writing", total, enabled=show) as advance:
-        written = preparing.write(
-            out,
-            name,
-            data,
-            train_set,
-            test_set,
-            test_fraction=test_fraction,
-            progress=advance,
             force=force,
+            progress=progress,
         )
-
-    sides = {"train": written[0], "test": written[1] if len(written) > 1 else None}
+    _note_skipped(done.photos.skipped)
+    if done.removed is not None and not quiet:
+        note(f"removed {done.removed}, the test set of an earlier run")
     if as_json:
-        emit_json(
-            {
-                "folder": str(out),
-                "name": name,
-                "source": str(data),
-                "classes": list(photos.classes),
-                "test_fraction": test_fraction,
-                **{side: None if w is None else _file_summary(w) for side, w in sides.items()},
-                "skipped": _skipped_json(photos.skipped),
-                "ignored": photos.ignored,
-                "seconds": round(time.perf_counter() - started, 3),
-            }
-        )
+        emit_json({**done.as_dict(), "seconds": round(time.perf_counter() - started, 3)})
         return
     rows = []
-    for side, w in sides.items():
+    for side, w in zip(("train", "test"), [*done.written, None], strict=False):
         rows += [
             (f"{side} file", "none" if w is None else f"{w.path} ({format_size(w.size)})"),
             (f"{side} examples", "none" if w is None else w.data.describe()),
         ]
+    photos = done.photos
     rows += [("skipped", str(len(photos.skipped))), ("ignored", str(photos.ignored))]
-    if is_terminal(sys.stdout):
-        reporting.table("Prepared", rows)
-    else:
-        reporting.key_values(rows)
-
-
-def _file_summary(w: Written) -> dict[str, Any]:
-    return {
-        "path": str(w.path),
-        "examples": w.data.m,
-        "positives": w.data.positives,
-        "negatives": w.data.m - w.data.positives,
-        "bytes": w.size,
-    }
+    reporting.summary("Prepared", rows)
 
 
 def _load_sets(
@@ -644,7 +592,8 @@ def _load_sets(
     takes DATA and --test; says on stderr what was found. memory_limit: see datasets.load."""
     from catclf import datasets
 
-    with _decoding_bars(is_terminal(sys.stderr) and not quiet) as decoding:
+    with _bars(is_terminal(sys.stderr) and not quiet) as bars:
+        decoding = functools.partial(bars, "decoding")
         train_set, test_set = datasets.load_data(
             data,
             test,
@@ -655,8 +604,7 @@ def _load_sets(
             memory_limit=memory_limit,
         )
     skipped = train_set.skipped + (test_set.skipped if test_set is not None else [])
-    for s in skipped:
-        note(f"skipped {s.path}: {s.error}")
+    _note_skipped(skipped)
     if not quiet:
         note(f"training on {train_set.origin}: {train_set.describe()}")
         if test_set is not None:
@@ -915,7 +863,8 @@ def _load_labelled(
     """DATA as a test set (of a course folder, its test_*.h5); skipped images are noted."""
     from catclf import datasets
 
-    with _decoding_bars(is_terminal(sys.stderr) and not quiet) as decoding:
+    with _bars(is_terminal(sys.stderr) and not quiet) as bars:
+        decoding = functools.partial(bars, "decoding")
         labelled = datasets.load_test(
             data,
             positive=positive,
@@ -924,8 +873,7 @@ def _load_labelled(
             jobs=jobs,
             memory_limit=_memory_limit(None),
         )
-    for s in labelled.skipped:
-        note(f"skipped {s.path}: {s.error}")
+    _note_skipped(labelled.skipped)
     return labelled
 
 
