@@ -371,20 +371,24 @@ def train(
         except TrainingDiverged as e:
             raise TrainingDiverged(f"{e}; {DIVERGED_ADVICE}; no model was saved") from e
     model_file.save(trained, out, force=force, inputs=inputs)
-
+    summary = {
+        "model": str(out),
+        **training.run_summary(train_set, test_set, learning_rate, iterations, trained),
+        "skipped": _skipped_json(skipped),
+        "ignored": _ignored(train_set, test_set),
+        "solver": trained.solver,
+        "streamed": how.streamed,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
     if as_json:
-        emit_json(
-            {
-                "model": str(out),
-                **training.run_summary(train_set, test_set, learning_rate, iterations, trained),
-                "skipped": _skipped_json(skipped),
-                "ignored": _ignored(train_set, test_set),
-                "solver": trained.solver,
-                "streamed": how.streamed,
-                "seconds": round(time.perf_counter() - started, 3),
-            }
-        )
-        return
+        emit_json(summary)
+    else:
+        _show_trained(trained, train_set, test_set, summary)
+
+
+def _show_trained(
+    trained: Model, train_set: Dataset, test_set: Dataset | None, summary: dict[str, Any]
+) -> None:
     reporting.summary(
         "Trained",
         [
@@ -392,9 +396,9 @@ def train(
             ("test examples", "none" if test_set is None else test_set.describe()),
             *_accuracy_rows(trained),
             ("final cost", f"{trained.final_cost:.6f}"),
-            ("skipped", str(len(skipped))),
-            ("ignored", str(_ignored(train_set, test_set))),
-            ("model", str(out)),
+            ("skipped", str(len(summary["skipped"]))),
+            ("ignored", str(summary["ignored"])),
+            ("model", summary["model"]),
         ],
     )
 
@@ -699,14 +703,10 @@ def sweep(
     # The same for every rate: it depends on the data and the iterations only.
     how = training.plan(train_set, iterations, solver=solver.value, memory_limit=limit)
     _say_if_streamed(train_set, how, limit, quiet)
-    with ExitStack() as bars:
-        show = is_terminal(sys.stderr) and not quiet
+    with _bars(is_terminal(sys.stderr) and not quiet) as bars:
 
         def bar(rate: float) -> Callable[[int, float], None]:
-            bars.close()  # the previous rate's
-            advance = bars.enter_context(
-                reporting.progress(f"rate {rate:g}", iterations, enabled=show, status="cost")
-            )
+            advance = bars(f"rate {rate:g}", iterations)
             return lambda i, cost: advance(1, status=f"cost {cost:.6f}")
 
         runs = training.sweep(
