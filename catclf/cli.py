@@ -1403,12 +1403,7 @@ def main() -> None:
     # times slower, measured on two shared cores).
     for name in BLAS_THREADS:
         os.environ.setdefault(name, "1")
-    # Paths that are not valid UTF-8 are written back as the bytes they were.
-    for stream in (sys.stdout, sys.stderr):
-        if hasattr(stream, "reconfigure"):
-            stream.reconfigure(
-                errors="surrogateescape" if stream is sys.stdout else "backslashreplace"
-            )
+    reporting.configure_streams()
     try:
         app(prog_name="catclf")
     except Exception as e:  # a bug in catclf: still one line, the traceback on request
