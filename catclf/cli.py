@@ -14,17 +14,19 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, TypeVar
 
 import typer
 
@@ -1040,49 +1042,86 @@ def predict(
         files_from is None
         and images is not None
         and len(images) == 1
-        and (images[0] == "-" or not Path(images[0]).is_dir())
+        and (images[0] == "-" or not _is_folder(Path(images[0])))
     )
     jobs = _decoding_jobs(jobs)
     from catclf import model as model_file
-    from catclf.images import reader
+    from catclf.images import MIN_IMAGES_PER_PROCESS, reader
 
     classifier = model_file.load(_model_path(model, quiet))
 
-    found = list(_inputs(images or [], files_from, null))
-    items = [item for item in found if item is not None]
-    failed = len(items) < len(found)
-    verdicts: list[bool] = []
-    # Results on a terminal show progress themselves; a bar is for output sent elsewhere.
-    show = not quiet and len(items) > 1 and is_terminal(sys.stderr) and not is_terminal(sys.stdout)
-    with (
-        reader(jobs, len(items)) as read,
-        reporting.progress("scoring", len(items), enabled=show) as advance,
-    ):
-        for name, p in _scores(items, classifier, read, advance):
-            if name is None:
-                failed = True
-                continue
-            is_cat = p > threshold
-            verdicts.append(is_cat)
-            label = "cat" if is_cat else "non-cat"
-            if as_json:
-                emit_json({"path": name, "probability": p, "label": label})
-            elif single:
-                emit(f"{p:.6f}")
-            else:
-                emit(f"{_tsv_field(name)}\t{p:.6f}\t{label}")
+    with ExitStack() as stack:
+        names: Iterable[str | None] = images or []
+        if files_from is not None:
+            listed = stack.enter_context(_open_list(files_from))
+            names = itertools.chain(names, _list_entries(listed, files_from, null))
+        # A list is read as it is scored, so that an endless one neither waits for its end
+        # nor fills memory. Only its first images are counted, enough to decide whether
+        # worker processes pay (and no more than a batch, which is awaited anyway); one
+        # that holds that many is taken as long. The arguments are counted whole.
+        enough = sys.maxsize if files_from is None else min(jobs * MIN_IMAGES_PER_PROCESS, BATCH)
+        count, found = _counted(_inputs(names), enough)
+        total = None if files_from is not None else count
+        failed = False
+        all_cats = True
+
+        def readable(found: Iterable[_Input | None]) -> Iterator[_Input]:
+            nonlocal failed
+            for item in found:
+                if item is None:
+                    failed = True
+                else:
+                    yield item
+
+        # Results on a terminal show progress themselves; a bar is for output sent elsewhere.
+        show = (
+            not quiet
+            and (total is None or total > 1)
+            and is_terminal(sys.stderr)
+            and not is_terminal(sys.stdout)
+        )
+        with (
+            reader(jobs, count if count < enough else sys.maxsize) as read,
+            reporting.progress("scoring", total, enabled=show) as advance,
+        ):
+            for name, p in _scores(readable(found), classifier, read, advance):
+                if name is None:
+                    failed = True
+                    continue
+                is_cat = p > threshold
+                all_cats = all_cats and is_cat
+                label = "cat" if is_cat else "non-cat"
+                if as_json:
+                    emit_json({"path": name, "probability": p, "label": label})
+                elif single:
+                    emit(f"{p:.6f}")
+                else:
+                    emit(f"{_tsv_field(name)}\t{p:.6f}\t{label}")
 
     if failed:
         raise typer.Exit(EXIT_ERROR)
-    if exit_code and not all(verdicts):
+    if exit_code and not all_cats:
         raise typer.Exit(EXIT_NOT_CAT)
 
 
+def _counted(found: Iterator[_Input | None], enough: int) -> tuple[int, Iterator[_Input | None]]:
+    """(the number of images in found, counted no further than enough; found, whole)."""
+    ahead: list[_Input | None] = []
+    count = 0
+    for item in found:
+        ahead.append(item)
+        count += item is not None
+        if count >= enough:
+            break
+    return count, itertools.chain(ahead, found)
+
+
 def _scores(
-    items: list[_Input], classifier: Model, read: Reader, advance: Callable[[int], None]
+    items: Iterable[_Input], classifier: Model, read: Reader, advance: Callable[[int], None]
 ) -> Iterator[tuple[str | None, float]]:
     """(name, probability of cat) for each image of items, in order, scored BATCH at a
-    time; (None, nan) for one that cannot be read, which is reported on stderr."""
+    time; (None, nan) for one that cannot be read, which is reported on stderr. items is
+    read only as far as the decoding has got."""
     import numpy as np
 
     from catclf.images import CHANNELS, IMAGE_SIZE, to_columns
@@ -1096,8 +1135,16 @@ def _scores(
         reporting.flush()
         names.clear()
 
-    decoded = read((item.source, item.name) for item in items)
-    for item, result in zip(items, decoded, strict=True):
+    # The items handed to the decoder whose results have not come back yet, oldest first.
+    waiting: deque[_Input] = deque()
+
+    def sources() -> Iterator[tuple[Path | bytes, str]]:
+        for item in items:
+            waiting.append(item)
+            yield item.source, item.name
+
+    for result in read(sources()):
+        item = waiting.popleft()
         advance(1)
         if isinstance(result, ImageError):
             error(str(result))
@@ -1128,47 +1175,132 @@ def _model_path(path: Path | None, quiet: bool) -> Path:
     return model_file.BUNDLED_PATH
 
 
-def _inputs(images: list[str], files_from: str | None, null: bool) -> Iterator[_Input | None]:
-    """The images to score, in order; None for an argument that names nothing to score
-    (the error has been reported)."""
+def _inputs(names: Iterable[str | None]) -> Iterator[_Input | None]:
+    """The images that names (paths, folders, - for stdin) hold, in order, as names are read;
+    None for a name that gives nothing to score (the error has been reported)."""
     from catclf.images import find_images
 
-    names = list(images)
-    if files_from is not None:
-        names += _read_list(files_from, null)
     for name in names:
-        if name == "-":
-            # Bounded, so that an endless stream (yes | catclf predict -) cannot fill memory.
-            data = sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
-            if len(data) > MAX_STDIN_BYTES:
-                error(f"-: more than {MAX_STDIN_BYTES >> 20} MiB on stdin, too large for an image")
-                yield None
-            else:
-                yield _Input("-", data)
-            continue
-        path = Path(name)
-        if path.is_dir():
-            found = find_images(path)
+        if name is None:
+            yield None
+        elif name == "-":
+            yield _stdin_image()
+        elif _is_folder(Path(name)):
+            found = find_images(Path(name))
             if not found:
                 error(f"{name}: no images below this folder")
                 yield None
             for p in found:
                 yield _Input(str(p), p)
         else:
-            yield _Input(name, path)
+            yield _Input(name, Path(name))
 
 
-def _read_list(files_from: str, null: bool) -> list[str]:
+def _is_folder(path: Path) -> bool:
+    """Whether path is a folder. A path that cannot be looked at (a name too long, a folder
+    without search permission on the way) is not one: reading it says why."""
     try:
-        if files_from == "-":
-            raw = sys.stdin.buffer.read()
-        else:
-            with open(files_from, "rb") as f:
-                raw = f.read()
+        return path.is_dir()
+    except OSError:
+        return False
+
+
+def _stdin_image() -> _Input | None:
+    """The image on stdin, or None (reported) when there is none to read."""
+    if sys.stdin is None:
+        error("-: cannot read an image from stdin: it is closed")
+        return None
+    try:
+        # Bounded, so that an endless stream (yes | catclf predict -) cannot fill memory.
+        data = sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
+    except OSError as e:
+        error(f"-: cannot read an image from stdin ({reason(e)})")
+        return None
+    if len(data) > MAX_STDIN_BYTES:
+        error(f"-: more than {MAX_STDIN_BYTES >> 20} MiB on stdin, too large for an image")
+        return None
+    return _Input("-", data)
+
+
+@contextmanager
+def _open_list(files_from: str) -> Iterator[BinaryIO]:
+    """The list of paths --files-from names, open for reading (stdin for -); a list that
+    cannot be opened is an error before any image is scored."""
+    if files_from == "-":
+        if sys.stdin is None:
+            raise CatclfError("-: cannot read the list of paths: stdin is closed")
+        yield sys.stdin.buffer
+        return
+    try:
+        listed = open(files_from, "rb")  # noqa: SIM115  # closed below, once it is read
     except OSError as e:
         raise CatclfError(f"{files_from}: cannot read the list of paths ({reason(e)})") from e
-    parts = raw.split(b"\0") if null else raw.splitlines()
-    return [os.fsdecode(p) for p in parts if p]
+    with listed:
+        yield listed
+
+
+PATH_MAX = 4096  # bytes in the longest path Linux takes, with the NUL that ends it in C
+LIST_READ = 1 << 16
+SHOWN_OF_A_LONG_ENTRY = 60
+
+
+def _list_entries(listed: BinaryIO, files_from: str, null: bool) -> Iterator[str | None]:
+    """The paths in a list, one per line (or ending with NUL), each as soon as it has come;
+    empty ones are skipped. None for an entry that cannot be a path, reported: one longer
+    than any path (only its first PATH_MAX bytes are ever kept), one that holds a NUL, a -
+    in a list read from stdin."""
+    ends = b"\0" if null else b"\n"
+    entry = bytearray()  # its first PATH_MAX + 1 bytes at most: enough to know it is too long
+    dropped = 0  # the bytes of the entry read past and not kept
+
+    def add(part: bytes) -> None:
+        nonlocal dropped
+        kept = part[: max(0, PATH_MAX + 1 - len(entry))]
+        entry.extend(kept)
+        dropped += len(part) - len(kept)
+
+    def finished() -> str | None:
+        nonlocal dropped
+        size = len(entry) + dropped
+        name = os.fsdecode(bytes(entry))
+        entry.clear()
+        dropped = 0
+        if size > PATH_MAX:
+            error(
+                f"{name[:SHOWN_OF_A_LONG_ENTRY]}...: {size} bytes in the list of paths, "
+                f"longer than a path can be ({PATH_MAX - 1} bytes)"
+            )
+            return None
+        if "\0" in name:
+            error(f"{name}: a path cannot hold a NUL byte (--null reads NUL-separated lists)")
+            return None
+        if name == "-" and files_from == "-":
+            error("-: stdin holds the list of paths, not an image")
+            return None
+        return name
+
+    # read1 returns what has come so far, so that a slow list is scored as it comes.
+    read = getattr(listed, "read1", listed.read)
+    while True:
+        try:
+            block = read(LIST_READ)
+        except OSError as e:
+            error(f"{files_from}: cannot read the rest of the list of paths ({reason(e)})")
+            yield None
+            return
+        if not block:
+            break
+        if not null:
+            # As bytes.splitlines splits: at \n, \r\n and \r (empty entries are skipped).
+            block = block.replace(b"\r", b"\n")
+        *complete, rest = block.split(ends)
+        for part in complete:
+            add(part)
+            if entry:
+                yield finished()
+        add(rest)
+    if entry:
+        yield finished()
 
 
 def _tsv_field(text: str) -> str:
