@@ -1,14 +1,16 @@
 """The command line: parse, call the library, present. Exit statuses are decided here.
 
 0  success
-1  an error: bad input, a missing or damaged file, training that diverged
-   (with predict: at least one image could not be scored; the rest are printed;
-   with evaluate --min-accuracy: the accuracy is below it; the report is printed)
+1  an error: bad input, a missing or damaged file, training that diverged, a stdout that
+   is closed or fails (with predict: at least one image could not be scored; the rest are
+   printed; with evaluate --min-accuracy: the accuracy is below it; the report is printed)
 2  a usage error: unknown option, bad value
 3  predict --exit-code: every image was scored and at least one is not a cat
-130, 143  interrupted by Ctrl-C (SIGINT) or SIGTERM; a command that writes files
-          leaves none, whole or partial ("nothing was saved")
+130, 143, 129  interrupted by Ctrl-C (SIGINT), SIGTERM or SIGHUP (a closed terminal); a
+               command that writes files leaves none, whole or partial ("nothing was saved")
 141  stdout was closed by its reader (as `catclf predict dir | head -1` does); no message
+
+A command that saves files and then cannot write its summary exits 0: its files are saved.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import functools
 import itertools
 import math
 import os
-import signal
 import sys
 import time
 from collections import deque
@@ -31,6 +32,12 @@ from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, TypeVar
 import typer
 
 from catclf import reporting
+from catclf.entry import (
+    exit_status,
+    handle_signals,
+    keep_standard_streams_open,
+    say_stopped,
+)
 from catclf.errors import CatclfError, ImageError, TrainingDiverged, reason
 from catclf.reporting import emit, emit_json, error, is_terminal, note
 
@@ -43,8 +50,6 @@ if TYPE_CHECKING:
 
 EXIT_ERROR = 1
 EXIT_NOT_CAT = 3
-EXIT_SIGINT = 130
-EXIT_SIGTERM = 143
 EXIT_SIGPIPE = 141
 BATCH = 256
 MAX_STDIN_BYTES = 256 << 20
@@ -62,14 +67,6 @@ app = typer.Typer(
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the program is, so that the same clean-up runs as for Ctrl-C."""
-
-
-def _on_sigterm(signum: int, frame: object) -> None:
-    raise Terminated()
-
-
 def reports_errors(*, saves: bool) -> Callable[[F], F]:
     """Turn the project's errors and interrupts into one line on stderr and an exit status.
 
@@ -80,15 +77,24 @@ def reports_errors(*, saves: bool) -> Callable[[F], F]:
         @functools.wraps(command)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
-                return command(*args, **kwargs)
+                try:
+                    result = command(*args, **kwargs)
+                except typer.Exit:
+                    reporting.flush()
+                    raise
+                # Here, not at exit, so that results that cannot be written are reported.
+                reporting.flush()
+                return result
+            except reporting.OutputFailed as e:
+                error(str(e))
+                _discard_stdout()
+                raise typer.Exit(EXIT_ERROR) from None
             except CatclfError as e:
                 error(str(e))
                 raise typer.Exit(EXIT_ERROR) from None
             except KeyboardInterrupt as e:
-                terminated = isinstance(e, Terminated)
-                what = "terminated" if terminated else "interrupted"
-                note(f"{what}; nothing was saved" if saves else what)
-                raise typer.Exit(EXIT_SIGTERM if terminated else EXIT_SIGINT) from None
+                say_stopped(e, saves)
+                raise typer.Exit(exit_status(e)) from None
             except reporting.OutputClosed:
                 # The reader of the results has gone: stop quietly, with the status of a
                 # command that SIGPIPE ends, as shell tools do.
@@ -102,12 +108,23 @@ def reports_errors(*, saves: bool) -> Callable[[F], F]:
 
 def _discard_stdout() -> None:
     """Point stdout at /dev/null, so that flushing what is left at exit fails no more."""
+    if sys.stdout is not None:
+        reporting.discard(sys.stdout)
+
+
+@contextmanager
+def _summary_after_saving(saved: str) -> Iterator[None]:
+    """Around the summary a command writes once its files are saved, so that its status
+    still says they are (0): a summary that cannot be written is a note saying what was
+    saved, or, when stdout's reader has gone, nothing at all."""
     try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):
-        pass
+        yield
+        reporting.flush()
+    except reporting.OutputClosed:
+        _discard_stdout()
+    except reporting.OutputFailed as e:
+        _discard_stdout()
+        note(f"{e}; {saved}")
 
 
 def _print_version(value: bool) -> None:
@@ -383,35 +400,36 @@ def train(
             raise TrainingDiverged(f"{e}; no model was saved") from e
     model_file.save(trained, out)
 
-    summary = {
-        "model": str(out),
-        **_run_summary(train_set, test_set, settings, trained),
-        "skipped": _skipped_json(skipped),
-        "solver": trained.solver,
-        "streamed": how.streamed,
-        "seconds": round(time.perf_counter() - started, 3),
-    }
-    if as_json:
-        emit_json(summary)
-        return
-    rows = [
-        ("examples", train_set.describe()),
-        ("test examples", "none" if test_set is None else test_set.describe()),
-        ("train accuracy", reporting.percent(trained.train_accuracy, trained.train_examples)),
-        (
-            "test accuracy",
-            "no test set"
-            if trained.test_accuracy is None
-            else reporting.percent(trained.test_accuracy, trained.test_examples),
-        ),
-        ("final cost", f"{trained.final_cost:.6f}"),
-        ("skipped", str(len(skipped))),
-        ("model", str(out)),
-    ]
-    if is_terminal(sys.stdout):
-        reporting.table("Trained", rows)
-    else:
-        reporting.key_values(rows)
+    with _summary_after_saving(f"the model was saved to {out}"):
+        summary = {
+            "model": str(out),
+            **_run_summary(train_set, test_set, settings, trained),
+            "skipped": _skipped_json(skipped),
+            "solver": trained.solver,
+            "streamed": how.streamed,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        if as_json:
+            emit_json(summary)
+            return
+        rows = [
+            ("examples", train_set.describe()),
+            ("test examples", "none" if test_set is None else test_set.describe()),
+            ("train accuracy", reporting.percent(trained.train_accuracy, trained.train_examples)),
+            (
+                "test accuracy",
+                "no test set"
+                if trained.test_accuracy is None
+                else reporting.percent(trained.test_accuracy, trained.test_examples),
+            ),
+            ("final cost", f"{trained.final_cost:.6f}"),
+            ("skipped", str(len(skipped))),
+            ("model", str(out)),
+        ]
+        if is_terminal(sys.stdout):
+            reporting.table("Trained", rows)
+        else:
+            reporting.key_values(rows)
 
 
 @contextmanager
@@ -560,32 +578,33 @@ def prepare(
             out, name, data, train_set, test_set, test_fraction=test_fraction, progress=advance
         )
 
-    sides = {"train": written[0], "test": written[1] if len(written) > 1 else None}
-    if as_json:
-        emit_json(
-            {
-                "folder": str(out),
-                "name": name,
-                "source": str(data),
-                "classes": list(photos.classes),
-                "test_fraction": test_fraction,
-                **{side: None if w is None else _file_summary(w) for side, w in sides.items()},
-                "skipped": _skipped_json(photos.skipped),
-                "seconds": round(time.perf_counter() - started, 3),
-            }
-        )
-        return
-    rows = []
-    for side, w in sides.items():
-        rows += [
-            (f"{side} file", "none" if w is None else f"{w.path} ({format_size(w.size)})"),
-            (f"{side} examples", "none" if w is None else w.data.describe()),
-        ]
-    rows.append(("skipped", str(len(photos.skipped))))
-    if is_terminal(sys.stdout):
-        reporting.table("Prepared", rows)
-    else:
-        reporting.key_values(rows)
+    with _summary_after_saving(f"the data files were saved in {out}"):
+        sides = {"train": written[0], "test": written[1] if len(written) > 1 else None}
+        if as_json:
+            emit_json(
+                {
+                    "folder": str(out),
+                    "name": name,
+                    "source": str(data),
+                    "classes": list(photos.classes),
+                    "test_fraction": test_fraction,
+                    **{side: None if w is None else _file_summary(w) for side, w in sides.items()},
+                    "skipped": _skipped_json(photos.skipped),
+                    "seconds": round(time.perf_counter() - started, 3),
+                }
+            )
+            return
+        rows = []
+        for side, w in sides.items():
+            rows += [
+                (f"{side} file", "none" if w is None else f"{w.path} ({format_size(w.size)})"),
+                (f"{side} examples", "none" if w is None else w.data.describe()),
+            ]
+        rows.append(("skipped", str(len(photos.skipped))))
+        if is_terminal(sys.stdout):
+            reporting.table("Prepared", rows)
+        else:
+            reporting.key_values(rows)
 
 
 def _file_summary(w: Written) -> dict[str, Any]:
@@ -929,23 +948,24 @@ def report(
     made = reports.build(classifier, model_name, labelled)
     written = reports.write_files(out, made.files, replaces=tuple(reports.WHAT))
 
-    if as_json:
-        emit_json(
-            {
-                "out": str(out),
-                "files": [str(p) for p in written],
-                "misclassified": None if labelled is None else made.misclassified,
-                "scores": None if made.scores is None else made.scores.as_dict(),
-            }
-        )
-        return
-    if labelled is not None and not made.misclassified and not quiet:
-        note(f"no image of {labelled.origin} is misclassified: no {reports.MISCLASSIFIED}")
-    rows = [(reports.WHAT[p.name], str(p)) for p in written]
-    if is_terminal(sys.stdout):
-        reporting.table("Written", rows)
-    else:
-        reporting.key_values(rows)
+    with _summary_after_saving(f"the report was saved in {out}"):
+        if as_json:
+            emit_json(
+                {
+                    "out": str(out),
+                    "files": [str(p) for p in written],
+                    "misclassified": None if labelled is None else made.misclassified,
+                    "scores": None if made.scores is None else made.scores.as_dict(),
+                }
+            )
+            return
+        if labelled is not None and not made.misclassified and not quiet:
+            note(f"no image of {labelled.origin} is misclassified: no {reports.MISCLASSIFIED}")
+        rows = [(reports.WHAT[p.name], str(p)) for p in written]
+        if is_terminal(sys.stdout):
+            reporting.table("Written", rows)
+        else:
+            reporting.key_values(rows)
 
 
 def _load_labelled(
@@ -1527,8 +1547,9 @@ def _finite(value: float | None) -> float | None:
 
 
 def main() -> None:
-    """The `catclf` command."""
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    """The `catclf` command (catclf.entry.main imports this module, then runs it)."""
+    keep_standard_streams_open()
+    handle_signals()
     # Before numpy is imported: one BLAS thread unless the environment says otherwise. The
     # products of training read memory more than they compute, so more threads gain little,
     # and on a machine busy with other work each product waits for its threads (5 to 20
@@ -1536,10 +1557,49 @@ def main() -> None:
     for name in BLAS_THREADS:
         os.environ.setdefault(name, "1")
     reporting.configure_streams()
+    if sys.stdout is None:
+        # Refused before any work, so that no command saves files and then fails.
+        error("stdout is closed: there is nowhere to write the results; nothing was done")
+        sys.exit(EXIT_ERROR)
     try:
         app(prog_name="catclf")
-    except Exception as e:  # a bug in catclf: still one line, the traceback on request
+    except SystemExit as e:
+        stop = _interrupt_behind(e)
+        if stop is None:
+            raise
+        # It came while typer read the command line, before any command ran.
+        say_stopped(stop, saves=True)
+        sys.exit(exit_status(stop))
+    except Exception as e:
+        failed = str(e) if isinstance(e, reporting.OutputFailed) else None
+        if isinstance(e, OSError) and _raised_in_typer(e):  # its own output: --help
+            failed = f"stdout: cannot write the results ({reason(e)})"
+        if failed is not None:  # output typer wrote, or --version, outside any command
+            error(failed)
+            _discard_stdout()
+            sys.exit(EXIT_ERROR)
+        # A bug in catclf: still one line, the traceback on request.
         if os.environ.get("CATCLF_DEBUG"):
             raise
         error(f"internal error: {type(e).__name__}: {e} (run with CATCLF_DEBUG=1 for details)")
         sys.exit(EXIT_ERROR)
+
+
+def _raised_in_typer(e: BaseException) -> bool:
+    """Whether e was raised in typer's own code, which opens no file: writing its output."""
+    tb = e.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and str(tb.tb_frame.f_globals.get("__name__", "")).startswith("typer")
+
+
+def _interrupt_behind(e: BaseException) -> KeyboardInterrupt | None:
+    """The interrupt behind an exit, followed as a traceback shows causes: one that typer
+    turned into status 130 by itself, whatever the signal (reports_errors hides the
+    interrupts it has handled)."""
+    seen: BaseException | None = e
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return seen
+        seen = seen.__cause__ or (None if seen.__suppress_context__ else seen.__context__)
+    return None

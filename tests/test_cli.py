@@ -433,8 +433,8 @@ def test_divergence_leaves_an_existing_model_intact(tmp_path):
 
 @pytest.mark.parametrize(
     ("signal_number", "status"),
-    [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
-    ids=["Ctrl-C", "SIGTERM"],
+    [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)],
+    ids=["Ctrl-C", "SIGTERM", "SIGHUP"],
 )
 def test_interrupted_training_saves_nothing(tmp_path, signal_number, status):
     old = brightness_model(tmp_path / "model.h5").read_bytes()
@@ -1416,8 +1416,12 @@ def processes_in_group(group):
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
-@pytest.mark.parametrize("command", ["predict", "train"])
-def test_ctrl_c_stops_the_decoding_processes_too(tmp_path, command):
+@pytest.mark.parametrize(
+    ("command", "signal_number"),
+    [("predict", signal.SIGINT), ("train", signal.SIGINT), ("train", signal.SIGHUP)],
+    ids=["predict Ctrl-C", "train Ctrl-C", "train closed terminal"],
+)
+def test_ctrl_c_stops_the_decoding_processes_too(tmp_path, command, signal_number):
     # Many large PNGs (no reduced-scale decoding for those) keep two workers busy for seconds.
     big = tmp_path / "big.png"
     noise = np.random.default_rng(8).integers(0, 256, (1200, 1200, 3), dtype=np.uint8)
@@ -1445,16 +1449,18 @@ def test_ctrl_c_stops_the_decoding_processes_too(tmp_path, command):
             time.sleep(0.05)
         assert len(processes_in_group(process.pid)) >= 3, "the workers never started"
         time.sleep(0.5)
-        os.killpg(process.pid, signal.SIGINT)
+        # Ctrl-C, or the SIGHUP of a closed terminal: both reach the whole group.
+        os.killpg(process.pid, signal_number)
         out, err = process.communicate(timeout=20)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-    assert process.returncode == 130
+    assert process.returncode == 128 + signal_number
     assert out == ""
     # predict writes no file, so it has nothing to say about saving.
-    said = {"train": "catclf: interrupted; nothing was saved", "predict": "catclf: interrupted"}
+    what = "interrupted" if signal_number == signal.SIGINT else "hung up"
+    said = {"train": f"catclf: {what}; nothing was saved", "predict": f"catclf: {what}"}
     assert err.splitlines() == [said[command]]
     for _ in range(100):  # the workers are reaped before the main process exits
         if not processes_in_group(process.pid):
