@@ -687,7 +687,11 @@ def test_predict_scores_a_list_as_it_comes(tmp_path, pictures):
         reader.start()
         reader.join(timeout=60)
         assert lines == [f"white.png\t{WHITE}\tcat\n".encode()], "nothing before the list ended"
-        out, err = process.communicate(b"black.png\n", timeout=60)
+        process.stdin.write(b"black.png\n")
+        process.stdin.close()
+        # From the same buffered reader as the first line, which may hold more already.
+        out, err = process.stdout.read(), process.stderr.read()
+        process.wait(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
