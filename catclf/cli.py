@@ -1235,7 +1235,7 @@ def _model_path(path: Path | None, quiet: bool) -> Path:
 def _inputs(names: Iterable[str | None]) -> Iterator[_Input | None]:
     """The images that names (paths, folders, - for stdin) hold, in order, as names are read;
     None for a name that gives nothing to score (the error has been reported)."""
-    from catclf.images import find_images
+    from catclf.images import list_images
 
     for name in names:
         if name is None:
@@ -1243,11 +1243,15 @@ def _inputs(names: Iterable[str | None]) -> Iterator[_Input | None]:
         elif name == "-":
             yield _stdin_image()
         elif _is_folder(Path(name)):
-            found = find_images(Path(name))
-            if not found:
+            # A subfolder that cannot be listed is an error of its own; the rest is scored.
+            listing = list_images(Path(name))
+            for where, why in listing.unreadable:
+                error(f"{where}: {why}")
+                yield None
+            if not listing.images and not listing.unreadable:
                 error(f"{name}: no images below this folder")
                 yield None
-            for p in found:
+            for p in listing.images:
                 yield _Input(str(p), p)
         else:
             yield _Input(name, Path(name))

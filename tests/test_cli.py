@@ -1631,3 +1631,26 @@ def test_a_decoding_process_that_dies_is_an_error_not_a_closed_stdout(
     result = runner.invoke(app, ["predict", "-m", str(BUNDLED_MODEL), "--jobs", "2", str(tmp_path)])
     assert result.exit_code == 1
     assert "decoding process ended without a result" in result.stderr
+
+
+def test_a_folder_that_cannot_be_listed_is_one_error_and_the_rest_is_scored(tmp_path, pictures):
+    drop = without_root_powers()
+    photos = tmp_path / "photos"
+    uniform(photos / "a.png", 10)
+    uniform(photos / "locked" / "b.png", 20)
+    uniform(tmp_path / "c.png", 30)
+    (photos / "locked").chmod(0)
+    try:
+        result = catclf_run(
+            "predict", "-m", pictures["model"], "photos", "c.png", cwd=tmp_path, prefix=drop
+        )
+    finally:
+        (photos / "locked").chmod(0o755)
+    assert result.returncode == 1
+    assert error_lines(result.stderr) == [
+        "catclf: error: photos/locked: cannot list this folder (Permission denied)"
+    ]
+    assert [line.split("\t")[0] for line in result.stdout.splitlines()] == [
+        "photos/a.png",
+        "c.png",
+    ]
