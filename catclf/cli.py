@@ -1019,6 +1019,7 @@ def _load_labelled(
             progress=decoding,
             jobs=jobs,
             memory_limit=_memory_limit(None),
+            in_file=True,  # scored in one pass: a slice at a time is enough
         )
     for s in labelled.skipped:
         note(f"skipped {s.path}: {s.error}")
