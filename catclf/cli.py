@@ -1,34 +1,43 @@
 """The command line: parse, call the library, present. Exit statuses are decided here.
 
 0  success
-1  an error: bad input, a missing or damaged file, training that diverged
-   (with predict: at least one image could not be scored; the rest are printed;
-   with evaluate --min-accuracy: the accuracy is below it; the report is printed)
+1  an error: bad input, a missing or damaged file, training that diverged, a stdout that
+   is closed or fails (with predict: at least one image could not be scored; the rest are
+   printed; with evaluate --min-accuracy: the accuracy is below it; the report is printed)
 2  a usage error: unknown option, bad value
 3  predict --exit-code: every image was scored and at least one is not a cat
-130, 143  interrupted by Ctrl-C (SIGINT) or SIGTERM; a command that writes files
-          leaves none, whole or partial ("nothing was saved")
+130, 143, 129  interrupted by Ctrl-C (SIGINT), SIGTERM or SIGHUP (a closed terminal); a
+               command that writes files leaves none, whole or partial ("nothing was saved")
 141  stdout was closed by its reader (as `catclf predict dir | head -1` does); no message
+
+A command that saves files and then cannot write its summary exits 0: its files are saved.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import os
-import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, TypeVar
 
 import typer
 
 from catclf import reporting
+from catclf.entry import (
+    exit_status,
+    handle_signals,
+    keep_standard_streams_open,
+    say_stopped,
+)
 from catclf.errors import CatclfError, ImageError, TrainingDiverged, reason
 from catclf.reporting import Advance, emit, emit_json, error, is_terminal, note
 
@@ -37,12 +46,11 @@ if TYPE_CHECKING:
     from catclf.evaluation import Evaluation
     from catclf.images import Reader
     from catclf.model import Model
+    from catclf.prepare import Prepared
     from catclf.training import Plan, SweepRun
 
 EXIT_ERROR = 1
 EXIT_NOT_CAT = 3
-EXIT_SIGINT = 130
-EXIT_SIGTERM = 143
 EXIT_SIGPIPE = 141
 BATCH = 256
 MAX_STDIN_BYTES = 256 << 20
@@ -60,14 +68,6 @@ app = typer.Typer(
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the program is, so that the same clean-up runs as for Ctrl-C."""
-
-
-def _on_sigterm(signum: int, frame: object) -> None:
-    raise Terminated()
-
-
 def reports_errors(*, saves: bool) -> Callable[[F], F]:
     """Turn the project's errors and interrupts into one line on stderr and an exit status.
 
@@ -78,15 +78,24 @@ def reports_errors(*, saves: bool) -> Callable[[F], F]:
         @functools.wraps(command)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
-                return command(*args, **kwargs)
+                try:
+                    result = command(*args, **kwargs)
+                except typer.Exit:
+                    reporting.flush()
+                    raise
+                # Here, not at exit, so that results that cannot be written are reported.
+                reporting.flush()
+                return result
+            except reporting.OutputFailed as e:
+                error(str(e))
+                _discard_stdout()
+                raise typer.Exit(EXIT_ERROR) from None
             except CatclfError as e:
                 error(str(e))
                 raise typer.Exit(EXIT_ERROR) from None
             except KeyboardInterrupt as e:
-                terminated = isinstance(e, Terminated)
-                what = "terminated" if terminated else "interrupted"
-                note(f"{what}; nothing was saved" if saves else what)
-                raise typer.Exit(EXIT_SIGTERM if terminated else EXIT_SIGINT) from None
+                say_stopped(e, saves)
+                raise typer.Exit(exit_status(e)) from None
             except reporting.OutputClosed:
                 # The reader of the results has gone: stop quietly, with the status of a
                 # command that SIGPIPE ends, as shell tools do.
@@ -100,12 +109,23 @@ def reports_errors(*, saves: bool) -> Callable[[F], F]:
 
 def _discard_stdout() -> None:
     """Point stdout at /dev/null, so that flushing what is left at exit fails no more."""
+    if sys.stdout is not None:
+        reporting.discard(sys.stdout)
+
+
+@contextmanager
+def _summary_after_saving(saved: str) -> Iterator[None]:
+    """Around the summary a command writes once its files are saved, so that its status
+    still says they are (0): a summary that cannot be written is a note saying what was
+    saved, or, when stdout's reader has gone, nothing at all."""
     try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):
-        pass
+        yield
+        reporting.flush()
+    except reporting.OutputClosed:
+        _discard_stdout()
+    except reporting.OutputFailed as e:
+        _discard_stdout()
+        note(f"{e}; {saved}")
 
 
 def _print_version(value: bool) -> None:
@@ -380,10 +400,11 @@ def train(
         "streamed": how.streamed,
         "seconds": round(time.perf_counter() - started, 3),
     }
-    if as_json:
-        emit_json(summary)
-    else:
-        _show_trained(trained, train_set, test_set, summary)
+    with _summary_after_saving(f"the model was saved to {out}"):
+        if as_json:
+            emit_json(summary)
+        else:
+            _show_trained(trained, train_set, test_set, summary)
 
 
 def _show_trained(
@@ -550,7 +571,6 @@ def prepare(
       catclf prepare photos/ --out datasets/ --test-fraction 0.2
     """
     from catclf import prepare as preparing
-    from catclf.memory import format_size
 
     started = time.perf_counter()
     with _bars(is_terminal(sys.stderr) and not quiet, None if quiet else data) as progress:
@@ -569,9 +589,16 @@ def prepare(
     _note_skipped(done.photos.skipped)
     if done.removed is not None and not quiet:
         note(f"removed {done.removed}, the test set of an earlier run")
-    if as_json:
-        emit_json({**done.as_dict(), "seconds": round(time.perf_counter() - started, 3)})
-        return
+    with _summary_after_saving(f"the data files were saved in {out}"):
+        if as_json:
+            emit_json({**done.as_dict(), "seconds": round(time.perf_counter() - started, 3)})
+        else:
+            _show_prepared(done)
+
+
+def _show_prepared(done: Prepared) -> None:
+    from catclf.memory import format_size
+
     rows = []
     for side, w in zip(("train", "test"), [*done.written, None], strict=False):
         rows += [
@@ -838,23 +865,24 @@ def report(
         out, made.files, replaces=tuple(reports.WHAT), force=force, inputs=inputs
     )
 
-    if as_json:
-        emit_json(
-            {
-                "out": str(out),
-                "files": [str(p) for p in written],
-                "misclassified": None if labelled is None else made.misclassified,
-                "scores": None if made.scores is None else made.scores.as_dict(),
-            }
-        )
-        return
-    if labelled is not None and not made.misclassified and not quiet:
-        note(f"no image of {labelled.origin} is misclassified: no {reports.MISCLASSIFIED}")
-    rows = [(reports.WHAT[p.name], str(p)) for p in written]
-    if is_terminal(sys.stdout):
-        reporting.table("Written", rows)
-    else:
-        reporting.key_values(rows)
+    with _summary_after_saving(f"the report was saved in {out}"):
+        if as_json:
+            emit_json(
+                {
+                    "out": str(out),
+                    "files": [str(p) for p in written],
+                    "misclassified": None if labelled is None else made.misclassified,
+                    "scores": None if made.scores is None else made.scores.as_dict(),
+                }
+            )
+            return
+        if labelled is not None and not made.misclassified and not quiet:
+            note(f"no image of {labelled.origin} is misclassified: no {reports.MISCLASSIFIED}")
+        rows = [(reports.WHAT[p.name], str(p)) for p in written]
+        if is_terminal(sys.stdout):
+            reporting.table("Written", rows)
+        else:
+            reporting.key_values(rows)
 
 
 def _load_labelled(
@@ -872,6 +900,7 @@ def _load_labelled(
             progress=decoding,
             jobs=jobs,
             memory_limit=_memory_limit(None),
+            in_file=True,  # scored in one pass: a slice at a time is enough
         )
     _note_skipped(labelled.skipped)
     return labelled
@@ -951,49 +980,86 @@ def predict(
         files_from is None
         and images is not None
         and len(images) == 1
-        and (images[0] == "-" or not Path(images[0]).is_dir())
+        and (images[0] == "-" or not _is_folder(Path(images[0])))
     )
     jobs = _decoding_jobs(jobs)
     from catclf import model as model_file
-    from catclf.images import reader
+    from catclf.images import MIN_IMAGES_PER_PROCESS, reader
 
     classifier = model_file.load(_model_path(model, quiet))
 
-    found = list(_inputs(images or [], files_from, null))
-    items = [item for item in found if item is not None]
-    failed = len(items) < len(found)
-    verdicts: list[bool] = []
-    # Results on a terminal show progress themselves; a bar is for output sent elsewhere.
-    show = not quiet and len(items) > 1 and is_terminal(sys.stderr) and not is_terminal(sys.stdout)
-    with (
-        reader(jobs, len(items)) as read,
-        reporting.progress("scoring", len(items), enabled=show) as advance,
-    ):
-        for name, p in _scores(items, classifier, read, advance):
-            if name is None:
-                failed = True
-                continue
-            is_cat = p > threshold
-            verdicts.append(is_cat)
-            label = "cat" if is_cat else "non-cat"
-            if as_json:
-                emit_json({"path": name, "probability": p, "label": label})
-            elif single:
-                emit(f"{p:.6f}")
-            else:
-                emit(f"{_tsv_field(name)}\t{p:.6f}\t{label}")
+    with ExitStack() as stack:
+        names: Iterable[str | None] = images or []
+        if files_from is not None:
+            listed = stack.enter_context(_open_list(files_from))
+            names = itertools.chain(names, _list_entries(listed, files_from, null))
+        # A list is read as it is scored, so that an endless one neither waits for its end
+        # nor fills memory. Only its first images are counted, enough to decide whether
+        # worker processes pay (and no more than a batch, which is awaited anyway); one
+        # that holds that many is taken as long. The arguments are counted whole.
+        enough = sys.maxsize if files_from is None else min(jobs * MIN_IMAGES_PER_PROCESS, BATCH)
+        count, found = _counted(_inputs(names), enough)
+        total = None if files_from is not None else count
+        failed = False
+        all_cats = True
+
+        def readable(found: Iterable[_Input | None]) -> Iterator[_Input]:
+            nonlocal failed
+            for item in found:
+                if item is None:
+                    failed = True
+                else:
+                    yield item
+
+        # Results on a terminal show progress themselves; a bar is for output sent elsewhere.
+        show = (
+            not quiet
+            and (total is None or total > 1)
+            and is_terminal(sys.stderr)
+            and not is_terminal(sys.stdout)
+        )
+        with (
+            reader(jobs, count if count < enough else sys.maxsize) as read,
+            reporting.progress("scoring", total, enabled=show) as advance,
+        ):
+            for name, p in _scores(readable(found), classifier, read, advance):
+                if name is None:
+                    failed = True
+                    continue
+                is_cat = p > threshold
+                all_cats = all_cats and is_cat
+                label = "cat" if is_cat else "non-cat"
+                if as_json:
+                    emit_json({"path": name, "probability": p, "label": label})
+                elif single:
+                    emit(f"{p:.6f}")
+                else:
+                    emit(f"{_tsv_field(name)}\t{p:.6f}\t{label}")
 
     if failed:
         raise typer.Exit(EXIT_ERROR)
-    if exit_code and not all(verdicts):
+    if exit_code and not all_cats:
         raise typer.Exit(EXIT_NOT_CAT)
 
 
+def _counted(found: Iterator[_Input | None], enough: int) -> tuple[int, Iterator[_Input | None]]:
+    """(the number of images in found, counted no further than enough; found, whole)."""
+    ahead: list[_Input | None] = []
+    count = 0
+    for item in found:
+        ahead.append(item)
+        count += item is not None
+        if count >= enough:
+            break
+    return count, itertools.chain(ahead, found)
+
+
 def _scores(
-    items: list[_Input], classifier: Model, read: Reader, advance: Callable[[int], None]
+    items: Iterable[_Input], classifier: Model, read: Reader, advance: Callable[[int], None]
 ) -> Iterator[tuple[str | None, float]]:
     """(name, probability of cat) for each image of items, in order, scored BATCH at a
-    time; (None, nan) for one that cannot be read, which is reported on stderr."""
+    time; (None, nan) for one that cannot be read, which is reported on stderr. items is
+    read only as far as the decoding has got."""
     import numpy as np
 
     from catclf.images import CHANNELS, IMAGE_SIZE, to_columns
@@ -1007,8 +1073,16 @@ def _scores(
         reporting.flush()
         names.clear()
 
-    decoded = read((item.source, item.name) for item in items)
-    for item, result in zip(items, decoded, strict=True):
+    # The items handed to the decoder whose results have not come back yet, oldest first.
+    waiting: deque[_Input] = deque()
+
+    def sources() -> Iterator[tuple[Path | bytes, str]]:
+        for item in items:
+            waiting.append(item)
+            yield item.source, item.name
+
+    for result in read(sources()):
+        item = waiting.popleft()
         advance(1)
         if isinstance(result, ImageError):
             error(str(result))
@@ -1039,47 +1113,136 @@ def _model_path(path: Path | None, quiet: bool) -> Path:
     return model_file.BUNDLED_PATH
 
 
-def _inputs(images: list[str], files_from: str | None, null: bool) -> Iterator[_Input | None]:
-    """The images to score, in order; None for an argument that names nothing to score
-    (the error has been reported)."""
-    from catclf.images import find_images
+def _inputs(names: Iterable[str | None]) -> Iterator[_Input | None]:
+    """The images that names (paths, folders, - for stdin) hold, in order, as names are read;
+    None for a name that gives nothing to score (the error has been reported)."""
+    from catclf.images import list_images
 
-    names = list(images)
-    if files_from is not None:
-        names += _read_list(files_from, null)
     for name in names:
-        if name == "-":
-            # Bounded, so that an endless stream (yes | catclf predict -) cannot fill memory.
-            data = sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
-            if len(data) > MAX_STDIN_BYTES:
-                error(f"-: more than {MAX_STDIN_BYTES >> 20} MiB on stdin, too large for an image")
+        if name is None:
+            yield None
+        elif name == "-":
+            yield _stdin_image()
+        elif _is_folder(Path(name)):
+            # A subfolder that cannot be listed is an error of its own; the rest is scored.
+            listing = list_images(Path(name))
+            for where, why in listing.unreadable:
+                error(f"{where}: {why}")
                 yield None
-            else:
-                yield _Input("-", data)
-            continue
-        path = Path(name)
-        if path.is_dir():
-            found = find_images(path)
-            if not found:
+            if not listing.images and not listing.unreadable:
                 error(f"{name}: no images below this folder")
                 yield None
-            for p in found:
+            for p in listing.images:
                 yield _Input(str(p), p)
         else:
-            yield _Input(name, path)
+            yield _Input(name, Path(name))
 
 
-def _read_list(files_from: str, null: bool) -> list[str]:
+def _is_folder(path: Path) -> bool:
+    """Whether path is a folder. A path that cannot be looked at (a name too long, a folder
+    without search permission on the way) is not one: reading it says why."""
     try:
-        if files_from == "-":
-            raw = sys.stdin.buffer.read()
-        else:
-            with open(files_from, "rb") as f:
-                raw = f.read()
+        return path.is_dir()
+    except OSError:
+        return False
+
+
+def _stdin_image() -> _Input | None:
+    """The image on stdin, or None (reported) when there is none to read."""
+    if sys.stdin is None:
+        error("-: cannot read an image from stdin: it is closed")
+        return None
+    try:
+        # Bounded, so that an endless stream (yes | catclf predict -) cannot fill memory.
+        data = sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
+    except OSError as e:
+        error(f"-: cannot read an image from stdin ({reason(e)})")
+        return None
+    if len(data) > MAX_STDIN_BYTES:
+        error(f"-: more than {MAX_STDIN_BYTES >> 20} MiB on stdin, too large for an image")
+        return None
+    return _Input("-", data)
+
+
+@contextmanager
+def _open_list(files_from: str) -> Iterator[BinaryIO]:
+    """The list of paths --files-from names, open for reading (stdin for -); a list that
+    cannot be opened is an error before any image is scored."""
+    if files_from == "-":
+        if sys.stdin is None:
+            raise CatclfError("-: cannot read the list of paths: stdin is closed")
+        yield sys.stdin.buffer
+        return
+    try:
+        listed = open(files_from, "rb")  # noqa: SIM115  # closed below, once it is read
     except OSError as e:
         raise CatclfError(f"{files_from}: cannot read the list of paths ({reason(e)})") from e
-    parts = raw.split(b"\0") if null else raw.splitlines()
-    return [os.fsdecode(p) for p in parts if p]
+    with listed:
+        yield listed
+
+
+PATH_MAX = 4096  # bytes in the longest path Linux takes, with the NUL that ends it in C
+LIST_READ = 1 << 16
+SHOWN_OF_A_LONG_ENTRY = 60
+
+
+def _list_entries(listed: BinaryIO, files_from: str, null: bool) -> Iterator[str | None]:
+    """The paths in a list, one per line (or ending with NUL), each as soon as it has come;
+    empty ones are skipped. None for an entry that cannot be a path, reported: one longer
+    than any path (only its first PATH_MAX bytes are ever kept), one that holds a NUL, a -
+    in a list read from stdin."""
+    ends = b"\0" if null else b"\n"
+    entry = bytearray()  # its first PATH_MAX + 1 bytes at most: enough to know it is too long
+    dropped = 0  # the bytes of the entry read past and not kept
+
+    def add(part: bytes) -> None:
+        nonlocal dropped
+        kept = part[: max(0, PATH_MAX + 1 - len(entry))]
+        entry.extend(kept)
+        dropped += len(part) - len(kept)
+
+    def finished() -> str | None:
+        nonlocal dropped
+        size = len(entry) + dropped
+        name = os.fsdecode(bytes(entry))
+        entry.clear()
+        dropped = 0
+        if size > PATH_MAX:
+            error(
+                f"{name[:SHOWN_OF_A_LONG_ENTRY]}...: {size} bytes in the list of paths, "
+                f"longer than a path can be ({PATH_MAX - 1} bytes)"
+            )
+            return None
+        if "\0" in name:
+            error(f"{name}: a path cannot hold a NUL byte (--null reads NUL-separated lists)")
+            return None
+        if name == "-" and files_from == "-":
+            error("-: stdin holds the list of paths, not an image")
+            return None
+        return name
+
+    # read1 returns what has come so far, so that a slow list is scored as it comes.
+    read = getattr(listed, "read1", listed.read)
+    while True:
+        try:
+            block = read(LIST_READ)
+        except OSError as e:
+            error(f"{files_from}: cannot read the rest of the list of paths ({reason(e)})")
+            yield None
+            return
+        if not block:
+            break
+        if not null:
+            # As bytes.splitlines splits: at \n, \r\n and \r (empty entries are skipped).
+            block = block.replace(b"\r", b"\n")
+        *complete, rest = block.split(ends)
+        for part in complete:
+            add(part)
+            if entry:
+                yield finished()
+        add(rest)
+    if entry:
+        yield finished()
 
 
 def _tsv_field(text: str) -> str:
@@ -1249,24 +1412,59 @@ def info(
 
 
 def main() -> None:
-    """The `catclf` command."""
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    """The `catclf` command (catclf.entry.main imports this module, then runs it)."""
+    keep_standard_streams_open()
+    handle_signals()
     # Before numpy is imported: one BLAS thread unless the environment says otherwise. The
     # products of training read memory more than they compute, so more threads gain little,
     # and on a machine busy with other work each product waits for its threads (5 to 20
     # times slower, measured on two shared cores).
     for name in BLAS_THREADS:
         os.environ.setdefault(name, "1")
-    # Paths that are not valid UTF-8 are written back as the bytes they were.
-    for stream in (sys.stdout, sys.stderr):
-        if hasattr(stream, "reconfigure"):
-            stream.reconfigure(
-                errors="surrogateescape" if stream is sys.stdout else "backslashreplace"
-            )
+    reporting.configure_streams()
+    if sys.stdout is None:
+        # Refused before any work, so that no command saves files and then fails.
+        error("stdout is closed: there is nowhere to write the results; nothing was done")
+        sys.exit(EXIT_ERROR)
     try:
         app(prog_name="catclf")
-    except Exception as e:  # a bug in catclf: still one line, the traceback on request
+    except SystemExit as e:
+        stop = _interrupt_behind(e)
+        if stop is None:
+            raise
+        # It came while typer read the command line, before any command ran.
+        say_stopped(stop, saves=True)
+        sys.exit(exit_status(stop))
+    except Exception as e:
+        failed = str(e) if isinstance(e, reporting.OutputFailed) else None
+        if isinstance(e, OSError) and _raised_in_typer(e):  # its own output: --help
+            failed = f"stdout: cannot write the results ({reason(e)})"
+        if failed is not None:  # output typer wrote, or --version, outside any command
+            error(failed)
+            _discard_stdout()
+            sys.exit(EXIT_ERROR)
+        # A bug in catclf: still one line, the traceback on request.
         if os.environ.get("CATCLF_DEBUG"):
             raise
         error(f"internal error: {type(e).__name__}: {e} (run with CATCLF_DEBUG=1 for details)")
         sys.exit(EXIT_ERROR)
+
+
+def _raised_in_typer(e: BaseException) -> bool:
+    """Whether e was raised in typer's own code, which opens no file: writing its output."""
+    tb = e.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and str(tb.tb_frame.f_globals.get("__name__", "")).startswith("typer")
+
+
+def _interrupt_behind(e: BaseException) -> KeyboardInterrupt | None:
+    """The interrupt behind an exit, followed as a traceback shows causes: one that typer
+    turned into status 130 by itself, whatever the signal (reports_errors hides the
+    interrupts it has handled)."""
+    seen: BaseException | None = e
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return seen
+        seen = seen.__cause__ or (None if seen.__suppress_context__ else seen.__context__)
+    return None

@@ -295,6 +295,7 @@ def load(
     progress: Callable[[int], Progress] | None = None,
     jobs: int = 1,
     memory_limit: int | None = None,
+    in_file: bool = False,
 ) -> tuple[Dataset, Dataset | None]:
     """Load DATA in any of its three forms; return (data, test set it brings or None).
 
@@ -311,7 +312,7 @@ def load(
     if kind is None:
         raise DataError(f"{path}: no such file or folder")
     if stat.S_ISREG(kind):
-        return read_hdf5(path, memory_limit=memory_limit), None
+        return read_hdf5(path, memory_limit=memory_limit, in_file=in_file), None
     if not stat.S_ISDIR(kind):
         raise DataError(f"{path}: not a file or folder")
     train_files, test_files = course_files(path)
@@ -321,8 +322,12 @@ def load(
             raise DataError(
                 f"{path}: expected one train_*.h5 and at most one test_*.h5, found {names}"
             )
-        test = read_hdf5(test_files[0], memory_limit=memory_limit) if test_files else None
-        return read_hdf5(train_files[0], memory_limit=memory_limit), test
+        test = (
+            read_hdf5(test_files[0], memory_limit=memory_limit, in_file=in_file)
+            if test_files
+            else None
+        )
+        return read_hdf5(train_files[0], memory_limit=memory_limit, in_file=in_file), test
     folder = read_folder(
         path,
         positive=positive,
@@ -342,13 +347,15 @@ def load_test(
     progress: Callable[[int], Progress] | None = None,
     jobs: int = 1,
     memory_limit: int | None = None,
+    in_file: bool = False,
 ) -> Dataset:
-    """Load DATA named as a test set: like `load`, but a course folder gives its test_*.h5."""
+    """Load DATA named as a test set: like `load`, but a course folder gives its test_*.h5.
+    in_file leaves the images of an HDF5 set in their file (see `read_hdf5`)."""
     kind = _kind(path)
     if kind is not None and stat.S_ISDIR(kind):
         train_files, test_files = course_files(path)
         if len(test_files) == 1:
-            return read_hdf5(test_files[0], memory_limit=memory_limit)
+            return read_hdf5(test_files[0], memory_limit=memory_limit, in_file=in_file)
         if train_files or test_files:
             raise DataError(f"{path}: expected exactly one test_*.h5 file to use as the test set")
     data, _ = load(
@@ -358,6 +365,7 @@ def load_test(
         progress=progress,
         jobs=jobs,
         memory_limit=memory_limit,
+        in_file=in_file,
     )
     return data
 
@@ -383,7 +391,7 @@ def course_files(folder: Path) -> tuple[list[Path], list[Path]]:
     return train, test
 
 
-def read_hdf5(path: Path, *, memory_limit: int | None = None) -> Dataset:
+def read_hdf5(path: Path, *, memory_limit: int | None = None, in_file: bool = False) -> Dataset:
     """An HDF5 file in the course layout: {prefix}_x uint8 (m, 64, 64, 3), {prefix}_y (m,)
     or (1, m) of 0 / 1, and optionally list_classes [negative, positive], where prefix is
     train_set or test_set.
@@ -391,7 +399,8 @@ def read_hdf5(path: Path, *, memory_limit: int | None = None) -> Dataset:
     A file written by `write_hdf5` also holds {prefix}_paths: the examples' sources are then
     those paths, joined to the file's source_folder attribute; otherwise "file.h5[i]".
     The images are read into memory unless `pixels_fit` says they do not fit memory_limit
-    bytes; then they stay in the file, read a slice at a time. The labels are read and
+    bytes, or in_file asks (for data read once, such as a set to score); then they stay in
+    the file, read a slice at a time. The labels are read and
     checked a slice at a time either way. Only values the file itself holds are read, each
     read bounded before it is made (`catclf.hdf5`).
     """
@@ -413,7 +422,7 @@ def read_hdf5(path: Path, *, memory_limit: int | None = None) -> Dataset:
             if m == 0:
                 raise DataError(f"{path}: {prefix}_x holds no images")
             images: NDArray[np.uint8] | FilePixels
-            if not pixels_fit(m, memory_limit):
+            if in_file or not pixels_fit(m, memory_limit):
                 chunks = x_node.chunks[0] if x_node.chunks else None
                 images = FilePixels(path, x_node.name, m, chunks, hdf5.identity(f))
             else:

@@ -95,14 +95,14 @@ def _temporary(target: Path, fail: Failure) -> Path:
 
 @contextmanager
 def _signals_held() -> Iterator[None]:
-    """Ctrl-C and SIGTERM wait while the files are renamed into place, so that files that
-    belong together (a training and a test set) are all replaced or none is."""
+    """Ctrl-C, SIGTERM and SIGHUP wait while the files are renamed into place, so that files
+    that belong together (a training and a test set) are all replaced or none is."""
     if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not (
         threading.main_thread()
     ):
         yield
         return
-    held = {signal.SIGINT, signal.SIGTERM}
+    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
         yield

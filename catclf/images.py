@@ -171,7 +171,8 @@ CHUNK = 4  # images per task sent to a worker: fewer round trips, still a fair s
 # holds (about 50 kB a chunk) fit its pipe, so that it never waits to send while this
 # process waits to send it a chunk (an image read from stdin can be large).
 TASKS_PER_PROCESS = 2
-WORKER_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+# SIGHUP: where the system has one (not on Windows, which runs no workers of this kind).
+WORKER_SIGNALS = {getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)}
 PR_SET_PDEATHSIG = 1  # prctl option: a signal for when the parent ends (Linux)
 
 
@@ -245,9 +246,10 @@ def _start_method() -> str:
 def _serve(connection: Connection, parent: int) -> None:
     """A decoding worker: chunks of (source, name) in, their pixels or errors out, in turn,
     until the main process closes its end."""
-    # Ctrl-C reaches every process of the terminal's foreground group: the main process
-    # alone handles it and stops the workers.
+    # Ctrl-C and a closed terminal's SIGHUP reach every process of the foreground group:
+    # the main process alone handles them and stops the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _end_with(parent)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, WORKER_SIGNALS)

@@ -7,12 +7,16 @@ rich is imported only when something is drawn.
 
 from __future__ import annotations
 
+import codecs
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TextIO
+
+from catclf.errors import CatclfError, reason
 
 if TYPE_CHECKING:
     from catclf.metrics import Scores
@@ -21,40 +25,115 @@ PROG = "catclf"
 REDRAW_SECONDS = 0.1
 
 
+def _escapes(*, keep_tabs: bool) -> dict[int, str]:
+    """str.translate's table for one_line: C0 and C1 control characters and DEL, and the
+    bytes 0x80-0x9f of a name that is not UTF-8 (which stdout writes back as they were, and
+    which a terminal in an 8-bit mode takes for C1 controls: 0x9b starts a sequence as ESC [
+    does)."""
+    table = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)]}
+    table.update({0xDC00 + c: f"\\x{c:02x}" for c in range(0x80, 0xA0)})
+    table.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+    if keep_tabs:
+        del table[ord("\t")]
+    return table
+
+
+ESCAPED = _escapes(keep_tabs=False)
+ESCAPED_BUT_TABS = _escapes(keep_tabs=True)
+# JSON escapes C0 controls itself; these it writes as they are.
+JSON_ESCAPED = {c: f"\\u{c:04x}" for c in [0x7F, *range(0x80, 0xA0)]}
+
+
 class OutputClosed(Exception):
     """stdout's reader has gone (a closed pipe): no more results can be delivered."""
+
+
+class OutputFailed(CatclfError):
+    """stdout refuses the results: closed when catclf started, a full disk, an I/O error."""
 
 
 @contextmanager
 def writing_results() -> Iterator[None]:
     """Turn a closed stdout into OutputClosed, so that it is never taken for another broken
-    pipe (a decoding process that died)."""
+    pipe (a decoding process that died), and any other failure to write into OutputFailed."""
     try:
         yield
     except BrokenPipeError as e:
         raise OutputClosed() from e
+    except OSError as e:
+        raise OutputFailed(f"stdout: cannot write the results ({reason(e)})") from e
 
 
-def is_terminal(stream: TextIO) -> bool:
+def is_terminal(stream: TextIO | None) -> bool:
     try:
-        return stream.isatty()
+        return stream is not None and stream.isatty()
     except (AttributeError, ValueError):
         return False
 
 
-def one_line(text: str) -> str:
-    """text with line breaks shown as \\n, so that a message stays on one line."""
-    return text.replace("\r", "\\r").replace("\n", "\\n")
+def one_line(text: str, *, keep_tabs: bool = False) -> str:
+    """text made safe to print: a line break is shown as \\n or \\r, a tab as \\t, any other
+    control character as \\xNN, so that text from a file (a path, a class name, a model's
+    attributes) can neither start a line of its own nor send a terminal a control sequence.
+    keep_tabs leaves tabs alone, for lines whose fields they separate."""
+    return text.translate(ESCAPED_BUT_TABS if keep_tabs else ESCAPED)
+
+
+def _diagnostic(line: str) -> None:
+    """line on stderr. When stderr is closed (2>&-) the line is dropped, never written to
+    stdout, which carries results only; when writing fails (a closed terminal, a full disk)
+    there is nowhere left to say so, and the rest of the run goes on."""
+    stream = sys.stderr
+    if stream is None:
+        return
+    try:
+        stream.write(line + "\n")
+        stream.flush()
+    except (OSError, ValueError):
+        discard(stream)
 
 
 def error(message: str) -> None:
     """'catclf: error: ...' on stderr, on one line."""
-    print(f"{PROG}: error: {one_line(message)}", file=sys.stderr, flush=True)
+    _diagnostic(f"{PROG}: error: {one_line(message)}")
 
 
 def note(message: str) -> None:
     """'catclf: ...' on stderr, on one line."""
-    print(f"{PROG}: {one_line(message)}", file=sys.stderr, flush=True)
+    _diagnostic(f"{PROG}: {one_line(message)}")
+
+
+def discard(stream: TextIO) -> None:
+    """Point stream's file descriptor at /dev/null, so that what is left in its buffer can
+    be flushed at exit without failing again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _escape_unencodable(e: UnicodeError) -> tuple[str | bytes, int]:
+    """The error handler of stdout: an undecodable byte of a file name (held as a lone
+    surrogate) is written back as that byte, a character the encoding lacks as a \\x, \\u
+    or \\U escape (PYTHONIOENCODING=ascii)."""
+    if not isinstance(e, UnicodeEncodeError):
+        raise e
+    c = ord(e.object[e.start])
+    if 0xDC80 <= c <= 0xDCFF:
+        return bytes([c - 0xDC00]), e.start + 1
+    escape = f"\\x{c:02x}" if c <= 0xFF else f"\\u{c:04x}" if c <= 0xFFFF else f"\\U{c:08x}"
+    return escape, e.start + 1
+
+
+def configure_streams() -> None:
+    """stdout writes file names back as the bytes they were and escapes what its encoding
+    cannot show; stderr escapes anything it cannot show."""
+    codecs.register_error("catclf-stdout", _escape_unencodable)
+    for stream, errors in ((sys.stdout, "catclf-stdout"), (sys.stderr, "backslashreplace")):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors=errors)
 
 
 def percent(fraction: float, m: int) -> str:
@@ -83,40 +162,52 @@ def score_rows(scores: Scores) -> list[tuple[str, str]]:
 
 
 def emit(line: str) -> None:
-    """One line of results on stdout."""
+    """One line of results on stdout; a tab separates fields, any other control character
+    is escaped (see one_line)."""
+    _result(one_line(line, keep_tabs=True))
+
+
+def _result(line: str) -> None:
+    stream = sys.stdout
+    if stream is None:
+        raise OutputFailed("stdout: cannot write the results (it is closed)")
     with writing_results():
-        sys.stdout.write(line + "\n")
+        stream.write(line + "\n")
 
 
 def flush() -> None:
     """Send the results written so far on their way."""
-    with writing_results():
-        sys.stdout.flush()
+    if sys.stdout is not None:
+        with writing_results():
+            sys.stdout.flush()
 
 
 def emit_json(obj: Any) -> None:
     """One JSON object on one line of stdout (NaN and infinity are refused, not written).
 
-    Text that is not valid Unicode (a file name with undecodable bytes) is written with
-    \\u escapes, so that the line stays valid JSON.
+    Text that stdout's encoding cannot write as it is (a file name with undecodable bytes,
+    an ASCII stdout) is written with \\u escapes, so that the line stays valid JSON.
     """
 
     import json  # here, not at the top: most runs write no JSON
 
     text = json.dumps(obj, allow_nan=False, ensure_ascii=False)
     try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
+        text.encode(getattr(sys.stdout, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
         text = json.dumps(obj, allow_nan=False, ensure_ascii=True)
-    emit(text)
+    _result(text.translate(JSON_ESCAPED))
 
 
 Advance = Callable[..., None]
 
 
 @contextmanager
-def progress(description: str, total: int, *, enabled: bool, status: str = "") -> Iterator[Advance]:
-    """A rich progress bar on stderr, or nothing when disabled.
+def progress(
+    description: str, total: int | None, *, enabled: bool, status: str = ""
+) -> Iterator[Advance]:
+    """A rich progress bar on stderr, or nothing when disabled; total None: not known, the
+    bar counts without an end.
 
     Yields advance(steps=1, status=None): moves the bar on by steps and, if status
     is given, replaces the text shown after it.
@@ -178,15 +269,17 @@ def table(
     from rich.table import Table
     from rich.text import Text
 
-    names = header or ("", "")
-    t = Table(title=title, show_header=header is not None, title_justify="left")
+    names = tuple(map(one_line, header or ("", "")))
+    t = Table(title=one_line(title), show_header=header is not None, title_justify="left")
     # Long values (file paths) wrap rather than lose their end, where the index or name is.
     t.add_column(names[0], style="bold", overflow="fold")
     for name in names[1:]:
         t.add_column(name, overflow="fold")
     for row in rows:
         # As Text, so that a file name such as "[red]x.png" is shown, not read as markup.
-        t.add_row(*(Text(cell) for cell in row))
+        t.add_row(*(Text(one_line(cell)) for cell in row))
+    if sys.stdout is None:
+        raise OutputFailed("stdout: cannot write the results (it is closed)")
     with writing_results():
         Console().print(t)
 
@@ -210,7 +303,7 @@ def grid(title: str, headers: list[str], rows: list[list[str]]) -> None:
 def key_values(rows: list[tuple[str, str]]) -> None:
     """'key: value' lines on stdout (for a pipe or a file)."""
     for key, value in rows:
-        emit(f"{key}: {value}")
+        _result(f"{one_line(key)}: {one_line(value)}")
 
 
 SPARKS = "▁▂▃▄▅▆▇█"
@@ -239,6 +332,8 @@ def sparkline(values: Sequence[float]) -> str:
 def aligned(headers: list[str], rows: list[list[str]]) -> None:
     """The same table as plain text on stdout (for a pipe or a file): a header line, then
     one line per row, columns padded with spaces; no cell holds a space."""
+    headers = [one_line(cell) for cell in headers]
+    rows = [[one_line(cell) for cell in row] for row in rows]
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     for row in [headers, *rows]:
-        emit("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        _result("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())

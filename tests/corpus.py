@@ -35,6 +35,7 @@ class Case:
     pixels: np.ndarray | None = None  # what catclf must make of it, when known by hand
     is_file: bool = True  # False: a folder named like an image, not an image file at all
     unprivileged: bool = False  # unreadable only when file permissions apply to the reader
+    walked: bool = True  # found by walking the folder; False: only a path can name it
 
 
 def picture(height: int, width: int, seed: int) -> np.ndarray:
@@ -272,6 +273,17 @@ def build(folder: Path) -> list[Case]:
     locked.write_bytes(good_png)
     locked.chmod(0)
     cases.append(Case("no read permission", locked, False, unprivileged=True))
+    shut = folder / "no-search-permission"
+    shut.mkdir()
+    (shut / "inside.png").write_bytes(good_png)
+    shut.chmod(0o600)  # its names can be listed, but nothing in it can be looked at
+    cases.append(
+        Case("in a folder without search permission", shut / "inside.png", False, unprivileged=True)
+    )
+    # One byte more than a file name can have (255): no such file can exist, but a path can
+    # name it, and looking it up fails.
+    too_long = folder / ("n" * 252 + ".png")
+    cases.append(Case("name longer than 255 bytes", too_long, False, walked=False))
     return cases
 
 

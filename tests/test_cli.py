@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -434,8 +435,8 @@ def test_divergence_leaves_an_existing_model_intact(tmp_path):
 
 @pytest.mark.parametrize(
     ("signal_number", "status"),
-    [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
-    ids=["Ctrl-C", "SIGTERM"],
+    [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)],
+    ids=["Ctrl-C", "SIGTERM", "SIGHUP"],
 )
 def test_interrupted_training_saves_nothing(tmp_path, signal_number, status):
     old = brightness_model(tmp_path / "model.h5").read_bytes()
@@ -668,6 +669,101 @@ def test_predict_null_separated_paths_with_awkward_names(tmp_path, pictures):
     ]
 
 
+def test_predict_scores_a_list_as_it_comes(tmp_path, pictures):
+    # More paths than are scored at once, and the list left open: the first results must
+    # come before its end, as they would for `find / -name '*.jpg' | catclf predict -f -`.
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CATCLF_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "catclf", "predict", "-m", pictures["model"], "-f", "-"],
+        cwd=tmp_path,
+        env=environment,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    lines: list[bytes] = []
+    reader = threading.Thread(target=lambda: lines.append(process.stdout.readline()))
+    try:
+        process.stdin.write(b"white.png\n" * 300)
+        process.stdin.flush()
+        reader.start()
+        reader.join(timeout=60)
+        assert lines == [f"white.png\t{WHITE}\tcat\n".encode()], "nothing before the list ended"
+        process.stdin.write(b"black.png\n")
+        process.stdin.close()
+        # From the same buffered reader as the first line, which may hold more already.
+        out, err = process.stdout.read(), process.stderr.read()
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, err
+    rest = out.decode().splitlines()
+    assert len(rest) == 300 and rest[-1] == f"black.png\t{BLACK}\tnon-cat"
+
+
+def test_predict_list_entries_that_cannot_be_paths_are_one_line_each(tmp_path, pictures):
+    listing = b"".join(
+        [
+            b"white.png\r\n",
+            b"y" * 5000 + b"\n",  # longer than any path: read past, never held whole
+            b"b\0c.png\n",  # a NUL in a line: a list for --null read without it
+            b"-\n",  # stdin is this list, not an image
+            b"z" * 4096 + b"\n",  # as long as a path may be; no file has such a name
+            b"\n\n",
+            b"black.png\r",
+            b"grey.png",  # no line end
+        ]
+    )
+    result = catclf_run("predict", "-m", pictures["model"], "-f", "-", cwd=tmp_path, stdin=listing)
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        f"white.png\t{WHITE}\tcat",
+        f"black.png\t{BLACK}\tnon-cat",
+        f"grey.png\t{GREY}\tcat",
+    ]
+    assert result.stderr.splitlines() == [
+        f"catclf: error: {'y' * 60}...: 5000 bytes in the list of paths, longer than a path "
+        "can be (4095 bytes)",
+        "catclf: error: b\\x00c.png: a path cannot hold a NUL byte (--null reads NUL-separated "
+        "lists)",
+        "catclf: error: -: stdin holds the list of paths, not an image",
+        f"catclf: error: {'z' * 4096}: cannot read: File name too long",
+    ]
+
+
+# Runs a command and prints the most memory (kB) it or any of its processes held.
+PEAK_MEMORY = (
+    "import resource, subprocess, sys; "
+    "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+)
+
+
+def test_predict_reads_a_huge_list_without_holding_it(tmp_path, pictures):
+    size = 192 << 20  # one entry of 192 MiB, then a path
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CATCLF_")}
+    watch = subprocess.Popen(
+        [sys.executable, "-c", PEAK_MEMORY, sys.executable, "-m", "catclf", "predict"]
+        + ["-m", str(pictures["model"]), "-f", "-"],
+        cwd=tmp_path,
+        env=environment,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        block = b"y" * (1 << 20)
+        for _ in range(size // len(block)):
+            watch.stdin.write(block)
+        out, _ = watch.communicate(b"\nwhite.png\n", timeout=120)
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+            watch.wait()
+    assert int(out) * 1024 < size
+
+
 # predict: exit statuses and errors
 
 
@@ -696,7 +792,7 @@ def test_predict_reports_bad_inputs_and_still_scores_the_rest(tmp_path, pictures
         assert line.startswith(f"catclf: error: {name}")
 
 
-@pytest.mark.parametrize("name", ["missing.png", "README.md", "empty.png", "-"])
+@pytest.mark.parametrize("name", ["missing.png", "README.md", "empty.png", "-", "n" * 252 + ".png"])
 def test_predict_one_bad_input_prints_nothing_on_stdout(tmp_path, pictures, name):
     (tmp_path / "README.md").write_text("# hello")
     (tmp_path / "empty.png").write_bytes(b"")
@@ -1381,8 +1477,12 @@ def processes_in_group(group):
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
-@pytest.mark.parametrize("command", ["predict", "train"])
-def test_ctrl_c_stops_the_decoding_processes_too(tmp_path, command):
+@pytest.mark.parametrize(
+    ("command", "signal_number"),
+    [("predict", signal.SIGINT), ("train", signal.SIGINT), ("train", signal.SIGHUP)],
+    ids=["predict Ctrl-C", "train Ctrl-C", "train closed terminal"],
+)
+def test_ctrl_c_stops_the_decoding_processes_too(tmp_path, command, signal_number):
     # Many large PNGs (no reduced-scale decoding for those) keep two workers busy for seconds.
     big = tmp_path / "big.png"
     noise = np.random.default_rng(8).integers(0, 256, (1200, 1200, 3), dtype=np.uint8)
@@ -1410,16 +1510,18 @@ def test_ctrl_c_stops_the_decoding_processes_too(tmp_path, command):
             time.sleep(0.05)
         assert len(processes_in_group(process.pid)) >= 3, "the workers never started"
         time.sleep(0.5)
-        os.killpg(process.pid, signal.SIGINT)
+        # Ctrl-C, or the SIGHUP of a closed terminal: both reach the whole group.
+        os.killpg(process.pid, signal_number)
         out, err = process.communicate(timeout=20)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-    assert process.returncode == 130
+    assert process.returncode == 128 + signal_number
     assert out == ""
     # predict writes no file, so it has nothing to say about saving.
-    said = {"train": "catclf: interrupted; nothing was saved", "predict": "catclf: interrupted"}
+    what = "interrupted" if signal_number == signal.SIGINT else "hung up"
+    said = {"train": f"catclf: {what}; nothing was saved", "predict": f"catclf: {what}"}
     assert err.splitlines() == [said[command]]
     for _ in range(100):  # the workers are reaped before the main process exits
         if not processes_in_group(process.pid):
@@ -1529,3 +1631,26 @@ def test_a_decoding_process_that_dies_is_an_error_not_a_closed_stdout(
     result = runner.invoke(app, ["predict", "-m", str(BUNDLED_MODEL), "--jobs", "2", str(tmp_path)])
     assert result.exit_code == 1
     assert "decoding process ended without a result" in result.stderr
+
+
+def test_a_folder_that_cannot_be_listed_is_one_error_and_the_rest_is_scored(tmp_path, pictures):
+    drop = without_root_powers()
+    photos = tmp_path / "photos"
+    uniform(photos / "a.png", 10)
+    uniform(photos / "locked" / "b.png", 20)
+    uniform(tmp_path / "c.png", 30)
+    (photos / "locked").chmod(0)
+    try:
+        result = catclf_run(
+            "predict", "-m", pictures["model"], "photos", "c.png", cwd=tmp_path, prefix=drop
+        )
+    finally:
+        (photos / "locked").chmod(0o755)
+    assert result.returncode == 1
+    assert error_lines(result.stderr) == [
+        "catclf: error: photos/locked: cannot list this folder (Permission denied)"
+    ]
+    assert [line.split("\t")[0] for line in result.stdout.splitlines()] == [
+        "photos/a.png",
+        "c.png",
+    ]

@@ -9,7 +9,9 @@ links, gzip with shuffle and checksums, chunks gzip left stored as they were) st
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -240,3 +242,26 @@ def test_an_empty_attribute_is_no_value(tmp_path):
     with h5py.File(path, "a") as f:
         f.attrs["created"] = h5py.Empty("f8")
     assert model_file.load(path).created == ""
+
+
+def test_a_small_file_of_many_compressed_images_is_scored_a_slice_at_a_time(tmp_path):
+    # 40,000 black images: 491 MB of pixels in a file of under a megabyte. evaluate reads
+    # them once, a slice at a time, so it runs in an address space smaller than they are.
+    m, zeros = 40_000, np.zeros((1024, 64, 64, 3), np.uint8)
+    path = tmp_path / "zeros.h5"
+    with h5py.File(path, "w") as f:
+        x = f.create_dataset(
+            "test_set_x", (m, 64, 64, 3), np.uint8, chunks=(64, 64, 64, 3), compression="gzip"
+        )
+        for start in range(0, m, 1024):
+            x[start : start + 1024] = zeros[: m - start]
+        f["test_set_y"] = np.arange(m) % 2
+    assert path.stat().st_size < 2**20 < m * N_X // 400
+    assert datasets.load_test(path, in_file=True).in_file
+    limit = ["prlimit", f"--as={450 * 2**20}"]
+    if subprocess.run([*limit, "true"], capture_output=True).returncode != 0:
+        pytest.skip("prlimit cannot limit the address space here")
+    result = catclf_run("evaluate", path, "-q", "--json", cwd=tmp_path, prefix=limit)
+    assert result.returncode == 0, result.stderr
+    # A black image is x = 0: every one gets sigmoid(b) of the bundled model, all alike.
+    assert json.loads(result.stdout)["accuracy"] == 0.5

@@ -62,12 +62,14 @@ def permissions_apply(drop: list[str]) -> bool:
 
 def unreadable(cases, drop: list[str], *, files_only: bool) -> list[Case]:
     """The cases catclf must report, as the user running it: a locked file is readable
-    to root when root powers could not be dropped."""
+    to root when root powers could not be dropped. files_only: those a folder walk finds
+    and reports, as it meets only files (not the folder named like an image) and cannot
+    find what no folder lists."""
     return [
         c
         for c in cases
         if not c.readable
-        and (c.is_file or not files_only)
+        and ((c.is_file and c.walked) or not files_only)
         and (permissions_apply(drop) or not c.unprivileged)
     ]
 
@@ -208,7 +210,7 @@ def test_train_skips_and_lists_every_unreadable_kind(mixed, drop):
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     bad = unreadable(cases, drop, files_only=True)
-    readable = len(cases) - len(bad) - sum(not c.is_file for c in cases)
+    readable = len(cases) - len(bad) - sum(not (c.is_file and c.walked) for c in cases)
     assert summary["train_examples"] == 8 + readable
     assert sorted(os.fsencode(s["path"]) for s in summary["skipped"]) == sorted(
         os.fsencode(c.path) for c in bad
@@ -225,7 +227,7 @@ def test_train_strict_stops_at_the_first_unreadable_kind(mixed, drop):
     )
     assert result.returncode == 1
     assert result.stdout == ""
-    first = min(c.path for c in cases if not c.readable and c.is_file)
+    first = min(c.path for c in cases if not c.readable and c.is_file and c.walked)
     [line] = result.stderr.splitlines()
     assert line.startswith(f"catclf: error: {display(first)}: ")
     assert not (root / "strict.h5").exists()
