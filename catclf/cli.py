@@ -44,7 +44,7 @@ from catclf.reporting import Advance, emit, emit_json, error, is_terminal, note
 if TYPE_CHECKING:
     from catclf.datasets import Dataset, Skipped
     from catclf.evaluation import Evaluation
-    from catclf.images import Reader
+    from catclf.images import Pixels
     from catclf.model import Model
     from catclf.prepare import Prepared
     from catclf.training import Plan, SweepRun
@@ -52,7 +52,6 @@ if TYPE_CHECKING:
 EXIT_ERROR = 1
 EXIT_NOT_CAT = 3
 EXIT_SIGPIPE = 141
-BATCH = 256
 MAX_STDIN_BYTES = 256 << 20
 BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -982,35 +981,55 @@ def predict(
         and len(images) == 1
         and (images[0] == "-" or not _is_folder(Path(images[0])))
     )
-    jobs = _decoding_jobs(jobs)
     from catclf import model as model_file
-    from catclf.images import MIN_IMAGES_PER_PROCESS, reader
+    from catclf.model import label
 
     classifier = model_file.load(_model_path(model, quiet))
+    jobs = _decoding_jobs(jobs)
+    failed, all_cats = False, True
+    for name, p in _scored(images or [], files_from, null, classifier, jobs, quiet):
+        if p is None:  # reported
+            failed = True
+            continue
+        is_cat = label(p, threshold) == "cat"
+        all_cats = all_cats and is_cat
+        if as_json:
+            emit_json({"path": name, "probability": p, "label": label(p, threshold)})
+        elif single:
+            emit(f"{p:.6f}")
+        else:
+            emit(f"{_tsv_field(name)}\t{p:.6f}\t{label(p, threshold)}")
+    if failed:
+        raise typer.Exit(EXIT_ERROR)
+    if exit_code and not all_cats:
+        raise typer.Exit(EXIT_NOT_CAT)
+
+
+def _scored(
+    images: list[str],
+    files_from: str | None,
+    null: bool,
+    classifier: Model,
+    jobs: int,
+    quiet: bool,
+) -> Iterator[tuple[str, float | None]]:
+    """(name, P(cat)) for every image the arguments and the list name, in order, as they
+    are decoded; (name, None) for one that cannot be scored, which is reported (and a last
+    ("", None) when an argument or entry named no image at all)."""
+    from catclf.images import MIN_IMAGES_PER_PROCESS, reader
 
     with ExitStack() as stack:
-        names: Iterable[str | None] = images or []
+        names: Iterable[str | None] = images
         if files_from is not None:
             listed = stack.enter_context(_open_list(files_from))
             names = itertools.chain(names, _list_entries(listed, files_from, null))
         # A list is read as it is scored, so that an endless one neither waits for its end
         # nor fills memory. Only its first images are counted, enough to decide whether
-        # worker processes pay (and no more than a batch, which is awaited anyway); one
-        # that holds that many is taken as long. The arguments are counted whole.
-        enough = sys.maxsize if files_from is None else min(jobs * MIN_IMAGES_PER_PROCESS, BATCH)
+        # worker processes pay; one that holds that many is taken as long. The arguments
+        # are counted whole.
+        enough = sys.maxsize if files_from is None else jobs * MIN_IMAGES_PER_PROCESS
         count, found = _counted(_inputs(names), enough)
         total = None if files_from is not None else count
-        failed = False
-        all_cats = True
-
-        def readable(found: Iterable[_Input | None]) -> Iterator[_Input]:
-            nonlocal failed
-            for item in found:
-                if item is None:
-                    failed = True
-                else:
-                    yield item
-
         # Results on a terminal show progress themselves; a bar is for output sent elsewhere.
         show = (
             not quiet
@@ -1018,28 +1037,34 @@ def predict(
             and is_terminal(sys.stderr)
             and not is_terminal(sys.stdout)
         )
-        with (
-            reader(jobs, count if count < enough else sys.maxsize) as read,
-            reporting.progress("scoring", total, enabled=show) as advance,
-        ):
-            for name, p in _scores(readable(found), classifier, read, advance):
-                if name is None:
-                    failed = True
-                    continue
-                is_cat = p > threshold
-                all_cats = all_cats and is_cat
-                label = "cat" if is_cat else "non-cat"
-                if as_json:
-                    emit_json({"path": name, "probability": p, "label": label})
-                elif single:
-                    emit(f"{p:.6f}")
-                else:
-                    emit(f"{_tsv_field(name)}\t{p:.6f}\t{label}")
+        read = stack.enter_context(reader(jobs, count if count < enough else sys.maxsize))
+        advance = stack.enter_context(reporting.progress("scoring", total, enabled=show))
+        pending: deque[str] = deque()  # the names sent to be decoded, not yet scored
+        unscored = False  # an argument or entry gave nothing to decode (it was reported)
 
-    if failed:
-        raise typer.Exit(EXIT_ERROR)
-    if exit_code and not all_cats:
-        raise typer.Exit(EXIT_NOT_CAT)
+        def sources() -> Iterator[tuple[Path | bytes, str]]:
+            nonlocal unscored
+            for item in found:
+                if item is None:
+                    unscored = True
+                else:
+                    pending.append(item.name)
+                    yield item.source, item.name
+
+        def decoded() -> Iterator[Pixels | ImageError]:
+            for result in read(sources()):
+                advance(1)
+                yield result
+
+        for result in classifier.score_images(decoded(), on_batch=reporting.flush):
+            name = pending.popleft()
+            if isinstance(result, ImageError):
+                error(str(result))
+                yield name, None
+            else:
+                yield name, result
+        if unscored:
+            yield "", None
 
 
 def _counted(found: Iterator[_Input | None], enough: int) -> tuple[int, Iterator[_Input | None]]:
@@ -1052,48 +1077,6 @@ def _counted(found: Iterator[_Input | None], enough: int) -> tuple[int, Iterator
         if count >= enough:
             break
     return count, itertools.chain(ahead, found)
-
-
-def _scores(
-    items: Iterable[_Input], classifier: Model, read: Reader, advance: Callable[[int], None]
-) -> Iterator[tuple[str | None, float]]:
-    """(name, probability of cat) for each image of items, in order, scored BATCH at a
-    time; (None, nan) for one that cannot be read, which is reported on stderr. items is
-    read only as far as the decoding has got."""
-    import numpy as np
-
-    from catclf.images import CHANNELS, IMAGE_SIZE, to_columns
-
-    pixels = np.empty((BATCH, IMAGE_SIZE, IMAGE_SIZE, CHANNELS), dtype=np.uint8)
-    names: list[str] = []
-
-    def scored() -> Iterator[tuple[str | None, float]]:
-        probabilities = classifier.probabilities(to_columns(pixels[: len(names)]))
-        yield from zip(names, map(float, probabilities), strict=True)
-        reporting.flush()
-        names.clear()
-
-    # The items handed to the decoder whose results have not come back yet, oldest first.
-    waiting: deque[_Input] = deque()
-
-    def sources() -> Iterator[tuple[Path | bytes, str]]:
-        for item in items:
-            waiting.append(item)
-            yield item.source, item.name
-
-    for result in read(sources()):
-        item = waiting.popleft()
-        advance(1)
-        if isinstance(result, ImageError):
-            error(str(result))
-            yield None, math.nan
-            continue
-        pixels[len(names)] = result
-        names.append(item.name)
-        if len(names) == BATCH:
-            yield from scored()
-    if names:
-        yield from scored()
 
 
 def _model_path(path: Path | None, quiet: bool) -> Path:

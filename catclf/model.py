@@ -97,12 +97,17 @@ class Model:
         decoded: Iterable[Pixels | ImageError],
         on_batch: Callable[[], None] | None = None,
     ) -> Iterator[float | ImageError]:
-        """P(cat) for each decoded image (64, 64, 3), in order, computed up to SCORE_COLUMNS
-        images at a time; an ImageError in the input comes out in its place.
-        on_batch() is called after each batch's results have been taken."""
+        """P(cat) for each decoded image (64, 64, 3), in order; an ImageError in the input
+        comes out in its place. on_batch() is called once a batch's results are taken.
+
+        The images are scored in batches of 1, 2, 4, ... up to SCORE_COLUMNS, errors
+        counted, so that the first result comes after the first image, later ones at the
+        pace of matrix products, and memory stays flat however many come. The same input
+        gives the same batches, and so the same probabilities to the last bit.
+        """
         pixels = np.empty((SCORE_COLUMNS, IMAGE_SIZE, IMAGE_SIZE, CHANNELS), dtype=np.uint8)
         waiting: list[ImageError | None] = []  # None: the next row of pixels
-        rows = 0
+        rows, size = 0, 1
 
         def flush() -> Iterator[float | ImageError]:
             p = iter(self.probabilities(to_columns(pixels[:rows])).tolist() if rows else [])
@@ -119,9 +124,9 @@ class Model:
                 pixels[rows] = result
                 waiting.append(None)
                 rows += 1
-            if len(waiting) == SCORE_COLUMNS:  # a batch, errors included: memory stays flat
+            if len(waiting) == size:
                 yield from flush()
-                rows = 0
+                rows, size = 0, min(2 * size, SCORE_COLUMNS)
         if waiting:
             yield from flush()
 

@@ -151,7 +151,7 @@ def test_score_images_keeps_the_input_order_across_batches_and_errors():
         else:
             z = float(pixels[i].reshape(-1) @ model.w[:, 0]) / 255.0 + model.b
             assert result == pytest.approx(1 / (1 + np.exp(-z)), rel=1e-12)
-    assert len(batches) == 3  # 256 + 256 + 88
+    assert len(batches) == 10  # 1, 2, 4, ..., 128 (8 batches, 255 images), then 256 and 89
 
 
 def test_score_images_of_errors_alone_needs_no_pixels():
