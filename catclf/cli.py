@@ -319,7 +319,7 @@ def _say_if_streamed(train_set: Dataset, how: Plan, limit: int, quiet: bool) -> 
 
 def _decoding_jobs(jobs: int | None) -> int:
     """The number of decoding processes: jobs, or one per core this process may use."""
-    from catclf.images import default_jobs
+    from catclf.workers import default_jobs
 
     return default_jobs() if jobs is None else jobs
 
@@ -1016,7 +1016,7 @@ def _scored(
     """(name, P(cat)) for every image the arguments and the list name, in order, as they
     are decoded; (name, None) for one that cannot be scored, which is reported (and a last
     ("", None) when an argument or entry named no image at all)."""
-    from catclf.images import MIN_IMAGES_PER_PROCESS, reader
+    from catclf.workers import MIN_IMAGES_PER_PROCESS, reader
 
     with ExitStack() as stack:
         names: Iterable[str | None] = images

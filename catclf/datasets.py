@@ -25,10 +25,10 @@ from catclf.images import (
     IMAGE_SIZE,
     N_X,
     list_images,
-    reader,
     to_columns,
 )
 from catclf.memory import format_size
+from catclf.workers import reader
 
 BUNDLED_DIR = Path(__file__).parent / "data"
 BUNDLED_NAME = "bundled cat / non-cat set"

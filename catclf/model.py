@@ -136,7 +136,7 @@ class Model:
         Images are decoded as `catclf.images` describes, in up to jobs processes. Raises
         ImageError for the first image that cannot be read.
         """
-        from catclf.images import reader
+        from catclf.workers import reader
 
         items = [(Path(p), os.fspath(p)) for p in images]
         with reader(jobs, len(items)) as read:

@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 
 import catclf
 from catclf.cli import app
-from catclf.images import MIN_IMAGES_PER_PROCESS
+from catclf.workers import MIN_IMAGES_PER_PROCESS
 
 PACKAGE_DATA = Path(catclf.__file__).parent / "data"
 BUNDLED_MODEL = PACKAGE_DATA / "model.h5"
@@ -1629,10 +1629,10 @@ def test_a_decoding_process_that_dies_is_an_error_not_a_closed_stdout(
     runner, monkeypatch, tmp_path
 ):
     # Only a closed stdout ends quietly with 141; a worker that died is an error with status 1.
-    from catclf import images
+    from catclf import workers
 
-    monkeypatch.setattr(images, "_serve", lambda connection, parent: os._exit(1))
-    monkeypatch.setattr(images, "_start_method", lambda: "fork")
+    monkeypatch.setattr(workers, "_serve", lambda connection, parent: os._exit(1))
+    monkeypatch.setattr(workers, "_start_method", lambda: "fork")
     for i in range(32):
         Image.new("RGB", (64, 64), (i, 0, 0)).save(tmp_path / f"{i:02d}.png")
     result = runner.invoke(app, ["predict", "-m", str(BUNDLED_MODEL), "--jobs", "2", str(tmp_path)])
