@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from catclf.images import Pixels
     from catclf.model import Model
     from catclf.prepare import Prepared
+    from catclf.report import Report
     from catclf.training import Plan, SweepRun
 
 EXIT_ERROR = 1
@@ -865,23 +866,33 @@ def report(
     )
 
     with _summary_after_saving(f"the report was saved in {out}"):
-        if as_json:
-            emit_json(
-                {
-                    "out": str(out),
-                    "files": [str(p) for p in written],
-                    "misclassified": None if labelled is None else made.misclassified,
-                    "scores": None if made.scores is None else made.scores.as_dict(),
-                }
-            )
-            return
-        if labelled is not None and not made.misclassified and not quiet:
-            note(f"no image of {labelled.origin} is misclassified: no {reports.MISCLASSIFIED}")
-        rows = [(reports.WHAT[p.name], str(p)) for p in written]
-        if is_terminal(sys.stdout):
-            reporting.table("Written", rows)
-        else:
-            reporting.key_values(rows)
+        _show_report(out, made, written, labelled, as_json=as_json, quiet=quiet)
+
+
+def _show_report(
+    out: Path,
+    made: Report,
+    written: list[Path],
+    labelled: Dataset | None,
+    *,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    from catclf import report as reports
+
+    if as_json:
+        emit_json(
+            {
+                "out": str(out),
+                "files": [str(p) for p in written],
+                "misclassified": None if labelled is None else made.misclassified,
+                "scores": None if made.scores is None else made.scores.as_dict(),
+            }
+        )
+        return
+    if labelled is not None and not made.misclassified and not quiet:
+        note(f"no image of {labelled.origin} is misclassified: no {reports.MISCLASSIFIED}")
+    reporting.summary("Written", [(reports.WHAT[p.name], str(p)) for p in written])
 
 
 def _load_labelled(
@@ -1356,14 +1367,20 @@ def info(
       catclf info --model old.h5 --json | jq .test_accuracy
     """
     from catclf import model as model_file
-    from catclf.images import CHANNELS, IMAGE_SIZE
 
     path = _model_path(model, quiet)
     m = model_file.load(path)
-    costs = list(m.costs)
     if as_json:
         emit_json({"model": str(path), **m.as_dict()})
-        return
+    else:
+        _show_model(path, m)
+
+
+def _show_model(path: Path, m: Model) -> None:
+    from catclf import model as model_file
+    from catclf.images import CHANNELS, IMAGE_SIZE
+
+    costs = list(m.costs)
     rows = [
         ("model", str(path)),
         ("format", f"{model_file.FORMAT} version {model_file.FORMAT_VERSION}"),
