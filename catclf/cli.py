@@ -17,21 +17,18 @@ from __future__ import annotations
 
 import functools
 import itertools
-import math
 import os
 import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 import typer
 
-from catclf import reporting
+from catclf import options, reporting
 from catclf.entry import (
     exit_status,
     handle_signals,
@@ -39,6 +36,23 @@ from catclf.entry import (
     say_stopped,
 )
 from catclf.errors import CatclfError, ImageError, TrainingDiverged, reason
+from catclf.options import (
+    DATA_FORMS,
+    DataArgument,
+    ForceOption,
+    IterationsOption,
+    JobsOption,
+    JsonOption,
+    MemoryLimitOption,
+    ModelOption,
+    PositiveOption,
+    QuietOption,
+    Solver,
+    SolverOption,
+    StrictOption,
+    TestOption,
+    ThresholdOption,
+)
 from catclf.reporting import Advance, emit, emit_json, error, is_terminal, note
 
 if TYPE_CHECKING:
@@ -53,7 +67,6 @@ if TYPE_CHECKING:
 EXIT_ERROR = 1
 EXIT_NOT_CAT = 3
 EXIT_SIGPIPE = 141
-MAX_STDIN_BYTES = 256 << 20
 BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 app = typer.Typer(
@@ -155,149 +168,6 @@ def _root(
     """
 
 
-def _memory_size(value: str | None) -> str | None:
-    from catclf.memory import parse_size
-
-    if value is not None:
-        try:
-            parse_size(value)
-        except ValueError as e:
-            raise typer.BadParameter(str(e)) from None
-    return value
-
-
-def _positive_rate(value: float) -> float:
-    if not (math.isfinite(value) and value > 0):
-        raise typer.BadParameter(f"{value} is not a positive number")
-    return value
-
-
-def _probability(value: float | None) -> float | None:
-    # Every comparison with NaN is false, so the range check of the option lets it through.
-    if value is not None and not 0.0 <= value <= 1.0:
-        raise typer.BadParameter(f"{value} is not a probability between 0 and 1")
-    return value
-
-
-class Solver(str, Enum):
-    """How train computes the gradient descent: the same iterates either way."""
-
-    auto = "auto"
-    gram = "gram"
-    primal = "primal"
-
-
-ModelOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--model",
-        "-m",
-        metavar="PATH",
-        envvar="CATCLF_MODEL",
-        readable=False,  # checked when the model is read or written, with a one-line error
-        show_envvar=True,
-        help="Model file. [default: model.h5 in the current folder]",
-        show_default=False,
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
-ForceOption = Annotated[
-    bool,
-    typer.Option(
-        "--force",
-        help="Replace a file in the way that catclf did not write (never a folder, device, "
-        "FIFO or socket, nor a file the command reads).",
-    ),
-]
-QuietOption = Annotated[
-    bool, typer.Option("--quiet", "-q", help="No progress bars or notes on stderr.")
-]
-DATA_FORMS = (
-    "A folder with two class folders (cat/ and another), an HDF5 file in the course layout, "
-    "or a folder with train_*.h5 and test_*.h5."
-)
-PositiveOption = Annotated[
-    str | None,
-    typer.Option(
-        metavar="NAME",
-        help="Name of the class folder that holds the cats. [default: cat or cats]",
-        show_default=False,
-    ),
-]
-StrictOption = Annotated[
-    bool,
-    typer.Option("--strict", help="Stop at the first unreadable image instead of skipping it."),
-]
-ThresholdOption = Annotated[
-    float,
-    typer.Option(
-        min=0.0,
-        max=1.0,
-        metavar="T",
-        callback=_probability,
-        help="Probability above which the label is cat.",
-    ),
-]
-
-DataArgument = Annotated[
-    Path | None,
-    typer.Argument(
-        metavar="DATA",
-        readable=False,
-        help=f"{DATA_FORMS} [default: the bundled cat / non-cat set]",
-        show_default=False,
-    ),
-]
-TestOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--test",
-        metavar="DATA",
-        help="Test set, in any of the same forms.",
-        show_default=False,
-        readable=False,
-    ),
-]
-IterationsOption = Annotated[
-    int,
-    typer.Option("--iterations", "-n", min=1, metavar="N", help="Gradient descent iterations."),
-]
-JobsOption = Annotated[
-    int | None,
-    typer.Option(
-        "--jobs",
-        "-j",
-        min=1,
-        help="Decode images in up to N processes; 1 decodes them in this one. [default: all cores]",
-        metavar="N",
-        show_default=False,
-    ),
-]
-
-SolverOption = Annotated[
-    Solver,
-    typer.Option(
-        "--solver",
-        metavar="S",
-        help="gram: iterate on the m x m Gram matrix X^T X, fast when m is well below "
-        "12288; primal: iterate on X itself; auto: whichever needs fewer multiplications. "
-        "The results are the same.",
-    ),
-]
-MemoryLimitOption = Annotated[
-    str | None,
-    typer.Option(
-        "--memory-limit",
-        metavar="SIZE",
-        callback=_memory_size,
-        help="Memory the training data may take, such as 600MB, 2GB or 512MiB. An HDF5 "
-        "set larger than this is read from its file a slice at a time in every iteration. "
-        "[default: a quarter of the available memory]",
-        show_default=False,
-    ),
-]
-
-
 def _memory_limit(memory_limit: str | None) -> int:
     """--memory-limit in bytes, or the default: a quarter of the available memory."""
     from catclf.memory import default_limit, parse_size
@@ -337,7 +207,7 @@ def train(
             "--learning-rate",
             "-r",
             metavar="R",
-            callback=_positive_rate,
+            callback=options.positive_rate,
             help="Gradient step size.",
         ),
     ] = 0.005,
@@ -483,23 +353,6 @@ def _note_skipped(skipped: list[Skipped]) -> None:
         note(f"skipped {s.path}: {s.error}")
 
 
-def _fraction(value: float | None) -> float | None:
-    if value is not None and not 0 < value < 1:
-        raise typer.BadParameter(f"{value} is not between 0 and 1 (both excluded)")
-    return value
-
-
-def _file_name(value: str | None) -> str | None:
-    from catclf.prepare import safe_name
-
-    if value is not None and (not value or safe_name(value) != value):
-        raise typer.BadParameter(
-            f"{value!r} is not a safe file name: use letters, digits, '_', '-' and '.' "
-            "(not first or last), 100 bytes at most"
-        )
-    return value
-
-
 @app.command()
 @reports_errors(saves=True)
 def prepare(
@@ -527,7 +380,7 @@ def prepare(
         typer.Option(
             "--test-fraction",
             metavar="F",
-            callback=_fraction,
+            callback=options.fraction,
             help="Also write test_NAME.h5 with about this fraction of each class, chosen by "
             "a hash of each file's path.",
             show_default=False,
@@ -538,7 +391,7 @@ def prepare(
         typer.Option(
             "--name",
             metavar="NAME",
-            callback=_file_name,
+            callback=options.file_name,
             help="NAME in the file names. [default: DATA's folder name]",
             show_default=False,
         ),
@@ -553,7 +406,7 @@ def prepare(
         typer.Option(
             "--memory-limit",
             metavar="SIZE",
-            callback=_memory_size,
+            callback=options.memory_size,
             help="Memory the decoded images may take, such as 600MB, 2GB or 512MiB; more are "
             "kept in a temporary file beside FOLDER until they are written. [default: a "
             "quarter of the available memory]",
@@ -659,12 +512,6 @@ DIVERGED_ADVICE = (
 CURVES = "learning_curves.png"
 
 
-def _positive_rates(values: list[float] | None) -> list[float] | None:
-    for value in values or []:
-        _positive_rate(value)
-    return values
-
-
 @app.command()
 @reports_errors(saves=True)
 def sweep(
@@ -676,7 +523,7 @@ def sweep(
             "--learning-rate",
             "-r",
             metavar="R",
-            callback=_positive_rates,
+            callback=options.positive_rates,
             help="A learning rate to try; repeat the option for each. "
             "[default: 0.01, 0.001, 0.0001]",
             show_default=False,
@@ -916,12 +763,6 @@ def _load_labelled(
     return labelled
 
 
-@dataclass(frozen=True)
-class _Input:
-    name: str
-    source: Path | bytes
-
-
 @app.command()
 @reports_errors(saves=False)
 def predict(
@@ -986,30 +827,32 @@ def predict(
         )
     if null and files_from is None:
         raise typer.BadParameter("--null goes with --files-from", param_hint="'--null'")
+    from catclf import inputs
+    from catclf import model as model_file
+    from catclf.model import label
+
     single = (
         files_from is None
         and images is not None
         and len(images) == 1
-        and (images[0] == "-" or not _is_folder(Path(images[0])))
+        and (images[0] == "-" or not inputs.is_folder(Path(images[0])))
     )
-    from catclf import model as model_file
-    from catclf.model import label
-
     classifier = model_file.load(_model_path(model, quiet))
     jobs = _decoding_jobs(jobs)
     failed, all_cats = False, True
     for name, p in _scored(images or [], files_from, null, classifier, jobs, quiet):
-        if p is None:  # reported
+        if isinstance(p, ImageError):
+            error(str(p))
             failed = True
             continue
-        is_cat = label(p, threshold) == "cat"
-        all_cats = all_cats and is_cat
+        verdict = label(p, threshold)
+        all_cats = all_cats and verdict == "cat"
         if as_json:
-            emit_json({"path": name, "probability": p, "label": label(p, threshold)})
+            emit_json({"path": name, "probability": p, "label": verdict})
         elif single:
             emit(f"{p:.6f}")
         else:
-            emit(f"{_tsv_field(name)}\t{p:.6f}\t{label(p, threshold)}")
+            emit(f"{_tsv_field(name)}\t{p:.6f}\t{verdict}")
     if failed:
         raise typer.Exit(EXIT_ERROR)
     if exit_code and not all_cats:
@@ -1023,41 +866,37 @@ def _scored(
     classifier: Model,
     jobs: int,
     quiet: bool,
-) -> Iterator[tuple[str, float | None]]:
-    """(name, P(cat)) for every image the arguments and the list name, in order, as they
-    are decoded; (name, None) for one that cannot be scored, which is reported (and a last
-    ("", None) when an argument or entry named no image at all)."""
+) -> Iterator[tuple[str, float | ImageError]]:
+    """(name, P(cat)) for every image the arguments and the list name, in input order, as
+    they are decoded; the ImageError instead for one that cannot be scored, and for an
+    argument or entry that names no image (with "" as its name)."""
+    from catclf import inputs
     from catclf.workers import MIN_IMAGES_PER_PROCESS, reader
 
     with ExitStack() as stack:
-        names: Iterable[str | None] = images
+        names: Iterable[str | ImageError] = images
         if files_from is not None:
-            listed = stack.enter_context(_open_list(files_from))
-            names = itertools.chain(names, _list_entries(listed, files_from, null))
-        # A list is read as it is scored, so that an endless one neither waits for its end
-        # nor fills memory. Only its first images are counted, enough to decide whether
-        # worker processes pay; one that holds that many is taken as long. The arguments
-        # are counted whole.
+            listed = stack.enter_context(inputs.open_list(files_from))
+            names = itertools.chain(names, inputs.list_entries(listed, files_from, null))
+        # Only a list's first images are counted, enough to decide whether worker
+        # processes pay; one that holds that many is taken as long. The arguments are
+        # counted whole.
         enough = sys.maxsize if files_from is None else jobs * MIN_IMAGES_PER_PROCESS
-        count, found = _counted(_inputs(names), enough)
+        count, found = inputs.counted(inputs.images_named(names), enough)
         total = None if files_from is not None else count
         # Results on a terminal show progress themselves; a bar is for output sent elsewhere.
-        show = (
-            not quiet
-            and (total is None or total > 1)
-            and is_terminal(sys.stderr)
-            and not is_terminal(sys.stdout)
-        )
+        show = not quiet and total != 1 and is_terminal(sys.stderr)
+        show = show and not is_terminal(sys.stdout)
         read = stack.enter_context(reader(jobs, count if count < enough else sys.maxsize))
         advance = stack.enter_context(reporting.progress("scoring", total, enabled=show))
-        pending: deque[str] = deque()  # the names sent to be decoded, not yet scored
-        unscored = False  # an argument or entry gave nothing to decode (it was reported)
+        # In input order: the names sent to be decoded and not yet scored, and between
+        # them the arguments or entries that named nothing to decode.
+        pending: deque[str | ImageError] = deque()
 
         def sources() -> Iterator[tuple[Path | bytes, str]]:
-            nonlocal unscored
             for item in found:
-                if item is None:
-                    unscored = True
+                if isinstance(item, ImageError):
+                    pending.append(item)
                 else:
                     pending.append(item.name)
                     yield item.source, item.name
@@ -1067,27 +906,14 @@ def _scored(
                 advance(1)
                 yield result
 
+        def unnamed() -> Iterator[tuple[str, ImageError]]:
+            while pending and isinstance(pending[0], ImageError):
+                yield "", cast(ImageError, pending.popleft())
+
         for result in classifier.score_images(decoded(), on_batch=reporting.flush):
-            name = pending.popleft()
-            if isinstance(result, ImageError):
-                error(str(result))
-                yield name, None
-            else:
-                yield name, result
-        if unscored:
-            yield "", None
-
-
-def _counted(found: Iterator[_Input | None], enough: int) -> tuple[int, Iterator[_Input | None]]:
-    """(the number of images in found, counted no further than enough; found, whole)."""
-    ahead: list[_Input | None] = []
-    count = 0
-    for item in found:
-        ahead.append(item)
-        count += item is not None
-        if count >= enough:
-            break
-    return count, itertools.chain(ahead, found)
+            yield from unnamed()
+            yield cast(str, pending.popleft()), result
+        yield from unnamed()
 
 
 def _model_path(path: Path | None, quiet: bool) -> Path:
@@ -1105,138 +931,6 @@ def _model_path(path: Path | None, quiet: bool) -> Path:
             "trained on the bundled cat / non-cat set"
         )
     return model_file.BUNDLED_PATH
-
-
-def _inputs(names: Iterable[str | None]) -> Iterator[_Input | None]:
-    """The images that names (paths, folders, - for stdin) hold, in order, as names are read;
-    None for a name that gives nothing to score (the error has been reported)."""
-    from catclf.images import list_images
-
-    for name in names:
-        if name is None:
-            yield None
-        elif name == "-":
-            yield _stdin_image()
-        elif _is_folder(Path(name)):
-            # A subfolder that cannot be listed is an error of its own; the rest is scored.
-            listing = list_images(Path(name))
-            for where, why in listing.unreadable:
-                error(f"{where}: {why}")
-                yield None
-            if not listing.images and not listing.unreadable:
-                error(f"{name}: no images below this folder")
-                yield None
-            for p in listing.images:
-                yield _Input(str(p), p)
-        else:
-            yield _Input(name, Path(name))
-
-
-def _is_folder(path: Path) -> bool:
-    """Whether path is a folder. A path that cannot be looked at (a name too long, a folder
-    without search permission on the way) is not one: reading it says why."""
-    try:
-        return path.is_dir()
-    except OSError:
-        return False
-
-
-def _stdin_image() -> _Input | None:
-    """The image on stdin, or None (reported) when there is none to read."""
-    if sys.stdin is None:
-        error("-: cannot read an image from stdin: it is closed")
-        return None
-    try:
-        # Bounded, so that an endless stream (yes | catclf predict -) cannot fill memory.
-        data = sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
-    except OSError as e:
-        error(f"-: cannot read an image from stdin ({reason(e)})")
-        return None
-    if len(data) > MAX_STDIN_BYTES:
-        error(f"-: more than {MAX_STDIN_BYTES >> 20} MiB on stdin, too large for an image")
-        return None
-    return _Input("-", data)
-
-
-@contextmanager
-def _open_list(files_from: str) -> Iterator[BinaryIO]:
-    """The list of paths --files-from names, open for reading (stdin for -); a list that
-    cannot be opened is an error before any image is scored."""
-    if files_from == "-":
-        if sys.stdin is None:
-            raise CatclfError("-: cannot read the list of paths: stdin is closed")
-        yield sys.stdin.buffer
-        return
-    try:
-        listed = open(files_from, "rb")  # noqa: SIM115  # closed below, once it is read
-    except OSError as e:
-        raise CatclfError(f"{files_from}: cannot read the list of paths ({reason(e)})") from e
-    with listed:
-        yield listed
-
-
-PATH_MAX = 4096  # bytes in the longest path Linux takes, with the NUL that ends it in C
-LIST_READ = 1 << 16
-SHOWN_OF_A_LONG_ENTRY = 60
-
-
-def _list_entries(listed: BinaryIO, files_from: str, null: bool) -> Iterator[str | None]:
-    """The paths in a list, one per line (or ending with NUL), each as soon as it has come;
-    empty ones are skipped. None for an entry that cannot be a path, reported: one longer
-    than any path (only its first PATH_MAX bytes are ever kept), one that holds a NUL, a -
-    in a list read from stdin."""
-    ends = b"\0" if null else b"\n"
-    entry = bytearray()  # its first PATH_MAX + 1 bytes at most: enough to know it is too long
-    dropped = 0  # the bytes of the entry read past and not kept
-
-    def add(part: bytes) -> None:
-        nonlocal dropped
-        kept = part[: max(0, PATH_MAX + 1 - len(entry))]
-        entry.extend(kept)
-        dropped += len(part) - len(kept)
-
-    def finished() -> str | None:
-        nonlocal dropped
-        size = len(entry) + dropped
-        name = os.fsdecode(bytes(entry))
-        entry.clear()
-        dropped = 0
-        if size > PATH_MAX:
-            error(
-                f"{name[:SHOWN_OF_A_LONG_ENTRY]}...: {size} bytes in the list of paths, "
-                f"longer than a path can be ({PATH_MAX - 1} bytes)"
-            )
-            return None
-        if "\0" in name:
-            error(f"{name}: a path cannot hold a NUL byte (--null reads NUL-separated lists)")
-            return None
-        if name == "-" and files_from == "-":
-            error("-: stdin holds the list of paths, not an image")
-            return None
-        return name
-
-    # read1 returns what has come so far, so that a slow list is scored as it comes.
-    read = getattr(listed, "read1", listed.read)
-    while True:
-        try:
-            block = read(LIST_READ)
-        except OSError as e:
-            error(f"{files_from}: cannot read the rest of the list of paths ({reason(e)})")
-            yield None
-            return
-        if not block:
-            break
-        if not null:
-            # As bytes.splitlines splits: at \n, \r\n and \r (empty entries are skipped).
-            block = block.replace(b"\r", b"\n")
-        *complete, rest = block.split(ends)
-        for part in complete:
-            add(part)
-            if entry:
-                yield finished()
-        add(rest)
-    if entry:
-        yield finished()
 
 
 def _tsv_field(text: str) -> str:
@@ -1268,7 +962,7 @@ def evaluate(
             min=0.0,
             max=1.0,
             metavar="A",
-            callback=_probability,
+            callback=options.probability,
             help=f"Exit {EXIT_ERROR} when the accuracy is below A (0 to 1).",
             show_default=False,
         ),
