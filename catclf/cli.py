@@ -37,8 +37,8 @@ from catclf.entry import (
 )
 from catclf.errors import CatclfError, ImageError, TrainingDiverged, reason
 from catclf.options import (
-    DATA_FORMS,
     DataArgument,
+    EvaluateDataArgument,
     ForceOption,
     IterationsOption,
     JobsOption,
@@ -46,12 +46,25 @@ from catclf.options import (
     MemoryLimitOption,
     ModelOption,
     PositiveOption,
+    PredictFilesFromOption,
+    PredictImagesArgument,
+    PredictNullOption,
+    PrepareDataArgument,
+    PrepareMemoryLimitOption,
+    PrepareNameOption,
+    PrepareOutOption,
+    PrepareTestFractionOption,
     QuietOption,
+    ReportDataOption,
+    ReportOutOption,
     Solver,
     SolverOption,
     StrictOption,
+    SweepLearningRatesOption,
+    SweepOutOption,
     TestOption,
     ThresholdOption,
+    TrainLearningRateOption,
 )
 from catclf.reporting import Advance, emit, emit_json, error, is_terminal, note
 
@@ -201,16 +214,7 @@ def train(
     data: DataArgument = None,
     test: TestOption = None,
     model: ModelOption = None,
-    learning_rate: Annotated[
-        float,
-        typer.Option(
-            "--learning-rate",
-            "-r",
-            metavar="R",
-            callback=options.positive_rate,
-            help="Gradient step size.",
-        ),
-    ] = 0.005,
+    learning_rate: TrainLearningRateOption = 0.005,
     iterations: IterationsOption = 2000,
     positive: PositiveOption = None,
     strict: StrictOption = False,
@@ -356,63 +360,16 @@ def _note_skipped(skipped: list[Skipped]) -> None:
 @app.command()
 @reports_errors(saves=True)
 def prepare(
-    data: Annotated[
-        Path,
-        typer.Argument(
-            metavar="DATA",
-            readable=False,
-            help="A folder with two class folders (cat/ and another).",
-            show_default=False,
-        ),
-    ],
-    out: Annotated[
-        Path,
-        typer.Option(
-            "--out",
-            "-o",
-            metavar="FOLDER",
-            help="Folder to write train_NAME.h5 (and test_NAME.h5) into; created if missing.",
-            show_default=False,
-        ),
-    ],
-    test_fraction: Annotated[
-        float | None,
-        typer.Option(
-            "--test-fraction",
-            metavar="F",
-            callback=options.fraction,
-            help="Also write test_NAME.h5 with about this fraction of each class, chosen by "
-            "a hash of each file's path.",
-            show_default=False,
-        ),
-    ] = None,
-    name: Annotated[
-        str | None,
-        typer.Option(
-            "--name",
-            metavar="NAME",
-            callback=options.file_name,
-            help="NAME in the file names. [default: DATA's folder name]",
-            show_default=False,
-        ),
-    ] = None,
+    data: PrepareDataArgument,
+    out: PrepareOutOption,
+    test_fraction: PrepareTestFractionOption = None,
+    name: PrepareNameOption = None,
     positive: PositiveOption = None,
     strict: StrictOption = False,
     force: ForceOption = False,
     as_json: JsonOption = False,
     jobs: JobsOption = None,
-    memory_limit: Annotated[
-        str | None,
-        typer.Option(
-            "--memory-limit",
-            metavar="SIZE",
-            callback=options.memory_size,
-            help="Memory the decoded images may take, such as 600MB, 2GB or 512MiB; more are "
-            "kept in a temporary file beside FOLDER until they are written. [default: a "
-            "quarter of the available memory]",
-            show_default=False,
-        ),
-    ] = None,
+    memory_limit: PrepareMemoryLimitOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Decode a folder of photos once into the course's HDF5 layout, for `catclf train
@@ -517,30 +474,9 @@ CURVES = "learning_curves.png"
 def sweep(
     data: DataArgument = None,
     test: TestOption = None,
-    learning_rates: Annotated[
-        list[float] | None,
-        typer.Option(
-            "--learning-rate",
-            "-r",
-            metavar="R",
-            callback=options.positive_rates,
-            help="A learning rate to try; repeat the option for each. "
-            "[default: 0.01, 0.001, 0.0001]",
-            show_default=False,
-        ),
-    ] = None,
+    learning_rates: SweepLearningRatesOption = None,
     iterations: IterationsOption = 2000,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            "-o",
-            metavar="DIR",
-            help="Also draw learning_curves.png, the cost curves of every rate, into DIR "
-            "(created if missing). Needs matplotlib: pip install 'catclf[plot]'.",
-            show_default=False,
-        ),
-    ] = None,
+    out: SweepOutOption = None,
     positive: PositiveOption = None,
     strict: StrictOption = False,
     jobs: JobsOption = None,
@@ -648,29 +584,9 @@ def _sweep_table(runs: list[SweepRun], *, has_test: bool) -> None:
 @app.command()
 @reports_errors(saves=True)
 def report(
-    out: Annotated[
-        Path,
-        typer.Option(
-            "--out",
-            "-o",
-            metavar="DIR",
-            help="Folder to write the pictures and index.html into; created if missing.",
-            show_default=False,
-        ),
-    ],
+    out: ReportOutOption,
     model: ModelOption = None,
-    data: Annotated[
-        Path | None,
-        typer.Option(
-            "--data",
-            "-d",
-            metavar="DATA",
-            readable=False,
-            help="Labelled images to score, in any form train takes; of a folder with "
-            "train_*.h5 and test_*.h5, the test set.",
-            show_default=False,
-        ),
-    ] = None,
+    data: ReportDataOption = None,
     positive: PositiveOption = None,
     strict: StrictOption = False,
     force: ForceOption = False,
@@ -766,33 +682,9 @@ def _load_labelled(
 @app.command()
 @reports_errors(saves=False)
 def predict(
-    images: Annotated[
-        list[str] | None,
-        typer.Argument(
-            metavar="IMAGE",
-            help="Image files, folders (every image below them, in sorted order), or - for an "
-            "image on stdin.",
-            show_default=False,
-        ),
-    ] = None,
-    files_from: Annotated[
-        str | None,
-        typer.Option(
-            "--files-from",
-            "-f",
-            metavar="FILE",
-            help="Read image paths from FILE, one per line (- for stdin).",
-            show_default=False,
-        ),
-    ] = None,
-    null: Annotated[
-        bool,
-        typer.Option(
-            "--null",
-            "-0",
-            help="With --files-from: paths end with NUL, as find -print0 writes them.",
-        ),
-    ] = False,
+    images: PredictImagesArgument = None,
+    files_from: PredictFilesFromOption = None,
+    null: PredictNullOption = False,
     model: ModelOption = None,
     threshold: ThresholdOption = 0.5,
     as_json: JsonOption = False,
@@ -943,16 +835,7 @@ SHOWN = 20  # misclassified images listed on a terminal
 @app.command()
 @reports_errors(saves=False)
 def evaluate(
-    data: Annotated[
-        Path | None,
-        typer.Argument(
-            metavar="DATA",
-            readable=False,
-            help=f"{DATA_FORMS} A course folder gives its test_*.h5. [default: the bundled "
-            "test set]",
-            show_default=False,
-        ),
-    ] = None,
+    data: EvaluateDataArgument = None,
     model: ModelOption = None,
     threshold: ThresholdOption = 0.5,
     min_accuracy: Annotated[

@@ -176,3 +176,147 @@ def positive_rates(values: list[float] | None) -> list[float] | None:
     for value in values or []:
         positive_rate(value)
     return values
+
+
+TrainLearningRateOption = Annotated[
+    float,
+    typer.Option(
+        "--learning-rate",
+        "-r",
+        metavar="R",
+        callback=positive_rate,
+        help="Gradient step size.",
+    ),
+]
+PrepareDataArgument = Annotated[
+    Path,
+    typer.Argument(
+        metavar="DATA",
+        readable=False,
+        help="A folder with two class folders (cat/ and another).",
+        show_default=False,
+    ),
+]
+PrepareOutOption = Annotated[
+    Path,
+    typer.Option(
+        "--out",
+        "-o",
+        metavar="FOLDER",
+        help="Folder to write train_NAME.h5 (and test_NAME.h5) into; created if missing.",
+        show_default=False,
+    ),
+]
+PrepareTestFractionOption = Annotated[
+    float | None,
+    typer.Option(
+        "--test-fraction",
+        metavar="F",
+        callback=fraction,
+        help="Also write test_NAME.h5 with about this fraction of each class, chosen by "
+        "a hash of each file's path.",
+        show_default=False,
+    ),
+]
+PrepareNameOption = Annotated[
+    str | None,
+    typer.Option(
+        "--name",
+        metavar="NAME",
+        callback=file_name,
+        help="NAME in the file names. [default: DATA's folder name]",
+        show_default=False,
+    ),
+]
+PrepareMemoryLimitOption = Annotated[
+    str | None,
+    typer.Option(
+        "--memory-limit",
+        metavar="SIZE",
+        callback=memory_size,
+        help="Memory the decoded images may take, such as 600MB, 2GB or 512MiB; more are "
+        "kept in a temporary file beside FOLDER until they are written. [default: a "
+        "quarter of the available memory]",
+        show_default=False,
+    ),
+]
+SweepLearningRatesOption = Annotated[
+    list[float] | None,
+    typer.Option(
+        "--learning-rate",
+        "-r",
+        metavar="R",
+        callback=positive_rates,
+        help="A learning rate to try; repeat the option for each. [default: 0.01, 0.001, 0.0001]",
+        show_default=False,
+    ),
+]
+SweepOutOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        "-o",
+        metavar="DIR",
+        help="Also draw learning_curves.png, the cost curves of every rate, into DIR "
+        "(created if missing). Needs matplotlib: pip install 'catclf[plot]'.",
+        show_default=False,
+    ),
+]
+ReportOutOption = Annotated[
+    Path,
+    typer.Option(
+        "--out",
+        "-o",
+        metavar="DIR",
+        help="Folder to write the pictures and index.html into; created if missing.",
+        show_default=False,
+    ),
+]
+ReportDataOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data",
+        "-d",
+        metavar="DATA",
+        readable=False,
+        help="Labelled images to score, in any form train takes; of a folder with "
+        "train_*.h5 and test_*.h5, the test set.",
+        show_default=False,
+    ),
+]
+PredictImagesArgument = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="IMAGE",
+        help="Image files, folders (every image below them, in sorted order), or - for an "
+        "image on stdin.",
+        show_default=False,
+    ),
+]
+PredictFilesFromOption = Annotated[
+    str | None,
+    typer.Option(
+        "--files-from",
+        "-f",
+        metavar="FILE",
+        help="Read image paths from FILE, one per line (- for stdin).",
+        show_default=False,
+    ),
+]
+PredictNullOption = Annotated[
+    bool,
+    typer.Option(
+        "--null",
+        "-0",
+        help="With --files-from: paths end with NUL, as find -print0 writes them.",
+    ),
+]
+EvaluateDataArgument = Annotated[
+    Path | None,
+    typer.Argument(
+        metavar="DATA",
+        readable=False,
+        help=f"{DATA_FORMS} A course folder gives its test_*.h5. [default: the bundled test set]",
+        show_default=False,
+    ),
+]
