@@ -16,15 +16,13 @@ A command that saves files and then cannot write its summary exits 0: its files 
 from __future__ import annotations
 
 import functools
-import itertools
 import os
 import sys
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -66,12 +64,11 @@ from catclf.options import (
     ThresholdOption,
     TrainLearningRateOption,
 )
-from catclf.reporting import Advance, emit, emit_json, error, is_terminal, note
+from catclf.reporting import Advance, emit, emit_json, error, flush, is_terminal, note
 
 if TYPE_CHECKING:
     from catclf.datasets import Dataset, Skipped
     from catclf.evaluation import Evaluation
-    from catclf.images import Pixels
     from catclf.model import Model
     from catclf.prepare import Prepared
     from catclf.report import Report
@@ -732,7 +729,16 @@ def predict(
     classifier = model_file.load(_model_path(model, quiet))
     jobs = _decoding_jobs(jobs)
     failed, all_cats = False, True
-    for name, p in _scored(images or [], files_from, null, classifier, jobs, quiet):
+    # Results on a terminal show progress themselves; a bar is for output sent elsewhere.
+    show = not quiet and is_terminal(sys.stderr) and not is_terminal(sys.stdout)
+
+    def bar(total: int | None) -> AbstractContextManager[Advance]:
+        return reporting.progress("scoring", total, enabled=show and total != 1)
+
+    scored = inputs.scored(
+        classifier, images or [], files_from, null, jobs=jobs, progress=bar, on_batch=flush
+    )
+    for name, p in scored:
         if isinstance(p, ImageError):
             error(str(p))
             failed = True
@@ -749,63 +755,6 @@ def predict(
         raise typer.Exit(EXIT_ERROR)
     if exit_code and not all_cats:
         raise typer.Exit(EXIT_NOT_CAT)
-
-
-def _scored(
-    images: list[str],
-    files_from: str | None,
-    null: bool,
-    classifier: Model,
-    jobs: int,
-    quiet: bool,
-) -> Iterator[tuple[str, float | ImageError]]:
-    """(name, P(cat)) for every image the arguments and the list name, in input order, as
-    they are decoded; the ImageError instead for one that cannot be scored, and for an
-    argument or entry that names no image (with "" as its name)."""
-    from catclf import inputs
-    from catclf.workers import MIN_IMAGES_PER_PROCESS, reader
-
-    with ExitStack() as stack:
-        names: Iterable[str | ImageError] = images
-        if files_from is not None:
-            listed = stack.enter_context(inputs.open_list(files_from))
-            names = itertools.chain(names, inputs.list_entries(listed, files_from, null))
-        # Only a list's first images are counted, enough to decide whether worker
-        # processes pay; one that holds that many is taken as long. The arguments are
-        # counted whole.
-        enough = sys.maxsize if files_from is None else jobs * MIN_IMAGES_PER_PROCESS
-        count, found = inputs.counted(inputs.images_named(names), enough)
-        total = None if files_from is not None else count
-        # Results on a terminal show progress themselves; a bar is for output sent elsewhere.
-        show = not quiet and total != 1 and is_terminal(sys.stderr)
-        show = show and not is_terminal(sys.stdout)
-        read = stack.enter_context(reader(jobs, count if count < enough else sys.maxsize))
-        advance = stack.enter_context(reporting.progress("scoring", total, enabled=show))
-        # In input order: the names sent to be decoded and not yet scored, and between
-        # them the arguments or entries that named nothing to decode.
-        pending: deque[str | ImageError] = deque()
-
-        def sources() -> Iterator[tuple[Path | bytes, str]]:
-            for item in found:
-                if isinstance(item, ImageError):
-                    pending.append(item)
-                else:
-                    pending.append(item.name)
-                    yield item.source, item.name
-
-        def decoded() -> Iterator[Pixels | ImageError]:
-            for result in read(sources()):
-                advance(1)
-                yield result
-
-        def unnamed() -> Iterator[tuple[str, ImageError]]:
-            while pending and isinstance(pending[0], ImageError):
-                yield "", cast(ImageError, pending.popleft())
-
-        for result in classifier.score_images(decoded(), on_batch=reporting.flush):
-            yield from unnamed()
-            yield cast(str, pending.popleft()), result
-        yield from unnamed()
 
 
 def _model_path(path: Path | None, quiet: bool) -> Path:

@@ -9,13 +9,19 @@ from __future__ import annotations
 import itertools
 import os
 import sys
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager as ContextManager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 from catclf.errors import CatclfError, ImageError, reason
+
+if TYPE_CHECKING:
+    from catclf.images import Pixels
+    from catclf.model import Model
 
 MAX_STDIN_BYTES = 256 << 20
 PATH_MAX = 4096  # bytes in the longest path Linux takes, with the NUL that ends it in C
@@ -32,6 +38,67 @@ class Input:
 
 
 Named = Input | ImageError
+
+
+def scored(
+    model: Model,
+    images: Iterable[str],
+    files_from: str | None = None,
+    null: bool = False,
+    *,
+    jobs: int = 1,
+    progress: Callable[[int | None], ContextManager[Callable[[int], None]]] | None = None,
+    on_batch: Callable[[], None] | None = None,
+) -> Iterator[tuple[str, float | ImageError]]:
+    """(name, P(cat)) for every image that images and the list files_from name (see
+    `images_named` and `list_entries`), in input order, as they are decoded in up to jobs
+    processes and scored by model; the ImageError instead for one that cannot be scored,
+    and for an argument or entry that names no image (with "" as its name).
+
+    progress(total), if given, is entered around the scoring and told of each image
+    decoded; total is None for a list, which is not counted to its end. on_batch() is
+    called once the results of a batch of images have been taken (see `Model.score_images`).
+    """
+    from catclf.workers import MIN_IMAGES_PER_PROCESS, reader
+
+    with ExitStack() as stack:
+        names: Iterable[str | ImageError] = images
+        if files_from is not None:
+            listed = stack.enter_context(open_list(files_from))
+            names = itertools.chain(names, list_entries(listed, files_from, null))
+        # Only a list's first images are counted, enough to decide whether worker
+        # processes pay; one that holds that many is taken as long. The arguments are
+        # counted whole.
+        enough = sys.maxsize if files_from is None else jobs * MIN_IMAGES_PER_PROCESS
+        count, found = counted(images_named(names), enough)
+        total = None if files_from is not None else count
+        read = stack.enter_context(reader(jobs, count if count < enough else sys.maxsize))
+        advance = (lambda k: None) if progress is None else stack.enter_context(progress(total))
+        # In input order: the names sent to be decoded and not yet scored, and between
+        # them the arguments or entries that named nothing to decode.
+        pending: deque[str | ImageError] = deque()
+
+        def sources() -> Iterator[tuple[Path | bytes, str]]:
+            for item in found:
+                if isinstance(item, ImageError):
+                    pending.append(item)
+                else:
+                    pending.append(item.name)
+                    yield item.source, item.name
+
+        def decoded() -> Iterator[Pixels | ImageError]:
+            for result in read(sources()):
+                advance(1)
+                yield result
+
+        def unnamed() -> Iterator[tuple[str, ImageError]]:
+            while pending and isinstance(pending[0], ImageError):
+                yield "", cast(ImageError, pending.popleft())
+
+        for result in model.score_images(decoded(), on_batch=on_batch):
+            yield from unnamed()
+            yield cast(str, pending.popleft()), result
+        yield from unnamed()
 
 
 def images_named(names: Iterable[str | ImageError]) -> Iterator[Named]:
