@@ -1,3 +1,77 @@
-"""catclf: a cat / non-cat image classifier built on vectorized logistic regression."""
+"""catclf: a cat / non-cat image classifier built on vectorized logistic regression.
+
+    import catclf
+
+    train_set, test_set = catclf.load_data()     # the bundled course set
+    model = catclf.train(train_set, test_set)     # learning_rate=0.005, num_iterations=2000
+    model.save("model.h5")
+    model = catclf.load_model("model.h5")
+    model.predict_proba(["photo.jpg"])            # array([0.788323])
+    catclf.evaluate(model, test_set).accuracy     # 0.7
+
+Every failure is a `catclf.CatclfError`. The course's own functions, under the course's
+names, are in `catclf.logistic`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "1.0.0"
+
+# Where each public name lives. They are imported when first used, so that
+# `import catclf` (and `catclf --help`) does not import numpy, h5py and Pillow.
+_PUBLIC = {
+    "CatclfError": "catclf.errors",
+    "DataError": "catclf.errors",
+    "ImageError": "catclf.errors",
+    "ModelError": "catclf.errors",
+    "TrainingDiverged": "catclf.errors",
+    "Dataset": "catclf.datasets",
+    "load_data": "catclf.datasets",
+    "load_dataset": "catclf.datasets",
+    "Model": "catclf.model",
+    "load_model": "catclf.model",
+    "train": "catclf.training",
+    "sweep": "catclf.training",
+    "SweepRun": "catclf.training",
+    "evaluate": "catclf.evaluation",
+    "Evaluation": "catclf.evaluation",
+}
+
+__all__ = [
+    "CatclfError",
+    "DataError",
+    "Dataset",
+    "Evaluation",
+    "ImageError",
+    "Model",
+    "ModelError",
+    "SweepRun",
+    "TrainingDiverged",
+    "__version__",
+    "evaluate",
+    "load_data",
+    "load_dataset",
+    "load_model",
+    "sweep",
+    "train",
+]
+
+if TYPE_CHECKING:
+    from catclf.datasets import Dataset, load_data, load_dataset
+    from catclf.errors import CatclfError, DataError, ImageError, ModelError, TrainingDiverged
+    from catclf.evaluation import Evaluation, evaluate
+    from catclf.model import Model, load_model
+    from catclf.training import SweepRun, sweep, train
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'catclf' has no attribute {name!r}")
+    return getattr(importlib.import_module(_PUBLIC[name]), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

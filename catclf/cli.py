@@ -16,22 +16,17 @@ A command that saves files and then cannot write its summary exits 0: its files 
 from __future__ import annotations
 
 import functools
-import itertools
-import math
 import os
 import sys
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
-from enum import Enum
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from catclf import reporting
+from catclf import options, reporting
 from catclf.entry import (
     exit_status,
     handle_signals,
@@ -39,20 +34,49 @@ from catclf.entry import (
     say_stopped,
 )
 from catclf.errors import CatclfError, ImageError, TrainingDiverged, reason
-from catclf.reporting import emit, emit_json, error, is_terminal, note
+from catclf.options import (
+    DataArgument,
+    EvaluateDataArgument,
+    ForceOption,
+    IterationsOption,
+    JobsOption,
+    JsonOption,
+    MemoryLimitOption,
+    ModelOption,
+    PositiveOption,
+    PredictFilesFromOption,
+    PredictImagesArgument,
+    PredictNullOption,
+    PrepareDataArgument,
+    PrepareMemoryLimitOption,
+    PrepareNameOption,
+    PrepareOutOption,
+    PrepareTestFractionOption,
+    QuietOption,
+    ReportDataOption,
+    ReportOutOption,
+    Solver,
+    SolverOption,
+    StrictOption,
+    SweepLearningRatesOption,
+    SweepOutOption,
+    TestOption,
+    ThresholdOption,
+    TrainLearningRateOption,
+)
+from catclf.reporting import Advance, emit, emit_json, error, flush, is_terminal, note
 
 if TYPE_CHECKING:
     from catclf.datasets import Dataset, Skipped
-    from catclf.images import Reader
-    from catclf.model import Model, Settings
-    from catclf.prepare import Written
-    from catclf.training import Plan
+    from catclf.evaluation import Evaluation
+    from catclf.model import Model
+    from catclf.prepare import Prepared
+    from catclf.report import Report
+    from catclf.training import Plan, SweepRun
 
 EXIT_ERROR = 1
 EXIT_NOT_CAT = 3
 EXIT_SIGPIPE = 141
-BATCH = 256
-MAX_STDIN_BYTES = 256 << 20
 BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 app = typer.Typer(
@@ -154,149 +178,6 @@ def _root(
     """
 
 
-def _memory_size(value: str | None) -> str | None:
-    from catclf.memory import parse_size
-
-    if value is not None:
-        try:
-            parse_size(value)
-        except ValueError as e:
-            raise typer.BadParameter(str(e)) from None
-    return value
-
-
-def _positive_rate(value: float) -> float:
-    if not (math.isfinite(value) and value > 0):
-        raise typer.BadParameter(f"{value} is not a positive number")
-    return value
-
-
-def _probability(value: float | None) -> float | None:
-    # Every comparison with NaN is false, so the range check of the option lets it through.
-    if value is not None and not 0.0 <= value <= 1.0:
-        raise typer.BadParameter(f"{value} is not a probability between 0 and 1")
-    return value
-
-
-class Solver(str, Enum):
-    """How train computes the gradient descent: the same iterates either way."""
-
-    auto = "auto"
-    gram = "gram"
-    primal = "primal"
-
-
-ModelOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--model",
-        "-m",
-        metavar="PATH",
-        envvar="CATCLF_MODEL",
-        readable=False,  # checked when the model is read or written, with a one-line error
-        show_envvar=True,
-        help="Model file. [default: model.h5 in the current folder]",
-        show_default=False,
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
-ForceOption = Annotated[
-    bool,
-    typer.Option(
-        "--force",
-        help="Replace a file in the way that catclf did not write (never a folder, device, "
-        "FIFO or socket, nor a file the command reads).",
-    ),
-]
-QuietOption = Annotated[
-    bool, typer.Option("--quiet", "-q", help="No progress bars or notes on stderr.")
-]
-DATA_FORMS = (
-    "A folder with two class folders (cat/ and another), an HDF5 file in the course layout, "
-    "or a folder with train_*.h5 and test_*.h5."
-)
-PositiveOption = Annotated[
-    str | None,
-    typer.Option(
-        metavar="NAME",
-        help="Name of the class folder that holds the cats. [default: cat or cats]",
-        show_default=False,
-    ),
-]
-StrictOption = Annotated[
-    bool,
-    typer.Option("--strict", help="Stop at the first unreadable image instead of skipping it."),
-]
-ThresholdOption = Annotated[
-    float,
-    typer.Option(
-        min=0.0,
-        max=1.0,
-        metavar="T",
-        callback=_probability,
-        help="Probability above which the label is cat.",
-    ),
-]
-
-DataArgument = Annotated[
-    Path | None,
-    typer.Argument(
-        metavar="DATA",
-        readable=False,
-        help=f"{DATA_FORMS} [default: the bundled cat / non-cat set]",
-        show_default=False,
-    ),
-]
-TestOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--test",
-        metavar="DATA",
-        help="Test set, in any of the same forms.",
-        show_default=False,
-        readable=False,
-    ),
-]
-IterationsOption = Annotated[
-    int,
-    typer.Option("--iterations", "-n", min=1, metavar="N", help="Gradient descent iterations."),
-]
-JobsOption = Annotated[
-    int | None,
-    typer.Option(
-        "--jobs",
-        "-j",
-        min=1,
-        help="Decode images in up to N processes; 1 decodes them in this one. [default: all cores]",
-        metavar="N",
-        show_default=False,
-    ),
-]
-
-SolverOption = Annotated[
-    Solver,
-    typer.Option(
-        "--solver",
-        metavar="S",
-        help="gram: iterate on the m x m Gram matrix X^T X, fast when m is well below "
-        "12288; primal: iterate on X itself; auto: whichever needs fewer multiplications. "
-        "The results are the same.",
-    ),
-]
-MemoryLimitOption = Annotated[
-    str | None,
-    typer.Option(
-        "--memory-limit",
-        metavar="SIZE",
-        callback=_memory_size,
-        help="Memory the training data may take, such as 600MB, 2GB or 512MiB. An HDF5 "
-        "set larger than this is read from its file a slice at a time in every iteration. "
-        "[default: a quarter of the available memory]",
-        show_default=False,
-    ),
-]
-
-
 def _memory_limit(memory_limit: str | None) -> int:
     """--memory-limit in bytes, or the default: a quarter of the available memory."""
     from catclf.memory import default_limit, parse_size
@@ -319,7 +200,7 @@ def _say_if_streamed(train_set: Dataset, how: Plan, limit: int, quiet: bool) -> 
 
 def _decoding_jobs(jobs: int | None) -> int:
     """The number of decoding processes: jobs, or one per core this process may use."""
-    from catclf.images import default_jobs
+    from catclf.workers import default_jobs
 
     return default_jobs() if jobs is None else jobs
 
@@ -330,16 +211,7 @@ def train(
     data: DataArgument = None,
     test: TestOption = None,
     model: ModelOption = None,
-    learning_rate: Annotated[
-        float,
-        typer.Option(
-            "--learning-rate",
-            "-r",
-            metavar="R",
-            callback=_positive_rate,
-            help="Gradient step size.",
-        ),
-    ] = 0.005,
+    learning_rate: TrainLearningRateOption = 0.005,
     iterations: IterationsOption = 2000,
     positive: PositiveOption = None,
     strict: StrictOption = False,
@@ -359,10 +231,8 @@ def train(
     """
     jobs = _decoding_jobs(jobs)
     from catclf import model as model_file
+    from catclf import training
     from catclf.datasets import BUNDLED_DIR
-    from catclf.model import Settings
-    from catclf.training import plan
-    from catclf.training import train as fit
 
     limit = _memory_limit(memory_limit)
     started = time.perf_counter()
@@ -374,171 +244,129 @@ def train(
         data, test, positive, strict, quiet, jobs, memory_limit=limit
     )
 
-    settings = Settings(learning_rate=learning_rate, num_iterations=iterations)
-    how = plan(train_set, iterations, solver=solver.value, memory_limit=limit)
+    how = training.plan(train_set, iterations, solver=solver.value, memory_limit=limit)
     _say_if_streamed(train_set, how, limit, quiet)
-    # Streamed, an iteration can take minutes: the bar counts examples, not iterations.
-    total = (iterations + 1) * train_set.m + (0 if test_set is None else test_set.m)
-    with reporting.progress(
-        "training", total if how.streamed else iterations, enabled=show, status="cost"
-    ) as advance:
-        cost_text = ""
-        begun = time.perf_counter()
-        seen = 0
-
-        def iterated(i: int, cost: float) -> None:
-            nonlocal cost_text
-            cost_text = f"cost {cost:.6f}"
-            advance(0 if how.streamed else 1, status=cost_text)
-
-        def examples(k: int) -> None:
-            nonlocal seen
-            seen += k
-            rate = seen / max(time.perf_counter() - begun, 1e-9)
-            advance(k, status=f"{cost_text}  {rate:,.0f} examples/s".strip())
-
+    total = iterations * train_set.m + train_set.m + (0 if test_set is None else test_set.m)
+    with _training_bar(how.streamed, total if how.streamed else iterations, show) as watch:
         try:
-            trained = fit(
+            trained = training.train(
                 train_set,
                 test_set,
-                settings,
+                learning_rate=learning_rate,
+                num_iterations=iterations,
                 solver=solver.value,
                 memory_limit=limit,
-                on_iteration=iterated,
-                on_examples=examples,
+                on_iteration=watch.iterated,
+                on_examples=watch.examples,
             )
         except TrainingDiverged as e:
-            raise TrainingDiverged(f"{e}; no model was saved") from e
+            raise TrainingDiverged(f"{e}; {DIVERGED_ADVICE}; no model was saved") from e
     model_file.save(trained, out, force=force, inputs=inputs)
-
+    summary = {
+        "model": str(out),
+        **training.run_summary(train_set, test_set, learning_rate, iterations, trained),
+        "skipped": _skipped_json(skipped),
+        "ignored": _ignored(train_set, test_set),
+        "solver": trained.solver,
+        "streamed": how.streamed,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
     with _summary_after_saving(f"the model was saved to {out}"):
-        summary = {
-            "model": str(out),
-            **_run_summary(train_set, test_set, settings, trained),
-            "skipped": _skipped_json(skipped),
-            "ignored": _ignored(train_set, test_set),
-            "solver": trained.solver,
-            "streamed": how.streamed,
-            "seconds": round(time.perf_counter() - started, 3),
-        }
         if as_json:
             emit_json(summary)
-            return
-        rows = [
+        else:
+            _show_trained(trained, train_set, test_set, summary)
+
+
+def _show_trained(
+    trained: Model, train_set: Dataset, test_set: Dataset | None, summary: dict[str, Any]
+) -> None:
+    reporting.summary(
+        "Trained",
+        [
             ("examples", train_set.describe()),
             ("test examples", "none" if test_set is None else test_set.describe()),
-            ("train accuracy", reporting.percent(trained.train_accuracy, trained.train_examples)),
-            (
-                "test accuracy",
-                "no test set"
-                if trained.test_accuracy is None
-                else reporting.percent(trained.test_accuracy, trained.test_examples),
-            ),
+            *_accuracy_rows(trained),
             ("final cost", f"{trained.final_cost:.6f}"),
-            ("skipped", str(len(skipped))),
-            ("ignored", str(_ignored(train_set, test_set))),
-            ("model", str(out)),
-        ]
-        if is_terminal(sys.stdout):
-            reporting.table("Trained", rows)
-        else:
-            reporting.key_values(rows)
+            ("skipped", str(len(summary["skipped"]))),
+            ("ignored", str(summary["ignored"])),
+            ("model", summary["model"]),
+        ],
+    )
+
+
+def _accuracy_rows(m: Model) -> list[tuple[str, str]]:
+    """The train and test accuracies a model records, as summary rows."""
+    test = m.test_accuracy
+    return [
+        ("train accuracy", reporting.percent(m.train_accuracy, m.train_examples)),
+        (
+            "test accuracy",
+            "no test set" if test is None else reporting.percent(test, m.test_examples),
+        ),
+    ]
+
+
+class _TrainingBar:
+    """The progress of a training run, for its bar: the cost after each iteration, and when
+    the data is streamed (an iteration can then take minutes) the examples read."""
+
+    def __init__(self, advance: reporting.Advance, streamed: bool) -> None:
+        self.advance, self.streamed = advance, streamed
+        self.cost, self.seen, self.begun = "", 0, time.perf_counter()
+
+    def iterated(self, i: int, cost: float) -> None:
+        self.cost = f"cost {cost:.6f}"
+        self.advance(0 if self.streamed else 1, status=self.cost)
+
+    def examples(self, k: int) -> None:
+        self.seen += k
+        rate = self.seen / max(time.perf_counter() - self.begun, 1e-9)
+        self.advance(k, status=f"{self.cost}  {rate:,.0f} examples/s".strip())
 
 
 @contextmanager
-def _decoding_bars(
-    show: bool, announce: Callable[[int], None] | None = None
-) -> Iterator[Callable[[int], Callable[[int], None]]]:
-    """A progress(total) for the datasets module: each call starts a 'decoding' bar,
-    shown when show is true and closed at the end of the with block; announce(total),
-    if given, is called first."""
+def _training_bar(streamed: bool, total: int, show: bool) -> Iterator[_TrainingBar]:
+    """A 'training' bar on stderr (when show), counting examples when streamed, else
+    iterations."""
+    with reporting.progress("training", total, enabled=show, status="cost") as advance:
+        yield _TrainingBar(advance, streamed)
+
+
+@contextmanager
+def _bars(show: bool, source: Path | None = None) -> Iterator[Callable[[str, int], Advance]]:
+    """A progress(what, total) for the library: each call ends the bar before it and starts
+    one named what ("decoding", "writing"), shown when show is true, all of them closed at
+    the end of the with block. With source, decoding is also announced in a note."""
     with ExitStack() as bars:
 
-        def decoding(total: int) -> Callable[[int], None]:
-            if announce is not None:
-                announce(total)
-            return bars.enter_context(reporting.progress("decoding", total, enabled=show))
+        def progress(what: str, total: int) -> Advance:
+            if source is not None and what == "decoding":
+                note(f"decoding {total} images from {source}")
+            bars.close()  # one bar at a time
+            return bars.enter_context(reporting.progress(what, total, enabled=show))
 
-        yield decoding
-
-
-def _fraction(value: float | None) -> float | None:
-    if value is not None and not 0 < value < 1:
-        raise typer.BadParameter(f"{value} is not between 0 and 1 (both excluded)")
-    return value
+        yield progress
 
 
-def _file_name(value: str | None) -> str | None:
-    from catclf.prepare import safe_name
-
-    if value is not None and (not value or safe_name(value) != value):
-        raise typer.BadParameter(
-            f"{value!r} is not a safe file name: use letters, digits, '_', '-' and '.' "
-            "(not first or last), 100 bytes at most"
-        )
-    return value
+def _note_skipped(skipped: list[Skipped]) -> None:
+    for s in skipped:
+        note(f"skipped {s.path}: {s.error}")
 
 
 @app.command()
 @reports_errors(saves=True)
 def prepare(
-    data: Annotated[
-        Path,
-        typer.Argument(
-            metavar="DATA",
-            readable=False,
-            help="A folder with two class folders (cat/ and another).",
-            show_default=False,
-        ),
-    ],
-    out: Annotated[
-        Path,
-        typer.Option(
-            "--out",
-            "-o",
-            metavar="FOLDER",
-            help="Folder to write train_NAME.h5 (and test_NAME.h5) into; created if missing.",
-            show_default=False,
-        ),
-    ],
-    test_fraction: Annotated[
-        float | None,
-        typer.Option(
-            "--test-fraction",
-            metavar="F",
-            callback=_fraction,
-            help="Also write test_NAME.h5 with about this fraction of each class, chosen by "
-            "a hash of each file's path.",
-            show_default=False,
-        ),
-    ] = None,
-    name: Annotated[
-        str | None,
-        typer.Option(
-            "--name",
-            metavar="NAME",
-            callback=_file_name,
-            help="NAME in the file names. [default: DATA's folder name]",
-            show_default=False,
-        ),
-    ] = None,
+    data: PrepareDataArgument,
+    out: PrepareOutOption,
+    test_fraction: PrepareTestFractionOption = None,
+    name: PrepareNameOption = None,
     positive: PositiveOption = None,
     strict: StrictOption = False,
     force: ForceOption = False,
     as_json: JsonOption = False,
     jobs: JobsOption = None,
-    memory_limit: Annotated[
-        str | None,
-        typer.Option(
-            "--memory-limit",
-            metavar="SIZE",
-            callback=_memory_size,
-            help="Memory the decoded images may take, such as 600MB, 2GB or 512MiB; more are "
-            "kept in a temporary file beside FOLDER until they are written. [default: a "
-            "quarter of the available memory]",
-            show_default=False,
-        ),
-    ] = None,
+    memory_limit: PrepareMemoryLimitOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Decode a folder of photos once into the course's HDF5 layout, for `catclf train
@@ -549,103 +377,44 @@ def prepare(
       catclf prepare photos/ --out datasets/       # datasets/train_photos.h5
       catclf prepare photos/ --out datasets/ --test-fraction 0.2
     """
-    jobs = _decoding_jobs(jobs)
-    from catclf import datasets
     from catclf import prepare as preparing
-    from catclf.memory import format_size
 
     started = time.perf_counter()
-    show = is_terminal(sys.stderr) and not quiet
-    say = (lambda message: None) if quiet else note
-    name = name if name is not None else preparing.default_name(data)
-    # Before decoding, not after it.
-    preparing.check_source(data)
-    preparing.check_target(out, name, test=test_fraction is not None, force=force, inputs=[data])
-    # Where images beyond the memory limit wait to be written: the disk that takes them.
-    spill = out if out.is_dir() else out.parent
-
-    def announce(total: int) -> None:
-        say(f"decoding {total} images from {data}")
-
-    with _decoding_bars(show, announce) as decoding:
-        photos = datasets.read_folder(
+    with _bars(is_terminal(sys.stderr) and not quiet, None if quiet else data) as progress:
+        done = preparing.prepare(
             data,
+            out,
+            name=name,
+            test_fraction=test_fraction,
             positive=positive,
             strict=strict,
-            progress=decoding,
-            jobs=jobs,
+            jobs=_decoding_jobs(jobs),
             memory_limit=_memory_limit(memory_limit),
-            spill=spill,
-        )
-    for s in photos.skipped:
-        note(f"skipped {s.path}: {s.error}")
-    if test_fraction is None:
-        train_set, test_set = photos, None
-    else:
-        train_set, test_set = preparing.split(photos, data, test_fraction, spill=spill)
-    total = photos.m if test_set is None else train_set.m + test_set.m
-    stale = preparing.targets(out, name)[1]
-    if test_set is None and stale.is_file():
-        say(f"removing {stale}, the test set of an earlier run")
-    with reporting.progress("writing", total, enabled=show) as advance:
-        written = preparing.write(
-            out,
-            name,
-            data,
-            train_set,
-            test_set,
-            test_fraction=test_fraction,
-            progress=advance,
             force=force,
+            progress=progress,
         )
-
+    _note_skipped(done.photos.skipped)
+    if done.removed is not None and not quiet:
+        note(f"removed {done.removed}, the test set of an earlier run")
     with _summary_after_saving(f"the data files were saved in {out}"):
-        sides = {"train": written[0], "test": written[1] if len(written) > 1 else None}
         if as_json:
-            emit_json(
-                {
-                    "folder": str(out),
-                    "name": name,
-                    "source": str(data),
-                    "classes": list(photos.classes),
-                    "test_fraction": test_fraction,
-                    **{side: None if w is None else _file_summary(w) for side, w in sides.items()},
-                    "skipped": _skipped_json(photos.skipped),
-                    "ignored": photos.ignored,
-                    "seconds": round(time.perf_counter() - started, 3),
-                }
-            )
-            return
-        rows = []
-        for side, w in sides.items():
-            rows += [
-                (f"{side} file", "none" if w is None else f"{w.path} ({format_size(w.size)})"),
-                (f"{side} examples", "none" if w is None else w.data.describe()),
-            ]
-        rows += [("skipped", str(len(photos.skipped))), ("ignored", str(photos.ignored))]
-        if is_terminal(sys.stdout):
-            reporting.table("Prepared", rows)
+            emit_json({**done.as_dict(), "seconds": round(time.perf_counter() - started, 3)})
         else:
-            reporting.key_values(rows)
+            _show_prepared(done)
 
 
-def _file_summary(w: Written) -> dict[str, Any]:
-    return {
-        "path": str(w.path),
-        "examples": w.data.m,
-        "positives": w.data.positives,
-        "negatives": w.data.m - w.data.positives,
-        "bytes": w.size,
-    }
+def _show_prepared(done: Prepared) -> None:
+    from catclf.memory import format_size
 
-
-def _hdf5_example(file: str, index: int, source: str) -> dict[str, Any]:
-    """Where an example of an HDF5 set is: the file and index, and the photo it was
-    decoded from when the file records it (as files written by prepare do)."""
-    where: dict[str, Any] = {"path": file, "index": index}
-    if source != f"{file}[{index}]":
-        where["source"] = source
-    return where
+    rows = []
+    for side, w in zip(("train", "test"), [*done.written, None], strict=False):
+        rows += [
+            (f"{side} file", "none" if w is None else f"{w.path} ({format_size(w.size)})"),
+            (f"{side} examples", "none" if w is None else w.data.describe()),
+        ]
+    photos = done.photos
+    rows += [("skipped", str(len(photos.skipped))), ("ignored", str(photos.ignored))]
+    reporting.summary("Prepared", rows)
 
 
 def _load_sets(
@@ -661,64 +430,24 @@ def _load_sets(
     takes DATA and --test; says on stderr what was found. memory_limit: see datasets.load."""
     from catclf import datasets
 
-    with _decoding_bars(is_terminal(sys.stderr) and not quiet) as decoding:
-        implied_test: Dataset | None
-        if data is None:
-            train_set, implied_test = datasets.bundled()
-        else:
-            train_set, implied_test = datasets.load(
-                data,
-                positive=positive,
-                strict=strict,
-                progress=decoding,
-                jobs=jobs,
-                memory_limit=memory_limit,
-            )
-        test_set = implied_test
-        if test is not None:
-            test_set = datasets.load_test(
-                test,
-                positive=positive,
-                strict=strict,
-                progress=decoding,
-                jobs=jobs,
-                memory_limit=memory_limit,
-            )
+    with _bars(is_terminal(sys.stderr) and not quiet) as bars:
+        decoding = functools.partial(bars, "decoding")
+        train_set, test_set = datasets.load_data(
+            data,
+            test,
+            positive=positive,
+            strict=strict,
+            progress=decoding,
+            jobs=jobs,
+            memory_limit=memory_limit,
+        )
     skipped = train_set.skipped + (test_set.skipped if test_set is not None else [])
-    for s in skipped:
-        note(f"skipped {s.path}: {s.error}")
+    _note_skipped(skipped)
     if not quiet:
         note(f"training on {train_set.origin}: {train_set.describe()}")
         if test_set is not None:
             note(f"testing on {test_set.origin}: {test_set.describe()}")
     return train_set, test_set, skipped
-
-
-def _run_summary(
-    train_set: Dataset,
-    test_set: Dataset | None,
-    settings: Settings,
-    trained: Model | None,
-    costs: list[float] | None = None,
-) -> dict[str, Any]:
-    """What one training run found, as train --json and sweep --json print it.
-
-    trained is None for a run that diverged: its accuracies and final cost are null and
-    costs are those recorded (iterations 0, 100, ...) before it was stopped.
-    """
-    return {
-        "train_data": train_set.origin,
-        "test_data": None if test_set is None else test_set.origin,
-        "train_examples": train_set.m,
-        "test_examples": 0 if test_set is None else test_set.m,
-        "train_accuracy": None if trained is None else trained.train_accuracy,
-        "test_accuracy": None if trained is None else trained.test_accuracy,
-        "final_cost": None if trained is None else trained.final_cost,
-        "costs": list(trained.costs) if trained is not None else list(costs or []),
-        "learning_rate": settings.learning_rate,
-        "num_iterations": settings.num_iterations,
-        "classes": list(train_set.classes),
-    }
 
 
 def _skipped_json(skipped: list[Skipped]) -> list[dict[str, str]]:
@@ -731,13 +460,10 @@ def _ignored(train_set: Dataset, test_set: Dataset | None) -> int:
 
 
 SWEEP_RATES = (0.01, 0.001, 0.0001)
+DIVERGED_ADVICE = (
+    "try a smaller --learning-rate (or, since the cost can rise before it falls, more --iterations)"
+)
 CURVES = "learning_curves.png"
-
-
-def _positive_rates(values: list[float] | None) -> list[float] | None:
-    for value in values or []:
-        _positive_rate(value)
-    return values
 
 
 @app.command()
@@ -745,30 +471,9 @@ def _positive_rates(values: list[float] | None) -> list[float] | None:
 def sweep(
     data: DataArgument = None,
     test: TestOption = None,
-    learning_rates: Annotated[
-        list[float] | None,
-        typer.Option(
-            "--learning-rate",
-            "-r",
-            metavar="R",
-            callback=_positive_rates,
-            help="A learning rate to try; repeat the option for each. "
-            "[default: 0.01, 0.001, 0.0001]",
-            show_default=False,
-        ),
-    ] = None,
+    learning_rates: SweepLearningRatesOption = None,
     iterations: IterationsOption = 2000,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            "-o",
-            metavar="DIR",
-            help="Also draw learning_curves.png, the cost curves of every rate, into DIR "
-            "(created if missing). Needs matplotlib: pip install 'catclf[plot]'.",
-            show_default=False,
-        ),
-    ] = None,
+    out: SweepOutOption = None,
     positive: PositiveOption = None,
     strict: StrictOption = False,
     jobs: JobsOption = None,
@@ -790,9 +495,7 @@ def sweep(
       catclf sweep                     # the course's rates 0.01, 0.001, 0.0001
       catclf sweep -r 0.005 -r 0.001 --iterations 1500 --out curves/
     """
-    jobs = _decoding_jobs(jobs)
-    from catclf.model import Settings
-    from catclf.training import plan
+    from catclf import training
 
     inputs = [p for p in (data, test) if p is not None]
     if out is not None:
@@ -800,150 +503,87 @@ def sweep(
 
         plots.require()
         report.check_folder(out, [CURVES], force=force, inputs=inputs)
-    rates = learning_rates or list(SWEEP_RATES)
-    show = is_terminal(sys.stderr) and not quiet
     limit = _memory_limit(memory_limit)
     train_set, test_set, skipped = _load_sets(
-        data, test, positive, strict, quiet, jobs, memory_limit=limit
+        data, test, positive, strict, quiet, _decoding_jobs(jobs), memory_limit=limit
     )
     # The same for every rate: it depends on the data and the iterations only.
-    how = plan(train_set, iterations, solver=solver.value, memory_limit=limit)
+    how = training.plan(train_set, iterations, solver=solver.value, memory_limit=limit)
     _say_if_streamed(train_set, how, limit, quiet)
+    with _bars(is_terminal(sys.stderr) and not quiet) as bars:
 
-    runs: list[dict[str, Any]] = []
-    for rate in rates:
-        started = time.perf_counter()
-        settings = Settings(learning_rate=rate, num_iterations=iterations)
-        with reporting.progress(
-            f"rate {rate:g}", iterations, enabled=show, status="cost"
-        ) as advance:
-            trained, costs, why = _train_or_diverge(
-                train_set, test_set, settings, advance, solver=solver.value, memory_limit=limit
-            )
-        if why is not None and not quiet:
-            note(why)
-        runs.append(
-            {
-                "learning_rate": rate,
-                "diverged": trained is None,
-                "reason": why,
-                "best": False,
-                "model": None,
-                **_run_summary(train_set, test_set, settings, trained, costs),
-                "skipped": _skipped_json(skipped),
-                "solver": how.solver,
-                "streamed": how.streamed,
-                "seconds": round(time.perf_counter() - started, 3),
-            }
+        def bar(rate: float) -> Callable[[int, float], None]:
+            advance = bars(f"rate {rate:g}", iterations)
+            return lambda i, cost: advance(1, status=f"cost {cost:.6f}")
+
+        runs = training.sweep(
+            train_set,
+            test_set,
+            learning_rates or list(SWEEP_RATES),
+            num_iterations=iterations,
+            solver=solver.value,
+            memory_limit=limit,
+            on_run=bar,
         )
-
-    trained_runs = [r for r in runs if not r["diverged"]]
-    if trained_runs:
-        # Highest test accuracy, then lowest final cost; the first of equals.
-        best = min(trained_runs, key=lambda r: (-(r["test_accuracy"] or 0), r["final_cost"]))
-        best["best"] = True
+    for run in runs:
+        if run.diverged is not None and not quiet:
+            note(f"{run.diverged}; {DIVERGED_ADVICE}")
     if as_json:
-        emit_json(runs)
+        emit_json([_sweep_json(r, train_set, test_set, skipped, how) for r in runs])
     else:
         _sweep_table(runs, has_test=test_set is not None)
-    if not trained_runs:
+    if all(run.model is None for run in runs):
         raise TrainingDiverged(
             "training diverged at every learning rate; try smaller rates (or, since the cost "
             "can rise before it falls, more --iterations)"
         )
     if out is not None:
-        curves = [(r["learning_rate"], None if r["diverged"] else r["costs"]) for r in runs]
+        curves = [(r.learning_rate, None if r.model is None else list(r.costs)) for r in runs]
         pictures = {CURVES: plots.learning_curves(curves)}
         for path in report.write_files(out, pictures, force=force, inputs=inputs):
             if not quiet:
                 note(f"wrote {path}")
 
 
-def _train_or_diverge(
-    train_set: Dataset,
-    test_set: Dataset | None,
-    settings: Settings,
-    advance: reporting.Advance,
-    *,
-    solver: str,
-    memory_limit: int,
-) -> tuple[Model | None, list[float], str | None]:
-    """(model, costs every 100 iterations, None), or (None, the costs recorded before it
-    stopped, why) for a run that diverged."""
-    from catclf.logistic import COST_EVERY
-    from catclf.training import train as fit
-
-    costs: list[float] = []
-
-    def record(i: int, cost: float) -> None:
-        if i % COST_EVERY == 0:  # as the model keeps them
-            costs.append(cost)
-        advance(1, status=f"cost {cost:.6f}")
-
-    try:
-        trained = fit(
-            train_set,
-            test_set,
-            settings,
-            solver=solver,
-            memory_limit=memory_limit,
-            on_iteration=record,
-        )
-        return trained, costs, None
-    except TrainingDiverged as e:
-        return None, costs, str(e)
+def _sweep_json(
+    run: SweepRun, train_set: Dataset, test_set: Dataset | None, skipped: list[Skipped], how: Plan
+) -> dict[str, Any]:
+    summary = run.as_dict(train_set, test_set)
+    if run.diverged is not None:
+        summary["reason"] = f"{run.diverged}; {DIVERGED_ADVICE}"
+    return {
+        **summary,
+        "skipped": _skipped_json(skipped),
+        "solver": how.solver,
+        "streamed": how.streamed,
+    }
 
 
-def _sweep_table(runs: list[dict[str, Any]], *, has_test: bool) -> None:
-    headers = ["learning_rate", "train_accuracy", "test_accuracy", "final_cost", "note"]
+def _sweep_table(runs: list[SweepRun], *, has_test: bool) -> None:
     rows = []
     for r in runs:
-        if r["diverged"]:
-            rows.append([f"{r['learning_rate']:g}", "-", "-", "-", "diverged"])
+        if r.model is None:
+            rows.append([f"{r.learning_rate:g}", "-", "-", "-", "diverged"])
             continue
         rows.append(
             [
-                f"{r['learning_rate']:g}",
-                f"{100 * r['train_accuracy']:.2f}%",
-                f"{100 * r['test_accuracy']:.2f}%" if has_test else "-",
-                f"{r['final_cost']:.6f}",
-                "best" if r["best"] else "",
+                f"{r.learning_rate:g}",
+                f"{100 * r.model.train_accuracy:.2f}%",
+                f"{100 * (r.model.test_accuracy or 0.0):.2f}%" if has_test else "-",
+                f"{r.model.final_cost:.6f}",
+                "best" if r.best else "",
             ]
         )
-    if is_terminal(sys.stdout):
-        reporting.table(
-            "Sweep", [tuple(row) for row in rows], tuple(h.replace("_", " ") for h in headers)
-        )
-    else:
-        reporting.aligned(headers, rows)
+    headers = ["learning_rate", "train_accuracy", "test_accuracy", "final_cost", "note"]
+    reporting.grid("Sweep", headers, rows)
 
 
 @app.command()
 @reports_errors(saves=True)
 def report(
-    out: Annotated[
-        Path,
-        typer.Option(
-            "--out",
-            "-o",
-            metavar="DIR",
-            help="Folder to write the pictures and index.html into; created if missing.",
-            show_default=False,
-        ),
-    ],
+    out: ReportOutOption,
     model: ModelOption = None,
-    data: Annotated[
-        Path | None,
-        typer.Option(
-            "--data",
-            "-d",
-            metavar="DATA",
-            readable=False,
-            help="Labelled images to score, in any form train takes; of a folder with "
-            "train_*.h5 and test_*.h5, the test set.",
-            show_default=False,
-        ),
-    ] = None,
+    data: ReportDataOption = None,
     positive: PositiveOption = None,
     strict: StrictOption = False,
     force: ForceOption = False,
@@ -986,23 +626,33 @@ def report(
     )
 
     with _summary_after_saving(f"the report was saved in {out}"):
-        if as_json:
-            emit_json(
-                {
-                    "out": str(out),
-                    "files": [str(p) for p in written],
-                    "misclassified": None if labelled is None else made.misclassified,
-                    "scores": None if made.scores is None else made.scores.as_dict(),
-                }
-            )
-            return
-        if labelled is not None and not made.misclassified and not quiet:
-            note(f"no image of {labelled.origin} is misclassified: no {reports.MISCLASSIFIED}")
-        rows = [(reports.WHAT[p.name], str(p)) for p in written]
-        if is_terminal(sys.stdout):
-            reporting.table("Written", rows)
-        else:
-            reporting.key_values(rows)
+        _show_report(out, made, written, labelled, as_json=as_json, quiet=quiet)
+
+
+def _show_report(
+    out: Path,
+    made: Report,
+    written: list[Path],
+    labelled: Dataset | None,
+    *,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    from catclf import report as reports
+
+    if as_json:
+        emit_json(
+            {
+                "out": str(out),
+                "files": [str(p) for p in written],
+                "misclassified": None if labelled is None else made.misclassified,
+                "scores": None if made.scores is None else made.scores.as_dict(),
+            }
+        )
+        return
+    if labelled is not None and not made.misclassified and not quiet:
+        note(f"no image of {labelled.origin} is misclassified: no {reports.MISCLASSIFIED}")
+    reporting.summary("Written", [(reports.WHAT[p.name], str(p)) for p in written])
 
 
 def _load_labelled(
@@ -1011,7 +661,8 @@ def _load_labelled(
     """DATA as a test set (of a course folder, its test_*.h5); skipped images are noted."""
     from catclf import datasets
 
-    with _decoding_bars(is_terminal(sys.stderr) and not quiet) as decoding:
+    with _bars(is_terminal(sys.stderr) and not quiet) as bars:
+        decoding = functools.partial(bars, "decoding")
         labelled = datasets.load_test(
             data,
             positive=positive,
@@ -1021,47 +672,16 @@ def _load_labelled(
             memory_limit=_memory_limit(None),
             in_file=True,  # scored in one pass: a slice at a time is enough
         )
-    for s in labelled.skipped:
-        note(f"skipped {s.path}: {s.error}")
+    _note_skipped(labelled.skipped)
     return labelled
-
-
-@dataclass(frozen=True)
-class _Input:
-    name: str
-    source: Path | bytes
 
 
 @app.command()
 @reports_errors(saves=False)
 def predict(
-    images: Annotated[
-        list[str] | None,
-        typer.Argument(
-            metavar="IMAGE",
-            help="Image files, folders (every image below them, in sorted order), or - for an "
-            "image on stdin.",
-            show_default=False,
-        ),
-    ] = None,
-    files_from: Annotated[
-        str | None,
-        typer.Option(
-            "--files-from",
-            "-f",
-            metavar="FILE",
-            help="Read image paths from FILE, one per line (- for stdin).",
-            show_default=False,
-        ),
-    ] = None,
-    null: Annotated[
-        bool,
-        typer.Option(
-            "--null",
-            "-0",
-            help="With --files-from: paths end with NUL, as find -print0 writes them.",
-        ),
-    ] = False,
+    images: PredictImagesArgument = None,
+    files_from: PredictFilesFromOption = None,
+    null: PredictNullOption = False,
     model: ModelOption = None,
     threshold: ThresholdOption = 0.5,
     as_json: JsonOption = False,
@@ -1096,124 +716,45 @@ def predict(
         )
     if null and files_from is None:
         raise typer.BadParameter("--null goes with --files-from", param_hint="'--null'")
+    from catclf import inputs
+    from catclf import model as model_file
+    from catclf.model import label
+
     single = (
         files_from is None
         and images is not None
         and len(images) == 1
-        and (images[0] == "-" or not _is_folder(Path(images[0])))
+        and (images[0] == "-" or not inputs.is_folder(Path(images[0])))
     )
-    jobs = _decoding_jobs(jobs)
-    from catclf import model as model_file
-    from catclf.images import MIN_IMAGES_PER_PROCESS, reader
-
     classifier = model_file.load(_model_path(model, quiet))
+    jobs = _decoding_jobs(jobs)
+    failed, all_cats = False, True
+    # Results on a terminal show progress themselves; a bar is for output sent elsewhere.
+    show = not quiet and is_terminal(sys.stderr) and not is_terminal(sys.stdout)
 
-    with ExitStack() as stack:
-        names: Iterable[str | None] = images or []
-        if files_from is not None:
-            listed = stack.enter_context(_open_list(files_from))
-            names = itertools.chain(names, _list_entries(listed, files_from, null))
-        # A list is read as it is scored, so that an endless one neither waits for its end
-        # nor fills memory. Only its first images are counted, enough to decide whether
-        # worker processes pay (and no more than a batch, which is awaited anyway); one
-        # that holds that many is taken as long. The arguments are counted whole.
-        enough = sys.maxsize if files_from is None else min(jobs * MIN_IMAGES_PER_PROCESS, BATCH)
-        count, found = _counted(_inputs(names), enough)
-        total = None if files_from is not None else count
-        failed = False
-        all_cats = True
+    def bar(total: int | None) -> AbstractContextManager[Advance]:
+        return reporting.progress("scoring", total, enabled=show and total != 1)
 
-        def readable(found: Iterable[_Input | None]) -> Iterator[_Input]:
-            nonlocal failed
-            for item in found:
-                if item is None:
-                    failed = True
-                else:
-                    yield item
-
-        # Results on a terminal show progress themselves; a bar is for output sent elsewhere.
-        show = (
-            not quiet
-            and (total is None or total > 1)
-            and is_terminal(sys.stderr)
-            and not is_terminal(sys.stdout)
-        )
-        with (
-            reader(jobs, count if count < enough else sys.maxsize) as read,
-            reporting.progress("scoring", total, enabled=show) as advance,
-        ):
-            for name, p in _scores(readable(found), classifier, read, advance):
-                if name is None:
-                    failed = True
-                    continue
-                is_cat = p > threshold
-                all_cats = all_cats and is_cat
-                label = "cat" if is_cat else "non-cat"
-                if as_json:
-                    emit_json({"path": name, "probability": p, "label": label})
-                elif single:
-                    emit(f"{p:.6f}")
-                else:
-                    emit(f"{_tsv_field(name)}\t{p:.6f}\t{label}")
-
+    scored = inputs.scored(
+        classifier, images or [], files_from, null, jobs=jobs, progress=bar, on_batch=flush
+    )
+    for name, p in scored:
+        if isinstance(p, ImageError):
+            error(str(p))
+            failed = True
+            continue
+        verdict = label(p, threshold)
+        all_cats = all_cats and verdict == "cat"
+        if as_json:
+            emit_json({"path": name, "probability": p, "label": verdict})
+        elif single:
+            emit(f"{p:.6f}")
+        else:
+            emit(f"{_tsv_field(name)}\t{p:.6f}\t{verdict}")
     if failed:
         raise typer.Exit(EXIT_ERROR)
     if exit_code and not all_cats:
         raise typer.Exit(EXIT_NOT_CAT)
-
-
-def _counted(found: Iterator[_Input | None], enough: int) -> tuple[int, Iterator[_Input | None]]:
-    """(the number of images in found, counted no further than enough; found, whole)."""
-    ahead: list[_Input | None] = []
-    count = 0
-    for item in found:
-        ahead.append(item)
-        count += item is not None
-        if count >= enough:
-            break
-    return count, itertools.chain(ahead, found)
-
-
-def _scores(
-    items: Iterable[_Input], classifier: Model, read: Reader, advance: Callable[[int], None]
-) -> Iterator[tuple[str | None, float]]:
-    """(name, probability of cat) for each image of items, in order, scored BATCH at a
-    time; (None, nan) for one that cannot be read, which is reported on stderr. items is
-    read only as far as the decoding has got."""
-    import numpy as np
-
-    from catclf.images import CHANNELS, IMAGE_SIZE, to_columns
-
-    pixels = np.empty((BATCH, IMAGE_SIZE, IMAGE_SIZE, CHANNELS), dtype=np.uint8)
-    names: list[str] = []
-
-    def scored() -> Iterator[tuple[str | None, float]]:
-        probabilities = classifier.probabilities(to_columns(pixels[: len(names)]))
-        yield from zip(names, map(float, probabilities), strict=True)
-        reporting.flush()
-        names.clear()
-
-    # The items handed to the decoder whose results have not come back yet, oldest first.
-    waiting: deque[_Input] = deque()
-
-    def sources() -> Iterator[tuple[Path | bytes, str]]:
-        for item in items:
-            waiting.append(item)
-            yield item.source, item.name
-
-    for result in read(sources()):
-        item = waiting.popleft()
-        advance(1)
-        if isinstance(result, ImageError):
-            error(str(result))
-            yield None, math.nan
-            continue
-        pixels[len(names)] = result
-        names.append(item.name)
-        if len(names) == BATCH:
-            yield from scored()
-    if names:
-        yield from scored()
 
 
 def _model_path(path: Path | None, quiet: bool) -> Path:
@@ -1233,158 +774,17 @@ def _model_path(path: Path | None, quiet: bool) -> Path:
     return model_file.BUNDLED_PATH
 
 
-def _inputs(names: Iterable[str | None]) -> Iterator[_Input | None]:
-    """The images that names (paths, folders, - for stdin) hold, in order, as names are read;
-    None for a name that gives nothing to score (the error has been reported)."""
-    from catclf.images import list_images
-
-    for name in names:
-        if name is None:
-            yield None
-        elif name == "-":
-            yield _stdin_image()
-        elif _is_folder(Path(name)):
-            # A subfolder that cannot be listed is an error of its own; the rest is scored.
-            listing = list_images(Path(name))
-            for where, why in listing.unreadable:
-                error(f"{where}: {why}")
-                yield None
-            if not listing.images and not listing.unreadable:
-                error(f"{name}: no images below this folder")
-                yield None
-            for p in listing.images:
-                yield _Input(str(p), p)
-        else:
-            yield _Input(name, Path(name))
-
-
-def _is_folder(path: Path) -> bool:
-    """Whether path is a folder. A path that cannot be looked at (a name too long, a folder
-    without search permission on the way) is not one: reading it says why."""
-    try:
-        return path.is_dir()
-    except OSError:
-        return False
-
-
-def _stdin_image() -> _Input | None:
-    """The image on stdin, or None (reported) when there is none to read."""
-    if sys.stdin is None:
-        error("-: cannot read an image from stdin: it is closed")
-        return None
-    try:
-        # Bounded, so that an endless stream (yes | catclf predict -) cannot fill memory.
-        data = sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
-    except OSError as e:
-        error(f"-: cannot read an image from stdin ({reason(e)})")
-        return None
-    if len(data) > MAX_STDIN_BYTES:
-        error(f"-: more than {MAX_STDIN_BYTES >> 20} MiB on stdin, too large for an image")
-        return None
-    return _Input("-", data)
-
-
-@contextmanager
-def _open_list(files_from: str) -> Iterator[BinaryIO]:
-    """The list of paths --files-from names, open for reading (stdin for -); a list that
-    cannot be opened is an error before any image is scored."""
-    if files_from == "-":
-        if sys.stdin is None:
-            raise CatclfError("-: cannot read the list of paths: stdin is closed")
-        yield sys.stdin.buffer
-        return
-    try:
-        listed = open(files_from, "rb")  # noqa: SIM115  # closed below, once it is read
-    except OSError as e:
-        raise CatclfError(f"{files_from}: cannot read the list of paths ({reason(e)})") from e
-    with listed:
-        yield listed
-
-
-PATH_MAX = 4096  # bytes in the longest path Linux takes, with the NUL that ends it in C
-LIST_READ = 1 << 16
-SHOWN_OF_A_LONG_ENTRY = 60
-
-
-def _list_entries(listed: BinaryIO, files_from: str, null: bool) -> Iterator[str | None]:
-    """The paths in a list, one per line (or ending with NUL), each as soon as it has come;
-    empty ones are skipped. None for an entry that cannot be a path, reported: one longer
-    than any path (only its first PATH_MAX bytes are ever kept), one that holds a NUL, a -
-    in a list read from stdin."""
-    ends = b"\0" if null else b"\n"
-    entry = bytearray()  # its first PATH_MAX + 1 bytes at most: enough to know it is too long
-    dropped = 0  # the bytes of the entry read past and not kept
-
-    def add(part: bytes) -> None:
-        nonlocal dropped
-        kept = part[: max(0, PATH_MAX + 1 - len(entry))]
-        entry.extend(kept)
-        dropped += len(part) - len(kept)
-
-    def finished() -> str | None:
-        nonlocal dropped
-        size = len(entry) + dropped
-        name = os.fsdecode(bytes(entry))
-        entry.clear()
-        dropped = 0
-        if size > PATH_MAX:
-            error(
-                f"{name[:SHOWN_OF_A_LONG_ENTRY]}...: {size} bytes in the list of paths, "
-                f"longer than a path can be ({PATH_MAX - 1} bytes)"
-            )
-            return None
-        if "\0" in name:
-            error(f"{name}: a path cannot hold a NUL byte (--null reads NUL-separated lists)")
-            return None
-        if name == "-" and files_from == "-":
-            error("-: stdin holds the list of paths, not an image")
-            return None
-        return name
-
-    # read1 returns what has come so far, so that a slow list is scored as it comes.
-    read = getattr(listed, "read1", listed.read)
-    while True:
-        try:
-            block = read(LIST_READ)
-        except OSError as e:
-            error(f"{files_from}: cannot read the rest of the list of paths ({reason(e)})")
-            yield None
-            return
-        if not block:
-            break
-        if not null:
-            # As bytes.splitlines splits: at \n, \r\n and \r (empty entries are skipped).
-            block = block.replace(b"\r", b"\n")
-        *complete, rest = block.split(ends)
-        for part in complete:
-            add(part)
-            if entry:
-                yield finished()
-        add(rest)
-    if entry:
-        yield finished()
-
-
 def _tsv_field(text: str) -> str:
     return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
-MISCLASSIFIED_SHOWN = 20
+SHOWN = 20  # misclassified images listed on a terminal
 
 
 @app.command()
 @reports_errors(saves=False)
 def evaluate(
-    data: Annotated[
-        Path | None,
-        typer.Argument(
-            metavar="DATA",
-            readable=False,
-            help=f"{DATA_FORMS} A course folder gives its test_*.h5. [default: the bundled "
-            "test set]",
-            show_default=False,
-        ),
-    ] = None,
+    data: EvaluateDataArgument = None,
     model: ModelOption = None,
     threshold: ThresholdOption = 0.5,
     min_accuracy: Annotated[
@@ -1394,7 +794,7 @@ def evaluate(
             min=0.0,
             max=1.0,
             metavar="A",
-            callback=_probability,
+            callback=options.probability,
             help=f"Exit {EXIT_ERROR} when the accuracy is below A (0 to 1).",
             show_default=False,
         ),
@@ -1416,92 +816,66 @@ def evaluate(
       catclf evaluate holdout/ --model model.h5 --json
       catclf evaluate holdout/ --min-accuracy 0.7 -q > report.txt || echo "not good enough"
     """
-    jobs = _decoding_jobs(jobs)
-    from catclf import datasets
+    from catclf import datasets, evaluation
     from catclf import model as model_file
-    from catclf.metrics import misclassified, score
 
     path = _model_path(model, quiet)
     classifier = model_file.load(path)  # before decoding a large folder, not after
     if data is None:
         test_set = datasets.bundled()[1]
     else:
-        test_set = _load_labelled(data, positive, strict, quiet, jobs)
-
-    probabilities = classifier.probabilities_of(test_set)
-    scores = score(probabilities, test_set.labels, threshold)
-    wrong = misclassified(probabilities, test_set.labels, threshold)
-    mistakes = [
-        {
-            **(
-                {"path": test_set.sources[i]}
-                if test_set.hdf5_file is None
-                else _hdf5_example(test_set.hdf5_file, int(i), test_set.sources[i])
-            ),
-            "label": "cat" if test_set.labels[i] == 1 else "non-cat",
-            "probability": float(probabilities[i]),
-        }
-        for i in wrong
-    ]
-
+        test_set = _load_labelled(data, positive, strict, quiet, _decoding_jobs(jobs))
+    result = evaluation.evaluate(classifier, test_set, threshold)
+    scores = result.scores
     if as_json:
-        emit_json(
-            {
-                "data": test_set.origin,
-                "model": str(path),
-                **scores.as_dict(),
-                "skipped": _skipped_json(test_set.skipped),
-                "misclassified": mistakes,
-            }
-        )
+        emit_json({"model": str(path), **result.as_dict()})
     else:
-        c = scores.confusion
-        rows = [
-            ("data", test_set.origin),
-            ("model", str(path)),
-            ("examples", test_set.describe()),
-            ("threshold", f"{threshold:g}"),
-            *reporting.score_rows(scores),
-        ]
-        counts = [
-            ("true positives", c.tp),
-            ("false positives", c.fp),
-            ("true negatives", c.tn),
-            ("false negatives", c.fn),
-            ("skipped", len(test_set.skipped)),
-            ("misclassified", len(wrong)),
-        ]
-        names = [test_set.sources[i] for i in wrong]
-        lines = [
-            (name, f"{p['probability']:.6f}", str(p["label"]))
-            for name, p in zip(names, mistakes, strict=True)
-        ]
-        if is_terminal(sys.stdout):
-            reporting.table("Evaluated", rows + [(k, str(v)) for k, v in counts[-2:]])
-            reporting.table(
-                "Confusion matrix",
-                [("true cat", str(c.tp), str(c.fn)), ("true non-cat", str(c.fp), str(c.tn))],
-                header=("", "predicted cat", "predicted non-cat"),
-            )
-            if lines:
-                reporting.table(
-                    "Misclassified",
-                    lines[:MISCLASSIFIED_SHOWN],
-                    header=("image", "probability", "true label"),
-                )
-            if len(lines) > MISCLASSIFIED_SHOWN:
-                emit(f"... {len(lines) - MISCLASSIFIED_SHOWN} more (--json lists them all)")
-        else:
-            reporting.key_values(rows + [(k, str(v)) for k, v in counts])
-            for line in lines:
-                emit("\t".join(_tsv_field(field) for field in line))
-
+        _show_evaluation(result, path)
     if min_accuracy is not None and scores.accuracy < min_accuracy:
         error(
             f"accuracy {reporting.percent(scores.accuracy, scores.examples)} is below "
             f"--min-accuracy {min_accuracy:g}"
         )
         raise typer.Exit(EXIT_ERROR)
+
+
+def _show_evaluation(result: Evaluation, path: Path) -> None:
+    data, c = result.data, result.confusion
+    rows = [
+        ("data", data.origin),
+        ("model", str(path)),
+        ("examples", data.describe()),
+        ("threshold", f"{result.scores.threshold:g}"),
+        *reporting.score_rows(result.scores),
+    ]
+    counts = [
+        ("true positives", str(c.tp)),
+        ("false positives", str(c.fp)),
+        ("true negatives", str(c.tn)),
+        ("false negatives", str(c.fn)),
+        ("skipped", str(len(data.skipped))),
+        ("misclassified", str(len(result.misclassified))),
+    ]
+    lines = [[w.source, f"{w.probability:.6f}", w.true] for w in result.misclassified]
+    if not is_terminal(sys.stdout):
+        reporting.key_values(rows + counts)
+        for line in lines:
+            emit("\t".join(_tsv_field(field) for field in line))
+        return
+    reporting.table("Evaluated", rows + counts[-2:])
+    reporting.table(
+        "Confusion matrix",
+        [("true cat", str(c.tp), str(c.fn)), ("true non-cat", str(c.fp), str(c.tn))],
+        header=("", "predicted cat", "predicted non-cat"),
+    )
+    if lines:
+        reporting.table(
+            "Misclassified",
+            [tuple(line) for line in lines[:SHOWN]],
+            header=("image", "probability", "true label"),
+        )
+    if len(lines) > SHOWN:
+        emit(f"... {len(lines) - SHOWN} more (--json lists them all)")
 
 
 @app.command()
@@ -1519,36 +893,20 @@ def info(
       catclf info --model old.h5 --json | jq .test_accuracy
     """
     from catclf import model as model_file
-    from catclf.images import CHANNELS, IMAGE_SIZE
 
     path = _model_path(model, quiet)
     m = model_file.load(path)
-    costs = list(m.costs)
     if as_json:
-        emit_json(
-            {
-                "model": str(path),
-                "format": model_file.FORMAT,
-                "format_version": model_file.FORMAT_VERSION,
-                "classes": list(m.classes),
-                "image_size": IMAGE_SIZE,
-                "channels": CHANNELS,
-                "preprocessing": m.preprocessing,
-                "learning_rate": _finite(m.settings.learning_rate),
-                "num_iterations": m.settings.num_iterations,
-                "solver": m.solver or None,
-                "train_data": m.train_data,
-                "train_examples": m.train_examples,
-                "train_accuracy": _finite(m.train_accuracy),
-                "test_examples": m.test_examples,
-                "test_accuracy": _finite(m.test_accuracy),
-                "final_cost": _finite(m.final_cost),
-                "created": m.created or None,
-                "catclf_version": m.catclf_version or None,
-                "costs": [_finite(c) for c in costs],
-            }
-        )
-        return
+        emit_json({"model": str(path), **m.as_dict()})
+    else:
+        _show_model(path, m)
+
+
+def _show_model(path: Path, m: Model) -> None:
+    from catclf import model as model_file
+    from catclf.images import CHANNELS, IMAGE_SIZE
+
+    costs = list(m.costs)
     rows = [
         ("model", str(path)),
         ("format", f"{model_file.FORMAT} version {model_file.FORMAT_VERSION}"),
@@ -1560,14 +918,9 @@ def info(
         ("solver", m.solver or "unknown"),
         ("train data", m.train_data or "unknown"),
         ("train examples", str(m.train_examples)),
-        ("train accuracy", reporting.percent(m.train_accuracy, m.train_examples)),
+        _accuracy_rows(m)[0],
         ("test examples", str(m.test_examples)),
-        (
-            "test accuracy",
-            "no test set"
-            if m.test_accuracy is None
-            else reporting.percent(m.test_accuracy, m.test_examples),
-        ),
+        _accuracy_rows(m)[1],
         ("final cost", f"{m.final_cost:.6f}"),
         ("created", m.created or "unknown"),
         ("catclf version", m.catclf_version or "unknown"),
@@ -1582,11 +935,6 @@ def info(
         reporting.table("Model", rows + [("cost history", history)])
     else:
         reporting.key_values(rows + [("costs", " ".join(f"{c:.6f}" for c in costs))])
-
-
-def _finite(value: float | None) -> float | None:
-    """value for JSON, which has no NaN or infinity: those become null."""
-    return value if value is not None and math.isfinite(value) else None
 
 
 def main() -> None:

@@ -25,10 +25,10 @@ from catclf.images import (
     IMAGE_SIZE,
     N_X,
     list_images,
-    reader,
     to_columns,
 )
 from catclf.memory import format_size
+from catclf.workers import reader
 
 BUNDLED_DIR = Path(__file__).parent / "data"
 BUNDLED_NAME = "bundled cat / non-cat set"
@@ -236,6 +236,55 @@ def bundled() -> tuple[Dataset, Dataset]:
     assert test is not None
     train.origin, test.origin = BUNDLED_NAME, BUNDLED_NAME + " (test)"
     return train, test
+
+
+def load_data(
+    data: str | os.PathLike[str] | None = None,
+    test: str | os.PathLike[str] | None = None,
+    *,
+    positive: str | None = None,
+    strict: bool = False,
+    progress: Callable[[int], Progress] | None = None,
+    jobs: int = 1,
+    memory_limit: int | None = None,
+) -> tuple[Dataset, Dataset | None]:
+    """(training set, test set or None) as `catclf train DATA --test TEST` takes them.
+
+    data in any of its three forms (see `load`), or None for the bundled course set.
+    The test set is test (of a course folder, its test_*.h5) when given, else the one
+    data brings: the test file of a course folder, the bundled test set. Images that
+    cannot be read are left out and listed in each set's `skipped`, or raise ImageError
+    with strict. See `load` for progress, jobs and memory_limit.
+    """
+    options: dict[str, Any] = {
+        "positive": positive,
+        "strict": strict,
+        "progress": progress,
+        "jobs": jobs,
+        "memory_limit": memory_limit,
+    }
+    train_set, test_set = bundled() if data is None else load(Path(data), **options)
+    if test is not None:
+        test_set = load_test(Path(test), **options)
+    return train_set, test_set
+
+
+def load_dataset() -> tuple[
+    NDArray[np.uint8], NDArray[np.int64], NDArray[np.uint8], NDArray[np.int64], NDArray[np.bytes_]
+]:
+    """The bundled course set as the course notebook's own `load_dataset()` returns it:
+    (train_set_x_orig (209, 64, 64, 3) uint8, train_set_y (1, 209) int64,
+    test_set_x_orig (50, 64, 64, 3) uint8, test_set_y (1, 50) int64,
+    classes (2,) bytes, [b"non-cat", b"cat"])."""
+    train, test = bundled()
+    classes = np.array([name.encode() for name in train.classes])
+    return (
+        train.images,
+        train.labels.reshape(1, -1),
+        test.images,
+        test.labels.reshape(1, -1),
+        classes,
+    )
 
 
 def load(

@@ -20,18 +20,19 @@ nothing in a file is ever unpickled or run. w and b must keep w^T x + b finite.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 from numpy.typing import NDArray
 
 from catclf import __version__, hdf5
-from catclf.errors import ModelError, reason
+from catclf.errors import ImageError, ModelError, reason
 from catclf.files import check_file, write_atomically
-from catclf.images import CHANNELS, IMAGE_SIZE, N_X, PREPROCESSING
+from catclf.images import CHANNELS, IMAGE_SIZE, N_X, PREPROCESSING, Pixels, to_columns
 from catclf.logistic import predict_proba
 
 if TYPE_CHECKING:
@@ -43,8 +44,11 @@ DEFAULT_PATH = Path("model.h5")
 BUNDLED_PATH = Path(__file__).parent / "data" / "model.h5"
 MAX_COSTS = 10**6  # one cost per 100 iterations: 10**8 iterations, far beyond any real run
 SCORE_COLUMNS = 256  # examples scored at a time: 25 MB of X
+LABELS = ("non-cat", "cat")  # what predict calls a label of 0 and of 1
 FRACTION = "a fraction from 0 to 1, or NaN"
 MAX_Z = 1e300  # |w^T x + b| at most, for x in [0, 1]: see _check_bounded
+
+PathLike = str | os.PathLike[str]
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,110 @@ class Model:
 
         parts = [self.probabilities(X_k) for X_k, _ in data.blocks(columns, MAX_READ_ROWS)]
         return np.concatenate(parts)
+
+    def score_images(
+        self,
+        decoded: Iterable[Pixels | ImageError],
+        on_batch: Callable[[], None] | None = None,
+    ) -> Iterator[float | ImageError]:
+        """P(cat) for each decoded image (64, 64, 3), in order; an ImageError in the input
+        comes out in its place. on_batch() is called once a batch's results are taken.
+
+        The images are scored in batches of 1, 2, 4, ... up to SCORE_COLUMNS, errors
+        counted, so that the first result comes after the first image, later ones at the
+        pace of matrix products, and memory stays flat however many come. The same input
+        gives the same batches, and so the same probabilities to the last bit.
+        """
+        pixels = np.empty((SCORE_COLUMNS, IMAGE_SIZE, IMAGE_SIZE, CHANNELS), dtype=np.uint8)
+        waiting: list[ImageError | None] = []  # None: the next row of pixels
+        rows, size = 0, 1
+
+        def flush() -> Iterator[float | ImageError]:
+            p = iter(self.probabilities(to_columns(pixels[:rows])).tolist() if rows else [])
+            for item in waiting:
+                yield next(p) if item is None else item
+            waiting.clear()
+            if on_batch is not None:
+                on_batch()
+
+        for result in decoded:
+            if isinstance(result, ImageError):
+                waiting.append(result)
+            else:
+                pixels[rows] = result
+                waiting.append(None)
+                rows += 1
+            if len(waiting) == size:
+                yield from flush()
+                rows, size = 0, min(2 * size, SCORE_COLUMNS)
+        if waiting:
+            yield from flush()
+
+    def predict_proba(self, images: Iterable[PathLike], *, jobs: int = 1) -> NDArray[np.float64]:
+        """P(cat) for each image file, in input order: an array of shape (m,).
+
+        Images are decoded as `catclf.images` describes, in up to jobs processes. Raises
+        ImageError for the first image that cannot be read.
+        """
+        from catclf.workers import reader
+
+        items = [(Path(p), os.fspath(p)) for p in images]
+        with reader(jobs, len(items)) as read:
+            results = list(self.score_images(read(items)))
+        for result in results:
+            if isinstance(result, ImageError):
+                raise result
+        return np.array(results, dtype=np.float64)
+
+    def predict(
+        self, images: Iterable[PathLike], threshold: float = 0.5, *, jobs: int = 1
+    ) -> list[str]:
+        """The label, "cat" or "non-cat", of each image file, in input order: cat when P(cat)
+        is above threshold. Raises ImageError for the first image that cannot be read."""
+        return [label(p, threshold) for p in self.predict_proba(images, jobs=jobs)]
+
+    def save(self, path: PathLike) -> None:
+        """Write the model to path atomically; see `save`."""
+        save(self, Path(path))
+
+    def as_dict(self) -> dict[str, Any]:
+        """What the model file says of itself, JSON-ready: NaN and infinity become None,
+        and so do the texts an older file lacks."""
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "classes": list(self.classes),
+            "image_size": IMAGE_SIZE,
+            "channels": CHANNELS,
+            "preprocessing": self.preprocessing,
+            "learning_rate": _finite(self.settings.learning_rate),
+            "num_iterations": self.settings.num_iterations,
+            "solver": self.solver or None,
+            "train_data": self.train_data,
+            "train_examples": self.train_examples,
+            "train_accuracy": _finite(self.train_accuracy),
+            "test_examples": self.test_examples,
+            "test_accuracy": _finite(self.test_accuracy),
+            "final_cost": _finite(self.final_cost),
+            "created": self.created or None,
+            "catclf_version": self.catclf_version or None,
+            "costs": [_finite(c) for c in self.costs],
+        }
+
+
+def _finite(value: float | None) -> float | None:
+    """value for JSON, which has no NaN or infinity: those become None."""
+    return value if value is not None and math.isfinite(value) else None
+
+
+def label(probability: float, threshold: float = 0.5) -> str:
+    """The label of an image: cat when probability is above threshold, else non-cat."""
+    return LABELS[int(probability > threshold)]
+
+
+def load_model(path: PathLike) -> Model:
+    """Read and check the model file at path; see `load`."""
+    return load(Path(path))
 
 
 def is_model(f: BinaryIO) -> bool:

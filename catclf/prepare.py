@@ -9,14 +9,16 @@ catclf wrote (see `catclf.files`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path, PurePath
+from typing import Any
 
 import numpy as np
 
@@ -26,6 +28,7 @@ from catclf.datasets import (
     Dataset,
     Progress,
     course_files,
+    read_folder,
     spilled_pixels,
     write_hdf5,
 )
@@ -44,6 +47,102 @@ class Written:
     path: Path
     data: Dataset
     size: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: path, examples, positives, negatives, bytes."""
+        return {
+            "path": str(self.path),
+            "examples": self.data.m,
+            "positives": self.data.positives,
+            "negatives": self.data.m - self.data.positives,
+            "bytes": self.size,
+        }
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What `prepare` did: the photos it read from source, and the files it wrote into
+    folder (train first, then test with a test fraction); removed is a test file of an
+    earlier run that it removed, or None."""
+
+    folder: Path
+    name: str
+    source: Path
+    photos: Dataset
+    test_fraction: float | None
+    written: list[Written]
+    removed: Path | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, as `catclf prepare --json` prints it (without the seconds)."""
+        train, *test = self.written
+        return {
+            "folder": str(self.folder),
+            "name": self.name,
+            "source": str(self.source),
+            "classes": list(self.photos.classes),
+            "test_fraction": self.test_fraction,
+            "train": train.as_dict(),
+            "test": test[0].as_dict() if test else None,
+            "skipped": [{"path": s.path, "error": s.error} for s in self.photos.skipped],
+            "ignored": self.photos.ignored,
+        }
+
+
+def prepare(
+    source: Path,
+    folder: Path,
+    *,
+    name: str | None = None,
+    test_fraction: float | None = None,
+    positive: str | None = None,
+    strict: bool = False,
+    jobs: int = 1,
+    memory_limit: int | None = None,
+    force: bool = False,
+    progress: Callable[[str, int], Progress] | None = None,
+) -> Prepared:
+    """Decode the photos of source (a folder of class folders) once and write them into
+    folder as train_NAME.h5, and with test_fraction also test_NAME.h5 (see `split`).
+
+    name defaults to source's own name. Both places are checked before any photo is
+    decoded. Images beyond memory_limit wait in a temporary file beside folder.
+    progress(what, total), if given, is called as "decoding" and then "writing" begin and
+    returns a function told of every n images done. See `read_folder` for the rest.
+    """
+    name = default_name(source) if name is None else name
+    check_source(source)
+    check_target(folder, name, test=test_fraction is not None, force=force, inputs=[source])
+    # Where images beyond the memory limit wait to be written: the disk that takes them.
+    spill = folder if folder.is_dir() else folder.parent
+    photos = read_folder(
+        source,
+        positive=positive,
+        strict=strict,
+        progress=None if progress is None else functools.partial(progress, "decoding"),
+        jobs=jobs,
+        memory_limit=memory_limit,
+        spill=spill,
+    )
+    train, test = (
+        (photos, None)
+        if test_fraction is None
+        else split(photos, source, test_fraction, spill=spill)
+    )
+    stale = targets(folder, name)[1]
+    removed = stale if test is None and stale.is_file() else None
+    total = train.m + (0 if test is None else test.m)
+    written = write(
+        folder,
+        name,
+        source,
+        train,
+        test,
+        test_fraction=test_fraction,
+        progress=None if progress is None else progress("writing", total),
+        force=force,
+    )
+    return Prepared(folder, name, source, photos, test_fraction, written, removed)
 
 
 def safe_name(text: str) -> str:

@@ -15,12 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from catclf import __version__, plots
 from catclf import files as output
 from catclf.errors import ReportError
-from catclf.metrics import misclassified, score
+from catclf.evaluation import Evaluation, evaluate
 from catclf.reporting import percent, score_rows
 
 if TYPE_CHECKING:
@@ -113,25 +111,31 @@ def build(model: Model, model_name: str, data: Dataset | None) -> Report:
     }
     scores, wrong = None, 0
     if data is not None:
-        p = model.probabilities_of(data)
-        scores = score(p, data.labels)
+        result = evaluate(model, data)
+        scores = result.scores
         c = scores.confusion
         files[CONFUSION] = plots.confusion(c.tp, c.fp, c.tn, c.fn, data.classes)
-        wrong = c.fp + c.fn
+        wrong = len(result.misclassified)
         if wrong:
-            files[MISCLASSIFIED] = _misclassified(p, data, scores.threshold)
+            files[MISCLASSIFIED] = _misclassified(result)
     files[PAGE] = _page(model, model_name, data, scores, files).encode("utf-8")
     return Report(files, scores, wrong)
 
 
-def _misclassified(p: np.ndarray, data: Dataset, threshold: float) -> bytes:
+def _misclassified(result: Evaluation) -> bytes:
     """The grid of wrongly classified images, the most confidently wrong first."""
-    labels = data.labels
-    wrong = misclassified(p, labels, threshold)
-    wrong = wrong[np.argsort(-np.abs(p[wrong] - labels[wrong]), kind="stable")]
+    data = result.data
+    # How wrong: the distance of P(cat) from the true label's 0 or 1.
+    wrong = sorted(
+        result.misclassified,
+        key=lambda w: -abs(w.probability - data.labels[w.index]),
+    )
     shown = wrong[: plots.GRID_MAX]
-    captions = [f"true: {data.classes[labels[i]]}\np = {p[i]:.2f}" for i in shown]
-    return plots.misclassified(data.take(shown), captions, len(wrong) - len(shown))
+    captions = [
+        f"true: {data.classes[data.labels[w.index]]}\np = {w.probability:.2f}" for w in shown
+    ]
+    pixels = data.take([w.index for w in shown])
+    return plots.misclassified(pixels, captions, len(wrong) - len(shown))
 
 
 STYLE = """

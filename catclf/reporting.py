@@ -284,6 +284,22 @@ def table(
         Console().print(t)
 
 
+def summary(title: str, rows: list[tuple[str, str]]) -> None:
+    """(key, value) rows: a table on a terminal, 'key: value' lines for a pipe or a file."""
+    if is_terminal(sys.stdout):
+        table(title, rows)
+    else:
+        key_values(rows)
+
+
+def grid(title: str, headers: list[str], rows: list[list[str]]) -> None:
+    """Rows under headers: a table on a terminal, aligned plain columns elsewhere."""
+    if is_terminal(sys.stdout):
+        table(title, [tuple(row) for row in rows], tuple(h.replace("_", " ") for h in headers))
+    else:
+        aligned(headers, rows)
+
+
 def key_values(rows: list[tuple[str, str]]) -> None:
     """'key: value' lines on stdout (for a pipe or a file)."""
     for key, value in rows:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from typing import Any
 
 import numpy as np
 
@@ -14,6 +16,7 @@ from catclf.errors import DataError, TrainingDiverged
 from catclf.images import N_X
 from catclf.logistic import (
     BLOCK_COLUMNS,
+    COST_EVERY,
     SOLVERS,
     Array,
     choose_solver,
@@ -84,9 +87,10 @@ def plan(
 
 def train(
     train_set: Dataset,
-    test_set: Dataset | None,
-    settings: Settings,
+    test_set: Dataset | None = None,
     *,
+    learning_rate: float = Settings.learning_rate,
+    num_iterations: int = Settings.num_iterations,
     solver: str = "auto",
     memory_limit: int | None = None,
     on_iteration: Callable[[int, float], None] | None = None,
@@ -94,6 +98,7 @@ def train(
 ) -> Model:
     """Gradient descent from w = 0, b = 0 on train_set; accuracies on both sets.
 
+    num_iterations steps at learning_rate, as the course's `optimize` takes them.
     solver is "gram", "primal" or "auto", and memory_limit the bytes the training data may
     take (None: no limit); `plan` says how they decide the computation. The result is the
     same whatever they decide, up to float rounding.
@@ -105,6 +110,7 @@ def train(
     gradient descent can rise for a few iterations before it falls (on the course
     set it does at learning rates as low as 0.005), so only the end is judged.
     """
+    settings = Settings(learning_rate=learning_rate, num_iterations=num_iterations)
     if train_set.positives in (0, train_set.m):
         only = "cat" if train_set.positives else "non-cat"
         raise DataError(
@@ -169,6 +175,31 @@ def train(
     )
 
 
+def run_summary(
+    train_set: Dataset,
+    test_set: Dataset | None,
+    learning_rate: float,
+    num_iterations: int,
+    trained: Model | None,
+) -> dict[str, Any]:
+    """What one training run found, JSON-ready, as `catclf train --json` and `catclf sweep
+    --json` print it. trained is None for a run that diverged: its accuracies, final cost
+    and costs are then None."""
+    return {
+        "train_data": train_set.origin,
+        "test_data": None if test_set is None else test_set.origin,
+        "train_examples": train_set.m,
+        "test_examples": 0 if test_set is None else test_set.m,
+        "train_accuracy": None if trained is None else trained.train_accuracy,
+        "test_accuracy": None if trained is None else trained.test_accuracy,
+        "final_cost": None if trained is None else trained.final_cost,
+        "costs": None if trained is None else list(trained.costs),
+        "learning_rate": learning_rate,
+        "num_iterations": num_iterations,
+        "classes": list(train_set.classes),
+    }
+
+
 def _evaluate(
     w: Array, b: float, blocks: Callable[[], Iterable[tuple[Array, Array]]]
 ) -> tuple[float, float]:
@@ -184,8 +215,98 @@ def _evaluate(
 
 
 def _diverged(settings: Settings, what: str) -> str:
-    return (
-        f"training diverged at learning rate {settings.learning_rate:g}: {what}; "
-        "try a smaller --learning-rate (or, since the cost can rise before it falls, "
-        "more --iterations)"
-    )
+    return f"training diverged at learning rate {settings.learning_rate:g}: {what}"
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """One training run of a sweep: the model, or why it diverged and the costs recorded
+    until then (iterations 0, 100, ...). best marks the run the sweep prefers."""
+
+    learning_rate: float
+    num_iterations: int
+    model: Model | None
+    costs: tuple[float, ...]
+    diverged: str | None
+    seconds: float
+    best: bool = False
+
+    @property
+    def train_accuracy(self) -> float | None:
+        return None if self.model is None else self.model.train_accuracy
+
+    @property
+    def test_accuracy(self) -> float | None:
+        return None if self.model is None else self.model.test_accuracy
+
+    @property
+    def final_cost(self) -> float | None:
+        return None if self.model is None else self.model.final_cost
+
+    def as_dict(self, train_set: Dataset, test_set: Dataset | None) -> dict[str, Any]:
+        """JSON-ready, as `catclf sweep --json` prints each run."""
+        return {
+            **run_summary(train_set, test_set, self.learning_rate, self.num_iterations, self.model),
+            "diverged": self.model is None,
+            "reason": self.diverged,
+            "best": self.best,
+            "model": None,
+            "costs": list(self.costs),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def sweep(
+    train_set: Dataset,
+    test_set: Dataset | None,
+    learning_rates: Sequence[float],
+    *,
+    num_iterations: int = Settings.num_iterations,
+    solver: str = "auto",
+    memory_limit: int | None = None,
+    on_run: Callable[[float], Callable[[int, float], None] | None] | None = None,
+) -> list[SweepRun]:
+    """One training run per learning rate on the same data, in order; see `train`.
+
+    A rate whose training diverges gives a run with model None and the reason, and the
+    others still run. The best run is the one with the highest test accuracy, a tie going
+    to the lower final cost; without a test set, the one with the lowest final cost.
+    on_run(rate), if given, is called before each run and returns its on_iteration.
+    """
+    runs: list[SweepRun] = []
+    for rate in learning_rates:
+        started = time.perf_counter()
+        costs: list[float] = []
+        watch = None if on_run is None else on_run(rate)
+
+        def record(
+            i: int,
+            cost: float,
+            costs: list[float] = costs,
+            watch: Callable[[int, float], None] | None = watch,
+        ) -> None:
+            if i % COST_EVERY == 0:  # as the model keeps them
+                costs.append(cost)
+            if watch is not None:
+                watch(i, cost)
+
+        try:
+            trained: Model | None = train(
+                train_set,
+                test_set,
+                learning_rate=rate,
+                num_iterations=num_iterations,
+                solver=solver,
+                memory_limit=memory_limit,
+                on_iteration=record,
+            )
+            why = None
+        except TrainingDiverged as e:
+            trained, why = None, str(e)
+        seconds = time.perf_counter() - started
+        runs.append(SweepRun(rate, num_iterations, trained, tuple(costs), why, seconds))
+    finished = [r for r in runs if r.model is not None]
+    if finished:
+        best = min(finished, key=lambda r: (-(r.test_accuracy or 0.0), r.final_cost or 0.0))
+        runs[runs.index(best)] = replace(best, best=True)
+    return runs

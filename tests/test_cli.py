@@ -26,6 +26,7 @@ from typer.testing import CliRunner
 
 import catclf
 from catclf.cli import app
+from catclf.workers import MIN_IMAGES_PER_PROCESS
 
 PACKAGE_DATA = Path(catclf.__file__).parent / "data"
 BUNDLED_MODEL = PACKAGE_DATA / "model.h5"
@@ -670,11 +671,12 @@ def test_predict_null_separated_paths_with_awkward_names(tmp_path, pictures):
 
 
 def test_predict_scores_a_list_as_it_comes(tmp_path, pictures):
-    # More paths than are scored at once, and the list left open: the first results must
-    # come before its end, as they would for `find / -name '*.jpg' | catclf predict -f -`.
+    # The list left open: the first result must come before its end, as soon as enough
+    # paths have come to decide on the worker processes (8 a process), as it would for
+    # `find / -name '*.jpg' | catclf predict -f -`.
     environment = {k: v for k, v in os.environ.items() if not k.startswith("CATCLF_")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "catclf", "predict", "-m", pictures["model"], "-f", "-"],
+        [sys.executable, "-m", "catclf", "predict", "-m", pictures["model"], "-j", "2", "-f", "-"],
         cwd=tmp_path,
         env=environment,
         stdin=subprocess.PIPE,
@@ -684,7 +686,7 @@ def test_predict_scores_a_list_as_it_comes(tmp_path, pictures):
     lines: list[bytes] = []
     reader = threading.Thread(target=lambda: lines.append(process.stdout.readline()))
     try:
-        process.stdin.write(b"white.png\n" * 300)
+        process.stdin.write(b"white.png\n" * 2 * MIN_IMAGES_PER_PROCESS)
         process.stdin.flush()
         reader.start()
         reader.join(timeout=60)
@@ -700,7 +702,7 @@ def test_predict_scores_a_list_as_it_comes(tmp_path, pictures):
             process.wait()
     assert process.returncode == 0, err
     rest = out.decode().splitlines()
-    assert len(rest) == 300 and rest[-1] == f"black.png\t{BLACK}\tnon-cat"
+    assert len(rest) == 2 * MIN_IMAGES_PER_PROCESS and rest[-1] == f"black.png\t{BLACK}\tnon-cat"
 
 
 def test_predict_list_entries_that_cannot_be_paths_are_one_line_each(tmp_path, pictures):
@@ -1518,7 +1520,12 @@ def test_ctrl_c_stops_the_decoding_processes_too(tmp_path, command, signal_numbe
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
     assert process.returncode == 128 + signal_number
-    assert out == ""
+    # predict prints each result as it comes (the first after one image): whole lines only.
+    assert all(
+        re.fullmatch(r"data/[\w-]+/\d{3}\.png\t\d\.\d{6}\t(non-)?cat", line)
+        for line in out.splitlines()
+    )
+    assert command == "predict" or out == ""
     # predict writes no file, so it has nothing to say about saving.
     what = "interrupted" if signal_number == signal.SIGINT else "hung up"
     said = {"train": f"catclf: {what}; nothing was saved", "predict": f"catclf: {what}"}
@@ -1622,10 +1629,10 @@ def test_a_decoding_process_that_dies_is_an_error_not_a_closed_stdout(
     runner, monkeypatch, tmp_path
 ):
     # Only a closed stdout ends quietly with 141; a worker that died is an error with status 1.
-    from catclf import images
+    from catclf import workers
 
-    monkeypatch.setattr(images, "_serve", lambda connection, parent: os._exit(1))
-    monkeypatch.setattr(images, "_start_method", lambda: "fork")
+    monkeypatch.setattr(workers, "_serve", lambda connection, parent: os._exit(1))
+    monkeypatch.setattr(workers, "_start_method", lambda: "fork")
     for i in range(32):
         Image.new("RGB", (64, 64), (i, 0, 0)).save(tmp_path / f"{i:02d}.png")
     result = runner.invoke(app, ["predict", "-m", str(BUNDLED_MODEL), "--jobs", "2", str(tmp_path)])

@@ -441,9 +441,9 @@ def test_a_model_declaring_a_huge_array_is_refused_before_reading(tmp_path, name
 
 
 def test_an_endless_stdin_is_not_read_to_the_end(tmp_path, monkeypatch):
-    from catclf import cli
+    from catclf import inputs
 
-    monkeypatch.setattr(cli, "MAX_STDIN_BYTES", 1 << 20)
+    monkeypatch.setattr(inputs, "MAX_STDIN_BYTES", 1 << 20)
     brightness_model(tmp_path / "model.h5")
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["predict", "-"], input=b"y\n" * (1 << 20))

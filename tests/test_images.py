@@ -22,9 +22,10 @@ import pytest
 from corpus import EPS
 from PIL import Image, ImageOps
 
-from catclf import images
+from catclf import images, workers
 from catclf.errors import CatclfError, ImageError
-from catclf.images import MIN_IMAGES_PER_PROCESS, find_images, load_image, reader, to_columns
+from catclf.images import find_images, load_image, to_columns
+from catclf.workers import MIN_IMAGES_PER_PROCESS, reader
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 LANCZOS = Image.Resampling.LANCZOS
@@ -621,7 +622,7 @@ def test_a_decoding_worker_ends_with_the_process_that_started_it(tmp_path):
             sys.executable,
             "-c",
             "import os, sys, time\n"
-            "from catclf.images import _end_with\n"
+            "from catclf.workers import _end_with\n"
             "parent = os.getpid()\n"
             "if os.fork() == 0:\n"
             "    _end_with(parent)\n"
@@ -647,8 +648,8 @@ def test_a_decoding_worker_ends_with_the_process_that_started_it(tmp_path):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork is Linux's")
 def test_a_decoding_process_that_dies_is_an_error_not_a_hang(monkeypatch, tmp_path):
     # As if a decoder crashed its process: the worker ends without answering.
-    monkeypatch.setattr(images, "_read_here", lambda chunk: os._exit(1))
-    monkeypatch.setattr(images, "_start_method", lambda: "fork")  # workers see the patch
+    monkeypatch.setattr(workers, "_read_here", lambda chunk: os._exit(1))
+    monkeypatch.setattr(workers, "_start_method", lambda: "fork")  # workers see the patch
     items = [(tmp_path / f"{i}.png", f"{i}.png") for i in range(4 * MIN_IMAGES_PER_PROCESS)]
     with pytest.raises(CatclfError, match="decoding process ended"), reader(2, len(items)) as read:
         list(read(items))
@@ -659,8 +660,8 @@ def test_work_sent_to_a_process_that_has_died_is_an_error_not_a_closed_stdout(
 ):
     # The workers die before their first task, and the first task is sent only once they
     # are gone: sending it meets a broken pipe, which is the worker's death, not stdout's.
-    monkeypatch.setattr(images, "_serve", lambda connection, parent: os._exit(1))
-    monkeypatch.setattr(images, "_start_method", lambda: "fork")
+    monkeypatch.setattr(workers, "_serve", lambda connection, parent: os._exit(1))
+    monkeypatch.setattr(workers, "_start_method", lambda: "fork")
     count = 4 * MIN_IMAGES_PER_PROCESS
 
     def items():

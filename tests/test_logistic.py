@@ -129,6 +129,15 @@ def test_optimize_course_values(solver):
     np.testing.assert_array_equal(w_in, W)  # the caller's w is not modified
 
 
+def test_optimize_takes_the_courses_defaults_and_prints_as_the_notebook(capsys):
+    # optimize(w, b, X, Y) is 100 iterations at 0.009, as the course's signature says.
+    params, _, costs = optimize(W, B, X, Y, print_cost=True)
+    np.testing.assert_allclose(params["w"], [[0.80956046], [2.0508202]], atol=1e-8)
+    assert capsys.readouterr().out == "Cost after iteration 0: 0.159005\n"
+    optimize(W, B, X, Y, num_iterations=201)
+    assert capsys.readouterr().out == ""  # silent unless asked
+
+
 def test_optimize_records_cost_every_100_iterations_and_reports_each():
     seen = []
     _, _, costs = optimize(

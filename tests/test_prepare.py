@@ -328,7 +328,7 @@ def test_the_same_name_is_replaced_and_a_stale_test_file_removed(tmp_path):
     tiny(tmp_path / "photos", ["other/c.png"])
     result = catclf_run("prepare", "photos", "--out", "ds", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "removing ds/test_photos.h5" in result.stderr
+    assert "removed ds/test_photos.h5, the test set of an earlier run" in result.stderr
     assert listing(tmp_path / "ds") == [FILE_LIST, "train_photos.h5"]
     assert read_hdf5(tmp_path / "ds" / "train_photos.h5").m == 7
 

@@ -13,7 +13,7 @@ from catclf.errors import DataError, TrainingDiverged
 from catclf.logistic import cost_from_z, optimize, predict
 from catclf.model import Settings
 
-COURSE = Settings(learning_rate=0.005, num_iterations=2000)
+COURSE = dict(learning_rate=0.005, num_iterations=2000)
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def course_runs():
         trained = training.train(
             train_set,
             test_set,
-            COURSE,
+            **COURSE,
             solver=solver,
             on_iteration=lambda i, cost, seen=seen: seen.append((i, cost)),
         )
@@ -37,7 +37,7 @@ def course_runs():
 @pytest.fixture(scope="module")
 def course_model():
     train_set, test_set = datasets.bundled()
-    return training.train(train_set, test_set, COURSE)
+    return training.train(train_set, test_set, **COURSE)
 
 
 def test_the_course_set_is_trained_with_the_gram_solver(course_model):
@@ -109,7 +109,8 @@ def test_divergence_is_reported_not_saved(learning_rate, solver):
         training.train(
             train_set,
             None,
-            Settings(learning_rate=learning_rate, num_iterations=200),
+            learning_rate=learning_rate,
+            num_iterations=200,
             solver=solver,
         )
 
@@ -124,7 +125,8 @@ def test_a_cost_that_turns_nan_stops_training_at_once(solver):
         training.train(
             data,
             None,
-            Settings(learning_rate=1e306, num_iterations=50),
+            learning_rate=1e306,
+            num_iterations=50,
             solver=solver,
             on_iteration=lambda i, cost: seen.append(i),
         )
@@ -133,11 +135,11 @@ def test_a_cost_that_turns_nan_stops_training_at_once(solver):
 
 def test_a_single_class_cannot_be_trained():
     with pytest.raises(DataError, match="only cat"):
-        training.train(tiny_set([1, 1, 1]), None, Settings(num_iterations=5))
+        training.train(tiny_set([1, 1, 1]), None, num_iterations=5)
 
 
 def test_without_test_set_test_accuracy_is_none():
-    trained = training.train(tiny_set([0, 1, 0, 1]), None, Settings(num_iterations=50))
+    trained = training.train(tiny_set([0, 1, 0, 1]), None, num_iterations=50)
     assert trained.test_accuracy is None and trained.test_examples == 0
     assert math.isfinite(trained.final_cost)
 
@@ -156,7 +158,8 @@ def test_an_early_rise_in_the_cost_is_not_divergence():
     trained = training.train(
         train_set,
         None,
-        Settings(learning_rate=0.005, num_iterations=200),
+        learning_rate=0.005,
+        num_iterations=200,
         on_iteration=lambda i, cost: seen.append(cost),
     )
     assert max(seen[:10]) > math.log(2)
@@ -184,11 +187,11 @@ def test_streamed_training_equals_training_in_memory(tmp_path):
     train_set = datasets.read_hdf5(train_file, memory_limit=limit)
     test_set = datasets.read_hdf5(test_file, memory_limit=limit)
     assert train_set.in_file and not test_set.in_file
-    settings = Settings(learning_rate=0.002, num_iterations=250)
+    settings = dict(learning_rate=0.002, num_iterations=250)
 
     counted = []
     streamed = training.train(
-        train_set, test_set, settings, memory_limit=limit, on_examples=counted.append
+        train_set, test_set, **settings, memory_limit=limit, on_examples=counted.append
     )
     # The reference: the course's optimize on X formed in memory, accuracies by predict.
     X, Y = train_in_memory.X, train_in_memory.Y
@@ -222,9 +225,9 @@ def test_plan_follows_the_memory_limit():
 
 def test_images_held_in_memory_are_streamed_when_x_would_not_fit():
     data = tiny_set([0, 1, 1, 0, 1, 0])
-    settings = Settings(learning_rate=0.003, num_iterations=120)
-    in_memory = training.train(data, data, settings, solver="primal")
-    streamed = training.train(data, data, settings, memory_limit=9 * 12288 * 6 - 1)
+    settings = dict(learning_rate=0.003, num_iterations=120)
+    in_memory = training.train(data, data, **settings, solver="primal")
+    streamed = training.train(data, data, **settings, memory_limit=9 * 12288 * 6 - 1)
     np.testing.assert_allclose(streamed.costs, in_memory.costs, rtol=0, atol=1e-9)
     np.testing.assert_allclose(streamed.w, in_memory.w, rtol=0, atol=1e-9)
     assert streamed.b == pytest.approx(in_memory.b, abs=1e-9)

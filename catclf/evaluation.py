@@ -1,0 +1,110 @@
+"""A model judged on labelled data: its scores, and the examples it gets wrong."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from catclf.metrics import Confusion, Scores, misclassified, score
+from catclf.model import LABELS, label
+
+if TYPE_CHECKING:
+    from catclf.datasets import Dataset
+    from catclf.model import Model
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """An example the model gets wrong: its position in the data, where it came from (a
+    photo's path, or "file.h5[i]"), its true label, the model's, and P(cat)."""
+
+    index: int
+    source: str
+    true: str
+    predicted: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The scores of a model on data, and its mistakes in the data's order.
+
+    probabilities is (m,), P(cat) for each example; an example is called cat when its
+    probability is above threshold.
+    """
+
+    data: Dataset
+    probabilities: NDArray[np.float64]
+    scores: Scores
+    misclassified: list[Mistake]
+
+    @property
+    def accuracy(self) -> float:
+        return self.scores.accuracy
+
+    @property
+    def precision(self) -> float | None:
+        return self.scores.precision
+
+    @property
+    def recall(self) -> float | None:
+        return self.scores.recall
+
+    @property
+    def f1(self) -> float | None:
+        return self.scores.f1
+
+    @property
+    def log_loss(self) -> float:
+        return self.scores.log_loss
+
+    @property
+    def roc_auc(self) -> float | None:
+        return self.scores.roc_auc
+
+    @property
+    def confusion(self) -> Confusion:
+        return self.scores.confusion
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: the data's name, every score, the skipped images and the mistakes."""
+        return {
+            "data": self.data.origin,
+            **self.scores.as_dict(),
+            "skipped": [{"path": s.path, "error": s.error} for s in self.data.skipped],
+            "misclassified": [
+                {**self.where(w), "label": w.true, "probability": w.probability}
+                for w in self.misclassified
+            ],
+        }
+
+    def where(self, mistake: Mistake) -> dict[str, Any]:
+        """Where an example is, for JSON: {"path"} for a photo; {"path", "index"} of the
+        HDF5 file it is in, and "source", the photo it was decoded from, when the file
+        records one (as files written by `catclf prepare` do)."""
+        file = self.data.hdf5_file
+        if file is None:
+            return {"path": mistake.source}
+        found: dict[str, Any] = {"path": file, "index": mistake.index}
+        if mistake.source != f"{file}[{mistake.index}]":
+            found["source"] = mistake.source
+        return found
+
+
+def evaluate(model: Model, data: Dataset, threshold: float = 0.5) -> Evaluation:
+    """model's scores on data (labelled), scored a block at a time; see `Evaluation`."""
+    p = model.probabilities_of(data)
+    mistakes = [
+        Mistake(
+            index=int(i),
+            source=data.sources[i],
+            true=LABELS[int(data.labels[i])],
+            predicted=label(float(p[i]), threshold),
+            probability=float(p[i]),
+        )
+        for i in misclassified(p, data.labels, threshold)
+    ]
+    return Evaluation(data, p, score(p, data.labels, threshold), mistakes)

@@ -1,0 +1,237 @@
+"""The images a command line names: image paths, folders (every image below them), - for
+an image on stdin, and lists of paths (--files-from), read as a stream so that an endless
+list neither waits for its end nor fills memory. Whatever cannot name an image comes as an
+ImageError in its place, in order, for the caller to report; the others are still served.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager as ContextManager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, cast
+
+from catclf.errors import CatclfError, ImageError, reason
+
+if TYPE_CHECKING:
+    from catclf.images import Pixels
+    from catclf.model import Model
+
+MAX_STDIN_BYTES = 256 << 20
+PATH_MAX = 4096  # bytes in the longest path Linux takes, with the NUL that ends it in C
+LIST_READ = 1 << 16
+SHOWN_OF_A_LONG_ENTRY = 60
+
+
+@dataclass(frozen=True)
+class Input:
+    """An image to decode: the name to show for it, and its path or (for -) its bytes."""
+
+    name: str
+    source: Path | bytes
+
+
+Named = Input | ImageError
+
+
+def scored(
+    model: Model,
+    images: Iterable[str],
+    files_from: str | None = None,
+    null: bool = False,
+    *,
+    jobs: int = 1,
+    progress: Callable[[int | None], ContextManager[Callable[[int], None]]] | None = None,
+    on_batch: Callable[[], None] | None = None,
+) -> Iterator[tuple[str, float | ImageError]]:
+    """(name, P(cat)) for every image that images and the list files_from name (see
+    `images_named` and `list_entries`), in input order, as they are decoded in up to jobs
+    processes and scored by model; the ImageError instead for one that cannot be scored,
+    and for an argument or entry that names no image (with "" as its name).
+
+    progress(total), if given, is entered around the scoring and told of each image
+    decoded; total is None for a list, which is not counted to its end. on_batch() is
+    called once the results of a batch of images have been taken (see `Model.score_images`).
+    """
+    from catclf.workers import MIN_IMAGES_PER_PROCESS, reader
+
+    with ExitStack() as stack:
+        names: Iterable[str | ImageError] = images
+        if files_from is not None:
+            listed = stack.enter_context(open_list(files_from))
+            names = itertools.chain(names, list_entries(listed, files_from, null))
+        # Only a list's first images are counted, enough to decide whether worker
+        # processes pay; one that holds that many is taken as long. The arguments are
+        # counted whole.
+        enough = sys.maxsize if files_from is None else jobs * MIN_IMAGES_PER_PROCESS
+        count, found = counted(images_named(names), enough)
+        total = None if files_from is not None else count
+        read = stack.enter_context(reader(jobs, count if count < enough else sys.maxsize))
+        advance = (lambda k: None) if progress is None else stack.enter_context(progress(total))
+        # In input order: the names sent to be decoded and not yet scored, and between
+        # them the arguments or entries that named nothing to decode.
+        pending: deque[str | ImageError] = deque()
+
+        def sources() -> Iterator[tuple[Path | bytes, str]]:
+            for item in found:
+                if isinstance(item, ImageError):
+                    pending.append(item)
+                else:
+                    pending.append(item.name)
+                    yield item.source, item.name
+
+        def decoded() -> Iterator[Pixels | ImageError]:
+            for result in read(sources()):
+                advance(1)
+                yield result
+
+        def unnamed() -> Iterator[tuple[str, ImageError]]:
+            while pending and isinstance(pending[0], ImageError):
+                yield "", cast(ImageError, pending.popleft())
+
+        for result in model.score_images(decoded(), on_batch=on_batch):
+            yield from unnamed()
+            yield cast(str, pending.popleft()), result
+        yield from unnamed()
+
+
+def images_named(names: Iterable[str | ImageError]) -> Iterator[Named]:
+    """The images that names (paths, folders, - for stdin) hold, in order, as names are
+    read; an ImageError for a name that gives nothing to decode, and for a folder below
+    which a folder cannot be listed (the images beside it still come)."""
+    from catclf.images import list_images
+
+    for name in names:
+        if isinstance(name, ImageError):
+            yield name
+        elif name == "-":
+            yield stdin_image()
+        elif is_folder(Path(name)):
+            listing = list_images(Path(name))
+            for where, why in listing.unreadable:
+                yield ImageError(f"{where}: {why}")
+            if not listing.images and not listing.unreadable:
+                yield ImageError(f"{name}: no images below this folder")
+            for p in listing.images:
+                yield Input(str(p), p)
+        else:
+            yield Input(name, Path(name))
+
+
+def counted(found: Iterator[Named], enough: int) -> tuple[int, Iterator[Named]]:
+    """(the number of images in found, counted no further than enough; found, whole)."""
+    ahead: list[Named] = []
+    count = 0
+    for item in found:
+        ahead.append(item)
+        count += isinstance(item, Input)
+        if count >= enough:
+            break
+    return count, itertools.chain(ahead, found)
+
+
+def is_folder(path: Path) -> bool:
+    """Whether path is a folder. A path that cannot be looked at (a name too long, a folder
+    without search permission on the way) is not one: reading it says why."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
+def stdin_image() -> Named:
+    """The image on stdin, read to its end but never beyond MAX_STDIN_BYTES, so that an
+    endless stream (yes | catclf predict -) cannot fill memory."""
+    if sys.stdin is None:
+        return ImageError("-: cannot read an image from stdin: it is closed")
+    try:
+        data = sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
+    except OSError as e:
+        return ImageError(f"-: cannot read an image from stdin ({reason(e)})")
+    if len(data) > MAX_STDIN_BYTES:
+        return ImageError(
+            f"-: more than {MAX_STDIN_BYTES >> 20} MiB on stdin, too large for an image"
+        )
+    return Input("-", data)
+
+
+@contextmanager
+def open_list(files_from: str) -> Iterator[BinaryIO]:
+    """The list of paths files_from names, open for reading (stdin for -). Raises
+    CatclfError for a list that cannot be opened, before any image is decoded."""
+    if files_from == "-":
+        if sys.stdin is None:
+            raise CatclfError("-: cannot read the list of paths: stdin is closed")
+        yield sys.stdin.buffer
+        return
+    try:
+        listed = open(files_from, "rb")  # noqa: SIM115  # closed below, once it is read
+    except OSError as e:
+        raise CatclfError(f"{files_from}: cannot read the list of paths ({reason(e)})") from e
+    with listed:
+        yield listed
+
+
+def list_entries(listed: BinaryIO, files_from: str, null: bool) -> Iterator[str | ImageError]:
+    """The paths in a list, one per line (or ending with NUL), each as soon as it has come;
+    empty ones are skipped. An ImageError for an entry that cannot be a path: one longer
+    than any path (only its first PATH_MAX bytes are ever kept), one that holds a NUL, a -
+    in a list read from stdin; and for a list that cannot be read to its end."""
+    ends = b"\0" if null else b"\n"
+    entry = bytearray()  # its first PATH_MAX + 1 bytes at most: enough to know it is too long
+    dropped = 0  # the bytes of the entry read past and not kept
+
+    def add(part: bytes) -> None:
+        nonlocal dropped
+        kept = part[: max(0, PATH_MAX + 1 - len(entry))]
+        entry.extend(kept)
+        dropped += len(part) - len(kept)
+
+    def finished() -> str | ImageError:
+        nonlocal dropped
+        size = len(entry) + dropped
+        name = os.fsdecode(bytes(entry))
+        entry.clear()
+        dropped = 0
+        if size > PATH_MAX:
+            return ImageError(
+                f"{name[:SHOWN_OF_A_LONG_ENTRY]}...: {size} bytes in the list of paths, "
+                f"longer than a path can be ({PATH_MAX - 1} bytes)"
+            )
+        if "\0" in name:
+            return ImageError(
+                f"{name}: a path cannot hold a NUL byte (--null reads NUL-separated lists)"
+            )
+        if name == "-" and files_from == "-":
+            return ImageError("-: stdin holds the list of paths, not an image")
+        return name
+
+    # read1 returns what has come so far, so that a slow list is served as it comes.
+    read = getattr(listed, "read1", listed.read)
+    while True:
+        try:
+            block = read(LIST_READ)
+        except OSError as e:
+            yield ImageError(
+                f"{files_from}: cannot read the rest of the list of paths ({reason(e)})"
+            )
+            return
+        if not block:
+            break
+        if not null:
+            # As bytes.splitlines splits: at \n, \r\n and \r (empty entries are skipped).
+            block = block.replace(b"\r", b"\n")
+        *complete, rest = block.split(ends)
+        for part in complete:
+            add(part)
+            if entry:
+                yield finished()
+        add(rest)
+    if entry:
+        yield finished()
