@@ -153,9 +153,9 @@ def _positive_rate(value: float) -> float:
     return value
 
 
-def _probability(value: float) -> float:
+def _probability(value: float | None) -> float | None:
     # Every comparison with NaN is false, so the range check of the option lets it through.
-    if not 0.0 <= value <= 1.0:
+    if value is not None and not 0.0 <= value <= 1.0:
         raise typer.BadParameter(f"{value} is not a probability between 0 and 1")
     return value
 
@@ -182,6 +182,14 @@ ModelOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+ForceOption = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Replace a file in the way that catclf did not write (never a folder, device, "
+        "FIFO or socket, nor a file the command reads).",
+    ),
+]
 QuietOption = Annotated[
     bool, typer.Option("--quiet", "-q", help="No progress bars or notes on stderr.")
 ]
@@ -320,6 +328,7 @@ def train(
     jobs: JobsOption = None,
     solver: SolverOption = Solver.auto,
     memory_limit: MemoryLimitOption = None,
+    force: ForceOption = False,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -333,12 +342,14 @@ def train(
     jobs = _decoding_jobs(jobs)
     from catclf import model as model_file
     from catclf import training
+    from catclf.datasets import BUNDLED_DIR
 
     limit = _memory_limit(memory_limit)
     started = time.perf_counter()
     show = is_terminal(sys.stderr) and not quiet
     out = model if model is not None else model_file.DEFAULT_PATH
-    model_file.check_target(out)  # before training, not after it
+    inputs = [data if data is not None else BUNDLED_DIR, *([test] if test else [])]
+    model_file.check_target(out, force=force, inputs=inputs)  # before training, not after it
     train_set, test_set, skipped = _load_sets(
         data, test, positive, strict, quiet, jobs, memory_limit=limit
     )
@@ -360,7 +371,7 @@ def train(
             )
         except TrainingDiverged as e:
             raise TrainingDiverged(f"{e}; {DIVERGED_ADVICE}; no model was saved") from e
-    model_file.save(trained, out)
+    model_file.save(trained, out, force=force, inputs=inputs)
 
     if as_json:
         emit_json(
@@ -368,6 +379,7 @@ def train(
                 "model": str(out),
                 **training.run_summary(train_set, test_set, learning_rate, iterations, trained),
                 "skipped": _skipped_json(skipped),
+                "ignored": _ignored(train_set, test_set),
                 "solver": trained.solver,
                 "streamed": how.streamed,
                 "seconds": round(time.perf_counter() - started, 3),
@@ -382,6 +394,7 @@ def train(
             *_accuracy_rows(trained),
             ("final cost", f"{trained.final_cost:.6f}"),
             ("skipped", str(len(skipped))),
+            ("ignored", str(_ignored(train_set, test_set))),
             ("model", str(out)),
         ],
     )
@@ -504,6 +517,7 @@ def prepare(
     ] = None,
     positive: PositiveOption = None,
     strict: StrictOption = False,
+    force: ForceOption = False,
     as_json: JsonOption = False,
     jobs: JobsOption = None,
     memory_limit: Annotated[
@@ -539,7 +553,7 @@ def prepare(
     name = name if name is not None else preparing.default_name(data)
     # Before decoding, not after it.
     preparing.check_source(data)
-    preparing.check_target(out, name)
+    preparing.check_target(out, name, test=test_fraction is not None, force=force, inputs=[data])
     # Where images beyond the memory limit wait to be written: the disk that takes them.
     spill = out if out.is_dir() else out.parent
 
@@ -568,7 +582,14 @@ def prepare(
         say(f"removing {stale}, the test set of an earlier run")
     with reporting.progress("writing", total, enabled=show) as advance:
         written = preparing.write(
-            out, name, data, train_set, test_set, test_fraction=test_fraction, progress=advance
+            out,
+            name,
+            data,
+            train_set,
+            test_set,
+            test_fraction=test_fraction,
+            progress=advance,
+            force=force,
         )
 
     sides = {"train": written[0], "test": written[1] if len(written) > 1 else None}
@@ -582,6 +603,7 @@ def prepare(
                 "test_fraction": test_fraction,
                 **{side: None if w is None else _file_summary(w) for side, w in sides.items()},
                 "skipped": _skipped_json(photos.skipped),
+                "ignored": photos.ignored,
                 "seconds": round(time.perf_counter() - started, 3),
             }
         )
@@ -592,7 +614,7 @@ def prepare(
             (f"{side} file", "none" if w is None else f"{w.path} ({format_size(w.size)})"),
             (f"{side} examples", "none" if w is None else w.data.describe()),
         ]
-    rows.append(("skipped", str(len(photos.skipped))))
+    rows += [("skipped", str(len(photos.skipped))), ("ignored", str(photos.ignored))]
     if is_terminal(sys.stdout):
         reporting.table("Prepared", rows)
     else:
@@ -646,10 +668,16 @@ def _skipped_json(skipped: list[Skipped]) -> list[dict[str, str]]:
     return [{"path": s.path, "error": s.error} for s in skipped]
 
 
+def _ignored(train_set: Dataset, test_set: Dataset | None) -> int:
+    """Files without an image extension in the photo folders read, hidden files aside."""
+    return train_set.ignored + (test_set.ignored if test_set is not None else 0)
+
+
 SWEEP_RATES = (0.01, 0.001, 0.0001)
 DIVERGED_ADVICE = (
     "try a smaller --learning-rate (or, since the cost can rise before it falls, more --iterations)"
 )
+CURVES = "learning_curves.png"
 
 
 def _positive_rates(values: list[float] | None) -> list[float] | None:
@@ -692,6 +720,7 @@ def sweep(
     jobs: JobsOption = None,
     solver: SolverOption = Solver.auto,
     memory_limit: MemoryLimitOption = None,
+    force: ForceOption = False,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -709,11 +738,12 @@ def sweep(
     """
     from catclf import training
 
+    inputs = [p for p in (data, test) if p is not None]
     if out is not None:
         from catclf import plots, report
 
         plots.require()
-        report.check_folder(out)
+        report.check_folder(out, [CURVES], force=force, inputs=inputs)
     limit = _memory_limit(memory_limit)
     train_set, test_set, skipped = _load_sets(
         data, test, positive, strict, quiet, _decoding_jobs(jobs), memory_limit=limit
@@ -754,7 +784,8 @@ def sweep(
         )
     if out is not None:
         curves = [(r.learning_rate, None if r.model is None else list(r.costs)) for r in runs]
-        for path in report.write_files(out, {"learning_curves.png": plots.learning_curves(curves)}):
+        pictures = {CURVES: plots.learning_curves(curves)}
+        for path in report.write_files(out, pictures, force=force, inputs=inputs):
             if not quiet:
                 note(f"wrote {path}")
 
@@ -820,6 +851,7 @@ def report(
     ] = None,
     positive: PositiveOption = None,
     strict: StrictOption = False,
+    force: ForceOption = False,
     as_json: JsonOption = False,
     jobs: JobsOption = None,
     quiet: QuietOption = False,
@@ -841,8 +873,11 @@ def report(
     from catclf import report as reports
 
     plots.require()
-    reports.check_folder(out)
+    reports.check_folder(out)  # before the model is looked for
     path = _model_path(model, quiet)
+    inputs = [path, *([data] if data is not None else [])]
+    names = reports.may_write(data is not None)
+    reports.check_folder(out, names, force=force, inputs=inputs)
     classifier = model_file.load(path)
     model_name = "the bundled model" if path == model_file.BUNDLED_PATH else str(path)
     labelled = None
@@ -851,7 +886,9 @@ def report(
         if not quiet:
             note(f"scoring {labelled.origin}: {labelled.describe()}")
     made = reports.build(classifier, model_name, labelled)
-    written = reports.write_files(out, made.files, replaces=tuple(reports.WHAT))
+    written = reports.write_files(
+        out, made.files, replaces=tuple(reports.WHAT), force=force, inputs=inputs
+    )
 
     if as_json:
         emit_json(
@@ -1126,6 +1163,7 @@ def evaluate(
             min=0.0,
             max=1.0,
             metavar="A",
+            callback=_probability,
             help=f"Exit {EXIT_ERROR} when the accuracy is below A (0 to 1).",
             show_default=False,
         ),

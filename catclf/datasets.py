@@ -6,8 +6,8 @@ A data set holds its images as (m, 64, 64, 3) uint8 and its labels as (m,) 0 / 1
 
 from __future__ import annotations
 
-import math
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 from numpy.typing import NDArray
 
+from catclf import hdf5
 from catclf.errors import DataError, ImageError, reason
 from catclf.images import (
     CHANNELS,
     IMAGE_EXTENSIONS,
     IMAGE_SIZE,
     N_X,
-    find_images,
+    list_images,
     reader,
     to_columns,
 )
@@ -74,7 +75,9 @@ class Dataset:
     sources names each example (a file path, or "file.h5[i]"); classes is
     (negative name, positive name) as the data calls them; hdf5_file is the file
     the examples were read from when they come from one HDF5 file (example i is
-    then its image i), else None.
+    then its image i), else None. skipped lists the images, and the folders, of a photo
+    folder that could not be read; ignored counts its files without an image extension
+    (hidden files not counted).
 
     images may be given as `FilePixels`, the images of an HDF5 file left in the file:
     `blocks` then reads them a slice at a time, while `images` and `X` read them all.
@@ -90,6 +93,7 @@ class Dataset:
     origin: str
     skipped: list[Skipped] = field(default_factory=list)
     hdf5_file: str | None = None
+    ignored: int = 0
 
     @property
     def in_file(self) -> bool:
@@ -186,8 +190,10 @@ class Dataset:
 class FilePixels:
     """The (m, 64, 64, 3) uint8 images of an HDF5 file, left in the file and read in slices.
 
-    rows, when given, selects the images (positions in the file, increasing) that make up
-    the set; m is then their number, while the file holds `stored`.
+    identity is that of the file as `read_hdf5` checked it (`catclf.hdf5.identity`): the
+    file is read only while it is still that file. rows, when given, selects the images
+    (positions in the file, increasing) that make up the set; m is then their number, while
+    the file holds `stored`.
     """
 
     def __init__(
@@ -196,16 +202,18 @@ class FilePixels:
         name: str,
         m: int,
         chunk_rows: int | None,
+        identity: tuple[int, ...],
         rows: NDArray[np.intp] | None = None,
     ) -> None:
         self.path, self.name, self.stored, self.chunk_rows = path, name, m, chunk_rows
+        self.identity = identity
         self.rows = rows
         self.m = m if rows is None else int(rows.size)
 
     def subset(self, indices: NDArray[np.intp]) -> FilePixels:
         """The images at indices (increasing) of this set, still left in the file."""
         rows = indices if self.rows is None else self.rows[indices]
-        return FilePixels(self.path, self.name, self.stored, self.chunk_rows, rows)
+        return FilePixels(self.path, self.name, self.stored, self.chunk_rows, self.identity, rows)
 
     def read(self, start: int, stop: int) -> NDArray[np.uint8]:
         """Images start to stop, (stop - start, 64, 64, 3)."""
@@ -261,16 +269,20 @@ class FilePixels:
         import h5py
 
         try:
-            return h5py.File(self.path, "r")
+            f = h5py.File(self.path, "r")
         except OSError as e:
             raise DataError(f"{self.path}: cannot read ({reason(e)})") from e
+        if hdf5.identity(f) != self.identity:
+            f.close()
+            raise DataError(f"{self.path}: changed while it was being read")
+        return f
 
     def _read(
         self, f: Any, start: int, stop: int, out: NDArray[np.uint8] | None
     ) -> NDArray[np.uint8]:
         try:
-            node = f[self.name]
-            if node.shape[0] != self.stored:
+            node = hdf5.node(f, self.name, self.path, DataError, self.name)
+            if node is None or node.shape[0] != self.stored:
                 raise DataError(f"{self.path}: {self.name} changed while it was being read")
             if out is None:
                 return np.asarray(node[start:stop], dtype=np.uint8)
@@ -357,11 +369,12 @@ def load(
     decoded in up to jobs processes. memory_limit, in bytes, leaves large HDF5 images in
     their file (see `read_hdf5`) and refuses a photo folder whose images would not fit.
     """
-    if not path.exists():
+    kind = _kind(path)
+    if kind is None:
         raise DataError(f"{path}: no such file or folder")
-    if path.is_file():
+    if stat.S_ISREG(kind):
         return read_hdf5(path, memory_limit=memory_limit), None
-    if not path.is_dir():
+    if not stat.S_ISDIR(kind):
         raise DataError(f"{path}: not a file or folder")
     train_files, test_files = course_files(path)
     if train_files:
@@ -393,7 +406,8 @@ def load_test(
     memory_limit: int | None = None,
 ) -> Dataset:
     """Load DATA named as a test set: like `load`, but a course folder gives its test_*.h5."""
-    if path.is_dir():
+    kind = _kind(path)
+    if kind is not None and stat.S_ISDIR(kind):
         train_files, test_files = course_files(path)
         if len(test_files) == 1:
             return read_hdf5(test_files[0], memory_limit=memory_limit)
@@ -410,9 +424,22 @@ def load_test(
     return data
 
 
+def _kind(path: Path) -> int | None:
+    """path's st_mode, following links; None when nothing is there. Raises DataError naming
+    path and the reason when the system refuses to say (no permission, a name too long)."""
+    try:
+        return os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({reason(e)})") from e
+
+
 def course_files(folder: Path) -> tuple[list[Path], list[Path]]:
     """(train_*.h5 files, test_*.h5 files) in folder, sorted; .hdf5 counts as .h5."""
-    files = [p for p in _entries(folder) if p.suffix.lower() in HDF5_SUFFIXES and p.is_file()]
+    files = [
+        p for p, kind in _entries(folder) if p.suffix.lower() in HDF5_SUFFIXES and kind == "file"
+    ]
     train = [p for p in files if p.name.startswith("train_")]
     test = [p for p in files if p.name.startswith("test_")]
     return train, test
@@ -427,7 +454,8 @@ def read_hdf5(path: Path, *, memory_limit: int | None = None) -> Dataset:
     those paths, joined to the file's source_folder attribute; otherwise "file.h5[i]".
     The images are read into memory unless `pixels_fit` says they do not fit memory_limit
     bytes; then they stay in the file, read a slice at a time. The labels are read and
-    checked a slice at a time either way.
+    checked a slice at a time either way. Only values the file itself holds are read, each
+    read bounded before it is made (`catclf.hdf5`).
     """
     import h5py
 
@@ -449,7 +477,7 @@ def read_hdf5(path: Path, *, memory_limit: int | None = None) -> Dataset:
             images: NDArray[np.uint8] | FilePixels
             if not pixels_fit(m, memory_limit):
                 chunks = x_node.chunks[0] if x_node.chunks else None
-                images = FilePixels(path, x_node.name, m, chunks)
+                images = FilePixels(path, x_node.name, m, chunks, hdf5.identity(f))
             else:
                 images = np.asarray(x_node[()], dtype=np.uint8)
     except (OSError, RuntimeError, KeyError, ValueError, TypeError) as e:
@@ -474,14 +502,21 @@ def _course_nodes(f: Any, path: Path) -> tuple[str, Any, Any]:
     """(prefix, images node (m, 64, 64, 3), labels node) of an open course-layout file."""
     import h5py
 
-    prefix = next((p for p in ("train_set", "test_set") if f"{p}_x" in f), None)
-    if prefix is None or f"{prefix}_y" not in f:
+    def find(name: str) -> Any:
+        # By its link, looked at before it is followed: an external link is refused.
+        return hdf5.node(f, name, path, DataError, name)
+
+    prefix = "train_set"
+    x_node = find("train_set_x")
+    if x_node is None:
+        prefix, x_node = "test_set", find("test_set_x")
+    y_node = None if x_node is None else find(f"{prefix}_y")
+    if x_node is None or y_node is None:
         found = ", ".join(sorted(f.keys())) or "nothing"
         raise DataError(
             f"{path}: expected datasets train_set_x and train_set_y (or test_set_x and "
             f"test_set_y), found {found}"
         )
-    x_node, y_node = f[f"{prefix}_x"], f[f"{prefix}_y"]
     if not isinstance(x_node, h5py.Dataset) or not isinstance(y_node, h5py.Dataset):
         raise DataError(f"{path}: {prefix}_x and {prefix}_y must be datasets, not groups")
     expected = (IMAGE_SIZE, IMAGE_SIZE, CHANNELS)
@@ -492,34 +527,17 @@ def _course_nodes(f: Any, path: Path) -> tuple[str, Any, Any]:
         )
     if y_node.dtype.kind not in "iufb":
         raise DataError(f"{path}: {prefix}_y has dtype {y_node.dtype}, expected numbers 0 / 1")
-    _check_stored(x_node, path, f"{prefix}_x")
+    # A few kilobytes could otherwise declare a billion images never written, or take
+    # them from another file, and cost the memory or the hours of reading them.
+    hdf5.check_dataset(x_node, path, DataError, f"{prefix}_x", declared=f"{x_node.shape[0]} images")
     return prefix, x_node, y_node
-
-
-def _check_stored(node: Any, path: Path, name: str) -> None:
-    """Raise DataError unless the file stores every image it declares.
-
-    A chunked dataset can declare far more than it holds: chunks never written read back
-    as zeros. A few kilobytes could otherwise declare a billion images, and cost the
-    memory or the hours of reading them.
-    """
-    m = node.shape[0]
-    if m == 0:
-        return
-    if node.chunks is None:
-        stored = node.id.get_storage_size() >= node.size * node.dtype.itemsize
-    else:
-        grid = zip(node.shape, node.chunks, strict=True)
-        chunks = math.prod(-(-size // chunk) for size, chunk in grid)
-        stored = node.id.get_num_chunks() >= chunks
-    if not stored:
-        raise DataError(f"{path}: {name} declares {m} images but does not store them all")
 
 
 def _read_labels(node: Any, m: int, path: Path, prefix: str) -> NDArray[np.int64]:
     """The m labels of node, (m,) or (1, m), read and checked LABEL_ROWS at a time."""
     if node.size != m:
         raise DataError(f"{path}: {prefix}_x has {m} images but {prefix}_y has {node.size} labels")
+    hdf5.check_dataset(node, path, DataError, f"{prefix}_y", declared=f"{m} labels")
     labels = np.empty(m, dtype=np.int64)
     bad: list[NDArray[np.generic]] = []
     row = node.ndim == 2 and node.shape[0] == 1
@@ -534,7 +552,8 @@ def _read_labels(node: Any, m: int, path: Path, prefix: str) -> NDArray[np.int64
         wrong = ~np.isin(part, (0, 1))
         if wrong.any():
             bad.append(np.unique(part[wrong]))
-        labels[start : start + len(part)] = part
+        else:  # only 0 / 1 is cast: a NaN or 1e300 would warn on the way to an integer
+            labels[start : start + len(part)] = part
     if bad:
         values = ", ".join(str(v) for v in np.unique(np.concatenate(bad))[:5])
         raise DataError(f"{path}: {prefix}_y holds labels other than 0 and 1: {values}")
@@ -545,12 +564,20 @@ def _read_classes(f: object, path: Path) -> tuple[str, str]:
     import h5py
 
     assert isinstance(f, h5py.File)
-    if "list_classes" not in f:
+    node = hdf5.node(f, "list_classes", path, DataError, "list_classes")
+    if node is None:
         return DEFAULT_CLASSES
-    node = f["list_classes"]
-    if not isinstance(node, h5py.Dataset) or node.shape != (2,) or node.dtype.kind not in "SOU":
+    if (
+        not isinstance(node, h5py.Dataset)
+        or node.shape != (2,)
+        or h5py.check_string_dtype(node.dtype) is None
+    ):
         raise DataError(f"{path}: list_classes must hold two names, [negative, positive]")
-    names = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in node[()]]
+    hdf5.check_dataset(node, path, DataError, "list_classes")
+    names = [
+        v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+        for v in hdf5.read_texts(node, path, DataError, "list_classes")
+    ]
     return names[0], names[1]
 
 
@@ -558,7 +585,8 @@ def _read_sources(f: object, prefix: str, m: int, path: Path) -> list[str]:
     import h5py
 
     assert isinstance(f, h5py.File)
-    node = f.get(f"{prefix}_paths")
+    name = f"{prefix}_paths"
+    node = hdf5.node(f, name, path, DataError, name)
     if node is None:
         return [f"{path}[{i}]" for i in range(m)]
     if (
@@ -566,9 +594,11 @@ def _read_sources(f: object, prefix: str, m: int, path: Path) -> list[str]:
         or node.shape != (m,)
         or h5py.check_string_dtype(node.dtype) is None
     ):
-        raise DataError(f"{path}: {prefix}_paths must hold one path per image, {m} strings")
-    folder = _fs_text(f.attrs.get("source_folder", ""))
-    return [str(Path(folder, _fs_text(p))) for p in node[()]]
+        raise DataError(f"{path}: {name} must hold one path per image, {m} strings")
+    hdf5.check_dataset(node, path, DataError, name)
+    folder = hdf5.attribute(f, "source_folder", path, DataError, "attribute 'source_folder'")
+    texts = hdf5.read_texts(node, path, DataError, name)
+    return [str(Path(_fs_text(folder or ""), _fs_text(p))) for p in texts]
 
 
 def _fs_text(value: object) -> str:
@@ -638,18 +668,27 @@ def read_folder(
     """A folder with exactly two class folders; images below each, recursively.
 
     The class folder named positive (any case), or else the one named cat or cats,
-    holds the positive examples. Unreadable images are skipped and listed, or with
-    strict=True raise ImageError. Images are decoded in up to jobs processes, each
-    straight into its row of the (m, 64, 64, 3) array, which must fit memory_limit
-    (`pixels_fit`): only an HDF5 file can be read a slice at a time. Given a spill folder,
-    an array that does not fit is kept in a file there instead (`spilled_pixels`).
+    holds the positive examples. Unreadable images, and folders below a class folder that
+    cannot be listed, are skipped and listed, or with strict=True raise ImageError; other
+    files without an image extension are counted as ignored (`list_images`). Images are
+    decoded in up to jobs processes, each straight into its row of the (m, 64, 64, 3)
+    array, which must fit memory_limit (`pixels_fit`): only an HDF5 file can be read a
+    slice at a time. Given a spill folder, an array that does not fit is kept in a file
+    there instead (`spilled_pixels`).
     """
     negative_dir, positive_dir = class_folders(folder, positive)
-    files = [(p, 1) for p in find_images(positive_dir)] + [
-        (p, 0) for p in find_images(negative_dir)
-    ]
-    for class_dir, label in ((positive_dir, 1), (negative_dir, 0)):
-        if not any(lab == label for _, lab in files):
+    classes = ((positive_dir, 1), (negative_dir, 0))
+    listings = {label: list_images(class_dir) for class_dir, label in classes}
+    files = [(p, label) for _, label in classes for p in listings[label].images]
+    skipped: list[Skipped] = []
+    for class_dir, label in classes:
+        for where, why in listings[label].unreadable:
+            if where == str(class_dir):
+                raise DataError(f"{where}: {why}")
+            if strict:
+                raise ImageError(f"{where}: {why}")
+            skipped.append(Skipped(where, why))
+        if not listings[label].images:
             raise DataError(
                 f"{class_dir}: no images in this class folder (looked for "
                 f"{', '.join(sorted(IMAGE_EXTENSIONS))})"
@@ -668,7 +707,6 @@ def read_folder(
         images = np.empty((len(files), IMAGE_SIZE, IMAGE_SIZE, CHANNELS), dtype=np.uint8)
     labels = np.empty(len(files), dtype=np.int64)
     sources: list[str] = []
-    skipped: list[Skipped] = []
     with reader(jobs, len(files)) as read:
         advance = progress(len(files)) if progress is not None else None
         decoded = read((path, str(path)) for path, _ in files)
@@ -691,6 +729,7 @@ def read_folder(
         (negative_dir.name, positive_dir.name),
         str(folder),
         skipped,
+        ignored=sum(listing.ignored for listing in listings.values()),
     )
     for class_dir, count in ((positive_dir, data.positives), (negative_dir, m - data.positives)):
         if count == 0:
@@ -717,7 +756,7 @@ def spilled_pixels(folder: Path, m: int) -> NDArray[np.uint8]:
 
 def class_folders(folder: Path, positive: str | None = None) -> tuple[Path, Path]:
     """(negative folder, positive folder) among the two non-hidden subfolders of folder."""
-    subdirs = [p for p in _entries(folder) if p.is_dir() and not p.name.startswith(".")]
+    subdirs = [p for p, kind in _entries(folder) if kind == "folder" and not p.name.startswith(".")]
     if len(subdirs) != 2:
         found = ", ".join(p.name for p in subdirs) if subdirs else "none"
         raise DataError(
@@ -747,9 +786,24 @@ def class_folders(folder: Path, positive: str | None = None) -> tuple[Path, Path
     return neg, pos
 
 
-def _entries(folder: Path) -> list[Path]:
-    """The entries of folder, sorted."""
+def _entries(folder: Path) -> list[tuple[Path, str]]:
+    """The entries of folder, sorted, each with what it is: "folder", "file" (a regular
+    file) or "other"; a link counts as what it leads to.
+
+    Their kinds come from the listing itself where the system gives them, so that a folder
+    that may be listed but not searched raises no internal error: an entry that cannot be
+    examined raises DataError naming it.
+    """
+    entries: list[tuple[Path, str]] = []
     try:
-        return sorted(folder.iterdir())
+        with os.scandir(folder) as listing:
+            for entry in listing:
+                path = Path(folder, entry.name)
+                try:
+                    kind = "folder" if entry.is_dir() else "file" if entry.is_file() else "other"
+                except OSError as e:
+                    raise DataError(f"{path}: cannot read ({reason(e)})") from e
+                entries.append((path, kind))
     except OSError as e:
         raise DataError(f"{folder}: cannot list this folder ({reason(e)})") from e
+    return sorted(entries)

@@ -1,7 +1,9 @@
 """From an image file to the model's input: 64x64x3 uint8 pixels, then a column of X.
 
 Every image goes through the same steps, in this order:
-1. decoded by Pillow, first frame only (animations, multi-page TIFF); a JPEG of 512 pixels
+1. decoded by Pillow as one of the raster formats in FORMATS, whatever its name, and
+   nothing else: the first frame only (animations, multi-page TIFF), refused before
+   decoding when it would need more than MAX_IMAGE_BYTES of memory; a JPEG of 512 pixels
    or more on each side is decoded at a reduced scale (1/2, 1/4 or 1/8, by the JPEG
    decoder itself) that keeps each side at least 256 pixels, 4 per output pixel: several
    times faster for a photo, and the final pixels differ from a full decode by about one
@@ -13,6 +15,10 @@ Every image goes through the same steps, in this order:
 4. resized to 64x64 with Pillow's Lanczos filter (the aspect ratio is not kept, as in
    the course); an image already 64x64 is left untouched;
 5. flattened in C order, (64, 64, 3) to 12288 values, and divided by 255.
+
+Steps 2 and 3 are done in the other order, and step 3 a band of rows at a time: each
+changes pixels one by one, so the result is the same, and a large image is never copied
+whole into floats.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import threading
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -54,26 +61,46 @@ PREPROCESSING = (
     "transparency composited on white); resized to 64x64 with Pillow LANCZOS, aspect ratio not "
     "kept; (64, 64, 3) flattened in C order; divided by 255"
 )
-IMAGE_EXTENSIONS = frozenset(
-    {
-        ".jpg",
-        ".jpeg",
-        ".jpe",
-        ".jfif",
-        ".png",
-        ".gif",
-        ".bmp",
-        ".tif",
-        ".tiff",
-        ".webp",
-        ".ppm",
-        ".pgm",
-        ".pbm",
-        ".pnm",
-        ".tga",
-        ".ico",
-    }
-)
+# The formats catclf decodes, by Pillow's name, with the file extensions that name them, in
+# the order they are tried. Raster formats only: Pillow picks a decoder from a file's
+# content, not its name, and some of its decoders (EPS, PDF) hand the file to an
+# interpreter (Ghostscript). A file of any other format is not an image here.
+FORMATS: dict[str, tuple[str, ...]] = {
+    "JPEG": (".jpg", ".jpeg", ".jpe", ".jfif"),
+    "PNG": (".png", ".apng"),
+    "GIF": (".gif",),
+    "BMP": (".bmp",),
+    "TIFF": (".tif", ".tiff"),
+    "WEBP": (".webp",),
+    "AVIF": (".avif",),
+    "HEIF": (".heic", ".heif", ".hif"),  # read with pillow-heif
+    "PPM": (".ppm", ".pgm", ".pbm", ".pnm", ".pfm"),
+    "ICO": (".ico",),
+    "TGA": (".tga",),  # last: its header has no signature to tell it by
+}
+FORMAT_NAMES = "JPEG, PNG, GIF, BMP, TIFF, WebP, AVIF, HEIC/HEIF, PPM/PGM/PBM, ICO and TGA"
+IMAGE_EXTENSIONS = frozenset(ext for extensions in FORMATS.values() for ext in extensions)
+# Their decoders read the whole file into memory before decoding it.
+WHOLE_FILE_FORMATS = frozenset({"WEBP", "AVIF", "HEIF"})
+# ISO base media files (HEIF, AVIF) say so in bytes 4 to 8.
+ISO_MEDIA = b"ftyp"
+# Memory one image may take decoded, worked out from its header before decoding: enough
+# for any photo (Pillow keeps a colour pixel in 4 bytes, 16-bit ones too: 48 megapixels take
+# 192 MB), and far less than a hostile file can ask for.
+MAX_IMAGE_BYTES = 512 << 20
+# Pixels converted at a time by the steps that change pixels one by one (8 MB as float64).
+BAND_PIXELS = 1 << 20
+# What ImageOps.exif_transpose does for each EXIF orientation.
+TURNS = {
+    2: "FLIP_LEFT_RIGHT",
+    3: "ROTATE_180",
+    4: "FLIP_TOP_BOTTOM",
+    5: "TRANSPOSE",
+    6: "ROTATE_270",
+    7: "TRANSVERSE",
+    8: "ROTATE_90",
+}
+ORIENTATION = 0x0112  # the EXIF tag
 
 Pixels = NDArray[np.uint8]
 
@@ -83,21 +110,56 @@ def is_image_name(path: Path) -> bool:
     return not path.name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS
 
 
-def find_images(folder: Path) -> list[Path]:
-    """Every file named like an image below folder, recursively, in sorted order.
+@dataclass(frozen=True)
+class Listing:
+    """What is below a folder: the files named like images, sorted; how many other files
+    were ignored (hidden files not counted); and each folder that could not be listed, as
+    (its path, why)."""
 
-    Hidden files and folders (a leading dot) are skipped, and so are links to folders,
-    so that a link loop cannot make the walk endless. A FIFO, a broken link or a link
-    loop named like an image is listed, so that reading it reports what it is.
+    images: list[Path]
+    ignored: int
+    unreadable: list[tuple[str, str]]
+
+
+def list_images(folder: Path) -> Listing:
+    """The files named like an image below folder, recursively, and what was left out.
+
+    Hidden files and folders (a leading dot: .DS_Store, ._IMG_1.jpg, .git/) are skipped
+    unseen, and so are links to folders, so that a link loop cannot make the walk
+    endless. Any other file without an image extension is counted as ignored. A FIFO, a
+    broken link or a link loop named like an image is listed, so that reading it reports
+    what it is. A folder that cannot be listed, folder itself included, is in unreadable.
     """
-    found: list[Path] = []
-    for root, dirs, files in os.walk(folder):
+    images: list[Path] = []
+    ignored = 0
+    unreadable: list[tuple[str, str]] = []
+
+    def refused(e: OSError) -> None:
+        where = os.fsdecode(e.filename if e.filename is not None else folder)
+        unreadable.append((where, f"cannot list this folder ({reason(e)})"))
+
+    for root, dirs, files in os.walk(folder, onerror=refused):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         # files holds everything that is not a folder (os.walk sorts links to folders
         # into dirs), so a folder named like an image is never listed.
-        found.extend(Path(root, name) for name in files if is_image_name(Path(name)))
+        for name in files:
+            if is_image_name(Path(name)):
+                images.append(Path(root, name))
+            elif not name.startswith("."):
+                ignored += 1
     # os.walk lists a folder's files before its subfolders; sort the whole list instead.
-    return sorted(found)
+    return Listing(sorted(images), ignored, sorted(unreadable))
+
+
+def find_images(folder: Path) -> list[Path]:
+    """Every file named like an image below folder, recursively, in sorted order, as
+    `list_images` finds them. Raises ImageError for the first folder that cannot be
+    listed, the folder itself included, rather than leave out what it holds."""
+    listing = list_images(folder)
+    if listing.unreadable:
+        where, why = listing.unreadable[0]
+        raise ImageError(f"{where}: {why}")
+    return listing.images
 
 
 Source = Path | bytes
@@ -270,34 +332,88 @@ def load_image(source: Path | bytes, name: str | None = None) -> Pixels:
     """Read one image and return its (64, 64, 3) uint8 pixels.
 
     source is a path or the file's bytes; name is what error messages call it
-    (default: the path). Raises ImageError with a one-line reason for anything
-    that is not a readable image.
+    (default: the path). Raises ImageError with a one-line reason for anything that is
+    not a readable image in one of FORMATS, or that would need more than
+    MAX_IMAGE_BYTES of memory to decode.
     """
     label = name if name is not None else str(source)
     if isinstance(source, bytes):
         if not source:
             raise ImageError(f"{label}: empty input, expected an image")
-        return _decode(io.BytesIO(source), label)
+        return _decode(io.BytesIO(source), len(source), label)
     try:
-        try:
-            # One stat, whose error says why: a link loop is not "no such file".
-            info = source.stat()
-        except FileNotFoundError:
-            raise ImageError(f"{label}: no such file") from None
-        if stat.S_ISDIR(info.st_mode):
-            raise ImageError(f"{label}: is a folder, expected an image file")
-        if not stat.S_ISREG(info.st_mode):
-            # Never opened: opening a FIFO or a device for reading can block forever.
-            raise ImageError(f"{label}: not a regular file, expected an image file")
-        if info.st_size == 0:
-            raise ImageError(f"{label}: empty file, expected an image")
-        with open(source, "rb") as f:
-            return _decode(f, label)
+        # A FIFO or a device is refused without being opened: opening a FIFO waits for a
+        # writer, and opening some devices does something. One stat, whose error says
+        # why: a link loop is not "no such file".
+        _first_look(source, label)
+        with _open_regular(source, label) as f:
+            return _decode(f, os.fstat(f.fileno()).st_size, label)
+    except FileNotFoundError:
+        raise ImageError(f"{label}: no such file") from None
     except OSError as e:
         raise ImageError(f"{label}: cannot read: {reason(e)}") from e
 
 
-def _decode(stream: BinaryIO, label: str) -> Pixels:
+def _first_look(path: Path, label: str) -> None:
+    _check_kind(os.stat(path), label)
+
+
+def _check_kind(info: os.stat_result, label: str) -> None:
+    if stat.S_ISDIR(info.st_mode):
+        raise ImageError(f"{label}: is a folder, expected an image file")
+    if not stat.S_ISREG(info.st_mode):
+        raise ImageError(f"{label}: not a regular file, expected an image file")
+    if info.st_size == 0:
+        raise ImageError(f"{label}: empty file, expected an image")
+
+
+def _open_regular(path: Path, label: str) -> _Bounded:
+    """path opened for reading, once what was opened is known to be a regular file.
+
+    The file may have been swapped for a FIFO or a device since it was looked at: the
+    open does not wait for a writer (O_NONBLOCK) nor make a terminal this process's
+    (O_NOCTTY), and what it opened is checked before anything is read from it.
+    """
+    nonblocking = getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(path, os.O_RDONLY | nonblocking | getattr(os, "O_NOCTTY", 0))
+    try:
+        _check_kind(os.fstat(fd), label)
+        if nonblocking:
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return _Bounded(io.FileIO(fd, "rb"), MAX_IMAGE_BYTES)
+
+
+class _TooLarge(Exception):
+    """An image that would need more than MAX_IMAGE_BYTES to decode: need, in bytes."""
+
+    def __init__(self, need: int) -> None:
+        super().__init__(need)
+        self.need = need
+
+
+class _Bounded(io.BufferedReader):
+    """An image file that refuses, before reading, to read more than limit bytes at once:
+    the WebP, AVIF and HEIF decoders read the whole file into memory, whatever its size,
+    and a file of a few kilobytes on disk can be gigabytes long (a sparse file)."""
+
+    def __init__(self, raw: io.FileIO, limit: int) -> None:
+        super().__init__(raw)
+        self.limit = limit
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        if size is None or size < 0 or size > self.limit:
+            left = os.fstat(self.fileno()).st_size - self.tell()
+            wanted = left if size is None or size < 0 else min(size, left)
+            if wanted > self.limit:
+                raise _TooLarge(wanted)
+        return super().read(size)
+
+
+def _decode(stream: BinaryIO, size: int, label: str) -> Pixels:
+    """The pixels of the image in stream, a file of size bytes."""
     # Here, not at the top: commands that only read HDF5 files never load Pillow.
     from PIL import Image, UnidentifiedImageError
 
@@ -309,70 +425,184 @@ def _decode(stream: BinaryIO, label: str) -> Pixels:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             # Pillow checks the declared size on open, before any pixel is decoded; above
             # Image.MAX_IMAGE_PIXELS it warns, which is an error here.
-            with Image.open(stream) as im:
+            with Image.open(stream, formats=_formats(stream)) as im:
                 im.seek(0)
                 # Only JPEG decoders scale while decoding; for other formats this does nothing.
                 # The request is square, so an EXIF turn applied later cannot shorten a side.
                 im.draft(None, (DRAFT_SIDE, DRAFT_SIDE))
+                need = _decoded_bytes(im) + (size if im.format in WHOLE_FILE_FORMATS else 0)
+                if need > MAX_IMAGE_BYTES:
+                    raise _TooLarge(need)
                 im.load()
-                return _to_pixels(im)
+                turn = _turn(im)
+                converted = _to_8_bits(im)
+                if converted is im:
+                    return _to_64x64(converted, turn)
+            # Closed, and let go with what its decoder holds: the decoded image need not
+            # stay beside its conversion while that is turned and resized.
+            del im
+            return _to_64x64(converted, turn)
+    except _TooLarge as e:
+        raise ImageError(
+            f"{label}: needs {_mib(e.need)} to decode, more than the {_mib(MAX_IMAGE_BYTES)} "
+            "allowed for one image"
+        ) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ImageError(f"{label}: image too large to decode safely ({e})") from e
     except UnidentifiedImageError as e:
-        raise ImageError(f"{label}: not an image, or a format Pillow cannot read") from e
+        raise ImageError(f"{label}: not an image (catclf reads {FORMAT_NAMES})") from e
     except Exception as e:  # Pillow's decoders raise many types for corrupt data
         raise ImageError(f"{label}: corrupt or truncated image ({reason(e)})") from e
 
 
-def _to_pixels(im: Image.Image) -> Pixels:
-    from PIL import Image, ImageOps
+def _formats(stream: BinaryIO) -> list[str]:
+    """The formats to try for the file in stream: FORMATS, HEIF only for an ISO media file
+    and when pillow-heif is there. Importing pillow-heif takes longer than starting
+    catclf, so it is imported only for such a file."""
+    head = stream.read(8)
+    stream.seek(0)
+    if head[4:8] == ISO_MEDIA and _heif_registered():
+        return list(FORMATS)
+    return [name for name in FORMATS if name != "HEIF"]
 
-    # A malformed EXIF block is no reason to refuse the pixels: keep them as stored.
-    with contextlib.suppress(Exception):
-        im = ImageOps.exif_transpose(im) or im
-    im = _to_rgb(im)
+
+def _heif_registered() -> bool:
+    from PIL import Image
+
+    if "HEIF" not in Image.OPEN:
+        try:
+            from pillow_heif import register_heif_opener
+        except ImportError:
+            return False
+        register_heif_opener()
+    return True
+
+
+def _decoded_bytes(im: Image.Image) -> int:
+    """Bytes Pillow takes for im decoded: a band of more than 8 bits a pixel is kept whole,
+    bands of 8 bits are packed into 4 bytes (RGB takes 4 bytes a pixel)."""
+    from PIL import ImageMode
+
+    try:
+        mode = ImageMode.getmode(im.mode)
+    except KeyError:  # a mode Pillow does not describe: count it as the widest there is
+        per_pixel = 8
+    else:
+        item = np.dtype(mode.typestr).itemsize
+        per_pixel = item if len(mode.bands) == 1 else max(4, item * len(mode.bands))
+    return im.width * im.height * per_pixel
+
+
+def _mib(size: int) -> str:
+    return f"{-(-size // (1 << 20)):,} MiB"
+
+
+def _to_64x64(im: Image.Image, turn: Image.Transpose | None) -> Pixels:
+    """The (64, 64, 3) pixels of im, an RGB or L image (`_to_8_bits`), turned upright."""
+    from PIL import Image
+
+    # Turned once converted: the conversion changes pixels one by one, so the order changes
+    # nothing, and the image turned is the smaller one.
+    if turn is not None:
+        im = im.transpose(turn)
     if im.size != (IMAGE_SIZE, IMAGE_SIZE):
         im = im.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS)
-    pixels = np.asarray(im, dtype=np.uint8)
+    # Lanczos treats the bands alike: a gray image resized, then made RGB, gives what RGB
+    # resized gives, from a third of the memory.
+    pixels = np.asarray(im if im.mode == "RGB" else im.convert("RGB"), dtype=np.uint8)
     if pixels.shape != (IMAGE_SIZE, IMAGE_SIZE, CHANNELS):
         raise ValueError(f"decoded to shape {pixels.shape}")
     return pixels
 
 
-def _to_rgb(im: Image.Image) -> Image.Image:
+def _turn(im: Image.Image) -> Image.Transpose | None:
+    """What turns im upright, as its EXIF orientation says (as ImageOps.exif_transpose
+    does); None for upright, or a malformed EXIF block, which is no reason to refuse the
+    pixels: they are kept as stored."""
+    from PIL import Image
+
+    try:
+        name = TURNS.get(im.getexif().get(ORIENTATION, 1))
+    except Exception:
+        return None
+    return None if name is None else Image.Transpose[name]
+
+
+def _to_8_bits(im: Image.Image) -> Image.Image:
+    """im as an RGB image of the same size, or L for gray without transparency.
+
+    Palette, bilevel, CMYK and the like as Pillow converts them; more than 8 bits a band
+    scaled down (`_scale_to_8_bits`); transparency composited on white. A band of rows at a
+    time, so that what is held beside im is the result and one band.
+    """
     from PIL import Image
 
     if im.mode in ("I", "F") or im.mode.startswith("I;16"):
-        return Image.fromarray(_scale_to_8_bits(np.asarray(im), im.mode)).convert("RGB")
-    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:
-        rgba = im.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    return im.convert("RGB")
+        return _scale_to_8_bits(im)
+    transparent = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
+    if not transparent and im.mode in ("RGB", "L"):
+        return im
+    out = Image.new("RGB", im.size)
+    for top, rows in _bands(im):
+        if transparent:
+            rgba = rows.convert("RGBA")
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            rows = Image.alpha_composite(white, rgba)
+        out.paste(rows.convert("RGB"), (0, top))
+    return out
 
 
-def _scale_to_8_bits(values: NDArray[np.generic], mode: str) -> NDArray[np.uint8]:
-    """Scale a single-channel image of more than 8 bits to 0..255.
+def _bands(im: Image.Image) -> Iterator[tuple[int, Image.Image]]:
+    """(top, rows): im cut across into bands of about BAND_PIXELS pixels, each with the
+    index of its first row."""
+    width, height = im.size
+    step = max(1, BAND_PIXELS // max(width, 1))
+    for top in range(0, height, step):
+        yield top, im.crop((0, top, width, min(top + step, height)))
+
+
+def _scale_to_8_bits(im: Image.Image) -> Image.Image:
+    """A single-channel image of more than 8 bits as L, scaled to 0..255.
 
     16-bit images are scaled by 255/65535. Integer ("I") and float ("F") images have no
     declared range: values within 0..255 are kept, within 0..65535 treated as 16-bit,
     floats within 0..1 as fractions, anything else stretched from its minimum to maximum
-    (an image of one value, which has no range to stretch, is clipped to 0..255).
+    (an image of one value, which has no range to stretch, is clipped to 0..255). NaN and
+    infinities count as 0. Worked out in float64 a band at a time, never the whole image.
     """
-    v = values.astype(np.float64)
+    from PIL import Image
+
+    mode = im.mode
+    low, high = 0.0, 0.0
+    if not mode.startswith("I;16"):
+        ranges = [(v.min(), v.max()) for v in (_floats(rows) for _, rows in _bands(im)) if v.size]
+        if ranges:
+            low = float(min(r[0] for r in ranges))
+            high = float(max(r[1] for r in ranges))
+    out = np.empty((im.height, im.width), dtype=np.uint8)
+    for top, rows in _bands(im):
+        v = _floats(rows)
+        if mode.startswith("I;16"):
+            v *= 255.0 / 65535.0
+        elif low >= 0 and high <= 1.0 and mode == "F":
+            v *= 255.0
+        elif low >= 0 and high <= 255:
+            pass
+        elif low >= 0 and high <= 65535:
+            v *= 255.0 / 65535.0
+        elif high > low:
+            v -= low
+            v *= 255.0 / (high - low)
+        np.rint(v, out=v)
+        np.clip(v, 0, 255, out=v)
+        out[top : top + v.shape[0]] = v
+    return Image.fromarray(out)
+
+
+def _floats(rows: Image.Image) -> NDArray[np.float64]:
+    v = np.asarray(rows).astype(np.float64)
     v[~np.isfinite(v)] = 0.0
-    low, high = (float(v.min()), float(v.max())) if v.size else (0.0, 0.0)
-    if mode.startswith("I;16"):
-        v = v * (255.0 / 65535.0)
-    elif low >= 0 and high <= 1.0 and mode == "F":
-        v = v * 255.0
-    elif low >= 0 and high <= 255:
-        pass
-    elif low >= 0 and high <= 65535:
-        v = v * (255.0 / 65535.0)
-    elif high > low:
-        v = (v - low) * (255.0 / (high - low))
-    return np.clip(np.rint(v), 0, 255).astype(np.uint8)
+    return v
 
 
 def to_columns(images: Pixels) -> NDArray[np.float64]:

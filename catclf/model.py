@@ -15,25 +15,27 @@ Layout (format "catclf-logistic-regression", version 1):
   data to judge the model by (0, NaN and NaN when none were, or when absent).
 
 Files are written to a temporary file beside the target and renamed over it, so
-a model path always holds a complete model: the old one or the new one. Loading
-reads numbers and strings only; nothing in a file is ever unpickled or run.
+a model path always holds a complete model: the old one or the new one. Only a catclf
+model is replaced (another file with force), never a device, FIFO or socket. Loading
+reads numbers and strings only, and only those the file itself holds (`catclf.hdf5`);
+nothing in a file is ever unpickled or run. w and b must keep w^T x + b finite.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 from numpy.typing import NDArray
 
-from catclf import __version__
+from catclf import __version__, hdf5
 from catclf.errors import ImageError, ModelError, reason
-from catclf.files import write_atomically
+from catclf.files import check_file, write_atomically
 from catclf.images import CHANNELS, IMAGE_SIZE, N_X, PREPROCESSING, Pixels, to_columns
 from catclf.logistic import predict_proba
 
@@ -47,6 +49,8 @@ BUNDLED_PATH = Path(__file__).parent / "data" / "model.h5"
 MAX_COSTS = 10**6  # one cost per 100 iterations: 10**8 iterations, far beyond any real run
 SCORE_COLUMNS = 256  # examples scored at a time: 25 MB of X
 LABELS = ("non-cat", "cat")  # what predict calls a label of 0 and of 1
+FRACTION = "a fraction from 0 to 1, or NaN"
+MAX_Z = 1e300  # |w^T x + b| at most, for x in [0, 1]: see _check_bounded
 
 PathLike = str | os.PathLike[str]
 
@@ -208,26 +212,55 @@ def load_model(path: PathLike) -> Model:
     return load(Path(path))
 
 
-def check_target(path: Path) -> None:
-    """Raise ModelError unless path names a file in an existing folder that can be written."""
-    if path.is_dir():
-        raise ModelError(f"{path}: is a folder, expected a model file path")
-    if not path.parent.is_dir():
-        why = "is not a folder" if path.parent.exists() else "does not exist"
-        raise ModelError(f"{path}: cannot write the model: {path.parent} {why}")
-    # Known before a long training run, not after it; the save still reports any failure.
-    if not os.access(path.parent, os.W_OK | os.X_OK):
-        raise ModelError(f"{path}: cannot write the model: {path.parent} is not writable")
+def is_model(f: BinaryIO) -> bool:
+    """Whether the open file is a catclf model: an HDF5 file whose format attribute says so.
+    Only that attribute is read; a file that is not HDF5, or is damaged, is not one."""
+    import h5py
+
+    try:
+        with h5py.File(f, "r") as h5:
+            # Read as loading reads it: bounded, so that a huge attribute costs nothing.
+            return _text(h5, "format", Path(str(getattr(f, "name", "")))) == FORMAT
+    except (ModelError, OSError, RuntimeError, KeyError, ValueError, TypeError):
+        return False
 
 
-def save(model: Model, path: Path) -> None:
-    """Write model to path atomically: a temporary file in the same folder, then a rename."""
+def check_target(path: Path, *, force: bool = False, inputs: Sequence[Path] = ()) -> Path:
+    """The file to write the model to for path: path, or the model a link at path leads to.
 
-    check_target(path)
-    write_atomically(
-        [(path, lambda tmp: _write(model, tmp))],
-        lambda target, why: ModelError(f"{target}: cannot write the model ({why})"),
+    Raises ModelError unless a model may be written there: in a folder that can be written,
+    over nothing, over a catclf model, or, with force, over another regular file; never
+    over a folder, device, FIFO or socket, nor over the data in inputs (files, or folders
+    and the files in them). See `catclf.files.check_file`.
+    """
+    return check_file(
+        path,
+        ours=is_model,
+        not_ours="is not a catclf model",
+        error=ModelError,
+        force=force,
+        inputs=inputs,
+        what="the model",
     )
+
+
+def save(model: Model, path: Path, *, force: bool = False, inputs: Sequence[Path] = ()) -> Path:
+    """Write model to path atomically: a temporary file in the same folder, then a rename.
+    What is at path is checked as check_target does, again just before the rename. Returns
+    the file written: path, or the model a link at path leads to."""
+
+    target = check_target(path, force=force, inputs=inputs)
+
+    def unchanged() -> None:
+        if check_target(path, force=force, inputs=inputs) != target:
+            raise ModelError(f"{path}: changed while the model was written; it was not saved")
+
+    write_atomically(
+        [(target, lambda tmp: _write(model, tmp))],
+        lambda target, why: ModelError(f"{target}: cannot write the model ({why})"),
+        check=unchanged,
+    )
+    return target
 
 
 def _write(model: Model, path: Path) -> None:
@@ -291,17 +324,16 @@ def _read(f: object, path: Path) -> Model:
     import h5py
 
     assert isinstance(f, h5py.File)
-    a = f.attrs
-    fmt = _text(a.get("format"))
+    fmt = _text(f, "format", path)
     if fmt != FORMAT:
         raise ModelError(f"{path}: not a catclf model (format is {fmt!r}, expected {FORMAT!r})")
-    version = _number(a, "format_version", path)
+    version = _number(f, "format_version", path)
     if version != FORMAT_VERSION:
         raise ModelError(
             f"{path}: model format version {version:g}, but this catclf reads version "
             f"{FORMAT_VERSION}{'; upgrade catclf' if version > FORMAT_VERSION else ''}"
         )
-    size, channels = _number(a, "image_size", path), _number(a, "channels", path)
+    size, channels = _number(f, "image_size", path), _number(f, "channels", path)
     if (size, channels) != (IMAGE_SIZE, CHANNELS):
         raise ModelError(
             f"{path}: model is for {size:g}x{size:g}x{channels:g} images, this catclf uses "
@@ -309,48 +341,62 @@ def _read(f: object, path: Path) -> Model:
         )
     w = _array(f, "w", (N_X, 1), path)
     b = float(_array(f, "b", (), path))
+    _check_bounded(w, b, path)
     costs = _array(f, "costs", None, path, allow_nonfinite=True)
-    classes = a.get("classes")
-    if classes is None or len(classes) != 2:
+    classes = hdf5.attribute(f, "classes", path, ModelError, "attribute 'classes'", values=2)
+    if classes is None or np.ndim(classes) != 1 or len(classes) != 2:
         raise ModelError(f"{path}: attribute 'classes' must hold two names")
-    test_accuracy = _number(a, "test_accuracy", path)
-    l2 = _optional_number(a, "l2", path, 0.0)
-    if not (math.isfinite(l2) and l2 >= 0.0):
-        raise ModelError(f"{path}: attribute 'l2' is {l2}, expected a number >= 0")
-    validation_examples = _optional_number(a, "validation_examples", path, 0.0)
-    whole = math.isfinite(validation_examples) and validation_examples.is_integer()
-    if not (whole and validation_examples >= 0):
-        raise ModelError(
-            f"{path}: attribute 'validation_examples' is {validation_examples:g}, "
-            "expected a whole number >= 0"
-        )
-    held = int(validation_examples) > 0
-    validation_accuracy = _optional_number(a, "validation_accuracy", path, math.nan)
-    validation_cost = _optional_number(a, "validation_cost", path, math.nan)
+    test_accuracy = _number(f, "test_accuracy", path, FRACTION, _fraction_or_nan)
+    l2 = _optional_number(f, "l2", path, 0.0, "a number >= 0", _non_negative)
+    validation_examples = int(
+        _optional_number(f, "validation_examples", path, 0.0, "a whole number >= 0", _whole)
+    )
+    held = validation_examples > 0
+    validation_accuracy = _optional_number(
+        f, "validation_accuracy", path, math.nan, FRACTION, _fraction_or_nan
+    )
+    validation_cost = _optional_number(
+        f, "validation_cost", path, math.nan, "a cost of 0 or more, or NaN", _cost_or_nan
+    )
     return Model(
         w=w,
         b=b,
         settings=Settings(
-            learning_rate=_number(a, "learning_rate", path),
-            num_iterations=int(_number(a, "num_iterations", path)),
+            learning_rate=_number(f, "learning_rate", path, "a positive number", _positive),
+            num_iterations=int(_number(f, "num_iterations", path, "a whole number", _whole)),
             l2=l2,
         ),
         costs=tuple(float(c) for c in costs.reshape(-1)),
-        final_cost=_number(a, "final_cost", path),
-        classes=(_text(classes[0]), _text(classes[1])),
-        train_examples=int(_number(a, "train_examples", path)),
-        train_accuracy=_number(a, "train_accuracy", path),
-        test_examples=int(_number(a, "test_examples", path)),
+        final_cost=_number(f, "final_cost", path, "a cost of 0 or more", _non_negative),
+        classes=(_decoded(classes[0]), _decoded(classes[1])),
+        train_examples=int(_number(f, "train_examples", path, "a whole number", _whole)),
+        train_accuracy=_number(f, "train_accuracy", path, FRACTION, _fraction_or_nan),
+        test_examples=int(_number(f, "test_examples", path, "a whole number", _whole)),
         test_accuracy=None if math.isnan(test_accuracy) else test_accuracy,
-        train_data=_text(a.get("train_data")),
-        created=_text(a.get("created")),
-        catclf_version=_text(a.get("catclf_version")),
-        preprocessing=_text(a.get("preprocessing")),
-        solver=_text(a.get("solver")),
-        validation_examples=int(validation_examples),
+        train_data=_text(f, "train_data", path),
+        created=_text(f, "created", path),
+        catclf_version=_text(f, "catclf_version", path),
+        preprocessing=_text(f, "preprocessing", path),
+        solver=_text(f, "solver", path),
+        validation_examples=validation_examples,
         validation_accuracy=_nan_to_none(validation_accuracy) if held else None,
         validation_cost=_nan_to_none(validation_cost) if held else None,
     )
+
+
+def _check_bounded(w: NDArray[np.float64], b: float, path: Path) -> None:
+    """Raise ModelError unless w^T x + b stays within MAX_Z for every x in [0, 1]^12288.
+
+    |w^T x + b| <= sum(|w|) + |b|: bounding that keeps z, and every sum of it the math
+    makes, finite, so that no probability is NaN; finite weights alone do not.
+    """
+    with np.errstate(over="ignore"):
+        reach = float(np.sum(np.abs(w))) + abs(b)
+    if not reach <= MAX_Z:
+        raise ModelError(
+            f"{path}: weights too large: sum(|w|) + |b| is {reach:.3g}, more than {MAX_Z:g}, "
+            "so w^T x + b could overflow"
+        )
 
 
 def _array(
@@ -364,7 +410,8 @@ def _array(
     import h5py
 
     assert isinstance(f, h5py.File)
-    node = f.get(name)
+    label = f"dataset {name!r}"
+    node = hdf5.node(f, name, path, ModelError, label)
     if not isinstance(node, h5py.Dataset):
         raise ModelError(f"{path}: no dataset {name!r} in the model file")
     if node.dtype.kind != "f":
@@ -378,27 +425,72 @@ def _array(
             f"{path}: dataset {name!r} has shape {node.shape}, expected (k,) with k at most "
             f"{MAX_COSTS}"
         )
-    values = np.asarray(node[()], dtype=np.float64)
+    hdf5.check_dataset(node, path, ModelError, label)
+    with np.errstate(over="ignore"):  # a float128 beyond float64 becomes inf, refused below
+        values = np.asarray(node[()], dtype=np.float64)
     if not allow_nonfinite and not np.all(np.isfinite(values)):
         raise ModelError(f"{path}: dataset {name!r} holds NaN or infinite values")
     return values
 
 
-def _number(attrs: object, name: str, path: Path) -> float:
-    value = attrs.get(name)  # type: ignore[attr-defined]
+def _positive(x: float) -> bool:
+    return math.isfinite(x) and x > 0
+
+
+def _non_negative(x: float) -> bool:
+    return math.isfinite(x) and x >= 0
+
+
+def _whole(x: float) -> bool:
+    return _non_negative(x) and x == int(x)
+
+
+def _fraction_or_nan(x: float) -> bool:
+    # NaN: not known (a test accuracy without a test set), which info and report show as such.
+    return math.isnan(x) or 0 <= x <= 1
+
+
+def _number(
+    f: object,
+    name: str,
+    path: Path,
+    expected: str = "a finite number",
+    valid: Callable[[float], bool] = math.isfinite,
+) -> float:
+    """Attribute name, a real number (of any integer or float type, or one such in an
+    array) for which valid is true."""
+    label = f"attribute {name!r}"
+    value = hdf5.attribute(f, name, path, ModelError, label)
     if value is None:
-        raise ModelError(f"{path}: attribute {name!r} is missing from the model file")
-    try:
-        return float(np.asarray(value, dtype=np.float64).reshape(()))
-    except (TypeError, ValueError) as e:
-        raise ModelError(f"{path}: attribute {name!r} is {value!r}, expected a number") from e
+        raise ModelError(f"{path}: {label} is missing from the model file")
+    array = np.asarray(value)
+    # Checked before converting: numpy warns as it drops the imaginary part of a complex.
+    if array.dtype.kind not in "iuf" or array.size != 1:
+        raise ModelError(f"{path}: {label} is {array.tolist()!r}, expected {expected}")
+    with np.errstate(over="ignore"):  # a float128 beyond float64 becomes inf, refused below
+        number = float(array.reshape(()))
+    if not valid(number):
+        raise ModelError(f"{path}: {label} is {number:g}, expected {expected}")
+    return number
 
 
-def _optional_number(attrs: object, name: str, path: Path, default: float) -> float:
-    """The number attribute name, or default when the file (older than it) lacks it."""
-    if attrs.get(name) is None:  # type: ignore[attr-defined]
+def _optional_number(
+    f: object,
+    name: str,
+    path: Path,
+    default: float,
+    expected: str,
+    valid: Callable[[float], bool],
+) -> float:
+    """The number attribute name, as `_number` checks it, or default when the file (older
+    than that attribute) lacks it."""
+    if name not in f.attrs:  # type: ignore[attr-defined]
         return default
-    return _number(attrs, name, path)
+    return _number(f, name, path, expected, valid)
+
+
+def _cost_or_nan(x: float) -> bool:
+    return math.isnan(x) or _non_negative(x)
 
 
 def _or_nan(value: float | None) -> float:
@@ -409,7 +501,12 @@ def _nan_to_none(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
-def _text(value: object) -> str:
+def _text(f: object, name: str, path: Path) -> str:
+    """Attribute name as text; "" when the file has none."""
+    return _decoded(hdf5.attribute(f, name, path, ModelError, f"attribute {name!r}"))
+
+
+def _decoded(value: object) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return "" if value is None else str(value)

@@ -35,6 +35,9 @@ GRID_COLUMNS = 8
 GRID_CELL = (150, 175)  # one image and its two-line caption
 GRID_HEADER = 60
 GRID_MAX = 48
+# For text that comes from files and folders (class names, paths): drawn as it is written,
+# never parsed as mathtext (where "$" starts a formula, which may fail to parse) or LaTeX.
+LITERAL = {"parse_math": False, "usetex": False}
 
 
 def require() -> None:
@@ -123,8 +126,8 @@ def confusion(tp: int, fp: int, tn: int, fn: int, classes: tuple[str, str]) -> b
             fontsize="xx-large",
             color="white" if dark else "black",
         )
-    ax.set_xticks([0, 1], labels=names)
-    ax.set_yticks([0, 1], labels=names)
+    ax.set_xticks([0, 1], labels=names, **LITERAL)
+    ax.set_yticks([0, 1], labels=names, **LITERAL)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(f"Confusion matrix ({int(counts.sum())} images)")
@@ -140,7 +143,7 @@ def misclassified(images: NDArray[np.uint8], captions: Sequence[str], more: int)
         ax.set_axis_off()
         if i < len(images):
             ax.imshow(images[i], interpolation="nearest")
-            ax.set_title(captions[i], fontsize="small")
+            ax.set_title(captions[i], fontsize="small", **LITERAL)
     title = f"Misclassified: {len(images) + more} images"
     if more:
         title += f" (the {len(images)} most confidently wrong shown, {more} more not shown)"

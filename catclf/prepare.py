@@ -3,14 +3,16 @@ with a test fraction, test_NAME.h5.
 
 The split is decided per file by a hash of its path relative to the photo folder, so a
 photo keeps its side when others are added, and the folder can be moved or copied without
-changing it. Both files are written together, atomically (see `catclf.files`).
+changing it. Both files are written together, atomically, and only in place of files
+catclf wrote (see `catclf.files`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
+import stat
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path, PurePath
@@ -27,7 +29,7 @@ from catclf.datasets import (
     write_hdf5,
 )
 from catclf.errors import DataError, reason
-from catclf.files import Writer, write_atomically
+from catclf.files import Writer, check_names, write_files
 from catclf.images import PREPROCESSING
 from catclf.validation import stable_fraction
 
@@ -65,22 +67,40 @@ def targets(out: Path, name: str) -> tuple[Path, Path]:
 
 def check_source(folder: Path) -> None:
     """Raise DataError unless folder is a folder (what is inside is read_folder's to judge)."""
-    if not folder.exists():
-        raise DataError(f"{folder}: no such folder")
-    if not folder.is_dir():
+    try:
+        info = folder.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        raise DataError(f"{folder}: no such folder") from None
+    except OSError as e:  # no permission, a name too long
+        raise DataError(f"{folder}: cannot read ({reason(e)})") from e
+    if not stat.S_ISDIR(info.st_mode):
         raise DataError(f"{folder}: not a folder; prepare reads a folder with two class folders")
 
 
-def check_target(out: Path, name: str) -> None:
+def check_target(
+    out: Path,
+    name: str,
+    *,
+    test: bool = False,
+    force: bool = False,
+    inputs: Sequence[Path] = (),
+) -> None:
     """Raise DataError unless out can be written for name: a folder, or a path whose parent
     is one, that holds no course files of another name (`catclf train out` would not know
-    which to use)."""
-    if out.exists() and not out.is_dir():
-        raise DataError(f"{out}: not a folder; --out names the folder to write the files into")
-    if not out.exists():
-        if not out.parent.is_dir():
-            why = "is not a folder" if out.parent.exists() else "does not exist"
-            raise DataError(f"{out}: cannot create this folder: {out.parent} {why}")
+    which to use), and in which train_NAME.h5 (with test: test_NAME.h5 too; without:
+    test_NAME.h5 removed) is not in the place of a file catclf did not write (with force:
+    of anything but a regular file or link, or one of inputs). See
+    `catclf.files.check_names`."""
+    train_path, test_path = targets(out, name)
+    check_names(
+        out,
+        [train_path.name, test_path.name] if test else [train_path.name],
+        error=DataError,
+        force=force,
+        inputs=inputs,
+        remove=[] if test else [test_path.name],
+    )
+    if not out.is_dir():
         return
     train_files, test_files = course_files(out)
     others = [p.name for p in train_files + test_files if p not in targets(out, name)]
@@ -157,12 +177,16 @@ def write(
     *,
     test_fraction: float | None = None,
     progress: Progress | None = None,
+    force: bool = False,
+    inputs: Sequence[Path] = (),
 ) -> list[Written]:
     """Write train (and test) read from the photo folder into out as train_NAME.h5 (and
     test_NAME.h5), creating out if needed; without a test set, a test_NAME.h5 left by an
     earlier run is removed so that it cannot pass for this one's. progress(n) is told of
-    every n images written."""
-    check_target(out, name)
+    every n images written. What is in out is checked as check_target checks it, with the
+    photo folder and inputs as the command's input, and again just before the files are
+    renamed into place."""
+    check_target(out, name, test=test is not None, force=force, inputs=[folder, *inputs])
     attrs: dict[str, object] = {
         "catclf_version": __version__,
         "preprocessing": PREPROCESSING,
@@ -180,21 +204,13 @@ def write(
         paths = [p.as_posix() for p in relative_paths(data, folder)]
         return lambda tmp: write_hdf5(tmp, data, prefix, paths, attrs, progress)
 
-    created = not out.exists()
-    try:
-        out.mkdir(exist_ok=True)
-    except OSError as e:
-        raise DataError(f"{out}: cannot create this folder ({reason(e)})") from e
-    try:
-        write_atomically(
-            [(path, writer(data, prefix)) for path, data, prefix in sets],
-            lambda target, why: DataError(f"{target}: cannot write ({why})"),
-            remove=[test_path] if test is None else [],
-        )
-    except BaseException:
-        if created:
-            # Not empty, or already gone: either way nothing of this run is left in it.
-            with contextlib.suppress(OSError):
-                out.rmdir()
-        raise
+    write_files(
+        out,
+        [(path.name, writer(data, prefix)) for path, data, prefix in sets],
+        lambda target, why: DataError(f"{target}: cannot write ({why})"),
+        error=DataError,
+        force=force,
+        inputs=[folder, *inputs],
+        remove=[] if test is not None else [test_path.name],
+    )
     return [Written(path, data, path.stat().st_size) for path, data, _ in sets]

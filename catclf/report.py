@@ -2,22 +2,23 @@
 
 The pictures come from `catclf.plots`; the page embeds them as data: URIs, with
 inline CSS and no script, so that it opens from anywhere with no network. Files are
-written atomically, after everything has been drawn.
+written atomically, after everything has been drawn, and only in place of files catclf
+wrote (see `catclf.files`).
 """
 
 from __future__ import annotations
 
 import base64
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from catclf import __version__, plots
-from catclf.errors import ReportError, reason
+from catclf import files as output
+from catclf.errors import ReportError
 from catclf.evaluation import Evaluation, evaluate
-from catclf.files import write_atomically
 from catclf.reporting import percent, score_rows
 
 if TYPE_CHECKING:
@@ -48,26 +49,40 @@ class Report:
     misclassified: int
 
 
-def check_folder(out: Path) -> None:
-    """Raise ReportError if out exists and is not a folder (it is created when written)."""
-    if out.exists() and not out.is_dir():
-        raise ReportError(f"{out}: is a file, expected a folder to write pictures into")
+def may_write(with_data: bool) -> tuple[str, ...]:
+    """The files a report may write: with data, all of WHAT; else those of the model alone."""
+    return tuple(name for name in WHAT if with_data or name not in (CONFUSION, MISCLASSIFIED))
+
+
+def check_folder(
+    out: Path,
+    names: Sequence[str] = (),
+    *,
+    force: bool = False,
+    inputs: Sequence[Path] = (),
+) -> None:
+    """Raise ReportError unless each of names may be written into out: out is a folder
+    that can be written, or can be created in its parent, and no name is taken by a file
+    catclf did not write there (with force, by anything but a regular file or link, or
+    one of inputs). See `catclf.files.check_names`."""
+    output.check_names(out, names, error=ReportError, force=force, inputs=inputs)
 
 
 def write_files(
-    out: Path, files: dict[str, bytes], *, replaces: tuple[str, ...] = ()
+    out: Path,
+    pictures: dict[str, bytes],
+    *,
+    replaces: Sequence[str] = (),
+    force: bool = False,
+    inputs: Sequence[Path] = (),
 ) -> list[Path]:
-    """Write each named file into out (created if missing), each atomically; the paths.
+    """Write each named file into out (created if missing), all atomically; the paths.
 
-    The files named in replaces that are not among them are removed, so that out does not
-    keep a picture from an earlier run that the new page does not show.
+    Where check_folder allows it, and checked again just before the files are renamed into
+    place. The files named in replaces that are not among them are removed if catclf wrote
+    them, so that out does not keep a picture from an earlier run that the new page does
+    not show; a file of the user's is left alone.
     """
-    check_folder(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ReportError(f"{out}: cannot create the folder ({reason(e)})") from e
-    written = [out / name for name in files]
 
     def writer(data: bytes) -> Callable[[Path], None]:
         def write(tmp: Path) -> None:
@@ -75,12 +90,15 @@ def write_files(
 
         return write
 
-    write_atomically(
-        [(path, writer(data)) for path, data in zip(written, files.values(), strict=True)],
+    return output.write_files(
+        out,
+        [(name, writer(data)) for name, data in pictures.items()],
         lambda target, why: ReportError(f"{target}: cannot write ({why})"),
-        remove=[out / name for name in replaces if name not in files],
+        error=ReportError,
+        force=force,
+        inputs=inputs,
+        tidy=[name for name in replaces if name not in pictures],
     )
-    return written
 
 
 def build(model: Model, model_name: str, data: Dataset | None) -> Report:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pillow_heif
 from PIL import Image
 
 LANCZOS = Image.Resampling.LANCZOS
@@ -132,6 +133,7 @@ def build(folder: Path) -> list[Case]:
 
     jpeg = jpeg_bytes()
     rgb = picture(24, 40, 2)
+    one_colour = Image.new("RGB", (64, 64), (1, 2, 3))
 
     # Not images at all, or cut short.
     write("empty file", "empty.jpg", b"", False)
@@ -155,6 +157,12 @@ def build(folder: Path) -> list[Case]:
         "gif header without frames", "no-frames.gif", b"GIF89a\x04\x00\x04\x00\x00\x00\x00;", False
     )
     write("hdf5 file named .png", "model.png", b"\x89HDF\r\n\x1a\n" + bytes(200), False)
+    # Pillow would hand these to an interpreter (Ghostscript) or cannot read them at all.
+    write("postscript named .jpg", "poster.jpg", EPS, False)
+    write("pdf named .png", "scan.png", encoded(Image.fromarray(rgb), "PDF"), False)
+    # 600 MiB long and a few kilobytes on disk: its decoder would read it all into memory.
+    write("webp longer than the memory budget", "sparse.webp", encoded(one_colour, "WEBP"), False)
+    os.truncate(folder / "sparse.webp", 600 << 20)
 
     # Sizes.
     one = np.array([[[200, 30, 90]]], dtype=np.uint8)
@@ -231,6 +239,13 @@ def build(folder: Path) -> list[Case]:
     )
     save("webp", "lossless.webp", Image.fromarray(rgb), resized(rgb), lossless=True)
     save("bmp", "bitmap.bmp", Image.fromarray(rgb), resized(rgb))
+    # An iPhone's format; lossless, with no colour conversion, so the pixels are exact.
+    heic = io.BytesIO()
+    pillow_heif.from_pillow(Image.fromarray(rgb)).save(
+        heic, format="HEIF", quality=-1, chroma=444, matrix_coefficients=0
+    )
+    write("heic", "IMG_0001.HEIC", heic.getvalue(), True, resized(rgb))
+    save("avif", "photo.avif", Image.fromarray(rgb), quality=90)
     write("png named .jpg", "really-png.jpg", good_png, True, resized(rgb))
     write("jpeg named .png", "really-jpeg.png", jpeg, True)
     for orientation in range(1, 9):
@@ -265,4 +280,8 @@ HTML_404 = b"""<!DOCTYPE html>
 <body><h1>Not Found</h1><p>The requested URL /cat.png was not found on this server.</p></body>
 </html>
 """
+EPS = (
+    b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 64 64\n%%EndComments\n"
+    b"newpath 0 0 moveto 64 64 lineto stroke\nshowpage\n%%EOF\n"
+)
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><circle r="9"/></svg>\n'

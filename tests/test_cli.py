@@ -240,6 +240,7 @@ def test_train_prints_plain_key_value_lines_to_a_pipe(tmp_path):
     assert "35/50" in values["test accuracy"]
     assert values["model"] == "model.h5"
     assert values["skipped"] == "0"
+    assert values["ignored"] == "0"
     assert (tmp_path / "model.h5").is_file()
 
 
@@ -342,6 +343,7 @@ def test_train_on_class_folders_learns_red_from_blue(tmp_path):
     assert summary["test_accuracy"] == 1.0
     assert summary["costs"] == [pytest.approx(LN2)]
     assert summary["skipped"] == []
+    assert summary["ignored"] == 2  # the README.md of each cat/ folder
     # The model written scores pictures as numpy does with its w and b, cats above 0.5.
     scored = catclf_run("predict", "--json", data, holdout, cwd=tmp_path)
     assert scored.returncode == 0, scored.stderr
@@ -909,6 +911,53 @@ def test_unreadable_files_and_folders_are_one_line_errors(tmp_path, pictures):
     assert not (tmp_path / "out.h5").exists()
 
 
+def test_a_folder_below_a_class_folder_that_cannot_be_listed_is_skipped_and_listed(tmp_path):
+    drop = without_root_powers()
+    data = class_folders(tmp_path / "data")
+    locked = data / "cat" / "2019"
+    uniform(locked / "hidden-from-us.png", 255)
+    locked.chmod(0)
+    try:
+        kept = catclf_run("train", data, "-n", "5", "--json", cwd=tmp_path, prefix=drop)
+        strict = catclf_run("train", data, "-n", "5", "--strict", cwd=tmp_path, prefix=drop)
+    finally:
+        locked.chmod(0o755)
+    assert kept.returncode == 0, kept.stderr
+    summary = json.loads(kept.stdout)
+    assert summary["train_examples"] == 8
+    assert summary["skipped"] == [
+        {"path": str(locked), "error": "cannot list this folder (Permission denied)"}
+    ]
+    assert f"skipped {locked}: cannot list this folder (Permission denied)" in kept.stderr
+    assert strict.returncode == 1
+    assert error_lines(strict.stderr) == [
+        f"catclf: error: {locked}: cannot list this folder (Permission denied)"
+    ]
+
+
+def test_a_data_folder_that_may_be_listed_but_not_searched_is_one_line(tmp_path):
+    drop = without_root_powers()
+    data = class_folders(tmp_path / "data")
+    data.chmod(0o444)
+    try:
+        result = catclf_run("train", data, "-n", "5", cwd=tmp_path, prefix=drop)
+    finally:
+        data.chmod(0o755)
+    assert result.returncode == 1
+    assert error_lines(result.stderr) == [
+        f"catclf: error: {data / 'cat'}: cannot list this folder (Permission denied)"
+    ]
+
+
+@pytest.mark.parametrize("command", [["train"], ["prepare", "--out", "out"]])
+def test_a_data_path_with_a_name_too_long_is_one_line(tmp_path, command):
+    long = "d" * 300
+    result = catclf_run(command[0], long, *command[1:], cwd=tmp_path)
+    assert result.returncode == 1
+    [line] = error_lines(result.stderr)
+    assert line == f"catclf: error: {long}: cannot read (File name too long)"
+
+
 # evaluate
 
 
@@ -1105,13 +1154,21 @@ def test_evaluate_min_accuracy_on_the_course_set(tmp_path):
 
 @pytest.mark.parametrize(
     "args",
-    [["--min-accuracy", "1.5"], ["--min-accuracy", "-0.1"], ["--threshold", "2"], ["--bogus"]],
+    [
+        ["--min-accuracy", "1.5"],
+        ["--min-accuracy", "-0.1"],
+        ["--min-accuracy", "nan"],
+        ["--threshold", "2"],
+        ["--bogus"],
+    ],
 )
 def test_evaluate_usage_errors(runner, tmp_path, monkeypatch, args):
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["evaluate", *args])
     assert result.exit_code == 2, result.output
     assert result.stdout == ""
+    if "nan" in args:
+        assert "--min-accuracy': nan is not a probability between 0 and 1" in result.stderr
 
 
 @pytest.mark.parametrize("data", ["missing", "empty"])
@@ -1395,14 +1452,25 @@ def imported(*args, cwd):
 def test_help_imports_none_of_the_heavy_libraries(tmp_path):
     modules = imported("--help", cwd=tmp_path)
     assert "typer" in modules  # the check sees imports
-    assert modules.isdisjoint({"numpy", "PIL", "h5py", "rich", "matplotlib", "pydantic"})
+    heavy = {"numpy", "PIL", "h5py", "rich", "matplotlib", "pydantic", "pillow_heif"}
+    assert modules.isdisjoint(heavy)
 
 
 def test_predict_to_a_pipe_imports_only_what_it_uses(tmp_path, pictures):
     modules = imported("predict", "-m", pictures["model"], pictures["white"], cwd=tmp_path)
     assert {"numpy", "PIL", "h5py"} <= modules
-    # No progress bar or table to draw, no JSON to write, no worker processes for one image.
-    assert modules.isdisjoint({"rich", "matplotlib", "pydantic", "json", "multiprocessing"})
+    # No progress bar or table to draw, no JSON to write, no worker processes for one image,
+    # no HEIC reader for a PNG.
+    assert modules.isdisjoint(
+        {"rich", "matplotlib", "pydantic", "json", "multiprocessing", "pillow_heif"}
+    )
+
+
+def test_predict_imports_the_heic_reader_for_a_heic_photo(tmp_path, pictures):
+    pillow_heif = pytest.importorskip("pillow_heif")
+    photo = tmp_path / "IMG_0001.HEIC"
+    pillow_heif.from_pillow(Image.new("RGB", (64, 64), (200, 30, 30))).save(photo)
+    assert "pillow_heif" in imported("predict", "-m", pictures["model"], photo, cwd=tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -194,6 +194,35 @@ def test_missing_path(tmp_path: Path) -> None:
     assert_one_line_data_error(lambda: load(missing), str(missing))
 
 
+def test_heic_and_avif_photos_in_a_class_folder_are_examples(tmp_path: Path) -> None:
+    pillow_heif = pytest.importorskip("pillow_heif")
+    class_tree(tmp_path, {"cat": 1, "non-cat": 1})
+    Image.new("RGB", (40, 30), (250, 20, 10)).save(tmp_path / "cat" / "phone.avif", quality=95)
+    iphone = pillow_heif.from_pillow(Image.new("RGB", (40, 30), (20, 240, 10)))
+    iphone.save(tmp_path / "non-cat" / "IMG_0001.HEIC", quality=95)
+
+    data = read_folder(tmp_path)
+
+    assert data.describe() == "4 images: 2 cat, 2 non-cat"
+    assert data.skipped == []
+    for name, colour in [("phone.avif", (250, 20, 10)), ("IMG_0001.HEIC", (20, 240, 10))]:
+        [i] = [i for i, s in enumerate(data.sources) if s.endswith(name)]
+        assert np.abs(data.images[i].astype(int) - colour).max() <= 3  # lossy codecs
+
+
+def test_files_that_are_not_images_are_counted_as_ignored(tmp_path: Path) -> None:
+    class_tree(tmp_path, {"cat": 2, "non-cat": 2})
+    (tmp_path / "cat" / "notes.txt").write_text("not a picture")
+    (tmp_path / "non-cat" / "2019").mkdir()
+    (tmp_path / "non-cat" / "2019" / "clip.mov").write_bytes(b"\0" * 64)
+    (tmp_path / "non-cat" / ".DS_Store").write_bytes(b"\0")  # hidden: not counted
+
+    data, _ = load(tmp_path)
+
+    assert data.m == 4
+    assert data.ignored == 2
+
+
 # --- unreadable images in a folder ----------------------------------------------------------
 
 

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import struct
 import subprocess
 import sys
 import time
+import tracemalloc
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from corpus import EPS
 from PIL import Image, ImageOps
 
 from catclf import images
@@ -677,3 +680,233 @@ def test_an_image_of_one_value_out_of_range_is_clipped(tmp_path, mode, value, ex
     path = tmp_path / "flat.tif"
     Image.new(mode, (64, 64), value).save(path)
     np.testing.assert_array_equal(load_image(path), np.full((64, 64, 3), expected))
+
+
+# --- formats: one list of raster formats, and nothing else ----------------------------------
+
+
+def fake_ghostscript(folder: Path, marker: Path) -> dict[str, str]:
+    """An environment whose PATH finds a `gs` in folder that leaves marker when run."""
+    folder.mkdir()
+    gs = folder / "gs"
+    gs.write_text(
+        f"#!/bin/sh\necho \"$@\" >> '{marker}'\n"
+        'if [ "$1" = "--version" ]; then echo 10.02.1; fi\nexit 1\n'
+    )
+    gs.chmod(0o755)
+    return {**os.environ, "PATH": f"{folder}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+@pytest.mark.skipif(sys.platform.startswith("win"), reason="a shell script as gs")
+def test_postscript_named_like_a_jpeg_is_not_an_image_and_runs_nothing(tmp_path):
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(EPS)
+    marker = tmp_path / "gs-was-run"
+    env = fake_ghostscript(tmp_path / "bin", marker)
+    # Pillow left to choose its decoder runs Ghostscript on this file:
+    probe = f"from PIL import Image\ntry: Image.open({str(photo)!r}).load()\nexcept Exception: pass"
+    subprocess.run([sys.executable, "-c", probe], env=env, check=True, timeout=60)
+    assert marker.exists()
+    marker.unlink()
+
+    code = (
+        "from pathlib import Path\nfrom catclf.images import load_image\n"
+        f"try: load_image(Path({str(photo)!r}))\nexcept Exception as e: print(e)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+
+    assert not marker.exists()
+    assert result.stdout.startswith(f"{photo}: not an image (catclf reads JPEG, PNG,")
+
+
+def test_a_pdf_named_like_a_png_is_not_an_image(tmp_path):
+    path = tmp_path / "scan.png"
+    Image.new("RGB", (64, 64), (10, 200, 30)).save(path, format="PDF")
+    assert path.read_bytes().startswith(b"%PDF")
+
+    with pytest.raises(ImageError, match=r"scan\.png: not an image \(catclf reads"):
+        load_image(path)
+
+
+def smooth_picture(height: int = 48, width: int = 80) -> np.ndarray:
+    """Gradients, which lossy codecs keep well: a few levels off at most."""
+    y, x = np.mgrid[0:height, 0:width]
+    return np.stack([x * 3, y * 5, (x + y) * 2], axis=2).astype(np.uint8)
+
+
+def test_a_heic_photo_is_read(tmp_path):
+    pillow_heif = pytest.importorskip("pillow_heif")
+    source = smooth_picture()
+    path = tmp_path / "IMG_0001.HEIC"
+    pillow_heif.from_pillow(Image.fromarray(source)).save(path, quality=90)
+
+    out = load_image(path)
+
+    # HEIC is lossy: the pixels are those of the source, to within a few levels.
+    assert mean_abs_diff(out, resized(source)) <= 2.0
+    assert mean_abs_diff(out, resized(source[::-1])) > 20  # far from a wrong picture
+
+
+def test_a_lossless_heic_gives_the_exact_pixels(tmp_path):
+    pillow_heif = pytest.importorskip("pillow_heif")
+    source = upright_image()
+    path = tmp_path / "exact.heif"
+    heif = pillow_heif.from_pillow(Image.fromarray(source))
+    heif.save(path, quality=-1, chroma=444, matrix_coefficients=0)
+
+    np.testing.assert_array_equal(load_image(path), resized(source))
+
+
+def test_an_avif_photo_is_read(tmp_path):
+    source = smooth_picture()
+    path = tmp_path / "photo.avif"
+    Image.fromarray(source).save(path, quality=90)
+
+    assert mean_abs_diff(load_image(path), resized(source)) <= 2.0
+
+
+def test_the_extensions_are_those_of_the_formats_read():
+    pytest.importorskip("pillow_heif").register_heif_opener()
+    Image.init()
+    named = Image.registered_extensions()
+    for name, extensions in images.FORMATS.items():
+        assert name in Image.OPEN, name  # Pillow can open every format on the list
+        for extension in extensions:
+            assert named[extension] == name, extension
+    assert {e for es in images.FORMATS.values() for e in es} == images.IMAGE_EXTENSIONS
+    assert {".heic", ".heif", ".avif", ".jpg", ".png", ".webp"} <= images.IMAGE_EXTENSIONS
+    # Formats that hand the file to another program, or hold no pixels, are not on it.
+    assert images.FORMATS.keys().isdisjoint({"EPS", "PDF", "WMF", "MPEG", "HDF5", "GRIB"})
+
+
+# --- memory: a budget per image, and conversions that copy nothing whole ---------------------
+
+
+def test_a_sparse_webp_larger_than_the_budget_is_refused_unread(tmp_path):
+    path = tmp_path / "huge.webp"
+    Image.new("RGB", (64, 64), (1, 2, 3)).save(path, lossless=True)
+    # 600 MiB long, a few kilobytes on disk: the WebP decoder would read it all.
+    os.truncate(path, 600 << 20)
+
+    with pytest.raises(ImageError) as caught:
+        load_image(path)
+
+    assert str(caught.value) == (
+        f"{path}: needs 600 MiB to decode, more than the 512 MiB allowed for one image"
+    )
+
+
+def test_the_budget_is_worked_out_from_the_header(tmp_path, monkeypatch):
+    monkeypatch.setattr(images, "MAX_IMAGE_BYTES", 6 << 20)
+    big = tmp_path / "big.png"
+    Image.new("RGB", (2000, 1000), (9, 9, 9)).save(big)  # 2000 x 1000 x 4 bytes: 7.6 MiB
+    with pytest.raises(ImageError, match=r"big\.png: needs 8 MiB to decode, more than the 6 MiB"):
+        load_image(big)
+    # A JPEG is counted at the scale it is decoded: 4000 x 3000 at 1/4, 1000 x 750 x 4 bytes.
+    photo = tmp_path / "photo.jpg"
+    Image.new("RGB", (4000, 3000), (9, 9, 9)).save(photo, quality=90)
+    np.testing.assert_array_equal(load_image(photo), np.full((64, 64, 3), 9))
+
+
+def test_a_large_float_image_is_scaled_without_a_whole_copy_in_floats(tmp_path):
+    # 4000 x 4000 float32 take 61 MiB; as float64, twice that. Every array made while
+    # decoding is counted (numpy reports its memory to tracemalloc): none is as large.
+    values = np.full((4000, 4000), -100.0, dtype=np.float32)
+    values[:, :1000] = 300.0
+    values[:2000, 1000:] = np.nan  # counts as 0
+    path = tmp_path / "deep.tif"
+    Image.fromarray(values).save(path, compression="tiff_deflate")
+    # Stretched from -100..300 to 0..255: 300 is 255, -100 is 0, 0 is 63.75, rounded to 64.
+    expected_gray = np.select([values == 300.0, values == -100.0], [255, 0], 64).astype(np.uint8)
+
+    tracemalloc.start()
+    try:
+        out = load_image(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert peak < values.nbytes
+    np.testing.assert_array_equal(out, resized(np.stack([expected_gray] * 3, axis=-1)))
+
+
+# --- opening: nothing waits, every refusal is one line -----------------------------------------
+
+
+def test_a_file_swapped_for_a_fifo_after_the_check_is_refused_not_waited_on(tmp_path, monkeypatch):
+    path = tmp_path / "photo.png"
+    Image.new("RGB", (64, 64)).save(path)
+    looked = images._first_look
+
+    def look_then_swap(source: Path, label: str) -> None:
+        looked(source, label)  # a regular file, then a FIFO by the time it is opened
+        source.unlink()
+        os.mkfifo(source)
+
+    monkeypatch.setattr(images, "_first_look", look_then_swap)
+    previous = signal.signal(signal.SIGALRM, lambda *_: pytest.fail("waited on a FIFO"))
+    signal.alarm(10)
+    try:
+        with pytest.raises(ImageError, match=r"photo\.png: not a regular file"):
+            load_image(path)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_name_too_long_is_an_image_error_naming_it(tmp_path):
+    long = tmp_path / ("a" * 300 + ".jpg")
+    with pytest.raises(ImageError) as caught:
+        load_image(long)
+    assert str(caught.value) == f"{long}: cannot read: File name too long"
+    folder = tmp_path / ("b" * 300)
+    with pytest.raises(ImageError) as caught:
+        find_images(folder)
+    assert str(caught.value) == f"{folder}: cannot list this folder (File name too long)"
+
+
+def test_a_path_through_a_folder_without_search_permission(tmp_path):
+    from test_cli import without_root_powers
+
+    drop = without_root_powers()
+    (tmp_path / "locked" / "inner").mkdir(parents=True)
+    Image.new("RGB", (64, 64)).save(tmp_path / "locked" / "inner" / "a.png")
+    (tmp_path / "locked").chmod(0o600)  # readable, not searchable
+    code = (
+        "from pathlib import Path\nfrom catclf.images import find_images, load_image\n"
+        "for call, path in [(load_image, 'locked/inner/a.png'), (find_images, 'locked/inner')]:\n"
+        "    try: call(Path(path))\n"
+        "    except Exception as e: print(type(e).__name__, e)\n"
+    )
+    try:
+        result = subprocess.run(
+            [*drop, sys.executable, "-c", code],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        (tmp_path / "locked").chmod(0o755)
+    assert result.stdout.splitlines() == [
+        "ImageError locked/inner/a.png: cannot read: Permission denied",
+        "ImageError locked/inner: cannot list this folder (Permission denied)",
+    ], result.stderr
+
+
+def test_list_images_counts_the_other_files_and_not_the_hidden_ones(tmp_path):
+    touch(tmp_path / "cat.jpg")
+    touch(tmp_path / "sub" / "IMG_0001.HEIC")
+    touch(tmp_path / "sub" / "clip.MOV")
+    touch(tmp_path / "notes.txt")
+    touch(tmp_path / ".DS_Store")
+    touch(tmp_path / "._cat.jpg")
+    touch(tmp_path / ".cache" / "thumb.txt")
+
+    listing = images.list_images(tmp_path)
+
+    assert listing.images == [tmp_path / "cat.jpg", tmp_path / "sub" / "IMG_0001.HEIC"]
+    assert listing.ignored == 2  # clip.MOV, notes.txt
+    assert listing.unreadable == []

@@ -7,6 +7,7 @@ so that the checks do not depend on catclf's own writer.
 import io
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,7 +16,9 @@ import h5py
 import numpy as np
 import pytest
 from hand_made import write_model_file
+from occupants import FOREIGN, SPECIAL, is_special, make_foreign, make_special
 from PIL import Image
+from test_cli import catclf_run
 
 from catclf import model
 from catclf.errors import ModelError
@@ -385,3 +388,161 @@ def test_a_file_older_than_l2_and_validation_loads_with_their_defaults(tmp_path)
 
 def test_the_bundled_model_was_trained_without_a_penalty():
     assert model.load(model.BUNDLED_PATH).settings.l2 == 0.0
+
+
+# What a model may replace
+
+
+@pytest.mark.parametrize("kind", FOREIGN)
+def test_only_a_catclf_model_is_taken_for_one(tmp_path, kind):
+    with open(make_foreign(tmp_path / "file.h5", kind), "rb") as f:
+        assert not model.is_model(f)
+    model.save(make_model(), tmp_path / "saved.h5")
+    for path in (tmp_path / "saved.h5", write_model_file(tmp_path / "hand.h5")):
+        with open(path, "rb") as f:
+            assert model.is_model(f)
+
+
+def test_a_format_attribute_too_large_to_be_a_name_is_not_read(tmp_path):
+    with h5py.File(tmp_path / "big.h5", "w") as f:
+        f.attrs["format"] = np.bytes_(b"catclf-logistic-regression".ljust(4096))
+    with open(tmp_path / "big.h5", "rb") as f:
+        assert not model.is_model(f)
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["", "force"])
+@pytest.mark.parametrize("kind", SPECIAL)
+def test_save_never_replaces_a_device_fifo_socket_or_folder(tmp_path, kind, force):
+    path = make_special(tmp_path / "model.h5", kind)
+    with pytest.raises(ModelError, match=f"model.h5: is a {re.escape(SPECIAL[kind])}, not a"):
+        model.save(make_model(), path, force=force)
+    assert is_special(path, kind)
+    assert files_in(tmp_path) == ["model.h5"]
+
+
+@pytest.mark.parametrize("kind", FOREIGN)
+def test_save_replaces_another_file_only_with_force(tmp_path, kind):
+    path = make_foreign(tmp_path / "model.h5", kind)
+    before = path.read_bytes()
+    with pytest.raises(ModelError, match="model.h5: is not a catclf model; use --force"):
+        model.save(make_model(), path)
+    assert path.read_bytes() == before
+    model.save(make_model(b=3.0), path, force=True)
+    assert model.load(path).b == 3.0
+
+
+def test_save_through_a_link_replaces_the_model_it_leads_to_and_keeps_the_link(tmp_path):
+    (tmp_path / "models").mkdir()
+    model.save(make_model(b=1.0), tmp_path / "models" / "v3.h5")
+    (tmp_path / "model.h5").symlink_to("models/v3.h5")
+    assert model.save(make_model(b=2.0), tmp_path / "model.h5") == tmp_path / "models" / "v3.h5"
+    assert os.readlink(tmp_path / "model.h5") == "models/v3.h5"
+    assert model.load(tmp_path / "models" / "v3.h5").b == 2.0
+    assert files_in(tmp_path) == ["model.h5", "models"]
+    assert files_in(tmp_path / "models") == ["v3.h5"]
+
+
+def test_save_never_writes_through_a_link_to_another_file(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "model.h5").symlink_to("notes.txt")
+    with pytest.raises(ModelError, match="is a link to notes.txt, which is not a catclf model"):
+        model.save(make_model(), tmp_path / "model.h5", force=True)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    assert os.readlink(tmp_path / "model.h5") == "notes.txt"
+
+
+def test_a_fifo_put_at_the_path_during_the_write_is_not_replaced(tmp_path, monkeypatch):
+    path = tmp_path / "model.h5"
+    model.save(make_model(), path)
+    real_write = model._write
+
+    def meanwhile(m, tmp):
+        real_write(m, tmp)
+        path.unlink()  # another program puts a FIFO there while the model is written
+        os.mkfifo(path)
+
+    monkeypatch.setattr(model, "_write", meanwhile)
+    with pytest.raises(ModelError, match="model.h5: is a FIFO"):
+        model.save(make_model(b=5.0), path)
+    assert is_special(path, "fifo")
+    assert files_in(tmp_path) == ["model.h5"]
+
+
+# train -m PATH, run as a user runs it
+
+
+def course_file(path, m=4):
+    """A small training set in the course layout: random pixels, labels 0, 1, 0, 1..."""
+    with h5py.File(path, "w") as f:
+        f["train_set_x"] = np.random.default_rng(3).integers(0, 256, (m, 64, 64, 3), np.uint8)
+        f["train_set_y"] = np.arange(m) % 2
+    return path
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo"])  # every kind: in the tests of save
+def test_train_refuses_a_special_model_path_before_training(tmp_path, kind):
+    course_file(tmp_path / "train.h5")
+    make_special(tmp_path / "out", kind)
+    result = catclf_run("train", "train.h5", "-n", "20", "-m", "out", "--force", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    # One line and nothing else: no data was read, no training began.
+    assert result.stderr == (
+        f"catclf: error: out: is a {SPECIAL[kind]}, not a file; catclf replaces only regular "
+        "files\n"
+    )
+    assert is_special(tmp_path / "out", kind)
+
+
+@pytest.mark.parametrize(
+    ("args", "target"),
+    [
+        (["train.h5", "-m", "train.h5"], "train.h5"),
+        (["train.h5", "--test", "test.h5", "-m", "test.h5"], "test.h5"),
+        (["train.h5", "-m", "hard.h5"], "hard.h5"),
+        (["course", "-m", "course/test_x.h5"], "course/test_x.h5"),
+    ],
+    ids=["DATA", "--test", "a hard link to DATA", "a file of a course folder"],
+)
+def test_train_never_replaces_its_own_input(tmp_path, args, target):
+    course_file(tmp_path / "train.h5")
+    course_file(tmp_path / "test.h5")
+    os.link(tmp_path / "train.h5", tmp_path / "hard.h5")
+    (tmp_path / "course").mkdir()
+    course_file(tmp_path / "course" / "train_x.h5")
+    shutil.copy(tmp_path / "test.h5", tmp_path / "course" / "test_x.h5")
+    before = (tmp_path / target).read_bytes()
+    result = catclf_run("train", *args, "-n", "20", "--force", cwd=tmp_path)
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"catclf: error: {target}: is ")
+    assert line.endswith(
+        "an input of this command; catclf never replaces its input, even with --force"
+    )
+    assert (tmp_path / target).read_bytes() == before
+
+
+def test_train_replaces_another_file_only_with_force(tmp_path):
+    course_file(tmp_path / "train.h5")
+    make_foreign(tmp_path / "model.h5", "other program's HDF5")
+    before = (tmp_path / "model.h5").read_bytes()
+    result = catclf_run("train", "train.h5", "-n", "20", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "catclf: error: model.h5: is not a catclf model; use --force to replace it\n"
+    )
+    assert (tmp_path / "model.h5").read_bytes() == before
+    forced = catclf_run("train", "train.h5", "-n", "20", "--force", "-q", cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert model.load(tmp_path / "model.h5").train_examples == 4
+    again = catclf_run("train", "train.h5", "-n", "20", "-q", cwd=tmp_path)  # now a model
+    assert again.returncode == 0, again.stderr
+
+
+def test_train_into_its_own_course_folder_replaces_its_model(tmp_path):
+    (tmp_path / "course").mkdir()
+    course_file(tmp_path / "course" / "train_x.h5")
+    for _ in range(2):
+        result = catclf_run("train", ".", "-n", "20", "-q", cwd=tmp_path / "course")
+        assert result.returncode == 0, result.stderr
+    assert files_in(tmp_path / "course") == ["model.h5", "train_x.h5"]

@@ -17,14 +17,24 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from occupants import make_foreign
 from PIL import Image
-from test_cli import catclf_run, error_lines, interrupted, listing, save_png, train_json
+from test_cli import (
+    catclf_run,
+    error_lines,
+    interrupted,
+    listing,
+    save_png,
+    train_json,
+    without_root_powers,
+)
 
 import catclf
 from catclf.datasets import read_hdf5
 from catclf.images import PREPROCESSING
 
 ITERATIONS = "300"
+FILE_LIST = ".catclf-files.json"  # what catclf wrote in a folder, as the README says
 
 
 def photos(root, per_class=6, seed=0, start=0):
@@ -81,7 +91,7 @@ def test_training_on_the_prepared_folder_equals_training_on_the_photos(tmp_path)
     photos(tmp_path / "photos")
     (tmp_path / "photos" / "cat" / "broken.jpg").write_bytes(b"not a JPEG")
     summary = prepare("photos", "--out", "datasets", cwd=tmp_path)
-    assert listing(tmp_path / "datasets") == ["train_photos.h5"]
+    assert listing(tmp_path / "datasets") == [FILE_LIST, "train_photos.h5"]
     from_photos, _ = train_json("photos", "-n", ITERATIONS, cwd=tmp_path)
     from_prepared, _ = train_json("datasets", "-n", ITERATIONS, cwd=tmp_path)
     same_training(from_photos, from_prepared)
@@ -94,7 +104,7 @@ def test_a_test_fraction_trains_as_the_two_halves_of_the_photos_do(tmp_path):
     names = photos(tmp_path / "photos", per_class=8)
     fraction = 0.3
     prepare("photos", "--out", "datasets", "--test-fraction", fraction, cwd=tmp_path)
-    assert listing(tmp_path / "datasets") == ["test_photos.h5", "train_photos.h5"]
+    assert listing(tmp_path / "datasets") == [FILE_LIST, "test_photos.h5", "train_photos.h5"]
     # The same photos, sorted into two photo folders by the README's rule.
     for name in names:
         side = "test-side" if in_test_by_hash(name, fraction) else "train-side"
@@ -282,13 +292,13 @@ def test_a_test_fraction_outside_0_to_1_is_a_usage_error(tmp_path, fraction):
 def test_the_name_comes_from_the_photo_folder(tmp_path, folder, expected):
     tiny(tmp_path / folder, ["cat/a.png", "other/b.png"])
     prepare(folder, "--out", "ds", cwd=tmp_path)
-    assert listing(tmp_path / "ds") == [expected]
+    assert listing(tmp_path / "ds") == [FILE_LIST, expected]
 
 
 def test_the_photo_folder_given_as_dot_is_named_after_itself(tmp_path):
     tiny(tmp_path / "garden", ["cat/a.png", "other/b.png"])
     prepare(".", "--out", "../ds", cwd=tmp_path / "garden")
-    assert listing(tmp_path / "ds") == ["train_garden.h5"]
+    assert listing(tmp_path / "ds") == [FILE_LIST, "train_garden.h5"]
 
 
 @pytest.mark.parametrize("name", ["a/b", "", ".hidden", "../up", "x" * 101])
@@ -308,7 +318,7 @@ def test_files_of_another_name_are_refused_and_left_alone(tmp_path):
     [line] = error_lines(result.stderr)
     assert line.startswith("catclf: error: ds: ") and "train_first.h5" in line
     assert "decoding" not in result.stderr  # refused before any work
-    assert listing(tmp_path / "ds") == ["train_first.h5"]
+    assert listing(tmp_path / "ds") == [FILE_LIST, "train_first.h5"]
     assert (tmp_path / "ds" / "train_first.h5").read_bytes() == before
 
 
@@ -319,7 +329,7 @@ def test_the_same_name_is_replaced_and_a_stale_test_file_removed(tmp_path):
     result = catclf_run("prepare", "photos", "--out", "ds", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "removing ds/test_photos.h5" in result.stderr
-    assert listing(tmp_path / "ds") == ["train_photos.h5"]
+    assert listing(tmp_path / "ds") == [FILE_LIST, "train_photos.h5"]
     assert read_hdf5(tmp_path / "ds" / "train_photos.h5").m == 7
 
 
@@ -330,7 +340,7 @@ def test_out_is_created_but_not_its_parent(tmp_path):
     [line] = error_lines(result.stderr)
     assert line == "catclf: error: no/such/ds: cannot create this folder: no/such does not exist"
     prepare("photos", "--out", "ds", cwd=tmp_path)
-    assert listing(tmp_path / "ds") == ["train_photos.h5"]
+    assert listing(tmp_path / "ds") == [FILE_LIST, "train_photos.h5"]
 
 
 @pytest.mark.parametrize(
@@ -371,6 +381,7 @@ def test_strict_stops_at_an_unreadable_image_and_writes_nothing(tmp_path):
 def test_summary_to_a_pipe_and_as_json(tmp_path):
     tiny(tmp_path / "photos", [f"cat/{i}.png" for i in range(5)] + ["other/a.png", "other/b.png"])
     (tmp_path / "photos" / "other" / "bad.png").write_bytes(b"")
+    (tmp_path / "photos" / "cat" / "notes.txt").write_text("not an image")
     result = catclf_run("prepare", "photos", "-o", "ds", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     size = (tmp_path / "ds" / "train_photos.h5").stat().st_size
@@ -380,6 +391,7 @@ def test_summary_to_a_pipe_and_as_json(tmp_path):
         "test file: none",
         "test examples: none",
         "skipped: 1",
+        "ignored: 1",
     ]
     assert "skipped photos/other/bad.png" in result.stderr
     summary = prepare("photos", "-o", "ds", cwd=tmp_path)
@@ -392,6 +404,7 @@ def test_summary_to_a_pipe_and_as_json(tmp_path):
     }
     assert summary["test"] is None and summary["test_fraction"] is None
     assert [s["path"] for s in summary["skipped"]] == ["photos/other/bad.png"]
+    assert summary["ignored"] == 1
     assert (summary["folder"], summary["name"], summary["source"]) == ("ds", "photos", "photos")
 
 
@@ -459,7 +472,7 @@ def test_an_interrupt_while_decoding_writes_nothing(tmp_path, signal_number, sta
     assert exit_status == status
     assert out == ""
     assert "nothing was saved" in err
-    assert listing(tmp_path / "ds") == ["train_photos.h5"]
+    assert listing(tmp_path / "ds") == [FILE_LIST, "train_photos.h5"]
     assert (tmp_path / "ds" / "train_photos.h5").read_bytes() == old
 
 
@@ -487,6 +500,54 @@ def test_images_beyond_the_memory_limit_give_the_same_files(tmp_path):
             for name in a:
                 np.testing.assert_array_equal(a[name][()], b[name][()])
     assert sorted(p.name for p in (tmp_path / "spilled").iterdir()) == [
+        FILE_LIST,
         "test_photos.h5",
         "train_photos.h5",
     ]
+
+
+# Nothing in FOLDER that is not catclf's is replaced or removed
+
+REFUSED = "was not written by catclf, or was changed since; use --force to"
+
+
+@pytest.mark.parametrize("kind", ["course-layout HDF5", "text"])
+def test_a_train_file_catclf_did_not_write_is_refused_before_decoding(tmp_path, kind):
+    tiny(tmp_path / "photos", ["cat/a.png", "other/b.png"])
+    (tmp_path / "ds").mkdir()
+    theirs = make_foreign(tmp_path / "ds" / "train_photos.h5", kind).read_bytes()
+    result = catclf_run("prepare", "photos", "--out", "ds", cwd=tmp_path)
+    assert result.returncode == 1
+    # One line: nothing was decoded.
+    assert result.stderr == f"catclf: error: ds/train_photos.h5: {REFUSED} replace it\n"
+    assert listing(tmp_path / "ds") == ["train_photos.h5"]
+    assert (tmp_path / "ds" / "train_photos.h5").read_bytes() == theirs
+    forced = prepare("photos", "--out", "ds", "--force", cwd=tmp_path)
+    assert forced["train"]["examples"] == 2
+    assert read_hdf5(tmp_path / "ds" / "train_photos.h5").m == 2
+
+
+def test_a_test_file_catclf_did_not_write_is_not_removed_without_force(tmp_path):
+    tiny(tmp_path / "photos", ["cat/a.png", "other/b.png"])
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "test_photos.h5").write_bytes(b"my test data")
+    result = catclf_run("prepare", "photos", "--out", "ds", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == f"catclf: error: ds/test_photos.h5: {REFUSED} remove it\n"
+    assert (tmp_path / "ds" / "test_photos.h5").read_bytes() == b"my test data"
+    prepare("photos", "--out", "ds", "--force", cwd=tmp_path)
+    assert listing(tmp_path / "ds") == [FILE_LIST, "train_photos.h5"]
+
+
+def test_a_read_only_folder_is_refused_before_decoding(tmp_path):
+    drop = without_root_powers()
+    tiny(tmp_path / "photos", ["cat/a.png", "other/b.png"])
+    (tmp_path / "ds").mkdir(mode=0o555)
+    for out, said in [
+        ("ds", "ds: cannot write into this folder: it is not writable"),
+        ("ds/new", "ds/new: cannot create this folder: ds is not writable"),
+    ]:
+        result = catclf_run("prepare", "photos", "--out", out, cwd=tmp_path, prefix=drop)
+        assert result.returncode == 1
+        assert result.stderr == f"catclf: error: {said}\n"
+    assert listing(tmp_path / "ds") == []

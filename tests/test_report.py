@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from html.parser import HTMLParser
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -28,12 +29,14 @@ from test_cli import (
     constant_model,
     error_lines,
     sigmoid,
+    without_root_powers,
 )
 
 from catclf import report
 from catclf.errors import ReportError
 
 TEST_FILE = PACKAGE_DATA / "test_catvnoncat.h5"
+FILE_LIST = ".catclf-files.json"  # what catclf wrote in a folder, as the README says
 INSTALL = "pip install 'catclf[plot]'"
 
 
@@ -94,6 +97,7 @@ def test_report_on_a_model_alone(tmp_path):
     summary, page = made_report(cwd=tmp_path)
     out = tmp_path / "out"
     assert sorted(p.name for p in out.iterdir()) == [
+        FILE_LIST,
         "index.html",
         "learning_curve.png",
         "weights.png",
@@ -164,14 +168,17 @@ def test_no_misclassified_picture_when_every_image_is_right(tmp_path):
     red_minus_blue = np.zeros((64, 64, 3))
     red_minus_blue[..., 0], red_minus_blue[..., 2] = 1.0, -1.0
     write_model_file(tmp_path / "red.h5", w=red_minus_blue.reshape(N_X, 1) / 100)
-    # An old picture from an earlier report must not stay beside the new page.
-    (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "misclassified.png").write_bytes(b"old")
+    constant_model(tmp_path / "sure.h5", 0.9)  # calls everything a cat: 4 wrong
+    # The picture of an earlier report must not stay beside the new page.
+    earlier = catclf_run("report", "-m", "sure.h5", "--data", "data", "--out", "out", cwd=tmp_path)
+    assert earlier.returncode == 0, earlier.stderr
+    assert (tmp_path / "out" / "misclassified.png").exists()
     result = catclf_run("report", "-m", "red.h5", "--data", "data", "--out", "out", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "misclassified" not in result.stdout
     assert "no image of data is misclassified" in result.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        FILE_LIST,
         "confusion.png",
         "index.html",
         "learning_curve.png",
@@ -214,11 +221,28 @@ def test_report_needs_out(tmp_path):
     assert result.returncode == 2
 
 
-def test_a_failed_write_names_the_file_and_leaves_no_temporary_file(tmp_path):
-    (tmp_path / "weights.png").mkdir()  # cannot be replaced by a file
-    with pytest.raises(ReportError, match=r"weights\.png: cannot write"):
+def test_a_failed_write_names_the_file_and_leaves_no_temporary_file(tmp_path, monkeypatch):
+    real_write_bytes = Path.write_bytes
+
+    def full_at_the_second(path, data):
+        if data == b"2":
+            raise OSError(28, "No space left on device")
+        return real_write_bytes(path, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full_at_the_second)
+    with pytest.raises(ReportError, match=r"weights\.png: cannot write \(No space left on dev"):
         report.write_files(tmp_path, {"a.png": b"1", "weights.png": b"2", "b.png": b"3"})
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "weights.png"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_in_the_place_of_a_picture_is_refused_before_anything_is_written(tmp_path):
+    (tmp_path / "weights.png").mkdir()
+    with pytest.raises(ReportError) as refused:
+        report.write_files(tmp_path, {"a.png": b"1", "weights.png": b"2"}, force=True)
+    assert str(refused.value) == (
+        f"{tmp_path / 'weights.png'}: is a folder, not a file; catclf replaces only regular files"
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["weights.png"]
 
 
 # matplotlib is optional
@@ -286,11 +310,89 @@ def test_the_command_line_imports_no_heavy_module_until_a_command_runs():
 
 
 def test_report_on_a_model_whose_accuracies_are_not_numbers(tmp_path):
-    # A hand-made file may hold NaN or infinity where catclf writes accuracies.
-    write_model_file(
-        tmp_path / "odd.h5",
-        attrs={"train_accuracy": float("nan"), "test_accuracy": float("inf"), "test_examples": 50},
-    )
+    # A hand-made file may hold NaN where catclf writes accuracies (infinity is refused).
+    write_model_file(tmp_path / "odd.h5", attrs={"train_accuracy": float("nan")})
     _, page = made_report("--model", "odd.h5", cwd=tmp_path)
     assert "train accuracy nan" in page.text
-    assert "test accuracy inf" in page.text
+
+
+# Nothing in DIR that is not catclf's is replaced or removed
+
+REFUSED = "was not written by catclf, or was changed since; use --force to replace it"
+
+
+def test_pictures_of_the_users_are_left_alone_by_a_report_without_data(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "confusion.png").write_bytes(b"my own confusion matrix")
+    (out / "misclassified.png").write_bytes(b"my own picture")
+    result = catclf_run("report", "--out", "out", "-q", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (out / "confusion.png").read_bytes() == b"my own confusion matrix"
+    assert (out / "misclassified.png").read_bytes() == b"my own picture"
+    assert sorted(p.name for p in out.iterdir()) == [
+        FILE_LIST,
+        "confusion.png",
+        "index.html",
+        "learning_curve.png",
+        "misclassified.png",
+        "weights.png",
+    ]
+
+
+def test_a_name_taken_by_a_file_of_the_users_is_refused_before_any_work(tmp_path):
+    class_folders(tmp_path / "data")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "confusion.png").write_bytes(b"my own confusion matrix")
+    (out / "index.html").write_text("<p>my home page</p>")
+    for args, taken in [([], "index.html"), (["--data", "data"], "confusion.png")]:
+        result = catclf_run("report", "-m", BUNDLED_MODEL, *args, "--out", "out", cwd=tmp_path)
+        assert result.returncode == 1
+        assert result.stdout == ""
+        # One line: refused before the data was read and scored.
+        assert result.stderr == f"catclf: error: out/{taken}: {REFUSED}\n"
+    assert sorted(p.name for p in out.iterdir()) == ["confusion.png", "index.html"]
+    assert (out / "index.html").read_text() == "<p>my home page</p>"
+    forced = catclf_run("report", "--data", "data", "--out", "out", "--force", cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert png_size((out / "confusion.png").read_bytes()) == (500, 450)
+    assert "catclf report" in (out / "index.html").read_text("utf-8")
+    assert set(json.loads((out / FILE_LIST).read_text())["files"]) >= {
+        "confusion.png",
+        "index.html",
+    }
+
+
+def test_a_page_changed_since_catclf_wrote_it_is_the_users(tmp_path):
+    first = catclf_run("report", "--out", "out", "-q", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    with open(tmp_path / "out" / "index.html", "a") as f:
+        f.write("<p>my notes on this model</p>")
+    edited = (tmp_path / "out" / "index.html").read_bytes()
+    result = catclf_run("report", "--out", "out", cwd=tmp_path)
+    assert result.returncode == 1
+    assert error_lines(result.stderr) == [f"catclf: error: out/index.html: {REFUSED}"]
+    assert (tmp_path / "out" / "index.html").read_bytes() == edited
+
+
+@pytest.mark.parametrize(
+    ("out", "said"),
+    [
+        ("no/such/out", "no/such/out: cannot create this folder: no/such does not exist"),
+        ("locked", "locked: cannot write into this folder: it is not writable"),
+        ("locked/out", "locked/out: cannot create this folder: locked is not writable"),
+    ],
+)
+def test_an_out_that_cannot_be_written_is_refused_before_any_work(tmp_path, out, said):
+    drop = without_root_powers() if out.startswith("locked") else []
+    class_folders(tmp_path / "data")
+    (tmp_path / "a-file").write_text("not a folder")
+    (tmp_path / "locked").mkdir(mode=0o555)
+    result = catclf_run(
+        "report", "-m", BUNDLED_MODEL, "--data", "data", "--out", out, cwd=tmp_path, prefix=drop
+    )
+    assert result.returncode == 1
+    assert result.stderr == f"catclf: error: {said}\n"  # nothing scored
+    assert list((tmp_path / "locked").iterdir()) == []
+    assert not (tmp_path / "no").exists()

@@ -122,7 +122,10 @@ def test_out_draws_the_learning_curves(tmp_path):
         "sweep", "-r", "0.01", "-r", "10", "-n", "300", "--out", "curves", cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in (tmp_path / "curves").iterdir()) == ["learning_curves.png"]
+    assert sorted(p.name for p in (tmp_path / "curves").iterdir()) == [
+        ".catclf-files.json",
+        "learning_curves.png",
+    ]
     with Image.open(io.BytesIO((tmp_path / "curves" / "learning_curves.png").read_bytes())) as im:
         assert im.format == "PNG" and im.size == (800, 500)
 
@@ -156,3 +159,32 @@ def test_solver_gram_with_too_little_memory_is_an_error_before_any_run(tmp_path)
     assert (result.returncode, result.stdout) == (1, "")
     [line] = error_lines(result.stderr)
     assert "the Gram solver needs X and X^T X in memory" in line
+
+
+def test_out_never_replaces_a_picture_catclf_did_not_write(tmp_path):
+    (tmp_path / "curves").mkdir()
+    (tmp_path / "curves" / "learning_curves.png").write_bytes(b"my own curves")
+    args = ("sweep", TRAIN_FILE, "-r", "0.005", "-n", "100", "--out", "curves")
+    result = catclf_run(*args, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    # One line: refused before the data was read or any rate trained.
+    assert result.stderr == (
+        "catclf: error: curves/learning_curves.png: was not written by catclf, or was changed "
+        "since; use --force to replace it\n"
+    )
+    assert (tmp_path / "curves" / "learning_curves.png").read_bytes() == b"my own curves"
+    for extra in (["--force"], []):  # then it is catclf's own
+        result = catclf_run(*args, *extra, "-q", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        with Image.open(tmp_path / "curves" / "learning_curves.png") as im:
+            assert im.format == "PNG"
+
+
+def test_an_out_whose_parent_is_missing_is_refused_before_training(tmp_path):
+    result = catclf_run("sweep", TRAIN_FILE, "-n", "100", "--out", "no/curves", cwd=tmp_path)
+    assert result.returncode == 1
+    assert (
+        result.stderr == "catclf: error: no/curves: cannot create this folder: no does not exist\n"
+    )
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,299 @@
+"""HDF5 files read as nothing but themselves, each read bounded before it is made.
+
+HDF5 lets a file take a dataset's values from elsewhere: raw storage in external files
+(any file the reader can open: another user's data, a FIFO that never answers, a sparse
+file of zeros), external links to other HDF5 files (opened, FIFO or not, as soon as the
+link is followed), virtual datasets mapped onto other datasets. It lets a file declare
+values it never wrote, which read back as the fill value; chunks of up to 4 GiB; compressed
+chunks that inflate far beyond their declared size (HDF5 grows its buffer to whatever the
+stream holds: a 1 MB chunk becomes 1 GB); strings of any length, and variable-length
+strings that all point at one long string stored once. Model and data files are read
+through this module, which refuses all of these from the file's metadata, and from one
+bounded inflation of each compressed chunk, before any value is read.
+
+Errors are raised as the caller's CatclfError subclass, with messages that start with the
+file's path and name the dataset or attribute as the caller calls it (`label`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from catclf.errors import CatclfError
+from catclf.memory import format_size
+
+Error = type[CatclfError]
+
+# What one chunk may hold once read, and one text (a name, a path, an attribute).
+MAX_CHUNK_BYTES = 64 * 10**6
+MAX_TEXT_BYTES = 64 * 10**3
+# What one read of variable-length strings may take: each may be as long as the file.
+TEXT_READ_BYTES = 64 * 10**6
+MAX_SOFT_LINKS = 16  # followed in one name, as HDF5's own default limit
+# An element of variable length (a string, a reference) as stored: its length, the address
+# of its heap (at most 16 bytes) and its index there. More than any file uses.
+STORED_OBJECT_BYTES = 32
+GZIP, SHUFFLE, FLETCHER32 = 1, 2, 3  # HDF5's numbers for its filters
+FILTERS_CHECKED = (GZIP, SHUFFLE, FLETCHER32)
+CHECKSUM_BYTES = 4  # fletcher32 adds it to a chunk; written before gzip, it is inflated
+ITSELF = "catclf reads only what the file itself holds"
+
+
+def node(f: Any, name: str, path: Path, error: Error, label: str) -> Any | None:
+    """The object of open file f that name leads to (an h5py Dataset, Group or Datatype),
+    or None when there is no such link.
+
+    Links are followed one at a time, each looked at before it is followed: soft links
+    within the file are taken; an external link, or a kind HDF5 leaves to plug-ins, raises
+    error, since following it opens another file (which may never answer) before
+    anything could be checked.
+    """
+    import h5py
+    from h5py import h5g, h5l, h5o
+
+    root = h5o.open(f.id, b"/")
+    here = root
+    parts = _parts(name.encode())
+    hops = 0
+    while parts:
+        part = parts.pop(0)
+        if not isinstance(here, h5g.GroupID) or not here.links.exists(part):
+            return None
+        kind = here.links.get_info(part).type
+        if kind == h5l.TYPE_HARD:
+            here = h5o.open(here, part)
+        elif kind == h5l.TYPE_SOFT:
+            hops += 1
+            if hops > MAX_SOFT_LINKS:
+                raise error(
+                    f"{path}: {label} is reached through more than {MAX_SOFT_LINKS} soft links"
+                )
+            target = here.links.get_val(part)
+            parts = _parts(target) + parts
+            here = root if target.startswith(b"/") else here
+        elif kind == h5l.TYPE_EXTERNAL:
+            file, inside = here.links.get_val(part)
+            raise error(
+                f"{path}: {label} is an external link to {_decoded(inside)} in "
+                f"{_decoded(file)}; {ITSELF}"
+            )
+        else:
+            raise error(f"{path}: {label} is a user-defined link, which catclf does not follow")
+    if isinstance(here, h5py.h5d.DatasetID):
+        return h5py.Dataset(here)
+    if isinstance(here, h5g.GroupID):
+        return h5py.Group(here)
+    return h5py.Datatype(here)
+
+
+def check_dataset(
+    ds: Any,
+    path: Path,
+    error: Error,
+    label: str,
+    *,
+    declared: str | None = None,
+    inflate: bool = True,
+) -> None:
+    """Raise error unless every value of ds is stored in the file itself and each chunk of
+    it can be read within MAX_CHUNK_BYTES.
+
+    Refused: a virtual dataset; values in external files; values declared but not all
+    written (none written: only the fill value); chunks larger than MAX_CHUNK_BYTES;
+    compression other than gzip (with shuffle and fletcher32), whose output cannot be
+    bounded before reading; and, with inflate, a gzip chunk that inflates to more than
+    its size, found by inflating each chunk once, never holding more than a chunk.
+    declared says what ds declares, for the message ("209 images"; its size in values
+    when None).
+    """
+    from h5py import h5d
+
+    plist = ds.id.get_create_plist()
+    if plist.get_layout() == h5d.VIRTUAL:
+        sources = sorted(
+            {_decoded(plist.get_virtual_filename(i)) for i in range(plist.get_virtual_count())}
+        )
+        raise error(
+            f"{path}: {label} is a virtual dataset, mapped onto datasets in "
+            f"{', '.join(sources) or 'no file'}; {ITSELF}"
+        )
+    if plist.get_external_count():
+        raise error(
+            f"{path}: {label} keeps its values in another file, "
+            f"{_decoded(plist.get_external(0)[0])}; {ITSELF}"
+        )
+    size = 0 if ds.shape is None else math.prod(ds.shape)
+    element = STORED_OBJECT_BYTES if ds.dtype.kind == "O" else ds.dtype.itemsize
+    if ds.dtype.kind in "SU" and ds.dtype.itemsize > MAX_TEXT_BYTES:
+        raise error(
+            f"{path}: {label} holds strings of {format_size(ds.dtype.itemsize)} each, more than "
+            f"the {format_size(MAX_TEXT_BYTES)} catclf reads as one text"
+        )
+    chunk_bytes = math.prod(ds.chunks) * element if ds.chunks else 0
+    if chunk_bytes > MAX_CHUNK_BYTES:
+        raise error(
+            f"{path}: {label} is stored in chunks of {format_size(chunk_bytes)}, more than the "
+            f"{format_size(MAX_CHUNK_BYTES)} catclf reads at once"
+        )
+    if size == 0:
+        return
+    if ds.chunks is None:
+        written = ds.id.get_storage_size()
+        stored = written >= size * ds.dtype.itemsize
+    else:
+        written = ds.id.get_num_chunks()
+        stored = written >= math.prod(_grid(ds.shape, ds.chunks))
+    if not stored:
+        never = " (it was never written: it holds only its fill value)" if written == 0 else ""
+        raise error(
+            f"{path}: {label} declares {declared or f'{size} values'} but does not store "
+            f"them all{never}"
+        )
+    filters = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
+    names = [_decoded(plist.get_filter(i)[3]) or str(f) for i, f in enumerate(filters)]
+    unchecked = next(
+        (n for f, n in zip(filters, names, strict=True) if f not in FILTERS_CHECKED), None
+    )
+    if unchecked is not None:
+        raise error(
+            f"{path}: {label} is compressed with {unchecked}, whose output catclf cannot "
+            "bound before reading it; write it with gzip or uncompressed"
+        )
+    if GZIP not in filters:
+        return
+    # Inflated once as stored: gzip must be the last filter written but for a checksum.
+    last = filters.index(GZIP)
+    if any(f != FLETCHER32 for f in filters[last + 1 :]):
+        raise error(
+            f"{path}: {label} is compressed with filters in the order "
+            f"{', '.join(names)}, which catclf cannot check before reading"
+        )
+    if inflate:
+        _check_inflation(ds, 1 << last, chunk_bytes, path, error, label)
+
+
+def _check_inflation(
+    ds: Any, skipped: int, chunk_bytes: int, path: Path, error: Error, label: str
+) -> None:
+    """Raise error if a chunk of ds inflates to more than chunk_bytes (and a checksum)."""
+    limit = chunk_bytes + CHECKSUM_BYTES
+    for offset in _chunk_offsets(ds.shape, ds.chunks):
+        mask, raw = ds.id.read_direct_chunk(offset)
+        if mask & skipped:  # stored as it is, for gzip made it larger
+            continue
+        try:
+            grown = len(zlib.decompressobj().decompress(raw, limit + 1)) > limit
+        except zlib.error as e:
+            raise error(f"{path}: {label} holds a damaged compressed chunk ({e})") from e
+        if grown:
+            raise error(
+                f"{path}: {label} holds a compressed chunk that inflates to more than its "
+                f"{format_size(chunk_bytes)}"
+            )
+
+
+def read_texts(ds: Any, path: Path, error: Error, label: str) -> list[Any]:
+    """The strings of the 1-d string dataset ds (checked by `check_dataset`), as h5py gives
+    them (bytes, or str), read a slice at a time.
+
+    Each read takes at most TEXT_READ_BYTES: a variable-length string may be as long as
+    the file, so that many fewer are read at once. Raises error for a text longer than
+    MAX_TEXT_BYTES, or for texts that add up to more than the file's size: a file holds
+    each variable-length string it stores, so more means the same text read over and over.
+    """
+    file_size = max(ds.file.id.get_filesize(), 1)
+    each = file_size if ds.dtype.kind == "O" else max(ds.dtype.itemsize, 1)
+    rows = max(1, min(TEXT_READ_BYTES // each, 1 << 16))
+    texts: list[Any] = []
+    total = 0
+    for start in range(0, ds.shape[0], rows):
+        for text in ds[start : start + rows]:
+            length = len(text)
+            if length > MAX_TEXT_BYTES:
+                raise error(
+                    f"{path}: {label} holds a text of {format_size(length)}, more than the "
+                    f"{format_size(MAX_TEXT_BYTES)} catclf reads as one text"
+                )
+            total += length
+            texts.append(text)
+        if total > file_size:
+            raise error(
+                f"{path}: {label} holds more text ({format_size(total)}) than the whole file "
+                f"({format_size(file_size)}): the same text is stored once and read many times"
+            )
+    return texts
+
+
+def attribute(obj: Any, name: str, path: Path, error: Error, label: str, values: int = 1) -> Any:
+    """The value of attribute name of obj (an h5py File, Group or Dataset) as h5py reads it,
+    or None when there is none or it is empty.
+
+    Raises error, before reading, for an attribute of more than `values` values or of more
+    than MAX_TEXT_BYTES; and, after reading (a variable-length string is stored apart and
+    is as long as the file at most), for a text longer than MAX_TEXT_BYTES.
+    """
+    from h5py import h5a
+
+    key = name.encode()
+    if not h5a.exists(obj.id, key):
+        return None
+    found = h5a.open(obj.id, key)
+    if found.shape is None:  # an empty dataspace: no value at all
+        return None
+    count = math.prod(found.shape)
+    if count > values:
+        raise error(f"{path}: {label} holds {count} values, expected {values} at most")
+    if count * found.dtype.itemsize > MAX_TEXT_BYTES:
+        raise error(
+            f"{path}: {label} takes {format_size(count * found.dtype.itemsize)}, more than the "
+            f"{format_size(MAX_TEXT_BYTES)} catclf reads as one attribute"
+        )
+    value = obj.attrs[name]
+    for text in _texts(value):
+        if len(text) > MAX_TEXT_BYTES:
+            raise error(
+                f"{path}: {label} holds a text of {format_size(len(text))}, more than the "
+                f"{format_size(MAX_TEXT_BYTES)} catclf reads as one text"
+            )
+    return value
+
+
+def identity(f: Any) -> tuple[int, ...]:
+    """What tells the file open as f from any other, or from itself once changed."""
+    status = os.fstat(f.id.get_vfd_handle())
+    return status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns
+
+
+def _texts(value: Any) -> Iterator[str | bytes]:
+    if isinstance(value, (str, bytes)):
+        yield value
+    elif isinstance(value, np.ndarray) and value.dtype.kind in "OSU":
+        yield from (v for v in value.reshape(-1) if isinstance(v, (str, bytes)))
+
+
+def _grid(shape: tuple[int, ...], chunks: tuple[int, ...]) -> list[int]:
+    """How many chunks cover each dimension."""
+    return [-(-size // chunk) for size, chunk in zip(shape, chunks, strict=True)]
+
+
+def _chunk_offsets(shape: tuple[int, ...], chunks: tuple[int, ...]) -> Iterator[tuple[int, ...]]:
+    steps = [
+        range(0, n * chunk, chunk) for n, chunk in zip(_grid(shape, chunks), chunks, strict=True)
+    ]
+    return itertools.product(*steps)
+
+
+def _parts(name: bytes) -> list[bytes]:
+    return [part for part in name.split(b"/") if part not in (b"", b".")]
+
+
+def _decoded(name: bytes | str) -> str:
+    return os.fsdecode(name) if isinstance(name, bytes) else name
