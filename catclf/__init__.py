@@ -8,6 +8,8 @@
     model = catclf.load_model("model.h5")
     model.predict_proba(["photo.jpg"])            # array([0.788323])
     catclf.evaluate(model, test_set).accuracy     # 0.7
+    catclf.evaluate(model, test_set).accuracy_ci  # (0.562, 0.809): 50 examples say little
+    catclf.cross_validate(train_set).mean_validation_accuracy  # judged without the test set
 
 Every failure is a `catclf.CatclfError`. The course's own functions, under the course's
 names, are in `catclf.logistic`.
@@ -38,10 +40,13 @@ _PUBLIC = {
     "SweepRun": "catclf.training",
     "evaluate": "catclf.evaluation",
     "Evaluation": "catclf.evaluation",
+    "cross_validate": "catclf.validation",
+    "CrossValidation": "catclf.validation",
 }
 
 __all__ = [
     "CatclfError",
+    "CrossValidation",
     "DataError",
     "Dataset",
     "Evaluation",
@@ -51,6 +56,7 @@ __all__ = [
     "SweepRun",
     "TrainingDiverged",
     "__version__",
+    "cross_validate",
     "evaluate",
     "load_data",
     "load_dataset",
@@ -65,6 +71,7 @@ if TYPE_CHECKING:
     from catclf.evaluation import Evaluation, evaluate
     from catclf.model import Model, load_model
     from catclf.training import SweepRun, sweep, train
+    from catclf.validation import CrossValidation, cross_validate
 
 
 def __getattr__(name: str) -> Any:

@@ -62,7 +62,7 @@ class _Images:
         if data is None:
             raise AttributeError("images")  # a required field, without a default
         pixels = data.__dict__["_images"]
-        return pixels.read(0, pixels.m) if isinstance(pixels, FilePixels) else pixels
+        return pixels.read_all() if isinstance(pixels, FilePixels) else pixels
 
     def __set__(self, data: object, value: NDArray[np.uint8] | FilePixels) -> None:
         data.__dict__["_images"] = value
@@ -130,14 +130,8 @@ class Dataset:
         """
         Y = self.Y
         buffer = np.empty((min(columns, self.m), N_X))
-        source = self.__dict__["_images"]
-        slices = (
-            source.slices(rows)
-            if isinstance(source, FilePixels)
-            else (source[i : i + rows] for i in range(0, self.m, rows))
-        )
         start = 0
-        for pixels in slices:
+        for pixels in self.slices(rows):
             flat = pixels.reshape(pixels.shape[0], N_X)
             for j in range(0, flat.shape[0], columns):
                 part = flat[j : j + columns]
@@ -148,6 +142,37 @@ class Dataset:
                 start += k
                 if on_block is not None:
                     on_block(k)
+
+    def slices(self, rows: int) -> Iterator[NDArray[np.uint8]]:
+        """The images in order, in consecutive slices (k, 64, 64, 3) of at most about rows;
+        of a set left in its file, each is read in turn (see `FilePixels.slices`), and
+        valid until the next is taken."""
+        source = self.__dict__["_images"]
+        if isinstance(source, FilePixels):
+            yield from source.slices(rows)
+        else:
+            for i in range(0, self.m, rows):
+                yield source[i : i + rows]
+
+    def subset(self, indices: Sequence[int] | NDArray[np.integer], origin: str) -> Dataset:
+        """The examples at indices (in increasing order) as a data set named origin, in
+        that order. Images held in memory are copied; a set left in its file gives one
+        still left there, read a slice at a time. hdf5_file is None: example i of the
+        subset is not image i of the file (its source still says which it is)."""
+        chosen = np.asarray(indices, dtype=np.intp).reshape(-1)
+        if np.any(np.diff(chosen) <= 0) or (
+            chosen.size and not 0 <= chosen[0] <= chosen[-1] < self.m
+        ):
+            raise ValueError(f"indices must increase and lie in 0 .. {self.m - 1}")
+        source = self.__dict__["_images"]
+        images = source.subset(chosen) if isinstance(source, FilePixels) else source[chosen]
+        return Dataset(
+            cast("NDArray[np.uint8]", images),  # the images field also takes FilePixels
+            self.labels[chosen],
+            [self.sources[i] for i in chosen],
+            self.classes,
+            origin,
+        )
 
     def take(self, indices: Sequence[int] | NDArray[np.integer]) -> NDArray[np.uint8]:
         """The images at indices, (len(indices), 64, 64, 3); of a set left in its file,
@@ -166,42 +191,79 @@ class FilePixels:
     """The (m, 64, 64, 3) uint8 images of an HDF5 file, left in the file and read in slices.
 
     identity is that of the file as `read_hdf5` checked it (`catclf.hdf5.identity`): the
-    file is read only while it is still that file.
+    file is read only while it is still that file. rows, when given, selects the images
+    (positions in the file, increasing) that make up the set; m is then their number, while
+    the file holds `stored`.
     """
 
     def __init__(
-        self, path: Path, name: str, m: int, chunk_rows: int | None, identity: tuple[int, ...]
+        self,
+        path: Path,
+        name: str,
+        m: int,
+        chunk_rows: int | None,
+        identity: tuple[int, ...],
+        rows: NDArray[np.intp] | None = None,
     ) -> None:
-        self.path, self.name, self.m, self.chunk_rows = path, name, m, chunk_rows
+        self.path, self.name, self.stored, self.chunk_rows = path, name, m, chunk_rows
         self.identity = identity
+        self.rows = rows
+        self.m = m if rows is None else int(rows.size)
+
+    def subset(self, indices: NDArray[np.intp]) -> FilePixels:
+        """The images at indices (increasing) of this set, still left in the file."""
+        rows = indices if self.rows is None else self.rows[indices]
+        return FilePixels(self.path, self.name, self.stored, self.chunk_rows, self.identity, rows)
 
     def read(self, start: int, stop: int) -> NDArray[np.uint8]:
         """Images start to stop, (stop - start, 64, 64, 3)."""
+        if self.rows is not None:
+            return self.subset(np.arange(start, min(stop, self.m))).read_all()
         with self._open() as f:
             return self._read(f, start, stop, None)
+
+    def read_all(self) -> NDArray[np.uint8]:
+        """Every image of the set, (m, 64, 64, 3): of a selection, read a slice at a time."""
+        if self.rows is None:
+            return self.read(0, self.m)
+        taken = np.empty((self.m, IMAGE_SIZE, IMAGE_SIZE, CHANNELS), dtype=np.uint8)
+        start = 0
+        for part in self.slices(MAX_READ_ROWS):
+            taken[start : start + part.shape[0]] = part
+            start += part.shape[0]
+        return taken
 
     def take(self, indices: Sequence[int] | NDArray[np.integer]) -> NDArray[np.uint8]:
         """The images at indices, (len(indices), 64, 64, 3), the file opened once."""
         taken = np.empty((len(indices), IMAGE_SIZE, IMAGE_SIZE, CHANNELS), dtype=np.uint8)
         with self._open() as f:
             for k, i in enumerate(indices):
-                self._read(f, int(i), int(i) + 1, taken[k : k + 1])
+                row = int(i) if self.rows is None else int(self.rows[i])
+                self._read(f, row, row + 1, taken[k : k + 1])
         return taken
 
     def slices(self, rows: int) -> Iterator[NDArray[np.uint8]]:
         """Consecutive slices of about rows images, (k, 64, 64, 3), read into one reused buffer.
 
         Reads are rounded to whole chunks of a chunked file, so that each chunk is read
-        and decompressed once per pass.
+        and decompressed once per pass. With a selection of rows, each read keeps the
+        selected images only (a slice may then be smaller, never larger).
         """
         if self.chunk_rows:
             rows = max(self.chunk_rows, rows - rows % self.chunk_rows)
-        rows = min(rows, self.m)
+        rows = min(rows, self.stored)
         buffer = np.empty((rows, IMAGE_SIZE, IMAGE_SIZE, CHANNELS), dtype=np.uint8)
         with self._open() as f:
-            for start in range(0, self.m, rows):
-                stop = min(start + rows, self.m)
-                yield self._read(f, start, stop, buffer[: stop - start])
+            for start in range(0, self.stored, rows):
+                stop = min(start + rows, self.stored)
+                if self.rows is None:
+                    yield self._read(f, start, stop, buffer[: stop - start])
+                    continue
+                first, last = np.searchsorted(self.rows, (start, stop))
+                if first == last:
+                    continue  # nothing selected here: not read at all
+                part = self._read(f, start, stop, buffer[: stop - start])
+                yield part[self.rows[first:last] - start]
 
     def _open(self) -> Any:
         import h5py
@@ -220,7 +282,7 @@ class FilePixels:
     ) -> NDArray[np.uint8]:
         try:
             node = hdf5.node(f, self.name, self.path, DataError, self.name)
-            if node is None or node.shape[0] != self.m:
+            if node is None or node.shape[0] != self.stored:
                 raise DataError(f"{self.path}: {self.name} changed while it was being read")
             if out is None:
                 return np.asarray(node[start:stop], dtype=np.uint8)

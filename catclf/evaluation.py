@@ -46,6 +46,16 @@ class Evaluation:
         return self.scores.accuracy
 
     @property
+    def accuracy_ci(self) -> tuple[float, float]:
+        """The 95 % Wilson interval (low, high) of the accuracy; see `metrics.wilson_interval`."""
+        return self.scores.accuracy_ci
+
+    @property
+    def baseline_accuracy(self) -> float:
+        """The accuracy of always answering the data's commonest class."""
+        return self.scores.baseline_accuracy
+
+    @property
     def precision(self) -> float | None:
         return self.scores.precision
 

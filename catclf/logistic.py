@@ -49,12 +49,17 @@ def cost_from_z(Z: Array, Y: Array) -> float:
     return float(np.mean(Y * np.logaddexp(0.0, -Z) + (1.0 - Y) * np.logaddexp(0.0, Z)))
 
 
-def propagate(w: Array, b: float, X: Array, Y: Array) -> tuple[dict[str, Array | float], float]:
+def propagate(
+    w: Array, b: float, X: Array, Y: Array, *, lambd: float = 0.0
+) -> tuple[dict[str, Array | float], float]:
     """One forward and backward pass over all m examples at once.
 
     w (n_x, 1), b float, X (n_x, m), Y (1, m). Returns (grads, cost) where
     grads["dw"] has the shape of w and grads["db"] is a float:
     A = sigmoid(w^T X + b), dZ = A - Y, dw = X dZ^T / m, db = mean(dZ).
+
+    lambd > 0 adds the L2 penalty of the course's regularisation assignment:
+    cost += (lambd / 2m) sum(w^2) and dw += (lambd / m) w; b is not penalised.
     """
     m = X.shape[1]
     Z = w.T @ X + b
@@ -63,6 +68,9 @@ def propagate(w: Array, b: float, X: Array, Y: Array) -> tuple[dict[str, Array |
     dZ = A - Y
     dw = X @ dZ.T / m
     db = float(np.sum(dZ) / m)
+    if lambd:
+        cost += lambd / (2 * m) * float(np.sum(w * w))
+        dw = dw + lambd / m * w
     return {"dw": dw, "db": db}, cost
 
 
@@ -75,6 +83,7 @@ def optimize(
     learning_rate: float = 0.009,
     print_cost: bool = False,
     *,
+    lambd: float = 0.0,
     callback: Callable[[int, float], None] | None = None,
 ) -> tuple[dict[str, Array | float], dict[str, Array | float], list[float]]:
     """Batch gradient descent: num_iterations steps of w -= learning_rate * dw, b likewise.
@@ -86,14 +95,15 @@ def optimize(
 
     print_cost prints "Cost after iteration 100: 0.584508" for each recorded cost, as
     the course's notebook does. callback(i, cost), if given, is called after every
-    iteration's forward pass; an exception it raises stops the descent.
+    iteration's forward pass; an exception it raises stops the descent. lambd is the L2
+    penalty, as `propagate` takes it; 0 leaves the course's descent as it is.
     """
     w = np.array(w, dtype=np.float64, copy=True)
     b = float(b)
     costs: list[float] = []
     grads: dict[str, Array | float] = {"dw": np.zeros_like(w), "db": 0.0}
     for i in range(num_iterations):
-        grads, cost = propagate(w, b, X, Y)
+        grads, cost = propagate(w, b, X, Y, lambd=lambd)
         w -= learning_rate * grads["dw"]
         b -= learning_rate * float(grads["db"])
         if i % COST_EVERY == 0:
@@ -165,48 +175,82 @@ def optimize_gram(
     num_iterations: int,
     learning_rate: float,
     *,
+    lambd: float = 0.0,
     callback: Callback | None = None,
 ) -> Result:
     """`optimize`, the same iterates up to float rounding, at O(m^2) per iteration.
 
-    w (n_x, 1), b float, X (n_x, m), Y (1, m); returns what `optimize` returns.
-    Each step adds -learning_rate * dZ^T / m, an (m, 1) vector, times X to w and times
-    1^T to b. So after t steps w_t = w_0 + X alpha_t and b_t = b_0 + 1^T alpha_t, where
-    alpha_t (m, 1) is the sum of those vectors, and
-        z_t = w_t^T X + b_t = z_0 + alpha_t^T (K + 1 1^T),  K = X^T X (m, m),
-    with z_0 = w_0^T X + b_0. K + 1 1^T is the Gram matrix of X with a row of ones added
-    (the bias as a feature that is always 1); it is computed once. Then only z (1, m),
-    dZ (1, m) and alpha change from step to step, and X is used again only at the end:
-    w = w_0 + X alpha, and the last dw = X dZ^T / m.
+    w (n_x, 1), b float, X (n_x, m), Y (1, m), lambd the L2 penalty as `propagate` takes
+    it; returns what `optimize` returns.
+
+    With s = learning_rate / m and the decay c = 1 - learning_rate * lambd / m (1 without
+    the penalty), dw = X dZ^T / m + (lambd / m) w makes each step
+        w_{t+1} = c w_t - s X dZ_t^T,    b_{t+1} = b_t - s sum(dZ_t).
+    By induction w_t = c^t w_0 + X alpha_t, with alpha_0 = 0 and
+    alpha_{t+1} = c alpha_t - s dZ_t^T, (m, 1): the penalty's gradient is w itself, so it
+    only shrinks what w already holds, and w never leaves span{w_0} + range(X). Hence,
+    with K = X^T X (m, m) and z0w = w_0^T X (1, m), both computed once,
+        z_t = w_t^T X + b_t = c^t z0w + alpha_t^T K + b_t,
+        sum(w_t^2) = c^2t sum(w_0^2) + 2 c^t z0w alpha_t + alpha_t^T K alpha_t,
+    so the iterates and the penalised cost are exactly those of the primal loop, with no
+    approximation: only z, dZ, alpha (m,) and b change from step to step, in O(m^2). X is
+    used again only at the end: w = c^T w_0 + X alpha_T, and the last
+    dw = X dZ^T / m + (lambd / m) w_{T-1}. Each cost is computed from z by `_loss_and_dz`,
+    which nothing overflows.
     """
     w0 = np.array(w, dtype=np.float64, copy=True).reshape(-1, 1)
     m = X.shape[1]
     y = np.asarray(Y, dtype=np.float64).reshape(-1)
     step = learning_rate / m
-    # beta = -alpha / step, the running sum of dZ: one addition per iteration updates it.
+    decay = 1.0 - learning_rate * lambd / m
+    penalty = lambd / (2 * m)
+    # beta = -alpha / step: with the decay, beta_{t+1} = c beta_t + dZ_t, one multiply-add.
     gram = X.T @ X
-    gram += 1.0
-    gram *= -step
-    z0 = (w0.T @ X).reshape(-1) + float(b)
-    shifted = bool(np.any(z0 != 0.0))
-    beta, z, dZ = np.zeros(m), np.empty(m), np.zeros(m)
+    gram *= -step  # gram @ beta = K alpha
+    z0w = (w0.T @ X).reshape(-1)
+    w0_norm2 = float(np.sum(w0 * w0))
+    shifted = bool(np.any(z0w != 0.0))
+    beta, u, z, dZ = np.zeros(m), np.empty(m), np.empty(m), np.zeros(m)
+    before = np.zeros(m)  # beta of the iteration whose gradient is returned
+    power, power_before = 1.0, 0.0  # c^t, and c^t of that iteration
+    bt = float(b)
     costs: list[float] = []
     for i in range(num_iterations):
-        np.matmul(gram, beta, out=z)
+        np.matmul(gram, beta, out=u)
+        np.copyto(z, u)
         if shifted:
-            z += z0
+            z += power * z0w
+        z += bt
         total, dZ = _loss_and_dz(z, y, dZ)
         cost = total / m
+        if lambd:
+            # c^2t |w_0|^2 + 2 c^t z0w alpha + alpha^T K alpha, with alpha = -step beta.
+            norm2 = (
+                power * power * w0_norm2
+                - 2.0 * power * step * float(z0w @ beta)
+                - step * float(beta @ u)
+            )
+            cost += penalty * norm2
+            np.copyto(before, beta)
+            power_before = power
+            beta *= decay
+            power *= decay
         beta += dZ
+        bt -= step * float(dZ.sum())
         if i % COST_EVERY == 0:
             costs.append(cost)
         if callback is not None:
             callback(i, cost)
     # As in optimize: the parameters after the last step, the gradient of that step
     # (zero when there was none).
-    alpha = -step * beta
-    params = {"w": w0 + (X @ alpha).reshape(-1, 1), "b": float(b) + float(np.sum(alpha))}
-    return params, {"dw": (X @ dZ).reshape(-1, 1) / m, "db": float(np.sum(dZ) / m)}, costs
+    w_end = power * w0 + (X @ (-step * beta)).reshape(-1, 1)
+    if lambd:
+        # dw = X (dZ / m - (lambd / m) step before) + (lambd / m) c^(T-1) w_0
+        rate = lambd / m
+        dw = (X @ (dZ / m - rate * step * before)).reshape(-1, 1) + rate * power_before * w0
+    else:
+        dw = (X @ dZ).reshape(-1, 1) / m
+    return {"w": w_end, "b": bt}, {"dw": dw, "db": float(np.sum(dZ) / m)}, costs
 
 
 def optimize_primal(
@@ -217,11 +261,13 @@ def optimize_primal(
     num_iterations: int,
     learning_rate: float,
     *,
+    lambd: float = 0.0,
     callback: Callback | None = None,
 ) -> Result:
     """`optimize` with fewer temporaries: the same steps, X read a block of columns at a time.
 
-    w (n_x, 1), b float, X (n_x, m), Y (1, m); returns what `optimize` returns.
+    w (n_x, 1), b float, X (n_x, m), Y (1, m), lambd the L2 penalty as `propagate` takes
+    it; returns what `optimize` returns.
     """
     return optimize_blocks(
         w,
@@ -229,6 +275,7 @@ def optimize_primal(
         lambda: column_blocks(X, Y, BLOCK_COLUMNS),
         num_iterations,
         learning_rate,
+        lambd=lambd,
         callback=callback,
     )
 
@@ -246,6 +293,7 @@ def optimize_blocks(
     num_iterations: int,
     learning_rate: float,
     *,
+    lambd: float = 0.0,
     callback: Callback | None = None,
 ) -> Result:
     """Batch gradient descent over data that comes a block of examples at a time.
@@ -255,8 +303,9 @@ def optimize_blocks(
     every block meets the same w and b, and the step is taken after the last block, so
     the iterates are those of `optimize`: z_k = w^T X_k + b gives dZ_k, and
     dw = sum over blocks of X_k dZ_k^T / m. Each block is read once per iteration, and
-    used by both products while it is in the processor's cache.
-    Returns what `optimize` returns.
+    used by both products while it is in the processor's cache. lambd is the L2 penalty
+    as `propagate` takes it: (lambd / m) w joins dw and (lambd / 2m) sum(w^2) the cost
+    once the blocks have given m. Returns what `optimize` returns.
     """
     w = np.array(w, dtype=np.float64, copy=True).reshape(-1)
     b = float(b)
@@ -280,6 +329,9 @@ def optimize_blocks(
         dw /= m
         cost /= m
         db /= m
+        if lambd:
+            cost += lambd / (2 * m) * float(w @ w)
+            dw += lambd / m * w
         w -= learning_rate * dw
         b -= learning_rate * db
         if i % COST_EVERY == 0:

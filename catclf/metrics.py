@@ -8,11 +8,17 @@ A score that the data cannot define is None, never NaN: precision when nothing i
 predicted positive, recall when there are no positive examples, F1 when there are
 neither positive examples nor positive predictions, ROC AUC when only one class is
 present. Empty input raises ValueError.
+
+An accuracy measured on m examples is uncertain: `wilson_interval` gives the range of
+true accuracies it is consistent with, and `baseline_accuracy` what always answering the
+commonest class scores on the same labels, the figure any classifier must beat.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -21,6 +27,7 @@ from numpy.typing import NDArray
 # Probabilities are kept this far from 0 and 1 in the log loss, so that a confident
 # wrong answer costs -log(1e-15) = 34.5 rather than infinity.
 EPSILON = 1e-15
+CONFIDENCE = 0.95  # of the accuracy interval that `score` gives
 
 
 @dataclass(frozen=True)
@@ -39,11 +46,17 @@ class Confusion:
 
 @dataclass(frozen=True)
 class Scores:
-    """Every score of one set of predictions; see the module docstring for None."""
+    """Every score of one set of predictions; see the module docstring for None.
+
+    accuracy_ci is the Wilson interval (low, high) of the accuracy at CONFIDENCE (95 %);
+    baseline_accuracy the accuracy of always answering the commonest class.
+    """
 
     examples: int
     threshold: float
     accuracy: float
+    accuracy_ci: tuple[float, float]
+    baseline_accuracy: float
     precision: float | None
     recall: float | None
     f1: float | None
@@ -52,8 +65,9 @@ class Scores:
     confusion: Confusion
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready: numbers or None, confusion as {"tp", "fp", "tn", "fn"}."""
-        return asdict(self)
+        """JSON-ready: numbers or None, accuracy_ci as [low, high], confusion as
+        {"tp", "fp", "tn", "fn"}."""
+        return {**asdict(self), "accuracy_ci": list(self.accuracy_ci)}
 
 
 def accuracy(predictions: NDArray[np.float64], Y: NDArray[np.float64]) -> float:
@@ -61,6 +75,43 @@ def accuracy(predictions: NDArray[np.float64], Y: NDArray[np.float64]) -> float:
     if Y.size == 0:
         raise ValueError("accuracy of an empty set is undefined")
     return float(np.mean(predictions.reshape(-1) == Y.reshape(-1)))
+
+
+def wilson_interval(correct: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval (low, high) of a proportion: correct successes in n trials.
+
+    With p = correct / n and z the two-sided normal quantile of confidence (1.959964 for
+    0.95), it is the set of true proportions q with |p - q| <= z sqrt(q (1 - q) / n):
+        (p + z^2 / 2n -+ z sqrt(p (1 - p) / n + z^2 / 4n^2)) / (1 + z^2 / n).
+    Unlike p -+ z sqrt(p (1 - p) / n) it stays within [0, 1] and is not empty at p = 0 or
+    1; it is exactly 0 at correct = 0 and exactly 1 at correct = n.
+    Raises ValueError unless 0 <= correct <= n, n >= 1 and 0 < confidence < 1.
+    """
+    if n < 1 or not 0 <= correct <= n or correct != int(correct) or n != int(n):
+        raise ValueError(f"{correct} of {n}: expected whole numbers with 0 <= correct <= n, n >= 1")
+    if not 0.0 < confidence < 1.0:  # NaN fails too
+        raise ValueError(f"confidence is {confidence}, expected a number between 0 and 1")
+    z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
+    p = correct / n
+    z2n = z * z / n
+    centre = (p + z2n / 2.0) / (1.0 + z2n)
+    half = z / (1.0 + z2n) * math.sqrt(p * (1.0 - p) / n + z2n / (4.0 * n))
+    low = 0.0 if correct == 0 else max(0.0, centre - half)
+    high = 1.0 if correct == n else min(1.0, centre + half)
+    return low, high
+
+
+def baseline_accuracy(labels: NDArray[np.integer] | NDArray[np.float64]) -> float:
+    """The accuracy, on labels (m,) of 0 / 1 (or (1, m)), of always answering the commonest
+    class: max(positives, negatives) / m. Raises ValueError for no labels or others than
+    0 / 1."""
+    y = np.asarray(labels, dtype=np.float64).reshape(-1)
+    if y.size == 0:
+        raise ValueError("no labels: the baseline of an empty set is undefined")
+    if not np.all((y == 0) | (y == 1)):
+        raise ValueError("labels must be 0 or 1")
+    positives = int(np.sum(y == 1))
+    return max(positives, y.size - positives) / y.size
 
 
 def confusion(
@@ -165,6 +216,8 @@ def score(
         examples=c.examples,
         threshold=float(threshold),
         accuracy=(c.tp + c.tn) / c.examples,
+        accuracy_ci=wilson_interval(c.tp + c.tn, c.examples, CONFIDENCE),
+        baseline_accuracy=baseline_accuracy(labels),
         precision=precision(c),
         recall=recall(c),
         f1=f1(c),

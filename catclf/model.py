@@ -8,7 +8,11 @@ Layout (format "catclf-logistic-regression", version 1):
   train_accuracy, test_examples, test_accuracy (NaN when there was no test
   set), train_data, catclf_version, created (ISO 8601, UTC);
 - optionally the attribute solver ("gram" or "primal"), which files written
-  before it existed lack: readers must not require it.
+  before it existed lack: readers must not require it;
+- optionally, as files written before they existed lack them: l2, the L2 penalty the
+  training used (0.0 when absent; never negative), and validation_examples,
+  validation_accuracy and validation_cost, of the examples held out of the training
+  data to judge the model by (0, NaN and NaN when none were, or when absent).
 
 Files are written to a temporary file beside the target and renamed over it, so
 a model path always holds a complete model: the old one or the new one. Only a catclf
@@ -53,15 +57,24 @@ PathLike = str | os.PathLike[str]
 
 @dataclass(frozen=True)
 class Settings:
-    """The hyperparameters of one training run."""
+    """The hyperparameters of one training run: l2 is the penalty lambd of
+    `catclf.logistic.propagate`, 0.0 for the course's unregularised descent."""
 
     learning_rate: float = 0.005
     num_iterations: int = 2000
+    l2: float = 0.0
 
 
 @dataclass(frozen=True)
 class Model:
-    """Trained parameters, w (12288, 1) and b, and what the file says about them."""
+    """Trained parameters, w (12288, 1) and b, and what the file says about them.
+
+    train_examples are the examples w was trained on; validation_examples those held out
+    of the same data to judge it (0 when none were: validation_accuracy and
+    validation_cost are then None). final_cost is the cost gradient descent minimised,
+    its L2 penalty included; validation_cost is the plain cross-entropy of the held-out
+    examples.
+    """
 
     w: NDArray[np.float64]
     b: float
@@ -78,6 +91,9 @@ class Model:
     catclf_version: str = __version__
     preprocessing: str = PREPROCESSING
     solver: str = ""  # how w was computed; the same w either way, up to float rounding
+    validation_examples: int = 0
+    validation_accuracy: float | None = None
+    validation_cost: float | None = None
 
     def probabilities(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
         """Probability of cat for each column of X (12288, m): an array of shape (m,)."""
@@ -169,12 +185,16 @@ class Model:
             "preprocessing": self.preprocessing,
             "learning_rate": _finite(self.settings.learning_rate),
             "num_iterations": self.settings.num_iterations,
+            "l2": self.settings.l2,
             "solver": self.solver or None,
             "train_data": self.train_data,
             "train_examples": self.train_examples,
             "train_accuracy": _finite(self.train_accuracy),
             "test_examples": self.test_examples,
             "test_accuracy": _finite(self.test_accuracy),
+            "validation_examples": self.validation_examples,
+            "validation_accuracy": _finite(self.validation_accuracy),
+            "validation_cost": _finite(self.validation_cost),
             "final_cost": _finite(self.final_cost),
             "created": self.created or None,
             "catclf_version": self.catclf_version or None,
@@ -264,11 +284,15 @@ def _write(model: Model, path: Path) -> None:
         a["preprocessing"] = model.preprocessing
         a["learning_rate"] = model.settings.learning_rate
         a["num_iterations"] = model.settings.num_iterations
+        a["l2"] = model.settings.l2
         a["final_cost"] = model.final_cost
         a["train_examples"] = model.train_examples
         a["train_accuracy"] = model.train_accuracy
         a["test_examples"] = model.test_examples
         a["test_accuracy"] = math.nan if model.test_accuracy is None else model.test_accuracy
+        a["validation_examples"] = model.validation_examples
+        a["validation_accuracy"] = _or_nan(model.validation_accuracy)
+        a["validation_cost"] = _or_nan(model.validation_cost)
         a["train_data"] = model.train_data
         a["catclf_version"] = model.catclf_version
         a["created"] = model.created
@@ -328,12 +352,24 @@ def _read(f: object, path: Path) -> Model:
     if classes is None or np.ndim(classes) != 1 or len(classes) != 2:
         raise ModelError(f"{path}: attribute 'classes' must hold two names")
     test_accuracy = _number(f, "test_accuracy", path, FRACTION, _fraction_or_nan)
+    l2 = _optional_number(f, "l2", path, 0.0, "a number >= 0", _non_negative)
+    validation_examples = int(
+        _optional_number(f, "validation_examples", path, 0.0, "a whole number >= 0", _whole)
+    )
+    held = validation_examples > 0
+    validation_accuracy = _optional_number(
+        f, "validation_accuracy", path, math.nan, FRACTION, _fraction_or_nan
+    )
+    validation_cost = _optional_number(
+        f, "validation_cost", path, math.nan, "a cost of 0 or more, or NaN", _cost_or_nan
+    )
     return Model(
         w=w,
         b=b,
         settings=Settings(
             learning_rate=_number(f, "learning_rate", path, "a positive number", _positive),
             num_iterations=int(_number(f, "num_iterations", path, "a whole number", _whole)),
+            l2=l2,
         ),
         costs=tuple(float(c) for c in costs.reshape(-1)),
         final_cost=_number(f, "final_cost", path, "a cost of 0 or more", _non_negative),
@@ -347,6 +383,9 @@ def _read(f: object, path: Path) -> Model:
         catclf_version=_text(f, "catclf_version", path),
         preprocessing=_text(f, "preprocessing", path),
         solver=_text(f, "solver", path),
+        validation_examples=validation_examples,
+        validation_accuracy=_nan_to_none(validation_accuracy) if held else None,
+        validation_cost=_nan_to_none(validation_cost) if held else None,
     )
 
 
@@ -438,6 +477,33 @@ def _number(
     if not valid(number):
         raise ModelError(f"{path}: {label} is {number:g}, expected {expected}")
     return number
+
+
+def _optional_number(
+    f: object,
+    name: str,
+    path: Path,
+    default: float,
+    expected: str,
+    valid: Callable[[float], bool],
+) -> float:
+    """The number attribute name, as `_number` checks it, or default when the file (older
+    than that attribute) lacks it."""
+    if name not in f.attrs:  # type: ignore[attr-defined]
+        return default
+    return _number(f, name, path, expected, valid)
+
+
+def _cost_or_nan(x: float) -> bool:
+    return math.isnan(x) or _non_negative(x)
+
+
+def _or_nan(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+def _nan_to_none(value: float) -> float | None:
+    return None if math.isnan(value) else value
 
 
 def _text(f: object, name: str, path: Path) -> str:

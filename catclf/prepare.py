@@ -10,7 +10,6 @@ catclf wrote (see `catclf.files`).
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import re
 import stat
@@ -35,6 +34,7 @@ from catclf.datasets import (
 from catclf.errors import DataError, reason
 from catclf.files import Writer, check_names, write_files
 from catclf.images import PREPROCESSING
+from catclf.validation import stable_fraction
 
 MAX_NAME_BYTES = 100  # leaves room in a 255-byte file name for train_, .h5 and a temp suffix
 UNSAFE = re.compile(r"[^\w.-]+")
@@ -212,10 +212,10 @@ def check_target(
 
 
 def hash_fraction(relative: PurePath) -> float:
-    """Where a file falls in [0, 1): the first 8 bytes of the SHA-256 of its POSIX path
-    relative to the photo folder (the file system's bytes), as a fraction of 2**64."""
-    digest = hashlib.sha256(os.fsencode(relative.as_posix())).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
+    """Where a file falls in [0, 1): `validation.stable_fraction` (the first 8 bytes of a
+    SHA-256, over 2**64) of its POSIX path relative to the photo folder, in the file
+    system's bytes."""
+    return stable_fraction(os.fsencode(relative.as_posix()))
 
 
 def relative_paths(data: Dataset, folder: Path) -> list[PurePath]:

@@ -29,7 +29,9 @@ from catclf.logistic import (
     sigmoid,
 )
 from catclf.memory import format_size
+from catclf.metrics import baseline_accuracy, wilson_interval
 from catclf.model import Model, Settings
+from catclf.validation import CrossValidation, cross_validate, fold_assignment, validation_split
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,9 @@ def train(
     *,
     learning_rate: float = Settings.learning_rate,
     num_iterations: int = Settings.num_iterations,
+    l2: float = Settings.l2,
+    validation_fraction: float | None = None,
+    validation_set: Dataset | None = None,
     solver: str = "auto",
     memory_limit: int | None = None,
     on_iteration: Callable[[int, float], None] | None = None,
@@ -98,26 +103,41 @@ def train(
 ) -> Model:
     """Gradient descent from w = 0, b = 0 on train_set; accuracies on both sets.
 
-    num_iterations steps at learning_rate, as the course's `optimize` takes them.
+    num_iterations steps at learning_rate, as the course's `optimize` takes them, with the
+    L2 penalty l2 (`logistic.propagate`'s lambd; 0 for the course's descent).
     solver is "gram", "primal" or "auto", and memory_limit the bytes the training data may
     take (None: no limit); `plan` says how they decide the computation. The result is the
     same whatever they decide, up to float rounding.
 
+    validation_fraction holds that fraction of each class of train_set out of training
+    (`validation.validation_split`), or validation_set names the examples to hold out;
+    the model records their number, accuracy and cost, and its train_examples are those
+    it was trained on. Neither is the test set's business: choices made on a test set
+    leave it no longer a test.
+
     on_iteration(i, cost) is called after each iteration. When the data is streamed,
     on_examples(k) is called after each block of k examples, in training and in the
-    final pass that measures the cost and the accuracies. Raises TrainingDiverged
-    when the cost turns NaN or infinite, or ends above its value at iteration 0:
-    gradient descent can rise for a few iterations before it falls (on the course
-    set it does at learning rates as low as 0.005), so only the end is judged.
+    final pass that measures the cost and the accuracies (training, validation and test
+    examples). Raises TrainingDiverged when the cost turns NaN or infinite, or ends above
+    its value at iteration 0: gradient descent can rise for a few iterations before it
+    falls (on the course set it does at learning rates as low as 0.005), so only the end
+    is judged. Raises ValueError for an l2 that is negative or not finite, or for both
+    validation_fraction and validation_set.
     """
-    settings = Settings(learning_rate=learning_rate, num_iterations=num_iterations)
+    check_l2(l2)
+    settings = Settings(learning_rate=learning_rate, num_iterations=num_iterations, l2=l2)
     if train_set.positives in (0, train_set.m):
         only = "cat" if train_set.positives else "non-cat"
         raise DataError(
             f"{train_set.origin}: the training set holds only {only} examples; "
             "it needs both classes"
         )
-    how = plan(train_set, settings.num_iterations, solver=solver, memory_limit=memory_limit)
+    fit_set = train_set
+    if validation_fraction is not None:
+        if validation_set is not None:
+            raise ValueError("give validation_fraction or validation_set, not both")
+        fit_set, validation_set = validation_split(train_set, validation_fraction)
+    how = plan(fit_set, settings.num_iterations, solver=solver, memory_limit=memory_limit)
     counted = on_examples if how.streamed else None
 
     def blocks_of(data: Dataset) -> Callable[[], Iterable[tuple[Array, Array]]]:
@@ -133,18 +153,22 @@ def train(
     n, rate = settings.num_iterations, settings.learning_rate
     with np.errstate(over="ignore", invalid="ignore"):
         if how.streamed:
-            train_blocks = blocks_of(train_set)
-            params, _, costs = optimize_blocks(w, b, train_blocks, n, rate, callback=watch)
+            train_blocks = blocks_of(fit_set)
+            params, _, costs = optimize_blocks(
+                w, b, train_blocks, n, rate, lambd=l2, callback=watch
+            )
         else:
-            X, Y = train_set.X, train_set.Y
+            X, Y = fit_set.X, fit_set.Y
             optimize = optimize_gram if how.solver == "gram" else optimize_primal
-            params, _, costs = optimize(w, b, X, Y, n, rate, callback=watch)
+            params, _, costs = optimize(w, b, X, Y, n, rate, lambd=l2, callback=watch)
 
             def train_blocks() -> Iterable[tuple[Array, Array]]:
                 return column_blocks(X, Y, BLOCK_COLUMNS)
 
         w, b = np.asarray(params["w"]), float(params["b"])
         final_cost, train_accuracy = _evaluate(w, b, train_blocks)
+        if l2:  # the cost the descent minimised, as its recorded costs are
+            final_cost += l2 / (2 * fit_set.m) * float(np.sum(w * w))
     if not math.isfinite(final_cost) or not np.all(np.isfinite(w)):
         raise TrainingDiverged(_diverged(settings, "the weights became NaN or infinite"))
     if final_cost > costs[0]:
@@ -155,6 +179,9 @@ def train(
                 f"above {costs[0]:.6f} at iteration 0",
             )
         )
+    validation_cost = validation_accuracy = None
+    if validation_set is not None:
+        validation_cost, validation_accuracy = _evaluate(w, b, blocks_of(validation_set))
     test_accuracy = None
     if test_set is not None:
         _, test_accuracy = _evaluate(w, b, blocks_of(test_set))
@@ -165,14 +192,23 @@ def train(
         costs=tuple(costs),
         final_cost=final_cost,
         classes=train_set.classes,
-        train_examples=train_set.m,
+        train_examples=fit_set.m,
         train_accuracy=train_accuracy,
         test_examples=0 if test_set is None else test_set.m,
         test_accuracy=test_accuracy,
         train_data=train_set.origin,
         solver=how.solver,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        validation_examples=0 if validation_set is None else validation_set.m,
+        validation_accuracy=validation_accuracy,
+        validation_cost=validation_cost,
     )
+
+
+def check_l2(l2: float) -> None:
+    """Raise ValueError unless l2 is a finite number >= 0."""
+    if not (math.isfinite(l2) and l2 >= 0.0):
+        raise ValueError(f"l2 is {l2}, expected a number >= 0")
 
 
 def run_summary(
@@ -181,23 +217,55 @@ def run_summary(
     learning_rate: float,
     num_iterations: int,
     trained: Model | None,
+    *,
+    l2: float = Settings.l2,
+    validation_examples: int = 0,
 ) -> dict[str, Any]:
     """What one training run found, JSON-ready, as `catclf train --json` and `catclf sweep
     --json` print it. trained is None for a run that diverged: its accuracies, final cost
-    and costs are then None."""
+    and costs are then None, and l2 and validation_examples (held out of train_set) say
+    what the run was; otherwise the model says.
+
+    test_accuracy_ci and validation_accuracy_ci are the 95 % Wilson intervals [low, high]
+    of those accuracies (`metrics.wilson_interval`); test_baseline_accuracy is what always
+    answering the test set's commonest class scores on it. A figure that does not apply
+    (no test set, nothing held out) is None.
+    """
+    if trained is not None:
+        l2, validation_examples = trained.settings.l2, trained.validation_examples
+    test_examples = 0 if test_set is None else test_set.m
+    test_accuracy = None if trained is None else trained.test_accuracy
+    validation_accuracy = None if trained is None else trained.validation_accuracy
     return {
         "train_data": train_set.origin,
         "test_data": None if test_set is None else test_set.origin,
-        "train_examples": train_set.m,
-        "test_examples": 0 if test_set is None else test_set.m,
+        "train_examples": train_set.m - validation_examples
+        if trained is None
+        else trained.train_examples,
+        "validation_examples": validation_examples,
+        "test_examples": test_examples,
         "train_accuracy": None if trained is None else trained.train_accuracy,
-        "test_accuracy": None if trained is None else trained.test_accuracy,
+        "validation_accuracy": validation_accuracy,
+        "validation_accuracy_ci": _interval(validation_accuracy, validation_examples),
+        "validation_cost": None if trained is None else trained.validation_cost,
+        "test_accuracy": test_accuracy,
+        "test_accuracy_ci": _interval(test_accuracy, test_examples),
+        "test_baseline_accuracy": None if test_set is None else baseline_accuracy(test_set.labels),
         "final_cost": None if trained is None else trained.final_cost,
         "costs": None if trained is None else list(trained.costs),
         "learning_rate": learning_rate,
         "num_iterations": num_iterations,
+        "l2": l2,
         "classes": list(train_set.classes),
     }
+
+
+def _interval(accuracy: float | None, examples: int) -> list[float] | None:
+    """The 95 % Wilson interval [low, high] of an accuracy measured on examples, or None."""
+    if accuracy is None or examples == 0:
+        return None
+    # accuracy is correct / examples, so this gives back the count exactly.
+    return list(wilson_interval(round(accuracy * examples), examples))
 
 
 def _evaluate(
@@ -215,13 +283,23 @@ def _evaluate(
 
 
 def _diverged(settings: Settings, what: str) -> str:
-    return f"training diverged at learning rate {settings.learning_rate:g}: {what}"
+    penalty = f" with l2 {settings.l2:g}" if settings.l2 else ""
+    return f"training diverged at learning rate {settings.learning_rate:g}{penalty}: {what}"
 
 
 @dataclass(frozen=True)
 class SweepRun:
     """One training run of a sweep: the model, or why it diverged and the costs recorded
-    until then (iterations 0, 100, ...). best marks the run the sweep prefers."""
+    until then (iterations 0, 100, ...).
+
+    selected_by says what the sweep judged its runs by: "validation" (a part of the
+    training data held out), "cross-validation", or None when nothing was held out and
+    no run is judged. validation_accuracy and validation_cost are the held-out figures the
+    run is judged by: its validation part's, or with cross-validation the means over the
+    folds (cross_validation holds each fold). best marks the run the sweep prefers: the
+    highest validation accuracy, then the lowest validation cost, then the first. The
+    test set never takes part in the choice.
+    """
 
     learning_rate: float
     num_iterations: int
@@ -230,6 +308,10 @@ class SweepRun:
     diverged: str | None
     seconds: float
     best: bool = False
+    l2: float = 0.0
+    selected_by: str | None = None
+    validation_examples: int = 0
+    cross_validation: CrossValidation | None = None
 
     @property
     def train_accuracy(self) -> float | None:
@@ -243,13 +325,47 @@ class SweepRun:
     def final_cost(self) -> float | None:
         return None if self.model is None else self.model.final_cost
 
+    @property
+    def validation_accuracy(self) -> float | None:
+        if self.cross_validation is not None:
+            return self.cross_validation.mean_validation_accuracy
+        return None if self.model is None else self.model.validation_accuracy
+
+    @property
+    def validation_cost(self) -> float | None:
+        if self.cross_validation is not None:
+            return self.cross_validation.mean_validation_cost
+        return None if self.model is None else self.model.validation_cost
+
     def as_dict(self, train_set: Dataset, test_set: Dataset | None) -> dict[str, Any]:
-        """JSON-ready, as `catclf sweep --json` prints each run."""
+        """JSON-ready, as `catclf sweep --json` prints each run: `run_summary`, whose
+        validation figures are, with cross-validation, the means over the folds (every
+        example held out once, so validation_examples is all of them, and no interval
+        is given), and cross_validation, `CrossValidation.as_dict` or None."""
+        summary = run_summary(
+            train_set,
+            test_set,
+            self.learning_rate,
+            self.num_iterations,
+            self.model,
+            l2=self.l2,
+            validation_examples=self.validation_examples,
+        )
+        cv = self.cross_validation
+        if cv is not None:
+            summary.update(
+                validation_examples=cv.examples,
+                validation_accuracy=self.validation_accuracy,
+                validation_accuracy_ci=None,
+                validation_cost=self.validation_cost,
+            )
         return {
-            **run_summary(train_set, test_set, self.learning_rate, self.num_iterations, self.model),
+            **summary,
             "diverged": self.model is None,
             "reason": self.diverged,
+            "selected_by": self.selected_by,
             "best": self.best,
+            "cross_validation": None if cv is None else cv.as_dict(),
             "model": None,
             "costs": list(self.costs),
             "seconds": round(self.seconds, 3),
@@ -262,51 +378,136 @@ def sweep(
     learning_rates: Sequence[float],
     *,
     num_iterations: int = Settings.num_iterations,
+    l2_values: Sequence[float] = (Settings.l2,),
+    validation_fraction: float | None = None,
+    folds: int | None = None,
     solver: str = "auto",
     memory_limit: int | None = None,
     on_run: Callable[[float], Callable[[int, float], None] | None] | None = None,
 ) -> list[SweepRun]:
-    """One training run per learning rate on the same data, in order; see `train`.
+    """One training run per learning rate and L2 penalty on the same data; see `train`.
 
-    A rate whose training diverges gives a run with model None and the reason, and the
-    others still run. The best run is the one with the highest test accuracy, a tie going
-    to the lower final cost; without a test set, the one with the lowest final cost.
-    on_run(rate), if given, is called before each run and returns its on_iteration.
+    The runs come in the order of the grid: for each learning rate in turn, each of
+    l2_values. A run whose training diverges gives a run with model None and the reason,
+    and the others still run.
+
+    The runs are judged on examples held out of train_set, never on the test set:
+    - validation_fraction: the same validation part (`validation.validation_split`) is
+      held out of every run, whose model is trained on the rest;
+    - folds: each setting is also cross-validated (`validation.cross_validate`) on
+      train_set, and its model trained on all of it;
+    - neither: no run is judged, and none is best.
+    The best run then has the highest validation accuracy, a tie going to the lower
+    validation cost, then to the first; see `SweepRun`.
+
+    on_run(rate), if given, is called before each run and returns its on_iteration, which
+    sees every iteration of the run: with folds, those of its model's training and then
+    of each fold's, i counting from 0 in each ((folds + 1) * num_iterations in all).
+    Raises ValueError for both validation_fraction and folds, or a bad l2.
     """
+    if validation_fraction is not None and folds is not None:
+        raise ValueError("give validation_fraction or folds, not both")
+    for l2 in l2_values:
+        check_l2(l2)
+    fit_set, validation_set = train_set, None
+    selected_by = None
+    if validation_fraction is not None:
+        fit_set, validation_set = validation_split(train_set, validation_fraction)
+        selected_by = "validation"
+    elif folds is not None:
+        fold_assignment(train_set, folds)  # a set that cannot be folded fails before any run
+        selected_by = "cross-validation"
     runs: list[SweepRun] = []
     for rate in learning_rates:
-        started = time.perf_counter()
-        costs: list[float] = []
-        watch = None if on_run is None else on_run(rate)
+        for l2 in l2_values:
+            runs.append(
+                _sweep_run(
+                    fit_set,
+                    test_set,
+                    validation_set,
+                    Settings(learning_rate=rate, num_iterations=num_iterations, l2=l2),
+                    folds=folds,
+                    data=train_set,
+                    solver=solver,
+                    memory_limit=memory_limit,
+                    watch=None if on_run is None else on_run(rate),
+                    selected_by=selected_by,
+                )
+            )
+    finished = [i for i, r in enumerate(runs) if r.model is not None]
+    if selected_by is not None and finished:
+        # min keeps the first of equals: a tie goes to the earlier run.
+        best = min(
+            finished,
+            key=lambda i: (
+                -(runs[i].validation_accuracy or 0.0),
+                runs[i].validation_cost or 0.0,
+            ),
+        )
+        runs[best] = replace(runs[best], best=True)
+    return runs
 
-        def record(
-            i: int,
-            cost: float,
-            costs: list[float] = costs,
-            watch: Callable[[int, float], None] | None = watch,
-        ) -> None:
-            if i % COST_EVERY == 0:  # as the model keeps them
-                costs.append(cost)
-            if watch is not None:
-                watch(i, cost)
 
-        try:
-            trained: Model | None = train(
-                train_set,
-                test_set,
-                learning_rate=rate,
-                num_iterations=num_iterations,
+def _sweep_run(
+    fit_set: Dataset,
+    test_set: Dataset | None,
+    validation_set: Dataset | None,
+    settings: Settings,
+    *,
+    folds: int | None,
+    data: Dataset,
+    solver: str,
+    memory_limit: int | None,
+    watch: Callable[[int, float], None] | None,
+    selected_by: str | None,
+) -> SweepRun:
+    """One run of `sweep`: its model trained on fit_set, and with folds its
+    cross-validation on data."""
+    started = time.perf_counter()
+    costs: list[float] = []
+
+    def record(i: int, cost: float) -> None:
+        if i % COST_EVERY == 0:  # as the model keeps them
+            costs.append(cost)
+        if watch is not None:
+            watch(i, cost)
+
+    trained: Model | None = None
+    cv = why = None
+    try:
+        trained = train(
+            fit_set,
+            test_set,
+            learning_rate=settings.learning_rate,
+            num_iterations=settings.num_iterations,
+            l2=settings.l2,
+            validation_set=validation_set,
+            solver=solver,
+            memory_limit=memory_limit,
+            on_iteration=record,
+        )
+        if folds is not None:
+            cv = cross_validate(
+                data,
+                folds,
+                learning_rate=settings.learning_rate,
+                num_iterations=settings.num_iterations,
+                l2=settings.l2,
                 solver=solver,
                 memory_limit=memory_limit,
-                on_iteration=record,
+                on_fold=lambda k: watch,
             )
-            why = None
-        except TrainingDiverged as e:
-            trained, why = None, str(e)
-        seconds = time.perf_counter() - started
-        runs.append(SweepRun(rate, num_iterations, trained, tuple(costs), why, seconds))
-    finished = [r for r in runs if r.model is not None]
-    if finished:
-        best = min(finished, key=lambda r: (-(r.test_accuracy or 0.0), r.final_cost or 0.0))
-        runs[runs.index(best)] = replace(best, best=True)
-    return runs
+    except TrainingDiverged as e:
+        trained, cv, why = None, None, str(e)
+    return SweepRun(
+        settings.learning_rate,
+        settings.num_iterations,
+        trained,
+        tuple(costs),
+        why,
+        time.perf_counter() - started,
+        l2=settings.l2,
+        selected_by=selected_by,
+        validation_examples=0 if validation_set is None else validation_set.m,
+        cross_validation=cv,
+    )

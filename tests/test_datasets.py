@@ -688,3 +688,63 @@ def test_a_folder_beyond_the_memory_limit_waits_in_a_file_given_a_spill_folder(
             spilled.images[i], np.full((64, 64, 3), colours[Path(source)])
         )
     assert list(spill.iterdir()) == []  # the file has no name: nothing to leave behind
+
+
+# --- subsets, as a validation part or a fold takes them ---------------------------------------
+
+
+@pytest.mark.parametrize("in_file", [True, False])
+@pytest.mark.parametrize("indices", [[0, 2, 3, 9, 10], [10], [4, 5, 6], []])
+def test_a_subset_holds_the_examples_asked_for_in_order(
+    tmp_path: Path, in_file: bool, indices: list[int]
+) -> None:
+    x, y = random_images(11, seed=9), np.array([0, 1, 1, 0, 1, 0, 0, 1, 1, 1, 0])
+    path = write_chunked_h5(tmp_path / "big.h5", x, y, chunk=3)
+    data = read_hdf5(path, memory_limit=1 if in_file else None)
+    part = data.subset(indices, "part")
+    assert part.in_file == in_file  # a set left in its file stays there
+    assert (part.m, part.origin, part.classes) == (len(indices), "part", data.classes)
+    np.testing.assert_array_equal(part.labels, y[indices])
+    assert part.sources == [f"{path}[{i}]" for i in indices]  # still says which image
+    assert part.hdf5_file is None  # example i of the part is not image i of the file
+    np.testing.assert_array_equal(part.images, x[indices])
+    if indices:
+        np.testing.assert_array_equal(part.X, x[indices].reshape(len(indices), -1).T / 255)
+        blocks = [X_k.copy() for X_k, _ in part.blocks(2, 2)]
+        np.testing.assert_array_equal(np.hstack(blocks), part.X)
+        np.testing.assert_array_equal(
+            part.take([len(indices) - 1, 0]), x[[indices[-1], indices[0]]]
+        )
+        # A subset of a subset picks from the first.
+        np.testing.assert_array_equal(part.subset([0], "one").images, x[indices[:1]])
+
+
+def test_a_subset_of_a_set_in_its_file_reads_only_the_chunks_it_needs(
+    tmp_path: Path, monkeypatch
+) -> None:
+    x, y = random_images(12, seed=2), np.arange(12) % 2
+    data = read_hdf5(write_chunked_h5(tmp_path / "big.h5", x, y, chunk=3), memory_limit=1)
+    part = data.subset([1, 2, 10], "part")
+    reads: list[tuple[int, int]] = []
+    real_read = datasets.FilePixels._read
+
+    def counted(self, f, start, stop, out):  # type: ignore[no-untyped-def]
+        reads.append((start, stop))
+        return real_read(self, f, start, stop, out)
+
+    monkeypatch.setattr(datasets.FilePixels, "_read", counted)
+    slices = [s.copy() for s in part.slices(3)]
+    assert reads == [(0, 3), (9, 12)]  # the chunks of rows 3 to 8 hold nothing asked for
+    np.testing.assert_array_equal(np.concatenate(slices), x[[1, 2, 10]])
+    pixels = part.__dict__["_images"]
+    assert isinstance(pixels, datasets.FilePixels) and (pixels.m, pixels.stored) == (3, 12)
+    np.testing.assert_array_equal(pixels.read(1, 3), x[[2, 10]])
+
+
+@pytest.mark.parametrize("indices", [[3, 1], [0, 0], [-1], [11]])
+def test_a_subset_takes_increasing_positions_within_the_set(indices: list[int]) -> None:
+    data = Dataset(
+        random_images(11), np.arange(11) % 2, [str(i) for i in range(11)], ("a", "b"), "x"
+    )
+    with pytest.raises(ValueError, match="increase"):
+        data.subset(indices, "bad")

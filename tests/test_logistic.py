@@ -220,3 +220,185 @@ def test_choose_solver_counts_multiplications():
     assert choose_solver(12288, 6145, 10**9) == "primal"
     assert choose_solver(6, 30, 10**6) == "primal"
     assert choose_solver(12288, 6144, 10**9) == "gram"
+
+
+# L2 regularisation, as the course adds it next: cost + (lambd / 2m) sum(w^2),
+# dw + (lambd / m) w, b not penalised.
+
+
+def test_propagate_with_l2_by_hand():
+    # The course's case, m = 3, sum(w^2) = 1 + 4 = 5, lambd = 0.7.
+    grads, cost = propagate(W, B, X, Y, lambd=0.7)
+    assert cost == pytest.approx(0.15900537707692405 + 0.7 / (2 * 3) * 5, abs=1e-15)
+    expected_dw = np.array([[0.25071532], [-0.06604096]]) + 0.7 / 3 * W
+    np.testing.assert_allclose(grads["dw"], expected_dw, atol=1e-8)
+    assert grads["db"] == pytest.approx(-0.12500404500439652, abs=1e-15)  # b is not penalised
+
+
+def test_lambd_zero_is_the_course_exactly():
+    assert propagate(W, B, X, Y, lambd=0.0)[1] == propagate(W, B, X, Y)[1]
+    plain = optimize(W, B, X, Y, 100, 0.009)
+    zero = optimize(W, B, X, Y, 100, 0.009, lambd=0.0)
+    np.testing.assert_array_equal(plain[0]["w"], zero[0]["w"])
+    assert plain[2] == zero[2]
+
+
+@pytest.mark.parametrize("lambd", [0.3, 5.0])
+def test_l2_gradients_match_finite_differences(lambd):
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(5, 7))
+    Y = (rng.random((1, 7)) > 0.5).astype(float)
+    w = rng.normal(size=(5, 1))
+    b = -0.4
+    grads, _ = propagate(w, b, X, Y, lambd=lambd)
+
+    def cost(w, b):
+        return propagate(w, b, X, Y, lambd=lambd)[1]
+
+    eps = 1e-6
+    for i in range(5):
+        step = np.zeros_like(w)
+        step[i] = eps
+        numeric = (cost(w + step, b) - cost(w - step, b)) / (2 * eps)
+        assert grads["dw"][i, 0] == pytest.approx(numeric, abs=1e-8)
+    assert grads["db"] == pytest.approx((cost(w, b + eps) - cost(w, b - eps)) / (2 * eps), abs=1e-8)
+
+
+def test_optimize_keeps_the_course_signature_and_takes_lambd_by_keyword_only():
+    import inspect
+
+    parameters = inspect.signature(optimize).parameters
+    positional = [
+        name for name, p in parameters.items() if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    ]
+    assert positional == [
+        "w",
+        "b",
+        "X",
+        "Y",
+        "num_iterations",
+        "learning_rate",
+        "print_cost",
+    ]
+    assert parameters["lambd"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert parameters["lambd"].default == 0.0
+    for solver in FAST_SOLVERS:
+        lambd = inspect.signature(solver).parameters["lambd"]
+        assert lambd.kind is inspect.Parameter.KEYWORD_ONLY and lambd.default == 0.0
+
+
+def lecture_descent_with_l2(w, b, X, Y, num_iterations, learning_rate, lambd):
+    """Gradient descent on the penalised cost with the lecture's loops: the reference that
+    shares nothing with the vectorized code."""
+    w = [row[0] for row in w.tolist()]
+    X, Y = X.tolist(), Y[0].tolist()
+    n_x, m = len(X), len(Y)
+    costs = []
+    for i in range(num_iterations):
+        cost, dw, db = 0.0, [0.0] * n_x, 0.0
+        for k in range(m):
+            z = b + sum(w[j] * X[j][k] for j in range(n_x))
+            a = 1 / (1 + math.exp(-z))
+            cost -= Y[k] * math.log(a) + (1 - Y[k]) * math.log(1 - a)
+            for j in range(n_x):
+                dw[j] += X[j][k] * (a - Y[k])
+            db += a - Y[k]
+        cost = cost / m + lambd / (2 * m) * sum(v * v for v in w)
+        dw = [d / m + lambd / m * v for d, v in zip(dw, w, strict=True)]
+        if i % 100 == 0:
+            costs.append(cost)
+        w = [v - learning_rate * d for v, d in zip(w, dw, strict=True)]
+        b -= learning_rate * db / m
+    return np.array(w).reshape(-1, 1), b, costs
+
+
+def test_optimize_with_l2_takes_the_lecture_loops_steps():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(4, 6))
+    Y = np.array([[1.0, 0.0, 1.0, 1.0, 0.0, 0.0]])
+    w0 = rng.normal(size=(4, 1))
+    w, b, costs = lecture_descent_with_l2(w0, 0.2, X, Y, 250, 0.1, 0.8)
+    params, _, vcosts = optimize(w0, 0.2, X, Y, 250, 0.1, lambd=0.8)
+    np.testing.assert_allclose(params["w"], w, rtol=0, atol=1e-12)
+    assert params["b"] == pytest.approx(b, abs=1e-12)
+    np.testing.assert_allclose(vcosts, costs, rtol=0, atol=1e-12)
+
+
+def assert_same_descent(result, reference, tolerance=1e-9):
+    (params, grads, costs), (ref_params, ref_grads, ref_costs) = result, reference
+    assert len(costs) == len(ref_costs)
+    np.testing.assert_allclose(costs, ref_costs, rtol=0, atol=tolerance)
+    np.testing.assert_allclose(params["w"], ref_params["w"], rtol=0, atol=tolerance)
+    assert params["b"] == pytest.approx(ref_params["b"], abs=tolerance)
+    np.testing.assert_allclose(grads["dw"], ref_grads["dw"], rtol=0, atol=tolerance)
+    assert grads["db"] == pytest.approx(ref_grads["db"], abs=tolerance)
+
+
+@pytest.mark.parametrize("solver", FAST_SOLVERS)
+@pytest.mark.parametrize(
+    "n_x, m, num_iterations, learning_rate, lambd",
+    [
+        (50, 7, 300, 0.5, 0.7),  # decay c = 1 - 0.5 * 0.7 / 7 = 0.95
+        (40, 40, 250, 0.1, 3.0),
+        (6, 30, 420, 1.0, 0.2),  # more examples than features
+        (30, 7, 120, 1.0, 5.0),  # c = 2/7: w_0's share fades within a few steps
+        (30, 4, 60, 1.0, 6.0),  # c = -1/2: w changes sign at each step
+        (300, 3, 1, 0.01, 10.0),
+        (8, 5, 0, 0.1, 1.0),
+    ],
+)
+@pytest.mark.parametrize("start", ["zeros", "random"])
+def test_fast_solvers_with_l2_take_the_same_steps_as_optimize(
+    solver, n_x, m, num_iterations, learning_rate, lambd, start
+):
+    X, Y = random_problem(n_x, m, seed=n_x * m)
+    if start == "zeros":
+        w, b = initialize_with_zeros(n_x)
+    else:  # w_0 outside the span of X's columns, and b != 0: the Gram form's hard case
+        rng = np.random.default_rng(m)
+        w, b = rng.normal(scale=0.3, size=(n_x, 1)), 0.7
+    seen_ref, seen = [], []
+    reference = optimize(
+        w,
+        b,
+        X,
+        Y,
+        num_iterations,
+        learning_rate,
+        lambd=lambd,
+        callback=lambda i, c: seen_ref.append(c),
+    )
+    result = solver(
+        w, b, X, Y, num_iterations, learning_rate, lambd=lambd, callback=lambda i, c: seen.append(c)
+    )
+    assert_same_descent(result, reference)
+    np.testing.assert_allclose(seen, seen_ref, rtol=0, atol=1e-9)  # every iteration's cost
+    assert result[0]["w"].shape == (n_x, 1) and result[1]["dw"].shape == (n_x, 1)
+
+
+def test_the_penalty_shrinks_w_and_costs_more_at_the_same_w():
+    X, Y = random_problem(20, 10, seed=5)
+    w, b = initialize_with_zeros(20)
+    free = optimize(w, b, X, Y, 500, 0.5)
+    held = optimize(w, b, X, Y, 500, 0.5, lambd=2.0)
+    assert np.sum(held[0]["w"] ** 2) < np.sum(free[0]["w"] ** 2)
+    # At w = 0 the penalty is 0: the first costs agree.
+    assert held[2][0] == free[2][0] == pytest.approx(math.log(2))
+
+
+@pytest.fixture(scope="module")
+def course_xy():
+    from catclf.datasets import bundled
+
+    train_set, _ = bundled()
+    return train_set.X, train_set.Y
+
+
+@pytest.mark.parametrize("solver", FAST_SOLVERS)
+def test_fast_solvers_with_l2_on_the_course_set(course_xy, solver):
+    # 150 iterations of the plain course loop (about 0.3 s) against each fast solver, on
+    # the 209 cat / non-cat images from w = 0, at the course's rate and a strong penalty.
+    X, Y = course_xy
+    w, b = initialize_with_zeros(X.shape[0])
+    reference = optimize(w, b, X, Y, 150, 0.005, lambd=20.0)
+    assert_same_descent(solver(w, b, X, Y, 150, 0.005, lambd=20.0), reference)

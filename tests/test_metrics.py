@@ -1,13 +1,18 @@
 """Scores against values worked out by hand, edge cases, and a plain pair-counting AUC."""
 
+import decimal
 import json
 import math
+from decimal import Decimal
+from statistics import NormalDist
 
 import numpy as np
 import pytest
 
-from catclf import metrics
+from catclf import datasets, metrics
+from catclf.evaluation import evaluate
 from catclf.metrics import Confusion
+from catclf.model import BUNDLED_PATH, load_model
 
 # Six examples, one tie across the classes (0.7), worked out by hand:
 #   p  0.9  0.7  0.7  0.4  0.3  0.1
@@ -69,6 +74,8 @@ def test_as_dict_is_json_ready():
         "examples",
         "threshold",
         "accuracy",
+        "accuracy_ci",
+        "baseline_accuracy",
         "precision",
         "recall",
         "f1",
@@ -77,6 +84,9 @@ def test_as_dict_is_json_ready():
         "confusion",
     }
     assert json.loads(json.dumps(d, allow_nan=False)) == d
+    # 4 of 6 right; three of each class, so either answer alone scores 1/2.
+    assert d["accuracy_ci"] == list(metrics.wilson_interval(4, 6))
+    assert d["baseline_accuracy"] == 0.5
 
 
 def test_no_positive_examples():
@@ -214,3 +224,115 @@ def test_misclassified_by_hand():
     assert metrics.misclassified(P6, Y6).tolist() == [2, 3]
     # At 0.8 only 0.9 is called a cat: the cats 0.7 and 0.4 are missed; the non-cats are right.
     assert metrics.misclassified(P6, Y6, threshold=0.8).tolist() == [1, 3]
+
+
+# The uncertainty of an accuracy, and what always giving the same answer scores.
+
+# The two-sided 95 % normal quantile, Phi^-1(0.975), to the digits a double holds; printed
+# tables round it to 1.96.
+Z95 = 1.959963984540054
+
+
+def wilson_by_hand(correct, n, z):
+    """The closed formula, written out in exact decimal arithmetic (40 digits)."""
+    with decimal.localcontext() as ctx:
+        ctx.prec = 40
+        p, n, z = Decimal(correct) / Decimal(n), Decimal(n), Decimal(repr(z))
+        centre = p + z * z / (2 * n)
+        spread = z * (p * (1 - p) / n + z * z / (4 * n * n)).sqrt()
+        scale = 1 + z * z / n
+        return float((centre - spread) / scale), float((centre + spread) / scale)
+
+
+def test_the_normal_quantile_is_the_tables():
+    z = NormalDist().inv_cdf(0.975)
+    assert z == pytest.approx(Z95, abs=1e-15)
+    assert z == pytest.approx(1.96, abs=5e-5)
+    assert NormalDist().inv_cdf(0.995) == pytest.approx(2.576, abs=5e-4)
+
+
+def test_wilson_interval_of_the_course_test_accuracy():
+    # 35 of the 50 test images right: 56.2 % to 80.9 %, and to the digits a double holds
+    # 0.56249649535546... to 0.80896446499119...
+    low, high = metrics.wilson_interval(35, 50)
+    assert (round(low, 3), round(high, 3)) == (0.562, 0.809)
+    assert (low, high) == pytest.approx(wilson_by_hand(35, 50, Z95), abs=1e-15)
+    assert low == pytest.approx(0.562496495355466, abs=1e-15)
+    assert high == pytest.approx(0.808964464991191, abs=1e-15)
+    # With the table's rounded 1.96 the bounds move by less than 1e-5.
+    assert (low, high) == pytest.approx(wilson_by_hand(35, 50, 1.96), abs=1e-5)
+
+
+@pytest.mark.parametrize(("correct", "n"), [(35, 50), (33, 50), (207, 209), (1, 3), (17, 1000)])
+def test_wilson_bounds_are_the_roots_of_the_score_equation(correct, n):
+    # The interval is where |p - q| = z sqrt(q (1 - q) / n): both bounds solve it.
+    p = correct / n
+    for q in metrics.wilson_interval(correct, n):
+        assert (p - q) ** 2 == pytest.approx(Z95**2 * q * (1 - q) / n, rel=1e-12)
+    assert metrics.wilson_interval(correct, n) == pytest.approx(
+        wilson_by_hand(correct, n, Z95), abs=1e-15
+    )
+
+
+def test_wilson_interval_at_none_and_all_right():
+    # By hand: at p = 0 the bounds are 0 and z^2 / (n + z^2); at p = 1, n / (n + z^2) and 1.
+    assert metrics.wilson_interval(0, 50) == (0.0, pytest.approx(Z95**2 / (50 + Z95**2)))
+    assert metrics.wilson_interval(50, 50) == (pytest.approx(50 / (50 + Z95**2)), 1.0)
+    assert metrics.wilson_interval(1, 1) == (pytest.approx(1 / (1 + Z95**2)), 1.0)
+
+
+def test_wilson_interval_at_another_confidence():
+    z99 = NormalDist().inv_cdf(0.995)
+    low, high = metrics.wilson_interval(35, 50, confidence=0.99)
+    assert (low, high) == pytest.approx(wilson_by_hand(35, 50, z99), abs=1e-15)
+    wide = metrics.wilson_interval(35, 50)
+    assert low < wide[0] and high > wide[1]
+
+
+@pytest.mark.parametrize(
+    ("correct", "n", "confidence", "message"),
+    [
+        (1, 0, 0.95, "n >= 1"),
+        (51, 50, 0.95, "correct <= n"),
+        (-1, 50, 0.95, "correct <= n"),
+        (2.5, 50, 0.95, "whole numbers"),
+        (35, 50, 1.0, "confidence"),
+        (35, 50, 0.0, "confidence"),
+        (35, 50, math.nan, "confidence"),
+    ],
+)
+def test_wilson_interval_refuses_what_is_not_a_count(correct, n, confidence, message):
+    with pytest.raises(ValueError, match=message):
+        metrics.wilson_interval(correct, n, confidence)
+
+
+def test_baseline_accuracy_of_the_bundled_sets():
+    train_set, test_set = datasets.bundled()
+    # 33 cats among 50 test images: "cat" every time scores 66 %.
+    assert metrics.baseline_accuracy(test_set.labels) == 33 / 50 == 0.66
+    # 72 cats among 209 training images: "non-cat" every time scores 137 / 209.
+    assert metrics.baseline_accuracy(train_set.labels) == 137 / 209
+    assert metrics.baseline_accuracy(test_set.Y) == 0.66  # (1, m) too
+
+
+def test_baseline_accuracy_by_hand():
+    assert metrics.baseline_accuracy(np.array([1, 0, 1, 0])) == 0.5
+    assert metrics.baseline_accuracy(np.array([0, 0, 0])) == 1.0
+    assert metrics.baseline_accuracy(np.array([1.0, 1.0, 0.0])) == 2 / 3
+    with pytest.raises(ValueError, match="empty"):
+        metrics.baseline_accuracy(np.array([]))
+    with pytest.raises(ValueError, match="0 or 1"):
+        metrics.baseline_accuracy(np.array([0, 2]))
+
+
+def test_evaluation_of_the_bundled_model_gives_its_interval_and_baseline():
+    _, test_set = datasets.bundled()
+    result = evaluate(load_model(BUNDLED_PATH), test_set)
+    assert result.accuracy == 35 / 50
+    assert result.accuracy_ci == metrics.wilson_interval(35, 50)
+    assert result.baseline_accuracy == 0.66
+    d = result.as_dict()
+    assert d["accuracy_ci"] == list(metrics.wilson_interval(35, 50))
+    assert d["baseline_accuracy"] == 0.66
+    # The point of both: 70 % on 50 images cannot be told from answering "cat" (66 %).
+    assert result.accuracy_ci[0] < result.baseline_accuracy

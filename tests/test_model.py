@@ -291,6 +291,14 @@ def test_not_an_hdf5_file(tmp_path, content):
         ({"b": np.float64(np.nan)}, r"'b'.*NaN"),
         ({"attrs": {"classes": ["cat"]}}, "classes"),
         ({"drop": ("learning_rate",)}, "learning_rate"),
+        ({"attrs": {"l2": -0.5}}, r"'l2' is -0.5, expected a number >= 0"),
+        ({"attrs": {"l2": math.nan}}, r"'l2' is nan"),
+        ({"attrs": {"l2": math.inf}}, r"'l2' is inf"),
+        ({"attrs": {"l2": "strong"}}, r"'l2' is .*strong.*expected a number"),
+        ({"attrs": {"validation_examples": -3}}, r"'validation_examples' is -3"),
+        ({"attrs": {"validation_examples": 2.5}}, r"'validation_examples' is 2.5"),
+        ({"attrs": {"validation_examples": math.inf}}, r"'validation_examples' is inf"),
+        ({"attrs": {"validation_accuracy": "high"}}, r"'validation_accuracy' is .*high"),
     ],
 )
 def test_refuses_a_damaged_model(tmp_path, damage, reason):
@@ -324,6 +332,62 @@ def test_probabilities_of_a_data_set_in_blocks_are_those_of_its_whole_x(tmp_path
     X = x.reshape(5, -1).T / 255
     expected = 1 / (1 + np.exp(-(w.T @ X - 0.3)))
     np.testing.assert_allclose(m.probabilities_of(data, columns=2), expected[0], rtol=1e-12)
+
+
+# L2 penalty and validation figures: written always, optional on reading.
+
+
+def test_l2_and_validation_figures_survive_a_round_trip(tmp_path):
+    from dataclasses import replace
+
+    original = replace(
+        make_model(),
+        settings=Settings(learning_rate=0.01, num_iterations=300, l2=0.7),
+        validation_examples=41,
+        validation_accuracy=24 / 41,
+        validation_cost=0.96,
+    )
+    model.save(original, tmp_path / "m.h5")
+    with h5py.File(tmp_path / "m.h5", "r") as f:
+        assert f.attrs["l2"] == 0.7
+        assert f.attrs["validation_examples"] == 41
+        assert (f.attrs["validation_accuracy"], f.attrs["validation_cost"]) == (24 / 41, 0.96)
+    loaded = model.load(tmp_path / "m.h5")
+    assert loaded.settings == Settings(learning_rate=0.01, num_iterations=300, l2=0.7)
+    assert (loaded.validation_examples, loaded.validation_accuracy, loaded.validation_cost) == (
+        41,
+        24 / 41,
+        0.96,
+    )
+    d = loaded.as_dict()
+    assert (d["l2"], d["validation_examples"], d["validation_accuracy"]) == (0.7, 41, 24 / 41)
+    assert d["validation_cost"] == 0.96
+
+
+def test_without_a_validation_part_the_file_says_nan_and_the_model_none(tmp_path):
+    model.save(make_model(), tmp_path / "m.h5")
+    with h5py.File(tmp_path / "m.h5", "r") as f:
+        assert f.attrs["l2"] == 0.0 and f.attrs["validation_examples"] == 0
+        assert math.isnan(f.attrs["validation_accuracy"]) and math.isnan(f.attrs["validation_cost"])
+    loaded = model.load(tmp_path / "m.h5")
+    assert (loaded.validation_examples, loaded.validation_accuracy) == (0, None)
+    assert loaded.validation_cost is None
+    d = loaded.as_dict()
+    assert (d["l2"], d["validation_accuracy"], d["validation_cost"]) == (0.0, None, None)
+
+
+def test_a_file_older_than_l2_and_validation_loads_with_their_defaults(tmp_path):
+    path = write_model_file(tmp_path / "old.h5")  # the layout before these attributes
+    with h5py.File(path, "r") as f:
+        assert not {"l2", "validation_examples", "validation_accuracy"} & set(f.attrs)
+    loaded = model.load(path)
+    assert loaded.settings.l2 == 0.0
+    assert (loaded.validation_examples, loaded.validation_accuracy) == (0, None)
+    assert loaded.validation_cost is None
+
+
+def test_the_bundled_model_was_trained_without_a_penalty():
+    assert model.load(model.BUNDLED_PATH).settings.l2 == 0.0
 
 
 # What a model may replace

@@ -1,12 +1,14 @@
 """Training end to end on the course set, against the figures the course publishes."""
 
+import json
 import math
 
 import h5py
 import numpy as np
 import pytest
 
-from catclf import datasets, metrics, training
+import catclf
+from catclf import datasets, metrics, training, validation
 from catclf import model as model_file
 from catclf.datasets import Dataset
 from catclf.errors import DataError, TrainingDiverged
@@ -235,3 +237,243 @@ def test_images_held_in_memory_are_streamed_when_x_would_not_fit():
         in_memory.train_accuracy,
         in_memory.test_accuracy,
     )
+
+
+# L2 penalty
+
+
+@pytest.mark.parametrize("solver", ["gram", "primal"])
+def test_training_with_l2_takes_the_course_loops_steps(solver):
+    train_set, _ = datasets.bundled()
+    X, Y = train_set.X, train_set.Y
+    trained = training.train(
+        train_set, None, learning_rate=0.005, num_iterations=150, l2=20.0, solver=solver
+    )
+    # The reference: the course's plain optimize with the penalty, from w = 0.
+    params, _, costs = optimize(np.zeros((12288, 1)), 0.0, X, Y, 150, 0.005, lambd=20.0)
+    w, b = params["w"], params["b"]
+    np.testing.assert_allclose(trained.costs, costs, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(trained.w, w, rtol=0, atol=1e-9)
+    assert trained.b == pytest.approx(b, abs=1e-9)
+    # The final cost is the one the descent minimised: cross-entropy plus the penalty.
+    penalty = 20.0 / (2 * 209) * float(np.sum(w * w))
+    assert trained.final_cost == pytest.approx(cost_from_z(w.T @ X + b, Y) + penalty, abs=1e-9)
+    assert trained.settings == Settings(0.005, 150, 20.0)
+    assert trained.as_dict()["l2"] == 20.0
+
+
+def test_a_penalised_model_is_saved_with_its_penalty(tmp_path):
+    trained = training.train(tiny_set([0, 1, 0, 1]), None, num_iterations=50, l2=0.25)
+    trained.save(tmp_path / "m.h5")
+    assert model_file.load(tmp_path / "m.h5").settings.l2 == 0.25
+
+
+@pytest.mark.parametrize("l2", [-0.1, math.nan, math.inf])
+def test_a_penalty_that_is_negative_or_not_finite_is_a_value_error(l2):
+    with pytest.raises(ValueError, match="l2 is"):
+        training.train(tiny_set([0, 1, 0, 1]), None, num_iterations=5, l2=l2)
+
+
+# A validation part held out of the training data
+
+
+@pytest.fixture(scope="module")
+def held_out_model():
+    train_set, test_set = datasets.bundled()
+    return training.train(train_set, test_set, validation_fraction=0.2)
+
+
+def test_a_validation_part_is_held_out_of_training(held_out_model):
+    train_set, test_set = datasets.bundled()
+    train_part, held = validation.validation_split(train_set, 0.2)
+    assert (held_out_model.train_examples, held_out_model.validation_examples) == (168, 41)
+    assert held_out_model.test_examples == 50
+    assert held_out_model.train_data == train_set.origin
+    # w is what training on the training part alone gives.
+    alone = training.train(train_part, None)
+    np.testing.assert_allclose(held_out_model.w, alone.w, rtol=0, atol=1e-12)
+    assert held_out_model.train_accuracy == alone.train_accuracy
+    # The held-out examples and the test set, scored by the course's predict.
+    w, b = held_out_model.w, held_out_model.b
+    assert held_out_model.validation_accuracy == metrics.accuracy(predict(w, b, held.X), held.Y)
+    assert held_out_model.validation_cost == pytest.approx(
+        cost_from_z(w.T @ held.X + b, held.Y), abs=1e-12
+    )
+    assert held_out_model.test_accuracy == metrics.accuracy(predict(w, b, test_set.X), test_set.Y)
+
+
+def test_the_validation_figures_go_into_the_model_file(held_out_model, tmp_path):
+    held_out_model.save(tmp_path / "m.h5")
+    loaded = model_file.load(tmp_path / "m.h5")
+    assert loaded.validation_examples == 41
+    assert loaded.validation_accuracy == held_out_model.validation_accuracy
+    assert loaded.validation_cost == held_out_model.validation_cost
+
+
+def test_a_validation_set_can_be_given_instead_of_a_fraction():
+    data, other = tiny_set([0, 1, 1, 0, 1, 0], seed=1), tiny_set([1, 0, 0], seed=2)
+    trained = training.train(data, None, num_iterations=40, validation_set=other)
+    assert (trained.train_examples, trained.validation_examples) == (6, 3)
+    assert trained.validation_accuracy == metrics.accuracy(
+        predict(trained.w, trained.b, other.X), other.Y
+    )
+    with pytest.raises(ValueError, match="not both"):
+        training.train(data, None, validation_fraction=0.3, validation_set=other)
+
+
+def test_a_validation_part_of_a_set_in_its_file_gives_the_same_model(tmp_path):
+    in_memory = tiny_set([0, 1, 1, 0, 1, 0, 0, 1, 1, 0, 1, 1, 0], seed=4)
+    path = course_layout_file(tmp_path / "train.h5", in_memory)
+    # 200,000 bytes: 3/4 of it does not hold the 13 images (159,744 bytes), which stay in
+    # the file, nor does it hold X of the 8 trained on: they are streamed.
+    limit = 200_000
+    streamed_set = datasets.read_hdf5(path, memory_limit=limit)
+    assert streamed_set.in_file
+    settings = dict(learning_rate=0.002, num_iterations=120, validation_fraction=0.4)
+    counted = []
+    streamed = training.train(
+        streamed_set, None, **settings, memory_limit=limit, on_examples=counted.append
+    )
+    reference = training.train(in_memory, None, **settings, solver="primal")
+    assert streamed.solver == "primal"
+    assert (streamed.train_examples, streamed.validation_examples) == (8, 5)
+    np.testing.assert_allclose(streamed.w, reference.w, rtol=0, atol=1e-9)
+    assert streamed.validation_accuracy == reference.validation_accuracy
+    assert streamed.validation_cost == pytest.approx(reference.validation_cost, abs=1e-12)
+    # 120 iterations and the final pass over the 8, then the 5 held out.
+    assert sum(counted) == 121 * 8 + 5
+
+
+# What a run's summary says
+
+
+def test_run_summary_gives_the_test_accuracy_its_interval_and_baseline(course_model):
+    train_set, test_set = datasets.bundled()
+    summary = training.run_summary(train_set, test_set, 0.005, 2000, course_model)
+    assert summary["test_accuracy_ci"] == list(metrics.wilson_interval(35, 50))
+    assert summary["test_accuracy_ci"] == [
+        pytest.approx(0.5625, abs=5e-5),
+        pytest.approx(0.809, abs=5e-4),
+    ]
+    assert summary["test_baseline_accuracy"] == 0.66
+    assert summary["l2"] == 0.0
+    assert (summary["validation_examples"], summary["validation_accuracy"]) == (0, None)
+    assert summary["validation_accuracy_ci"] is None and summary["validation_cost"] is None
+    assert json.loads(json.dumps(summary, allow_nan=False)) == summary
+
+
+def test_run_summary_of_a_held_out_part(held_out_model):
+    train_set, test_set = datasets.bundled()
+    summary = training.run_summary(train_set, test_set, 0.005, 2000, held_out_model)
+    assert (summary["train_examples"], summary["validation_examples"]) == (168, 41)
+    correct = round(held_out_model.validation_accuracy * 41)
+    assert summary["validation_accuracy_ci"] == list(metrics.wilson_interval(correct, 41))
+    assert summary["validation_cost"] == held_out_model.validation_cost
+
+
+def test_run_summary_of_a_diverged_run_says_what_the_run_was():
+    train_set, _ = datasets.bundled()
+    summary = training.run_summary(train_set, None, 10.0, 200, None, l2=0.5, validation_examples=41)
+    assert (summary["train_examples"], summary["validation_examples"]) == (168, 41)
+    assert summary["l2"] == 0.5
+    assert summary["test_accuracy_ci"] is summary["test_baseline_accuracy"] is None
+    assert summary["validation_accuracy"] is summary["validation_accuracy_ci"] is None
+
+
+# Sweeps judged on held-out examples, never on the test set
+
+
+def test_a_sweep_runs_the_grid_of_rates_and_penalties():
+    train_set, test_set = datasets.bundled()
+    told = []
+    runs = training.sweep(
+        train_set,
+        test_set,
+        [0.01, 0.005],
+        l2_values=[0.0, 5.0],
+        num_iterations=300,
+        on_run=lambda rate: told.append(rate),
+    )
+    assert [(r.learning_rate, r.l2) for r in runs] == [
+        (0.01, 0.0),
+        (0.01, 5.0),
+        (0.005, 0.0),
+        (0.005, 5.0),
+    ]
+    assert told == [0.01, 0.01, 0.005, 0.005]
+    assert [r.model.settings.l2 for r in runs] == [0.0, 5.0, 0.0, 5.0]
+    # Nothing held out: nothing to judge the runs by, and the test set must not be used.
+    assert [(r.best, r.selected_by) for r in runs] == [(False, None)] * 4
+    assert runs[1].as_dict(train_set, test_set)["l2"] == 5.0
+
+
+def best_by_hand(runs):
+    """The highest validation accuracy, then the lowest validation cost, then the first."""
+    finished = [r for r in runs if r.model is not None]
+    top = max(r.validation_accuracy for r in finished)
+    tied = [r for r in finished if r.validation_accuracy == top]
+    low = min(r.validation_cost for r in tied)
+    return next(r for r in tied if r.validation_cost == low)
+
+
+def test_a_sweep_with_a_validation_part_picks_the_best_held_out_accuracy():
+    train_set, test_set = datasets.bundled()
+    _, held = validation.validation_split(train_set, 0.25)
+    grid = dict(l2_values=[0.0, 5.0], num_iterations=400, validation_fraction=0.25)
+    runs = training.sweep(train_set, test_set, [0.01, 0.005, 10.0], **grid)
+    assert [r.model is None for r in runs] == [False, False, False, False, True, True]
+    assert all(r.selected_by == "validation" for r in runs)
+    assert [r.best for r in runs].count(True) == 1
+    assert next(r for r in runs if r.best) is best_by_hand(runs)
+    for run in runs[:4]:
+        assert run.validation_accuracy == metrics.accuracy(
+            predict(run.model.w, run.model.b, held.X), held.Y
+        )
+        assert run.model.validation_examples == held.m
+    diverged = runs[4].as_dict(train_set, test_set)
+    assert (diverged["train_examples"], diverged["validation_examples"]) == (
+        209 - held.m,
+        held.m,
+    )
+    assert diverged["best"] is False and diverged["selected_by"] == "validation"
+    # The test set takes no part in the choice: without it, the same run is best.
+    alone = training.sweep(train_set, None, [0.01, 0.005, 10.0], **grid)
+    assert [r.best for r in alone] == [r.best for r in runs]
+
+
+def test_a_tie_goes_to_the_first_run():
+    train_set, _ = datasets.bundled()
+    runs = training.sweep(
+        train_set, None, [0.005, 0.005], num_iterations=200, validation_fraction=0.2
+    )
+    assert runs[0].validation_accuracy == runs[1].validation_accuracy
+    assert runs[0].validation_cost == runs[1].validation_cost
+    assert [r.best for r in runs] == [True, False]
+
+
+def test_a_sweep_by_cross_validation():
+    train_set, test_set = datasets.bundled()
+    runs = training.sweep(train_set, test_set, [0.01, 0.001], num_iterations=300, folds=3)
+    assert all(r.selected_by == "cross-validation" for r in runs)
+    for run in runs:
+        direct = catclf.cross_validate(
+            train_set, 3, learning_rate=run.learning_rate, num_iterations=300
+        )
+        assert run.cross_validation.as_dict() == direct.as_dict()
+        assert run.validation_accuracy == direct.mean_validation_accuracy
+        assert run.validation_cost == direct.mean_validation_cost
+        # Its model is trained on all the training data.
+        assert (run.model.train_examples, run.model.validation_examples) == (209, 0)
+        d = run.as_dict(train_set, test_set)
+        assert d["validation_accuracy"] == direct.mean_validation_accuracy
+        assert d["validation_examples"] == 209 and d["validation_accuracy_ci"] is None
+        assert d["cross_validation"]["folds"] == direct.as_dict()["folds"]
+    assert next(r for r in runs if r.best) is best_by_hand(runs)
+
+
+def test_a_sweep_holds_out_one_way_only():
+    train_set, _ = datasets.bundled()
+    with pytest.raises(ValueError, match="not both"):
+        training.sweep(train_set, None, [0.005], validation_fraction=0.2, folds=5)
+    with pytest.raises(ValueError, match="l2 is"):
+        training.sweep(train_set, None, [0.005], l2_values=[-1.0])
