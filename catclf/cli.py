@@ -37,10 +37,12 @@ from catclf.errors import CatclfError, ImageError, TrainingDiverged, reason
 from catclf.options import (
     DataArgument,
     EvaluateDataArgument,
+    FoldsOption,
     ForceOption,
     IterationsOption,
     JobsOption,
     JsonOption,
+    L2Option,
     MemoryLimitOption,
     ModelOption,
     PositiveOption,
@@ -58,11 +60,14 @@ from catclf.options import (
     Solver,
     SolverOption,
     StrictOption,
+    SweepFoldsOption,
+    SweepL2Option,
     SweepLearningRatesOption,
     SweepOutOption,
     TestOption,
     ThresholdOption,
     TrainLearningRateOption,
+    ValidationFractionOption,
 )
 from catclf.reporting import Advance, emit, emit_json, error, flush, is_terminal, note
 
@@ -73,6 +78,7 @@ if TYPE_CHECKING:
     from catclf.prepare import Prepared
     from catclf.report import Report
     from catclf.training import Plan, SweepRun
+    from catclf.validation import CrossValidation
 
 EXIT_ERROR = 1
 EXIT_NOT_CAT = 3
@@ -213,6 +219,8 @@ def train(
     model: ModelOption = None,
     learning_rate: TrainLearningRateOption = 0.005,
     iterations: IterationsOption = 2000,
+    l2: L2Option = 0.0,
+    validation_fraction: ValidationFractionOption = None,
     positive: PositiveOption = None,
     strict: StrictOption = False,
     jobs: JobsOption = None,
@@ -228,6 +236,7 @@ def train(
     Examples:
       catclf train                     # the bundled cat / non-cat set, saves model.h5
       catclf train data/ --test holdout/ --learning-rate 0.005 --iterations 2000
+      catclf train data/ --validation-fraction 0.2 --l2 0.5
     """
     jobs = _decoding_jobs(jobs)
     from catclf import model as model_file
@@ -254,6 +263,8 @@ def train(
                 test_set,
                 learning_rate=learning_rate,
                 num_iterations=iterations,
+                l2=l2,
+                validation_fraction=validation_fraction,
                 solver=solver.value,
                 memory_limit=limit,
                 on_iteration=watch.iterated,
@@ -281,18 +292,41 @@ def train(
 def _show_trained(
     trained: Model, train_set: Dataset, test_set: Dataset | None, summary: dict[str, Any]
 ) -> None:
-    reporting.summary(
-        "Trained",
-        [
-            ("examples", train_set.describe()),
-            ("test examples", "none" if test_set is None else test_set.describe()),
-            *_accuracy_rows(trained),
-            ("final cost", f"{trained.final_cost:.6f}"),
-            ("skipped", str(len(summary["skipped"]))),
-            ("ignored", str(summary["ignored"])),
-            ("model", summary["model"]),
-        ],
-    )
+    rows = [
+        ("examples", train_set.describe()),
+        ("test examples", "none" if test_set is None else test_set.describe()),
+        ("train accuracy", reporting.percent(trained.train_accuracy, trained.train_examples)),
+    ]
+    if trained.validation_accuracy is not None:
+        rows += [
+            ("validation examples", str(trained.validation_examples)),
+            *reporting.honest_rows(
+                "validation accuracy",
+                trained.validation_accuracy,
+                trained.validation_examples,
+                summary["validation_accuracy_ci"],
+                None,
+                "",
+            ),
+        ]
+    if test_set is None or trained.test_accuracy is None:
+        rows.append(("test accuracy", "no test set"))
+    else:
+        rows += reporting.honest_rows(
+            "test accuracy",
+            trained.test_accuracy,
+            test_set.m,
+            summary["test_accuracy_ci"],
+            summary["test_baseline_accuracy"],
+            reporting.commonest(test_set.positives, test_set.m),
+        )
+    rows += [
+        ("final cost", f"{trained.final_cost:.6f}"),
+        ("skipped", str(len(summary["skipped"]))),
+        ("ignored", str(summary["ignored"])),
+        ("model", summary["model"]),
+    ]
+    reporting.summary("Trained", rows)
 
 
 def _accuracy_rows(m: Model) -> list[tuple[str, str]]:
@@ -304,6 +338,16 @@ def _accuracy_rows(m: Model) -> list[tuple[str, str]]:
             "test accuracy",
             "no test set" if test is None else reporting.percent(test, m.test_examples),
         ),
+    ]
+
+
+def _validation_rows(m: Model) -> list[tuple[str, str]]:
+    """The examples a model held out of its training, and its accuracy on them."""
+    if m.validation_accuracy is None:
+        return []
+    return [
+        ("validation examples", str(m.validation_examples)),
+        ("validation accuracy", reporting.percent(m.validation_accuracy, m.validation_examples)),
     ]
 
 
@@ -425,9 +469,11 @@ def _load_sets(
     quiet: bool,
     jobs: int,
     memory_limit: int | None = None,
+    with_test: bool = True,
 ) -> tuple[Dataset, Dataset | None, list[Skipped]]:
     """(training set, test set or None, images skipped in either), decoded once, as train
-    takes DATA and --test; says on stderr what was found. memory_limit: see datasets.load."""
+    takes DATA and --test; says on stderr what was found. memory_limit: see datasets.load.
+    Without with_test, a test set DATA brings is left aside (None)."""
     from catclf import datasets
 
     with _bars(is_terminal(sys.stderr) and not quiet) as bars:
@@ -441,6 +487,7 @@ def _load_sets(
             jobs=jobs,
             memory_limit=memory_limit,
         )
+    test_set = test_set if with_test else None
     skipped = train_set.skipped + (test_set.skipped if test_set is not None else [])
     _note_skipped(skipped)
     if not quiet:
@@ -473,6 +520,9 @@ def sweep(
     test: TestOption = None,
     learning_rates: SweepLearningRatesOption = None,
     iterations: IterationsOption = 2000,
+    l2: SweepL2Option = None,
+    validation_fraction: ValidationFractionOption = None,
+    folds: SweepFoldsOption = None,
     out: SweepOutOption = None,
     positive: PositiveOption = None,
     strict: StrictOption = False,
@@ -483,20 +533,25 @@ def sweep(
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Train once per learning rate on the same data and compare the runs. Saves no model.
+    """Train once per learning rate (and L2 penalty) on the same data and compare the runs.
+    Saves no model.
 
-    The best run is the one with the highest test accuracy, a tie going to the lower final
-    cost; without a test set, the one with the lowest final cost. A rate whose training
+    With --validation-fraction or --folds, each run is judged on training data held out
+    of it, and the best is the one with the highest validation accuracy; the test set is
+    never used to choose. Without either, no run is marked best. A run whose training
     diverges is reported as such, and the others still run: the exit status is 1 only if
-    every rate diverged.
+    every run diverged.
 
     \b
     Examples:
       catclf sweep                     # the course's rates 0.01, 0.001, 0.0001
-      catclf sweep -r 0.005 -r 0.001 --iterations 1500 --out curves/
+      catclf sweep --validation-fraction 0.2 -r 0.005 -r 0.001 --l2 0 --l2 1
+      catclf sweep --folds 5 --iterations 1500 --out curves/
     """
     from catclf import training
 
+    if validation_fraction is not None and folds is not None:
+        raise typer.BadParameter("give --validation-fraction or --folds, not both")
     inputs = [p for p in (data, test) if p is not None]
     if out is not None:
         from catclf import plots, report
@@ -513,7 +568,7 @@ def sweep(
     with _bars(is_terminal(sys.stderr) and not quiet) as bars:
 
         def bar(rate: float) -> Callable[[int, float], None]:
-            advance = bars(f"rate {rate:g}", iterations)
+            advance = bars(f"rate {rate:g}", iterations * (1 + (folds or 0)))
             return lambda i, cost: advance(1, status=f"cost {cost:.6f}")
 
         runs = training.sweep(
@@ -521,6 +576,9 @@ def sweep(
             test_set,
             learning_rates or list(SWEEP_RATES),
             num_iterations=iterations,
+            l2_values=l2 or [0.0],
+            validation_fraction=validation_fraction,
+            folds=folds,
             solver=solver.value,
             memory_limit=limit,
             on_run=bar,
@@ -528,21 +586,37 @@ def sweep(
     for run in runs:
         if run.diverged is not None and not quiet:
             note(f"{run.diverged}; {DIVERGED_ADVICE}")
+    if runs[0].selected_by is None and not quiet:
+        note(
+            "no run is marked best: nothing was held out to judge them by "
+            "(--validation-fraction F or --folds K); the test set is never used to choose"
+        )
     if as_json:
         emit_json([_sweep_json(r, train_set, test_set, skipped, how) for r in runs])
     else:
         _sweep_table(runs, has_test=test_set is not None)
     if all(run.model is None for run in runs):
         raise TrainingDiverged(
-            "training diverged at every learning rate; try smaller rates (or, since the cost "
+            "training diverged in every run; try smaller rates (or, since the cost "
             "can rise before it falls, more --iterations)"
         )
     if out is not None:
-        curves = [(r.learning_rate, None if r.model is None else list(r.costs)) for r in runs]
-        pictures = {CURVES: plots.learning_curves(curves)}
+        pictures = {CURVES: plots.learning_curves(*_curves(runs))}
         for path in report.write_files(out, pictures, force=force, inputs=inputs):
             if not quiet:
                 note(f"wrote {path}")
+
+
+def _curves(runs: list[SweepRun]) -> tuple[list[tuple[str, list[float] | None]], str]:
+    """The learning curves of a sweep, each labelled by its rate (and penalty, when the
+    sweep tried several), and the legend's title."""
+    several = len({r.l2 for r in runs}) > 1
+
+    def label(r: SweepRun) -> str:
+        return f"{r.learning_rate:g}, l2 {r.l2:g}" if several else f"{r.learning_rate:g}"
+
+    curves = [(label(r), None if r.model is None else list(r.costs)) for r in runs]
+    return curves, "learning rate, l2" if several else "learning rate"
 
 
 def _sweep_json(
@@ -560,22 +634,118 @@ def _sweep_json(
 
 
 def _sweep_table(runs: list[SweepRun], *, has_test: bool) -> None:
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{100 * value:.2f}%"
+
     rows = []
     for r in runs:
+        rate, l2 = f"{r.learning_rate:g}", f"{r.l2:g}"
         if r.model is None:
-            rows.append([f"{r.learning_rate:g}", "-", "-", "-", "diverged"])
+            rows.append([rate, l2, "-", "-", "-", "-", "diverged"])
             continue
         rows.append(
             [
-                f"{r.learning_rate:g}",
-                f"{100 * r.model.train_accuracy:.2f}%",
-                f"{100 * (r.model.test_accuracy or 0.0):.2f}%" if has_test else "-",
+                rate,
+                l2,
+                pct(r.train_accuracy),
+                pct(r.validation_accuracy),
+                pct(r.test_accuracy) if has_test else "-",
                 f"{r.model.final_cost:.6f}",
                 "best" if r.best else "",
             ]
         )
-    headers = ["learning_rate", "train_accuracy", "test_accuracy", "final_cost", "note"]
+    headers = ["learning_rate", "l2", "train", "validation", "test", "final_cost", "note"]
     reporting.grid("Sweep", headers, rows)
+
+
+@app.command()
+@reports_errors(saves=False)
+def cv(
+    data: DataArgument = None,
+    folds: FoldsOption = 5,
+    learning_rate: TrainLearningRateOption = 0.005,
+    iterations: IterationsOption = 2000,
+    l2: L2Option = 0.0,
+    positive: PositiveOption = None,
+    strict: StrictOption = False,
+    jobs: JobsOption = None,
+    solver: SolverOption = Solver.auto,
+    memory_limit: MemoryLimitOption = None,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Cross-validate the training settings on DATA: train K times, each time holding out
+    one of K folds, and report the accuracy on the folds held out. Saves no model.
+
+    The folds are stratified (each class is shared out evenly) and stable (decided by each
+    image's content), so the same data gives the same folds; --json lists each fold's
+    examples. A test set is never used.
+
+    \b
+    Examples:
+      catclf cv                        # 5 folds of the bundled training set
+      catclf cv photos/ --folds 10 --learning-rate 0.001 --l2 0.5 --json
+    """
+    from catclf import validation
+
+    limit = _memory_limit(memory_limit)
+    train_set, _, _ = _load_sets(
+        data, None, positive, strict, quiet, _decoding_jobs(jobs), limit, with_test=False
+    )
+    with _bars(is_terminal(sys.stderr) and not quiet) as bars:
+
+        def bar(k: int) -> Callable[[int, float], None]:
+            advance = bars(f"fold {k + 1} of {folds}", iterations)
+            return lambda i, cost: advance(1, status=f"cost {cost:.6f}")
+
+        result = validation.cross_validate(
+            train_set,
+            folds,
+            learning_rate=learning_rate,
+            num_iterations=iterations,
+            l2=l2,
+            solver=solver.value,
+            memory_limit=limit,
+            on_fold=bar,
+        )
+    if as_json:
+        emit_json(result.as_dict())
+    else:
+        _show_cross_validation(result, train_set)
+
+
+def _show_cross_validation(result: CrossValidation, data: Dataset) -> None:
+    rows = [
+        [
+            str(k + 1),
+            str(fold.validation_examples),
+            f"{100 * fold.train_accuracy:.2f}%",
+            f"{100 * fold.validation_accuracy:.2f}%",
+            f"{fold.validation_cost:.6f}",
+        ]
+        for k, fold in enumerate(result.folds)
+    ]
+    headers = ["fold", "held_out", "train", "validation", "validation_cost"]
+    reporting.grid("Folds", headers, rows)
+    mean, std = result.mean_validation_accuracy, result.std_validation_accuracy
+    baseline, commonest = result.baseline_accuracy, reporting.commonest(data.positives, data.m)
+    if mean - std > baseline:
+        said = f"better than always answering {commonest}"
+    elif mean + std < baseline:
+        said = f"worse than always answering {commonest}"
+    else:
+        said = f"no better than always answering {commonest}, within the spread of the folds"
+    reporting.summary(
+        "Cross-validation",
+        [
+            ("examples", data.describe()),
+            ("mean train accuracy", f"{100 * result.mean_train_accuracy:.2f} %"),
+            ("mean validation accuracy", f"{100 * mean:.2f} %"),
+            ("standard deviation", f"{100 * std:.2f} % from fold to fold"),
+            ("baseline", f"{100 * baseline:.2f} %, always answering {commonest}"),
+            ("verdict", said),
+        ],
+    )
 
 
 @app.command()
@@ -846,7 +1016,7 @@ def _show_evaluation(result: Evaluation, path: Path) -> None:
         ("model", str(path)),
         ("examples", data.describe()),
         ("threshold", f"{result.scores.threshold:g}"),
-        *reporting.score_rows(result.scores),
+        *reporting.score_rows(result.scores, data.positives),
     ]
     counts = [
         ("true positives", str(c.tp)),
@@ -915,10 +1085,12 @@ def _show_model(path: Path, m: Model) -> None:
         ("preprocessing", m.preprocessing or "unknown"),
         ("learning rate", f"{m.settings.learning_rate:g}"),
         ("iterations", str(m.settings.num_iterations)),
+        ("l2", f"{m.settings.l2:g}"),
         ("solver", m.solver or "unknown"),
         ("train data", m.train_data or "unknown"),
         ("train examples", str(m.train_examples)),
         _accuracy_rows(m)[0],
+        *_validation_rows(m),
         ("test examples", str(m.test_examples)),
         _accuracy_rows(m)[1],
         ("final cost", f"{m.final_cost:.6f}"),

@@ -320,3 +320,63 @@ EvaluateDataArgument = Annotated[
         show_default=False,
     ),
 ]
+
+
+def penalty(value: float | None) -> float | None:
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise typer.BadParameter(f"{value} is not a number of 0 or more")
+    return value
+
+
+def penalties(values: list[float] | None) -> list[float] | None:
+    for value in values or []:
+        penalty(value)
+    return values
+
+
+L2Option = Annotated[
+    float,
+    typer.Option(
+        "--l2",
+        metavar="LAMBDA",
+        callback=penalty,
+        help="L2 regularisation: adds LAMBDA / (2m) times the sum of w squared to the cost "
+        "(b is not penalised); 0 is the course's plain logistic regression.",
+    ),
+]
+ValidationFractionOption = Annotated[
+    float | None,
+    typer.Option(
+        "--validation-fraction",
+        metavar="F",
+        callback=fraction,
+        help="Hold out about this fraction of each class of the training data, chosen by "
+        "each image's content, and report the accuracy on it; the model learns from the rest.",
+        show_default=False,
+    ),
+]
+FoldsOption = Annotated[
+    int,
+    typer.Option("--folds", "-k", min=2, metavar="K", help="Folds of the cross-validation."),
+]
+SweepL2Option = Annotated[
+    list[float] | None,
+    typer.Option(
+        "--l2",
+        metavar="LAMBDA",
+        callback=penalties,
+        help="An L2 penalty to try with every rate; repeat the option for each. [default: 0]",
+        show_default=False,
+    ),
+]
+SweepFoldsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--folds",
+        "-k",
+        min=2,
+        metavar="K",
+        help="Judge each run by K-fold cross-validation of the training data.",
+        show_default=False,
+    ),
+]

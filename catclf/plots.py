@@ -68,17 +68,18 @@ def learning_curve(costs: Sequence[float], learning_rate: float) -> bytes:
     return _png(fig)
 
 
-def learning_curves(runs: Sequence[tuple[float, Sequence[float] | None]]) -> bytes:
-    """One cost curve per (learning_rate, costs) of a sweep; costs None for a run that
-    diverged, which is named in the legend but not drawn (its cost would flatten the rest)."""
+def learning_curves(runs: Sequence[tuple[str, Sequence[float] | None]], title: str) -> bytes:
+    """One cost curve per (label, costs) of a sweep, the legend titled title; costs None for
+    a run that diverged, which is named in the legend but not drawn (its cost would flatten
+    the rest)."""
     fig, ax = _figure(CURVE_SIZE)
     _cost_axes(ax)
-    for learning_rate, costs in runs:
+    for label, costs in runs:
         if costs is None:
-            ax.plot([], [], " ", label=f"{learning_rate:g} (diverged, not drawn)")
+            ax.plot([], [], " ", label=f"{label} (diverged, not drawn)")
         else:
-            ax.plot(_iterations(costs), costs, label=f"{learning_rate:g}")
-    ax.legend(title="learning rate")
+            ax.plot(_iterations(costs), costs, label=label)
+    ax.legend(title=title)
     ax.set_title("Learning curves")
     return _png(fig)
 

@@ -252,7 +252,8 @@ def _metric_rows(scores: Scores) -> list[tuple[str, str]]:
     c = scores.confusion
     return [
         ("examples", str(scores.examples)),
-        *score_rows(scores),
+        # The positives are the cats: true positives and false negatives.
+        *score_rows(scores, c.tp + c.fn),
         ("true positives, false positives", f"{c.tp}, {c.fp}"),
         ("true negatives, false negatives", f"{c.tn}, {c.fn}"),
     ]

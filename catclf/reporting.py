@@ -144,7 +144,46 @@ def percent(fraction: float, m: int) -> str:
     return f"{100 * fraction:.2f} % ({round(fraction * m)}/{m})"
 
 
-def score_rows(scores: Scores) -> list[tuple[str, str]]:
+def interval(ci: Sequence[float]) -> str:
+    """'56.25 % to 80.90 %': an interval of accuracies."""
+    return f"{100 * ci[0]:.2f} % to {100 * ci[1]:.2f} %"
+
+
+def honest_rows(
+    name: str,
+    accuracy: float,
+    m: int,
+    ci: Sequence[float] | None,
+    baseline: float | None,
+    commonest: str,
+) -> list[tuple[str, str]]:
+    """An accuracy over m examples as rows, with its 95 % interval, the baseline of always
+    answering the commonest class, and what the two say together."""
+    rows = [(name, percent(accuracy, m))]
+    if ci is not None:
+        rows.append((f"{name} 95 % interval", interval(ci)))
+    if baseline is not None:
+        rows.append(("baseline", f"{100 * baseline:.2f} %, always answering {commonest}"))
+    if ci is not None and baseline is not None:
+        if ci[0] > baseline:
+            said = f"better than always answering {commonest}"
+        elif ci[1] < baseline:
+            said = f"worse than always answering {commonest}"
+        else:
+            said = (
+                f"no better than always answering {commonest}, as far as {m} examples can "
+                "tell (the interval holds the baseline)"
+            )
+        rows.append(("verdict", said))
+    return rows
+
+
+def commonest(positives: int, m: int) -> str:
+    """The label of the commonest class of m examples, positives of them cats."""
+    return "cat" if 2 * positives >= m else "non-cat"
+
+
+def score_rows(scores: Scores, positives: int) -> list[tuple[str, str]]:
     """The scores as (name, text) rows; a score the data does not define is 'undefined'."""
     c = scores.confusion
 
@@ -152,7 +191,14 @@ def score_rows(scores: Scores) -> list[tuple[str, str]]:
         return "undefined" if value is None else show(value)
 
     return [
-        ("accuracy", percent(scores.accuracy, c.examples)),
+        *honest_rows(
+            "accuracy",
+            scores.accuracy,
+            c.examples,
+            scores.accuracy_ci,
+            scores.baseline_accuracy,
+            commonest(positives, c.examples),
+        ),
         ("precision", undefined_or(scores.precision, lambda p: percent(p, c.tp + c.fp))),
         ("recall", undefined_or(scores.recall, lambda r: percent(r, c.tp + c.fn))),
         ("f1", undefined_or(scores.f1, lambda f: f"{f:.4f}")),
