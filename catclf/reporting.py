@@ -161,7 +161,7 @@ def honest_rows(
     answering the commonest class, and what the two say together."""
     rows = [(name, percent(accuracy, m))]
     if ci is not None:
-        rows.append((f"{name} 95 % interval", interval(ci)))
+        rows.append((f"{name} interval", f"{interval(ci)} (95 %)"))
     if baseline is not None:
         rows.append(("baseline", f"{100 * baseline:.2f} %, always answering {commonest}"))
     if ci is not None and baseline is not None:

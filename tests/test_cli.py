@@ -959,7 +959,7 @@ def test_every_command_help_has_examples(runner, command):
 
 def test_every_command_is_covered_by_the_help_test():
     names = {c.name or c.callback.__name__ for c in app.registered_commands}
-    assert names == {"train", "predict", "evaluate", "info", "prepare", "sweep", "report"}
+    assert names == {"train", "predict", "evaluate", "info", "prepare", "sweep", "report", "cv"}
 
 
 def without_root_powers():
@@ -1358,6 +1358,11 @@ def test_info_json_says_everything_the_file_holds(tmp_path):
         "created": "2024-01-02T03:04:05+00:00",
         "catclf_version": "0.9.1",
         "costs": [0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0],
+        # A file older than the L2 penalty and the validation part: their defaults.
+        "l2": 0.0,
+        "validation_examples": 0,
+        "validation_accuracy": None,
+        "validation_cost": None,
     }
 
 

@@ -108,3 +108,25 @@ def test_the_readmes_python_example_gives_what_its_comments_say(tmp_path, monkey
     assert catclf.evaluate(model, test_set).accuracy == 0.7
     assert [r.learning_rate for r in scope["runs"]] == [0.01, 0.001, 0.0001]
     assert (tmp_path / "model.h5").is_file()
+
+
+def test_the_readmes_honest_figures_are_what_catclf_measures():
+    from catclf import load_data
+    from catclf.validation import cross_validate
+
+    train_set, _ = load_data()
+    cv = cross_validate(train_set, 5)
+    mean, std = 100 * cv.mean_validation_accuracy, 100 * cv.std_validation_accuracy
+    text = " ".join(README.split())
+    assert (
+        f"| 5-fold cross-validation on the training set (`catclf cv`) | {mean:.1f} % ± {std:.1f} % |"
+        in text
+    )
+    assert (
+        f'always answering "non-cat" on the training set | {100 * cv.baseline_accuracy:.1f} %'
+        in text
+    )
+    assert (
+        "| test accuracy (`catclf evaluate`) | 70.0 % (35 of 50), 95 % interval 56.2 % to 80.9 % |"
+        in text
+    )

@@ -52,9 +52,10 @@ def test_the_largest_rate_fits_hardest_and_the_smallest_learns_slowest(course_sw
     assert final_cost[0] < final_cost[1] < final_cost[2]
 
 
-def test_the_best_run_has_the_highest_test_accuracy(course_sweep):
+def test_without_held_out_data_no_run_is_best_and_the_test_set_does_not_choose(course_sweep):
     runs, _ = course_sweep
-    assert [r["best"] for r in runs] == [True, False, False]
+    assert [r["best"] for r in runs] == [False, False, False]
+    assert [r["selected_by"] for r in runs] == [None, None, None]
 
 
 def test_sweep_saves_no_model(course_sweep):
@@ -63,7 +64,9 @@ def test_sweep_saves_no_model(course_sweep):
 
 
 def test_a_diverging_rate_is_a_row_and_the_others_still_run(tmp_path):
-    runs, result = sweep_json("-r", "0.005", "-r", "10", "-n", "300", cwd=tmp_path)
+    runs, result = sweep_json(
+        "-r", "0.005", "-r", "10", "-n", "300", "--validation-fraction", "0.2", cwd=tmp_path
+    )
     good, bad = runs
     assert not good["diverged"] and good["best"]
     assert 0 < good["final_cost"] < math.log(2)
@@ -76,17 +79,21 @@ def test_a_diverging_rate_is_a_row_and_the_others_still_run(tmp_path):
 
 
 def test_a_diverging_rate_in_the_table(tmp_path):
-    result = catclf_run("sweep", "-r", "10", "-r", "0.005", "-n", "300", cwd=tmp_path)
+    result = catclf_run(
+        "sweep", "-r", "10", "-r", "0.005", "-n", "300", "--folds", "3", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     header, diverged, trained = result.stdout.splitlines()
     assert header.split() == [
         "learning_rate",
-        "train_accuracy",
-        "test_accuracy",
+        "l2",
+        "train",
+        "validation",
+        "test",
         "final_cost",
         "note",
     ]
-    assert diverged.split() == ["10", "-", "-", "-", "diverged"]
+    assert diverged.split() == ["10", "0", "-", "-", "-", "-", "diverged"]
     assert trained.split()[0] == "0.005" and trained.split()[-1] == "best"
     assert "catclf: training diverged at learning rate 10" in result.stderr
 
@@ -96,21 +103,24 @@ def test_when_every_rate_diverges_the_rows_are_printed_and_the_status_is_1(tmp_p
     assert [r["diverged"] for r in runs] == [True, True]
     assert not any(r["best"] for r in runs)
     [line] = error_lines(result.stderr)
-    assert "every learning rate" in line
+    assert "diverged in every run" in line
 
 
-def test_without_a_test_set_the_best_run_has_the_lowest_final_cost(tmp_path):
-    runs, _ = sweep_json(TRAIN_FILE, "-r", "0.001", "-r", "0.005", "-n", "300", cwd=tmp_path)
+def test_without_a_test_set_the_best_run_has_the_highest_validation_accuracy(tmp_path):
+    runs, _ = sweep_json(
+        TRAIN_FILE, "-r", "0.001", "-r", "0.005", "-n", "300", "-k", "3", cwd=tmp_path
+    )
     assert [r["test_accuracy"] for r in runs] == [None, None]
     assert [r["test_examples"] for r in runs] == [0, 0]
-    lower = min(runs, key=lambda r: r["final_cost"])
-    assert [r["best"] for r in runs] == [r is lower for r in runs]
+    # Ties go to the lower validation cost, then to the first.
+    first = min(runs, key=lambda r: (-r["validation_accuracy"], r["validation_cost"]))
+    assert [r["best"] for r in runs] == [r is first for r in runs]
 
 
 def test_test_option_and_plain_output_without_a_test_set(tmp_path):
     result = catclf_run("sweep", TRAIN_FILE, "-r", "0.005", "-n", "200", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[1].split()[2] == "-"
+    assert result.stdout.splitlines()[1].split()[4] == "-"  # the test column
     runs, _ = sweep_json(
         TRAIN_FILE, "--test", PACKAGE_DATA, "-r", "0.005", "-n", "200", cwd=tmp_path
     )
