@@ -118,10 +118,8 @@ def test_the_readmes_honest_figures_are_what_catclf_measures():
     cv = cross_validate(train_set, 5)
     mean, std = 100 * cv.mean_validation_accuracy, 100 * cv.std_validation_accuracy
     text = " ".join(README.split())
-    assert (
-        f"| 5-fold cross-validation on the training set (`catclf cv`) | {mean:.1f} % ± {std:.1f} % |"
-        in text
-    )
+    row = "| 5-fold cross-validation on the training set (`catclf cv`) |"
+    assert f"{row} {mean:.1f} % ± {std:.1f} % |" in text
     assert (
         f'always answering "non-cat" on the training set | {100 * cv.baseline_accuracy:.1f} %'
         in text
