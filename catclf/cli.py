@@ -69,7 +69,7 @@ from catclf.options import (
     TrainLearningRateOption,
     ValidationFractionOption,
 )
-from catclf.reporting import Advance, emit, emit_json, error, flush, is_terminal, note
+from catclf.reporting import Advance, emit, emit_json, error, flush, is_terminal, note, warn
 
 if TYPE_CHECKING:
     from catclf.datasets import Dataset, Skipped
@@ -273,6 +273,8 @@ def train(
         except TrainingDiverged as e:
             raise TrainingDiverged(f"{e}; {DIVERGED_ADVICE}; no model was saved") from e
     model_file.save(trained, out, force=force, inputs=inputs)
+    for said in training.cost_warnings(trained):
+        warn(said)
     summary = {
         "model": str(out),
         **training.run_summary(train_set, test_set, learning_rate, iterations, trained),
@@ -507,9 +509,7 @@ def _ignored(train_set: Dataset, test_set: Dataset | None) -> int:
 
 
 SWEEP_RATES = (0.01, 0.001, 0.0001)
-DIVERGED_ADVICE = (
-    "try a smaller --learning-rate (or, since the cost can rise before it falls, more --iterations)"
-)
+DIVERGED_ADVICE = "try a smaller --learning-rate"
 CURVES = "learning_curves.png"
 
 
@@ -586,6 +586,8 @@ def sweep(
     for run in runs:
         if run.diverged is not None and not quiet:
             note(f"{run.diverged}; {DIVERGED_ADVICE}")
+        for said in [] if run.model is None else training.cost_warnings(run.model):
+            warn(said)
     if runs[0].selected_by is None and not quiet:
         note(
             "no run is marked best: nothing was held out to judge them by "
@@ -596,10 +598,7 @@ def sweep(
     else:
         _sweep_table(runs, has_test=test_set is not None)
     if all(run.model is None for run in runs):
-        raise TrainingDiverged(
-            "training diverged in every run; try smaller rates (or, since the cost "
-            "can rise before it falls, more --iterations)"
-        )
+        raise TrainingDiverged("training diverged in every run; try smaller rates")
     if out is not None:
         pictures = {CURVES: plots.learning_curves(*_curves(runs))}
         for path in report.write_files(out, pictures, force=force, inputs=inputs):
@@ -634,6 +633,8 @@ def _sweep_json(
 
 
 def _sweep_table(runs: list[SweepRun], *, has_test: bool) -> None:
+    from catclf.training import cost_warnings
+
     def pct(value: float | None) -> str:
         return "-" if value is None else f"{100 * value:.2f}%"
 
@@ -651,7 +652,9 @@ def _sweep_table(runs: list[SweepRun], *, has_test: bool) -> None:
                 pct(r.validation_accuracy),
                 pct(r.test_accuracy) if has_test else "-",
                 f"{r.model.final_cost:.6f}",
-                "best" if r.best else "",
+                ",".join(
+                    ["best"] * r.best + ["warning"] * bool(r.model and cost_warnings(r.model))
+                ),
             ]
         )
     headers = ["learning_rate", "l2", "train", "validation", "test", "final_cost", "note"]

@@ -98,6 +98,11 @@ def error(message: str) -> None:
     _diagnostic(f"{PROG}: error: {one_line(message)}")
 
 
+def warn(message: str) -> None:
+    """'catclf: warning: ...' on stderr, on one line; shown even when notes are not."""
+    _diagnostic(f"{PROG}: warning: {one_line(message)}")
+
+
 def note(message: str) -> None:
     """'catclf: ...' on stderr, on one line."""
     _diagnostic(f"{PROG}: {one_line(message)}")

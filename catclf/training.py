@@ -30,7 +30,7 @@ from catclf.logistic import (
 )
 from catclf.memory import format_size
 from catclf.metrics import baseline_accuracy, wilson_interval
-from catclf.model import Model, Settings
+from catclf.model import MAX_Z, Model, Settings
 from catclf.validation import CrossValidation, cross_validate, fold_assignment, validation_split
 
 
@@ -118,11 +118,12 @@ def train(
     on_iteration(i, cost) is called after each iteration. When the data is streamed,
     on_examples(k) is called after each block of k examples, in training and in the
     final pass that measures the cost and the accuracies (training, validation and test
-    examples). Raises TrainingDiverged when the cost turns NaN or infinite, or ends above
-    its value at iteration 0: gradient descent can rise for a few iterations before it
-    falls (on the course set it does at learning rates as low as 0.005), so only the end
-    is judged. Raises ValueError for an l2 that is negative or not finite, or for both
-    validation_fraction and validation_set.
+    examples). Raises TrainingDiverged only for what is broken: a cost that turns NaN or
+    infinite, or weights so large that w^T x + b could overflow. A run whose last cost is
+    above its first is not broken, since gradient descent can rise before it falls: it
+    returns its model, and `cost_warnings` says what to make of it. Raises ValueError for
+    an l2 that is negative or not finite, or for both validation_fraction and
+    validation_set.
     """
     check_l2(l2)
     settings = Settings(learning_rate=learning_rate, num_iterations=num_iterations, l2=l2)
@@ -169,15 +170,13 @@ def train(
         final_cost, train_accuracy = _evaluate(w, b, train_blocks)
         if l2:  # the cost the descent minimised, as its recorded costs are
             final_cost += l2 / (2 * fit_set.m) * float(np.sum(w * w))
-    if not math.isfinite(final_cost) or not np.all(np.isfinite(w)):
-        raise TrainingDiverged(_diverged(settings, "the weights became NaN or infinite"))
-    if final_cost > costs[0]:
+    # Broken, not merely unfinished: weights that are not numbers, or so large that
+    # w^T x + b could overflow, which no model file may hold (`model.MAX_Z`).
+    with np.errstate(over="ignore", invalid="ignore"):
+        reach = float(np.sum(np.abs(w))) + abs(b)
+    if not math.isfinite(final_cost) or not reach <= MAX_Z:
         raise TrainingDiverged(
-            _diverged(
-                settings,
-                f"after {settings.num_iterations} iterations the cost is {final_cost:.6g}, "
-                f"above {costs[0]:.6f} at iteration 0",
-            )
+            _diverged(settings, "the weights became too large to be numbers of a model")
         )
     validation_cost = validation_accuracy = None
     if validation_set is not None:
@@ -257,6 +256,7 @@ def run_summary(
         "num_iterations": num_iterations,
         "l2": l2,
         "classes": list(train_set.classes),
+        "warnings": [] if trained is None else cost_warnings(trained),
     }
 
 
@@ -280,6 +280,27 @@ def _evaluate(
         correct += int(np.sum((sigmoid(Z) > 0.5) == Y_k))
         m += k
     return loss / m, correct / m
+
+
+def cost_warnings(model: Model) -> list[str]:
+    """What a learner should know of how a run ended: a last cost above the first. Gradient
+    descent can rise before it falls (on the course set at 0.005, for its first 75
+    iterations or so), so the run was saved; the advice depends on where the cost is going."""
+    costs, final = model.costs, model.final_cost
+    if not costs or final <= costs[0]:
+        return []
+    # Far above the start, or at its highest yet: it is not on its way down.
+    climbing = final > 2 * costs[0] or (len(costs) > 1 and final >= max(costs))
+    advice = (
+        "it has not come down: a smaller learning rate may be needed"
+        if climbing
+        else "gradient descent can rise before it falls: more iterations may bring it down"
+    )
+    return [
+        f"after {model.settings.num_iterations} iterations at learning rate "
+        f"{model.settings.learning_rate:g} the cost is {final:.6g}, above {costs[0]:.6f} at "
+        f"iteration 0; {advice}"
+    ]
 
 
 def _diverged(settings: Settings, what: str) -> str:
