@@ -412,22 +412,40 @@ def test_train_into_a_missing_folder_is_an_error_before_training(tmp_path):
 # Divergence and bad settings
 
 
-@pytest.mark.parametrize("rate", ["1000", "1e308"], ids=["cost rises", "cost turns NaN"])
-def test_divergence_is_an_error_and_saves_nothing(tmp_path, rate):
-    data = inseparable(tmp_path / "data")
-    result = catclf_run("train", data, "-r", rate, "-n", "100", "-q", cwd=tmp_path)
+@pytest.mark.parametrize("args", [["-n", "10"], ["-r", "0.01", "-n", "100"]])
+def test_a_short_run_at_a_sound_rate_saves_with_a_warning(tmp_path, args):
+    # The cost rises above its first value before it falls: not divergence.
+    result = catclf_run("train", *args, "-q", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    [warning] = summary["warnings"]
+    assert "more iterations may bring it down" in warning
+    assert result.stderr == f"catclf: warning: {warning}\n"
+    assert (tmp_path / "model.h5").is_file()
+    plain = catclf_run("train", "-q", "--json", "-m", "full.h5", cwd=tmp_path)
+    assert json.loads(plain.stdout)["warnings"] == [] and plain.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("inseparable_data", "rate"),
+    [(False, "1e300"), (True, "1e308")],
+    ids=["weights overflow", "cost turns NaN"],
+)
+def test_divergence_is_an_error_and_saves_nothing(tmp_path, inseparable_data, rate):
+    data = [inseparable(tmp_path / "data")] if inseparable_data else []
+    result = catclf_run("train", *data, "-r", rate, "-n", "100", "-q", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stdout == ""
     assert len(result.stderr.splitlines()) == 1
     assert result.stderr.startswith("catclf: error:")
     assert "learning rate" in result.stderr
-    assert listing(tmp_path) == ["data"]
+    assert listing(tmp_path) == (["data"] if inseparable_data else [])
 
 
 def test_divergence_leaves_an_existing_model_intact(tmp_path):
     data = inseparable(tmp_path / "data")
     old = brightness_model(tmp_path / "model.h5").read_bytes()
-    result = catclf_run("train", data, "-r", "1000", "-n", "100", cwd=tmp_path)
+    result = catclf_run("train", data, "-r", "1e308", "-n", "100", cwd=tmp_path)
     assert result.returncode == 1
     assert len(error_lines(result.stderr)) == 1
     assert (tmp_path / "model.h5").read_bytes() == old

@@ -65,7 +65,7 @@ def test_sweep_saves_no_model(course_sweep):
 
 def test_a_diverging_rate_is_a_row_and_the_others_still_run(tmp_path):
     runs, result = sweep_json(
-        "-r", "0.005", "-r", "10", "-n", "300", "--validation-fraction", "0.2", cwd=tmp_path
+        "-r", "0.005", "-r", "1e300", "-n", "300", "--validation-fraction", "0.2", cwd=tmp_path
     )
     good, bad = runs
     assert not good["diverged"] and good["best"]
@@ -73,14 +73,14 @@ def test_a_diverging_rate_is_a_row_and_the_others_still_run(tmp_path):
     assert bad["diverged"] and not bad["best"]
     assert bad["train_accuracy"] is None and bad["test_accuracy"] is None
     assert bad["final_cost"] is None
-    assert "diverged at learning rate 10" in bad["reason"]
+    assert "diverged at learning rate 1e+300" in bad["reason"]
     assert bad["costs"][0] == pytest.approx(math.log(2))
     assert error_lines(result.stderr) == []
 
 
 def test_a_diverging_rate_in_the_table(tmp_path):
     result = catclf_run(
-        "sweep", "-r", "10", "-r", "0.005", "-n", "300", "--folds", "3", cwd=tmp_path
+        "sweep", "-r", "1e300", "-r", "0.005", "-n", "300", "--folds", "3", cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
     header, diverged, trained = result.stdout.splitlines()
@@ -93,13 +93,13 @@ def test_a_diverging_rate_in_the_table(tmp_path):
         "final_cost",
         "note",
     ]
-    assert diverged.split() == ["10", "0", "-", "-", "-", "-", "diverged"]
+    assert diverged.split() == ["1e+300", "0", "-", "-", "-", "-", "diverged"]
     assert trained.split()[0] == "0.005" and trained.split()[-1] == "best"
-    assert "catclf: training diverged at learning rate 10" in result.stderr
+    assert "catclf: training diverged at learning rate 1e+300" in result.stderr
 
 
 def test_when_every_rate_diverges_the_rows_are_printed_and_the_status_is_1(tmp_path):
-    runs, result = sweep_json("-r", "10", "-r", "20", "-n", "300", cwd=tmp_path, status=1)
+    runs, result = sweep_json("-r", "1e300", "-r", "1e306", "-n", "300", cwd=tmp_path, status=1)
     assert [r["diverged"] for r in runs] == [True, True]
     assert not any(r["best"] for r in runs)
     [line] = error_lines(result.stderr)
@@ -129,7 +129,7 @@ def test_test_option_and_plain_output_without_a_test_set(tmp_path):
 
 def test_out_draws_the_learning_curves(tmp_path):
     result = catclf_run(
-        "sweep", "-r", "0.01", "-r", "10", "-n", "300", "--out", "curves", cwd=tmp_path
+        "sweep", "-r", "0.01", "-r", "1e300", "-n", "300", "--out", "curves", cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "curves").iterdir()) == [

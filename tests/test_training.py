@@ -104,7 +104,7 @@ def tiny_set(labels, seed=0):
 
 
 @pytest.mark.parametrize("solver", ["gram", "primal"])
-@pytest.mark.parametrize("learning_rate", [10.0, 1e6])
+@pytest.mark.parametrize("learning_rate", [1e300, 1e306])
 def test_divergence_is_reported_not_saved(learning_rate, solver):
     train_set, _ = datasets.bundled()
     with pytest.raises(TrainingDiverged, match="learning rate"):
@@ -420,7 +420,7 @@ def test_a_sweep_with_a_validation_part_picks_the_best_held_out_accuracy():
     train_set, test_set = datasets.bundled()
     _, held = validation.validation_split(train_set, 0.25)
     grid = dict(l2_values=[0.0, 5.0], num_iterations=400, validation_fraction=0.25)
-    runs = training.sweep(train_set, test_set, [0.01, 0.005, 10.0], **grid)
+    runs = training.sweep(train_set, test_set, [0.01, 0.005, 1e300], **grid)
     assert [r.model is None for r in runs] == [False, False, False, False, True, True]
     assert all(r.selected_by == "validation" for r in runs)
     assert [r.best for r in runs].count(True) == 1
@@ -437,7 +437,7 @@ def test_a_sweep_with_a_validation_part_picks_the_best_held_out_accuracy():
     )
     assert diverged["best"] is False and diverged["selected_by"] == "validation"
     # The test set takes no part in the choice: without it, the same run is best.
-    alone = training.sweep(train_set, None, [0.01, 0.005, 10.0], **grid)
+    alone = training.sweep(train_set, None, [0.01, 0.005, 1e300], **grid)
     assert [r.best for r in alone] == [r.best for r in runs]
 
 
@@ -477,3 +477,28 @@ def test_a_sweep_holds_out_one_way_only():
         training.sweep(train_set, None, [0.005], validation_fraction=0.2, folds=5)
     with pytest.raises(ValueError, match="l2 is"):
         training.sweep(train_set, None, [0.005], l2_values=[-1.0])
+
+
+@pytest.mark.parametrize(
+    ("learning_rate", "num_iterations", "advice"),
+    [
+        (0.005, 10, "more iterations may bring it down"),  # the course's rate, a short run
+        (10.0, 500, "a smaller learning rate may be needed"),  # far above where it began
+    ],
+)
+def test_a_cost_that_ends_above_where_it_began_is_a_warning_not_divergence(
+    learning_rate, num_iterations, advice
+):
+    train_set, _ = datasets.bundled()
+    trained = training.train(
+        train_set, None, learning_rate=learning_rate, num_iterations=num_iterations
+    )
+    assert trained.final_cost > math.log(2)  # above the cost at w = 0, b = 0
+    [said] = training.cost_warnings(trained)
+    assert said.endswith(advice) and f"learning rate {learning_rate:g}" in said
+    summary = training.run_summary(train_set, None, learning_rate, num_iterations, trained)
+    assert summary["warnings"] == [said]
+
+
+def test_a_run_that_ends_below_where_it_began_has_no_warning(course_model):
+    assert training.cost_warnings(course_model) == []

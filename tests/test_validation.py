@@ -326,4 +326,4 @@ def test_cross_validation_passes_the_penalty_on(course_set):
 
 def test_a_diverging_fold_is_named(course_set):
     with pytest.raises(TrainingDiverged, match=r"^fold 1 of 2: training diverged"):
-        catclf.cross_validate(course_set, 2, learning_rate=10.0, num_iterations=200)
+        catclf.cross_validate(course_set, 2, learning_rate=1e300, num_iterations=200)
