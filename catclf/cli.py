@@ -97,6 +97,23 @@ app = typer.Typer(
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# click's UsageError, which typer vendors in some versions and imports in others: the
+# base of its public BadParameter either way.
+UsageError: Any = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+def _show_usage_error(self: Any, file: Any = None) -> None:
+    """A usage error as catclf writes every error: one line, then where help is."""
+    error(self.format_message())
+    if self.ctx is not None:
+        note(f"try '{self.ctx.command_path} --help'")
+
+
+# typer prints a usage error as click's block of usage, hint and message; catclf's errors
+# are one line each, whatever finds them (documented in docs/reliability.md).
+UsageError.show = _show_usage_error
+
+
 def reports_errors(*, saves: bool) -> Callable[[F], F]:
     """Turn the project's errors and interrupts into one line on stderr and an exit status.
 

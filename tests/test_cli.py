@@ -1684,3 +1684,22 @@ def test_a_folder_that_cannot_be_listed_is_one_error_and_the_rest_is_scored(tmp_
         "photos/a.png",
         "c.png",
     ]
+
+
+@pytest.mark.parametrize(
+    ("args", "said", "where"),
+    [
+        (["train", "--bogus"], "No such option: --bogus", "catclf train"),
+        (["predict"], "give at least one IMAGE, or --files-from FILE", "catclf predict"),
+        (["evaluate", "--min-accuracy", "nan"], "nan is not a probability", "catclf evaluate"),
+        (["sweep", "-r", "0"], "0.0 is not a positive number", "catclf sweep"),
+        (["nonsense"], "No such command 'nonsense'", "catclf"),
+    ],
+)
+def test_a_usage_error_is_one_line_and_status_2(tmp_path, args, said, where):
+    result = catclf_run(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    first, *rest = result.stderr.splitlines()
+    assert first.startswith("catclf: error: ") and said in first
+    assert rest == [f"catclf: try '{where} --help'"]
