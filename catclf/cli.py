@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+from typer.core import TyperCommand
 
 from catclf import options, reporting
 from catclf.entry import (
@@ -95,6 +96,15 @@ app = typer.Typer(
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _Command(TyperCommand):
+    """A command whose usage line names a required argument as DATA, as the docs do,
+    where typer writes {DATA}."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces: list[str] = super().collect_usage_pieces(ctx)
+        return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
 
 
 # click's UsageError, which typer vendors in some versions and imports in others: the
@@ -228,7 +238,7 @@ def _decoding_jobs(jobs: int | None) -> int:
     return default_jobs() if jobs is None else jobs
 
 
-@app.command()
+@app.command(cls=_Command)
 @reports_errors(saves=True)
 def train(
     data: DataArgument = None,
@@ -417,7 +427,7 @@ def _note_skipped(skipped: list[Skipped]) -> None:
         note(f"skipped {s.path}: {s.error}")
 
 
-@app.command()
+@app.command(cls=_Command)
 @reports_errors(saves=True)
 def prepare(
     data: PrepareDataArgument,
@@ -530,7 +540,7 @@ DIVERGED_ADVICE = "try a smaller --learning-rate"
 CURVES = "learning_curves.png"
 
 
-@app.command()
+@app.command(cls=_Command)
 @reports_errors(saves=True)
 def sweep(
     data: DataArgument = None,
@@ -678,7 +688,7 @@ def _sweep_table(runs: list[SweepRun], *, has_test: bool) -> None:
     reporting.grid("Sweep", headers, rows)
 
 
-@app.command()
+@app.command(cls=_Command)
 @reports_errors(saves=False)
 def cv(
     data: DataArgument = None,
@@ -768,7 +778,7 @@ def _show_cross_validation(result: CrossValidation, data: Dataset) -> None:
     )
 
 
-@app.command()
+@app.command(cls=_Command)
 @reports_errors(saves=True)
 def report(
     out: ReportOutOption,
@@ -866,7 +876,7 @@ def _load_labelled(
     return labelled
 
 
-@app.command()
+@app.command(cls=_Command)
 @reports_errors(saves=False)
 def predict(
     images: PredictImagesArgument = None,
@@ -875,6 +885,14 @@ def predict(
     model: ModelOption = None,
     threshold: ThresholdOption = 0.5,
     as_json: JsonOption = False,
+    with_filename: Annotated[
+        bool,
+        typer.Option(
+            "--with-filename",
+            "-H",
+            help="PATH<TAB>PROBABILITY<TAB>LABEL for a single image too, as for several.",
+        ),
+    ] = False,
     exit_code: Annotated[
         bool,
         typer.Option(
@@ -887,8 +905,10 @@ def predict(
 ) -> None:
     """Print the probability that each image shows a cat.
 
-    One image: one line, the probability. Several images, folders or --files-from: one line
-    each, PATH<TAB>PROBABILITY<TAB>LABEL. --json: one JSON object per line.
+    One image: one line, the probability. Several images, folders, --files-from or -H: one
+    line each, PATH<TAB>PROBABILITY<TAB>LABEL. --json: one JSON object per line, an image
+    that cannot be scored as {"path", "error"}. Without --model, CATCLF_MODEL or a
+    model.h5 here, the model trained on the bundled cat / non-cat set is used.
 
     \b
     Examples:
@@ -911,7 +931,8 @@ def predict(
     from catclf.model import label
 
     single = (
-        files_from is None
+        not with_filename
+        and files_from is None
         and images is not None
         and len(images) == 1
         and (images[0] == "-" or not inputs.is_folder(Path(images[0])))
@@ -931,6 +952,8 @@ def predict(
     for name, p in scored:
         if isinstance(p, ImageError):
             error(str(p))
+            if as_json:
+                emit_json(_error_record(name, p))
             failed = True
             continue
         verdict = label(p, threshold)
@@ -964,6 +987,15 @@ def _model_path(path: Path | None, quiet: bool) -> Path:
     return model_file.BUNDLED_PATH
 
 
+def _error_record(name: str, e: ImageError) -> dict[str, str]:
+    """{"path", "error"} for an input that cannot be scored; name is "" for an argument or
+    list entry that named no image, whose message begins with what it named."""
+    message = str(e)
+    path = name or message.split(": ", 1)[0]
+    reason = message[len(path) + 2 :] if message.startswith(f"{path}: ") else message
+    return {"path": path, "error": reason}
+
+
 def _tsv_field(text: str) -> str:
     return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
@@ -971,7 +1003,7 @@ def _tsv_field(text: str) -> str:
 SHOWN = 20  # misclassified images listed on a terminal
 
 
-@app.command()
+@app.command(cls=_Command)
 @reports_errors(saves=False)
 def evaluate(
     data: EvaluateDataArgument = None,
@@ -1046,7 +1078,7 @@ def _show_evaluation(result: Evaluation, path: Path) -> None:
         ("skipped", str(len(data.skipped))),
         ("misclassified", str(len(result.misclassified))),
     ]
-    lines = [[w.source, f"{w.probability:.6f}", w.true] for w in result.misclassified]
+    lines = [[w.source, f"{w.probability:.6f}", w.true, w.predicted] for w in result.misclassified]
     if not is_terminal(sys.stdout):
         reporting.key_values(rows + counts)
         for line in lines:
@@ -1062,13 +1094,13 @@ def _show_evaluation(result: Evaluation, path: Path) -> None:
         reporting.table(
             "Misclassified",
             [tuple(line) for line in lines[:SHOWN]],
-            header=("image", "probability", "true label"),
+            header=("image", "probability", "true", "predicted"),
         )
     if len(lines) > SHOWN:
         emit(f"... {len(lines) - SHOWN} more (--json lists them all)")
 
 
-@app.command()
+@app.command(cls=_Command)
 @reports_errors(saves=False)
 def info(
     model: ModelOption = None, as_json: JsonOption = False, quiet: QuietOption = False

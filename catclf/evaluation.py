@@ -86,7 +86,12 @@ class Evaluation:
             **self.scores.as_dict(),
             "skipped": [{"path": s.path, "error": s.error} for s in self.data.skipped],
             "misclassified": [
-                {**self.where(w), "label": w.true, "probability": w.probability}
+                {
+                    **self.where(w),
+                    "true": w.true,
+                    "predicted": w.predicted,
+                    "probability": w.probability,
+                }
                 for w in self.misclassified
             ],
         }

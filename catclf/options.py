@@ -287,7 +287,7 @@ ReportDataOption = Annotated[
 PredictImagesArgument = Annotated[
     list[str] | None,
     typer.Argument(
-        metavar="IMAGE",
+        metavar="IMAGE...",
         help="Image files, folders (every image below them, in sorted order), or - for an "
         "image on stdin.",
         show_default=False,

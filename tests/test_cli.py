@@ -1112,7 +1112,8 @@ def test_evaluate_the_bundled_model_on_the_bundled_test_set(tmp_path):
         {
             "path": test_file,
             "index": int(i),
-            "label": "cat" if y[i] else "non-cat",
+            "true": "cat" if y[i] else "non-cat",
+            "predicted": "non-cat" if y[i] else "cat",
             "probability": pytest.approx(p[i], rel=1e-9),
         }
         for i in wrong
@@ -1157,12 +1158,14 @@ def test_evaluate_class_folders_by_hand(tmp_path, graded):
     assert report["misclassified"] == [
         {
             "path": "data/cat/black.png",
-            "label": "cat",
+            "true": "cat",
+            "predicted": "non-cat",
             "probability": pytest.approx(0.119203, abs=1e-6),
         },
         {
             "path": "data/non-cat/grey.png",
-            "label": "non-cat",
+            "true": "non-cat",
+            "predicted": "cat",
             "probability": pytest.approx(0.501961, abs=1e-6),
         },
     ]
@@ -1196,8 +1199,8 @@ def test_evaluate_prints_key_value_lines_then_the_misclassified_to_a_pipe(tmp_pa
     ]
     assert values["misclassified"] == "2"
     assert lines[-2:] == [
-        "data/cat/black.png\t0.119203\tcat",
-        f"data/non-cat/grey.png\t{GREY}\tnon-cat",
+        "data/cat/black.png\t0.119203\tcat\tnon-cat",
+        f"data/non-cat/grey.png\t{GREY}\tnon-cat\tcat",
     ]
 
 
@@ -1225,14 +1228,15 @@ def test_evaluate_undefined_scores_are_null_and_undefined(tmp_path):
         {
             "path": "two.h5",
             "index": 1,
-            "label": "non-cat",
+            "true": "non-cat",
+            "predicted": "cat",
             "probability": pytest.approx(0.880797, abs=1e-6),
         }
     ]
     piped = catclf_run("evaluate", "two.h5", cwd=tmp_path)
     values = dict(line.split(": ", 1) for line in piped.stdout.splitlines()[:-1])
     assert (values["recall"], values["roc auc"]) == ("undefined", "undefined")
-    assert piped.stdout.splitlines()[-1] == f"two.h5[1]\t{WHITE}\tnon-cat"
+    assert piped.stdout.splitlines()[-1] == f"two.h5[1]\t{WHITE}\tnon-cat\tcat"
 
 
 def test_evaluate_a_course_folder_uses_its_test_file(tmp_path, course_files):
