@@ -56,6 +56,7 @@ from catclf.options import (
     PrepareOutOption,
     PrepareTestFractionOption,
     QuietOption,
+    ReportDataArgument,
     ReportDataOption,
     ReportOutOption,
     Solver,
@@ -782,6 +783,7 @@ def _show_cross_validation(result: CrossValidation, data: Dataset) -> None:
 @reports_errors(saves=True)
 def report(
     out: ReportOutOption,
+    data_argument: ReportDataArgument = None,
     model: ModelOption = None,
     data: ReportDataOption = None,
     positive: PositiveOption = None,
@@ -794,14 +796,17 @@ def report(
     """Draw pictures of a model into DIR, on one self-contained page, index.html.
 
     learning_curve.png (the cost during training) and weights.png (w as a 64x64 image);
-    with --data, also confusion.png, misclassified.png and the scores on that data.
-    Needs matplotlib: pip install 'catclf[plot]'.
+    with DATA, also confusion.png, misclassified.png and the scores on that data.
+    Needs matplotlib (the plot extra: pip install matplotlib).
 
     \b
     Examples:
       catclf report --out report/      # the model, then open report/index.html
-      catclf report --model model.h5 --data catclf/data/ --out report/
+      catclf report catclf/data/ --model model.h5 --out report/
     """
+    if data_argument is not None and data is not None:
+        raise typer.BadParameter("give DATA once, as an argument or as --data", param_hint="DATA")
+    data = data if data is not None else data_argument
     jobs = _decoding_jobs(jobs)
     from catclf import model as model_file
     from catclf import plots

@@ -258,7 +258,7 @@ SweepOutOption = Annotated[
         "-o",
         metavar="DIR",
         help="Also draw learning_curves.png, the cost curves of every rate, into DIR "
-        "(created if missing). Needs matplotlib: pip install 'catclf[plot]'.",
+        "(created if missing). Needs matplotlib: pip install matplotlib.",
         show_default=False,
     ),
 ]
@@ -279,8 +279,17 @@ ReportDataOption = Annotated[
         "-d",
         metavar="DATA",
         readable=False,
+        help="DATA, given as an option.",
+        show_default=False,
+    ),
+]
+ReportDataArgument = Annotated[
+    Path | None,
+    typer.Argument(
+        metavar="DATA",
+        readable=False,
         help="Labelled images to score, in any form train takes; of a folder with "
-        "train_*.h5 and test_*.h5, the test set.",
+        "train_*.h5 and test_*.h5, the test set. Also --data DATA.",
         show_default=False,
     ),
 ]

@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-INSTALL = "pip install 'catclf[plot]'"
+# The same command wherever catclf came from: an index, a clone or a wheel (the plot extra,
+# pip install 'catclf[plot]', only resolves where catclf is on an index).
+INSTALL = "pip install matplotlib"
 DPI = 100
 
 # Sizes in pixels (width, height).

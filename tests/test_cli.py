@@ -1707,3 +1707,42 @@ def test_a_usage_error_is_one_line_and_status_2(tmp_path, args, said, where):
     first, *rest = result.stderr.splitlines()
     assert first.startswith("catclf: error: ") and said in first
     assert rest == [f"catclf: try '{where} --help'"]
+
+
+def test_with_filename_gives_one_image_the_three_columns_of_many(tmp_path, pictures):
+    result = catclf_run("predict", "-m", pictures["model"], "-H", pictures["white"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{pictures['white']}\t{WHITE}\tcat\n"
+
+
+def test_json_gives_every_input_a_record_in_input_order(tmp_path, pictures):
+    (tmp_path / "listed").write_bytes(
+        b"missing.png\n" + os.fsencode(pictures["white"]) + b"\nbad\0entry\n"
+    )
+    result = catclf_run(
+        "predict", "-m", pictures["model"], "--json", "-f", "listed", "-j", "1", cwd=tmp_path
+    )
+    assert result.returncode == 1
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert records == [
+        {"path": "missing.png", "error": "no such file"},
+        {
+            "path": str(pictures["white"]),
+            "probability": pytest.approx(float(WHITE)),
+            "label": "cat",
+        },
+        {"path": "bad\0entry", "error": records[2]["error"]},
+    ]
+    assert "NUL" in records[2]["error"]
+    assert len(error_lines(result.stderr)) == 2  # and each is on stderr as well
+
+
+def test_the_usage_lines_name_their_arguments_as_the_docs_do():
+    runner = CliRunner()
+    assert runner.invoke(app, ["predict", "--help"]).stdout.startswith(
+        "Usage: catclf predict [OPTIONS] [IMAGE...]"
+    )
+    assert runner.invoke(app, ["prepare", "--help"]).stdout.startswith(
+        "Usage: catclf prepare [OPTIONS] DATA"
+    )
+    assert "bundled" in runner.invoke(app, ["predict", "--help"]).stdout

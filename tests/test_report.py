@@ -37,7 +37,7 @@ from catclf.errors import ReportError
 
 TEST_FILE = PACKAGE_DATA / "test_catvnoncat.h5"
 FILE_LIST = ".catclf-files.json"  # what catclf wrote in a folder, as the README says
-INSTALL = "pip install 'catclf[plot]'"
+INSTALL = "pip install matplotlib"  # works where catclf came from a clone, too
 
 
 def png_size(data):
@@ -396,3 +396,14 @@ def test_an_out_that_cannot_be_written_is_refused_before_any_work(tmp_path, out,
     assert result.stderr == f"catclf: error: {said}\n"  # nothing scored
     assert list((tmp_path / "locked").iterdir()) == []
     assert not (tmp_path / "no").exists()
+
+
+def test_data_is_a_positional_argument_as_for_evaluate_and_still_an_option(tmp_path):
+    data = str(PACKAGE_DATA)
+    by_argument = catclf_run("report", data, "--out", "a", "--json", "-q", cwd=tmp_path)
+    by_option = catclf_run("report", "--data", data, "--out", "b", "--json", "-q", cwd=tmp_path)
+    assert by_argument.returncode == by_option.returncode == 0, by_argument.stderr
+    scores = [json.loads(r.stdout)["scores"] for r in (by_argument, by_option)]
+    assert scores[0] == scores[1] and scores[0]["accuracy"] == 0.7
+    both = catclf_run("report", data, "--data", data, "--out", "c", cwd=tmp_path)
+    assert both.returncode == 2 and not (tmp_path / "c").exists()
