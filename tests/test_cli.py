@@ -1746,3 +1746,20 @@ def test_the_usage_lines_name_their_arguments_as_the_docs_do():
         "Usage: catclf prepare [OPTIONS] DATA"
     )
     assert "bundled" in runner.invoke(app, ["predict", "--help"]).stdout
+
+
+@pytest.mark.parametrize(
+    ("words", "cword", "offered"),
+    [("catclf tr", 1, "train"), ("catclf train --it", 2, "--iterations"), ("catclf c", 1, "cv")],
+)
+def test_bash_completion_offers_commands_and_options(tmp_path, words, cword, offered):
+    environment = {
+        "_CATCLF_COMPLETE": "complete_bash",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(cword),
+    }
+    result = catclf_run(env=environment, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert offered in result.stdout.split()
+    script = catclf_run("--show-completion", "bash", cwd=tmp_path)
+    assert "_CATCLF_COMPLETE=complete_bash" in script.stdout
