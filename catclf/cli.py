@@ -664,7 +664,7 @@ def _sweep_table(runs: list[SweepRun], *, has_test: bool) -> None:
     from catclf.training import cost_warnings
 
     def pct(value: float | None) -> str:
-        return "-" if value is None else f"{100 * value:.2f}%"
+        return "-" if value is None else reporting.pct(value)
 
     rows = []
     for r in runs:
@@ -750,8 +750,8 @@ def _show_cross_validation(result: CrossValidation, data: Dataset) -> None:
         [
             str(k + 1),
             str(fold.validation_examples),
-            f"{100 * fold.train_accuracy:.2f}%",
-            f"{100 * fold.validation_accuracy:.2f}%",
+            reporting.pct(fold.train_accuracy),
+            reporting.pct(fold.validation_accuracy),
             f"{fold.validation_cost:.6f}",
         ]
         for k, fold in enumerate(result.folds)
@@ -770,10 +770,10 @@ def _show_cross_validation(result: CrossValidation, data: Dataset) -> None:
         "Cross-validation",
         [
             ("examples", data.describe()),
-            ("mean train accuracy", f"{100 * result.mean_train_accuracy:.2f} %"),
-            ("mean validation accuracy", f"{100 * mean:.2f} %"),
-            ("standard deviation", f"{100 * std:.2f} % from fold to fold"),
-            ("baseline", f"{100 * baseline:.2f} %, always answering {commonest}"),
+            ("mean train accuracy", reporting.pct(result.mean_train_accuracy)),
+            ("mean validation accuracy", reporting.pct(mean)),
+            ("standard deviation", f"{reporting.pct(std)} from fold to fold"),
+            ("baseline", f"{reporting.pct(baseline)}, always answering {commonest}"),
             ("verdict", said),
         ],
     )

@@ -141,17 +141,22 @@ def configure_streams() -> None:
             stream.reconfigure(errors=errors)
 
 
+def pct(fraction: float) -> str:
+    """'99.04 %': a fraction as catclf writes every percentage."""
+    return f"{100 * fraction:.2f} %"
+
+
 def percent(fraction: float, m: int) -> str:
     """'99.04 % (207/209)': an accuracy over m examples, with the count it stands for; just
     the number when there is no count to give (m of 0, or NaN in a hand-made model file)."""
     if m <= 0 or not math.isfinite(fraction):
         return f"{fraction:g}"
-    return f"{100 * fraction:.2f} % ({round(fraction * m)}/{m})"
+    return f"{pct(fraction)} ({round(fraction * m)}/{m})"
 
 
 def interval(ci: Sequence[float]) -> str:
     """'56.25 % to 80.90 %': an interval of accuracies."""
-    return f"{100 * ci[0]:.2f} % to {100 * ci[1]:.2f} %"
+    return f"{pct(ci[0])} to {pct(ci[1])}"
 
 
 def honest_rows(
@@ -168,7 +173,7 @@ def honest_rows(
     if ci is not None:
         rows.append((f"{name} interval", f"{interval(ci)} (95 %)"))
     if baseline is not None:
-        rows.append(("baseline", f"{100 * baseline:.2f} %, always answering {commonest}"))
+        rows.append(("baseline", f"{pct(baseline)}, always answering {commonest}"))
     if ci is not None and baseline is not None:
         if ci[0] > baseline:
             said = f"better than always answering {commonest}"
@@ -382,7 +387,8 @@ def sparkline(values: Sequence[float]) -> str:
 
 def aligned(headers: list[str], rows: list[list[str]]) -> None:
     """The same table as plain text on stdout (for a pipe or a file): a header line, then
-    one line per row, columns padded with spaces; no cell holds a space."""
+    one line per row, columns padded with spaces and at least two apart; a cell holds at
+    most single spaces ("99.04 %"), so that splitting at two or more spaces gives it back."""
     headers = [one_line(cell) for cell in headers]
     rows = [[one_line(cell) for cell in row] for row in rows]
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
