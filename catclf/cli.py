@@ -1102,7 +1102,7 @@ def _show_evaluation(result: Evaluation, path: Path) -> None:
             header=("image", "probability", "true", "predicted"),
         )
     if len(lines) > SHOWN:
-        emit(f"... {len(lines) - SHOWN} more (--json lists them all)")
+        reporting.remark(f"... {len(lines) - SHOWN} more (--json lists them all)")
 
 
 @app.command(cls=_Command)
@@ -1155,13 +1155,12 @@ def _show_model(path: Path, m: Model) -> None:
         ("catclf version", m.catclf_version or "unknown"),
     ]
     if is_terminal(sys.stdout):
-        history = "none"
+        history: reporting.Cell = "none"
         if costs:
-            history = (
-                f"{reporting.sparkline(costs)}  {costs[0]:.6f} → {costs[-1]:.6f} "
-                "(every 100 iterations)"
+            history = reporting.Sparkline(
+                costs, f"{costs[0]:.6f} → {costs[-1]:.6f}", "(every 100 iterations)"
             )
-        reporting.table("Model", rows + [("cost history", history)])
+        reporting.table("Model", [*rows, ("cost history", history)])
     else:
         reporting.key_values(rows + [("costs", " ".join(f"{c:.6f}" for c in costs))])
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 import codecs
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 from catclf.errors import CatclfError, reason
@@ -316,31 +318,254 @@ def progress(
         yield advance
 
 
-def table(
-    title: str, rows: Sequence[tuple[str, ...]], header: tuple[str, ...] | None = None
-) -> None:
+# Tables on a narrow terminal. A word never breaks inside a cell: columns narrow down to
+# their longest word, and a table that cannot fit even so is written as "key: value" lines
+# instead. Only a file path, which may well be wider than any column, is folded (after a
+# slash where it can be), in a column no narrower than PATH_MIN; and only a word wider
+# than the whole terminal is cut.
+PATH_MIN = 20
+SPARK_MIN = 8  # fewest bars worth drawing beside their label
+INDENT = 2  # the lines a "key: value" line wraps onto start this far in
+# A word, with the unit that follows a number kept beside it ("80.90 %", "(95 %)", "12 MB").
+UNIT = re.compile(r"\S+(?: +(?:%|[KMGT]?B\b)\S*)*")
+
+
+@dataclass(frozen=True)
+class Sparkline:
+    """A table cell: values drawn as a sparkline, then label, then note ('bars  label note').
+
+    Given less room than all its bars need, it draws fewer (see sparkline): as many as leave
+    room for the label on the same line, or, when that would be fewer than SPARK_MIN, as
+    many as fill a line of their own; the note wraps as any text does.
+    """
+
+    values: Sequence[float]
+    label: str
+    note: str = ""
+
+    def draw(self, room: int | None = None) -> str:
+        """The cell's text for a line of room cells (None: one bar for each value)."""
+        n = len(self.values)
+        beside = 2 + cell_len(self.label)
+        if room is None or n + beside <= room:
+            bars = n
+        elif room - beside >= SPARK_MIN:
+            bars = room - beside
+        else:
+            bars = max(1, min(n, room))
+        return f"{sparkline(self.values, bars)}  {self.label}" + (
+            f" {self.note}" if self.note else ""
+        )
+
+    def __str__(self) -> str:
+        return self.draw()
+
+
+Cell = str | Sparkline
+
+
+def cell_len(text: str) -> int:
+    """The columns text takes on a terminal (a wide character takes two)."""
+    from rich.cells import cell_len as columns  # rich only when something is drawn
+
+    return columns(text)
+
+
+def _text(cell: Cell, room: int | None = None) -> str:
+    return one_line(cell.draw(room) if isinstance(cell, Sparkline) else cell)
+
+
+def _is_path(unit: str) -> bool:
+    """A file name with a folder in it: a slash and a letter ('(207/209)' is not one)."""
+    return ("/" in unit or os.sep in unit) and any(c.isalpha() for c in unit)
+
+
+def _narrowest(cell: Cell) -> int:
+    """The narrowest column that holds cell with no word broken (a path: see PATH_MIN)."""
+    if isinstance(cell, Sparkline):
+        return max(SPARK_MIN, _narrowest(f"{cell.label} {cell.note}"))
+    widths = [
+        min(cell_len(unit), PATH_MIN) if _is_path(unit) else cell_len(unit)
+        for unit in UNIT.findall(one_line(cell))
+    ]
+    return max(widths, default=0)
+
+
+def _cut(unit: str, room: int) -> str:
+    """The part of an over-long unit that goes on a line of room cells: up to its last
+    slash that fits, or else its last hyphen (not the first character alone), or else as
+    much as fits."""
+    from rich.cells import chop_cells
+
+    part = chop_cells(unit, room)[0] or unit[0]
+    stop = max(part.rfind("/"), part.rfind(os.sep)) + 1
+    if stop <= 1:
+        stop = part.rfind("-") + 1
+    return part[:stop] if stop > 1 else part
+
+
+def _after(text: str, cut: int) -> int:
+    """Where the next line starts after text is cut at cut: past the spaces there."""
+    while text[cut : cut + 1] == " ":
+        cut += 1
+    return cut
+
+
+def _spans(text: str, width: int, indent: int = 0) -> list[tuple[int, int]]:
+    """text broken into lines of at most width cells, as (start, end) offsets into text:
+    at the spaces between units, each line after the first to be shown indent cells in.
+    A unit wider than a whole line is cut (see _cut)."""
+    width = max(width, indent + 2)  # room for a wide character after the indent
+    spans: list[tuple[int, int]] = []
+    line: tuple[int, int] | None = None
+    used = 0
+    for match in UNIT.finditer(text):
+        start, end = match.span()
+        if line is not None:
+            rest = width - used - cell_len(text[line[1] : start])
+            if cell_len(text[start:end]) <= rest:
+                used += cell_len(text[line[1] : end])
+                line = (line[0], end)
+                continue
+            if cell_len(text[start:end]) > width - indent and rest >= 2:
+                # To be cut whatever happens: the cutting starts on this line.
+                part = _cut(text[start:end], rest)
+                line, start = (line[0], start + len(part)), _after(text, start + len(part))
+            spans.append(line)
+        margin = indent if spans else 0
+        while cell_len(text[start:end]) > width - margin:
+            part = _cut(text[start:end], width - margin)
+            spans.append((start, start + len(part)))
+            start, margin = _after(text, start + len(part)), indent
+        line, used = (start, end), margin + cell_len(text[start:end])
+    if line is not None:
+        spans.append(line)
+    return spans or [(0, 0)]
+
+
+def _wrap(text: str, width: int) -> str:
+    """text in lines of at most width cells (see _spans)."""
+    return "\n".join(text[start:end] for start, end in _spans(text, width))
+
+
+def _widths(natural: list[int], narrowest: list[int], room: int) -> list[int] | None:
+    """Column widths that add up to at most room: the natural ones when they fit, else
+    the widest columns narrowed first, none below its narrowest; None if even that is too
+    wide."""
+    narrowest = [min(n, w) for n, w in zip(narrowest, natural, strict=True)]
+    if sum(narrowest) > room:
+        return None
+
+    def capped(level: int) -> list[int]:
+        return [max(n, min(w, level)) for n, w in zip(narrowest, natural, strict=True)]
+
+    low, high = 0, max(natural, default=0)  # the widest column, at the level that fits
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if sum(capped(middle)) <= room else (low, middle - 1)
+    widths = capped(low)
+    spare = room - sum(widths)
+    for i, (n, w) in enumerate(zip(narrowest, natural, strict=True)):
+        if spare and widths[i] == low and n < low < w:
+            widths[i], spare = low + 1, spare - 1
+    return widths
+
+
+def table(title: str, rows: Sequence[Sequence[Cell]], header: Sequence[str] | None = None) -> None:
     """A table on stdout (for a terminal), its first column in bold; without header,
-    rows are (key, value) pairs and no header is shown."""
+    rows are (key, value) pairs and no header is shown.
+
+    It fits the terminal's width: columns narrow (see PATH_MIN); when they cannot narrow
+    enough, (key, value) rows are written as 'key: value' lines, and rows under a header as
+    one block of 'header: value' lines each.
+    """
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    names = tuple(map(one_line, header or ("", "")))
-    t = Table(title=one_line(title), show_header=header is not None, title_justify="left")
-    # Long values (file paths) wrap rather than lose their end, where the index or name is.
-    t.add_column(names[0], style="bold", overflow="fold")
-    for name in names[1:]:
-        t.add_column(name, overflow="fold")
-    for row in rows:
-        # As Text, so that a file name such as "[red]x.png" is shown, not read as markup.
-        t.add_row(*(Text(one_line(cell)) for cell in row))
     if sys.stdout is None:
         raise OutputFailed("stdout: cannot write the results (it is closed)")
+    console = Console()
+    names = [one_line(name) for name in header or ("", "")]
+    columns = list(zip(names, *rows, strict=True))
+    # A box line either side of each column, and a space of padding either side inside it.
+    room = console.width - 3 * len(names) - 1
+    widths = _widths(
+        [max(cell_len(_text(cell)) for cell in column) for column in columns],
+        [max(_narrowest(cell) for cell in column) for column in columns],
+        room,
+    )
+    if widths is None:
+        shown: Any = _as_lines(title, rows, names if header else None, console.width)
+    else:
+        shown = Table(title=one_line(title), show_header=header is not None, title_justify="left")
+        for i, (name, width) in enumerate(zip(names, widths, strict=True)):
+            shown.add_column(
+                Text(_wrap(name, width)),
+                style="bold" if i == 0 else "",
+                width=width,
+                overflow="fold",  # never needed, as no line is wider: but nothing is lost
+            )
+        for row in rows:
+            # As Text, so that a file name such as "[red]x.png" is shown, not read as markup.
+            shown.add_row(*(Text(_wrap(_text(c, w), w)) for c, w in zip(row, widths, strict=True)))
     with writing_results():
-        Console().print(t)
+        console.print(shown)
 
 
-def summary(title: str, rows: list[tuple[str, str]]) -> None:
+def _as_lines(
+    title: str, rows: Sequence[Sequence[Cell]], header: Sequence[str] | None, width: int
+) -> Any:
+    """The rows of a table too wide for width cells, as lines no wider: 'key: value' for
+    (key, value) rows, else a block of 'header: value' lines for each row, a blank line
+    between blocks; a cell under an empty header, or an empty cell, stands alone."""
+    from rich.text import Text
+
+    lines = [Text(_wrap(one_line(title), width), style="table.title")]
+    if header is None:
+        for key, value in rows:
+            lines += _key_line(_text(key), value, width)
+    else:
+        for i, row in enumerate(rows):
+            if i > 0:
+                lines.append(Text())
+            for name, cell in zip(header, row, strict=True):
+                if not name:
+                    lines += _key_line("", cell, width, bold=True)
+                elif _text(cell):
+                    lines += _key_line(name, cell, width)
+    return Text("\n").join(lines)
+
+
+def _key_line(key: str, value: Cell, width: int, *, bold: bool = False) -> list[Any]:
+    """'key: value' in lines of at most width cells, the key in bold; the lines after the
+    first start INDENT cells in. Without a key, value alone."""
+    from rich.text import Text
+
+    head = f"{key}: " if key else ""
+    room = width - cell_len(head)
+    # Bars that would be too few beside the key start a line of their own.
+    text = head + _text(value, room if room >= SPARK_MIN else width - INDENT)
+    strong = len(text) if bold else len(head) - 1
+    lines = []
+    for n, (start, end) in enumerate(_spans(text, width, INDENT)):
+        line = Text(" " * INDENT if n else "")
+        line.append(text[start : min(end, strong)] if start < strong else "", style="bold")
+        line.append(text[max(start, strong) : end])
+        lines.append(line)
+    return lines
+
+
+def remark(text: str) -> None:
+    """A line of results for a terminal, broken at spaces to fit its width."""
+    from rich.console import Console
+
+    line = one_line(text)
+    for start, end in _spans(line, Console().width):
+        _result(line[start:end])
+
+
+def summary(title: str, rows: Sequence[tuple[str, Cell]]) -> None:
     """(key, value) rows: a table on a terminal, 'key: value' lines for a pipe or a file."""
     if is_terminal(sys.stdout):
         table(title, rows)
@@ -351,24 +576,33 @@ def summary(title: str, rows: list[tuple[str, str]]) -> None:
 def grid(title: str, headers: list[str], rows: list[list[str]]) -> None:
     """Rows under headers: a table on a terminal, aligned plain columns elsewhere."""
     if is_terminal(sys.stdout):
-        table(title, [tuple(row) for row in rows], tuple(h.replace("_", " ") for h in headers))
+        table(title, rows, [h.replace("_", " ") for h in headers])
     else:
         aligned(headers, rows)
 
 
-def key_values(rows: list[tuple[str, str]]) -> None:
+def key_values(rows: Sequence[tuple[str, Cell]]) -> None:
     """'key: value' lines on stdout (for a pipe or a file)."""
     for key, value in rows:
-        _result(f"{one_line(key)}: {one_line(value)}")
+        _result(f"{one_line(key)}: {_text(value)}")
 
 
 SPARKS = "▁▂▃▄▅▆▇█"
 
 
-def sparkline(values: Sequence[float]) -> str:
+def sparkline(values: Sequence[float], width: int | None = None) -> str:
     """values drawn as one line of bars, one character each: the smallest value as ▁,
     the largest as █, the others at the nearest of the 8 heights between (halves up).
-    All values equal draw as ▁; NaN and infinite values as a space."""
+    All values equal draw as ▁; NaN and infinite values as a space.
+
+    With fewer than len(values) bars to spare (width), each bar stands for the mean of a
+    run of consecutive values, the runs as even as can be (their lengths differ by one at
+    most), so that every value counts, a peak too; a run that holds a value which is not
+    finite is drawn as a space.
+    """
+    if width is not None and width < len(values):
+        n = len(values)
+        values = [_mean(values[i * n // width : (i + 1) * n // width]) for i in range(width)]
     finite = [v for v in values if math.isfinite(v)]
     if not finite:
         return " " * len(values)
@@ -383,6 +617,12 @@ def sparkline(values: Sequence[float]) -> str:
         return SPARKS[math.floor((v - low) / (high - low) * top + 0.5)]
 
     return "".join(spark(v) for v in values)
+
+
+def _mean(run: Sequence[float]) -> float:
+    if not all(math.isfinite(v) for v in run):
+        return math.nan
+    return math.fsum(v / len(run) for v in run)  # each v shrunk first: no overflow
 
 
 def aligned(headers: list[str], rows: list[list[str]]) -> None:
