@@ -63,7 +63,7 @@ COMMANDS = {
     "evaluate": ["evaluate", "test.h5", "--model", "bright.h5"],
     "info": ["info", "--model", "big.h5"],
     "sweep": [
-        "sweep", "train.h5", "-r", "0.01", "-r", "0.001", "-r", "1e9", "-n", "300",
+        "sweep", "train.h5", "-r", "0.01", "-r", "0.001", "-r", "1e300", "-n", "300",
         "--validation-fraction", "0.25",
     ],
     "cv": ["cv", "train.h5", "--folds", "3", "-n", "300"],
@@ -143,8 +143,8 @@ def test_too_narrow_a_table_becomes_key_value_lines_and_blocks(folder, monkeypat
 
 def test_the_line_under_a_long_list_of_mistakes_breaks_at_spaces(folder, monkeypatch):
     out = run(["evaluate", "whites.h5", "--model", "bright.h5"], folder, monkeypatch, 20)
-    assert out.endswith("\nimage: whites.h5[19]\nprobability:\n  0.880797\ntrue label: non-cat\n"
-                        "... 5 more (--json\nlists them all)\n")  # fmt: skip
+    assert out.endswith("\nimage: whites.h5[19]\nprobability:\n  0.880797\ntrue: non-cat\n"
+                        "predicted: cat\n... 5 more (--json\nlists them all)\n")  # fmt: skip
 
 
 def shown(capsys):
