@@ -140,8 +140,11 @@ def model(tmp_path_factory):
 def predict_all(corpus, model, drop):
     paths = [os.fsencode(case.path) for case in corpus.values()]
     result = run("predict", "-m", model[0], "--json", *paths, cwd=model[0].parent, drop=drop)
-    rows = [json.loads(line) for line in result.stdout.splitlines()]
-    return result, rows
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    # Every input has a record, in input order: scored, or with the error stderr also says.
+    assert len(records) == len(paths)
+    assert [os.fsencode(r["path"]) for r in records] == paths
+    return result, [r for r in records if "probability" in r]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -182,7 +185,8 @@ def test_predict_the_corpus_folder(corpus, model, drop):
     folder = next(iter(corpus.values())).path.parent
     result = run("predict", "-m", model[0], "--json", folder, cwd=folder.parent, drop=drop)
     assert result.returncode == 1
-    scored = {os.fsencode(json.loads(line)["path"]) for line in result.stdout.splitlines()}
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    scored = {os.fsencode(r["path"]) for r in records if "probability" in r}
     assert scored == {os.fsencode(c.path) for c in corpus.values() if c.readable}
     bad = unreadable(corpus.values(), drop, files_only=True)
     lines = error_lines(result.stderr)
