@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from typer.core import TyperCommand
 
-from catclf import options, reporting
+from catclf import options, reporting, views
 from catclf.entry import (
     exit_status,
     handle_signals,
@@ -75,12 +75,7 @@ from catclf.reporting import Advance, emit, emit_json, error, flush, is_terminal
 
 if TYPE_CHECKING:
     from catclf.datasets import Dataset, Skipped
-    from catclf.evaluation import Evaluation
-    from catclf.model import Model
-    from catclf.prepare import Prepared
-    from catclf.report import Report
     from catclf.training import Plan, SweepRun
-    from catclf.validation import CrossValidation
 
 EXIT_ERROR = 1
 EXIT_NOT_CAT = 3
@@ -316,69 +311,7 @@ def train(
         if as_json:
             emit_json(summary)
         else:
-            _show_trained(trained, train_set, test_set, summary)
-
-
-def _show_trained(
-    trained: Model, train_set: Dataset, test_set: Dataset | None, summary: dict[str, Any]
-) -> None:
-    rows = [
-        ("examples", train_set.describe()),
-        ("test examples", "none" if test_set is None else test_set.describe()),
-        ("train accuracy", reporting.percent(trained.train_accuracy, trained.train_examples)),
-    ]
-    if trained.validation_accuracy is not None:
-        rows += [
-            ("validation examples", str(trained.validation_examples)),
-            *reporting.honest_rows(
-                "validation accuracy",
-                trained.validation_accuracy,
-                trained.validation_examples,
-                summary["validation_accuracy_ci"],
-                None,
-                "",
-            ),
-        ]
-    if test_set is None or trained.test_accuracy is None:
-        rows.append(("test accuracy", "no test set"))
-    else:
-        rows += reporting.honest_rows(
-            "test accuracy",
-            trained.test_accuracy,
-            test_set.m,
-            summary["test_accuracy_ci"],
-            summary["test_baseline_accuracy"],
-            reporting.commonest(test_set.positives, test_set.m),
-        )
-    rows += [
-        ("final cost", f"{trained.final_cost:.6f}"),
-        ("skipped", str(len(summary["skipped"]))),
-        ("ignored", str(summary["ignored"])),
-        ("model", summary["model"]),
-    ]
-    reporting.summary("Trained", rows)
-
-
-def _accuracy_rows(m: Model) -> list[tuple[str, str]]:
-    """The train and test accuracies a model records, as summary rows."""
-    test = m.test_accuracy
-    return [
-        ("train accuracy", reporting.percent(m.train_accuracy, m.train_examples)),
-        (
-            "test accuracy",
-            "no test set" if test is None else reporting.percent(test, m.test_examples),
-        ),
-    ]
-
-
-def _validation_rows(m: Model) -> list[tuple[str, str]]:
-    """The examples a model held out of its training, and its accuracy on them."""
-    if m.validation_accuracy is None:
-        return []
-    return [
-        ("validation examples", str(m.validation_examples)),
-        ("validation accuracy", reporting.percent(m.validation_accuracy, m.validation_examples)),
-    ]
+            views.trained(trained, train_set, test_set, summary)
 
 
 class _TrainingBar:
@@ -474,21 +407,7 @@ def prepare(
         if as_json:
             emit_json({**done.as_dict(), "seconds": round(time.perf_counter() - started, 3)})
         else:
-            _show_prepared(done)
-
-
-def _show_prepared(done: Prepared) -> None:
-    from catclf.memory import format_size
-
-    rows = []
-    for side, w in zip(("train", "test"), [*done.written, None], strict=False):
-        rows += [
-            (f"{side} file", "none" if w is None else f"{w.path} ({format_size(w.size)})"),
-            (f"{side} examples", "none" if w is None else w.data.describe()),
-        ]
-    photos = done.photos
-    rows += [("skipped", str(len(photos.skipped))), ("ignored", str(photos.ignored))]
-    reporting.summary("Prepared", rows)
+            views.prepared(done)
 
 
 def _load_sets(
@@ -624,26 +543,14 @@ def sweep(
     if as_json:
         emit_json([_sweep_json(r, train_set, test_set, skipped, how) for r in runs])
     else:
-        _sweep_table(runs, has_test=test_set is not None)
+        views.sweep_table(runs, has_test=test_set is not None)
     if all(run.model is None for run in runs):
         raise TrainingDiverged("training diverged in every run; try smaller rates")
     if out is not None:
-        pictures = {CURVES: plots.learning_curves(*_curves(runs))}
+        pictures = {CURVES: plots.learning_curves(*views.curves(runs))}
         for path in report.write_files(out, pictures, force=force, inputs=inputs):
             if not quiet:
                 note(f"wrote {path}")
-
-
-def _curves(runs: list[SweepRun]) -> tuple[list[tuple[str, list[float] | None]], str]:
-    """The learning curves of a sweep, each labelled by its rate (and penalty, when the
-    sweep tried several), and the legend's title."""
-    several = len({r.l2 for r in runs}) > 1
-
-    def label(r: SweepRun) -> str:
-        return f"{r.learning_rate:g}, l2 {r.l2:g}" if several else f"{r.learning_rate:g}"
-
-    curves = [(label(r), None if r.model is None else list(r.costs)) for r in runs]
-    return curves, "learning rate, l2" if several else "learning rate"
 
 
 def _sweep_json(
@@ -658,35 +565,6 @@ def _sweep_json(
         "solver": how.solver,
         "streamed": how.streamed,
     }
-
-
-def _sweep_table(runs: list[SweepRun], *, has_test: bool) -> None:
-    from catclf.training import cost_warnings
-
-    def pct(value: float | None) -> str:
-        return "-" if value is None else reporting.pct(value)
-
-    rows = []
-    for r in runs:
-        rate, l2 = f"{r.learning_rate:g}", f"{r.l2:g}"
-        if r.model is None:
-            rows.append([rate, l2, "-", "-", "-", "-", "diverged"])
-            continue
-        rows.append(
-            [
-                rate,
-                l2,
-                pct(r.train_accuracy),
-                pct(r.validation_accuracy),
-                pct(r.test_accuracy) if has_test else "-",
-                f"{r.model.final_cost:.6f}",
-                ",".join(
-                    ["best"] * r.best + ["warning"] * bool(r.model and cost_warnings(r.model))
-                ),
-            ]
-        )
-    headers = ["learning_rate", "l2", "train", "validation", "test", "final_cost", "note"]
-    reporting.grid("Sweep", headers, rows)
 
 
 @app.command(cls=_Command)
@@ -742,41 +620,7 @@ def cv(
     if as_json:
         emit_json(result.as_dict())
     else:
-        _show_cross_validation(result, train_set)
-
-
-def _show_cross_validation(result: CrossValidation, data: Dataset) -> None:
-    rows = [
-        [
-            str(k + 1),
-            str(fold.validation_examples),
-            reporting.pct(fold.train_accuracy),
-            reporting.pct(fold.validation_accuracy),
-            f"{fold.validation_cost:.6f}",
-        ]
-        for k, fold in enumerate(result.folds)
-    ]
-    headers = ["fold", "held_out", "train", "validation", "validation_cost"]
-    reporting.grid("Folds", headers, rows)
-    mean, std = result.mean_validation_accuracy, result.std_validation_accuracy
-    baseline, commonest = result.baseline_accuracy, reporting.commonest(data.positives, data.m)
-    if mean - std > baseline:
-        said = f"better than always answering {commonest}"
-    elif mean + std < baseline:
-        said = f"worse than always answering {commonest}"
-    else:
-        said = f"no better than always answering {commonest}, within the spread of the folds"
-    reporting.summary(
-        "Cross-validation",
-        [
-            ("examples", data.describe()),
-            ("mean train accuracy", reporting.pct(result.mean_train_accuracy)),
-            ("mean validation accuracy", reporting.pct(mean)),
-            ("standard deviation", f"{reporting.pct(std)} from fold to fold"),
-            ("baseline", f"{reporting.pct(baseline)}, always answering {commonest}"),
-            ("verdict", said),
-        ],
-    )
+        views.cross_validation(result, train_set)
 
 
 @app.command(cls=_Command)
@@ -831,33 +675,7 @@ def report(
     )
 
     with _summary_after_saving(f"the report was saved in {out}"):
-        _show_report(out, made, written, labelled, as_json=as_json, quiet=quiet)
-
-
-def _show_report(
-    out: Path,
-    made: Report,
-    written: list[Path],
-    labelled: Dataset | None,
-    *,
-    as_json: bool,
-    quiet: bool,
-) -> None:
-    from catclf import report as reports
-
-    if as_json:
-        emit_json(
-            {
-                "out": str(out),
-                "files": [str(p) for p in written],
-                "misclassified": None if labelled is None else made.misclassified,
-                "scores": None if made.scores is None else made.scores.as_dict(),
-            }
-        )
-        return
-    if labelled is not None and not made.misclassified and not quiet:
-        note(f"no image of {labelled.origin} is misclassified: no {reports.MISCLASSIFIED}")
-    reporting.summary("Written", [(reports.WHAT[p.name], str(p)) for p in written])
+        views.report_written(out, made, written, labelled, as_json=as_json, quiet=quiet)
 
 
 def _load_labelled(
@@ -958,7 +776,7 @@ def predict(
         if isinstance(p, ImageError):
             error(str(p))
             if as_json:
-                emit_json(_error_record(name, p))
+                emit_json(views.error_record(name, p))
             failed = True
             continue
         verdict = label(p, threshold)
@@ -968,7 +786,7 @@ def predict(
         elif single:
             emit(f"{p:.6f}")
         else:
-            emit(f"{_tsv_field(name)}\t{p:.6f}\t{verdict}")
+            emit(f"{views.tsv_field(name)}\t{p:.6f}\t{verdict}")
     if failed:
         raise typer.Exit(EXIT_ERROR)
     if exit_code and not all_cats:
@@ -990,22 +808,6 @@ def _model_path(path: Path | None, quiet: bool) -> Path:
             "trained on the bundled cat / non-cat set"
         )
     return model_file.BUNDLED_PATH
-
-
-def _error_record(name: str, e: ImageError) -> dict[str, str]:
-    """{"path", "error"} for an input that cannot be scored; name is "" for an argument or
-    list entry that named no image, whose message begins with what it named."""
-    message = str(e)
-    path = name or message.split(": ", 1)[0]
-    reason = message[len(path) + 2 :] if message.startswith(f"{path}: ") else message
-    return {"path": path, "error": reason}
-
-
-def _tsv_field(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-
-
-SHOWN = 20  # misclassified images listed on a terminal
 
 
 @app.command(cls=_Command)
@@ -1057,52 +859,13 @@ def evaluate(
     if as_json:
         emit_json({"model": str(path), **result.as_dict()})
     else:
-        _show_evaluation(result, path)
+        views.evaluation(result, path)
     if min_accuracy is not None and scores.accuracy < min_accuracy:
         error(
             f"accuracy {reporting.percent(scores.accuracy, scores.examples)} is below "
             f"--min-accuracy {min_accuracy:g}"
         )
         raise typer.Exit(EXIT_ERROR)
-
-
-def _show_evaluation(result: Evaluation, path: Path) -> None:
-    data, c = result.data, result.confusion
-    rows = [
-        ("data", data.origin),
-        ("model", str(path)),
-        ("examples", data.describe()),
-        ("threshold", f"{result.scores.threshold:g}"),
-        *reporting.score_rows(result.scores, data.positives),
-    ]
-    counts = [
-        ("true positives", str(c.tp)),
-        ("false positives", str(c.fp)),
-        ("true negatives", str(c.tn)),
-        ("false negatives", str(c.fn)),
-        ("skipped", str(len(data.skipped))),
-        ("misclassified", str(len(result.misclassified))),
-    ]
-    lines = [[w.source, f"{w.probability:.6f}", w.true, w.predicted] for w in result.misclassified]
-    if not is_terminal(sys.stdout):
-        reporting.key_values(rows + counts)
-        for line in lines:
-            emit("\t".join(_tsv_field(field) for field in line))
-        return
-    reporting.table("Evaluated", rows + counts[-2:])
-    reporting.table(
-        "Confusion matrix",
-        [("true cat", str(c.tp), str(c.fn)), ("true non-cat", str(c.fp), str(c.tn))],
-        header=("", "predicted cat", "predicted non-cat"),
-    )
-    if lines:
-        reporting.table(
-            "Misclassified",
-            [tuple(line) for line in lines[:SHOWN]],
-            header=("image", "probability", "true", "predicted"),
-        )
-    if len(lines) > SHOWN:
-        reporting.remark(f"... {len(lines) - SHOWN} more (--json lists them all)")
 
 
 @app.command(cls=_Command)
@@ -1126,43 +889,7 @@ def info(
     if as_json:
         emit_json({"model": str(path), **m.as_dict()})
     else:
-        _show_model(path, m)
-
-
-def _show_model(path: Path, m: Model) -> None:
-    from catclf import model as model_file
-    from catclf.images import CHANNELS, IMAGE_SIZE
-
-    costs = list(m.costs)
-    rows = [
-        ("model", str(path)),
-        ("format", f"{model_file.FORMAT} version {model_file.FORMAT_VERSION}"),
-        ("classes", f"{m.classes[0]} / {m.classes[1]} (negative / positive)"),
-        ("image size", f"{IMAGE_SIZE}x{IMAGE_SIZE}x{CHANNELS}"),
-        ("preprocessing", m.preprocessing or "unknown"),
-        ("learning rate", f"{m.settings.learning_rate:g}"),
-        ("iterations", str(m.settings.num_iterations)),
-        ("l2", f"{m.settings.l2:g}"),
-        ("solver", m.solver or "unknown"),
-        ("train data", m.train_data or "unknown"),
-        ("train examples", str(m.train_examples)),
-        _accuracy_rows(m)[0],
-        *_validation_rows(m),
-        ("test examples", str(m.test_examples)),
-        _accuracy_rows(m)[1],
-        ("final cost", f"{m.final_cost:.6f}"),
-        ("created", m.created or "unknown"),
-        ("catclf version", m.catclf_version or "unknown"),
-    ]
-    if is_terminal(sys.stdout):
-        history: reporting.Cell = "none"
-        if costs:
-            history = reporting.Sparkline(
-                costs, f"{costs[0]:.6f} → {costs[-1]:.6f}", "(every 100 iterations)"
-            )
-        reporting.table("Model", [*rows, ("cost history", history)])
-    else:
-        reporting.key_values(rows + [("costs", " ".join(f"{c:.6f}" for c in costs))])
+        views.model(path, m)
 
 
 def main() -> None:

@@ -1319,7 +1319,7 @@ def test_evaluate_on_a_terminal_shows_tables_and_caps_the_list(runner, tmp_path,
     brightness_model(tmp_path / "model.h5")
     write_test_file(tmp_path / "whites.h5", [255] * 25, [0] * 25)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("catclf.cli.is_terminal", lambda stream: True)
+    monkeypatch.setattr("catclf.views.is_terminal", lambda stream: True)
     monkeypatch.setenv("COLUMNS", "120")
     result = runner.invoke(app, ["evaluate", "whites.h5"])
     assert result.exit_code == 0, result.output
@@ -1419,7 +1419,7 @@ def test_info_without_a_stored_version_says_so(tmp_path):
 def test_info_on_a_terminal_draws_the_cost_history(runner, tmp_path, monkeypatch):
     hand_made_model(tmp_path / "m.h5")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("catclf.cli.is_terminal", lambda stream: True)
+    monkeypatch.setattr("catclf.views.is_terminal", lambda stream: True)
     monkeypatch.setenv("COLUMNS", "150")
     result = runner.invoke(app, ["info", "-m", "m.h5"])
     assert result.exit_code == 0, result.output

@@ -75,7 +75,7 @@ def run(args, folder, monkeypatch, width=None):
     monkeypatch.chdir(folder)
     if width is not None:
         monkeypatch.setenv("COLUMNS", str(width))
-        for module in ("catclf.cli", "catclf.reporting"):
+        for module in ("catclf.cli", "catclf.views", "catclf.reporting"):
             monkeypatch.setattr(f"{module}.is_terminal", lambda stream: stream is sys.stdout)
     result = CliRunner().invoke(app, [*args, "-q"])
     assert result.exit_code == 0, result.output

@@ -1,0 +1,290 @@
+"""What each command shows a person: its summaries, tables and lines, on a terminal or sent
+to a pipe or a file (`catclf.reporting` decides which and draws them). The commands in
+`catclf.cli` hand their results here; JSON is written there, from the library's as_dict."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from catclf import reporting
+from catclf.errors import ImageError
+from catclf.reporting import emit, emit_json, is_terminal, note
+
+if TYPE_CHECKING:
+    from catclf.datasets import Dataset
+    from catclf.evaluation import Evaluation
+    from catclf.model import Model
+    from catclf.prepare import Prepared
+    from catclf.report import Report
+    from catclf.training import SweepRun
+    from catclf.validation import CrossValidation
+
+
+def trained(
+    trained: Model, train_set: Dataset, test_set: Dataset | None, summary: dict[str, Any]
+) -> None:
+    rows = [
+        ("examples", train_set.describe()),
+        ("test examples", "none" if test_set is None else test_set.describe()),
+        ("train accuracy", reporting.percent(trained.train_accuracy, trained.train_examples)),
+    ]
+    if trained.validation_accuracy is not None:
+        rows += [
+            ("validation examples", str(trained.validation_examples)),
+            *reporting.honest_rows(
+                "validation accuracy",
+                trained.validation_accuracy,
+                trained.validation_examples,
+                summary["validation_accuracy_ci"],
+                None,
+                "",
+            ),
+        ]
+    if test_set is None or trained.test_accuracy is None:
+        rows.append(("test accuracy", "no test set"))
+    else:
+        rows += reporting.honest_rows(
+            "test accuracy",
+            trained.test_accuracy,
+            test_set.m,
+            summary["test_accuracy_ci"],
+            summary["test_baseline_accuracy"],
+            reporting.commonest(test_set.positives, test_set.m),
+        )
+    rows += [
+        ("final cost", f"{trained.final_cost:.6f}"),
+        ("skipped", str(len(summary["skipped"]))),
+        ("ignored", str(summary["ignored"])),
+        ("model", summary["model"]),
+    ]
+    reporting.summary("Trained", rows)
+
+
+def accuracy_rows(m: Model) -> list[tuple[str, str]]:
+    """The train and test accuracies a model records, as summary rows."""
+    test = m.test_accuracy
+    return [
+        ("train accuracy", reporting.percent(m.train_accuracy, m.train_examples)),
+        (
+            "test accuracy",
+            "no test set" if test is None else reporting.percent(test, m.test_examples),
+        ),
+    ]
+
+
+def validation_rows(m: Model) -> list[tuple[str, str]]:
+    """The examples a model held out of its training, and its accuracy on them."""
+    if m.validation_accuracy is None:
+        return []
+    return [
+        ("validation examples", str(m.validation_examples)),
+        ("validation accuracy", reporting.percent(m.validation_accuracy, m.validation_examples)),
+    ]
+
+
+def prepared(done: Prepared) -> None:
+    from catclf.memory import format_size
+
+    rows = []
+    for side, w in zip(("train", "test"), [*done.written, None], strict=False):
+        rows += [
+            (f"{side} file", "none" if w is None else f"{w.path} ({format_size(w.size)})"),
+            (f"{side} examples", "none" if w is None else w.data.describe()),
+        ]
+    photos = done.photos
+    rows += [("skipped", str(len(photos.skipped))), ("ignored", str(photos.ignored))]
+    reporting.summary("Prepared", rows)
+
+
+def curves(runs: list[SweepRun]) -> tuple[list[tuple[str, list[float] | None]], str]:
+    """The learning curves of a sweep, each labelled by its rate (and penalty, when the
+    sweep tried several), and the legend's title."""
+    several = len({r.l2 for r in runs}) > 1
+
+    def label(r: SweepRun) -> str:
+        return f"{r.learning_rate:g}, l2 {r.l2:g}" if several else f"{r.learning_rate:g}"
+
+    curves = [(label(r), None if r.model is None else list(r.costs)) for r in runs]
+    return curves, "learning rate, l2" if several else "learning rate"
+
+
+def sweep_table(runs: list[SweepRun], *, has_test: bool) -> None:
+    from catclf.training import cost_warnings
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else reporting.pct(value)
+
+    rows = []
+    for r in runs:
+        rate, l2 = f"{r.learning_rate:g}", f"{r.l2:g}"
+        if r.model is None:
+            rows.append([rate, l2, "-", "-", "-", "-", "diverged"])
+            continue
+        rows.append(
+            [
+                rate,
+                l2,
+                pct(r.train_accuracy),
+                pct(r.validation_accuracy),
+                pct(r.test_accuracy) if has_test else "-",
+                f"{r.model.final_cost:.6f}",
+                ",".join(
+                    ["best"] * r.best + ["warning"] * bool(r.model and cost_warnings(r.model))
+                ),
+            ]
+        )
+    headers = ["learning_rate", "l2", "train", "validation", "test", "final_cost", "note"]
+    reporting.grid("Sweep", headers, rows)
+
+
+def cross_validation(result: CrossValidation, data: Dataset) -> None:
+    rows = [
+        [
+            str(k + 1),
+            str(fold.validation_examples),
+            reporting.pct(fold.train_accuracy),
+            reporting.pct(fold.validation_accuracy),
+            f"{fold.validation_cost:.6f}",
+        ]
+        for k, fold in enumerate(result.folds)
+    ]
+    headers = ["fold", "held_out", "train", "validation", "validation_cost"]
+    reporting.grid("Folds", headers, rows)
+    mean, std = result.mean_validation_accuracy, result.std_validation_accuracy
+    baseline, commonest = result.baseline_accuracy, reporting.commonest(data.positives, data.m)
+    if mean - std > baseline:
+        said = f"better than always answering {commonest}"
+    elif mean + std < baseline:
+        said = f"worse than always answering {commonest}"
+    else:
+        said = f"no better than always answering {commonest}, within the spread of the folds"
+    reporting.summary(
+        "Cross-validation",
+        [
+            ("examples", data.describe()),
+            ("mean train accuracy", reporting.pct(result.mean_train_accuracy)),
+            ("mean validation accuracy", reporting.pct(mean)),
+            ("standard deviation", f"{reporting.pct(std)} from fold to fold"),
+            ("baseline", f"{reporting.pct(baseline)}, always answering {commonest}"),
+            ("verdict", said),
+        ],
+    )
+
+
+def report_written(
+    out: Path,
+    made: Report,
+    written: list[Path],
+    labelled: Dataset | None,
+    *,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    from catclf import report as reports
+
+    if as_json:
+        emit_json(
+            {
+                "out": str(out),
+                "files": [str(p) for p in written],
+                "misclassified": None if labelled is None else made.misclassified,
+                "scores": None if made.scores is None else made.scores.as_dict(),
+            }
+        )
+        return
+    if labelled is not None and not made.misclassified and not quiet:
+        note(f"no image of {labelled.origin} is misclassified: no {reports.MISCLASSIFIED}")
+    reporting.summary("Written", [(reports.WHAT[p.name], str(p)) for p in written])
+
+
+def error_record(name: str, e: ImageError) -> dict[str, str]:
+    """{"path", "error"} for an input that cannot be scored; name is "" for an argument or
+    list entry that named no image, whose message begins with what it named."""
+    message = str(e)
+    path = name or message.split(": ", 1)[0]
+    reason = message[len(path) + 2 :] if message.startswith(f"{path}: ") else message
+    return {"path": path, "error": reason}
+
+
+def tsv_field(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+SHOWN = 20  # misclassified images listed on a terminal
+
+
+def evaluation(result: Evaluation, path: Path) -> None:
+    data, c = result.data, result.confusion
+    rows = [
+        ("data", data.origin),
+        ("model", str(path)),
+        ("examples", data.describe()),
+        ("threshold", f"{result.scores.threshold:g}"),
+        *reporting.score_rows(result.scores, data.positives),
+    ]
+    counts = [
+        ("true positives", str(c.tp)),
+        ("false positives", str(c.fp)),
+        ("true negatives", str(c.tn)),
+        ("false negatives", str(c.fn)),
+        ("skipped", str(len(data.skipped))),
+        ("misclassified", str(len(result.misclassified))),
+    ]
+    lines = [[w.source, f"{w.probability:.6f}", w.true, w.predicted] for w in result.misclassified]
+    if not is_terminal(sys.stdout):
+        reporting.key_values(rows + counts)
+        for line in lines:
+            emit("\t".join(tsv_field(field) for field in line))
+        return
+    reporting.table("Evaluated", rows + counts[-2:])
+    reporting.table(
+        "Confusion matrix",
+        [("true cat", str(c.tp), str(c.fn)), ("true non-cat", str(c.fp), str(c.tn))],
+        header=("", "predicted cat", "predicted non-cat"),
+    )
+    if lines:
+        reporting.table(
+            "Misclassified",
+            [tuple(line) for line in lines[:SHOWN]],
+            header=("image", "probability", "true", "predicted"),
+        )
+    if len(lines) > SHOWN:
+        reporting.remark(f"... {len(lines) - SHOWN} more (--json lists them all)")
+
+
+def model(path: Path, m: Model) -> None:
+    from catclf import model as model_file
+    from catclf.images import CHANNELS, IMAGE_SIZE
+
+    costs = list(m.costs)
+    rows = [
+        ("model", str(path)),
+        ("format", f"{model_file.FORMAT} version {model_file.FORMAT_VERSION}"),
+        ("classes", f"{m.classes[0]} / {m.classes[1]} (negative / positive)"),
+        ("image size", f"{IMAGE_SIZE}x{IMAGE_SIZE}x{CHANNELS}"),
+        ("preprocessing", m.preprocessing or "unknown"),
+        ("learning rate", f"{m.settings.learning_rate:g}"),
+        ("iterations", str(m.settings.num_iterations)),
+        ("l2", f"{m.settings.l2:g}"),
+        ("solver", m.solver or "unknown"),
+        ("train data", m.train_data or "unknown"),
+        ("train examples", str(m.train_examples)),
+        accuracy_rows(m)[0],
+        *validation_rows(m),
+        ("test examples", str(m.test_examples)),
+        accuracy_rows(m)[1],
+        ("final cost", f"{m.final_cost:.6f}"),
+        ("created", m.created or "unknown"),
+        ("catclf version", m.catclf_version or "unknown"),
+    ]
+    if is_terminal(sys.stdout):
+        history: reporting.Cell = "none"
+        if costs:
+            history = reporting.Sparkline(
+                costs, f"{costs[0]:.6f} → {costs[-1]:.6f}", "(every 100 iterations)"
+            )
+        reporting.table("Model", [*rows, ("cost history", history)])
+    else:
+        reporting.key_values(rows + [("costs", " ".join(f"{c:.6f}" for c in costs))])
