@@ -17,9 +17,8 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-from hand_made import write_model_file
+from helpers import N_X, write_model_file
 
-N_X = 64 * 64 * 3
 OUTSIDE = "catclf reads only what the file itself holds"
 
 

@@ -7,13 +7,13 @@ import pathlib
 import numpy as np
 import pytest
 from course import TEST_CORRECT, TEST_EXAMPLES, TRAIN_CORRECT, TRAIN_EXAMPLES
+from helpers import SAMPLES
 from PIL import Image
 from typer.testing import CliRunner
 
 import catclf
 from catclf.cli import app
 
-SAMPLES = pathlib.Path(__file__).resolve().parent.parent / "sample_images"
 PHOTOS = sorted(str(p) for p in SAMPLES.iterdir() if p.suffix in (".png", ".jpg"))
 
 

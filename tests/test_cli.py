@@ -20,171 +20,38 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from hand_made import write_model_file
+from helpers import (
+    BLACK,
+    BUNDLED_MODEL,
+    GREY,
+    N_X,
+    PACKAGE_DATA,
+    SAMPLES,
+    WHITE,
+    brightness_model,
+    catclf_run,
+    class_folders,
+    constant_model,
+    error_lines,
+    inseparable,
+    interrupted,
+    listing,
+    probability_by_hand,
+    save_png,
+    sigmoid,
+    train_json,
+    uniform,
+    without_root_powers,
+    write_model_file,
+)
 from PIL import Image
 from typer.testing import CliRunner
 
-import catclf
 from catclf.cli import app
 
-PACKAGE_DATA = Path(catclf.__file__).parent / "data"
-BUNDLED_MODEL = PACKAGE_DATA / "model.h5"
-SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
-N_X = 64 * 64 * 3
 LN2 = math.log(2)
 PROBABILITY = re.compile(r"\d\.\d{6}")
 ANSI = "\x1b"
-
-
-def catclf_run(*args, cwd, stdin=b"", env=None, prefix=(), timeout=300):
-    """Run `python -m catclf ARGS` in cwd (after prefix, a command such as setpriv);
-    stdout and stderr as text. Arguments may be str, bytes, Path or numbers."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("CATCLF_")}
-    environment.update(env or {})
-    result = subprocess.run(
-        [
-            *prefix,
-            sys.executable,
-            "-m",
-            "catclf",
-            *(a if isinstance(a, bytes) else os.fsencode(str(a)) for a in args),
-        ],
-        cwd=cwd,
-        input=stdin,
-        capture_output=True,
-        env=environment,
-        timeout=timeout,
-    )
-    out = result.stdout.decode("utf-8", "surrogateescape")
-    err = result.stderr.decode("utf-8", "backslashreplace")
-    assert "Traceback" not in err
-    return subprocess.CompletedProcess(result.args, result.returncode, out, err)
-
-
-def train_json(*args, cwd):
-    """`catclf train ARGS --json`, which must succeed: (its summary, its stderr)."""
-    result = catclf_run("train", *args, "--json", cwd=cwd)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout), result.stderr
-
-
-def interrupted(args, *, cwd, after, signal_number, delay=0.0):
-    """Run `python -m catclf ARGS` and send it signal_number delay seconds after a line of
-    its stderr holds after; (exit status, stdout, stderr)."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("CATCLF_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "catclf", *map(str, args)],
-        cwd=cwd,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        # A shell that starts jobs in the background hands them SIGINT ignored; a user's
-        # catclf, started from a terminal, has it at its default.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    try:
-        assert process.stderr is not None
-        for line in process.stderr:
-            if after in line:
-                break
-        time.sleep(delay)
-        process.send_signal(signal_number)
-        out, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert "Traceback" not in err
-    return process.returncode, out, err
-
-
-def error_lines(stderr):
-    return [line for line in stderr.splitlines() if line.startswith("catclf: error:")]
-
-
-def sigmoid(z):
-    return 1 / (1 + np.exp(-z))
-
-
-def save_png(path, pixels):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.asarray(pixels, dtype=np.uint8), "RGB").save(path)
-    return path
-
-
-def uniform(path, value):
-    return save_png(path, np.full((64, 64, 3), value, dtype=np.uint8))
-
-
-def brightness_model(path):
-    """z = 4 * mean(x) - 2: a uniform image of value v has p = sigmoid(4 v / 255 - 2)."""
-    return write_model_file(path, w=np.full((N_X, 1), 4 / N_X), b=np.float64(-2.0))
-
-
-# For brightness_model, worked out by hand:
-# white (255): sigmoid(2) = 0.880797; black (0): sigmoid(-2) = 0.119203;
-# grey (128): z = 512/255 - 2 = 0.0078431, p = 0.5 + z/4 - ... = 0.501961.
-WHITE, BLACK, GREY = "0.880797", "0.119203", "0.501961"
-
-
-def constant_model(path, p):
-    """w = 0, b = logit(p): every image has probability p."""
-    return write_model_file(path, w=np.zeros((N_X, 1)), b=np.float64(math.log(p / (1 - p))))
-
-
-def probability_by_hand(model_path, image_path):
-    """sigmoid(w . x + b) with numpy, w and b read with h5py, x the image's pixels / 255.
-
-    A 64x64 picture is used as it is; a photo (only the sample cat) is first resized
-    with Pillow's Lanczos filter, as the README says catclf does.
-    """
-    with h5py.File(model_path, "r") as f:
-        w, b = f["w"][()].reshape(-1), float(f["b"][()])
-    with Image.open(image_path) as im:
-        pixels = np.asarray(im.convert("RGB"), dtype=np.float64)
-    if pixels.shape != (64, 64, 3):
-        pixels = np.asarray(
-            Image.open(image_path).convert("RGB").resize((64, 64), Image.Resampling.LANCZOS),
-            dtype=np.float64,
-        )
-    return float(sigmoid(w @ (pixels.reshape(-1) / 255) + b))
-
-
-def class_folders(root, per_class=4, seed=0, broken=False):
-    """root/cat: reddish pictures; root/non-cat: bluish ones (green and noise vary).
-
-    Red against blue needs no bias, so a few iterations from w = 0 separate them, and
-    the separation holds for pictures not trained on.
-    """
-    rng = np.random.default_rng(seed)
-
-    def picture(channel):
-        pixels = rng.integers(-30, 31, (64, 64, 3))
-        pixels[..., channel] += rng.integers(120, 220)
-        pixels[..., 1] += rng.integers(0, 256)
-        return np.clip(pixels, 0, 255)
-
-    for i in range(per_class):
-        save_png(root / "cat" / f"c{i}.png", picture(0))
-        save_png(root / "non-cat" / f"n{i}.png", picture(2))
-    (root / "cat" / "README.md").write_text("not an image, and not named like one")
-    if broken:
-        (root / "cat" / "broken.png").write_bytes(b"this is not a PNG")
-    return root
-
-
-def inseparable(root):
-    """The same picture 3 times as a cat and once as not: no w separates them."""
-    picture = np.random.default_rng(1).integers(0, 256, (64, 64, 3))
-    for i in range(3):
-        save_png(root / "cat" / f"{i}.png", picture)
-    save_png(root / "non-cat" / "0.png", picture)
-    return root
-
-
-def listing(folder):
-    return sorted(p.name for p in folder.iterdir())
 
 
 @pytest.fixture
@@ -958,17 +825,6 @@ def test_every_command_help_has_examples(runner, command):
 def test_every_command_is_covered_by_the_help_test():
     names = {c.name or c.callback.__name__ for c in app.registered_commands}
     assert names == {"train", "predict", "evaluate", "info", "prepare", "sweep", "report"}
-
-
-def without_root_powers():
-    """A command prefix under which file permissions apply, even when the tests run as root."""
-    if os.geteuid() != 0:
-        return []
-    setpriv = shutil.which("setpriv")
-    drop = [setpriv, "--bounding-set=-dac_override,-dac_read_search"] if setpriv else []
-    if not drop or subprocess.run([*drop, "true"], capture_output=True).returncode != 0:
-        pytest.skip("running as root and cannot drop CAP_DAC_OVERRIDE")
-    return drop
 
 
 def test_unreadable_files_and_folders_are_one_line_errors(tmp_path, pictures):

@@ -11,8 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hand_made import write_model_file
-from test_cli import WHITE, brightness_model, uniform
+from helpers import WHITE, brightness_model, uniform, write_model_file
 
 ESC = "\x1b"
 NO_SPACE = "catclf: error: stdout: cannot write the results (No space left on device)"

@@ -22,8 +22,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from hand_made import write_model_file
-from test_cli import (
+from helpers import (
+    N_X,
     brightness_model,
     catclf_run,
     class_folders,
@@ -32,6 +32,7 @@ from test_cli import (
     listing,
     uniform,
     without_root_powers,
+    write_model_file,
 )
 from typer.testing import CliRunner
 
@@ -41,7 +42,6 @@ from catclf.cli import app
 from catclf.datasets import load
 from catclf.errors import DataError, ModelError
 
-N_X = 64 * 64 * 3
 PACKAGE = Path(catclf.__file__).parent
 
 

@@ -18,9 +18,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from hand_made import write_model_file
-from hostile_hdf5 import N_X, Case, build, images, labels
-from test_cli import catclf_run, uniform
+from helpers import N_X, catclf_run, uniform, write_model_file
+from hostile_hdf5 import Case, build, images, labels
 from typer.testing import CliRunner
 
 from catclf import datasets, hdf5

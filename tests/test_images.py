@@ -20,13 +20,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from corpus import EPS
+from helpers import SAMPLES
 from PIL import Image, ImageOps
 
 from catclf import images
 from catclf.errors import CatclfError, ImageError
 from catclf.images import MIN_IMAGES_PER_PROCESS, find_images, load_image, reader, to_columns
 
-SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 LANCZOS = Image.Resampling.LANCZOS
 ORIENTATION = 0x0112  # the EXIF tag
 
@@ -868,7 +868,7 @@ def test_a_name_too_long_is_an_image_error_naming_it(tmp_path):
 
 
 def test_a_path_through_a_folder_without_search_permission(tmp_path):
-    from test_cli import without_root_powers
+    from helpers import without_root_powers
 
     drop = without_root_powers()
     (tmp_path / "locked" / "inner").mkdir(parents=True)

@@ -15,16 +15,13 @@ import sys
 import h5py
 import numpy as np
 import pytest
-from hand_made import write_model_file
+from helpers import N_X, catclf_run, write_model_file
 from occupants import FOREIGN, SPECIAL, is_special, make_foreign, make_special
 from PIL import Image
-from test_cli import catclf_run
 
 from catclf import model
 from catclf.errors import ModelError
 from catclf.model import Model, Settings
-
-N_X = 64 * 64 * 3
 
 
 def make_model(*, b=-0.25, test_accuracy=0.6, seed=0, solver="gram"):

@@ -17,9 +17,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from occupants import make_foreign
-from PIL import Image
-from test_cli import (
+from helpers import (
+    FILE_LIST,
     catclf_run,
     error_lines,
     interrupted,
@@ -28,13 +27,14 @@ from test_cli import (
     train_json,
     without_root_powers,
 )
+from occupants import make_foreign
+from PIL import Image
 
 import catclf
 from catclf.datasets import read_hdf5
 from catclf.images import PREPROCESSING
 
 ITERATIONS = "300"
-FILE_LIST = ".catclf-files.json"  # what catclf wrote in a folder, as the README says
 
 
 def photos(root, per_class=6, seed=0, start=0):

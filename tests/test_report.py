@@ -17,10 +17,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from hand_made import write_model_file
-from PIL import Image
-from test_cli import (
+from helpers import (
     BUNDLED_MODEL,
+    FILE_LIST,
     N_X,
     PACKAGE_DATA,
     SAMPLES,
@@ -30,13 +29,14 @@ from test_cli import (
     error_lines,
     sigmoid,
     without_root_powers,
+    write_model_file,
 )
+from PIL import Image
 
 from catclf import report
 from catclf.errors import ReportError
 
 TEST_FILE = PACKAGE_DATA / "test_catvnoncat.h5"
-FILE_LIST = ".catclf-files.json"  # what catclf wrote in a folder, as the README says
 INSTALL = "pip install 'catclf[plot]'"
 
 

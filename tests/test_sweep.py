@@ -10,8 +10,8 @@ import json
 import math
 
 import pytest
+from helpers import PACKAGE_DATA, catclf_run, error_lines
 from PIL import Image
-from test_cli import PACKAGE_DATA, catclf_run, error_lines
 
 TRAIN_FILE = PACKAGE_DATA / "train_catvnoncat.h5"
 
