@@ -24,6 +24,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from course import LEARNING_RATE, NUM_ITERATIONS, TRAIN_EXAMPLES
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -71,12 +72,12 @@ def catclf_run(*args, cwd, stdin=b"", env=None, prefix=(), timeout=300):
     return subprocess.CompletedProcess(result.args, result.returncode, out, err)
 
 
-def start_catclf(*args, cwd, **popen):
+def start_catclf(*args, cwd, env=None, **popen):
     """`python -m catclf ARGS` started in cwd, stdout and stderr piped unless popen says
     otherwise; the caller waits for it."""
     popen = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **popen}
     return subprocess.Popen(
-        [sys.executable, "-m", "catclf", *map(str, args)], cwd=cwd, env=environment(), **popen
+        [sys.executable, "-m", "catclf", *map(str, args)], cwd=cwd, env=environment(env), **popen
     )
 
 
@@ -137,7 +138,7 @@ def _exit_status(argv):
 
 def train_json(*args, cwd):
     """`catclf train ARGS --json`, which must succeed: (its summary, its stderr)."""
-    result = catclf_run("train", *args, "--json", cwd=cwd)
+    result = invoke("train", *args, "--json", cwd=cwd)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout), result.stderr
 
@@ -249,10 +250,10 @@ def write_model_file(path, *, attrs=None, drop=(), **datasets):
         "channels": 3,
         "classes": ["non-cat", "cat"],
         "preprocessing": "divided by 255",
-        "learning_rate": 0.005,
-        "num_iterations": 2000,
+        "learning_rate": LEARNING_RATE,
+        "num_iterations": NUM_ITERATIONS,
         "final_cost": 0.5,
-        "train_examples": 209,
+        "train_examples": TRAIN_EXAMPLES,
         "train_accuracy": 0.99,
         "test_examples": 0,
         "test_accuracy": math.nan,
