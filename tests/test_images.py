@@ -432,8 +432,11 @@ def camera_photo(path: Path, source: str, size: tuple[int, int], **save: object)
     """A photo-like JPEG: a sample photo enlarged to size, with sensor-like noise, quality 90."""
     with Image.open(SAMPLES / source) as im:
         big = im.convert("RGB").resize(size, Image.Resampling.BICUBIC)
-    noise = np.random.default_rng(3).normal(0, 6, (size[1], size[0], 3))
-    pixels = np.clip(np.asarray(big, dtype=np.float64) + noise, 0, 255).astype(np.uint8)
+    # In float32, in place: a 4000 x 3000 photo takes a second less than in float64.
+    noisy = np.random.default_rng(3).standard_normal((size[1], size[0], 3), dtype=np.float32)
+    noisy *= 6
+    noisy += np.asarray(big, dtype=np.float32)
+    pixels = np.clip(noisy, 0, 255, out=noisy).astype(np.uint8)
     Image.fromarray(pixels).save(path, quality=90, **save)
     return path
 
@@ -637,11 +640,17 @@ def test_a_decoding_worker_ends_with_the_process_that_started_it(tmp_path):
     pid = int(worker_pid.read_text())
     parent.kill()
     parent.wait()
+
+    def ended():  # gone, or a zombie that only its new parent has still to reap
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        except FileNotFoundError:
+            return True
+
     deadline = time.monotonic() + 10
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+    while not ended() and time.monotonic() < deadline:
         time.sleep(0.01)
-    state = Path(f"/proc/{pid}/stat")
-    assert not state.exists() or state.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    assert ended()
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork is Linux's")
