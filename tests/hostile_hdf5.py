@@ -8,6 +8,7 @@ one-line error catclf must give, as a pattern for what follows "PATH: ".
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import zlib
@@ -17,9 +18,8 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-from hand_made import write_model_file
+from helpers import N_X, write_model_file
 
-N_X = 64 * 64 * 3
 OUTSIDE = "catclf reads only what the file itself holds"
 
 
@@ -34,6 +34,8 @@ class Case:
     blocks: bool = False  # reading what it points at would block: test it only in a subprocess
 
 
+# Built once per process: the corpus is built to name its kinds, then again to test them.
+@functools.cache
 def zeros_stream(size: int) -> bytes:
     """A zlib stream (as HDF5's gzip filter stores a chunk) of size zero bytes, made 1 MiB
     at a time."""

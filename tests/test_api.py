@@ -6,14 +6,21 @@ import pathlib
 
 import numpy as np
 import pytest
-from course import TEST_CORRECT, TEST_EXAMPLES, TRAIN_CORRECT, TRAIN_EXAMPLES
+from course import (
+    LEARNING_RATE,
+    NUM_ITERATIONS,
+    TEST_CORRECT,
+    TEST_EXAMPLES,
+    TRAIN_CORRECT,
+    TRAIN_EXAMPLES,
+)
+from helpers import SAMPLES
 from PIL import Image
 from typer.testing import CliRunner
 
 import catclf
 from catclf.cli import app
 
-SAMPLES = pathlib.Path(__file__).resolve().parent.parent / "sample_images"
 PHOTOS = sorted(str(p) for p in SAMPLES.iterdir() if p.suffix in (".png", ".jpg"))
 
 
@@ -42,7 +49,7 @@ def test_every_public_name_is_documented_and_importable():
 def test_load_data_gives_the_bundled_course_set():
     train_set, test_set = catclf.load_data()
     assert (train_set.m, test_set.m) == (TRAIN_EXAMPLES, TEST_EXAMPLES)
-    assert train_set.X.shape == (12288, TRAIN_EXAMPLES) and train_set.Y.shape == (1, 209)
+    assert train_set.X.shape == (12288, TRAIN_EXAMPLES) and train_set.Y.shape == (1, TRAIN_EXAMPLES)
 
 
 def test_load_data_takes_str_and_pathlike(tmp_path):
@@ -64,7 +71,10 @@ def test_train_reproduces_the_course(course):
     _, _, model = course
     assert round(model.train_accuracy * TRAIN_EXAMPLES) == TRAIN_CORRECT
     assert round(model.test_accuracy * TEST_EXAMPLES) == TEST_CORRECT
-    assert (model.settings.learning_rate, model.settings.num_iterations) == (0.005, 2000)
+    assert (model.settings.learning_rate, model.settings.num_iterations) == (
+        LEARNING_RATE,
+        NUM_ITERATIONS,
+    )
 
 
 def test_save_and_load_model_with_str_paths(course, tmp_path):

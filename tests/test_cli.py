@@ -1,8 +1,11 @@
-"""The command line, run as a user runs it: `python -m catclf` in a subprocess, in tmp_path.
+"""The command line, run as a user runs it, in tmp_path: in this process with typer's
+CliRunner (`invoke`), and as `python -m catclf` in a subprocess (`catclf_run`) where the
+process itself is tested: signals, pipes, worker processes, dropped permissions, start-up
+imports and the exit status of the real command.
 
 Expected numbers come from outside the code: the course's published costs and accuracies,
 probabilities worked out by hand for a hand-written model, or numpy on w and b read with
-h5py. CliRunner is used where exit status and output are all that matter.
+h5py.
 """
 
 import json
@@ -20,172 +23,51 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from hand_made import write_model_file
+from course import (
+    COSTS,
+    TEST_ACCURACY_SHOWN,
+    TEST_CORRECT,
+    TEST_EXAMPLES,
+    TRAIN_ACCURACY_SHOWN,
+    TRAIN_CORRECT,
+    TRAIN_EXAMPLES,
+)
+from helpers import (
+    BLACK,
+    BUNDLED_MODEL,
+    GREY,
+    N_X,
+    PACKAGE_DATA,
+    SAMPLES,
+    WHITE,
+    brightness_model,
+    catclf_run,
+    class_folders,
+    constant_model,
+    environment,
+    error_lines,
+    inseparable,
+    interrupted,
+    invoke,
+    listing,
+    probability_by_hand,
+    save_png,
+    sigmoid,
+    start_catclf,
+    train_json,
+    uniform,
+    without_root_powers,
+    write_model_file,
+)
 from PIL import Image
 from typer.testing import CliRunner
 
-import catclf
 from catclf.cli import app
 from catclf.workers import MIN_IMAGES_PER_PROCESS
 
-PACKAGE_DATA = Path(catclf.__file__).parent / "data"
-BUNDLED_MODEL = PACKAGE_DATA / "model.h5"
-SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
-N_X = 64 * 64 * 3
 LN2 = math.log(2)
 PROBABILITY = re.compile(r"\d\.\d{6}")
 ANSI = "\x1b"
-
-
-def catclf_run(*args, cwd, stdin=b"", env=None, prefix=(), timeout=300):
-    """Run `python -m catclf ARGS` in cwd (after prefix, a command such as setpriv);
-    stdout and stderr as text. Arguments may be str, bytes, Path or numbers."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("CATCLF_")}
-    environment.update(env or {})
-    result = subprocess.run(
-        [
-            *prefix,
-            sys.executable,
-            "-m",
-            "catclf",
-            *(a if isinstance(a, bytes) else os.fsencode(str(a)) for a in args),
-        ],
-        cwd=cwd,
-        input=stdin,
-        capture_output=True,
-        env=environment,
-        timeout=timeout,
-    )
-    out = result.stdout.decode("utf-8", "surrogateescape")
-    err = result.stderr.decode("utf-8", "backslashreplace")
-    assert "Traceback" not in err
-    return subprocess.CompletedProcess(result.args, result.returncode, out, err)
-
-
-def train_json(*args, cwd):
-    """`catclf train ARGS --json`, which must succeed: (its summary, its stderr)."""
-    result = catclf_run("train", *args, "--json", cwd=cwd)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout), result.stderr
-
-
-def interrupted(args, *, cwd, after, signal_number, delay=0.0):
-    """Run `python -m catclf ARGS` and send it signal_number delay seconds after a line of
-    its stderr holds after; (exit status, stdout, stderr)."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("CATCLF_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "catclf", *map(str, args)],
-        cwd=cwd,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        # A shell that starts jobs in the background hands them SIGINT ignored; a user's
-        # catclf, started from a terminal, has it at its default.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    try:
-        assert process.stderr is not None
-        for line in process.stderr:
-            if after in line:
-                break
-        time.sleep(delay)
-        process.send_signal(signal_number)
-        out, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert "Traceback" not in err
-    return process.returncode, out, err
-
-
-def error_lines(stderr):
-    return [line for line in stderr.splitlines() if line.startswith("catclf: error:")]
-
-
-def sigmoid(z):
-    return 1 / (1 + np.exp(-z))
-
-
-def save_png(path, pixels):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.asarray(pixels, dtype=np.uint8), "RGB").save(path)
-    return path
-
-
-def uniform(path, value):
-    return save_png(path, np.full((64, 64, 3), value, dtype=np.uint8))
-
-
-def brightness_model(path):
-    """z = 4 * mean(x) - 2: a uniform image of value v has p = sigmoid(4 v / 255 - 2)."""
-    return write_model_file(path, w=np.full((N_X, 1), 4 / N_X), b=np.float64(-2.0))
-
-
-# For brightness_model, worked out by hand:
-# white (255): sigmoid(2) = 0.880797; black (0): sigmoid(-2) = 0.119203;
-# grey (128): z = 512/255 - 2 = 0.0078431, p = 0.5 + z/4 - ... = 0.501961.
-WHITE, BLACK, GREY = "0.880797", "0.119203", "0.501961"
-
-
-def constant_model(path, p):
-    """w = 0, b = logit(p): every image has probability p."""
-    return write_model_file(path, w=np.zeros((N_X, 1)), b=np.float64(math.log(p / (1 - p))))
-
-
-def probability_by_hand(model_path, image_path):
-    """sigmoid(w . x + b) with numpy, w and b read with h5py, x the image's pixels / 255.
-
-    A 64x64 picture is used as it is; a photo (only the sample cat) is first resized
-    with Pillow's Lanczos filter, as the README says catclf does.
-    """
-    with h5py.File(model_path, "r") as f:
-        w, b = f["w"][()].reshape(-1), float(f["b"][()])
-    with Image.open(image_path) as im:
-        pixels = np.asarray(im.convert("RGB"), dtype=np.float64)
-    if pixels.shape != (64, 64, 3):
-        pixels = np.asarray(
-            Image.open(image_path).convert("RGB").resize((64, 64), Image.Resampling.LANCZOS),
-            dtype=np.float64,
-        )
-    return float(sigmoid(w @ (pixels.reshape(-1) / 255) + b))
-
-
-def class_folders(root, per_class=4, seed=0, broken=False):
-    """root/cat: reddish pictures; root/non-cat: bluish ones (green and noise vary).
-
-    Red against blue needs no bias, so a few iterations from w = 0 separate them, and
-    the separation holds for pictures not trained on.
-    """
-    rng = np.random.default_rng(seed)
-
-    def picture(channel):
-        pixels = rng.integers(-30, 31, (64, 64, 3))
-        pixels[..., channel] += rng.integers(120, 220)
-        pixels[..., 1] += rng.integers(0, 256)
-        return np.clip(pixels, 0, 255)
-
-    for i in range(per_class):
-        save_png(root / "cat" / f"c{i}.png", picture(0))
-        save_png(root / "non-cat" / f"n{i}.png", picture(2))
-    (root / "cat" / "README.md").write_text("not an image, and not named like one")
-    if broken:
-        (root / "cat" / "broken.png").write_bytes(b"this is not a PNG")
-    return root
-
-
-def inseparable(root):
-    """The same picture 3 times as a cat and once as not: no w separates them."""
-    picture = np.random.default_rng(1).integers(0, 256, (64, 64, 3))
-    for i in range(3):
-        save_png(root / "cat" / f"{i}.png", picture)
-    save_png(root / "non-cat" / "0.png", picture)
-    return root
-
-
-def listing(folder):
-    return sorted(p.name for p in folder.iterdir())
 
 
 @pytest.fixture
@@ -199,7 +81,7 @@ def runner():
 @pytest.fixture(scope="module")
 def course_run(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("course")
-    result = catclf_run("train", "--json", cwd=cwd)
+    result = invoke("train", "--json", cwd=cwd)
     return cwd, result
 
 
@@ -207,14 +89,14 @@ def test_train_reproduces_the_course(course_run):
     cwd, result = course_run
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
-    assert summary["train_accuracy"] == pytest.approx(207 / 209)
-    assert summary["test_accuracy"] == pytest.approx(35 / 50)
+    assert summary["train_accuracy"] == pytest.approx(TRAIN_CORRECT / TRAIN_EXAMPLES)
+    assert summary["test_accuracy"] == pytest.approx(TEST_CORRECT / TEST_EXAMPLES)
     costs = summary["costs"]
-    assert len(costs) == 20  # iterations 0, 100, ..., 1900
+    assert len(costs) == len(COSTS)  # iterations 0, 100, ..., 1900
     assert costs[0] == pytest.approx(LN2, abs=1e-12)
-    assert costs[1] == pytest.approx(0.584508, abs=1e-6)
-    assert costs[10] == pytest.approx(0.214820, abs=1e-6)
-    assert costs[19] == pytest.approx(0.140872, abs=1e-6)
+    assert costs[1] == pytest.approx(COSTS[1], abs=1e-6)
+    assert costs[10] == pytest.approx(COSTS[10], abs=1e-6)
+    assert costs[19] == pytest.approx(COSTS[19], abs=1e-6)
     assert summary["skipped"] == []
 
 
@@ -227,19 +109,19 @@ def test_train_json_is_one_object_and_names_the_model(course_run):
     assert listing(cwd) == ["model.h5"]
     with h5py.File(cwd / "model.h5", "r") as f:
         assert f["w"].shape == (N_X, 1)
-        assert f.attrs["train_accuracy"] == pytest.approx(207 / 209)
-        assert f.attrs["test_accuracy"] == pytest.approx(0.70)
+        assert f.attrs["train_accuracy"] == pytest.approx(TRAIN_CORRECT / TRAIN_EXAMPLES)
+        assert f.attrs["test_accuracy"] == pytest.approx(TEST_CORRECT / TEST_EXAMPLES)
 
 
 def test_train_prints_plain_key_value_lines_to_a_pipe(tmp_path):
-    result = catclf_run("train", cwd=tmp_path)
+    result = invoke("train", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert ANSI not in result.stdout and ANSI not in result.stderr
     lines = result.stdout.splitlines()
     assert all(re.fullmatch(r"[a-z ]+: \S.*", line) for line in lines), lines
     values = dict(line.split(": ", 1) for line in lines)
-    assert "207/209" in values["train accuracy"]
-    assert "35/50" in values["test accuracy"]
+    assert f"{TRAIN_CORRECT}/{TRAIN_EXAMPLES}" in values["train accuracy"]
+    assert f"{TEST_CORRECT}/{TEST_EXAMPLES}" in values["test accuracy"]
     assert values["model"] == "model.h5"
     assert values["skipped"] == "0"
     assert values["ignored"] == "0"
@@ -261,9 +143,9 @@ def course_files(tmp_path):
 def test_train_on_an_hdf5_file_and_a_test_file(tmp_path, course_files):
     # 101 iterations record the cost at 0 and at 100, which the course publishes.
     summary, _ = train_json(course_files / "train_catvnoncat.h5", "-n", "101", cwd=tmp_path)
-    assert summary["train_examples"] == 209
+    assert summary["train_examples"] == TRAIN_EXAMPLES
     assert summary["test_accuracy"] is None
-    assert summary["costs"] == pytest.approx([LN2, 0.584508], abs=1e-6)
+    assert summary["costs"] == pytest.approx([LN2, COSTS[1]], abs=1e-6)
 
     summary, _ = train_json(
         course_files / "train_catvnoncat.h5",
@@ -273,7 +155,7 @@ def test_train_on_an_hdf5_file_and_a_test_file(tmp_path, course_files):
         "101",
         cwd=tmp_path,
     )
-    assert (summary["train_examples"], summary["test_examples"]) == (209, 50)
+    assert (summary["train_examples"], summary["test_examples"]) == (TRAIN_EXAMPLES, TEST_EXAMPLES)
     assert 0 <= summary["test_accuracy"] <= 1
 
 
@@ -287,7 +169,7 @@ def test_train_solver_option_changes_nothing_in_the_result(tmp_path, course_file
     }
     assert [runs[s]["solver"] for s in ("gram", "primal", "auto")] == ["gram", "primal", "gram"]
     # 201 iterations: auto takes gram, about 0.55e9 multiplications against 1.03e9.
-    assert runs["gram"]["costs"][:2] == pytest.approx([LN2, 0.584508], abs=1e-6)
+    assert runs["gram"]["costs"][:2] == pytest.approx([LN2, COSTS[1]], abs=1e-6)
     for key in ("costs", "final_cost", "train_accuracy"):
         assert runs["primal"][key] == pytest.approx(runs["gram"][key], abs=1e-9), key
     with h5py.File(tmp_path / "gram.h5", "r") as g, h5py.File(tmp_path / "primal.h5", "r") as p:
@@ -304,7 +186,7 @@ def test_train_within_a_small_memory_limit_streams_the_same_result(tmp_path, cou
     )
     assert streamed["streamed"] is True and streamed["solver"] == "primal"
     assert "more than the memory limit of 3 MB" in stderr
-    assert streamed["costs"] == pytest.approx([LN2, 0.584508], abs=1e-6)
+    assert streamed["costs"] == pytest.approx([LN2, COSTS[1]], abs=1e-6)
     in_memory, _ = train_json(data, "--test", holdout, "-n", "101", "-m", "m.h5", cwd=tmp_path)
     assert in_memory["streamed"] is False
     for key in ("costs", "final_cost", "train_accuracy", "test_accuracy"):
@@ -313,7 +195,7 @@ def test_train_within_a_small_memory_limit_streams_the_same_result(tmp_path, cou
 
 def test_train_refuses_a_photo_folder_above_the_memory_limit(tmp_path):
     data = class_folders(tmp_path / "data")  # 8 images: 98,304 bytes decoded
-    result = catclf_run("train", data, "--memory-limit", "90KiB", cwd=tmp_path)
+    result = invoke("train", data, "--memory-limit", "90KiB", cwd=tmp_path)
     assert result.returncode == 1
     [line] = error_lines(result.stderr)
     assert "8 images" in line and "catclf prepare" in line
@@ -321,7 +203,7 @@ def test_train_refuses_a_photo_folder_above_the_memory_limit(tmp_path):
 
 
 def test_train_gram_solver_beyond_the_memory_limit_is_an_error(tmp_path, course_files):
-    result = catclf_run(
+    result = invoke(
         "train", course_files, "--solver", "gram", "--memory-limit", "20MB", cwd=tmp_path
     )
     assert result.returncode == 1
@@ -331,9 +213,9 @@ def test_train_gram_solver_beyond_the_memory_limit_is_an_error(tmp_path, course_
 
 def test_train_on_a_folder_of_train_and_test_files(tmp_path, course_files):
     summary, _ = train_json(course_files, "-n", "101", cwd=tmp_path)
-    assert (summary["train_examples"], summary["test_examples"]) == (209, 50)
+    assert (summary["train_examples"], summary["test_examples"]) == (TRAIN_EXAMPLES, TEST_EXAMPLES)
     assert summary["test_accuracy"] is not None
-    assert summary["costs"] == pytest.approx([LN2, 0.584508], abs=1e-6)
+    assert summary["costs"] == pytest.approx([LN2, COSTS[1]], abs=1e-6)
 
 
 def test_train_on_class_folders_learns_red_from_blue(tmp_path):
@@ -347,7 +229,7 @@ def test_train_on_class_folders_learns_red_from_blue(tmp_path):
     assert summary["skipped"] == []
     assert summary["ignored"] == 2  # the README.md of each cat/ folder
     # The model written scores pictures as numpy does with its w and b, cats above 0.5.
-    scored = catclf_run("predict", "--json", data, holdout, cwd=tmp_path)
+    scored = invoke("predict", "--json", data, holdout, cwd=tmp_path)
     assert scored.returncode == 0, scored.stderr
     rows = [json.loads(line) for line in scored.stdout.splitlines()]
     assert len(rows) == 12
@@ -370,7 +252,7 @@ def test_train_skips_an_unreadable_image_and_lists_it(tmp_path):
 
 def test_train_strict_stops_at_an_unreadable_image(tmp_path):
     data = class_folders(tmp_path / "data", broken=True)
-    result = catclf_run("train", data, "--strict", "-n", "100", cwd=tmp_path)
+    result = invoke("train", data, "--strict", "-n", "100", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stdout == ""
     errors = error_lines(result.stderr)
@@ -393,7 +275,7 @@ def test_train_writes_to_model_option(tmp_path):
 def test_train_writes_to_catclf_model_from_the_environment(tmp_path):
     data = class_folders(tmp_path / "data")
     target = tmp_path / "env-model.h5"
-    result = catclf_run(
+    result = invoke(
         "train", data, "-n", "100", "-q", cwd=tmp_path, env={"CATCLF_MODEL": str(target)}
     )
     assert result.returncode == 0, result.stderr
@@ -402,7 +284,7 @@ def test_train_writes_to_catclf_model_from_the_environment(tmp_path):
 
 def test_train_into_a_missing_folder_is_an_error_before_training(tmp_path):
     data = class_folders(tmp_path / "data")
-    result = catclf_run("train", data, "-n", "100", "-m", "nowhere/model.h5", cwd=tmp_path)
+    result = invoke("train", data, "-n", "100", "-m", "nowhere/model.h5", cwd=tmp_path)
     assert result.returncode == 1
     errors = error_lines(result.stderr)
     assert len(errors) == 1 and "nowhere/model.h5" in errors[0]
@@ -415,14 +297,14 @@ def test_train_into_a_missing_folder_is_an_error_before_training(tmp_path):
 @pytest.mark.parametrize("args", [["-n", "10"], ["-r", "0.01", "-n", "100"]])
 def test_a_short_run_at_a_sound_rate_saves_with_a_warning(tmp_path, args):
     # The cost rises above its first value before it falls: not divergence.
-    result = catclf_run("train", *args, "-q", "--json", cwd=tmp_path)
+    result = invoke("train", *args, "-q", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     [warning] = summary["warnings"]
     assert "more iterations may bring it down" in warning
     assert result.stderr == f"catclf: warning: {warning}\n"
     assert (tmp_path / "model.h5").is_file()
-    plain = catclf_run("train", "-q", "--json", "-m", "full.h5", cwd=tmp_path)
+    plain = invoke("train", "-q", "--json", "-m", "full.h5", cwd=tmp_path)
     assert json.loads(plain.stdout)["warnings"] == [] and plain.stderr == ""
 
 
@@ -433,7 +315,7 @@ def test_a_short_run_at_a_sound_rate_saves_with_a_warning(tmp_path, args):
 )
 def test_divergence_is_an_error_and_saves_nothing(tmp_path, inseparable_data, rate):
     data = [inseparable(tmp_path / "data")] if inseparable_data else []
-    result = catclf_run("train", *data, "-r", rate, "-n", "100", "-q", cwd=tmp_path)
+    result = invoke("train", *data, "-r", rate, "-n", "100", "-q", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stdout == ""
     assert len(result.stderr.splitlines()) == 1
@@ -445,7 +327,7 @@ def test_divergence_is_an_error_and_saves_nothing(tmp_path, inseparable_data, ra
 def test_divergence_leaves_an_existing_model_intact(tmp_path):
     data = inseparable(tmp_path / "data")
     old = brightness_model(tmp_path / "model.h5").read_bytes()
-    result = catclf_run("train", data, "-r", "1e308", "-n", "100", cwd=tmp_path)
+    result = invoke("train", data, "-r", "1e308", "-n", "100", cwd=tmp_path)
     assert result.returncode == 1
     assert len(error_lines(result.stderr)) == 1
     assert (tmp_path / "model.h5").read_bytes() == old
@@ -461,7 +343,10 @@ def test_interrupted_training_saves_nothing(tmp_path, signal_number, status):
     old = brightness_model(tmp_path / "model.h5").read_bytes()
     # The note about the data comes just before gradient descent starts.
     status_seen, out, err = interrupted(
-        ["train", "-n", "1000000"], cwd=tmp_path, after="209 images", signal_number=signal_number
+        ["train", "-n", "1000000"],
+        cwd=tmp_path,
+        after=f"{TRAIN_EXAMPLES} images",
+        signal_number=signal_number,
     )
     assert status_seen == status
     assert out == ""
@@ -518,14 +403,14 @@ def pictures(tmp_path):
 
 def test_predict_one_image_prints_one_probability(tmp_path, pictures):
     for name, expected in (("white", WHITE), ("black", BLACK), ("grey", GREY)):
-        result = catclf_run("predict", "-m", pictures["model"], pictures[name], cwd=tmp_path)
+        result = invoke("predict", "-m", pictures["model"], pictures[name], cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         assert result.stdout == expected + "\n"
         assert result.stderr == ""
 
 
 def test_predict_reads_an_image_from_stdin(tmp_path, pictures):
-    result = catclf_run(
+    result = invoke(
         "predict", "-m", pictures["model"], "-", cwd=tmp_path, stdin=pictures["white"].read_bytes()
     )
     assert result.returncode == 0, result.stderr
@@ -538,7 +423,7 @@ def test_predict_matches_numpy_on_random_pictures(tmp_path, pictures):
         tmp_path / "random.h5", w=rng.normal(scale=0.02, size=(N_X, 1)), b=np.float64(0.1)
     )
     images = [save_png(tmp_path / f"r{i}.png", rng.integers(0, 256, (64, 64, 3))) for i in range(3)]
-    result = catclf_run("predict", "-m", model, "--json", *images, cwd=tmp_path)
+    result = invoke("predict", "-m", model, "--json", *images, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [row["path"] for row in rows] == [str(p) for p in images]
@@ -549,9 +434,7 @@ def test_predict_matches_numpy_on_random_pictures(tmp_path, pictures):
 
 
 def test_predict_json_for_one_image(tmp_path, pictures):
-    result = catclf_run(
-        "predict", "-m", pictures["model"], "--json", pictures["black"], cwd=tmp_path
-    )
+    result = invoke("predict", "-m", pictures["model"], "--json", pictures["black"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {
         "path": str(pictures["black"]),
@@ -565,7 +448,7 @@ def test_predict_json_for_one_image(tmp_path, pictures):
 
 def test_predict_several_images_in_input_order(tmp_path, pictures):
     names = ["white.png", "black.png", "grey.png"]
-    result = catclf_run("predict", "-m", pictures["model"], *names, cwd=tmp_path)
+    result = invoke("predict", "-m", pictures["model"], *names, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         f"white.png\t{WHITE}\tcat",
@@ -575,7 +458,7 @@ def test_predict_several_images_in_input_order(tmp_path, pictures):
 
 
 def test_predict_threshold_moves_the_label(tmp_path, pictures):
-    result = catclf_run(
+    result = invoke(
         "predict",
         "-m",
         pictures["model"],
@@ -589,7 +472,7 @@ def test_predict_threshold_moves_the_label(tmp_path, pictures):
         f"white.png\t{WHITE}\tnon-cat",
         f"grey.png\t{GREY}\tnon-cat",
     ]
-    result = catclf_run(
+    result = invoke(
         "predict",
         "-m",
         pictures["model"],
@@ -609,7 +492,7 @@ def test_predict_a_folder_recursively_in_sorted_order(tmp_path, pictures):
     uniform(shots / "a" / "black.png", 0)
     uniform(shots / ".hidden.png", 255)
     (shots / "README.md").write_text("# not an image")
-    result = catclf_run("predict", "-m", pictures["model"], "shots", cwd=tmp_path)
+    result = invoke("predict", "-m", pictures["model"], "shots", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         f"{Path('shots/a/black.png')}\t{BLACK}\tnon-cat",
@@ -622,10 +505,10 @@ def test_predict_a_folder_recursively_in_sorted_order(tmp_path, pictures):
 def test_predict_files_from_a_file_and_from_stdin(tmp_path, pictures):
     (tmp_path / "list.txt").write_text("grey.png\nwhite.png\n")
     expected = [f"grey.png\t{GREY}\tcat", f"white.png\t{WHITE}\tcat"]
-    from_file = catclf_run("predict", "-m", pictures["model"], "-f", "list.txt", cwd=tmp_path)
+    from_file = invoke("predict", "-m", pictures["model"], "-f", "list.txt", cwd=tmp_path)
     assert from_file.returncode == 0, from_file.stderr
     assert from_file.stdout.splitlines() == expected
-    from_stdin = catclf_run(
+    from_stdin = invoke(
         "predict",
         "-m",
         pictures["model"],
@@ -639,7 +522,7 @@ def test_predict_files_from_a_file_and_from_stdin(tmp_path, pictures):
 
 
 def test_predict_files_from_one_file_still_gives_path_lines(tmp_path, pictures):
-    result = catclf_run(
+    result = invoke(
         "predict", "-m", pictures["model"], "--files-from", "-", cwd=tmp_path, stdin=b"black.png\n"
     )
     assert result.stdout == f"black.png\t{BLACK}\tnon-cat\n"
@@ -652,7 +535,7 @@ def test_predict_keeps_input_order_across_many_images(tmp_path, pictures):
     for name in names:
         uniform(tmp_path / name, 255 if int(name[:3]) % 2 else 0)
     (tmp_path / "list.txt").write_text("\n".join(names) + "\n")
-    result = catclf_run("predict", "-m", pictures["model"], "-f", "list.txt", cwd=tmp_path)
+    result = invoke("predict", "-m", pictures["model"], "-f", "list.txt", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     rows = [line.split("\t") for line in result.stdout.splitlines()]
     assert [row[0] for row in rows] == names
@@ -662,7 +545,7 @@ def test_predict_keeps_input_order_across_many_images(tmp_path, pictures):
 def test_predict_null_separated_paths_with_awkward_names(tmp_path, pictures):
     odd = uniform(tmp_path / "new\nline and\ttab.png", 255)
     stdin = f"{odd.name}\0black.png\0".encode()
-    result = catclf_run(
+    result = invoke(
         "predict", "-m", pictures["model"], "--files-from", "-", "-0", cwd=tmp_path, stdin=stdin
     )
     assert result.returncode == 0, result.stderr
@@ -671,7 +554,7 @@ def test_predict_null_separated_paths_with_awkward_names(tmp_path, pictures):
         f"new\\nline and\\ttab.png\t{WHITE}\tcat",
         f"black.png\t{BLACK}\tnon-cat",
     ]
-    as_json = catclf_run(
+    as_json = invoke(
         "predict",
         "-m",
         pictures["model"],
@@ -692,14 +575,16 @@ def test_predict_scores_a_list_as_it_comes(tmp_path, pictures):
     # The list left open: the first result must come before its end, as soon as enough
     # paths have come to decide on the worker processes (8 a process), as it would for
     # `find / -name '*.jpg' | catclf predict -f -`.
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("CATCLF_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "catclf", "predict", "-m", pictures["model"], "-j", "2", "-f", "-"],
+    process = start_catclf(
+        "predict",
+        "-m",
+        pictures["model"],
+        "-j",
+        "2",
+        "-f",
+        "-",
         cwd=tmp_path,
-        env=environment,
         stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
     )
     lines: list[bytes] = []
     reader = threading.Thread(target=lambda: lines.append(process.stdout.readline()))
@@ -736,7 +621,7 @@ def test_predict_list_entries_that_cannot_be_paths_are_one_line_each(tmp_path, p
             b"grey.png",  # no line end
         ]
     )
-    result = catclf_run("predict", "-m", pictures["model"], "-f", "-", cwd=tmp_path, stdin=listing)
+    result = invoke("predict", "-m", pictures["model"], "-f", "-", cwd=tmp_path, stdin=listing)
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
         f"white.png\t{WHITE}\tcat",
@@ -763,12 +648,11 @@ PEAK_MEMORY = (
 
 def test_predict_reads_a_huge_list_without_holding_it(tmp_path, pictures):
     size = 192 << 20  # one entry of 192 MiB, then a path
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("CATCLF_")}
     watch = subprocess.Popen(
         [sys.executable, "-c", PEAK_MEMORY, sys.executable, "-m", "catclf", "predict"]
         + ["-m", str(pictures["model"]), "-f", "-"],
         cwd=tmp_path,
-        env=environment,
+        env=environment(),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
     )
@@ -790,7 +674,7 @@ def test_predict_reads_a_huge_list_without_holding_it(tmp_path, pictures):
 def test_predict_reports_bad_inputs_and_still_scores_the_rest(tmp_path, pictures):
     (tmp_path / "notes.txt").write_text("not an image")
     (tmp_path / "fake.png").write_text("not a png either")
-    result = catclf_run(
+    result = invoke(
         "predict",
         "-m",
         pictures["model"],
@@ -816,7 +700,7 @@ def test_predict_reports_bad_inputs_and_still_scores_the_rest(tmp_path, pictures
 def test_predict_one_bad_input_prints_nothing_on_stdout(tmp_path, pictures, name):
     (tmp_path / "README.md").write_text("# hello")
     (tmp_path / "empty.png").write_bytes(b"")
-    result = catclf_run("predict", "-m", pictures["model"], name, cwd=tmp_path, stdin=b"")
+    result = invoke("predict", "-m", pictures["model"], name, cwd=tmp_path, stdin=b"")
     assert result.returncode == 1
     assert result.stdout == ""
     assert len(result.stderr.splitlines()) == 1
@@ -824,7 +708,7 @@ def test_predict_one_bad_input_prints_nothing_on_stdout(tmp_path, pictures, name
 
 
 def test_predict_error_for_a_name_with_a_newline_stays_on_one_line(tmp_path, pictures):
-    result = catclf_run("predict", "-m", pictures["model"], "two\nlines.png", cwd=tmp_path)
+    result = invoke("predict", "-m", pictures["model"], "two\nlines.png", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1
     assert result.stderr.startswith("catclf: error: two\\nlines.png")
@@ -833,7 +717,7 @@ def test_predict_error_for_a_name_with_a_newline_stays_on_one_line(tmp_path, pic
 def test_predict_sample_folder_skips_its_readme(tmp_path):
     if not SAMPLES.is_dir():
         pytest.skip("no sample_images folder")
-    result = catclf_run("predict", "-q", SAMPLES, cwd=tmp_path)
+    result = invoke("predict", "-q", SAMPLES, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     paths = [line.split("\t")[0] for line in result.stdout.splitlines()]
     expected = sorted(str(p) for p in SAMPLES.iterdir() if p.suffix in (".png", ".jpg"))
@@ -845,7 +729,7 @@ def test_predict_the_sample_cat_with_the_bundled_model(tmp_path):
     cat = SAMPLES / "cat_chelsea.png"
     if not cat.is_file():
         pytest.skip("no sample cat")
-    result = catclf_run("predict", cat, cwd=tmp_path)
+    result = invoke("predict", cat, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert PROBABILITY.fullmatch(result.stdout.rstrip("\n"))
     assert float(result.stdout) == pytest.approx(probability_by_hand(BUNDLED_MODEL, cat), abs=1e-6)
@@ -857,13 +741,13 @@ def test_predict_the_sample_cat_with_the_bundled_model(tmp_path):
     [(["white.png", "grey.png"], 0), (["white.png", "black.png"], 3), (["black.png"], 3)],
 )
 def test_predict_exit_code_says_whether_all_are_cats(tmp_path, pictures, images, status):
-    result = catclf_run("predict", "--exit-code", "-m", pictures["model"], *images, cwd=tmp_path)
+    result = invoke("predict", "--exit-code", "-m", pictures["model"], *images, cwd=tmp_path)
     assert result.returncode == status, result.stderr
     assert len(result.stdout.splitlines()) == len(images)
 
 
 def test_predict_exit_code_with_a_failure_is_1(tmp_path, pictures):
-    result = catclf_run(
+    result = invoke(
         "predict", "--exit-code", "-m", pictures["model"], "white.png", "nope.png", cwd=tmp_path
     )
     assert result.returncode == 1
@@ -899,19 +783,19 @@ def test_predict_without_arguments_is_exit_status_2_from_the_real_command(tmp_pa
 
 def test_predict_without_a_model_uses_the_bundled_one_and_says_so(tmp_path):
     white = uniform(tmp_path / "white.png", 255)
-    result = catclf_run("predict", "white.png", cwd=tmp_path)
+    result = invoke("predict", "white.png", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"{probability_by_hand(BUNDLED_MODEL, white):.6f}\n"
     assert "bundled" in result.stderr
     assert error_lines(result.stderr) == []
-    quiet = catclf_run("predict", "-q", "white.png", cwd=tmp_path)
+    quiet = invoke("predict", "-q", "white.png", cwd=tmp_path)
     assert (quiet.stdout, quiet.stderr) == (result.stdout, "")
 
 
 def test_predict_uses_model_h5_in_the_current_folder(tmp_path):
     brightness_model(tmp_path / "model.h5")
     uniform(tmp_path / "white.png", 255)
-    result = catclf_run("predict", "white.png", cwd=tmp_path)
+    result = invoke("predict", "white.png", cwd=tmp_path)
     assert (result.returncode, result.stdout, result.stderr) == (0, WHITE + "\n", "")
 
 
@@ -919,13 +803,11 @@ def test_predict_model_option_and_environment_win_over_model_h5(tmp_path):
     brightness_model(tmp_path / "model.h5")
     constant_model(tmp_path / "three-quarters.h5", 0.75)
     uniform(tmp_path / "white.png", 255)
-    by_option = catclf_run("predict", "--model", "three-quarters.h5", "white.png", cwd=tmp_path)
+    by_option = invoke("predict", "--model", "three-quarters.h5", "white.png", cwd=tmp_path)
     assert by_option.stdout == "0.750000\n"
-    by_env = catclf_run(
-        "predict", "white.png", cwd=tmp_path, env={"CATCLF_MODEL": "three-quarters.h5"}
-    )
+    by_env = invoke("predict", "white.png", cwd=tmp_path, env={"CATCLF_MODEL": "three-quarters.h5"})
     assert by_env.stdout == "0.750000\n"
-    both = catclf_run(
+    both = invoke(
         "predict", "-m", "model.h5", "white.png", cwd=tmp_path, env={"CATCLF_MODEL": "nope.h5"}
     )
     assert both.stdout == WHITE + "\n"
@@ -936,10 +818,10 @@ def test_predict_with_a_named_model_that_does_not_exist(tmp_path, how):
     brightness_model(tmp_path / "model.h5")  # not a fallback for a named model
     uniform(tmp_path / "white.png", 255)
     if how == "option":
-        result = catclf_run("predict", "-m", "missing.h5", "white.png", cwd=tmp_path)
+        result = invoke("predict", "-m", "missing.h5", "white.png", cwd=tmp_path)
     else:
         env = {"CATCLF_MODEL": "missing.h5"}
-        result = catclf_run("predict", "white.png", cwd=tmp_path, env=env)
+        result = invoke("predict", "white.png", cwd=tmp_path, env=env)
     assert result.returncode == 1
     assert result.stdout == ""
     assert len(result.stderr.splitlines()) == 1
@@ -949,7 +831,7 @@ def test_predict_with_a_named_model_that_does_not_exist(tmp_path, how):
 def test_predict_with_a_damaged_model_h5(tmp_path):
     (tmp_path / "model.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(40))
     uniform(tmp_path / "white.png", 255)
-    result = catclf_run("predict", "white.png", cwd=tmp_path)
+    result = invoke("predict", "white.png", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stdout == ""
     assert len(result.stderr.splitlines()) == 1
@@ -978,17 +860,6 @@ def test_every_command_help_has_examples(runner, command):
 def test_every_command_is_covered_by_the_help_test():
     names = {c.name or c.callback.__name__ for c in app.registered_commands}
     assert names == {"train", "predict", "evaluate", "info", "prepare", "sweep", "report", "cv"}
-
-
-def without_root_powers():
-    """A command prefix under which file permissions apply, even when the tests run as root."""
-    if os.geteuid() != 0:
-        return []
-    setpriv = shutil.which("setpriv")
-    drop = [setpriv, "--bounding-set=-dac_override,-dac_read_search"] if setpriv else []
-    if not drop or subprocess.run([*drop, "true"], capture_output=True).returncode != 0:
-        pytest.skip("running as root and cannot drop CAP_DAC_OVERRIDE")
-    return drop
 
 
 def test_unreadable_files_and_folders_are_one_line_errors(tmp_path, pictures):
@@ -1068,7 +939,7 @@ def test_a_data_folder_that_may_be_listed_but_not_searched_is_one_line(tmp_path)
 @pytest.mark.parametrize("command", [["train"], ["prepare", "--out", "out"]])
 def test_a_data_path_with_a_name_too_long_is_one_line(tmp_path, command):
     long = "d" * 300
-    result = catclf_run(command[0], long, *command[1:], cwd=tmp_path)
+    result = invoke(command[0], long, *command[1:], cwd=tmp_path)
     assert result.returncode == 1
     [line] = error_lines(result.stderr)
     assert line == f"catclf: error: {long}: cannot read (File name too long)"
@@ -1083,20 +954,20 @@ def course_model_by_numpy():
     with h5py.File(BUNDLED_MODEL, "r") as f:
         w, b = f["w"][()].reshape(-1), float(f["b"][()])
     with h5py.File(PACKAGE_DATA / "test_catvnoncat.h5", "r") as f:
-        x = f["test_set_x"][()].reshape(50, -1) / 255
+        x = f["test_set_x"][()].reshape(TEST_EXAMPLES, -1) / 255
         y = f["test_set_y"][()].reshape(-1)
     return sigmoid(x @ w + b), y
 
 
 def test_evaluate_the_bundled_model_on_the_bundled_test_set(tmp_path):
-    result = catclf_run("evaluate", "--json", cwd=tmp_path)
+    result = invoke("evaluate", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "bundled" in result.stderr  # the note about which model
     assert result.stdout.count("\n") == 1
     report = json.loads(result.stdout)
     # The course's published test accuracy.
-    assert report["accuracy"] == pytest.approx(35 / 50)
-    assert report["examples"] == 50
+    assert report["accuracy"] == pytest.approx(TEST_CORRECT / TEST_EXAMPLES)
+    assert report["examples"] == TEST_EXAMPLES
     p, y = course_model_by_numpy()
     called = p > 0.5
     assert report["confusion"] == {
@@ -1106,7 +977,7 @@ def test_evaluate_the_bundled_model_on_the_bundled_test_set(tmp_path):
         "fn": int(np.sum(~called & (y == 1))),
     }
     wrong = np.flatnonzero(called != (y == 1))
-    assert len(wrong) == 15
+    assert len(wrong) == TEST_EXAMPLES - TEST_CORRECT
     test_file = str(PACKAGE_DATA / "test_catvnoncat.h5")
     assert report["misclassified"] == [
         {
@@ -1143,7 +1014,7 @@ def graded(tmp_path):
 
 
 def test_evaluate_class_folders_by_hand(tmp_path, graded):
-    result = catclf_run("evaluate", "data", "--json", cwd=tmp_path)
+    result = invoke("evaluate", "data", "--json", cwd=tmp_path)
     assert (result.returncode, result.stderr) == (0, "")
     report = json.loads(result.stdout)
     # TP 1 (white cat), FN 1 (black cat), FP 1 (grey), TN 1 (black non-cat).
@@ -1172,7 +1043,7 @@ def test_evaluate_class_folders_by_hand(tmp_path, graded):
 
 
 def test_evaluate_threshold_moves_the_verdicts(tmp_path, graded):
-    result = catclf_run("evaluate", "data", "--json", "--threshold", "0.6", cwd=tmp_path)
+    result = invoke("evaluate", "data", "--json", "--threshold", "0.6", cwd=tmp_path)
     report = json.loads(result.stdout)
     # Grey (0.501961) is no longer a cat: TP 1, FP 0, TN 2, FN 1.
     assert report["confusion"] == {"tp": 1, "fp": 0, "tn": 2, "fn": 1}
@@ -1183,7 +1054,7 @@ def test_evaluate_threshold_moves_the_verdicts(tmp_path, graded):
 
 
 def test_evaluate_prints_key_value_lines_then_the_misclassified_to_a_pipe(tmp_path, graded):
-    result = catclf_run("evaluate", "data", cwd=tmp_path)
+    result = invoke("evaluate", "data", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert ANSI not in result.stdout
     lines = result.stdout.splitlines()
@@ -1218,7 +1089,7 @@ def test_evaluate_undefined_scores_are_null_and_undefined(tmp_path):
     # FN 0; no cat at all, so recall and ROC AUC are undefined; precision 0/1, F1 0/1.
     brightness_model(tmp_path / "model.h5")
     write_test_file(tmp_path / "two.h5", [0, 255], [0, 0])
-    result = catclf_run("evaluate", "two.h5", "--json", cwd=tmp_path)
+    result = invoke("evaluate", "two.h5", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["confusion"] == {"tp": 0, "fp": 1, "tn": 1, "fn": 0}
@@ -1233,24 +1104,24 @@ def test_evaluate_undefined_scores_are_null_and_undefined(tmp_path):
             "probability": pytest.approx(0.880797, abs=1e-6),
         }
     ]
-    piped = catclf_run("evaluate", "two.h5", cwd=tmp_path)
+    piped = invoke("evaluate", "two.h5", cwd=tmp_path)
     values = dict(line.split(": ", 1) for line in piped.stdout.splitlines()[:-1])
     assert (values["recall"], values["roc auc"]) == ("undefined", "undefined")
     assert piped.stdout.splitlines()[-1] == f"two.h5[1]\t{WHITE}\tnon-cat\tcat"
 
 
 def test_evaluate_a_course_folder_uses_its_test_file(tmp_path, course_files):
-    result = catclf_run("evaluate", "-q", "--json", course_files, cwd=tmp_path)
+    result = invoke("evaluate", "-q", "--json", course_files, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["examples"] == 50
+    assert report["examples"] == TEST_EXAMPLES
     assert report["data"] == str(course_files / "test_catvnoncat.h5")
-    assert report["accuracy"] == pytest.approx(35 / 50)
+    assert report["accuracy"] == pytest.approx(TEST_CORRECT / TEST_EXAMPLES)
 
 
 @pytest.mark.parametrize(("minimum", "status"), [("0.5", 0), ("0", 0), ("0.51", 1), ("1", 1)])
 def test_evaluate_min_accuracy_sets_the_exit_status(tmp_path, graded, minimum, status):
-    result = catclf_run("evaluate", "data", "--min-accuracy", minimum, cwd=tmp_path)
+    result = invoke("evaluate", "data", "--min-accuracy", minimum, cwd=tmp_path)
     assert result.returncode == status
     assert "accuracy: 50.00 % (2/4)" in result.stdout  # the report is printed either way
     if status:
@@ -1261,14 +1132,14 @@ def test_evaluate_min_accuracy_sets_the_exit_status(tmp_path, graded, minimum, s
 
 
 def test_evaluate_min_accuracy_on_the_course_set(tmp_path):
-    # 35/50 is exactly 0.7: enough for 0.7, not for 0.71.
-    ok = catclf_run("evaluate", "-q", "--json", "--min-accuracy", "0.7", cwd=tmp_path)
+    # 35/50 (the course's test accuracy) is exactly 0.7: enough for 0.7, not for 0.71.
+    ok = invoke("evaluate", "-q", "--json", "--min-accuracy", "0.7", cwd=tmp_path)
     assert ok.returncode == 0
-    short = catclf_run("evaluate", "-q", "--json", "--min-accuracy", "0.71", cwd=tmp_path)
+    short = invoke("evaluate", "-q", "--json", "--min-accuracy", "0.71", cwd=tmp_path)
     assert short.returncode == 1
     assert json.loads(short.stdout)["accuracy"] == pytest.approx(0.7)
     assert error_lines(short.stderr) == [
-        "catclf: error: accuracy 70.00 % (35/50) is below --min-accuracy 0.71"
+        f"catclf: error: accuracy {TEST_ACCURACY_SHOWN} is below --min-accuracy 0.71"
     ]
 
 
@@ -1294,7 +1165,7 @@ def test_evaluate_usage_errors(runner, tmp_path, monkeypatch, args):
 @pytest.mark.parametrize("data", ["missing", "empty"])
 def test_evaluate_bad_data_is_a_one_line_error(tmp_path, data):
     (tmp_path / "empty").mkdir()
-    result = catclf_run("evaluate", "-q", data, cwd=tmp_path)
+    result = invoke("evaluate", "-q", data, cwd=tmp_path)
     assert result.returncode == 1
     assert result.stdout == ""
     [line] = result.stderr.splitlines()
@@ -1303,13 +1174,13 @@ def test_evaluate_bad_data_is_a_one_line_error(tmp_path, data):
 
 def test_evaluate_skips_an_unreadable_image_and_lists_it(tmp_path, graded):
     (graded / "cat" / "broken.png").write_bytes(b"not a PNG")
-    result = catclf_run("evaluate", "data", "--json", cwd=tmp_path)
+    result = invoke("evaluate", "data", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["examples"] == 4
     assert [s["path"] for s in report["skipped"]] == ["data/cat/broken.png"]
     assert "skipped data/cat/broken.png" in result.stderr
-    strict = catclf_run("evaluate", "data", "--strict", cwd=tmp_path)
+    strict = invoke("evaluate", "data", "--strict", cwd=tmp_path)
     assert strict.returncode == 1
     assert error_lines(strict.stderr)[0].startswith("catclf: error: data/cat/broken.png")
 
@@ -1341,9 +1212,9 @@ def hand_made_model(path, **attrs):
         "learning_rate": 0.01,
         "num_iterations": 800,
         "final_cost": 0.05,
-        "train_examples": 209,
-        "train_accuracy": 207 / 209,
-        "test_examples": 50,
+        "train_examples": TRAIN_EXAMPLES,
+        "train_accuracy": TRAIN_CORRECT / TRAIN_EXAMPLES,
+        "test_examples": TEST_EXAMPLES,
         "test_accuracy": 0.7,
         "train_data": "somewhere/train.h5",
         "created": "2024-01-02T03:04:05+00:00",
@@ -1358,7 +1229,7 @@ def hand_made_model(path, **attrs):
 
 def test_info_json_says_everything_the_file_holds(tmp_path):
     hand_made_model(tmp_path / "m.h5")
-    result = catclf_run("info", "--model", "m.h5", "--json", cwd=tmp_path)
+    result = invoke("info", "--model", "m.h5", "--json", cwd=tmp_path)
     assert (result.returncode, result.stderr) == (0, "")
     assert json.loads(result.stdout) == {
         "model": "m.h5",
@@ -1372,9 +1243,9 @@ def test_info_json_says_everything_the_file_holds(tmp_path):
         "num_iterations": 800,
         "solver": "primal",
         "train_data": "somewhere/train.h5",
-        "train_examples": 209,
-        "train_accuracy": pytest.approx(207 / 209),
-        "test_examples": 50,
+        "train_examples": TRAIN_EXAMPLES,
+        "train_accuracy": pytest.approx(TRAIN_CORRECT / TRAIN_EXAMPLES),
+        "test_examples": TEST_EXAMPLES,
         "test_accuracy": 0.7,
         "final_cost": 0.05,
         "created": "2024-01-02T03:04:05+00:00",
@@ -1390,12 +1261,12 @@ def test_info_json_says_everything_the_file_holds(tmp_path):
 
 def test_info_to_a_pipe_is_key_value_lines(tmp_path):
     hand_made_model(tmp_path / "model.h5", test_examples=0, test_accuracy=math.nan)
-    result = catclf_run("info", cwd=tmp_path)  # model.h5 in the current folder
+    result = invoke("info", cwd=tmp_path)  # model.h5 in the current folder
     assert (result.returncode, result.stderr) == (0, "")
     assert ANSI not in result.stdout
     values = dict(line.split(": ", 1) for line in result.stdout.splitlines())
     assert values["model"] == "model.h5"
-    assert values["train accuracy"] == "99.04 % (207/209)"
+    assert values["train accuracy"] == TRAIN_ACCURACY_SHOWN
     assert values["test accuracy"] == "no test set"
     assert values["learning rate"] == "0.01"
     assert values["iterations"] == "800"
@@ -1409,9 +1280,9 @@ def test_info_to_a_pipe_is_key_value_lines(tmp_path):
 def test_info_without_a_stored_version_says_so(tmp_path):
     # write_model_file stores no solver, as files written before it was recorded.
     write_model_file(tmp_path / "old.h5", drop=("catclf_version", "created"))
-    as_json = json.loads(catclf_run("info", "-m", "old.h5", "--json", cwd=tmp_path).stdout)
+    as_json = json.loads(invoke("info", "-m", "old.h5", "--json", cwd=tmp_path).stdout)
     assert (as_json["catclf_version"], as_json["created"], as_json["solver"]) == (None,) * 3
-    piped = catclf_run("info", "-m", "old.h5", cwd=tmp_path).stdout.splitlines()
+    piped = invoke("info", "-m", "old.h5", cwd=tmp_path).stdout.splitlines()
     assert "catclf version: unknown" in piped
     assert "solver: unknown" in piped
 
@@ -1428,20 +1299,20 @@ def test_info_on_a_terminal_draws_the_cost_history(runner, tmp_path, monkeypatch
 
 
 def test_info_without_a_model_describes_the_bundled_one(tmp_path):
-    result = catclf_run("info", "--json", cwd=tmp_path)
+    result = invoke("info", "--json", cwd=tmp_path)
     assert result.returncode == 0
     assert "bundled" in result.stderr
     info = json.loads(result.stdout)
     assert info["model"] == str(BUNDLED_MODEL)
-    # The course's published run: 20 costs from ln 2, train 207/209, test 35/50.
-    assert len(info["costs"]) == 20 and info["costs"][0] == pytest.approx(LN2)
-    assert info["train_accuracy"] == pytest.approx(207 / 209)
-    assert info["test_accuracy"] == pytest.approx(35 / 50)
+    # The course's published run: 20 costs from ln 2, its train and test accuracies.
+    assert len(info["costs"]) == len(COSTS) and info["costs"][0] == pytest.approx(LN2)
+    assert info["train_accuracy"] == pytest.approx(TRAIN_CORRECT / TRAIN_EXAMPLES)
+    assert info["test_accuracy"] == pytest.approx(TEST_CORRECT / TEST_EXAMPLES)
 
 
 def test_info_on_a_damaged_model_is_a_one_line_error(tmp_path):
     (tmp_path / "bad.h5").write_bytes(b"not HDF5")
-    result = catclf_run("info", "-m", "bad.h5", cwd=tmp_path)
+    result = invoke("info", "-m", "bad.h5", cwd=tmp_path)
     assert (result.returncode, result.stdout) == (1, "")
     [line] = result.stderr.splitlines()
     assert line.startswith("catclf: error: bad.h5: ")
@@ -1479,7 +1350,12 @@ def test_train_with_two_jobs_learns_what_one_job_learns(tmp_path):
     summaries, weights = [], []
     for jobs in ("1", "2"):
         model = tmp_path / f"jobs{jobs}.h5"
-        summary, _ = train_json(data, "-n", "50", "--jobs", jobs, "-m", model, cwd=tmp_path)
+        # A process of catclf's own starts the decoding processes, as for a user.
+        result = catclf_run(
+            "train", data, "-n", "50", "--jobs", jobs, "-m", model, "--json", cwd=tmp_path
+        )
+        assert result.returncode == 0, result.stderr
+        summary = json.loads(result.stdout)
         for key in ("seconds", "model"):
             summary.pop(key)
         summaries.append(summary)
@@ -1520,13 +1396,13 @@ def test_ctrl_c_stops_the_decoding_processes_too(tmp_path, command, signal_numbe
         (tmp_path / "data" / folder).mkdir(parents=True)
         for i in range(300):
             (tmp_path / "data" / folder / f"{i:03d}.png").symlink_to(big)
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("CATCLF_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "catclf", command, "-q", "--jobs", "2", "data"],
+    process = start_catclf(
+        command,
+        "-q",
+        "--jobs",
+        "2",
+        "data",
         cwd=tmp_path,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
         text=True,
         # Its own process group, as a shell gives a job; Ctrl-C signals the whole group.
         start_new_session=True,
@@ -1636,14 +1512,7 @@ def test_a_reader_that_stops_early_ends_predict_quietly(tmp_path, pictures):
     # More result lines than a pipe holds (64 KiB), so that writing meets the closed pipe.
     listing = tmp_path / "list.txt"
     listing.write_text(f"{pictures['white']}\n" * 4000)
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("CATCLF_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "catclf", "predict", "-m", pictures["model"], "-f", listing],
-        cwd=tmp_path,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    process = start_catclf("predict", "-m", pictures["model"], "-f", listing, cwd=tmp_path)
     first = process.stdout.readline()
     process.stdout.close()  # as `| head -1` does
     err = process.stderr.read()

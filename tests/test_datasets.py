@@ -13,6 +13,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from course import TEST_CATS, TEST_EXAMPLES, TRAIN_CATS, TRAIN_EXAMPLES
 from PIL import Image
 
 from catclf import datasets
@@ -437,13 +438,13 @@ def test_load_test_of_an_hdf5_file_is_the_file(tmp_path: Path) -> None:
 def test_bundled_sets_match_the_readme() -> None:
     train, test = bundled()
 
-    assert (train.m, train.positives) == (209, 72)
-    assert (test.m, test.positives) == (50, 33)
-    assert train.describe() == "209 images: 72 cat, 137 non-cat"
-    assert test.describe() == "50 images: 33 cat, 17 non-cat"
+    assert (train.m, train.positives) == (TRAIN_EXAMPLES, TRAIN_CATS)
+    assert (test.m, test.positives) == (TEST_EXAMPLES, TEST_CATS)
+    for data, m, cats in ((train, TRAIN_EXAMPLES, TRAIN_CATS), (test, TEST_EXAMPLES, TEST_CATS)):
+        assert data.describe() == f"{m} images: {cats} cat, {m - cats} non-cat"
     assert train.classes == test.classes == ("non-cat", "cat")
-    assert train.X.shape == (12288, 209) and test.X.shape == (12288, 50)
-    assert train.Y.shape == (1, 209) and test.Y.shape == (1, 50)
+    assert train.X.shape == (12288, TRAIN_EXAMPLES) and test.X.shape == (12288, TEST_EXAMPLES)
+    assert train.Y.shape == (1, TRAIN_EXAMPLES) and test.Y.shape == (1, TEST_EXAMPLES)
     with h5py.File(TRAIN_H5, "r") as f:
         np.testing.assert_array_equal(train.images, f["train_set_x"][()])
         np.testing.assert_array_equal(train.labels, f["train_set_y"][()])
@@ -454,7 +455,7 @@ def test_bundled_sets_match_the_readme() -> None:
 
 def test_load_test_of_the_bundled_folder_is_the_test_file() -> None:
     data = load_test(DATA)
-    assert (data.m, data.positives) == (50, 33)
+    assert (data.m, data.positives) == (TEST_EXAMPLES, TEST_CATS)
 
 
 # --- malformed HDF5 files -------------------------------------------------------------------

@@ -11,8 +11,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from hand_made import write_model_file
-from test_cli import WHITE, brightness_model, uniform
+from course import TRAIN_EXAMPLES
+from helpers import (
+    WHITE,
+    brightness_model,
+    environment,
+    start_catclf,
+    uniform,
+    write_model_file,
+)
 
 ESC = "\x1b"
 NO_SPACE = "catclf: error: stdout: cannot write the results (No space left on device)"
@@ -25,15 +32,13 @@ def run(*args, cwd, close=(), stdout=subprocess.PIPE, stdin=b"", env=None, comma
         for fd in close:
             os.close(fd)
 
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("CATCLF_")}
-    environment.update(env or {})
     result = subprocess.run(
         [*(command or [sys.executable, "-m", "catclf"]), *map(os.fsencode, map(str, args))],
         cwd=cwd,
         input=None if 0 in close else stdin,
         stdout=stdout,
         stderr=subprocess.PIPE,
-        env=environment,
+        env=environment(env),
         preexec_fn=closing,
         timeout=120,
     )
@@ -127,14 +132,7 @@ def test_train_saves_its_model_and_says_so_when_its_summary_cannot_be_written(tm
 
 
 def test_train_whose_reader_has_gone_still_saves_its_model_and_says_nothing(tmp_path):
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("CATCLF_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "catclf", "train", "-n", "200", "-q", "--json"],
-        cwd=tmp_path,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    process = start_catclf("train", "-n", "200", "-q", "--json", cwd=tmp_path)
     process.stdout.close()  # long before the summary: as `catclf train | true` would
     err = process.stderr.read()
     assert process.wait(timeout=120) == 0
@@ -280,19 +278,17 @@ def test_a_signal_while_the_command_imports_what_it_uses(
 
 def test_a_hang_up_ignored_from_the_start_stays_ignored(tmp_path):
     # As nohup starts a command: SIGHUP ignored. catclf keeps it so; SIGTERM still ends it.
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("CATCLF_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "catclf", "train", "-n", "1000000"],
+    process = start_catclf(
+        "train",
+        "-n",
+        "1000000",
         cwd=tmp_path,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
         text=True,
         preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),
     )
     try:
         for line in process.stderr:
-            if "209 images" in line:
+            if f"{TRAIN_EXAMPLES} images" in line:
                 break
         process.send_signal(signal.SIGHUP)
         process.send_signal(signal.SIGTERM)

@@ -15,23 +15,25 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
-from hand_made import write_model_file
-from test_cli import (
+from helpers import (
+    N_X,
     brightness_model,
     catclf_run,
     class_folders,
     error_lines,
     inseparable,
+    invoke,
     listing,
+    start_catclf,
     uniform,
     without_root_powers,
+    write_model_file,
 )
 from typer.testing import CliRunner
 
@@ -41,21 +43,14 @@ from catclf.cli import app
 from catclf.datasets import load
 from catclf.errors import DataError, ModelError
 
-N_X = 64 * 64 * 3
 PACKAGE = Path(catclf.__file__).parent
 
 
-def environment():
-    return {k: v for k, v in os.environ.items() if not k.startswith("CATCLF_")}
-
-
 def start_train(*args, cwd):
-    return subprocess.Popen(
-        [sys.executable, "-m", "catclf", "train", *map(str, args)],
+    return start_catclf(
+        "train",
+        *args,
         cwd=cwd,
-        env=environment(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
         text=True,
         # A shell that starts jobs in the background hands them SIGINT ignored; a user's
         # catclf, started from a terminal, has it at its default.
@@ -170,7 +165,7 @@ def test_a_full_disk_keeps_the_old_model(tmp_path):
     # Room for the old model (about 100 kB) and a fraction of a second one.
     with tmpfs(tmp_path / "disk", 160 * 1024) as disk:
         old = brightness_model(disk / "model.h5").read_bytes()
-        result = catclf_run("train", data, "-n", "100", "-m", disk / "model.h5", cwd=tmp_path)
+        result = invoke("train", data, "-n", "100", "-m", disk / "model.h5", cwd=tmp_path)
         assert result.returncode == 1
         [line] = error_lines(result.stderr)
         assert line.startswith(f"catclf: error: {disk / 'model.h5'}: ")
@@ -186,7 +181,7 @@ def test_a_read_only_file_system_is_refused(tmp_path):
         done = subprocess.run(["mount", "-o", "remount,ro", str(disk)], capture_output=True)
         if done.returncode != 0:
             pytest.skip("cannot remount the tmpfs read-only")
-        result = catclf_run("train", data, "-n", "100", "-m", disk / "model.h5", cwd=tmp_path)
+        result = invoke("train", data, "-n", "100", "-m", disk / "model.h5", cwd=tmp_path)
         assert result.returncode == 1
         [line] = error_lines(result.stderr)
         assert "not writable" in line
@@ -237,7 +232,7 @@ def test_two_runs_at_once_leave_one_complete_model(tmp_path):
     }
     expected = {}
     for name, (data, rate) in runs.items():
-        result = catclf_run(
+        result = invoke(
             "train", data, "-r", rate, "-n", "300", "-m", f"{name}.h5", "-q", cwd=tmp_path
         )
         assert result.returncode == 0, result.stderr
@@ -277,7 +272,7 @@ def test_two_runs_at_once_leave_one_complete_model(tmp_path):
 def test_predict_says_why_it_refuses_a_model(tmp_path, attrs, why):
     write_model_file(tmp_path / "other.h5", attrs=attrs)
     uniform(tmp_path / "white.png", 255)
-    result = catclf_run("predict", "-m", "other.h5", "white.png", cwd=tmp_path)
+    result = invoke("predict", "-m", "other.h5", "white.png", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stdout == ""
     [line] = result.stderr.splitlines()
@@ -315,7 +310,7 @@ def test_a_model_holding_a_pickle_is_refused_unread(tmp_path):
         with pytest.raises(ModelError) as caught:
             model_file.load(path)
         assert str(caught.value).startswith(f"{path}: ")
-        result = catclf_run("predict", "-m", path, PACKAGE.parent / "sample_images", cwd=tmp_path)
+        result = invoke("predict", "-m", path, PACKAGE.parent / "sample_images", cwd=tmp_path)
         assert result.returncode == 1
         assert len(error_lines(result.stderr)) == 1
     assert not marker.exists()
@@ -334,7 +329,7 @@ def test_a_data_set_holding_a_pickle_is_refused_unread(tmp_path):
     for data in (path, npy):
         with pytest.raises(DataError):
             load(data)
-        result = catclf_run("train", data, "-n", "10", cwd=tmp_path)
+        result = invoke("train", data, "-n", "10", cwd=tmp_path)
         assert result.returncode == 1
         assert len(error_lines(result.stderr)) == 1
     assert not marker.exists()
@@ -460,7 +455,7 @@ def test_an_endless_stdin_is_not_read_to_the_end(tmp_path, monkeypatch):
 def test_a_nan_cost_stops_training_and_keeps_the_old_model(tmp_path):
     data = inseparable(tmp_path / "data")
     old = brightness_model(tmp_path / "model.h5").read_bytes()
-    result = catclf_run("train", data, "-r", "1e308", "-n", "100", cwd=tmp_path)
+    result = invoke("train", data, "-r", "1e308", "-n", "100", cwd=tmp_path)
     assert result.returncode == 1
     [line] = error_lines(result.stderr)
     assert re.search(r"cost became (nan|inf)", line)

@@ -16,7 +16,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from hand_made import write_model_file
+from helpers import N_X, write_model_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -27,7 +27,6 @@ from catclf.errors import CatclfError, DataError, ImageError, ModelError
 from catclf.images import load_image
 from catclf.logistic import cost_from_z, propagate, sigmoid
 
-N_X = 64 * 64 * 3
 settings.register_profile(
     "catclf",
     derandomize=True,

@@ -17,14 +17,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 from corpus import Case, build
-from hand_made import write_model_file
-from test_cli import catclf_run, class_folders, error_lines, without_root_powers
+from helpers import (
+    N_X,
+    catclf_run,
+    class_folders,
+    error_lines,
+    without_root_powers,
+    write_model_file,
+)
 
 from catclf.errors import ImageError
 from catclf.images import load_image
 from catclf.reporting import one_line
 
-N_X = 64 * 64 * 3
 TIMEOUT = 120  # seconds for one catclf run: generous on a loaded machine, finite if it hangs
 
 

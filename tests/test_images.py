@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from corpus import EPS
+from helpers import SAMPLES
 from PIL import Image, ImageOps
 
 from catclf import images, workers
@@ -27,7 +28,6 @@ from catclf.errors import CatclfError, ImageError
 from catclf.images import find_images, load_image, to_columns
 from catclf.workers import MIN_IMAGES_PER_PROCESS, reader
 
-SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 LANCZOS = Image.Resampling.LANCZOS
 ORIENTATION = 0x0112  # the EXIF tag
 
@@ -433,8 +433,11 @@ def camera_photo(path: Path, source: str, size: tuple[int, int], **save: object)
     """A photo-like JPEG: a sample photo enlarged to size, with sensor-like noise, quality 90."""
     with Image.open(SAMPLES / source) as im:
         big = im.convert("RGB").resize(size, Image.Resampling.BICUBIC)
-    noise = np.random.default_rng(3).normal(0, 6, (size[1], size[0], 3))
-    pixels = np.clip(np.asarray(big, dtype=np.float64) + noise, 0, 255).astype(np.uint8)
+    # In float32, in place: a 4000 x 3000 photo takes a second less than in float64.
+    noisy = np.random.default_rng(3).standard_normal((size[1], size[0], 3), dtype=np.float32)
+    noisy *= 6
+    noisy += np.asarray(big, dtype=np.float32)
+    pixels = np.clip(noisy, 0, 255, out=noisy).astype(np.uint8)
     Image.fromarray(pixels).save(path, quality=90, **save)
     return path
 
@@ -638,11 +641,17 @@ def test_a_decoding_worker_ends_with_the_process_that_started_it(tmp_path):
     pid = int(worker_pid.read_text())
     parent.kill()
     parent.wait()
+
+    def ended():  # gone, or a zombie that only its new parent has still to reap
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        except FileNotFoundError:
+            return True
+
     deadline = time.monotonic() + 10
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+    while not ended() and time.monotonic() < deadline:
         time.sleep(0.01)
-    state = Path(f"/proc/{pid}/stat")
-    assert not state.exists() or state.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    assert ended()
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork is Linux's")
@@ -869,7 +878,7 @@ def test_a_name_too_long_is_an_image_error_naming_it(tmp_path):
 
 
 def test_a_path_through_a_folder_without_search_permission(tmp_path):
-    from test_cli import without_root_powers
+    from helpers import without_root_powers
 
     drop = without_root_powers()
     (tmp_path / "locked" / "inner").mkdir(parents=True)

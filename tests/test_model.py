@@ -15,16 +15,14 @@ import sys
 import h5py
 import numpy as np
 import pytest
-from hand_made import write_model_file
+from course import LEARNING_RATE, NUM_ITERATIONS
+from helpers import N_X, invoke, without_root_powers, write_model_file
 from occupants import FOREIGN, SPECIAL, is_special, make_foreign, make_special
 from PIL import Image
-from test_cli import catclf_run
 
 from catclf import model
 from catclf.errors import ModelError
 from catclf.model import Model, Settings
-
-N_X = 64 * 64 * 3
 
 
 def make_model(*, b=-0.25, test_accuracy=0.6, seed=0, solver="gram"):
@@ -95,7 +93,7 @@ def test_loads_a_file_written_by_hand_in_the_documented_layout(tmp_path):
     loaded = model.load(path)
     assert loaded.b == 1.5
     assert loaded.test_accuracy == 0.7
-    assert loaded.settings == Settings(learning_rate=0.005, num_iterations=2000)
+    assert loaded.settings == Settings(learning_rate=LEARNING_RATE, num_iterations=NUM_ITERATIONS)
     assert loaded.classes == ("non-cat", "cat")
     assert loaded.solver == ""  # files written before the attribute existed lack it
 
@@ -211,14 +209,8 @@ def test_a_read_only_model_can_be_replaced_like_any_file_in_a_writable_folder(tm
     path = tmp_path / "model.h5"
     model.save(make_model(), path)
     path.chmod(0o444)
-    command = [sys.executable, "-c", RESAVE, str(path)]
-    if os.geteuid() == 0:
-        # root may write any file; drop that power so the test means what it says
-        setpriv = shutil.which("setpriv")
-        drop = [setpriv, "--bounding-set=-dac_override,-dac_read_search"] if setpriv else []
-        if not drop or subprocess.run([*drop, "true"], capture_output=True).returncode != 0:
-            pytest.skip("running as root and cannot drop CAP_DAC_OVERRIDE")
-        command = [*drop, *command]
+    # root may write any file; without that power the test means what it says
+    command = [*without_root_powers(), sys.executable, "-c", RESAVE, str(path)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert model.load(path).b == 7.0
@@ -483,7 +475,7 @@ def course_file(path, m=4):
 def test_train_refuses_a_special_model_path_before_training(tmp_path, kind):
     course_file(tmp_path / "train.h5")
     make_special(tmp_path / "out", kind)
-    result = catclf_run("train", "train.h5", "-n", "20", "-m", "out", "--force", cwd=tmp_path)
+    result = invoke("train", "train.h5", "-n", "20", "-m", "out", "--force", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stdout == ""
     # One line and nothing else: no data was read, no training began.
@@ -512,7 +504,7 @@ def test_train_never_replaces_its_own_input(tmp_path, args, target):
     course_file(tmp_path / "course" / "train_x.h5")
     shutil.copy(tmp_path / "test.h5", tmp_path / "course" / "test_x.h5")
     before = (tmp_path / target).read_bytes()
-    result = catclf_run("train", *args, "-n", "20", "--force", cwd=tmp_path)
+    result = invoke("train", *args, "-n", "20", "--force", cwd=tmp_path)
     assert result.returncode == 1
     [line] = result.stderr.splitlines()
     assert line.startswith(f"catclf: error: {target}: is ")
@@ -526,16 +518,16 @@ def test_train_replaces_another_file_only_with_force(tmp_path):
     course_file(tmp_path / "train.h5")
     make_foreign(tmp_path / "model.h5", "other program's HDF5")
     before = (tmp_path / "model.h5").read_bytes()
-    result = catclf_run("train", "train.h5", "-n", "20", cwd=tmp_path)
+    result = invoke("train", "train.h5", "-n", "20", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr == (
         "catclf: error: model.h5: is not a catclf model; use --force to replace it\n"
     )
     assert (tmp_path / "model.h5").read_bytes() == before
-    forced = catclf_run("train", "train.h5", "-n", "20", "--force", "-q", cwd=tmp_path)
+    forced = invoke("train", "train.h5", "-n", "20", "--force", "-q", cwd=tmp_path)
     assert forced.returncode == 0, forced.stderr
     assert model.load(tmp_path / "model.h5").train_examples == 4
-    again = catclf_run("train", "train.h5", "-n", "20", "-q", cwd=tmp_path)  # now a model
+    again = invoke("train", "train.h5", "-n", "20", "-q", cwd=tmp_path)  # now a model
     assert again.returncode == 0, again.stderr
 
 
@@ -543,6 +535,6 @@ def test_train_into_its_own_course_folder_replaces_its_model(tmp_path):
     (tmp_path / "course").mkdir()
     course_file(tmp_path / "course" / "train_x.h5")
     for _ in range(2):
-        result = catclf_run("train", ".", "-n", "20", "-q", cwd=tmp_path / "course")
+        result = invoke("train", ".", "-n", "20", "-q", cwd=tmp_path / "course")
         assert result.returncode == 0, result.stderr
     assert files_in(tmp_path / "course") == ["model.h5", "train_x.h5"]

@@ -10,31 +10,32 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
-from occupants import make_foreign
-from PIL import Image
-from test_cli import (
+from helpers import (
+    FILE_LIST,
     catclf_run,
     error_lines,
     interrupted,
+    invoke,
     listing,
     save_png,
+    start_catclf,
     train_json,
     without_root_powers,
 )
+from occupants import make_foreign
+from PIL import Image
 
 import catclf
 from catclf.datasets import read_hdf5
 from catclf.images import PREPROCESSING
 
 ITERATIONS = "300"
-FILE_LIST = ".catclf-files.json"  # what catclf wrote in a folder, as the README says
 
 
 def photos(root, per_class=6, seed=0, start=0):
@@ -73,7 +74,7 @@ def recorded_paths(h5_file, prefix):
 
 def prepare(*args, cwd):
     """`catclf prepare ARGS --json`, which must succeed: its summary."""
-    result = catclf_run("prepare", *args, "--json", cwd=cwd)
+    result = invoke("prepare", *args, "--json", cwd=cwd)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -263,7 +264,7 @@ def test_a_class_that_would_miss_a_side_lends_its_nearest_file(tmp_path):
 
 def test_a_class_of_one_image_cannot_be_split(tmp_path):
     tiny(tmp_path / "photos", ["cat/only.png", "other/a.png", "other/b.png"])
-    result = catclf_run("prepare", "photos", "--out", "ds", "--test-fraction", "0.5", cwd=tmp_path)
+    result = invoke("prepare", "photos", "--out", "ds", "--test-fraction", "0.5", cwd=tmp_path)
     assert result.returncode == 1
     [line] = error_lines(result.stderr)
     assert "'cat'" in line and "single" in line
@@ -275,9 +276,7 @@ def test_a_class_of_one_image_cannot_be_split(tmp_path):
 @pytest.mark.parametrize("fraction", ["0", "1", "-0.2", "1.5", "nan", "half"])
 def test_a_test_fraction_outside_0_to_1_is_a_usage_error(tmp_path, fraction):
     tiny(tmp_path / "photos", ["cat/a.png", "other/b.png"])
-    result = catclf_run(
-        "prepare", "photos", "--out", "ds", "--test-fraction", fraction, cwd=tmp_path
-    )
+    result = invoke("prepare", "photos", "--out", "ds", "--test-fraction", fraction, cwd=tmp_path)
     assert result.returncode == 2
     assert listing(tmp_path) == ["photos"]
 
@@ -304,7 +303,7 @@ def test_the_photo_folder_given_as_dot_is_named_after_itself(tmp_path):
 @pytest.mark.parametrize("name", ["a/b", "", ".hidden", "../up", "x" * 101])
 def test_an_unsafe_name_is_a_usage_error(tmp_path, name):
     tiny(tmp_path / "photos", ["cat/a.png", "other/b.png"])
-    result = catclf_run("prepare", "photos", "--out", "ds", "--name", name, cwd=tmp_path)
+    result = invoke("prepare", "photos", "--out", "ds", "--name", name, cwd=tmp_path)
     assert result.returncode == 2
     assert listing(tmp_path) == ["photos"]
 
@@ -313,7 +312,7 @@ def test_files_of_another_name_are_refused_and_left_alone(tmp_path):
     tiny(tmp_path / "photos", ["cat/a.png", "other/b.png"])
     prepare("photos", "--out", "ds", "--name", "first", cwd=tmp_path)
     before = (tmp_path / "ds" / "train_first.h5").read_bytes()
-    result = catclf_run("prepare", "photos", "--out", "ds", cwd=tmp_path)
+    result = invoke("prepare", "photos", "--out", "ds", cwd=tmp_path)
     assert result.returncode == 1
     [line] = error_lines(result.stderr)
     assert line.startswith("catclf: error: ds: ") and "train_first.h5" in line
@@ -326,7 +325,7 @@ def test_the_same_name_is_replaced_and_a_stale_test_file_removed(tmp_path):
     tiny(tmp_path / "photos", [f"cat/{i}.png" for i in range(4)] + ["other/a.png", "other/b.png"])
     prepare("photos", "--out", "ds", "--test-fraction", "0.5", cwd=tmp_path)
     tiny(tmp_path / "photos", ["other/c.png"])
-    result = catclf_run("prepare", "photos", "--out", "ds", cwd=tmp_path)
+    result = invoke("prepare", "photos", "--out", "ds", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "removed ds/test_photos.h5, the test set of an earlier run" in result.stderr
     assert listing(tmp_path / "ds") == [FILE_LIST, "train_photos.h5"]
@@ -335,7 +334,7 @@ def test_the_same_name_is_replaced_and_a_stale_test_file_removed(tmp_path):
 
 def test_out_is_created_but_not_its_parent(tmp_path):
     tiny(tmp_path / "photos", ["cat/a.png", "other/b.png"])
-    result = catclf_run("prepare", "photos", "--out", "no/such/ds", cwd=tmp_path)
+    result = invoke("prepare", "photos", "--out", "no/such/ds", cwd=tmp_path)
     assert result.returncode == 1
     [line] = error_lines(result.stderr)
     assert line == "catclf: error: no/such/ds: cannot create this folder: no/such does not exist"
@@ -349,7 +348,7 @@ def test_out_is_created_but_not_its_parent(tmp_path):
 )
 def test_data_must_be_a_folder(tmp_path, data, fragment):
     save_png(tmp_path / "file.png", np.zeros((2, 2, 3)))
-    result = catclf_run("prepare", data, "--out", "ds", cwd=tmp_path)
+    result = invoke("prepare", data, "--out", "ds", cwd=tmp_path)
     assert result.returncode == 1
     [line] = error_lines(result.stderr)
     assert fragment in line
@@ -368,7 +367,7 @@ def test_positive_names_the_cat_folder(tmp_path):
 def test_strict_stops_at_an_unreadable_image_and_writes_nothing(tmp_path):
     tiny(tmp_path / "photos", ["cat/a.png", "other/b.png"])
     (tmp_path / "photos" / "cat" / "bad.png").write_bytes(b"not a PNG")
-    result = catclf_run("prepare", "photos", "--out", "ds", "--strict", cwd=tmp_path)
+    result = invoke("prepare", "photos", "--out", "ds", "--strict", cwd=tmp_path)
     assert result.returncode == 1
     [line] = error_lines(result.stderr)
     assert "bad.png" in line
@@ -382,7 +381,7 @@ def test_summary_to_a_pipe_and_as_json(tmp_path):
     tiny(tmp_path / "photos", [f"cat/{i}.png" for i in range(5)] + ["other/a.png", "other/b.png"])
     (tmp_path / "photos" / "other" / "bad.png").write_bytes(b"")
     (tmp_path / "photos" / "cat" / "notes.txt").write_text("not an image")
-    result = catclf_run("prepare", "photos", "-o", "ds", cwd=tmp_path)
+    result = invoke("prepare", "photos", "-o", "ds", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     size = (tmp_path / "ds" / "train_photos.h5").stat().st_size
     assert result.stdout.splitlines() == [
@@ -410,7 +409,7 @@ def test_summary_to_a_pipe_and_as_json(tmp_path):
 
 def test_quiet_says_nothing_on_stderr(tmp_path):
     tiny(tmp_path / "photos", ["cat/a.png", "other/b.png"])
-    result = catclf_run("prepare", "photos", "--out", "ds", "--quiet", cwd=tmp_path)
+    result = invoke("prepare", "photos", "--out", "ds", "--quiet", cwd=tmp_path)
     assert result.returncode == 0 and result.stderr == ""
 
 
@@ -418,12 +417,13 @@ def test_progress_bars_on_a_terminal(tmp_path):
     pty = pytest.importorskip("pty")
     tiny(tmp_path / "photos", [f"cat/{i}.png" for i in range(3)] + ["other/a.png"])
     leader, follower = pty.openpty()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("CATCLF_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "catclf", "prepare", "photos", "--out", "ds"],
+    process = start_catclf(
+        "prepare",
+        "photos",
+        "--out",
+        "ds",
         cwd=tmp_path,
-        env={**environment, "TERM": "xterm", "COLUMNS": "100"},
-        stdout=subprocess.PIPE,
+        env={"TERM": "xterm", "COLUMNS": "100"},
         stderr=follower,
     )
     os.close(follower)
@@ -516,7 +516,7 @@ def test_a_train_file_catclf_did_not_write_is_refused_before_decoding(tmp_path, 
     tiny(tmp_path / "photos", ["cat/a.png", "other/b.png"])
     (tmp_path / "ds").mkdir()
     theirs = make_foreign(tmp_path / "ds" / "train_photos.h5", kind).read_bytes()
-    result = catclf_run("prepare", "photos", "--out", "ds", cwd=tmp_path)
+    result = invoke("prepare", "photos", "--out", "ds", cwd=tmp_path)
     assert result.returncode == 1
     # One line: nothing was decoded.
     assert result.stderr == f"catclf: error: ds/train_photos.h5: {REFUSED} replace it\n"
@@ -531,7 +531,7 @@ def test_a_test_file_catclf_did_not_write_is_not_removed_without_force(tmp_path)
     tiny(tmp_path / "photos", ["cat/a.png", "other/b.png"])
     (tmp_path / "ds").mkdir()
     (tmp_path / "ds" / "test_photos.h5").write_bytes(b"my test data")
-    result = catclf_run("prepare", "photos", "--out", "ds", cwd=tmp_path)
+    result = invoke("prepare", "photos", "--out", "ds", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr == f"catclf: error: ds/test_photos.h5: {REFUSED} remove it\n"
     assert (tmp_path / "ds" / "test_photos.h5").read_bytes() == b"my test data"

@@ -8,7 +8,6 @@ are worked out with numpy on w and b read with h5py.
 import base64
 import io
 import json
-import os
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -17,26 +16,36 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from hand_made import write_model_file
-from PIL import Image
-from test_cli import (
+from course import (
+    LEARNING_RATE,
+    NUM_ITERATIONS,
+    TEST_ACCURACY_SHOWN,
+    TEST_CORRECT,
+    TEST_EXAMPLES,
+    TRAIN_ACCURACY_SHOWN,
+)
+from helpers import (
     BUNDLED_MODEL,
+    FILE_LIST,
     N_X,
     PACKAGE_DATA,
     SAMPLES,
     catclf_run,
     class_folders,
     constant_model,
+    environment,
     error_lines,
+    invoke,
     sigmoid,
     without_root_powers,
+    write_model_file,
 )
+from PIL import Image
 
 from catclf import report
 from catclf.errors import ReportError
 
 TEST_FILE = PACKAGE_DATA / "test_catvnoncat.h5"
-FILE_LIST = ".catclf-files.json"  # what catclf wrote in a folder, as the README says
 INSTALL = "pip install matplotlib"  # works where catclf came from a clone, too
 
 
@@ -72,7 +81,7 @@ class Page(HTMLParser):
 
 
 def made_report(*args, cwd):
-    result = catclf_run("report", *args, "--out", "out", "--json", cwd=cwd)
+    result = invoke("report", *args, "--out", "out", "--json", cwd=cwd)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout), Page((cwd / "out" / "index.html").read_text("utf-8"))
 
@@ -82,7 +91,7 @@ def counts_by_hand():
     with h5py.File(BUNDLED_MODEL, "r") as f:
         w, b = f["w"][()].reshape(-1), float(f["b"][()])
     with h5py.File(TEST_FILE, "r") as f:
-        x = f["test_set_x"][()].reshape(50, -1) / 255
+        x = f["test_set_x"][()].reshape(TEST_EXAMPLES, -1) / 255
         y = f["test_set_y"][()].reshape(-1)
     cat = sigmoid(x @ w + b) > 0.5
     return (
@@ -116,7 +125,12 @@ def test_report_on_a_model_alone(tmp_path):
         (out / "weights.png").read_bytes(),
     ]
     # The bundled model's facts, as the course trains it.
-    for fact in ("learning rate 0.005", "iterations 2000", "99.04 % (207/209)", "70.00 % (35/50)"):
+    for fact in (
+        f"learning rate {LEARNING_RATE}",
+        f"iterations {NUM_ITERATIONS}",
+        TRAIN_ACCURACY_SHOWN,
+        TEST_ACCURACY_SHOWN,
+    ):
         assert fact in page.text
 
 
@@ -133,21 +147,22 @@ def test_report_on_the_course_test_set(tmp_path):
     summary, page = made_report("--data", PACKAGE_DATA, cwd=tmp_path)
     out = tmp_path / "out"
     tp, fp, tn, fn = counts_by_hand()
-    assert tp + tn == 35  # the course's 70 % test accuracy
+    assert tp + tn == TEST_CORRECT  # the course's 70 % test accuracy
+    wrong = TEST_EXAMPLES - TEST_CORRECT
     scores = summary["scores"]
-    assert scores["examples"] == 50
+    assert scores["examples"] == TEST_EXAMPLES
     assert scores["confusion"] == {"tp": tp, "fp": fp, "tn": tn, "fn": fn}
-    assert summary["misclassified"] == fp + fn == 15
+    assert summary["misclassified"] == fp + fn == wrong
     assert png_size((out / "confusion.png").read_bytes()) == (500, 450)
     # 15 images in rows of 8: two rows of 175 pixels below a 60-pixel title.
     assert png_size((out / "misclassified.png").read_bytes()) == (1200, 60 + 2 * 175)
     assert len(page.pngs) == 4
-    assert "accuracy 70.00 % (35/50)" in page.text
+    assert f"accuracy {TEST_ACCURACY_SHOWN}" in page.text
     assert f"true positives, false positives {tp}, {fp}" in page.text
     assert f"true negatives, false negatives {tn}, {fn}" in page.text
     assert f"precision {100 * tp / (tp + fp):.2f} % ({tp}/{tp + fp})" in page.text
     assert f"recall {100 * tp / (tp + fn):.2f} % ({tp}/{tp + fn})" in page.text
-    assert "15 of 50 images are misclassified" in page.text
+    assert f"{wrong} of {TEST_EXAMPLES} images are misclassified" in page.text
 
 
 def test_more_than_48_misclassified_images_are_capped(tmp_path):
@@ -170,10 +185,10 @@ def test_no_misclassified_picture_when_every_image_is_right(tmp_path):
     write_model_file(tmp_path / "red.h5", w=red_minus_blue.reshape(N_X, 1) / 100)
     constant_model(tmp_path / "sure.h5", 0.9)  # calls everything a cat: 4 wrong
     # The picture of an earlier report must not stay beside the new page.
-    earlier = catclf_run("report", "-m", "sure.h5", "--data", "data", "--out", "out", cwd=tmp_path)
+    earlier = invoke("report", "-m", "sure.h5", "--data", "data", "--out", "out", cwd=tmp_path)
     assert earlier.returncode == 0, earlier.stderr
     assert (tmp_path / "out" / "misclassified.png").exists()
-    result = catclf_run("report", "-m", "red.h5", "--data", "data", "--out", "out", cwd=tmp_path)
+    result = invoke("report", "-m", "red.h5", "--data", "data", "--out", "out", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "misclassified" not in result.stdout
     assert "no image of data is misclassified" in result.stderr
@@ -190,7 +205,7 @@ def test_no_misclassified_picture_when_every_image_is_right(tmp_path):
 
 
 def test_plain_summary_lists_the_files(tmp_path):
-    result = catclf_run("report", "--out", "out", cwd=tmp_path)
+    result = invoke("report", "--out", "out", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         "learning curve: out/learning_curve.png",
@@ -209,7 +224,7 @@ def test_a_gui_display_and_backend_setting_change_nothing(tmp_path):
 
 def test_out_that_is_a_file_is_a_one_line_error(tmp_path):
     (tmp_path / "out").write_text("mine")
-    result = catclf_run("report", "--out", "out", cwd=tmp_path)
+    result = invoke("report", "--out", "out", cwd=tmp_path)
     assert result.returncode == 1
     [line] = error_lines(result.stderr)
     assert line.startswith("catclf: error: out: ")
@@ -217,7 +232,7 @@ def test_out_that_is_a_file_is_a_one_line_error(tmp_path):
 
 
 def test_report_needs_out(tmp_path):
-    result = catclf_run("report", cwd=tmp_path)
+    result = invoke("report", cwd=tmp_path)
     assert result.returncode == 2
 
 
@@ -259,7 +274,7 @@ def run_without_matplotlib(*args, cwd):
         cwd=cwd,
         capture_output=True,
         text=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith("CATCLF_")},
+        env=environment(),
         timeout=300,
     )
     assert "Traceback" not in result.stderr
@@ -326,7 +341,7 @@ def test_pictures_of_the_users_are_left_alone_by_a_report_without_data(tmp_path)
     out.mkdir()
     (out / "confusion.png").write_bytes(b"my own confusion matrix")
     (out / "misclassified.png").write_bytes(b"my own picture")
-    result = catclf_run("report", "--out", "out", "-q", cwd=tmp_path)
+    result = invoke("report", "--out", "out", "-q", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (out / "confusion.png").read_bytes() == b"my own confusion matrix"
     assert (out / "misclassified.png").read_bytes() == b"my own picture"
@@ -347,14 +362,14 @@ def test_a_name_taken_by_a_file_of_the_users_is_refused_before_any_work(tmp_path
     (out / "confusion.png").write_bytes(b"my own confusion matrix")
     (out / "index.html").write_text("<p>my home page</p>")
     for args, taken in [([], "index.html"), (["--data", "data"], "confusion.png")]:
-        result = catclf_run("report", "-m", BUNDLED_MODEL, *args, "--out", "out", cwd=tmp_path)
+        result = invoke("report", "-m", BUNDLED_MODEL, *args, "--out", "out", cwd=tmp_path)
         assert result.returncode == 1
         assert result.stdout == ""
         # One line: refused before the data was read and scored.
         assert result.stderr == f"catclf: error: out/{taken}: {REFUSED}\n"
     assert sorted(p.name for p in out.iterdir()) == ["confusion.png", "index.html"]
     assert (out / "index.html").read_text() == "<p>my home page</p>"
-    forced = catclf_run("report", "--data", "data", "--out", "out", "--force", cwd=tmp_path)
+    forced = invoke("report", "--data", "data", "--out", "out", "--force", cwd=tmp_path)
     assert forced.returncode == 0, forced.stderr
     assert png_size((out / "confusion.png").read_bytes()) == (500, 450)
     assert "catclf report" in (out / "index.html").read_text("utf-8")
@@ -365,12 +380,12 @@ def test_a_name_taken_by_a_file_of_the_users_is_refused_before_any_work(tmp_path
 
 
 def test_a_page_changed_since_catclf_wrote_it_is_the_users(tmp_path):
-    first = catclf_run("report", "--out", "out", "-q", cwd=tmp_path)
+    first = invoke("report", "--out", "out", "-q", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     with open(tmp_path / "out" / "index.html", "a") as f:
         f.write("<p>my notes on this model</p>")
     edited = (tmp_path / "out" / "index.html").read_bytes()
-    result = catclf_run("report", "--out", "out", cwd=tmp_path)
+    result = invoke("report", "--out", "out", cwd=tmp_path)
     assert result.returncode == 1
     assert error_lines(result.stderr) == [f"catclf: error: out/index.html: {REFUSED}"]
     assert (tmp_path / "out" / "index.html").read_bytes() == edited

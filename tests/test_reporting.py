@@ -7,6 +7,14 @@ import math
 import sys
 
 import pytest
+from course import (
+    TEST_ACCURACY_SHOWN,
+    TEST_CORRECT,
+    TEST_EXAMPLES,
+    TRAIN_ACCURACY_SHOWN,
+    TRAIN_CORRECT,
+    TRAIN_EXAMPLES,
+)
 
 from catclf.reporting import (
     OutputFailed,
@@ -45,8 +53,8 @@ def test_sparkline_by_hand(values, expected):
 
 
 def test_percent_gives_the_count_an_accuracy_stands_for():
-    assert percent(0.7, 50) == "70.00 % (35/50)"
-    assert percent(207 / 209, 209) == "99.04 % (207/209)"
+    assert percent(TEST_CORRECT / TEST_EXAMPLES, TEST_EXAMPLES) == TEST_ACCURACY_SHOWN
+    assert percent(TRAIN_CORRECT / TRAIN_EXAMPLES, TRAIN_EXAMPLES) == TRAIN_ACCURACY_SHOWN
 
 
 @pytest.mark.parametrize(

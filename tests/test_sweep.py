@@ -1,8 +1,8 @@
 """catclf sweep: one training per learning rate, as the course's learning-rate exercise.
 
-Expected figures are the course's: at 1500 iterations on its cat / non-cat set, learning
-rate 0.01 reaches train accuracy 99.52 % and test accuracy 68 %, 0.001 88.99 % and 64 %,
-0.0001 68.42 % and 36 %.
+Expected figures are the course's (course.py): at 1500 iterations on its cat / non-cat set,
+learning rate 0.01 reaches train accuracy 99.52 % and test accuracy 68 %, 0.001 88.99 % and
+64 %, 0.0001 68.42 % and 36 %.
 """
 
 import io
@@ -11,14 +11,22 @@ import math
 import re
 
 import pytest
+from course import (
+    SWEEP_ITERATIONS,
+    SWEEP_RATES,
+    SWEEP_TEST_CORRECT,
+    SWEEP_TRAIN_CORRECT,
+    TEST_EXAMPLES,
+    TRAIN_EXAMPLES,
+)
+from helpers import PACKAGE_DATA, error_lines, invoke
 from PIL import Image
-from test_cli import PACKAGE_DATA, catclf_run, error_lines
 
 TRAIN_FILE = PACKAGE_DATA / "train_catvnoncat.h5"
 
 
 def sweep_json(*args, cwd, status=0):
-    result = catclf_run("sweep", *args, "--json", cwd=cwd)
+    result = invoke("sweep", *args, "--json", cwd=cwd)
     assert result.returncode == status, result.stderr
     return json.loads(result.stdout), result
 
@@ -26,20 +34,20 @@ def sweep_json(*args, cwd, status=0):
 @pytest.fixture(scope="module")
 def course_sweep(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("sweep")
-    runs, _ = sweep_json("--iterations", "1500", cwd=cwd)
+    runs, _ = sweep_json("--iterations", SWEEP_ITERATIONS, cwd=cwd)
     return runs, cwd
 
 
 def test_default_rates_reproduce_the_course_exercise(course_sweep):
     runs, _ = course_sweep
-    assert [r["learning_rate"] for r in runs] == [0.01, 0.001, 0.0001]
+    assert [r["learning_rate"] for r in runs] == SWEEP_RATES
     assert not any(r["diverged"] for r in runs)
-    # The course's published accuracies, as counts of 209 training and 50 test images.
-    assert [round(r["train_accuracy"] * 209) for r in runs] == [208, 186, 143]
-    assert [round(r["test_accuracy"] * 50) for r in runs] == [34, 32, 18]
+    # The course's published accuracies, as counts of its training and test images.
+    assert [round(r["train_accuracy"] * TRAIN_EXAMPLES) for r in runs] == SWEEP_TRAIN_CORRECT
+    assert [round(r["test_accuracy"] * TEST_EXAMPLES) for r in runs] == SWEEP_TEST_CORRECT
     for r in runs:
-        assert r["num_iterations"] == 1500
-        assert (r["train_examples"], r["test_examples"]) == (209, 50)
+        assert r["num_iterations"] == SWEEP_ITERATIONS
+        assert (r["train_examples"], r["test_examples"]) == (TRAIN_EXAMPLES, TEST_EXAMPLES)
         assert len(r["costs"]) == 15  # iterations 0, 100, ..., 1400
         assert r["costs"][0] == pytest.approx(math.log(2))
         assert r["model"] is None and r["reason"] is None
@@ -80,7 +88,7 @@ def test_a_diverging_rate_is_a_row_and_the_others_still_run(tmp_path):
 
 
 def test_a_diverging_rate_in_the_table(tmp_path):
-    result = catclf_run(
+    result = invoke(
         "sweep", "-r", "1e300", "-r", "0.005", "-n", "300", "--folds", "3", cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
@@ -119,18 +127,18 @@ def test_without_a_test_set_the_best_run_has_the_highest_validation_accuracy(tmp
 
 
 def test_test_option_and_plain_output_without_a_test_set(tmp_path):
-    result = catclf_run("sweep", TRAIN_FILE, "-r", "0.005", "-n", "200", cwd=tmp_path)
+    result = invoke("sweep", TRAIN_FILE, "-r", "0.005", "-n", "200", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     cells = re.split(r"\s{2,}", result.stdout.splitlines()[1])
     assert cells[2].endswith(" %") and cells[4] == "-"  # a train accuracy; no test column
     runs, _ = sweep_json(
         TRAIN_FILE, "--test", PACKAGE_DATA, "-r", "0.005", "-n", "200", cwd=tmp_path
     )
-    assert runs[0]["test_examples"] == 50
+    assert runs[0]["test_examples"] == TEST_EXAMPLES
 
 
 def test_out_draws_the_learning_curves(tmp_path):
-    result = catclf_run(
+    result = invoke(
         "sweep", "-r", "0.01", "-r", "1e300", "-n", "300", "--out", "curves", cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
@@ -144,7 +152,7 @@ def test_out_draws_the_learning_curves(tmp_path):
 
 @pytest.mark.parametrize("rate", ["0", "-0.01", "nan"])
 def test_a_rate_that_is_not_positive_is_a_usage_error(tmp_path, rate):
-    result = catclf_run("sweep", "-r", "0.01", f"--learning-rate={rate}", cwd=tmp_path)
+    result = invoke("sweep", "-r", "0.01", f"--learning-rate={rate}", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stdout == ""
 
@@ -165,9 +173,7 @@ def test_a_set_larger_than_the_memory_limit_is_streamed_with_the_same_results(tm
 
 
 def test_solver_gram_with_too_little_memory_is_an_error_before_any_run(tmp_path):
-    result = catclf_run(
-        "sweep", "-n", "10", "--solver", "gram", "--memory-limit", "3MB", cwd=tmp_path
-    )
+    result = invoke("sweep", "-n", "10", "--solver", "gram", "--memory-limit", "3MB", cwd=tmp_path)
     assert (result.returncode, result.stdout) == (1, "")
     [line] = error_lines(result.stderr)
     assert "the Gram solver needs X and X^T X in memory" in line
@@ -177,7 +183,7 @@ def test_out_never_replaces_a_picture_catclf_did_not_write(tmp_path):
     (tmp_path / "curves").mkdir()
     (tmp_path / "curves" / "learning_curves.png").write_bytes(b"my own curves")
     args = ("sweep", TRAIN_FILE, "-r", "0.005", "-n", "100", "--out", "curves")
-    result = catclf_run(*args, cwd=tmp_path)
+    result = invoke(*args, cwd=tmp_path)
     assert result.returncode == 1
     assert result.stdout == ""
     # One line: refused before the data was read or any rate trained.
@@ -187,14 +193,14 @@ def test_out_never_replaces_a_picture_catclf_did_not_write(tmp_path):
     )
     assert (tmp_path / "curves" / "learning_curves.png").read_bytes() == b"my own curves"
     for extra in (["--force"], []):  # then it is catclf's own
-        result = catclf_run(*args, *extra, "-q", cwd=tmp_path)
+        result = invoke(*args, *extra, "-q", cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         with Image.open(tmp_path / "curves" / "learning_curves.png") as im:
             assert im.format == "PNG"
 
 
 def test_an_out_whose_parent_is_missing_is_refused_before_training(tmp_path):
-    result = catclf_run("sweep", TRAIN_FILE, "-n", "100", "--out", "no/curves", cwd=tmp_path)
+    result = invoke("sweep", TRAIN_FILE, "-n", "100", "--out", "no/curves", cwd=tmp_path)
     assert result.returncode == 1
     assert (
         result.stderr == "catclf: error: no/curves: cannot create this folder: no does not exist\n"

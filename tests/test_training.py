@@ -6,6 +6,15 @@ import math
 import h5py
 import numpy as np
 import pytest
+from course import (
+    COSTS,
+    LEARNING_RATE,
+    NUM_ITERATIONS,
+    TEST_CORRECT,
+    TEST_EXAMPLES,
+    TRAIN_CORRECT,
+    TRAIN_EXAMPLES,
+)
 
 import catclf
 from catclf import datasets, metrics, training, validation
@@ -15,7 +24,7 @@ from catclf.errors import DataError, TrainingDiverged
 from catclf.logistic import cost_from_z, optimize, predict
 from catclf.model import Settings
 
-COURSE = dict(learning_rate=0.005, num_iterations=2000)
+COURSE = dict(learning_rate=LEARNING_RATE, num_iterations=NUM_ITERATIONS)
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +64,7 @@ def test_the_solvers_agree_on_the_course_set(course_runs):
     (gram, gram_seen), (primal, primal_seen) = course_runs["gram"], course_runs["primal"]
     assert (gram.solver, primal.solver) == ("gram", "primal")
     np.testing.assert_allclose(gram.costs, primal.costs, rtol=0, atol=1e-9)
-    assert [i for i, _ in gram_seen] == [i for i, _ in primal_seen] == list(range(2000))
+    assert [i for i, _ in gram_seen] == [i for i, _ in primal_seen] == list(range(NUM_ITERATIONS))
     np.testing.assert_allclose(
         [c for _, c in gram_seen], [c for _, c in primal_seen], rtol=0, atol=1e-9
     )
@@ -76,14 +85,15 @@ def test_reproduces_the_published_course_figures(course_model):
 def assert_published_figures(course_model):
     # catclf/data/README.md: costs after 0, 100, 1000 and 1900 iterations; 207/209 and 35/50.
     costs = course_model.costs
-    assert len(costs) == 20
-    assert costs[0] == pytest.approx(0.693147, abs=5e-7)
-    assert costs[1] == pytest.approx(0.584508, abs=5e-7)
-    assert costs[10] == pytest.approx(0.214820, abs=5e-7)
-    assert costs[19] == pytest.approx(0.140872, abs=5e-7)
-    assert course_model.train_accuracy == pytest.approx(207 / 209)
-    assert course_model.test_accuracy == pytest.approx(35 / 50)
-    assert (course_model.train_examples, course_model.test_examples) == (209, 50)
+    assert len(costs) == len(COSTS)
+    for i in (0, 1, 10, 19):
+        assert costs[i] == pytest.approx(COSTS[i], abs=5e-7), i
+    assert course_model.train_accuracy == pytest.approx(TRAIN_CORRECT / TRAIN_EXAMPLES)
+    assert course_model.test_accuracy == pytest.approx(TEST_CORRECT / TEST_EXAMPLES)
+    assert (course_model.train_examples, course_model.test_examples) == (
+        TRAIN_EXAMPLES,
+        TEST_EXAMPLES,
+    )
     assert course_model.final_cost < costs[19]
 
 
@@ -91,9 +101,9 @@ def test_shipped_model_is_the_one_the_course_settings_train(course_model):
     shipped = model_file.load(model_file.BUNDLED_PATH)
     np.testing.assert_allclose(shipped.w, course_model.w, rtol=0, atol=1e-9)
     assert shipped.b == pytest.approx(course_model.b, abs=1e-9)
-    assert shipped.settings == Settings(0.005, 2000)
-    assert shipped.train_accuracy == pytest.approx(207 / 209)
-    assert shipped.test_accuracy == pytest.approx(35 / 50)
+    assert shipped.settings == Settings(LEARNING_RATE, NUM_ITERATIONS)
+    assert shipped.train_accuracy == pytest.approx(TRAIN_CORRECT / TRAIN_EXAMPLES)
+    assert shipped.test_accuracy == pytest.approx(TEST_CORRECT / TEST_EXAMPLES)
 
 
 def tiny_set(labels, seed=0):
@@ -160,7 +170,7 @@ def test_an_early_rise_in_the_cost_is_not_divergence():
     trained = training.train(
         train_set,
         None,
-        learning_rate=0.005,
+        learning_rate=LEARNING_RATE,
         num_iterations=200,
         on_iteration=lambda i, cost: seen.append(cost),
     )
