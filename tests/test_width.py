@@ -14,7 +14,7 @@ from collections import Counter
 import h5py
 import numpy as np
 import pytest
-from hand_made import N_X, write_model_file
+from helpers import N_X, write_model_file
 from typer.testing import CliRunner
 
 from catclf import reporting
