@@ -91,9 +91,32 @@ def main() -> None:
     keep_standard_streams_open()
     handle_signals()
     try:
-        from catclf.cli import main as run
-    except KeyboardInterrupt as stop:
-        # No command has run: whatever it was, it has written nothing.
-        say_stopped(stop, saves=True)
-        sys.exit(exit_status(stop))
-    run()
+        try:
+            from catclf.cli import main as run
+        except KeyboardInterrupt as stop:
+            # No command has run: whatever it was, it has written nothing.
+            say_stopped(stop, saves=True)
+            sys.exit(exit_status(stop))
+        run()
+    except SystemExit as e:
+        if e.code in STOPPED_STATUSES:
+            _exit_stopped(int(e.code))
+        raise
+
+
+STOPPED_STATUSES = {128 + signal.SIGINT, 128 + signal.SIGTERM, 128 + getattr(signal, "SIGHUP", 1)}
+
+
+def _exit_stopped(status: int) -> None:
+    """End the process with status, once an interrupt has been handled. An interrupt that
+    came while code run by exec or eval of a string ran (namedtuple makes its classes so,
+    as modules are imported) leaves CPython's note of an unhandled Ctrl-C set, and the
+    interpreter would end the process by SIGINT instead: os._exit gives the status chosen.
+    Every file was closed and every worker ended as the interrupt unwound."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)

@@ -300,3 +300,33 @@ def test_a_hang_up_ignored_from_the_start_stays_ignored(tmp_path):
     assert process.returncode == 143
     assert err.splitlines()[-1] == "catclf: terminated; nothing was saved"
     assert list(tmp_path.iterdir()) == []
+
+
+# An interrupt that comes while code run by exec or eval of a string runs (namedtuple makes
+# its classes so, while modules are imported) leaves CPython's note of an unhandled Ctrl-C
+# set: the status catclf chose must still be the one its parent sees.
+SIGNAL_IN_EXEC = SIGNAL_ON_IMPORT.replace(
+    'os.kill(os.getpid(), int(os.environ["SIGNAL_NUMBER"]))',
+    "exec(\"import os; os.kill(os.getpid(), int(os.environ['SIGNAL_NUMBER']))\")",
+)
+
+
+@pytest.mark.parametrize(("signal_number", "status", "said"), SIGNALS, ids=lambda v: str(v))
+@pytest.mark.parametrize("how", ["python -m catclf", "catclf"])
+def test_a_signal_inside_an_exec_while_importing_keeps_catclfs_status(
+    tmp_path, signal_number, status, said, how
+):
+    command = installed_script() if how == "catclf" else None
+    if how == "catclf" and command is None:
+        pytest.skip("the catclf script is not installed beside this Python")
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(SIGNAL_IN_EXEC)
+    env = {
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")])),
+        "SIGNAL_ON_IMPORT": "typer",
+        "SIGNAL_NUMBER": str(int(signal_number)),
+    }
+    code, out, err = run("info", cwd=tmp_path, env=env, command=command)
+    assert (code, out) == (status, "")
+    assert said in err
