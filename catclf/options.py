@@ -5,6 +5,7 @@ error (typer.BadParameter), before anything runs."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -172,10 +173,15 @@ def file_name(value: str | None) -> str | None:
     return value
 
 
-def positive_rates(values: list[float] | None) -> list[float] | None:
-    for value in values or []:
-        positive_rate(value)
-    return values
+def each(check: Callable[[float], float]) -> Callable[[list[float] | None], list[float] | None]:
+    """The check of a repeatable option: check on every value given."""
+
+    def checked(values: list[float] | None) -> list[float] | None:
+        for value in values or []:
+            check(value)
+        return values
+
+    return checked
 
 
 TrainLearningRateOption = Annotated[
@@ -246,7 +252,7 @@ SweepLearningRatesOption = Annotated[
         "--learning-rate",
         "-r",
         metavar="R",
-        callback=positive_rates,
+        callback=each(positive_rate),
         help="A learning rate to try; repeat the option for each. [default: 0.01, 0.001, 0.0001]",
         show_default=False,
     ),
@@ -337,12 +343,6 @@ def penalty(value: float | None) -> float | None:
     return value
 
 
-def penalties(values: list[float] | None) -> list[float] | None:
-    for value in values or []:
-        penalty(value)
-    return values
-
-
 L2Option = Annotated[
     float,
     typer.Option(
@@ -373,7 +373,7 @@ SweepL2Option = Annotated[
     typer.Option(
         "--l2",
         metavar="LAMBDA",
-        callback=penalties,
+        callback=each(penalty),
         help="An L2 penalty to try with every rate; repeat the option for each. [default: 0]",
         show_default=False,
     ),
