@@ -533,7 +533,7 @@ def sweep(
     for run in runs:
         if run.diverged is not None and not quiet:
             note(f"{run.diverged}; {DIVERGED_ADVICE}")
-        for said in [] if run.model is None else training.cost_warnings(run.model):
+        for said in run.warnings:
             warn(said)
     if runs[0].selected_by is None and not quiet:
         note(

@@ -104,7 +104,7 @@ def main() -> None:
         raise
 
 
-STOPPED_STATUSES = {128 + signal.SIGINT, 128 + signal.SIGTERM, 128 + getattr(signal, "SIGHUP", 1)}
+STOPPED_STATUSES = {128 + int(number) for number in STOPPED}
 
 
 def _exit_stopped(status: int) -> None:

@@ -177,17 +177,25 @@ def honest_rows(
     if baseline is not None:
         rows.append(("baseline", f"{pct(baseline)}, always answering {commonest}"))
     if ci is not None and baseline is not None:
-        if ci[0] > baseline:
-            said = f"better than always answering {commonest}"
-        elif ci[1] < baseline:
-            said = f"worse than always answering {commonest}"
-        else:
-            said = (
-                f"no better than always answering {commonest}, as far as {m} examples can "
-                "tell (the interval holds the baseline)"
-            )
+        said = verdict(
+            ci,
+            baseline,
+            commonest,
+            f"as far as {m} examples can tell (the interval holds the baseline)",
+        )
         rows.append(("verdict", said))
     return rows
+
+
+def verdict(span: Sequence[float], baseline: float, commonest: str, unsure: str) -> str:
+    """What an accuracy measured as span (low, high) says against the baseline of always
+    answering commonest: better or worse only when the whole span says so; else no
+    better, unsure saying why."""
+    if span[0] > baseline:
+        return f"better than always answering {commonest}"
+    if span[1] < baseline:
+        return f"worse than always answering {commonest}"
+    return f"no better than always answering {commonest}, {unsure}"
 
 
 def commonest(positives: int, m: int) -> str:

@@ -347,6 +347,11 @@ class SweepRun:
         return None if self.model is None else self.model.final_cost
 
     @property
+    def warnings(self) -> list[str]:
+        """`cost_warnings` of its model; none for a run that diverged."""
+        return [] if self.model is None else cost_warnings(self.model)
+
+    @property
     def validation_accuracy(self) -> float | None:
         if self.cross_validation is not None:
             return self.cross_validation.mean_validation_accuracy

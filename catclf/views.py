@@ -111,8 +111,6 @@ def curves(runs: list[SweepRun]) -> tuple[list[tuple[str, list[float] | None]], 
 
 
 def sweep_table(runs: list[SweepRun], *, has_test: bool) -> None:
-    from catclf.training import cost_warnings
-
     def pct(value: float | None) -> str:
         return "-" if value is None else reporting.pct(value)
 
@@ -130,9 +128,7 @@ def sweep_table(runs: list[SweepRun], *, has_test: bool) -> None:
                 pct(r.validation_accuracy),
                 pct(r.test_accuracy) if has_test else "-",
                 f"{r.model.final_cost:.6f}",
-                ",".join(
-                    ["best"] * r.best + ["warning"] * bool(r.model and cost_warnings(r.model))
-                ),
+                ",".join(["best"] * r.best + ["warning"] * bool(r.warnings)),
             ]
         )
     headers = ["learning_rate", "l2", "train", "validation", "test", "final_cost", "note"]
@@ -154,12 +150,9 @@ def cross_validation(result: CrossValidation, data: Dataset) -> None:
     reporting.grid("Folds", headers, rows)
     mean, std = result.mean_validation_accuracy, result.std_validation_accuracy
     baseline, commonest = result.baseline_accuracy, reporting.commonest(data.positives, data.m)
-    if mean - std > baseline:
-        said = f"better than always answering {commonest}"
-    elif mean + std < baseline:
-        said = f"worse than always answering {commonest}"
-    else:
-        said = f"no better than always answering {commonest}, within the spread of the folds"
+    said = reporting.verdict(
+        (mean - std, mean + std), baseline, commonest, "within the spread of the folds"
+    )
     reporting.summary(
         "Cross-validation",
         [
@@ -259,6 +252,7 @@ def model(path: Path, m: Model) -> None:
     from catclf.images import CHANNELS, IMAGE_SIZE
 
     costs = list(m.costs)
+    train_accuracy, test_accuracy = accuracy_rows(m)
     rows = [
         ("model", str(path)),
         ("format", f"{model_file.FORMAT} version {model_file.FORMAT_VERSION}"),
@@ -271,10 +265,10 @@ def model(path: Path, m: Model) -> None:
         ("solver", m.solver or "unknown"),
         ("train data", m.train_data or "unknown"),
         ("train examples", str(m.train_examples)),
-        accuracy_rows(m)[0],
+        train_accuracy,
         *validation_rows(m),
         ("test examples", str(m.test_examples)),
-        accuracy_rows(m)[1],
+        test_accuracy,
         ("final cost", f"{m.final_cost:.6f}"),
         ("created", m.created or "unknown"),
         ("catclf version", m.catclf_version or "unknown"),
