@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from catclf import hdf5
-from catclf.errors import DataError, ImageError, reason
+from catclf.errors import DataError, ImageError, ParameterError, reason
 from catclf.images import (
     CHANNELS,
     IMAGE_EXTENSIONS,
@@ -95,6 +95,38 @@ class Dataset:
     hdf5_file: str | None = None
     ignored: int = 0
 
+    def __post_init__(self) -> None:
+        # Refused here, whoever builds the set, so that no bad shape or label reaches the
+        # math as numpy's own error, or as a model trained "successfully" on labels 5 and 7.
+        source = self.__dict__["_images"]
+        what = f"{self.origin}: " if isinstance(self.origin, str) and self.origin else ""
+        if isinstance(source, FilePixels):
+            m = source.m
+        elif isinstance(source, np.ndarray):
+            expected = (IMAGE_SIZE, IMAGE_SIZE, CHANNELS)
+            if source.dtype != np.uint8 or source.ndim != 4 or source.shape[1:] != expected:
+                raise DataError(
+                    f"{what}images are {source.dtype} {source.shape}, expected uint8 "
+                    f"(m, {IMAGE_SIZE}, {IMAGE_SIZE}, {CHANNELS}) pixels"
+                )
+            m = source.shape[0]
+        else:
+            raise DataError(
+                f"{what}images are a {type(source).__name__}, expected a numpy array of uint8 "
+                f"(m, {IMAGE_SIZE}, {IMAGE_SIZE}, {CHANNELS}) pixels"
+            )
+        if m == 0:
+            raise DataError(f"{what}holds no images")
+        self.labels = _checked_labels(self.labels, m, what)
+        if len(self.sources) != m:
+            raise DataError(f"{what}{len(self.sources)} sources for {m} images, expected one each")
+        classes = tuple(self.classes)
+        if len(classes) != 2 or not all(isinstance(c, str) for c in classes):
+            raise DataError(f"{what}classes are {self.classes!r}, expected two names")
+        if classes[0] == classes[1]:
+            raise DataError(f"{what}both classes are named {classes[0]!r}, expected two names")
+        self.classes = (classes[0], classes[1])
+
     @property
     def in_file(self) -> bool:
         """True when the images stay in their HDF5 file and are read a slice at a time."""
@@ -163,7 +195,7 @@ class Dataset:
         if np.any(np.diff(chosen) <= 0) or (
             chosen.size and not 0 <= chosen[0] <= chosen[-1] < self.m
         ):
-            raise ValueError(f"indices must increase and lie in 0 .. {self.m - 1}")
+            raise ParameterError("indices", f"indices must increase and lie in 0 .. {self.m - 1}")
         source = self.__dict__["_images"]
         images = source.subset(chosen) if isinstance(source, FilePixels) else source[chosen]
         return Dataset(
@@ -185,6 +217,22 @@ class Dataset:
     def describe(self) -> str:
         """'209 images: 72 cat, 137 non-cat'."""
         return f"{self.m} images: {self.positives} cat, {self.m - self.positives} non-cat"
+
+
+def _checked_labels(labels: object, m: int, what: str) -> NDArray[np.int64]:
+    """labels, (m,) or (1, m) of 0 / 1 (integers, booleans, or floats that are exactly 0 or
+    1), as (m,) int64; DataError for anything else."""
+    values = np.asarray(labels)
+    if values.dtype.kind not in "biuf" or values.size != m or values.ndim not in (1, 2):
+        raise DataError(
+            f"{what}labels are {values.dtype} {values.shape}, expected {m} labels of 0 or 1"
+        )
+    values = values.reshape(-1)
+    wrong = ~np.isin(values, (0, 1))  # NaN is neither
+    if wrong.any():
+        shown = ", ".join(str(v) for v in np.unique(values[wrong])[:5])
+        raise DataError(f"{what}labels must be 0 (the first class) or 1 (the second): {shown}")
+    return values.astype(np.int64)
 
 
 class FilePixels:
@@ -731,7 +779,11 @@ def read_folder(
             if advance is not None:
                 advance(1)
     m = len(sources)
-    data = Dataset(
+    positives = int(labels[:m].sum())
+    for class_dir, count in ((positive_dir, positives), (negative_dir, m - positives)):
+        if count == 0:
+            raise DataError(f"{class_dir}: none of the images in this class folder could be read")
+    return Dataset(
         images[:m],
         labels[:m],
         sources,
@@ -740,10 +792,6 @@ def read_folder(
         skipped,
         ignored=sum(listing.ignored for listing in listings.values()),
     )
-    for class_dir, count in ((positive_dir, data.positives), (negative_dir, m - data.positives)):
-        if count == 0:
-            raise DataError(f"{class_dir}: none of the images in this class folder could be read")
-    return data
 
 
 def spilled_pixels(folder: Path, m: int) -> NDArray[np.uint8]:

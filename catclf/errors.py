@@ -7,8 +7,32 @@ class CatclfError(Exception):
     """Base class of every error catclf reports to a user."""
 
 
+class ParameterError(CatclfError, ValueError):
+    """A setting given to catclf outside what it allows: a learning rate of 0, a threshold of
+    2, one fold. parameter names the setting as the library's functions call it
+    ("learning_rate"), so that a caller can say it in its own words (a command line flag).
+    Also a ValueError, as a bad value is to any Python code."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
 class ImageError(CatclfError):
-    """An image that cannot be read or decoded."""
+    """An image that cannot be read or decoded. path is what the caller named (a file, a
+    folder, - for stdin, an entry of a list), when known: the message begins with it."""
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+    @property
+    def reason(self) -> str:
+        """The message without the path it begins with."""
+        message = str(self)
+        if self.path is not None and message.startswith(f"{self.path}: "):
+            return message[len(self.path) + 2 :]
+        return message
 
 
 class DataError(CatclfError):

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from catclf import parameters
 from catclf.metrics import Confusion, Scores, misclassified, score
 from catclf.model import LABELS, label
 
@@ -110,7 +111,9 @@ class Evaluation:
 
 
 def evaluate(model: Model, data: Dataset, threshold: float = 0.5) -> Evaluation:
-    """model's scores on data (labelled), scored a block at a time; see `Evaluation`."""
+    """model's scores on data (labelled), scored a block at a time; see `Evaluation`.
+    Raises ParameterError for a threshold outside 0 to 1."""
+    threshold = parameters.threshold(threshold)
     p = model.probabilities_of(data)
     mistakes = [
         Mistake(

@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import numpy as np
 from numpy.typing import NDArray
 
-from catclf import __version__, hdf5
-from catclf.errors import ImageError, ModelError, reason
+from catclf import __version__, hdf5, parameters
+from catclf.errors import ImageError, ModelError, ParameterError, reason
 from catclf.files import check_file, write_atomically
 from catclf.images import CHANNELS, IMAGE_SIZE, N_X, PREPROCESSING, Pixels, to_columns
 from catclf.logistic import predict_proba
@@ -63,6 +63,12 @@ class Settings:
     learning_rate: float = 0.005
     num_iterations: int = 2000
     l2: float = 0.0
+
+    def __post_init__(self) -> None:
+        # Checked once, here: no model can hold settings that training would refuse.
+        object.__setattr__(self, "learning_rate", parameters.learning_rate(self.learning_rate))
+        object.__setattr__(self, "num_iterations", parameters.num_iterations(self.num_iterations))
+        object.__setattr__(self, "l2", parameters.l2(self.l2))
 
 
 @dataclass(frozen=True)
@@ -154,6 +160,7 @@ class Model:
         """
         from catclf.workers import reader
 
+        jobs = parameters.jobs(jobs)
         items = [(Path(p), os.fspath(p)) for p in images]
         with reader(jobs, len(items)) as read:
             results = list(self.score_images(read(items)))
@@ -167,6 +174,7 @@ class Model:
     ) -> list[str]:
         """The label, "cat" or "non-cat", of each image file, in input order: cat when P(cat)
         is above threshold. Raises ImageError for the first image that cannot be read."""
+        threshold = parameters.threshold(threshold)
         return [label(p, threshold) for p in self.predict_proba(images, jobs=jobs)]
 
     def save(self, path: PathLike) -> None:
@@ -320,6 +328,8 @@ def load(path: Path) -> Model:
     try:
         with f:
             return _read(f, path)
+    except ParameterError as e:  # a setting no training could have used
+        raise ModelError(f"{path}: {e}") from e
     except (OSError, RuntimeError, KeyError, ValueError, TypeError) as e:
         # h5py reports damaged metadata when a name is looked up, not only on open.
         raise ModelError(f"{path}: damaged model file ({e})") from e

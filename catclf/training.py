@@ -11,13 +11,13 @@ from typing import Any
 
 import numpy as np
 
+from catclf import parameters
 from catclf.datasets import MAX_READ_ROWS, Dataset, memory_needed
-from catclf.errors import DataError, TrainingDiverged
+from catclf.errors import DataError, ParameterError, TrainingDiverged
 from catclf.images import N_X
 from catclf.logistic import (
     BLOCK_COLUMNS,
     COST_EVERY,
-    SOLVERS,
     Array,
     choose_solver,
     column_blocks,
@@ -63,8 +63,8 @@ def plan(
     `logistic.choose_solver`'s pick when that fits, else the primal loop. Raises
     DataError for "gram" when it does not fit.
     """
-    if solver not in ("auto", *SOLVERS):
-        raise ValueError(f"solver is {solver!r}, expected auto, {' or '.join(SOLVERS)}")
+    solver = parameters.solver(solver)
+    memory_limit = parameters.memory_limit(memory_limit)
     m = train_set.m
     limit = math.inf if memory_limit is None else memory_limit
     fits = memory_needed(m) <= limit
@@ -121,12 +121,19 @@ def train(
     examples). Raises TrainingDiverged only for what is broken: a cost that turns NaN or
     infinite, or weights so large that w^T x + b could overflow. A run whose last cost is
     above its first is not broken, since gradient descent can rise before it falls: it
-    returns its model, and `cost_warnings` says what to make of it. Raises ValueError for
-    an l2 that is negative or not finite, or for both validation_fraction and
-    validation_set.
+    returns its model, and `cost_warnings` says what to make of it. Raises ParameterError
+    for a setting outside what `catclf.parameters` allows, or for both validation_fraction
+    and validation_set.
     """
-    check_l2(l2)
     settings = Settings(learning_rate=learning_rate, num_iterations=num_iterations, l2=l2)
+    solver = parameters.solver(solver)
+    memory_limit = parameters.memory_limit(memory_limit)
+    if validation_fraction is not None:
+        validation_fraction = parameters.fraction(validation_fraction, "validation_fraction")
+        if validation_set is not None:
+            raise ParameterError(
+                "validation_fraction", "give validation_fraction or validation_set, not both"
+            )
     if train_set.positives in (0, train_set.m):
         only = "cat" if train_set.positives else "non-cat"
         raise DataError(
@@ -135,8 +142,6 @@ def train(
         )
     fit_set = train_set
     if validation_fraction is not None:
-        if validation_set is not None:
-            raise ValueError("give validation_fraction or validation_set, not both")
         fit_set, validation_set = validation_split(train_set, validation_fraction)
     how = plan(fit_set, settings.num_iterations, solver=solver, memory_limit=memory_limit)
     counted = on_examples if how.streamed else None
@@ -202,12 +207,6 @@ def train(
         validation_accuracy=validation_accuracy,
         validation_cost=validation_cost,
     )
-
-
-def check_l2(l2: float) -> None:
-    """Raise ValueError unless l2 is a finite number >= 0."""
-    if not (math.isfinite(l2) and l2 >= 0.0):
-        raise ValueError(f"l2 is {l2}, expected a number >= 0")
 
 
 def run_summary(
@@ -429,12 +428,18 @@ def sweep(
     on_run(rate), if given, is called before each run and returns its on_iteration, which
     sees every iteration of the run: with folds, those of its model's training and then
     of each fold's, i counting from 0 in each ((folds + 1) * num_iterations in all).
-    Raises ValueError for both validation_fraction and folds, or a bad l2.
+    Raises ParameterError for both validation_fraction and folds, or a bad setting.
     """
+    learning_rates = parameters.values(parameters.learning_rate, learning_rates, "learning_rates")
+    l2_values = parameters.values(parameters.l2, l2_values, "l2_values")
+    num_iterations = parameters.num_iterations(num_iterations)
+    solver = parameters.solver(solver)
     if validation_fraction is not None and folds is not None:
-        raise ValueError("give validation_fraction or folds, not both")
-    for l2 in l2_values:
-        check_l2(l2)
+        raise ParameterError("folds", "give validation_fraction or folds, not both")
+    if validation_fraction is not None:
+        validation_fraction = parameters.fraction(validation_fraction, "validation_fraction")
+    if folds is not None:
+        folds = parameters.folds(folds)
     fit_set, validation_set = train_set, None
     selected_by = None
     if validation_fraction is not None:

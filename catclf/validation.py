@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from catclf import parameters
 from catclf.datasets import MAX_READ_ROWS, Dataset
 from catclf.errors import DataError, TrainingDiverged
 from catclf.logistic import Callback
@@ -76,11 +77,10 @@ def validation_split(data: Dataset, fraction: float) -> tuple[Dataset, Dataset]:
     data has m examples; the parts have m - v and v, each in data's order. Of each class
     of n >= 2 examples, the round(fraction * n) (at least 1, at most n - 1) first in the
     order of their hashes are held out (see the module docstring); a class of a single
-    example stays in the training part. Raises ValueError unless 0 < fraction < 1, and
+    example stays in the training part. Raises ParameterError unless 0 < fraction < 1, and
     DataError when nothing can be held out.
     """
-    if not 0.0 < fraction < 1.0:  # NaN fails too
-        raise ValueError(f"validation fraction is {fraction}, expected a number between 0 and 1")
+    fraction = parameters.fraction(fraction, "validation_fraction")
     fractions = example_fractions(data)
     held = np.zeros(data.m, dtype=bool)
     for label in (0, 1):
@@ -109,11 +109,10 @@ def validation_split(data: Dataset, fraction: float) -> tuple[Dataset, Dataset]:
 
 def fold_assignment(data: Dataset, folds: int) -> NDArray[np.intp]:
     """The fold, 0 to folds - 1, of each example of data: (m,), dealt in the order of the
-    examples' hashes class by class (see the module docstring). Raises ValueError for
+    examples' hashes class by class (see the module docstring). Raises ParameterError for
     fewer than 2 folds, and DataError when a fold would hold no example or its
     complement miss a class (a class needs 2 different images)."""
-    if folds != int(folds) or folds < 2:
-        raise ValueError(f"folds is {folds}, expected a whole number >= 2")
+    folds = parameters.folds(folds)
     fractions = example_fractions(data)
     assignment = np.empty(data.m, dtype=np.intp)
     turn = 0
@@ -269,11 +268,15 @@ def cross_validate(
     and returns that training's on_iteration, or None. Every fold's numbers can be had
     again by training on the examples outside its validation_indices with the same
     settings. Raises TrainingDiverged (naming the fold) when a fold's training diverges,
-    and DataError, ValueError as `fold_assignment` does.
+    and DataError, ParameterError as `fold_assignment` does.
     """
     # training imports this module for its splits; train is looked up when it is needed.
     from catclf.training import train
 
+    # Checked before the examples are hashed, not when the first fold is trained.
+    settings = Settings(learning_rate=learning_rate, num_iterations=num_iterations, l2=l2)
+    folds = parameters.folds(folds)
+    solver = parameters.solver(solver)
     assignment = fold_assignment(data, folds)
     done: list[Fold] = []
     for k in range(folds):
@@ -299,7 +302,7 @@ def cross_validate(
         data=data.origin,
         examples=data.m,
         classes=data.classes,
-        settings=Settings(learning_rate=learning_rate, num_iterations=num_iterations, l2=l2),
+        settings=settings,
         folds=tuple(done),
         baseline_accuracy=baseline_accuracy(data.labels),
     )

@@ -18,7 +18,7 @@ from PIL import Image
 
 from catclf import datasets
 from catclf.datasets import Dataset, bundled, load, load_test, read_folder, read_hdf5
-from catclf.errors import DataError, ImageError
+from catclf.errors import DataError, ImageError, ParameterError
 
 DATA = Path(datasets.__file__).parent / "data"
 TRAIN_H5 = DATA / "train_catvnoncat.h5"
@@ -695,7 +695,7 @@ def test_a_folder_beyond_the_memory_limit_waits_in_a_file_given_a_spill_folder(
 
 
 @pytest.mark.parametrize("in_file", [True, False])
-@pytest.mark.parametrize("indices", [[0, 2, 3, 9, 10], [10], [4, 5, 6], []])
+@pytest.mark.parametrize("indices", [[0, 2, 3, 9, 10], [10], [4, 5, 6]])
 def test_a_subset_holds_the_examples_asked_for_in_order(
     tmp_path: Path, in_file: bool, indices: list[int]
 ) -> None:
@@ -709,15 +709,22 @@ def test_a_subset_holds_the_examples_asked_for_in_order(
     assert part.sources == [f"{path}[{i}]" for i in indices]  # still says which image
     assert part.hdf5_file is None  # example i of the part is not image i of the file
     np.testing.assert_array_equal(part.images, x[indices])
-    if indices:
-        np.testing.assert_array_equal(part.X, x[indices].reshape(len(indices), -1).T / 255)
-        blocks = [X_k.copy() for X_k, _ in part.blocks(2, 2)]
-        np.testing.assert_array_equal(np.hstack(blocks), part.X)
-        np.testing.assert_array_equal(
-            part.take([len(indices) - 1, 0]), x[[indices[-1], indices[0]]]
-        )
-        # A subset of a subset picks from the first.
-        np.testing.assert_array_equal(part.subset([0], "one").images, x[indices[:1]])
+    np.testing.assert_array_equal(part.X, x[indices].reshape(len(indices), -1).T / 255)
+    blocks = [X_k.copy() for X_k, _ in part.blocks(2, 2)]
+    np.testing.assert_array_equal(np.hstack(blocks), part.X)
+    np.testing.assert_array_equal(part.take([len(indices) - 1, 0]), x[[indices[-1], indices[0]]])
+    # A subset of a subset picks from the first.
+    np.testing.assert_array_equal(part.subset([0], "one").images, x[indices[:1]])
+
+
+@pytest.mark.parametrize("in_file", [True, False])
+def test_an_empty_subset_is_refused(tmp_path: Path, in_file: bool) -> None:
+    x, y = random_images(4, seed=9), np.array([0, 1, 1, 0])
+    data = read_hdf5(
+        write_chunked_h5(tmp_path / "s.h5", x, y, chunk=3), memory_limit=1 if in_file else None
+    )
+    with pytest.raises(DataError, match="^nothing: holds no images$"):
+        data.subset([], "nothing")
 
 
 def test_a_subset_of_a_set_in_its_file_reads_only_the_chunks_it_needs(
@@ -747,5 +754,5 @@ def test_a_subset_takes_increasing_positions_within_the_set(indices: list[int]) 
     data = Dataset(
         random_images(11), np.arange(11) % 2, [str(i) for i in range(11)], ("a", "b"), "x"
     )
-    with pytest.raises(ValueError, match="increase"):
+    with pytest.raises(ParameterError, match="increase"):
         data.subset(indices, "bad")

@@ -20,7 +20,7 @@ import catclf
 from catclf import datasets, metrics, training, validation
 from catclf import model as model_file
 from catclf.datasets import Dataset
-from catclf.errors import DataError, TrainingDiverged
+from catclf.errors import DataError, ParameterError, TrainingDiverged
 from catclf.logistic import cost_from_z, optimize, predict
 from catclf.model import Settings
 
@@ -280,7 +280,7 @@ def test_a_penalised_model_is_saved_with_its_penalty(tmp_path):
 
 @pytest.mark.parametrize("l2", [-0.1, math.nan, math.inf])
 def test_a_penalty_that_is_negative_or_not_finite_is_a_value_error(l2):
-    with pytest.raises(ValueError, match="l2 is"):
+    with pytest.raises(ParameterError, match=r"^l2 is .*, expected a number >= 0$"):
         training.train(tiny_set([0, 1, 0, 1]), None, num_iterations=5, l2=l2)
 
 
@@ -327,7 +327,7 @@ def test_a_validation_set_can_be_given_instead_of_a_fraction():
     assert trained.validation_accuracy == metrics.accuracy(
         predict(trained.w, trained.b, other.X), other.Y
     )
-    with pytest.raises(ValueError, match="not both"):
+    with pytest.raises(ParameterError, match="not both"):
         training.train(data, None, validation_fraction=0.3, validation_set=other)
 
 
@@ -483,9 +483,9 @@ def test_a_sweep_by_cross_validation():
 
 def test_a_sweep_holds_out_one_way_only():
     train_set, _ = datasets.bundled()
-    with pytest.raises(ValueError, match="not both"):
+    with pytest.raises(ParameterError, match="not both"):
         training.sweep(train_set, None, [0.005], validation_fraction=0.2, folds=5)
-    with pytest.raises(ValueError, match="l2 is"):
+    with pytest.raises(ParameterError, match="^l2_values is -1.0, expected a number >= 0$"):
         training.sweep(train_set, None, [0.005], l2_values=[-1.0])
 
 

@@ -18,7 +18,7 @@ from course import TRAIN_CATS, TRAIN_EXAMPLES
 import catclf
 from catclf import validation
 from catclf.datasets import Dataset, read_hdf5
-from catclf.errors import DataError, TrainingDiverged
+from catclf.errors import DataError, ParameterError, TrainingDiverged
 from catclf.model import Settings
 from catclf.prepare import hash_fraction
 
@@ -168,7 +168,9 @@ def test_identical_images_fall_on_the_same_side():
 
 @pytest.mark.parametrize("fraction", [0.0, 1.0, -0.2, math.nan])
 def test_a_fraction_outside_0_to_1_is_a_value_error(course_set, fraction):
-    with pytest.raises(ValueError, match="validation fraction"):
+    with pytest.raises(
+        ParameterError, match="^validation_fraction is .*, expected a number between 0 and 1"
+    ):
         validation.validation_split(course_set, fraction)
 
 
@@ -228,7 +230,7 @@ def test_folds_are_the_same_in_another_process(course_set):
 
 @pytest.mark.parametrize("folds", [1, 0, 2.5])
 def test_fewer_than_two_folds_is_a_value_error(course_set, folds):
-    with pytest.raises(ValueError, match="folds"):
+    with pytest.raises(ParameterError, match="folds"):
         validation.fold_assignment(course_set, folds)
 
 
