@@ -115,9 +115,9 @@ def images_named(names: Iterable[str | ImageError]) -> Iterator[Named]:
         elif is_folder(Path(name)):
             listing = list_images(Path(name))
             for where, why in listing.unreadable:
-                yield ImageError(f"{where}: {why}")
+                yield ImageError(f"{where}: {why}", where)
             if not listing.images and not listing.unreadable:
-                yield ImageError(f"{name}: no images below this folder")
+                yield ImageError(f"{name}: no images below this folder", name)
             for p in listing.images:
                 yield Input(str(p), p)
         else:
@@ -149,14 +149,14 @@ def stdin_image() -> Named:
     """The image on stdin, read to its end but never beyond MAX_STDIN_BYTES, so that an
     endless stream (yes | catclf predict -) cannot fill memory."""
     if sys.stdin is None:
-        return ImageError("-: cannot read an image from stdin: it is closed")
+        return ImageError("-: cannot read an image from stdin: it is closed", "-")
     try:
         data = sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
     except OSError as e:
-        return ImageError(f"-: cannot read an image from stdin ({reason(e)})")
+        return ImageError(f"-: cannot read an image from stdin ({reason(e)})", "-")
     if len(data) > MAX_STDIN_BYTES:
         return ImageError(
-            f"-: more than {MAX_STDIN_BYTES >> 20} MiB on stdin, too large for an image"
+            f"-: more than {MAX_STDIN_BYTES >> 20} MiB on stdin, too large for an image", "-"
         )
     return Input("-", data)
 
@@ -180,36 +180,35 @@ def open_list(files_from: str) -> Iterator[BinaryIO]:
 
 def list_entries(listed: BinaryIO, files_from: str, null: bool) -> Iterator[str | ImageError]:
     """The paths in a list, one per line (or ending with NUL), each as soon as it has come;
-    empty ones are skipped. An ImageError for an entry that cannot be a path: one longer
-    than any path (only its first PATH_MAX bytes are ever kept), one that holds a NUL, a -
-    in a list read from stdin; and for a list that cannot be read to its end."""
-    ends = b"\0" if null else b"\n"
-    entry = bytearray()  # its first PATH_MAX + 1 bytes at most: enough to know it is too long
-    dropped = 0  # the bytes of the entry read past and not kept
+    empty ones are skipped. An ImageError for an entry that cannot be a path (a - in a list
+    read from stdin), and for a list that cannot be read to its end.
 
-    def add(part: bytes) -> None:
-        nonlocal dropped
-        kept = part[: max(0, PATH_MAX + 1 - len(entry))]
-        entry.extend(kept)
-        dropped += len(part) - len(kept)
+    A list stops being read, with an ImageError naming it, as soon as it shows it is not a
+    list of paths: an entry longer than any path (PATH_MAX - 1 bytes), more than PATH_MAX bytes
+    without a path (a run of empty entries), or a NUL byte in a list of lines. So an endless
+    stream that names no path (/dev/zero) is never read for ever, and nothing of an entry
+    is kept beyond PATH_MAX bytes.
+    """
+    ends = b"\0" if null else b"\n"
+    entry = bytearray()  # PATH_MAX bytes at most
+    empty = 0  # bytes read since the last entry, in separators of empty entries
+
+    def not_a_list(why: str) -> ImageError:
+        return ImageError(
+            f"{files_from}: not a list of paths: {why}; the rest is not read", files_from
+        )
+
+    def too_long(part: bytes) -> ImageError:
+        start = os.fsdecode(bytes(entry + part[:SHOWN_OF_A_LONG_ENTRY]))[:SHOWN_OF_A_LONG_ENTRY]
+        return not_a_list(
+            f"an entry is longer than any path ({PATH_MAX - 1} bytes), from {start}..."
+        )
 
     def finished() -> str | ImageError:
-        nonlocal dropped
-        size = len(entry) + dropped
         name = os.fsdecode(bytes(entry))
         entry.clear()
-        dropped = 0
-        if size > PATH_MAX:
-            return ImageError(
-                f"{name[:SHOWN_OF_A_LONG_ENTRY]}...: {size} bytes in the list of paths, "
-                f"longer than a path can be ({PATH_MAX - 1} bytes)"
-            )
-        if "\0" in name:
-            return ImageError(
-                f"{name}: a path cannot hold a NUL byte (--null reads NUL-separated lists)"
-            )
         if name == "-" and files_from == "-":
-            return ImageError("-: stdin holds the list of paths, not an image")
+            return ImageError("-: stdin holds the list of paths, not an image", "-")
         return name
 
     # read1 returns what has come so far, so that a slow list is served as it comes.
@@ -219,7 +218,8 @@ def list_entries(listed: BinaryIO, files_from: str, null: bool) -> Iterator[str 
             block = read(LIST_READ)
         except OSError as e:
             yield ImageError(
-                f"{files_from}: cannot read the rest of the list of paths ({reason(e)})"
+                f"{files_from}: cannot read the rest of the list of paths ({reason(e)})",
+                files_from,
             )
             return
         if not block:
@@ -229,9 +229,27 @@ def list_entries(listed: BinaryIO, files_from: str, null: bool) -> Iterator[str 
             block = block.replace(b"\r", b"\n")
         *complete, rest = block.split(ends)
         for part in complete:
-            add(part)
+            if len(entry) + len(part) > PATH_MAX - 1:
+                yield too_long(part)
+                return
+            if b"\0" in part:
+                yield not_a_list("a line holds a NUL byte (--null reads NUL-ended paths)")
+                return
+            entry.extend(part)
             if entry:
+                empty = 0
                 yield finished()
-        add(rest)
+            else:
+                empty += 1
+                if empty > PATH_MAX:
+                    yield not_a_list(f"more than {PATH_MAX} bytes without a path")
+                    return
+        if len(entry) + len(rest) > PATH_MAX - 1:
+            yield too_long(rest)
+            return
+        if b"\0" in rest:  # in a list of lines: with --null, NUL ends each entry
+            yield not_a_list("a line holds a NUL byte (--null reads NUL-ended paths)")
+            return
+        entry.extend(rest)
     if entry:
         yield finished()

@@ -193,12 +193,11 @@ def report_written(
 
 
 def error_record(name: str, e: ImageError) -> dict[str, str]:
-    """{"path", "error"} for an input that cannot be scored; name is "" for an argument or
-    list entry that named no image, whose message begins with what it named."""
-    message = str(e)
-    path = name or message.split(": ", 1)[0]
-    reason = message[len(path) + 2 :] if message.startswith(f"{path}: ") else message
-    return {"path": path, "error": reason}
+    """{"path", "error"} for an input that cannot be scored: its path as it was given (name,
+    or for an argument or list entry that named no image, the path the error is about), and
+    the reason."""
+    path = name or e.path or ""
+    return {"path": path, "error": ImageError(str(e), path).reason}
 
 
 def tsv_field(text: str) -> str:

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -612,10 +613,8 @@ def test_predict_list_entries_that_cannot_be_paths_are_one_line_each(tmp_path, p
     listing = b"".join(
         [
             b"white.png\r\n",
-            b"y" * 5000 + b"\n",  # longer than any path: read past, never held whole
-            b"b\0c.png\n",  # a NUL in a line: a list for --null read without it
             b"-\n",  # stdin is this list, not an image
-            b"z" * 4096 + b"\n",  # as long as a path may be; no file has such a name
+            b"z" * 4095 + b"\n",  # as long as a path may be; no file has such a name
             b"\n\n",
             b"black.png\r",
             b"grey.png",  # no line end
@@ -629,13 +628,63 @@ def test_predict_list_entries_that_cannot_be_paths_are_one_line_each(tmp_path, p
         f"grey.png\t{GREY}\tcat",
     ]
     assert result.stderr.splitlines() == [
-        f"catclf: error: {'y' * 60}...: 5000 bytes in the list of paths, longer than a path "
-        "can be (4095 bytes)",
-        "catclf: error: b\\x00c.png: a path cannot hold a NUL byte (--null reads NUL-separated "
-        "lists)",
         "catclf: error: -: stdin holds the list of paths, not an image",
-        f"catclf: error: {'z' * 4096}: cannot read: File name too long",
+        f"catclf: error: {'z' * 4095}: cannot read: File name too long",
     ]
+
+
+@pytest.mark.parametrize(
+    ("rest", "null", "why"),
+    [
+        # An entry longer than any path: refused at its 4096th byte, before its end.
+        (
+            b"y" * 5000 + b"\nwhite.png\n",
+            False,
+            f"an entry is longer than any path (4095 bytes), from {'y' * 60}...",
+        ),
+        (
+            b"y" * 5000 + b"\0white.png\0",
+            True,
+            f"an entry is longer than any path (4095 bytes), from {'y' * 60}...",
+        ),
+        # A NUL in a list of lines: a binary file, or a list for --null read without it.
+        (b"b\0c.png\nwhite.png\n", False, "a line holds a NUL byte (--null reads NUL-ended paths)"),
+        # Empty entries, and no path, for more bytes than any path takes.
+        (b"\n" * 4097 + b"white.png\n", False, "more than 4096 bytes without a path"),
+        (b"\0" * 4097 + b"white.png\0", True, "more than 4096 bytes without a path"),
+    ],
+)
+def test_predict_stops_reading_what_is_not_a_list_of_paths(tmp_path, pictures, rest, null, why):
+    end = b"\0" if null else b"\n"
+    listing = b"black.png" + end + rest
+    args = ["-0"] if null else []
+    result = invoke(
+        "predict", "-m", pictures["model"], *args, "-f", "-", "--json", cwd=tmp_path, stdin=listing
+    )
+    assert result.returncode == 1
+    first, record = map(json.loads, result.stdout.splitlines())  # white.png is not read
+    assert first["path"] == "black.png"
+    assert record == {"path": "-", "error": f"not a list of paths: {why}; the rest is not read"}
+    assert result.stderr.splitlines() == [
+        f"catclf: error: -: not a list of paths: {why}; the rest is not read"
+    ]
+
+
+@pytest.mark.parametrize("null", [False, True])
+def test_predict_leaves_an_endless_stream_of_zeros_at_once(tmp_path, pictures, null):
+    # A device like /dev/zero (1, 5), made here: it never ends and names no path.
+    zero = tmp_path / "zero"
+    try:
+        os.mknod(zero, 0o600 | stat.S_IFCHR, os.makedev(1, 5))
+    except PermissionError:
+        pytest.skip("making a device needs root")
+    args = ["-0"] if null else []
+    result = catclf_run(
+        "predict", "-m", pictures["model"], *args, "-f", zero, cwd=tmp_path, timeout=60
+    )
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"catclf: error: {zero}: not a list of paths: ")
 
 
 # Runs a command and prints the most memory (kB) it or any of its processes held.
@@ -646,7 +695,7 @@ PEAK_MEMORY = (
 )
 
 
-def test_predict_reads_a_huge_list_without_holding_it(tmp_path, pictures):
+def test_predict_neither_holds_nor_reads_a_huge_entry_to_its_end(tmp_path, pictures):
     size = 192 << 20  # one entry of 192 MiB, then a path
     watch = subprocess.Popen(
         [sys.executable, "-c", PEAK_MEMORY, sys.executable, "-m", "catclf", "predict"]
@@ -656,16 +705,19 @@ def test_predict_reads_a_huge_list_without_holding_it(tmp_path, pictures):
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
     )
+    written = 0
     try:
         block = b"y" * (1 << 20)
         for _ in range(size // len(block)):
             watch.stdin.write(block)
-        out, _ = watch.communicate(b"\nwhite.png\n", timeout=120)
+            written += len(block)
+        watch.stdin.write(b"\nwhite.png\n")
+    except BrokenPipeError:
+        pass  # catclf has stopped reading: the entry is not a path
     finally:
-        if watch.poll() is None:
-            watch.kill()
-            watch.wait()
+        out, _ = watch.communicate(timeout=120)
     assert int(out) * 1024 < size
+    assert written < size  # catclf left long before the entry's end
 
 
 # predict: exit statuses and errors
@@ -1371,13 +1423,13 @@ def test_train_with_two_jobs_learns_what_one_job_learns(tmp_path):
 def processes_in_group(group):
     """The ids of the live processes in a process group, read from /proc (Linux)."""
     found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for status in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            fields = status.read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
         if int(fields[2]) == group and fields[0] != "Z":
-            found.append(int(stat.parent.name))
+            found.append(int(status.parent.name))
     return found
 
 
@@ -1585,8 +1637,11 @@ def test_with_filename_gives_one_image_the_three_columns_of_many(tmp_path, pictu
 
 
 def test_json_gives_every_input_a_record_in_input_order(tmp_path, pictures):
+    # Records carry each path as it was given, never parsed back out of a message: a folder
+    # whose name holds ": " is named whole.
+    (tmp_path / "holiday: 2024").mkdir()
     (tmp_path / "listed").write_bytes(
-        b"missing.png\n" + os.fsencode(pictures["white"]) + b"\nbad\0entry\n"
+        b"missing.png\n" + os.fsencode(pictures["white"]) + b"\nholiday: 2024\nbad\0entry\n"
     )
     result = catclf_run(
         "predict", "-m", pictures["model"], "--json", "-f", "listed", "-j", "1", cwd=tmp_path
@@ -1600,10 +1655,31 @@ def test_json_gives_every_input_a_record_in_input_order(tmp_path, pictures):
             "probability": pytest.approx(float(WHITE)),
             "label": "cat",
         },
-        {"path": "bad\0entry", "error": records[2]["error"]},
+        {"path": "holiday: 2024", "error": "no images below this folder"},
+        {
+            "path": "listed",
+            "error": "not a list of paths: a line holds a NUL byte (--null reads NUL-ended "
+            "paths); the rest is not read",
+        },
     ]
-    assert "NUL" in records[2]["error"]
-    assert len(error_lines(result.stderr)) == 2  # and each is on stderr as well
+    assert len(error_lines(result.stderr)) == 3  # and each is on stderr as well
+
+
+def test_json_names_a_folder_argument_whole(tmp_path, pictures):
+    (tmp_path / "holiday: 2024").mkdir()
+    result = invoke(
+        "predict",
+        "-m",
+        pictures["model"],
+        "--json",
+        "holiday: 2024",
+        pictures["white"],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    first, second = map(json.loads, result.stdout.splitlines())
+    assert first == {"path": "holiday: 2024", "error": "no images below this folder"}
+    assert second["path"] == str(pictures["white"])
 
 
 def test_the_usage_lines_name_their_arguments_as_the_docs_do():
