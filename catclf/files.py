@@ -563,7 +563,7 @@ def _parse_list(f: BinaryIO) -> dict[str, Listed] | None:
         return None
     try:
         content = json.loads(text)
-    except ValueError:  # UnicodeDecodeError too
+    except (ValueError, RecursionError):  # UnicodeDecodeError too; arrays nested deep
         return None
     if not isinstance(content, dict) or content.get("format") != FILE_LIST_FORMAT:
         return None

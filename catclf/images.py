@@ -79,6 +79,9 @@ ISO_MEDIA = b"ftyp"
 # for any photo (Pillow keeps a colour pixel in 4 bytes, 16-bit ones too: 48 megapixels take
 # 192 MB), and far less than a hostile file can ask for.
 MAX_IMAGE_BYTES = 512 << 20
+# Folders followed below a folder of images: far more than any collection of photos uses, and
+# few enough that no path grows beyond what the system takes.
+MAX_DEPTH = 64
 # Pixels converted at a time by the steps that change pixels one by one (8 MB as float64).
 BAND_PIXELS = 1 << 20
 # What ImageOps.exif_transpose does for each EXIF orientation.
@@ -119,27 +122,49 @@ def list_images(folder: Path) -> Listing:
     unseen, and so are links to folders, so that a link loop cannot make the walk
     endless. Any other file without an image extension is counted as ignored. A FIFO, a
     broken link or a link loop named like an image is listed, so that reading it reports
-    what it is. A folder that cannot be listed, folder itself included, is in unreadable.
+    what it is. A folder that cannot be listed, folder itself included, is in unreadable,
+    and so is a folder MAX_DEPTH levels below folder that holds folders: those are not
+    searched. The walk keeps a list of the folders still to list, not a recursion, so that
+    no depth of folders exhausts Python's stack.
     """
     images: list[Path] = []
     ignored = 0
     unreadable: list[tuple[str, str]] = []
-
-    def refused(e: OSError) -> None:
-        where = os.fsdecode(e.filename if e.filename is not None else folder)
-        unreadable.append((where, f"cannot list this folder ({reason(e)})"))
-
-    for root, dirs, files in os.walk(folder, onerror=refused):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        # files holds everything that is not a folder (os.walk sorts links to folders
-        # into dirs), so a folder named like an image is never listed.
-        for name in files:
-            if is_image_name(Path(name)):
-                images.append(Path(root, name))
-            elif not name.startswith("."):
+    waiting = [(folder, 0)]  # (a folder to list, its depth below folder)
+    while waiting:
+        here, depth = waiting.pop()
+        try:
+            with os.scandir(here) as listed:
+                entries = list(listed)
+        except OSError as e:
+            unreadable.append((str(here), f"cannot list this folder ({reason(e)})"))
+            continue
+        below = []
+        for entry in entries:
+            path = Path(here, entry.name)
+            if _is_folder(entry):
+                if not entry.name.startswith(".") and not entry.is_symlink():
+                    below.append(path)
+            elif is_image_name(path):
+                images.append(path)
+            elif not entry.name.startswith("."):
                 ignored += 1
-    # os.walk lists a folder's files before its subfolders; sort the whole list instead.
+        if below and depth >= MAX_DEPTH:
+            unreadable.append(
+                (str(here), f"holds folders more than {MAX_DEPTH} levels deep; not searched")
+            )
+            continue
+        waiting.extend((p, depth + 1) for p in sorted(below, reverse=True))
     return Listing(sorted(images), ignored, sorted(unreadable))
+
+
+def _is_folder(entry: os.DirEntry[str]) -> bool:
+    """Whether entry is a folder, or a link to one; an entry that cannot be looked at is not
+    (reading it says why)."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def find_images(folder: Path) -> list[Path]:

@@ -307,8 +307,15 @@ def test_a_link_in_the_folder_is_replaced_itself_with_force_and_its_target_kept(
 
 @pytest.mark.parametrize(
     "content",
-    [b"not JSON", b'{"format": "something else", "files": {}}', b"[1, 2]", b"\xff\xfe"],
-    ids=["not JSON", "another format", "a list", "not UTF-8"],
+    [
+        b"not JSON",
+        b'{"format": "something else", "files": {}}',
+        b"[1, 2]",
+        b"\xff\xfe",
+        # Nested deeper than Python's parser recurses: 100,000 brackets in 200 kB.
+        b"[" * 100_000 + b"]" * 100_000,
+    ],
+    ids=["not JSON", "another format", "a list", "not UTF-8", "nested deep"],
 )
 def test_a_list_that_is_not_catclfs_is_replaced_only_with_force(tmp_path, content):
     (tmp_path / ".catclf-files.json").write_bytes(content)

@@ -920,3 +920,26 @@ def test_list_images_counts_the_other_files_and_not_the_hidden_ones(tmp_path):
     assert listing.images == [tmp_path / "cat.jpg", tmp_path / "sub" / "IMG_0001.HEIC"]
     assert listing.ignored == 2  # clip.MOV, notes.txt
     assert listing.unreadable == []
+
+
+def deep_folder(top: Path, levels: int) -> Path:
+    """A chain of levels folders below top, made one at a time (a path that long is more
+    than one call to makedirs likes), with a picture at the bottom; the bottom folder."""
+    here = top
+    for _ in range(levels):
+        here = here / "d"
+        here.mkdir(parents=True)
+    touch(here / "deep.png")
+    return here
+
+
+def test_list_images_walks_any_depth_of_folders_and_searches_a_bounded_one(tmp_path):
+    touch(tmp_path / "top.png")
+    deep_folder(tmp_path / "near", images.MAX_DEPTH - 1)
+    deep_folder(tmp_path / "far", 1200)  # far beyond Python's recursion limit
+    listing = images.list_images(tmp_path)
+    found = [p.relative_to(tmp_path) for p in listing.images]
+    assert found == [Path("near", *["d"] * (images.MAX_DEPTH - 1), "deep.png"), Path("top.png")]
+    [(where, why)] = listing.unreadable
+    assert where == str(tmp_path / "far" / Path(*["d"] * (images.MAX_DEPTH - 1)))
+    assert why == f"holds folders more than {images.MAX_DEPTH} levels deep; not searched"
