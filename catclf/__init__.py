@@ -29,6 +29,7 @@ _PUBLIC = {
     "DataError": "catclf.errors",
     "ImageError": "catclf.errors",
     "ModelError": "catclf.errors",
+    "ParameterError": "catclf.errors",
     "TrainingDiverged": "catclf.errors",
     "Dataset": "catclf.datasets",
     "load_data": "catclf.datasets",
@@ -53,6 +54,7 @@ __all__ = [
     "ImageError",
     "Model",
     "ModelError",
+    "ParameterError",
     "SweepRun",
     "TrainingDiverged",
     "__version__",
@@ -67,7 +69,14 @@ __all__ = [
 
 if TYPE_CHECKING:
     from catclf.datasets import Dataset, load_data, load_dataset
-    from catclf.errors import CatclfError, DataError, ImageError, ModelError, TrainingDiverged
+    from catclf.errors import (
+        CatclfError,
+        DataError,
+        ImageError,
+        ModelError,
+        ParameterError,
+        TrainingDiverged,
+    )
     from catclf.evaluation import Evaluation, evaluate
     from catclf.model import Model, load_model
     from catclf.training import SweepRun, sweep, train

@@ -670,6 +670,9 @@ def report(
         if not quiet:
             note(f"scoring {labelled.origin}: {labelled.describe()}")
     made = reports.build(classifier, model_name, labelled)
+    for said in made.not_drawn:
+        if not quiet:
+            note(said)
     written = reports.write_files(
         out, made.files, replaces=tuple(reports.WHAT), force=force, inputs=inputs
     )

@@ -288,7 +288,11 @@ def _write(model: Model, path: Path) -> None:
         a["format_version"] = FORMAT_VERSION
         a["image_size"] = IMAGE_SIZE
         a["channels"] = CHANNELS
-        a["classes"] = list(model.classes)
+        stored = [_storable(name) for name in model.classes]
+        # One type for both: numpy makes no array of str and bytes together.
+        if any(isinstance(name, bytes) for name in stored):
+            stored = [np.bytes_(os.fsencode(name)) for name in model.classes]
+        a["classes"] = stored
         a["preprocessing"] = model.preprocessing
         a["learning_rate"] = model.settings.learning_rate
         a["num_iterations"] = model.settings.num_iterations
@@ -301,7 +305,7 @@ def _write(model: Model, path: Path) -> None:
         a["validation_examples"] = model.validation_examples
         a["validation_accuracy"] = _or_nan(model.validation_accuracy)
         a["validation_cost"] = _or_nan(model.validation_cost)
-        a["train_data"] = model.train_data
+        a["train_data"] = _storable(model.train_data)
         a["catclf_version"] = model.catclf_version
         a["created"] = model.created
         if model.solver:
@@ -521,7 +525,18 @@ def _text(f: object, name: str, path: Path) -> str:
     return _decoded(hdf5.attribute(f, name, path, ModelError, f"attribute {name!r}"))
 
 
+def _storable(text: str) -> str | np.bytes_:
+    """text as the model file stores it: itself, or, for a name that is not UTF-8 (which
+    Python holds with lone surrogates and HDF5 cannot store as text), the file system's
+    bytes, which `_decoded` gives back as the same str."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return np.bytes_(os.fsencode(text))
+    return text
+
+
 def _decoded(value: object) -> str:
     if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
+        return os.fsdecode(value)
     return "" if value is None else str(value)

@@ -37,6 +37,8 @@ GRID_COLUMNS = 8
 GRID_CELL = (150, 175)  # one image and its two-line caption
 GRID_HEADER = 60
 GRID_MAX = 48
+# The largest cost drawn: beyond it, the ticks' arithmetic overflows a float.
+MAX_DRAWN = 1e300
 # For text that comes from files and folders (class names, paths): drawn as it is written,
 # never parsed as mathtext (where "$" starts a formula, which may fail to parse) or LaTeX.
 LITERAL = {"parse_math": False, "usetex": False}
@@ -59,6 +61,27 @@ def grid_size(shown: int) -> tuple[int, int]:
 
 def _grid_rows(shown: int) -> int:
     return max(1, math.ceil(shown / GRID_COLUMNS))
+
+
+def drawable(costs: Sequence[float]) -> tuple[list[float], str | None]:
+    """costs as a curve can show them, and what of them cannot be drawn, in words (None when
+    all can). A cost that is not a number, or beyond MAX_DRAWN either side, becomes NaN, a
+    gap in the curve: the axes and their ticks must stay within what a float holds."""
+    kept = [c if math.isfinite(c) and abs(c) <= MAX_DRAWN else math.nan for c in costs]
+    left = sum(1 for c in kept if math.isnan(c))
+    if not costs:
+        return kept, "not drawn: the model file records no costs"
+    if left == len(costs):
+        return kept, (
+            f"not drawn: none of its {len(costs)} recorded costs is a number within {MAX_DRAWN:g}"
+        )
+    if left:
+        return (
+            kept,
+            f"{left} of the {len(costs)} recorded costs are beyond {MAX_DRAWN:g} or not "
+            "numbers, and not drawn",
+        )
+    return kept, None
 
 
 def learning_curve(costs: Sequence[float], learning_rate: float) -> bytes:
@@ -130,6 +153,11 @@ def confusion(tp: int, fp: int, tn: int, fn: int, classes: tuple[str, str]) -> b
             color="white" if dark else "black",
         )
     ax.set_xticks([0, 1], labels=names, **LITERAL)
+    if max(len(n) for n in names) > 10:
+        # Long names side by side would run into each other: tilted, they fit.
+        ax.tick_params(axis="x", labelrotation=30)
+        for tick in ax.get_xticklabels():
+            tick.set_horizontalalignment("right")
     ax.set_yticks([0, 1], labels=names, **LITERAL)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +20,7 @@ from catclf import __version__, plots
 from catclf import files as output
 from catclf.errors import ReportError
 from catclf.evaluation import Evaluation, evaluate
-from catclf.reporting import percent, score_rows
+from catclf.reporting import one_line, percent, printable, score_rows
 
 if TYPE_CHECKING:
     from catclf.datasets import Dataset
@@ -40,13 +41,21 @@ WHAT = {
 }
 
 
+# A name from a file (a class name) drawn in a picture: at most this many characters, so that
+# a long one can neither squeeze the axes to nothing nor take minutes to lay out.
+DRAWN_NAME = 24
+CAPTION_NAME = 14  # in a caption under an image of the grid, 150 pixels wide
+
+
 @dataclass(frozen=True)
 class Report:
-    """The files of a report, by name, and what the page says about the data."""
+    """The files of a report, by name, what the page says about the data, and what could not
+    be drawn, each said in one line."""
 
     files: dict[str, bytes]
     scores: Scores | None
     misclassified: int
+    not_drawn: list[str] = field(default_factory=list)
 
 
 def may_write(with_data: bool) -> tuple[str, ...]:
@@ -105,21 +114,36 @@ def build(model: Model, model_name: str, data: Dataset | None) -> Report:
     """Every picture and the page, in memory. With data: its scores, the confusion
     matrix and the images the model gets wrong (all the pictures if it gets none wrong
     but the misclassified one)."""
-    files = {
-        LEARNING_CURVE: plots.learning_curve(model.costs, model.settings.learning_rate),
-        WEIGHTS: plots.weights(model.w),
-    }
+    files: dict[str, bytes] = {}
+    costs, not_drawn = plots.drawable(model.costs)
+    if any(math.isfinite(c) for c in costs):
+        files[LEARNING_CURVE] = plots.learning_curve(costs, model.settings.learning_rate)
+    files[WEIGHTS] = plots.weights(model.w)
     scores, wrong = None, 0
     if data is not None:
         result = evaluate(model, data)
         scores = result.scores
         c = scores.confusion
-        files[CONFUSION] = plots.confusion(c.tp, c.fp, c.tn, c.fn, data.classes)
+        files[CONFUSION] = plots.confusion(c.tp, c.fp, c.tn, c.fn, _drawn_pair(data.classes))
         wrong = len(result.misclassified)
         if wrong:
             files[MISCLASSIFIED] = _misclassified(result)
-    files[PAGE] = _page(model, model_name, data, scores, files).encode("utf-8")
-    return Report(files, scores, wrong)
+    notes = [] if not_drawn is None else [f"learning curve: {not_drawn}"]
+    page = _page(model, model_name, data, scores, files, not_drawn)
+    # Valid Unicode whatever the names hold: the bytes of one that is not UTF-8 as \xNN.
+    files[PAGE] = printable(page).encode("utf-8", "backslashreplace")
+    return Report(files, scores, wrong, notes)
+
+
+def drawn(text: str, most: int = DRAWN_NAME) -> str:
+    """A name from a file as a picture shows it: on one line, valid Unicode, and at most
+    most characters (the page gives it whole)."""
+    text = printable(one_line(text))
+    return text if len(text) <= most else text[: most - 1] + "\u2026"
+
+
+def _drawn_pair(classes: tuple[str, str]) -> tuple[str, str]:
+    return drawn(classes[0]), drawn(classes[1])
 
 
 def _misclassified(result: Evaluation) -> bytes:
@@ -132,7 +156,8 @@ def _misclassified(result: Evaluation) -> bytes:
     )
     shown = wrong[: plots.GRID_MAX]
     captions = [
-        f"true: {data.classes[data.labels[w.index]]}\np = {w.probability:.2f}" for w in shown
+        f"true: {drawn(data.classes[data.labels[w.index]], CAPTION_NAME)}\np = {w.probability:.2f}"
+        for w in shown
     ]
     pixels = data.take([w.index for w in shown])
     return plots.misclassified(pixels, captions, len(wrong) - len(shown))
@@ -160,6 +185,7 @@ def _page(
     data: Dataset | None,
     scores: Scores | None,
     files: dict[str, bytes],
+    not_drawn: str | None,
 ) -> str:
     e = html.escape
     test = (
@@ -190,12 +216,19 @@ def _page(
         '<p class="note">As the model file records its training run.</p>',
         _table(facts),
         "<h2>Learning curve</h2>",
-        _figure(
-            files[LEARNING_CURVE],
-            "learning curve",
-            "The cost J on the training set every 100 iterations of gradient descent: it "
-            "should fall steeply, then flatten.",
+        *(
+            [
+                _figure(
+                    files[LEARNING_CURVE],
+                    "learning curve",
+                    "The cost J on the training set every 100 iterations of gradient descent: "
+                    "it should fall steeply, then flatten.",
+                )
+            ]
+            if LEARNING_CURVE in files
+            else []
         ),
+        *([f'<p class="note">{e(not_drawn.capitalize())}.</p>'] if not_drawn else []),
         "<h2>The weights</h2>",
         _figure(
             files[WEIGHTS],

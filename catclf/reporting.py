@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 PROG = "catclf"
 REDRAW_SECONDS = 0.1
+LINE_SEPARATORS = (0x2028, 0x2029)
 
 
 def _escapes(*, keep_tabs: bool) -> dict[int, str]:
@@ -35,6 +36,8 @@ def _escapes(*, keep_tabs: bool) -> dict[int, str]:
     table = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)]}
     table.update({0xDC00 + c: f"\\x{c:02x}" for c in range(0x80, 0xA0)})
     table.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+    # Line and paragraph separators: str.splitlines breaks a line at them.
+    table.update({c: f"\\u{c:04x}" for c in LINE_SEPARATORS})
     if keep_tabs:
         del table[ord("\t")]
     return table
@@ -43,7 +46,10 @@ def _escapes(*, keep_tabs: bool) -> dict[int, str]:
 ESCAPED = _escapes(keep_tabs=False)
 ESCAPED_BUT_TABS = _escapes(keep_tabs=True)
 # JSON escapes C0 controls itself; these it writes as they are.
-JSON_ESCAPED = {c: f"\\u{c:04x}" for c in [0x7F, *range(0x80, 0xA0)]}
+JSON_ESCAPED = {c: f"\\u{c:04x}" for c in [0x7F, *range(0x80, 0xA0), *LINE_SEPARATORS]}
+# The bytes of a name that is not UTF-8, which Python holds as lone surrogates: written as
+# \xNN where text must be valid Unicode (a page, a picture).
+UNDECODABLE = {0xDC00 + c: f"\\x{c:02x}" for c in range(0x80, 0x100)}
 
 
 class OutputClosed(Exception):
@@ -81,6 +87,12 @@ def one_line(text: str, *, keep_tabs: bool = False) -> str:
     return text.translate(ESCAPED_BUT_TABS if keep_tabs else ESCAPED)
 
 
+def printable(text: str) -> str:
+    """text with the bytes of a name that is not UTF-8 written as \\xNN, so that it is valid
+    Unicode, for a page or a picture; what stdout writes keeps the bytes themselves."""
+    return text.translate(UNDECODABLE)
+
+
 def _diagnostic(line: str) -> None:
     """line on stderr. When stderr is closed (2>&-) the line is dropped, never written to
     stdout, which carries results only; when writing fails (a closed terminal, a full disk)
@@ -89,7 +101,7 @@ def _diagnostic(line: str) -> None:
     if stream is None:
         return
     try:
-        stream.write(line + "\n")
+        stream.write(printable(line) + "\n")
         stream.flush()
     except (OSError, ValueError):
         discard(stream)

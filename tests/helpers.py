@@ -10,6 +10,7 @@ the one line catclf.entry gives an internal error.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -308,3 +309,25 @@ def probability_by_hand(model_path, image_path):
             dtype=np.float64,
         )
     return float(sigmoid(w @ (pixels.reshape(-1) / 255) + b))
+
+
+# Folders deeper than Python's recursion limit: made and removed one level at a time, as
+# shutil.rmtree (and so pytest's clean-up of old temporary folders) recurses.
+
+
+@contextlib.contextmanager
+def deep_folders(top, levels):
+    """A chain of levels folders named d below top; yields the bottom one, and removes the
+    chain and all it holds afterwards, from the bottom up."""
+    chain = [top]
+    for _ in range(levels):
+        chain.append(chain[-1] / "d")
+        chain[-1].mkdir(parents=True)
+    try:
+        yield chain[-1]
+    finally:
+        for folder in reversed(chain[1:]):
+            for entry in folder.iterdir():
+                if not entry.is_dir() or entry.is_symlink():
+                    entry.unlink()
+            folder.rmdir()

@@ -45,6 +45,7 @@ from helpers import (
     catclf_run,
     class_folders,
     constant_model,
+    deep_folders,
     environment,
     error_lines,
     inseparable,
@@ -1711,13 +1712,11 @@ def test_bash_completion_offers_commands_and_options(tmp_path, words, cword, off
 
 
 def test_a_folder_too_deep_to_search_is_one_line_and_the_rest_is_served(tmp_path, pictures):
-    here = tmp_path / "photos"
-    save_png(here / "white.png", np.full((64, 64, 3), 255))
-    for _ in range(1200):  # far beyond Python's recursion limit, and catclf's depth
-        here = here / "d"
-        here.mkdir(parents=True)
-    save_png(here / "black.png", np.zeros((64, 64, 3)))
-    result = invoke("predict", "-m", pictures["model"], "photos", cwd=tmp_path)
+    save_png(tmp_path / "photos" / "white.png", np.full((64, 64, 3), 255))
+    # Far beyond Python's recursion limit, and catclf's depth.
+    with deep_folders(tmp_path / "photos", 1200) as bottom:
+        save_png(bottom / "black.png", np.zeros((64, 64, 3)))
+        result = invoke("predict", "-m", pictures["model"], "photos", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stdout.splitlines() == [f"photos/white.png\t{WHITE}\tcat"]
     [line] = error_lines(result.stderr)
@@ -1725,11 +1724,8 @@ def test_a_folder_too_deep_to_search_is_one_line_and_the_rest_is_served(tmp_path
     assert line.endswith(": holds folders more than 64 levels deep; not searched")
     # train skips it and says so, as any folder it cannot list.
     data = class_folders(tmp_path / "data")
-    deep = data / "cat"
-    for _ in range(100):
-        deep = deep / "d"
-        deep.mkdir()
-    summary, _ = train_json(data, "-n", "10", "-m", "m.h5", cwd=tmp_path)
+    with deep_folders(data / "cat", 100):
+        summary, _ = train_json(data, "-n", "10", "-m", "m.h5", cwd=tmp_path)
     [skipped] = summary["skipped"]
     assert skipped["path"].startswith(str(data / "cat" / "d"))
     assert skipped["error"] == "holds folders more than 64 levels deep; not searched"

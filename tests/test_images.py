@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from corpus import EPS
-from helpers import SAMPLES
+from helpers import SAMPLES, deep_folders
 from PIL import Image, ImageOps
 
 from catclf import images, workers
@@ -922,22 +922,15 @@ def test_list_images_counts_the_other_files_and_not_the_hidden_ones(tmp_path):
     assert listing.unreadable == []
 
 
-def deep_folder(top: Path, levels: int) -> Path:
-    """A chain of levels folders below top, made one at a time (a path that long is more
-    than one call to makedirs likes), with a picture at the bottom; the bottom folder."""
-    here = top
-    for _ in range(levels):
-        here = here / "d"
-        here.mkdir(parents=True)
-    touch(here / "deep.png")
-    return here
-
-
 def test_list_images_walks_any_depth_of_folders_and_searches_a_bounded_one(tmp_path):
     touch(tmp_path / "top.png")
-    deep_folder(tmp_path / "near", images.MAX_DEPTH - 1)
-    deep_folder(tmp_path / "far", 1200)  # far beyond Python's recursion limit
-    listing = images.list_images(tmp_path)
+    with (
+        deep_folders(tmp_path / "near", images.MAX_DEPTH - 1) as near,
+        deep_folders(tmp_path / "far", 1200) as far,  # far beyond Python's recursion limit
+    ):
+        touch(near / "deep.png")
+        touch(far / "deep.png")
+        listing = images.list_images(tmp_path)
     found = [p.relative_to(tmp_path) for p in listing.images]
     assert found == [Path("near", *["d"] * (images.MAX_DEPTH - 1), "deep.png"), Path("top.png")]
     [(where, why)] = listing.unreadable

@@ -8,8 +8,10 @@ are worked out with numpy on w and b read with h5py.
 import base64
 import io
 import json
+import os
 import subprocess
 import sys
+import warnings
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -42,7 +44,8 @@ from helpers import (
 )
 from PIL import Image
 
-from catclf import report
+import catclf
+from catclf import datasets, report
 from catclf.errors import ReportError
 
 TEST_FILE = PACKAGE_DATA / "test_catvnoncat.h5"
@@ -422,3 +425,69 @@ def test_data_is_a_positional_argument_as_for_evaluate_and_still_an_option(tmp_p
     assert scores[0] == scores[1] and scores[0]["accuracy"] == 0.7
     both = catclf_run("report", data, "--data", data, "--out", "c", cwd=tmp_path)
     assert both.returncode == 2 and not (tmp_path / "c").exists()
+
+
+# Odd models and names: what can be drawn is drawn, what cannot is said in one line
+
+
+@pytest.mark.parametrize(
+    ("costs", "drawn", "said"),
+    [
+        ([0.69, 1e308, 1e300, 5.0], True, "1 of the 4 recorded costs are beyond 1e+300"),
+        ([0.69, np.inf, np.nan, 5.0], True, "2 of the 4 recorded costs are beyond 1e+300"),
+        ([-1e308, 1e308], False, "not drawn: none of its 2 recorded costs is a number"),
+        ([], False, "not drawn: the model file records no costs"),
+    ],
+)
+def test_a_cost_history_too_large_to_draw_is_said_in_one_line(tmp_path, costs, drawn, said):
+    write_model_file(tmp_path / "odd.h5", costs=np.array(costs, dtype=np.float64))
+    result = catclf_run("report", "-m", "odd.h5", "-o", "out", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert error_lines(result.stderr) == []
+    [line] = [x for x in result.stderr.splitlines() if "learning curve" in x]
+    assert line.startswith(f"catclf: learning curve: {said}")
+    assert (tmp_path / "out" / "learning_curve.png").exists() == drawn
+    page = Page((tmp_path / "out" / "index.html").read_text("utf-8"))
+    assert said.capitalize() in page.text
+    assert len(page.pngs) == (2 if drawn else 1)
+
+
+def test_long_class_names_are_shortened_in_pictures_and_whole_on_the_page(tmp_path):
+    # 120 letters made matplotlib warn that its layout collapsed; 60,000 took a minute.
+    for letters in (120, 60_000):
+        names = ("n" * letters, "c" * letters)
+        data = tmp_path / f"data{letters}.h5"
+        with h5py.File(TEST_FILE, "r") as src, h5py.File(data, "w") as f:
+            f["test_set_x"] = src["test_set_x"][()]
+            f["test_set_y"] = src["test_set_y"][()]
+            f["list_classes"] = np.array([n.encode() for n in names])
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            labelled = datasets.read_hdf5(data)
+            made = report.build(catclf.load_model(BUNDLED_MODEL), "bundled", labelled)
+        assert [str(w.message) for w in seen] == []
+        page = made.files["index.html"].decode("utf-8")
+        assert names[1] in page  # whole, in the table of the model's data
+        for picture in ("confusion.png", "misclassified.png"):
+            assert png_size(made.files[picture]) in ((500, 450), (1200, 410))
+
+
+def test_names_that_are_not_utf8_are_kept_and_shown_escaped(tmp_path):
+    data = os.fsencode(tmp_path) + b"/data\xff"
+    for name, value in ((b"cat", 220), (b"not\xfecat", 30)):
+        os.makedirs(data + b"/" + name)
+        for i in range(4):
+            pixels = np.full((64, 64, 3), value, dtype=np.uint8)
+            pixels[i::4, :, 1] = 255 - value
+            Image.fromarray(pixels).save(data + b"/" + name + b"/%d\xfd.png" % i)
+    data_path = os.fsdecode(data)
+    model = os.fsdecode(os.fsencode(tmp_path) + b"/model\xfc.h5")
+    trained = catclf_run("train", data_path, "-n", "50", "-q", "-m", model, cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    saved = catclf.load_model(model)  # kept: the same names come back
+    assert saved.classes == ("not\udcfecat", "cat") and saved.train_data == data_path
+    made = catclf_run("report", data_path, "-m", model, "-o", "out", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert "data\\xff" in made.stderr and "\\udc" not in made.stderr  # stderr: escaped
+    page = (tmp_path / "out" / "index.html").read_text("utf-8")  # valid UTF-8
+    assert "not\\xfecat" in page and "data\\xff" in page and "model\\xfc.h5" in page

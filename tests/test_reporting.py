@@ -84,6 +84,9 @@ ESC = "\x1b"
         ("c1 csi \x9b2J", "c1 csi \\x9b2J"),  # U+009B: CSI, a whole ESC [ in one character
         ("byte csi \udc9b2J", "byte csi \\x9b2J"),  # the undecodable byte 0x9b of a name
         ("café \udce9", "café \udce9"),  # text, and a byte 0xe9 that is no control
+        # Where str.splitlines breaks a line, beyond the controls: the line and paragraph
+        # separators (U+0085, NEL, is a C1 control, above).
+        ("a\u2028b\u2029c\x85d", "a\\u2028b\\u2029c\\x85d"),
     ],
 )
 def test_one_line_escapes_every_control_character(text, shown):
@@ -123,11 +126,18 @@ def test_a_table_escapes_control_characters(capsys):
 
 
 def test_json_escapes_the_c1_controls_json_itself_leaves(capsys):
-    emit_json({"path": FORGED})
+    emit_json({"path": FORGED + "\u2028"})
     line = capsys.readouterr().out
-    assert line.count("\n") == 1
+    assert line.count("\n") == 1 and len(line.splitlines()) == 1
     assert "\x9b" not in line and ESC not in line and "\\u009b" in line
-    assert json.loads(line) == {"path": FORGED}
+    assert json.loads(line) == {"path": FORGED + "\u2028"}
+
+
+def test_every_line_of_results_is_one_line_to_splitlines(capsys):
+    emit("a\u2028b\tc\u2029d\x1ce\x85f")
+    key_values([("k\u2028", "v\u2029")])
+    out = capsys.readouterr().out
+    assert len(out.splitlines()) == 2
 
 
 def test_with_stderr_closed_diagnostics_are_dropped_not_sent_to_stdout(capsys, monkeypatch):
