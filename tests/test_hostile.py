@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -246,3 +248,41 @@ def test_a_link_loop_is_not_called_missing(corpus):
     with pytest.raises(ImageError, match="symbolic links") as caught:
         load_image(corpus["symlink loop"].path)
     assert "no such file" not in str(caught.value)
+
+
+# What a file may cost: refused before decoding, within a bounded address space
+
+
+def test_costly_kinds_are_refused_before_decoding_in_a_limited_address_space(corpus, model):
+    # 512 MiB of address space for catclf and each of its decoding processes: a file that
+    # took gigabytes would fail to decode, and say so, rather than be refused up front.
+    limit = ["prlimit", f"--as={512 << 20}", "--"]
+    if subprocess.run([*limit, "true"], capture_output=True).returncode != 0:
+        pytest.skip("prlimit cannot limit the address space here")
+    costly = [case for case in corpus.values() if case.costly]
+    good = [corpus["mode RGBA"], corpus["webp"]]
+    # Enough images for two decoding processes, the good ones among them.
+    paths = [case.path for case in costly] + [case.path for case in good] * 4
+    result = catclf_run(
+        "predict",
+        "-m",
+        model[0],
+        "--jobs",
+        "2",
+        *paths,
+        cwd=model[0].parent,
+        prefix=limit,
+        timeout=TIMEOUT,
+    )
+    assert result.returncode == 1
+    lines = error_lines(result.stderr)
+    assert result.stderr.splitlines() == lines
+    assert len(lines) == len(costly)
+    for case, line in zip(costly, lines, strict=True):
+        why = line.removeprefix(f"catclf: error: {display(case.path)}: ")
+        assert re.fullmatch(
+            r"needs [\d,]+ MiB to decode, more than the 512 MiB allowed for one image"
+            r"|refused before decoding: .+",
+            why,
+        ), line
+    assert len(result.stdout.splitlines()) == 2 * 4

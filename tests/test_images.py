@@ -19,9 +19,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from corpus import EPS
+from corpus import (
+    EPS,
+    PNG_SIGNATURE,
+    baseline_jpeg,
+    bmp_rle8,
+    encoded,
+    many_scans_jpeg,
+    tiff_gray,
+)
 from helpers import SAMPLES
-from PIL import Image, ImageOps
+from PIL import Image, ImageFile, ImageOps
 
 from catclf import images, workers
 from catclf.errors import CatclfError, ImageError
@@ -797,14 +805,14 @@ def test_the_extensions_are_those_of_the_formats_read():
 def test_a_sparse_webp_larger_than_the_budget_is_refused_unread(tmp_path):
     path = tmp_path / "huge.webp"
     Image.new("RGB", (64, 64), (1, 2, 3)).save(path, lossless=True)
-    # 600 MiB long, a few kilobytes on disk: the WebP decoder would read it all.
+    # 600 MiB long, a few kilobytes on disk: the WebP reader would hold it twice.
     os.truncate(path, 600 << 20)
 
     with pytest.raises(ImageError) as caught:
         load_image(path)
 
     assert str(caught.value) == (
-        f"{path}: needs 600 MiB to decode, more than the 512 MiB allowed for one image"
+        f"{path}: needs 1,200 MiB to decode, more than the 512 MiB allowed for one image"
     )
 
 
@@ -850,8 +858,8 @@ def test_a_file_swapped_for_a_fifo_after_the_check_is_refused_not_waited_on(tmp_
     Image.new("RGB", (64, 64)).save(path)
     looked = images._first_look
 
-    def look_then_swap(source: Path, label: str) -> None:
-        looked(source, label)  # a regular file, then a FIFO by the time it is opened
+    def look_then_swap(source: Path) -> None:
+        looked(source)  # a regular file, then a FIFO by the time it is opened
         source.unlink()
         os.mkfifo(source)
 
@@ -920,3 +928,124 @@ def test_list_images_counts_the_other_files_and_not_the_hidden_ones(tmp_path):
     assert listing.images == [tmp_path / "cat.jpg", tmp_path / "sub" / "IMG_0001.HEIC"]
     assert listing.ignored == 2  # clip.MOV, notes.txt
     assert listing.unreadable == []
+
+
+# --- bounds before decoding: work and memory an image may cost -------------------------------
+
+MID_GRAY = np.full((64, 64, 3), 128, dtype=np.uint8)  # every coefficient 0, after the shift
+
+
+def test_a_jpeg_of_100_scans_is_decoded_and_one_of_101_is_refused():
+    # DC, AC at half precision, then n refinements: n + 2 scans. Every coefficient is 0.
+    np.testing.assert_array_equal(load_image(many_scans_jpeg(64, 98), "100.jpg"), MID_GRAY)
+    with pytest.raises(ImageError) as caught:
+        load_image(many_scans_jpeg(64, 99), "101.jpg")
+    assert str(caught.value) == (
+        "101.jpg: refused before decoding: a JPEG of more than 100 scans (a progressive photo "
+        "has about 10)"
+    )
+
+
+def test_the_coefficients_a_progressive_or_multi_scan_jpeg_keeps_count_against_the_budget(
+    monkeypatch,
+):
+    # 2048 x 2048: 256 x 256 blocks of 64 coefficients of 2 bytes, 8 MiB a component. A JPEG
+    # in one scan of all its components keeps none of them: only its pixels, decoded at 1/8.
+    monkeypatch.setattr(images, "MAX_IMAGE_BYTES", 8 << 20)
+    np.testing.assert_array_equal(load_image(baseline_jpeg(2048, 1, True), "one.jpg"), MID_GRAY)
+    np.testing.assert_array_equal(load_image(baseline_jpeg(2048, 3, True), "three.jpg"), MID_GRAY)
+    for data, name in [
+        (many_scans_jpeg(2048, 0), "progressive.jpg"),
+        (baseline_jpeg(2048, 3, False), "a-scan-a-component.jpg"),
+    ]:
+        with pytest.raises(ImageError, match=rf"^{name}: needs \d+ MiB to decode, more than"):
+            load_image(data, name)
+    monkeypatch.setattr(images, "MAX_IMAGE_BYTES", 9 << 20)
+    np.testing.assert_array_equal(load_image(many_scans_jpeg(2048, 0), "p.jpg"), MID_GRAY)
+
+
+def jfif_with_stray_bytes(count: int) -> bytes:
+    jpeg = encoded(Image.new("RGB", (16, 16), (200, 30, 30)), "JPEG")
+    after_app0 = 4 + struct.unpack(">H", jpeg[4:6])[0]
+    return jpeg[:after_app0] + bytes(count) + jpeg[after_app0:]
+
+
+def gif_with_stray_bytes(count: int) -> bytes:
+    gif = encoded(Image.new("P", (16, 16), 3), "GIF")
+    screen = 13 + (3 << ((gif[10] & 7) + 1) if gif[10] & 0x80 else 0)
+    return gif[:screen] + bytes(count) + gif[screen:]
+
+
+@pytest.mark.parametrize(
+    ("make", "what"),
+    [
+        (
+            jfif_with_stray_bytes,
+            "corrupt JPEG: more than 64 KiB of stray bytes between its segments",
+        ),
+        (
+            gif_with_stray_bytes,
+            "corrupt GIF: more than 64 KiB of stray bytes before its first frame",
+        ),
+    ],
+    ids=["jpeg", "gif"],
+)
+def test_stray_bytes_are_skipped_up_to_64_kib(make, what):
+    # Pillow skips them a byte at a time: a few are decoded past, 64 KiB and more are refused.
+    assert load_image(make(100), "few").shape == (64, 64, 3)
+    assert load_image(make(64 << 10), "at the limit").shape == (64, 64, 3)
+    with pytest.raises(ImageError) as caught:
+        load_image(make((64 << 10) + 1), "more")
+    assert str(caught.value) == f"more: refused before decoding: {what}"
+
+
+def test_a_ppm_header_longer_than_64_kib_is_refused():
+    pixels = bytes(range(48))
+    short = b"P6\n# a comment\n4 4\n255\n" + pixels
+    np.testing.assert_array_equal(
+        load_image(short, "short.ppm"), resized(np.frombuffer(pixels, np.uint8).reshape(4, 4, 3))
+    )
+    endless = b"P6\n#" + b"x" * (64 << 10) + b"\n4 4\n255\n" + pixels
+    with pytest.raises(ImageError, match="a PPM header longer than 64 KiB"):
+        load_image(endless, "endless.ppm")
+
+
+def test_a_run_length_bmp_is_bounded_by_its_pixels_and_commands():
+    def rle(width: int, height: int, commands: bytes) -> bytes:
+        return bmp_rle8(width, height, len(commands)) + commands
+
+    # Each row: 2 pixels of index 7 (gray 7), the end of the row; then the end of the image.
+    rows = b"\x02\x07\x00\x00" * 2 + b"\x00\x01"
+    np.testing.assert_array_equal(
+        load_image(rle(2, 2, rows), "small.bmp"), np.full((64, 64, 3), 7, dtype=np.uint8)
+    )
+    with pytest.raises(ImageError, match="of more than 4,194,304 pixels"):
+        load_image(rle(2048, 2049, rows), "large.bmp")
+    # Twice as many bytes of commands as pixels and rows can need: empty ends of rows.
+    with pytest.raises(ImageError, match="of more commands than it has pixels"):
+        load_image(rle(2, 2, rows + bytes(16)), "padded.bmp")
+
+
+def test_a_tiff_of_more_strips_than_pillow_can_list_quickly_is_refused():
+    tiff = tiff_gray(8, 300_000, 300_000, [])
+    with pytest.raises(ImageError, match="a TIFF tag of more than 262,144 values"):
+        load_image(tiff + bytes(8 * 300_000 + 4096), "strips.tif")
+
+
+def test_metadata_pillow_reads_whole_counts_against_the_budget(monkeypatch):
+    # A PNG of 8 x 8 whose text chunk is as long as the budget allows one image: refused
+    # before Pillow reads the chunk.
+    monkeypatch.setattr(images, "MAX_IMAGE_BYTES", 4 << 20)
+    read = []
+    real = ImageFile._safe_read
+    monkeypatch.setattr(ImageFile, "_safe_read", lambda fp, n: read.append(n) or real(fp, n))
+    ihdr = png_chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0))
+    idat = png_chunk(b"IDAT", zlib.compress(bytes(8 * 25)))
+    text = png_chunk(b"tEXt", b"comment\x00" + b"x" * (4 << 20))
+    with pytest.raises(ImageError, match=r"needs \d+ MiB to decode, more than the 4 MiB"):
+        load_image(PNG_SIGNATURE + ihdr + text + idat + png_chunk(b"IEND", b""), "text.png")
+    assert read == []
+    # A tenth of that is decoded.
+    text = png_chunk(b"tEXt", b"comment\x00" + b"x" * (400 << 10))
+    png = PNG_SIGNATURE + ihdr + text + idat + png_chunk(b"IEND", b"")
+    np.testing.assert_array_equal(load_image(png, "note.png"), np.zeros((64, 64, 3)))
