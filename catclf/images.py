@@ -26,7 +26,6 @@ from __future__ import annotations
 import io
 import os
 import stat
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -263,46 +262,42 @@ def _decode(stream: BinaryIO, size: int) -> Pixels:
 
     What decoding will hold is counted twice before it happens: from the file's structure
     before Pillow reads it (catclf.bounds), then from the header Pillow has read, before
-    the pixels are decoded.
+    the pixels are decoded. Pillow's warnings (damaged metadata it skips) go to the
+    program's own warning filters: no filter is changed here, from any thread.
     """
     # Here, not at the top: commands that only read HDF5 files never load Pillow.
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with warnings.catch_warnings():
-            # Pillow warns about damaged metadata it skips; a user would see Python's
-            # warning lines. The pixels decide: they decode, or raise.
-            warnings.simplefilter("ignore")
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            survey = bounds.survey(stream, size)
-            if survey.size is not None:
-                _check_pixels(*survey.size)
-            _check_need(survey.held + survey.on_open)
-            with Image.open(stream, formats=_formats(stream)) as im:
-                im.seek(0)
-                # Pillow warns above its pixel limit (and raises at twice it): refused here the
-                # same, whatever the warning filters do with the warning.
-                _check_pixels(im.width, im.height)
-                pixels = im.width * im.height
-                # Only JPEG decoders scale while decoding; for other formats this does nothing.
-                # The request is square, so an EXIF turn applied later cannot shorten a side.
-                im.draft(None, (DRAFT_SIDE, DRAFT_SIDE))
-                _check_need(
-                    survey.held
-                    + survey.coefficients
-                    + survey.per_pixel * pixels
-                    + _decoded_bytes(im)
-                    + _converted_bytes(im)
-                )
-                im.load()
-                turn = _turn(im)
-                converted = _to_8_bits(im)
-                if converted is im:
-                    return _to_64x64(converted, turn)
-            # Closed, and let go with what its decoder holds: the decoded image need not
-            # stay beside its conversion while that is turned and resized.
-            del im
-            return _to_64x64(converted, turn)
+        survey = bounds.survey(stream, size)
+        if survey.size is not None:
+            _check_pixels(*survey.size)
+        _check_need(survey.held + survey.on_open)
+        with Image.open(stream, formats=_formats(stream)) as im:
+            im.seek(0)
+            # Pillow warns above its pixel limit (and raises at twice it): refused here the
+            # same, whatever the warning filters do with the warning.
+            _check_pixels(im.width, im.height)
+            pixels = im.width * im.height
+            # Only JPEG decoders scale while decoding; for other formats this does nothing.
+            # The request is square, so an EXIF turn applied later cannot shorten a side.
+            im.draft(None, (DRAFT_SIDE, DRAFT_SIDE))
+            _check_need(
+                survey.held
+                + survey.coefficients
+                + survey.per_pixel * pixels
+                + _decoded_bytes(im)
+                + _converted_bytes(im)
+            )
+            im.load()
+            turn = _turn(im)
+            converted = _to_8_bits(im)
+            if converted is im:
+                return _to_64x64(converted, turn)
+        # Closed, and let go with what its decoder holds: the decoded image need not
+        # stay beside its conversion while that is turned and resized.
+        del im
+        return _to_64x64(converted, turn)
     except bounds.Unfit as e:
         raise _Unreadable(f"refused before decoding: {e}") from None
     except _TooLarge as e:

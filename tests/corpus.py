@@ -98,6 +98,30 @@ UPRIGHT: dict[int, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
+def gray_tiff(gray: np.ndarray, extra: list[tuple[int, int, int, int]]) -> bytes:
+    """An uncompressed 8-bit gray TIFF of the array gray, in one strip, written by hand, with
+    extra entries (tag, type, count, value or offset) in its directory."""
+    height, width = gray.shape
+    data_at = 8 + 2 + 12 * (8 + len(extra)) + 4
+    entries = sorted(
+        [
+            (256, 4, 1, width),
+            (257, 4, 1, height),
+            (258, 3, 1, 8),
+            (259, 3, 1, 1),
+            (262, 3, 1, 1),
+            (273, 4, 1, data_at),
+            (278, 4, 1, height),
+            (279, 4, 1, width * height),
+            *extra,
+        ]
+    )
+    directory = struct.pack("<H", len(entries)) + b"".join(
+        struct.pack("<HHII", *e) for e in entries
+    )
+    return b"II*\x00" + struct.pack("<I", 8) + directory + bytes(4) + gray.tobytes()
+
+
 def jpeg_bytes(seed: int = 1) -> bytes:
     return encoded(Image.fromarray(picture(40, 60, seed)), "JPEG", quality=90)
 
@@ -253,6 +277,35 @@ def build(folder: Path) -> list[Case]:
     write("jpeg named .png", "really-jpeg.png", jpeg, True)
     for orientation in range(1, 9):
         cases.append(_exif_jpeg(folder, orientation))
+
+    # Readable, with metadata Pillow warns about as it skips it.
+    gray8 = picture(8, 8, 30)[..., 0]
+    write(
+        "tiff with a tag past its end",
+        "tag-past-end.tif",
+        gray_tiff(gray8, [(65000, 7, 100_000, 8)]),
+        True,
+        resized(gray_to_rgb(gray8)),
+    )
+    mpf = jpeg_segment(0xE2, b"MPF\x00" + b"not tiff" + bytes(16))
+    write("jpeg with a malformed MPO index", "bad-mpo.jpg", jpeg[:2] + mpf + jpeg[2:], True)
+    exif = b"Exif\x00\x00II*\x00" + struct.pack("<IHHHII", 8, 1, 0x010E, 2, 200, 500) + bytes(4)
+    write(
+        "jpeg with exif past its end",
+        "exif-past-end.jpg",
+        jpeg[:2] + jpeg_segment(0xE1, exif) + jpeg[2:],
+        True,
+    )
+    icon_rgb = picture(20, 20, 31)
+    icon = encoded(Image.fromarray(icon_rgb), "PNG")
+    entry = struct.pack("<BBBBHHII", 16, 16, 0, 0, 1, 32, len(icon), 22)
+    write(
+        "ico whose icon is not the size it says",
+        "wrong-size.ico",
+        struct.pack("<HHH", 0, 1, 1) + entry + icon,
+        True,
+        resized(icon_rgb),
+    )
 
     # Names.
     write("name with spaces", "a name  with spaces.png", good_png, True, resized(rgb))

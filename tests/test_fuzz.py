@@ -36,6 +36,7 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile("catclf")
+PILLOW = Path(Image.__file__).parent
 
 
 def assert_one_line(error: CatclfError, name: str) -> None:
@@ -63,7 +64,8 @@ SEEDS = seed_images()
 
 
 def check_image(data: bytes) -> None:
-    # A warning would reach the user's terminal as lines of Python: none may escape.
+    # Pillow's warnings about damaged metadata are the program's to filter (the command line
+    # ignores them all); catclf itself warns of nothing.
     with warnings.catch_warnings(record=True) as escaped:
         warnings.simplefilter("always")
         try:
@@ -72,7 +74,7 @@ def check_image(data: bytes) -> None:
             assert_one_line(e, "fuzzed")
         else:
             assert pixels.shape == (64, 64, 3) and pixels.dtype == np.uint8
-    assert [str(w.message) for w in escaped] == []
+    assert [w.filename for w in escaped if Path(w.filename).parent != PILLOW] == []
 
 
 @settings(max_examples=60)

@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -286,3 +287,33 @@ def test_costly_kinds_are_refused_before_decoding_in_a_limited_address_space(cor
             why,
         ), line
     assert len(result.stdout.splitlines()) == 2 * 4
+
+
+@pytest.mark.parametrize("start", ["fork", "spawn"])
+def test_pillows_warnings_reach_no_user_from_any_decoding_process(corpus, model, tmp_path, start):
+    # Images over whose metadata Pillow warns, decoded in processes forked from catclf or
+    # started anew (as where fork is not safe): not a line of Python on stderr.
+    warned = [
+        corpus[kind].path
+        for kind in (
+            "tiff with a tag past its end",
+            "jpeg with a malformed MPO index",
+            "jpeg with exif past its end",
+            "ico whose icon is not the size it says",
+        )
+    ]
+    paths = warned * 5
+    code = (
+        "from catclf import workers\n"
+        f"workers._start_method = lambda: {start!r}\n"
+        "from catclf.entry import main\nmain()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, "predict", "-m", model[0], "--jobs", "2", *paths],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    assert len(result.stdout.splitlines()) == len(paths)

@@ -12,8 +12,10 @@ import signal
 import struct
 import subprocess
 import sys
+import threading
 import time
 import tracemalloc
+import warnings
 import zlib
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from corpus import (
     PNG_SIGNATURE,
     baseline_jpeg,
     bmp_rle8,
+    build,
     encoded,
     many_scans_jpeg,
     tiff_gray,
@@ -1049,3 +1052,70 @@ def test_metadata_pillow_reads_whole_counts_against_the_budget(monkeypatch):
     text = png_chunk(b"tEXt", b"comment\x00" + b"x" * (400 << 10))
     png = PNG_SIGNATURE + ihdr + text + idat + png_chunk(b"IEND", b"")
     np.testing.assert_array_equal(load_image(png, "note.png"), np.zeros((64, 64, 3)))
+
+
+# --- threads and warnings: the library changes no global state -------------------------------
+
+
+def warned_by_pillow(folder: Path) -> list[Path]:
+    """Readable images over whose metadata Pillow warns as it decodes them."""
+    folder.mkdir(exist_ok=True)
+    build(folder)
+    names = ["tag-past-end.tif", "bad-mpo.jpg", "exif-past-end.jpg", "wrong-size.ico"]
+    return [folder / name for name in names]
+
+
+def test_pillow_warns_over_the_odd_images_through_the_library(tmp_path):
+    # The program's own filters decide what becomes of Pillow's warnings.
+    for path in warned_by_pillow(tmp_path):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert load_image(path).shape == (64, 64, 3)
+        assert caught, path
+
+
+def test_predict_proba_from_8_threads_changes_no_warning_filter(tmp_path):
+    from helpers import BUNDLED_MODEL
+
+    import catclf
+
+    odd = warned_by_pillow(tmp_path / "odd")
+    paths = [*odd, *sorted(SAMPLES.glob("*.png")), *sorted(SAMPLES.glob("*.jpg"))] * 2
+    model = catclf.load_model(BUNDLED_MODEL)
+    alone = model.predict_proba(paths)
+    filters = list(warnings.filters)
+
+    def predict(start: threading.Barrier, found: list[np.ndarray]) -> None:
+        start.wait()
+        found.append(model.predict_proba(paths))
+
+    for _ in range(8):
+        start = threading.Barrier(8)
+        found: list[np.ndarray] = []
+        threads = [threading.Thread(target=predict, args=(start, found)) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert warnings.filters == filters
+        assert len(found) == 8
+        for probabilities in found:
+            np.testing.assert_array_equal(probabilities, alone)
+
+    # The program's own warning is still shown: no filter ignores it.
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.warn("the program's own warning, after the threads", UserWarning, stacklevel=1)
+    assert [str(w.message) for w in shown] == ["the program's own warning, after the threads"]
+
+
+@pytest.mark.parametrize("action", ["default", "error"])
+def test_an_image_above_pillows_pixel_limit_is_refused_whatever_the_filters_say(tmp_path, action):
+    # A TGA (no header for catclf to read first) of 10,000 x 9,000: above Image.MAX_IMAGE_PIXELS
+    # (89,478,485), below twice it, where Pillow only warns. Its pixels are never read.
+    path = tmp_path / "big.tga"
+    path.write_bytes(struct.pack("<BBBHHBHHHHBB", 0, 0, 2, 0, 0, 0, 0, 0, 10_000, 9_000, 24, 0))
+    with warnings.catch_warnings():
+        warnings.simplefilter(action)
+        with pytest.raises(ImageError) as caught:
+            load_image(path)
+    assert str(caught.value).startswith(f"{path}: image too large to decode safely (")
