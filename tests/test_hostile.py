@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -287,6 +288,36 @@ def test_costly_kinds_are_refused_before_decoding_in_a_limited_address_space(cor
             why,
         ), line
     assert len(result.stdout.splitlines()) == 2 * 4
+
+
+def test_an_image_that_overruns_the_time_budget_is_one_line_and_the_rest_are_scored(
+    corpus, model, tmp_path
+):
+    # The JPEG of 2,500 scans, let through the bounds, with a budget of 2 s: libjpeg would
+    # take about a minute over it. Its worker is ended, and the images after it are scored.
+    scans = corpus["jpeg of 2,500 scans"].path
+    good = [corpus["mode RGBA"].path, corpus["bmp"].path, corpus["mode L"].path]
+    paths = [*good * 3, scans, *good * 3]
+    code = (
+        "import sys\nfrom catclf import bounds, workers\n"
+        "bounds.MAX_SCANS = 10_000\nworkers.TIME_BUDGET = 2.0\n"
+        "from catclf.entry import main\nmain()\n"
+    )
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-c", code, "predict", "-m", model[0], "--jobs", "2", *paths],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert time.monotonic() - started < 50  # not the minute the decoder would take
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"catclf: error: {scans}: took longer than the 2 s allowed to decode one image"
+    ]
+    scored = [line.split("\t")[0] for line in result.stdout.splitlines()]
+    assert scored == [str(p) for p in paths if p != scans]
 
 
 @pytest.mark.parametrize("start", ["fork", "spawn"])

@@ -7,6 +7,7 @@ with struct and zlib, and Pillow operations (transpose, resize) applied step by 
 from __future__ import annotations
 
 import io
+import multiprocessing
 import os
 import signal
 import struct
@@ -34,7 +35,7 @@ from corpus import (
 from helpers import SAMPLES
 from PIL import Image, ImageFile, ImageOps
 
-from catclf import images, workers
+from catclf import bounds, images, workers
 from catclf.errors import CatclfError, ImageError
 from catclf.images import find_images, load_image, to_columns
 from catclf.workers import MIN_IMAGES_PER_PROCESS, reader
@@ -668,7 +669,7 @@ def test_a_decoding_worker_ends_with_the_process_that_started_it(tmp_path):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork is Linux's")
 def test_a_decoding_process_that_dies_is_an_error_not_a_hang(monkeypatch, tmp_path):
     # As if a decoder crashed its process: the worker ends without answering.
-    monkeypatch.setattr(workers, "_read_here", lambda chunk: os._exit(1))
+    monkeypatch.setattr(workers, "_answer", lambda task: os._exit(1))
     monkeypatch.setattr(workers, "_start_method", lambda: "fork")  # workers see the patch
     items = [(tmp_path / f"{i}.png", f"{i}.png") for i in range(4 * MIN_IMAGES_PER_PROCESS)]
     with pytest.raises(CatclfError, match="decoding process ended"), reader(2, len(items)) as read:
@@ -1052,6 +1053,126 @@ def test_metadata_pillow_reads_whole_counts_against_the_budget(monkeypatch):
     text = png_chunk(b"tEXt", b"comment\x00" + b"x" * (400 << 10))
     png = PNG_SIGNATURE + ihdr + text + idat + png_chunk(b"IEND", b"")
     np.testing.assert_array_equal(load_image(png, "note.png"), np.zeros((64, 64, 3)))
+
+
+# --- the worker processes: plain bytes, results as they come, a time budget ------------------
+
+
+def slow_when_named_slow(monkeypatch) -> None:
+    """Worker processes (forked, so that they see the patch) take for ever over an image whose
+    file name starts with "slow"."""
+    real = workers.read_or_reason
+
+    def reading(source):
+        if isinstance(source, Path) and source.name.startswith("slow"):
+            time.sleep(3600)
+        return real(source)
+
+    monkeypatch.setattr(workers, "read_or_reason", reading)
+    monkeypatch.setattr(workers, "_start_method", lambda: "fork")
+
+
+def expected_outcomes(items, too_long=(), budget="1"):
+    found = []
+    for source, name in items:
+        if name in too_long:
+            found.append(f"{name}: took longer than the {budget} s allowed to decode one image")
+            continue
+        try:
+            found.append(load_image(source, name).tobytes())
+        except ImageError as e:
+            found.append(str(e))
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork is Linux's")
+def test_an_image_that_takes_too_long_ends_its_worker_and_the_rest_are_served(
+    monkeypatch, tmp_path
+):
+    slow_when_named_slow(monkeypatch)
+    monkeypatch.setattr(workers, "TIME_BUDGET", 1.0)
+    items = mixed_inputs(tmp_path, 3 * MIN_IMAGES_PER_PROCESS)
+    for at in (0, 9, 10):  # the first, and two in a row on one worker or two
+        slow = tmp_path / f"slow-{at}.png"
+        Image.new("RGB", (8, 8)).save(slow)
+        items.insert(at, (slow, slow.name))
+    expected = expected_outcomes(items, too_long={"slow-0.png", "slow-9.png", "slow-10.png"})
+
+    with reader(2, len(items)) as read:
+        got = list(read(items))
+
+    assert outcomes(got) == expected
+    assert all(r.flags.writeable for r in got if isinstance(r, np.ndarray))
+    assert multiprocessing.active_children() == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork is Linux's")
+def test_a_decoder_that_overruns_the_budget_is_ended_in_its_work(monkeypatch, tmp_path):
+    # 2,500 scans of a 8192 x 8192 JPEG, let through the bounds: libjpeg would take about a
+    # minute over them. Its worker is ended while libjpeg works, and the others are served.
+    monkeypatch.setattr(bounds, "MAX_SCANS", 10_000)
+    monkeypatch.setattr(workers, "TIME_BUDGET", 1.0)
+    monkeypatch.setattr(workers, "_start_method", lambda: "fork")
+    scans = tmp_path / "scans.jpg"
+    scans.write_bytes(many_scans_jpeg(8192, 2500))
+    items = mixed_inputs(tmp_path, 2 * MIN_IMAGES_PER_PROCESS)
+    items.insert(5, (scans, "scans.jpg"))
+    expected = expected_outcomes(items, too_long={"scans.jpg"})
+
+    started = time.monotonic()
+    with reader(2, len(items)) as read:
+        got = list(read(items))
+
+    assert outcomes(got) == expected
+    assert time.monotonic() - started < 30  # far less than the minute libjpeg would take
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork is Linux's")
+def test_the_workers_exchange_plain_bytes_never_a_pickle(monkeypatch, tmp_path):
+    # Any use of pickle over a pipe, here or in a (forked) worker, fails the reading.
+    from multiprocessing.connection import Connection
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a pickle crossed a pipe")
+
+    monkeypatch.setattr(Connection, "send", refuse)
+    monkeypatch.setattr(Connection, "recv", refuse)
+    monkeypatch.setattr(workers, "_start_method", lambda: "fork")
+    items = mixed_inputs(tmp_path, 3 * MIN_IMAGES_PER_PROCESS)
+    # A name that is not UTF-8, and a large image given as bytes (as from stdin).
+    odd = tmp_path / os.fsdecode(b"caf\xe9.png")
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(odd)
+    items.insert(3, (odd, str(odd)))
+    items.insert(4, (tmp_path / os.fsdecode(b"gone-\xff.png"), os.fsdecode(b"gone-\xff.png")))
+    big = io.BytesIO()
+    Image.fromarray(np.random.default_rng(5).integers(0, 256, (700, 700, 3), np.uint8)).save(
+        big, format="PNG", compress_level=0
+    )
+    items.insert(6, (big.getvalue(), "-"))
+    expected = expected_outcomes(items)
+
+    with reader(2, len(items)) as read:
+        got = list(read(items))
+
+    assert outcomes(got) == expected
+    assert os.fsdecode(b"gone-\xff.png: no such file") in expected
+
+
+def test_workers_started_from_a_thread_decode_too(tmp_path):
+    # With another thread running, the workers are not forked: they start from a new
+    # interpreter (the fork server), and are served all the same.
+    items = mixed_inputs(tmp_path, 2 * MIN_IMAGES_PER_PROCESS)
+    expected = expected_outcomes(items)
+    got: list[object] = []
+    thread = threading.Thread(target=lambda: got.extend(read_all(items)))
+    thread.start()
+    thread.join(timeout=120)
+    assert outcomes(got) == expected
+
+
+def read_all(items):
+    with reader(2, len(items)) as read:
+        return list(read(items))
 
 
 # --- threads and warnings: the library changes no global state -------------------------------
