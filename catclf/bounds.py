@@ -64,10 +64,10 @@ TEXT_CHUNK = 1 << 20
 TEXT_MEMORY = 64 << 20
 # The WebP, AVIF and HEIF readers hold the whole file twice (measured on sparse files).
 WHOLE_FILE_COPIES = 2
-# Bytes a pixel the decoder keeps beside Pillow's image (measured on 24-megapixel photos:
-# 12.1, 4.5 and 3.8): the WebP decoder a canvas, the previous canvas and a copy; the AVIF
-# and HEIF decoders their own planes and an RGB copy.
-DECODER_PIXEL_BYTES = {"WEBP": 12, "AVIF": 5, "HEIF": 5}
+# Bytes a pixel the decoder keeps beside Pillow's image (measured on photos of 24 and 48
+# megapixels: 12.1; 4.5 and 5.3; 3.8 and 3.6): the WebP decoder a canvas, the previous canvas
+# and a copy; the AVIF and HEIF decoders their own planes and an RGB copy.
+DECODER_PIXEL_BYTES = {"WEBP": 12, "AVIF": 6, "HEIF": 5}
 # An ICO's icon, which Pillow decodes while it opens the file, in bytes a pixel as its header
 # declares it (measured): a PNG icon decoded as RGBA, then made RGB; a BMP icon's header
 # declares twice its height (the image, then its mask), and Pillow reads its alpha again,
@@ -79,6 +79,7 @@ JPEG_SIGNATURE = b"\xff\xd8\xff"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 BLOCK = 1 << 20  # bytes read at a time when searching a file, after FIRST_BLOCK
 FIRST_BLOCK = 1 << 12
+HEAD = 1 << 16  # bytes read at once from the start of a file, where its headers are
 
 
 class Unfit(Exception):
@@ -143,8 +144,9 @@ def survey(stream: BinaryIO, size: int) -> Survey:
 
 
 class _File:
-    """A seekable stream of known size, read at positions: a file with pread, which reads
-    what is asked and no more (a PNG's chunk headers are 8 bytes every 8 KB)."""
+    """A seekable stream of known size, read at positions. Its start, where most headers
+    lie, is read once; the rest of a file with pread, which reads what is asked and no more
+    (a PNG's chunk headers are 8 bytes every 8 KB)."""
 
     def __init__(self, stream: BinaryIO, size: int) -> None:
         self.stream = stream
@@ -153,12 +155,21 @@ class _File:
         if hasattr(os, "pread"):
             with contextlib.suppress(OSError, AttributeError):  # io.UnsupportedOperation
                 self.fd = stream.fileno()
+        self.head = self._read(0, HEAD)
 
     def at(self, position: int, count: int) -> bytes:
         """Up to count bytes from position (fewer at the end of the file)."""
         if position >= self.size or count <= 0:
             return b""
         count = min(count, self.size - position)
+        if position + count <= len(self.head):
+            return self.head[position : position + count]
+        return self._read(position, count)
+
+    def _read(self, position: int, count: int) -> bytes:
+        count = min(count, self.size - position)
+        if count <= 0:
+            return b""
         if self.fd is not None:
             return os.pread(self.fd, count, position)
         self.stream.seek(position)
@@ -171,6 +182,12 @@ class _File:
         position and, given within, less than within bytes after it; None when there is
         none. What is sought is most often close: the first block read is small."""
         end = self.size if within is None else min(self.size, position + within)
+        if position < len(self.head):
+            found = pattern.search(self.head, position, min(end + 1, len(self.head)))
+            if found is not None and found.start() < end:
+                return found.start()
+            # A match may start on the head's last byte and end after it.
+            position = max(position, min(end, len(self.head) - 1))
         block = FIRST_BLOCK
         while position < end:
             found = pattern.search(self.at(position, block + 1))
@@ -288,7 +305,7 @@ def _frame(body: bytes, progressive: bool) -> _Frame | None:
         return None
     height, width, count = _u16(body, 1), _u16(body, 3), body[5]
     sampling = tuple(
-        (body[i + 1] >> 4, body[i + 1] & 15) for i in range(6, min(len(body), 6 + 3 * count), 3)
+        (body[i + 1] >> 4, body[i + 1] & 15) for i in range(6, min(len(body) - 2, 6 + 3 * count), 3)
     )
     return _Frame(width, height, sampling, progressive)
 
@@ -517,8 +534,10 @@ def _dib(f: _File, start: int) -> tuple[Survey, tuple[int, int, int] | None]:
 def _ico(f: _File) -> Survey:
     """An ICO's directory and the header of each image it holds: Pillow decodes the largest
     while it opens the file."""
-    count = _u16(f.at(4, 2) or b"\x00\x00", 0, "<")
-    directory = f.at(6, 16 * count)
+    head = f.at(4, 2)
+    if len(head) < 2:
+        return Survey("ICO")
+    directory = f.at(6, 16 * _u16(head, 0, "<"))
     held = on_open = 0
     walked: set[int] = set()
     chunks_left = MAX_CHUNKS
@@ -570,6 +589,7 @@ def _ppm(f: _File) -> Survey:
     if len(found) < tokens and len(head) > MAX_PPM_HEADER:
         raise Unfit(f"a PPM header longer than {MAX_PPM_HEADER >> 10} KiB")
     size = None
-    if len(found) >= 2 and found[0].isdigit() and found[1].isdigit():
+    # Pillow reads a number of 10 digits at most.
+    if len(found) >= 2 and all(t.isdigit() and len(t) <= 10 for t in found[:2]):
         size = (int(found[0]), int(found[1]))
     return Survey("PPM", size=size)
