@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
+import selectors
 import signal
 import sys
 import threading
@@ -115,6 +116,10 @@ class _Pool:
     def __init__(self, size: int) -> None:
         self.size = size
         self.workers: list[_Worker] = []
+        # The workers with tasks in flight, whose connections a result may come on: kept from
+        # one wait to the next, as waiting with a new selector each time costs more than the
+        # rest of what is done for an image here.
+        self.busy = selectors.DefaultSelector()
 
     def start(self) -> None:
         with _signals_held():
@@ -122,6 +127,7 @@ class _Pool:
                 self.workers.append(_start_worker())
 
     def stop(self) -> None:
+        self.busy.close()
         for worker in self.workers:
             worker.connection.close()
             if worker.process.pid is not None:
@@ -132,8 +138,6 @@ class _Pool:
 
     def read(self, items: Iterable[tuple[Source, str]]) -> Iterator[Pixels | ImageError]:
         """Each item's result, in input order, as the workers send them back."""
-        import multiprocessing.connection
-
         items = iter(items)
         tasks: dict[int, _Task] = {}  # taken from items and not yet answered
         waiting: collections.deque[int] = collections.deque()  # of those, not yet sent
@@ -161,17 +165,17 @@ class _Pool:
                     break
                 index = waiting.popleft()
                 self._send(worker, index, tasks[index])
-            busy = {w.connection: w for w in self.workers if w.tasks}
+            busy = [w for w in self.workers if w.tasks]
             if not busy:
                 if not (more or waiting):
                     return
                 continue
-            first_deadline = min(w.since for w in busy.values()) + TIME_BUDGET
+            first_deadline = min(w.since for w in busy) + TIME_BUDGET
             timeout = max(0.0, first_deadline - time.monotonic())
-            for connection in multiprocessing.connection.wait(list(busy), timeout):
-                self._receive(busy[connection], tasks, results)  # type: ignore[index]
+            for key, _ in self.busy.select(timeout):
+                self._receive(key.data, tasks, results)
             now = time.monotonic()
-            for worker in busy.values():
+            for worker in busy:
                 if worker.tasks and now - worker.since > TIME_BUDGET:
                     if worker.connection.poll():  # its answer came in the meantime
                         self._receive(worker, tasks, results)
@@ -193,6 +197,7 @@ class _Pool:
             raise _worker_died(task.name) from e
         if not worker.tasks:
             worker.since = time.monotonic()
+            self.busy.register(worker.connection, selectors.EVENT_READ, worker)
         worker.tasks.append(index)
 
     def _receive(
@@ -208,6 +213,8 @@ class _Pool:
         except (EOFError, OSError) as e:  # a decoder that crashed takes its worker with it
             raise _worker_died(task.name) from e
         worker.tasks.popleft()
+        if not worker.tasks:
+            self.busy.unregister(worker.connection)
         del tasks[index]
         worker.since = time.monotonic()
         results[index] = _result(message, size, task.name)
@@ -228,6 +235,7 @@ class _Pool:
             "decode one image"
         )
         waiting.extendleft(reversed(worker.tasks))
+        self.busy.unregister(worker.connection)
         worker.connection.close()
         worker.process.kill()
         worker.process.join()
@@ -300,7 +308,9 @@ def _serve(connection: Connection, parent: int | None) -> None:
                 task = connection.recv_bytes()
             except (EOFError, OSError):
                 break
-            connection.send_bytes(_answer(task))
+            source = Path(os.fsdecode(task[1:])) if task[:1] == PATH else task[1:]
+            del task  # an image's bytes are held once while it is decoded
+            connection.send_bytes(_answer(source))
     finally:
         os._exit(0)
 
@@ -329,10 +339,8 @@ def _task(source: Source) -> bytes:
     return PATH + os.fsencode(source)
 
 
-def _answer(task: bytes) -> bytes:
-    """The result of a task, as a worker sends it back."""
-    body = memoryview(task)[1:]
-    source = Path(os.fsdecode(bytes(body))) if task[:1] == PATH else bytes(body)
+def _answer(source: Source) -> bytes:
+    """The result for an image, as a worker sends it back."""
     outcome = read_or_reason(source)
     if isinstance(outcome, str):
         return REASON + outcome[:MAX_REASON].encode("utf-8", "surrogatepass")

@@ -669,7 +669,7 @@ def test_a_decoding_worker_ends_with_the_process_that_started_it(tmp_path):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork is Linux's")
 def test_a_decoding_process_that_dies_is_an_error_not_a_hang(monkeypatch, tmp_path):
     # As if a decoder crashed its process: the worker ends without answering.
-    monkeypatch.setattr(workers, "_answer", lambda task: os._exit(1))
+    monkeypatch.setattr(workers, "_answer", lambda source: os._exit(1))
     monkeypatch.setattr(workers, "_start_method", lambda: "fork")  # workers see the patch
     items = [(tmp_path / f"{i}.png", f"{i}.png") for i in range(4 * MIN_IMAGES_PER_PROCESS)]
     with pytest.raises(CatclfError, match="decoding process ended"), reader(2, len(items)) as read:
