@@ -571,7 +571,7 @@ def build_costly(folder: Path) -> list[Case]:
         4096 + 8 * strips + 8 * 8,
         {0: tiff_gray(8, strips, strips, [])},
     )
-    side = 8200
+    side = 9000
     icon = (
         PNG_SIGNATURE
         + png_chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 6, 0, 0, 0))
@@ -579,7 +579,7 @@ def build_costly(folder: Path) -> list[Case]:
         + png_chunk(b"IEND", b"")
     )
     entry = struct.pack("<BBBBHHII", 0, 0, 0, 0, 1, 32, len(icon), 22)
-    add("ico of an 8200x8200 png", "huge.ico").write_bytes(
+    add("ico of a 9000x9000 png", "huge.ico").write_bytes(
         struct.pack("<HHH", 0, 1, 1) + entry + icon
     )
     return cases

@@ -35,6 +35,12 @@ from catclf.images import load_image
 from catclf.reporting import one_line
 
 TIMEOUT = 120  # seconds for one catclf run: generous on a loaded machine, finite if it hangs
+# Why a file that would cost minutes or gigabytes is refused: before decoding, never because
+# decoding it ran out of time or memory.
+REFUSED_UP_FRONT = re.compile(
+    r"needs [\d,]+ MiB to decode, more than the 512 MiB allowed for one image"
+    r"|refused before decoding: .+"
+)
 
 
 def _kinds() -> list[str]:
@@ -132,6 +138,8 @@ def test_load_image(corpus, alarm, kind):
         message = str(caught.value)
         assert message.startswith(f"{case.path}: ")
         assert "\n" not in message.removeprefix(f"{case.path}: ")
+        if case.costly:
+            assert REFUSED_UP_FRONT.fullmatch(message.removeprefix(f"{case.path}: ")), message
 
 
 # predict, every kind named on the command line at once
@@ -177,6 +185,9 @@ def test_predict(corpus, model, predict_all, drop, kind):
     else:
         assert scored == []
         assert len(named) == 1, result.stderr
+        if case.costly:
+            why = named[0].removeprefix(f"catclf: error: {display(case.path)}: ")
+            assert REFUSED_UP_FRONT.fullmatch(why), named[0]
 
 
 def test_predict_all_kinds_at_once(corpus, predict_all, drop):
@@ -282,11 +293,7 @@ def test_costly_kinds_are_refused_before_decoding_in_a_limited_address_space(cor
     assert len(lines) == len(costly)
     for case, line in zip(costly, lines, strict=True):
         why = line.removeprefix(f"catclf: error: {display(case.path)}: ")
-        assert re.fullmatch(
-            r"needs [\d,]+ MiB to decode, more than the 512 MiB allowed for one image"
-            r"|refused before decoding: .+",
-            why,
-        ), line
+        assert REFUSED_UP_FRONT.fullmatch(why), line
     assert len(result.stdout.splitlines()) == 2 * 4
 
 
