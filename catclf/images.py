@@ -212,7 +212,7 @@ def _check_kind(info: os.stat_result) -> None:
         raise _Unreadable("empty file, expected an image")
 
 
-def _open_regular(path: Path) -> _Bounded:
+def _open_regular(path: Path) -> io.FileIO:
     """path opened for reading, once what was opened is known to be a regular file.
 
     The file may have been swapped for a FIFO or a device since it was looked at: the
@@ -228,7 +228,7 @@ def _open_regular(path: Path) -> _Bounded:
     except BaseException:
         os.close(fd)
         raise
-    return _Bounded(io.FileIO(fd, "rb"), MAX_IMAGE_BYTES)
+    return io.FileIO(fd, "rb")
 
 
 class _TooLarge(Exception):
@@ -241,8 +241,9 @@ class _TooLarge(Exception):
 
 class _Bounded(io.BufferedReader):
     """An image file that refuses, before reading, to read more than limit bytes at once: a
-    last guard, should a reader the survey does not foresee read a file whole (a file of a
-    few kilobytes on disk can be gigabytes long, a sparse file)."""
+    guard for a file the survey cannot tell the format of, should its reader read it whole
+    (a file of a few kilobytes on disk can be gigabytes long, a sparse file). What a surveyed
+    format's reader reads has been counted; each read through here costs a Python call."""
 
     def __init__(self, raw: io.FileIO, limit: int) -> None:
         super().__init__(raw)
@@ -257,8 +258,8 @@ class _Bounded(io.BufferedReader):
         return super().read(size)
 
 
-def _decode(stream: BinaryIO, size: int) -> Pixels:
-    """The pixels of the image in stream, a file of size bytes.
+def _decode(source: BinaryIO, size: int) -> Pixels:
+    """The pixels of the image in source, a file of size bytes (unbuffered, or in memory).
 
     What decoding will hold is counted twice before it happens: from the file's structure
     before Pillow reads it (catclf.bounds), then from the header Pillow has read, before
@@ -269,7 +270,12 @@ def _decode(stream: BinaryIO, size: int) -> Pixels:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        survey = bounds.survey(stream, size)
+        survey = bounds.survey(source, size)
+        stream: BinaryIO = source
+        if isinstance(source, io.FileIO):
+            stream = (
+                io.BufferedReader(source) if survey.format else _Bounded(source, MAX_IMAGE_BYTES)
+            )
         if survey.size is not None:
             _check_pixels(*survey.size)
         _check_need(survey.held + survey.on_open)
