@@ -83,8 +83,6 @@ def reader(jobs: int, count: int) -> Iterator[Reader]:
     if processes < 2:
         yield _read_here
         return
-    import multiprocessing.connection  # noqa: F401  # here: one image needs no workers
-
     import PIL.Image  # noqa: F401  # before the fork, so that no worker imports it again
 
     pool = _Pool(processes)
