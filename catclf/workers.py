@@ -39,15 +39,13 @@ Reader = Callable[[Iterable[tuple[Source, str]]], Iterator[Pixels | ImageError]]
 # Below this many images per process, starting the processes costs more than they save.
 MIN_IMAGES_PER_PROCESS = 8
 # Seconds one image may take to decode in a worker. The slowest real photos measured take a
-# few seconds on two busy cores (a 48-megapixel 16-bit PNG, 3 to 4 s; a 48-megapixel
-# progressive JPEG, 2 s): ten times that, for a slow or loaded machine.
+# few seconds on two busy cores (48 megapixels: a HEIC 6 s, a 16-bit PNG 3 to 4 s, an AVIF
+# or a progressive JPEG 2 s): ten times that, for a slow or loaded machine.
 TIME_BUDGET = 60.0
 # Images in flight per worker: enough that none waits, and few enough that their results
 # (12 KB each) fit its pipe, so that it never waits to send while this process waits to send
 # it a task.
 AHEAD = 4
-# Results held for input order, per worker, while an earlier image is decoded.
-WINDOW = 16
 # A task this large (an image read from stdin) goes only to a worker with nothing else to
 # do, which reads it at once: sending it cannot wait on a worker's decoding.
 LARGE_TASK = 4096
@@ -148,7 +146,10 @@ class _Pool:
                 given += 1
             while True:
                 if not waiting:
-                    if not more or taken - given >= self.size * WINDOW:
+                    # No more images taken than the workers can have in flight, counted
+                    # from the next result due: taking one more may wait on a list that is
+                    # still being written, while that result is ready to be given.
+                    if not more or taken - given >= self.size * AHEAD:
                         break
                     try:
                         source, name = next(items)

@@ -1158,6 +1158,29 @@ def test_the_workers_exchange_plain_bytes_never_a_pickle(monkeypatch, tmp_path):
     assert os.fsdecode(b"gone-\xff.png: no such file") in expected
 
 
+def test_the_first_result_comes_before_more_images_are_taken_than_decide_on_the_workers(
+    tmp_path,
+):
+    # A list still being written (find | catclf predict -f -) is taken an image at a time:
+    # the first result must not wait for more images than decided on two workers.
+    items = [i for i in mixed_inputs(tmp_path, 4 * MIN_IMAGES_PER_PROCESS) if i[1] != "stdin"]
+    taken = 0
+
+    def listed():
+        nonlocal taken
+        for item in items:
+            taken += 1
+            yield item
+
+    with reader(2, len(items)) as read:
+        results = read(listed())
+        first = next(results)
+        assert taken <= 2 * MIN_IMAGES_PER_PROCESS
+        rest = list(results)
+
+    assert outcomes([first, *rest]) == expected_outcomes(items)
+
+
 def test_workers_started_from_a_thread_decode_too(tmp_path):
     # With another thread running, the workers are not forked: they start from a new
     # interpreter (the fork server), and are served all the same.
