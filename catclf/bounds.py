@@ -79,7 +79,7 @@ JPEG_SIGNATURE = b"\xff\xd8\xff"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 BLOCK = 1 << 20  # bytes read at a time when searching a file, after FIRST_BLOCK
 FIRST_BLOCK = 1 << 12
-HEAD = 1 << 16  # bytes read at once from the start of a file, where its headers are
+HEAD = 1 << 14  # bytes read at once from the start of a file, where its headers are
 
 
 class Unfit(Exception):
@@ -216,6 +216,7 @@ JPEG_MARKER = re.compile(rb"\xff[^\x00\xff\xd0-\xd7]")
 SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 PROGRESSIVE = frozenset({0xC2, 0xC6, 0xCA, 0xCE})
 SOS, EOI = 0xDA, 0xD9
+CODES = frozenset(range(0x01, 0xFF)) - frozenset(range(0xD0, 0xD8))  # what JPEG_MARKER takes
 STANDALONE = frozenset({0x01, 0xD8})  # TEM and SOI: no length follows
 
 
@@ -233,29 +234,34 @@ def _jpeg(f: _File) -> Survey:
     scans = segments = exif = stray = held = 0
     frame: _Frame | None = None
     multi_scan = False
+    head = f.head
     while True:
-        # Up to the first scan, Pillow's own loop reads what lies between segments.
-        within = None if scans else MAX_STRAY - stray + 1
-        start = f.search(JPEG_MARKER, position, within)
-        if start is None:
-            if within is not None and f.size - position >= within:
-                raise Unfit(
-                    f"corrupt JPEG: more than {MAX_STRAY >> 10} KiB of stray bytes between "
-                    "its segments"
-                )
-            break
-        if not scans:
-            stray += start - position
-        code = f.at(start + 1, 1)[0]
+        if position + 4 <= len(head) and head[position] == 0xFF and head[position + 1] in CODES:
+            start = position  # most often, the next segment follows the last
+        else:
+            # Up to the first scan, Pillow's own loop reads what lies between segments.
+            within = None if scans else MAX_STRAY - stray + 1
+            found = f.search(JPEG_MARKER, position, within)
+            if found is None:
+                if within is not None and f.size - position >= within:
+                    raise Unfit(
+                        f"corrupt JPEG: more than {MAX_STRAY >> 10} KiB of stray bytes "
+                        "between its segments"
+                    )
+                break
+            start = found
+            if not scans:
+                stray += start - position
+        marker = head[start : start + 4] if start + 4 <= len(head) else f.at(start, 4)
+        code = marker[1]  # after 0xFF; then a segment's length
         position = start + 2
         if code == EOI:
             break
         if code in STANDALONE:
             continue
-        header = f.at(position, 2)
-        if len(header) < 2:
+        if len(marker) < 4:
             break
-        length = _u16(header, 0)
+        length = marker[2] << 8 | marker[3]
         if not scans:
             segments += 1
             if segments > MAX_SEGMENTS:
