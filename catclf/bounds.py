@@ -22,8 +22,7 @@ import contextlib
 import os
 import re
 import struct
-from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 # A progressive JPEG from libjpeg has 6 scans (gray), 10 (colour) or 18 (CMYK); mozjpeg's
 # smallest files 4, 8 or 17; a baseline JPEG one for each component at most. Each scan costs
@@ -86,8 +85,7 @@ class Unfit(Exception):
     """A file with more of something than any real image has: what, in a few words."""
 
 
-@dataclass(frozen=True)
-class Survey:
+class Survey(NamedTuple):
     """What decoding a file takes beside the decoded image, as its structure says.
 
     format: the format its signature names ("JPEG", "PNG", ...), None when it names none.
@@ -220,8 +218,7 @@ CODES = frozenset(range(0x01, 0xFF)) - frozenset(range(0xD0, 0xD8))  # what JPEG
 STANDALONE = frozenset({0x01, 0xD8})  # TEM and SOI: no length follows
 
 
-@dataclass(frozen=True)
-class _Frame:
+class _Frame(NamedTuple):
     width: int
     height: int
     sampling: tuple[tuple[int, int], ...]  # (horizontal, vertical) for each component

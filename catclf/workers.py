@@ -21,9 +21,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -92,16 +91,20 @@ def reader(jobs: int, count: int) -> Iterator[Reader]:
         pool.stop()
 
 
-@dataclass
 class _Worker:
-    process: BaseProcess
-    connection: Connection
-    tasks: collections.deque[int] = field(default_factory=collections.deque)  # in flight
-    since: float = 0.0  # when the oldest task in flight was started, at the latest
+    """A worker process, its end of the pipe, the tasks it has in flight (their indexes,
+    oldest first), and when the oldest was started, at the latest."""
+
+    __slots__ = ("connection", "process", "since", "tasks")
+
+    def __init__(self, process: BaseProcess, connection: Connection) -> None:
+        self.process = process
+        self.connection = connection
+        self.tasks: collections.deque[int] = collections.deque()
+        self.since = 0.0
 
 
-@dataclass
-class _Task:
+class _Task(NamedTuple):
     message: bytes
     name: str
 
