@@ -19,6 +19,7 @@ import functools
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
@@ -906,6 +907,12 @@ def main() -> None:
     for name in BLAS_THREADS:
         os.environ.setdefault(name, "1")
     reporting.configure_streams()
+    # No Python warning reaches a user of the command (Pillow's about metadata it skips, any
+    # library's): the library leaves the filters to the program, and this program ignores
+    # them, as do the decoding processes it starts (a forked one has these filters, a new
+    # interpreter takes them from the environment).
+    warnings.simplefilter("ignore")
+    os.environ["PYTHONWARNINGS"] = "ignore"
     if sys.stdout is None:
         # Refused before any work, so that no command saves files and then fails.
         error("stdout is closed: there is nowhere to write the results; nothing was done")

@@ -26,7 +26,6 @@ from __future__ import annotations
 import io
 import os
 import stat
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from typing import TYPE_CHECKING, BinaryIO
 import numpy as np
 from numpy.typing import NDArray
 
+from catclf import bounds
 from catclf.errors import ImageError, reason
 
 if TYPE_CHECKING:
@@ -71,11 +71,10 @@ FORMATS: dict[str, tuple[str, ...]] = {
 }
 FORMAT_NAMES = "JPEG, PNG, GIF, BMP, TIFF, WebP, AVIF, HEIC/HEIF, PPM/PGM/PBM, ICO and TGA"
 IMAGE_EXTENSIONS = frozenset(ext for extensions in FORMATS.values() for ext in extensions)
-# Their decoders read the whole file into memory before decoding it.
-WHOLE_FILE_FORMATS = frozenset({"WEBP", "AVIF", "HEIF"})
 # ISO base media files (HEIF, AVIF) say so in bytes 4 to 8.
 ISO_MEDIA = b"ftyp"
-# Memory one image may take decoded, worked out from its header before decoding: enough
+# Memory one image may take to decode, worked out before decoding: what Pillow reads and keeps
+# of the file, what its decoder holds, the decoded image and its 8-bit conversion. Enough
 # for any photo (Pillow keeps a colour pixel in 4 bytes, 16-bit ones too: 48 megapixels take
 # 192 MB), and far less than a hostile file can ask for.
 MAX_IMAGE_BYTES = 512 << 20
@@ -183,41 +182,62 @@ def load_image(source: Path | bytes, name: str | None = None) -> Pixels:
 
     source is a path or the file's bytes; name is what error messages call it
     (default: the path). Raises ImageError with a one-line reason for anything that is
-    not a readable image in one of FORMATS, or that would need more than
-    MAX_IMAGE_BYTES of memory to decode.
+    not a readable image in one of FORMATS, that would need more than MAX_IMAGE_BYTES of
+    memory to decode, or whose structure would cost more time than any real image does
+    (see catclf.bounds).
     """
     label = name if name is not None else str(source)
+    try:
+        return _load(source)
+    except _Unreadable as e:
+        raise ImageError(f"{label}: {e}") from e.__cause__
+
+
+def read_or_reason(source: Path | bytes) -> Pixels | str:
+    """The image's (64, 64, 3) uint8 pixels, as load_image gives them, or why it cannot be
+    read: load_image's message without the name in front."""
+    try:
+        return _load(source)
+    except _Unreadable as e:
+        return str(e)
+
+
+class _Unreadable(Exception):
+    """Why an image cannot be read, in a few words that follow its name."""
+
+
+def _load(source: Path | bytes) -> Pixels:
     if isinstance(source, bytes):
         if not source:
-            raise ImageError(f"{label}: empty input, expected an image")
-        return _decode(io.BytesIO(source), len(source), label)
+            raise _Unreadable("empty input, expected an image")
+        return _decode(io.BytesIO(source), len(source))
     try:
         # A FIFO or a device is refused without being opened: opening a FIFO waits for a
         # writer, and opening some devices does something. One stat, whose error says
         # why: a link loop is not "no such file".
-        _first_look(source, label)
-        with _open_regular(source, label) as f:
-            return _decode(f, os.fstat(f.fileno()).st_size, label)
+        _first_look(source)
+        with _open_regular(source) as f:
+            return _decode(f, os.fstat(f.fileno()).st_size)
     except FileNotFoundError:
-        raise ImageError(f"{label}: no such file") from None
+        raise _Unreadable("no such file") from None
     except OSError as e:
-        raise ImageError(f"{label}: cannot read: {reason(e)}") from e
+        raise _Unreadable(f"cannot read: {reason(e)}") from e
 
 
-def _first_look(path: Path, label: str) -> None:
-    _check_kind(os.stat(path), label)
+def _first_look(path: Path) -> None:
+    _check_kind(os.stat(path))
 
 
-def _check_kind(info: os.stat_result, label: str) -> None:
+def _check_kind(info: os.stat_result) -> None:
     if stat.S_ISDIR(info.st_mode):
-        raise ImageError(f"{label}: is a folder, expected an image file")
+        raise _Unreadable("is a folder, expected an image file")
     if not stat.S_ISREG(info.st_mode):
-        raise ImageError(f"{label}: not a regular file, expected an image file")
+        raise _Unreadable("not a regular file, expected an image file")
     if info.st_size == 0:
-        raise ImageError(f"{label}: empty file, expected an image")
+        raise _Unreadable("empty file, expected an image")
 
 
-def _open_regular(path: Path, label: str) -> _Bounded:
+def _open_regular(path: Path) -> io.FileIO:
     """path opened for reading, once what was opened is known to be a regular file.
 
     The file may have been swapped for a FIFO or a device since it was looked at: the
@@ -227,13 +247,13 @@ def _open_regular(path: Path, label: str) -> _Bounded:
     nonblocking = getattr(os, "O_NONBLOCK", 0)
     fd = os.open(path, os.O_RDONLY | nonblocking | getattr(os, "O_NOCTTY", 0))
     try:
-        _check_kind(os.fstat(fd), label)
+        _check_kind(os.fstat(fd))
         if nonblocking:
             os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)
         raise
-    return _Bounded(io.FileIO(fd, "rb"), MAX_IMAGE_BYTES)
+    return io.FileIO(fd, "rb")
 
 
 class _TooLarge(Exception):
@@ -245,9 +265,10 @@ class _TooLarge(Exception):
 
 
 class _Bounded(io.BufferedReader):
-    """An image file that refuses, before reading, to read more than limit bytes at once:
-    the WebP, AVIF and HEIF decoders read the whole file into memory, whatever its size,
-    and a file of a few kilobytes on disk can be gigabytes long (a sparse file)."""
+    """An image file that refuses, before reading, to read more than limit bytes at once: a
+    guard for a file the survey cannot tell the format of, should its reader read it whole
+    (a file of a few kilobytes on disk can be gigabytes long, a sparse file). What a surveyed
+    format's reader reads has been counted; each read through here costs a Python call."""
 
     def __init__(self, raw: io.FileIO, limit: int) -> None:
         super().__init__(raw)
@@ -262,47 +283,86 @@ class _Bounded(io.BufferedReader):
         return super().read(size)
 
 
-def _decode(stream: BinaryIO, size: int, label: str) -> Pixels:
-    """The pixels of the image in stream, a file of size bytes."""
+def _decode(source: BinaryIO, size: int) -> Pixels:
+    """The pixels of the image in source, a file of size bytes (unbuffered, or in memory).
+
+    What decoding will hold is counted twice before it happens: from the file's structure
+    before Pillow reads it (catclf.bounds), then from the header Pillow has read, before
+    the pixels are decoded. Pillow's warnings (damaged metadata it skips) go to the
+    program's own warning filters: no filter is changed here, from any thread.
+    """
     # Here, not at the top: commands that only read HDF5 files never load Pillow.
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with warnings.catch_warnings():
-            # Pillow warns about damaged metadata it skips; a user would see Python's
-            # warning lines. The pixels decide: they decode, or raise.
-            warnings.simplefilter("ignore")
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            # Pillow checks the declared size on open, before any pixel is decoded; above
-            # Image.MAX_IMAGE_PIXELS it warns, which is an error here.
-            with Image.open(stream, formats=_formats(stream)) as im:
-                im.seek(0)
-                # Only JPEG decoders scale while decoding; for other formats this does nothing.
-                # The request is square, so an EXIF turn applied later cannot shorten a side.
-                im.draft(None, (DRAFT_SIDE, DRAFT_SIDE))
-                need = _decoded_bytes(im) + (size if im.format in WHOLE_FILE_FORMATS else 0)
-                if need > MAX_IMAGE_BYTES:
-                    raise _TooLarge(need)
-                im.load()
-                turn = _turn(im)
-                converted = _to_8_bits(im)
-                if converted is im:
-                    return _to_64x64(converted, turn)
-            # Closed, and let go with what its decoder holds: the decoded image need not
-            # stay beside its conversion while that is turned and resized.
-            del im
-            return _to_64x64(converted, turn)
+        survey = bounds.survey(source, size)
+        stream: BinaryIO = source
+        if isinstance(source, io.FileIO):
+            stream = (
+                io.BufferedReader(source) if survey.format else _Bounded(source, MAX_IMAGE_BYTES)
+            )
+        if survey.size is not None:
+            _check_pixels(*survey.size)
+        _check_need(survey.held + survey.on_open)
+        with Image.open(stream, formats=_formats(stream)) as im:
+            im.seek(0)
+            # Pillow warns above its pixel limit (and raises at twice it): refused here the
+            # same, whatever the warning filters do with the warning.
+            _check_pixels(im.width, im.height)
+            pixels = im.width * im.height
+            # Only JPEG decoders scale while decoding; for other formats this does nothing.
+            # The request is square, so an EXIF turn applied later cannot shorten a side.
+            im.draft(None, (DRAFT_SIDE, DRAFT_SIDE))
+            _check_need(
+                survey.held
+                + survey.coefficients
+                + survey.per_pixel * pixels
+                + _decoded_bytes(im)
+                + _converted_bytes(im)
+            )
+            im.load()
+            turn = _turn(im)
+            converted = _to_8_bits(im)
+            if converted is im:
+                return _to_64x64(converted, turn)
+        # Closed, and let go with what its decoder holds: the decoded image need not
+        # stay beside its conversion while that is turned and resized.
+        del im
+        return _to_64x64(converted, turn)
+    except bounds.Unfit as e:
+        raise _Unreadable(f"refused before decoding: {e}") from None
     except _TooLarge as e:
-        raise ImageError(
-            f"{label}: needs {_mib(e.need)} to decode, more than the {_mib(MAX_IMAGE_BYTES)} "
+        raise _Unreadable(
+            f"needs {_mib(e.need)} to decode, more than the {_mib(MAX_IMAGE_BYTES)} "
             "allowed for one image"
         ) from None
+    except _Unreadable:
+        raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageError(f"{label}: image too large to decode safely ({e})") from e
+        # The warning, raised by a program that makes warnings errors.
+        raise _Unreadable(f"image too large to decode safely ({e})") from e
     except UnidentifiedImageError as e:
-        raise ImageError(f"{label}: not an image (catclf reads {FORMAT_NAMES})") from e
+        raise _Unreadable(f"not an image (catclf reads {FORMAT_NAMES})") from e
     except Exception as e:  # Pillow's decoders raise many types for corrupt data
-        raise ImageError(f"{label}: corrupt or truncated image ({reason(e)})") from e
+        raise _Unreadable(f"corrupt or truncated image ({reason(e)})") from e
+
+
+def _check_pixels(width: int, height: int) -> None:
+    """Refuse an image above Pillow's own pixel limit, Image.MAX_IMAGE_PIXELS (read, never
+    set here: a program may raise it, or set it to None for no limit)."""
+    from PIL import Image
+
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and width * height > limit:
+        raise _Unreadable(
+            f"image too large to decode safely ({width * height:,} pixels, more than the "
+            f"{limit:,} allowed)"
+        )
+
+
+def _check_need(need: int) -> None:
+    if need > MAX_IMAGE_BYTES:
+        raise _TooLarge(need)
 
 
 def _formats(stream: BinaryIO) -> list[str]:
@@ -341,6 +401,16 @@ def _decoded_bytes(im: Image.Image) -> int:
         item = np.dtype(mode.typestr).itemsize
         per_pixel = item if len(mode.bands) == 1 else max(4, item * len(mode.bands))
     return im.width * im.height * per_pixel
+
+
+def _converted_bytes(im: Image.Image) -> int:
+    """Bytes of the 8-bit image `_to_8_bits` makes beside im: none when im is RGB or L
+    already, L for one band of more than 8 bits, RGB (4 bytes a pixel) otherwise."""
+    if im.mode in ("I", "F") or im.mode.startswith("I;16"):
+        return im.width * im.height
+    if im.mode in ("RGB", "L") and "transparency" not in im.info:
+        return 0
+    return 4 * im.width * im.height
 
 
 def _mib(size: int) -> str:

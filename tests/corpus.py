@@ -8,6 +8,7 @@ without catclf, the (64, 64, 3) pixels it must see.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import struct
@@ -36,6 +37,7 @@ class Case:
     is_file: bool = True  # False: a folder named like an image, not an image file at all
     unprivileged: bool = False  # unreadable only when file permissions apply to the reader
     walked: bool = True  # found by walking the folder; False: only a path can name it
+    costly: bool = False  # would cost minutes or gigabytes to decode: refused before decoding
 
 
 def picture(height: int, width: int, seed: int) -> np.ndarray:
@@ -94,6 +96,30 @@ UPRIGHT: dict[int, Callable[[np.ndarray], np.ndarray]] = {
     7: lambda s: np.rot90(s.transpose(1, 0, 2), 2),
     8: lambda s: np.rot90(s, 1),
 }
+
+
+def gray_tiff(gray: np.ndarray, extra: list[tuple[int, int, int, int]]) -> bytes:
+    """An uncompressed 8-bit gray TIFF of the array gray, in one strip, written by hand, with
+    extra entries (tag, type, count, value or offset) in its directory."""
+    height, width = gray.shape
+    data_at = 8 + 2 + 12 * (8 + len(extra)) + 4
+    entries = sorted(
+        [
+            (256, 4, 1, width),
+            (257, 4, 1, height),
+            (258, 3, 1, 8),
+            (259, 3, 1, 1),
+            (262, 3, 1, 1),
+            (273, 4, 1, data_at),
+            (278, 4, 1, height),
+            (279, 4, 1, width * height),
+            *extra,
+        ]
+    )
+    directory = struct.pack("<H", len(entries)) + b"".join(
+        struct.pack("<HHII", *e) for e in entries
+    )
+    return b"II*\x00" + struct.pack("<I", 8) + directory + bytes(4) + gray.tobytes()
 
 
 def jpeg_bytes(seed: int = 1) -> bytes:
@@ -252,6 +278,35 @@ def build(folder: Path) -> list[Case]:
     for orientation in range(1, 9):
         cases.append(_exif_jpeg(folder, orientation))
 
+    # Readable, with metadata Pillow warns about as it skips it.
+    gray8 = picture(8, 8, 30)[..., 0]
+    write(
+        "tiff with a tag past its end",
+        "tag-past-end.tif",
+        gray_tiff(gray8, [(65000, 7, 100_000, 8)]),
+        True,
+        resized(gray_to_rgb(gray8)),
+    )
+    mpf = jpeg_segment(0xE2, b"MPF\x00" + b"not tiff" + bytes(16))
+    write("jpeg with a malformed MPO index", "bad-mpo.jpg", jpeg[:2] + mpf + jpeg[2:], True)
+    exif = b"Exif\x00\x00II*\x00" + struct.pack("<IHHHII", 8, 1, 0x010E, 2, 200, 500) + bytes(4)
+    write(
+        "jpeg with exif past its end",
+        "exif-past-end.jpg",
+        jpeg[:2] + jpeg_segment(0xE1, exif) + jpeg[2:],
+        True,
+    )
+    icon_rgb = picture(20, 20, 31)
+    icon = encoded(Image.fromarray(icon_rgb), "PNG")
+    entry = struct.pack("<BBBBHHII", 16, 16, 0, 0, 1, 32, len(icon), 22)
+    write(
+        "ico whose icon is not the size it says",
+        "wrong-size.ico",
+        struct.pack("<HHH", 0, 1, 1) + entry + icon,
+        True,
+        resized(icon_rgb),
+    )
+
     # Names.
     write("name with spaces", "a name  with spaces.png", good_png, True, resized(rgb))
     write("name with a newline", "two\nlines.png", good_png, True, resized(rgb))
@@ -284,6 +339,249 @@ def build(folder: Path) -> list[Case]:
     # name it, and looking it up fails.
     too_long = folder / ("n" * 252 + ".png")
     cases.append(Case("name longer than 255 bytes", too_long, False, walked=False))
+    return cases + build_costly(folder)
+
+
+# Files that cost minutes or gigabytes, small on disk: what a decoder would spend its time or
+# memory on is a run of zeros, which the file system keeps as a hole (a sparse file), or
+# a few bytes repeated. JPEGs are written marker by marker, after the JPEG standard (ITU T.81).
+
+
+def sparse(path: Path, length: int, pieces: dict[int, bytes]) -> None:
+    """A file of length bytes: each piece at its offset, zeros (holes) everywhere else."""
+    with open(path, "wb") as f:
+        for offset, data in sorted(pieces.items()):
+            f.seek(offset)
+            f.write(data)
+        f.truncate(length)
+
+
+def jpeg_segment(marker: int, body: bytes) -> bytes:
+    return struct.pack(">BBH", 0xFF, marker, len(body) + 2) + body
+
+
+SOI, EOI = b"\xff\xd8", b"\xff\xd9"
+# One quantization table of ones, and two Huffman tables of one code each, "0": for DC, the
+# difference 0 (so a block's DC costs one bit); for AC, an end-of-band run of 2**14 blocks
+# (symbol 0xE0, then 14 bits of run length, 0 here): 15 zero bits for 16,384 blocks.
+JPEG_TABLES = (
+    jpeg_segment(0xDB, b"\x00" + b"\x01" * 64)
+    + jpeg_segment(0xC4, b"\x00" + bytes([1] + [0] * 15) + b"\x00")
+    + jpeg_segment(0xC4, b"\x10" + bytes([1] + [0] * 15) + b"\xe0")
+)
+
+
+def jpeg_frame(marker: int, width: int, height: int, components: int) -> bytes:
+    """A start of frame: 8 bits, every component sampled 1x1, with table 0."""
+    body = struct.pack(">BHHB", 8, height, width, components)
+    return jpeg_segment(
+        marker, body + b"".join(bytes([c, 0x11, 0]) for c in range(1, components + 1))
+    )
+
+
+def jpeg_scan(
+    components: list[int], start: int, end: int, high: int, low: int, tables: int = 0x00
+) -> bytes:
+    """A start of scan: the components given, with the Huffman tables tables (DC table in
+    the high 4 bits, AC in the low), the spectral band start..end and the successive
+    approximation bits high and low."""
+    body = bytes([len(components)]) + b"".join(bytes([c, tables]) for c in components)
+    return jpeg_segment(0xDA, body + bytes([start, end, (high << 4) | low]))
+
+
+# For baseline JPEGs, AC table 1: one code, "0", for the end of a block (symbol 0x00). A
+# block of zeros is then two zero bits, with DC table 0.
+BASELINE_AC = jpeg_segment(0xC4, b"\x11" + bytes([1] + [0] * 15) + b"\x00")
+
+
+def baseline_jpeg(side: int, components: int, interleaved: bool) -> bytes:
+    """A baseline JPEG of side x side, every coefficient 0 (mid-gray, 128): one scan of all
+    its components, or one scan for each (which makes libjpeg keep every coefficient)."""
+    data = bytes(-(-2 * blocks(side, side) * (components if interleaved else 1) // 8))
+    if interleaved:
+        scans = jpeg_scan(list(range(1, components + 1)), 0, 63, 0, 0, 0x01) + data
+    else:
+        scans = b"".join(jpeg_scan([c], 0, 63, 0, 0, 0x01) + data for c in range(1, components + 1))
+    return SOI + JPEG_TABLES + BASELINE_AC + jpeg_frame(0xC0, side, side, components) + scans + EOI
+
+
+def blocks(width: int, height: int) -> int:
+    return -(-width // 8) * -(-height // 8)
+
+
+def many_scans_jpeg(side: int, scans: int) -> bytes:
+    """A progressive gray JPEG of side x side: its DC, its AC at half precision, then scans
+    times the same refinement of every AC coefficient, each scan a few end-of-band runs
+    (a pass over every block for the decoder, a hundred bytes of file)."""
+    n = blocks(side, side)
+    runs = -(-n // 16384)
+    ac = bytes(-(-runs * 15 // 8))
+    return (
+        SOI
+        + JPEG_TABLES
+        + jpeg_frame(0xC2, side, side, 1)
+        + jpeg_scan([1], 0, 0, 0, 0)
+        + bytes(-(-n // 8))
+        + jpeg_scan([1], 1, 63, 0, 1)
+        + ac
+        + (jpeg_scan([1], 1, 63, 1, 0) + ac) * scans
+        + EOI
+    )
+
+
+def progressive_cmyk_jpeg(path: Path, side: int) -> None:
+    """A progressive CMYK JPEG of side x side, one colour: a DC scan of zero differences,
+    one bit a block, all zeros (a hole). libjpeg keeps all its coefficients, 128 bytes a
+    block of each component."""
+    head = SOI + JPEG_TABLES + jpeg_frame(0xC2, side, side, 4) + jpeg_scan([1, 2, 3, 4], 0, 0, 0, 0)
+    data = -(-4 * blocks(side, side) // 8)
+    sparse(path, len(head) + data + 2, {0: head, len(head) + data: EOI})
+
+
+@functools.lru_cache
+def zeros_png_idat(width: int, height: int) -> bytes:
+    """The zlib stream of an RGBA picture of zeros, width x height: each row compressed once
+    and repeated (a full flush makes each independent of the last), with the Adler-32 of
+    all the rows worked out as it is for zeros: a = 1, b = the length."""
+    row = bytes(1 + 4 * width)
+    z = zlib.compressobj(9)
+    first = z.compress(row) + z.flush(zlib.Z_FULL_FLUSH)
+    again = z.compress(row) + z.flush(zlib.Z_FULL_FLUSH)
+    end = z.flush()[:-4]
+    adler = ((len(row) * height) % 65521) << 16 | 1
+    return first + again * (height - 1) + end + struct.pack(">I", adler)
+
+
+@functools.lru_cache
+def small_encoded(fmt: str) -> bytes:
+    """A 64 x 64 picture of one colour in fmt, the start of a file made long with a hole."""
+    image = Image.new("RGB", (64, 64), (1, 2, 3))
+    if fmt == "HEIF":
+        heif = io.BytesIO()
+        pillow_heif.from_pillow(image).save(heif, format="HEIF")
+        return heif.getvalue()
+    return encoded(image, fmt)
+
+
+def tiff_gray(
+    width: int, height: int, strips: int, extra: list[tuple[int, int, int, int]]
+) -> bytes:
+    """A little-endian TIFF's header and first directory: 8-bit gray, uncompressed, in strips
+    whose offsets and byte counts are in a hole at 4096, with extra entries (tag, type, count,
+    value or offset)."""
+    offsets = (273, 4, strips, 4096) if strips > 1 else (273, 4, 1, 4096)
+    counts = (279, 4, strips, 4096 + 4 * strips) if strips > 1 else (279, 4, 1, width * height)
+    entries = sorted(
+        [
+            (256, 4, 1, width),
+            (257, 4, 1, height),
+            (258, 3, 1, 8),
+            (259, 3, 1, 1),
+            (262, 3, 1, 1),
+            (278, 4, 1, max(1, height // strips)),
+            offsets,
+            counts,
+            *extra,
+        ]
+    )
+    directory = struct.pack("<H", len(entries)) + b"".join(
+        struct.pack("<HHII", *e) for e in entries
+    )
+    return b"II*\x00" + struct.pack("<I", 8) + directory + bytes(4)
+
+
+def bmp_rle8(width: int, height: int, data_length: int) -> bytes:
+    """A run-length encoded 8-bit BMP's headers and gray palette; data_length bytes of
+    commands are to follow them."""
+    palette = b"".join(bytes([i, i, i, 0]) for i in range(256))
+    offset = 14 + 40 + len(palette)
+    info = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 8, 1, data_length, 0, 0, 256, 0)
+    return b"BM" + struct.pack("<IHHI", offset + data_length, 0, 0, offset) + info + palette
+
+
+def build_costly(folder: Path) -> list[Case]:
+    """The files that cost minutes or gigabytes to decode, each refused before decoding."""
+    cases: list[Case] = []
+
+    def add(kind: str, name: str) -> Path:
+        cases.append(Case(kind, folder / name, False, costly=True))
+        return folder / name
+
+    long = 256 << 20  # bytes of zeros that Pillow would walk one at a time
+
+    # Minutes: work in proportion to the scans, or to bytes Pillow's Python code reads one
+    # at a time.
+    add("jpeg of 2,500 scans", "scans.jpg").write_bytes(many_scans_jpeg(8192, 2500))
+    jfif = jpeg_bytes()
+    app0 = 4 + struct.unpack(">H", jfif[4:6])[0]  # SOI and its first segment
+    sparse(
+        add("jpeg with 256 MiB of stray bytes", "stray.jpg"),
+        long + len(jfif),
+        {0: jfif[:app0], app0 + long: jfif[app0:]},
+    )
+    gif = encoded(Image.new("P", (16, 16), 3), "GIF")
+    screen = 13 + (3 << ((gif[10] & 7) + 1) if gif[10] & 0x80 else 0)
+    sparse(
+        add("gif with 256 MiB of stray bytes", "stray.gif"),
+        long + len(gif),
+        {0: gif[:screen], screen + long: gif[screen:]},
+    )
+    body = b"\n8 8\n255\n" + bytes(8 * 8 * 3)
+    sparse(
+        add("ppm comment of 256 MiB", "comment.ppm"),
+        4 + long + len(body),
+        {0: b"P6\n#", 4 + long: body},
+    )
+    bigtiff = b"II+\x00" + struct.pack("<HHQQ", 8, 0, 16, 2**40)
+    sparse(add("bigtiff directory of 2**40 tags", "tags.tif"), long, {0: bigtiff})
+    rle = bmp_rle8(64, 64, long)
+    sparse(
+        add("bmp of 256 MiB of empty run-length commands", "empty-commands.bmp"),
+        len(rle) + long,
+        {0: rle},
+    )
+    rle = bmp_rle8(4096, 4096, 4 * 4096 + 2)
+    # Each row: one pixel, then the end of the row, which Pillow pads a pixel at a time.
+    add("run-length bmp of 16 megapixels", "padded.bmp").write_bytes(
+        rle + b"\x01\x05\x00\x00" * 4096 + b"\x00\x01"
+    )
+
+    # Gigabytes: what the decoder holds, or what Pillow reads whole before decoding.
+    progressive_cmyk_jpeg(add("progressive cmyk jpeg 9400x9400", "cmyk-9400.jpg"), 9400)
+    text = PNG_SIGNATURE + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0))
+    text += struct.pack(">I", 600 << 20) + b"tEXt"
+    sparse(
+        add("png with a text chunk of 600 MiB", "text.png"), len(text) + (600 << 20) + 4, {0: text}
+    )
+    for fmt, name, length in (
+        ("WEBP", "half-gig.webp", 500 << 20),
+        ("AVIF", "sparse.avif", 300 << 20),
+        ("HEIF", "sparse.heic", 300 << 20),
+    ):
+        sparse(
+            add(f"{name.split('.')[1]} of {length >> 20} MiB, mostly a hole", name),
+            length,
+            {0: small_encoded(fmt)},
+        )
+    tag = tiff_gray(8, 8, 1, [(65000, 7, 400 << 20, 1 << 20)])
+    sparse(add("tiff with a tag of 400 MiB", "tag.tif"), (1 << 20) + (400 << 20), {0: tag})
+    strips = 1 << 20
+    sparse(
+        add("tiff of a million strips", "strips.tif"),
+        4096 + 8 * strips + 8 * 8,
+        {0: tiff_gray(8, strips, strips, [])},
+    )
+    side = 9000
+    icon = (
+        PNG_SIGNATURE
+        + png_chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 6, 0, 0, 0))
+        + png_chunk(b"IDAT", zeros_png_idat(side, side))
+        + png_chunk(b"IEND", b"")
+    )
+    entry = struct.pack("<BBBBHHII", 0, 0, 0, 0, 1, 32, len(icon), 22)
+    add("ico of a 9000x9000 png", "huge.ico").write_bytes(
+        struct.pack("<HHH", 0, 1, 1) + entry + icon
+    )
     return cases
 
 

@@ -10,8 +10,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +35,12 @@ from catclf.images import load_image
 from catclf.reporting import one_line
 
 TIMEOUT = 120  # seconds for one catclf run: generous on a loaded machine, finite if it hangs
+# Why a file that would cost minutes or gigabytes is refused: before decoding, never because
+# decoding it ran out of time or memory.
+REFUSED_UP_FRONT = re.compile(
+    r"needs [\d,]+ MiB to decode, more than the 512 MiB allowed for one image"
+    r"|refused before decoding: .+"
+)
 
 
 def _kinds() -> list[str]:
@@ -128,6 +138,8 @@ def test_load_image(corpus, alarm, kind):
         message = str(caught.value)
         assert message.startswith(f"{case.path}: ")
         assert "\n" not in message.removeprefix(f"{case.path}: ")
+        if case.costly:
+            assert REFUSED_UP_FRONT.fullmatch(message.removeprefix(f"{case.path}: ")), message
 
 
 # predict, every kind named on the command line at once
@@ -173,6 +185,9 @@ def test_predict(corpus, model, predict_all, drop, kind):
     else:
         assert scored == []
         assert len(named) == 1, result.stderr
+        if case.costly:
+            why = named[0].removeprefix(f"catclf: error: {display(case.path)}: ")
+            assert REFUSED_UP_FRONT.fullmatch(why), named[0]
 
 
 def test_predict_all_kinds_at_once(corpus, predict_all, drop):
@@ -246,3 +261,97 @@ def test_a_link_loop_is_not_called_missing(corpus):
     with pytest.raises(ImageError, match="symbolic links") as caught:
         load_image(corpus["symlink loop"].path)
     assert "no such file" not in str(caught.value)
+
+
+# What a file may cost: refused before decoding, within a bounded address space
+
+
+def test_costly_kinds_are_refused_before_decoding_in_a_limited_address_space(corpus, model):
+    # 512 MiB of address space for catclf and each of its decoding processes: a file that
+    # took gigabytes would fail to decode, and say so, rather than be refused up front.
+    limit = ["prlimit", f"--as={512 << 20}", "--"]
+    if subprocess.run([*limit, "true"], capture_output=True).returncode != 0:
+        pytest.skip("prlimit cannot limit the address space here")
+    costly = [case for case in corpus.values() if case.costly]
+    good = [corpus["mode RGBA"], corpus["webp"]]
+    # Enough images for two decoding processes, the good ones among them.
+    paths = [case.path for case in costly] + [case.path for case in good] * 4
+    result = catclf_run(
+        "predict",
+        "-m",
+        model[0],
+        "--jobs",
+        "2",
+        *paths,
+        cwd=model[0].parent,
+        prefix=limit,
+        timeout=TIMEOUT,
+    )
+    assert result.returncode == 1
+    lines = error_lines(result.stderr)
+    assert result.stderr.splitlines() == lines
+    assert len(lines) == len(costly)
+    for case, line in zip(costly, lines, strict=True):
+        why = line.removeprefix(f"catclf: error: {display(case.path)}: ")
+        assert REFUSED_UP_FRONT.fullmatch(why), line
+    assert len(result.stdout.splitlines()) == 2 * 4
+
+
+def test_an_image_that_overruns_the_time_budget_is_one_line_and_the_rest_are_scored(
+    corpus, model, tmp_path
+):
+    # The JPEG of 2,500 scans, let through the bounds, with a budget of 2 s: libjpeg would
+    # take about a minute over it. Its worker is ended, and the images after it are scored.
+    scans = corpus["jpeg of 2,500 scans"].path
+    good = [corpus["mode RGBA"].path, corpus["bmp"].path, corpus["mode L"].path]
+    paths = [*good * 3, scans, *good * 3]
+    code = (
+        "import sys\nfrom catclf import bounds, workers\n"
+        "bounds.MAX_SCANS = 10_000\nworkers.TIME_BUDGET = 2.0\n"
+        "from catclf.entry import main\nmain()\n"
+    )
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-c", code, "predict", "-m", model[0], "--jobs", "2", *paths],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert time.monotonic() - started < 50  # not the minute the decoder would take
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"catclf: error: {scans}: took longer than the 2 s allowed to decode one image"
+    ]
+    scored = [line.split("\t")[0] for line in result.stdout.splitlines()]
+    assert scored == [str(p) for p in paths if p != scans]
+
+
+@pytest.mark.parametrize("start", ["fork", "spawn"])
+def test_pillows_warnings_reach_no_user_from_any_decoding_process(corpus, model, tmp_path, start):
+    # Images over whose metadata Pillow warns, decoded in processes forked from catclf or
+    # started anew (as where fork is not safe): not a line of Python on stderr.
+    warned = [
+        corpus[kind].path
+        for kind in (
+            "tiff with a tag past its end",
+            "jpeg with a malformed MPO index",
+            "jpeg with exif past its end",
+            "ico whose icon is not the size it says",
+        )
+    ]
+    paths = warned * 5
+    code = (
+        "from catclf import workers\n"
+        f"workers._start_method = lambda: {start!r}\n"
+        "from catclf.entry import main\nmain()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, "predict", "-m", model[0], "--jobs", "2", *paths],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    assert len(result.stdout.splitlines()) == len(paths)

@@ -7,23 +7,35 @@ with struct and zlib, and Pillow operations (transpose, resize) applied step by 
 from __future__ import annotations
 
 import io
+import multiprocessing
 import os
 import signal
 import struct
 import subprocess
 import sys
+import threading
 import time
 import tracemalloc
+import warnings
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
-from corpus import EPS
+from corpus import (
+    EPS,
+    PNG_SIGNATURE,
+    baseline_jpeg,
+    bmp_rle8,
+    build,
+    encoded,
+    many_scans_jpeg,
+    tiff_gray,
+)
 from helpers import SAMPLES, deep_folders
-from PIL import Image, ImageOps
+from PIL import Image, ImageFile, ImageOps
 
-from catclf import images, workers
+from catclf import bounds, images, workers
 from catclf.errors import CatclfError, ImageError
 from catclf.images import find_images, load_image, to_columns
 from catclf.workers import MIN_IMAGES_PER_PROCESS, reader
@@ -657,7 +669,7 @@ def test_a_decoding_worker_ends_with_the_process_that_started_it(tmp_path):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork is Linux's")
 def test_a_decoding_process_that_dies_is_an_error_not_a_hang(monkeypatch, tmp_path):
     # As if a decoder crashed its process: the worker ends without answering.
-    monkeypatch.setattr(workers, "_read_here", lambda chunk: os._exit(1))
+    monkeypatch.setattr(workers, "_answer", lambda source: os._exit(1))
     monkeypatch.setattr(workers, "_start_method", lambda: "fork")  # workers see the patch
     items = [(tmp_path / f"{i}.png", f"{i}.png") for i in range(4 * MIN_IMAGES_PER_PROCESS)]
     with pytest.raises(CatclfError, match="decoding process ended"), reader(2, len(items)) as read:
@@ -797,14 +809,14 @@ def test_the_extensions_are_those_of_the_formats_read():
 def test_a_sparse_webp_larger_than_the_budget_is_refused_unread(tmp_path):
     path = tmp_path / "huge.webp"
     Image.new("RGB", (64, 64), (1, 2, 3)).save(path, lossless=True)
-    # 600 MiB long, a few kilobytes on disk: the WebP decoder would read it all.
+    # 600 MiB long, a few kilobytes on disk: the WebP reader would hold it twice.
     os.truncate(path, 600 << 20)
 
     with pytest.raises(ImageError) as caught:
         load_image(path)
 
     assert str(caught.value) == (
-        f"{path}: needs 600 MiB to decode, more than the 512 MiB allowed for one image"
+        f"{path}: needs 1,200 MiB to decode, more than the 512 MiB allowed for one image"
     )
 
 
@@ -850,8 +862,8 @@ def test_a_file_swapped_for_a_fifo_after_the_check_is_refused_not_waited_on(tmp_
     Image.new("RGB", (64, 64)).save(path)
     looked = images._first_look
 
-    def look_then_swap(source: Path, label: str) -> None:
-        looked(source, label)  # a regular file, then a FIFO by the time it is opened
+    def look_then_swap(source: Path) -> None:
+        looked(source)  # a regular file, then a FIFO by the time it is opened
         source.unlink()
         os.mkfifo(source)
 
@@ -936,3 +948,334 @@ def test_list_images_walks_any_depth_of_folders_and_searches_a_bounded_one(tmp_p
     [(where, why)] = listing.unreadable
     assert where == str(tmp_path / "far" / Path(*["d"] * (images.MAX_DEPTH - 1)))
     assert why == f"holds folders more than {images.MAX_DEPTH} levels deep; not searched"
+
+
+# --- bounds before decoding: work and memory an image may cost -------------------------------
+
+MID_GRAY = np.full((64, 64, 3), 128, dtype=np.uint8)  # every coefficient 0, after the shift
+
+
+def test_a_jpeg_of_100_scans_is_decoded_and_one_of_101_is_refused():
+    # DC, AC at half precision, then n refinements: n + 2 scans. Every coefficient is 0.
+    np.testing.assert_array_equal(load_image(many_scans_jpeg(64, 98), "100.jpg"), MID_GRAY)
+    with pytest.raises(ImageError) as caught:
+        load_image(many_scans_jpeg(64, 99), "101.jpg")
+    assert str(caught.value) == (
+        "101.jpg: refused before decoding: a JPEG of more than 100 scans (a progressive photo "
+        "has about 10)"
+    )
+
+
+def test_the_coefficients_a_progressive_or_multi_scan_jpeg_keeps_count_against_the_budget(
+    monkeypatch,
+):
+    # 2048 x 2048: 256 x 256 blocks of 64 coefficients of 2 bytes, 8 MiB a component. A JPEG
+    # in one scan of all its components keeps none of them: only its pixels, decoded at 1/8.
+    monkeypatch.setattr(images, "MAX_IMAGE_BYTES", 8 << 20)
+    np.testing.assert_array_equal(load_image(baseline_jpeg(2048, 1, True), "one.jpg"), MID_GRAY)
+    np.testing.assert_array_equal(load_image(baseline_jpeg(2048, 3, True), "three.jpg"), MID_GRAY)
+    for data, name in [
+        (many_scans_jpeg(2048, 0), "progressive.jpg"),
+        (baseline_jpeg(2048, 3, False), "a-scan-a-component.jpg"),
+    ]:
+        with pytest.raises(ImageError, match=rf"^{name}: needs \d+ MiB to decode, more than"):
+            load_image(data, name)
+    monkeypatch.setattr(images, "MAX_IMAGE_BYTES", 9 << 20)
+    np.testing.assert_array_equal(load_image(many_scans_jpeg(2048, 0), "p.jpg"), MID_GRAY)
+
+
+def jfif_with_stray_bytes(count: int) -> bytes:
+    jpeg = encoded(Image.new("RGB", (16, 16), (200, 30, 30)), "JPEG")
+    after_app0 = 4 + struct.unpack(">H", jpeg[4:6])[0]
+    return jpeg[:after_app0] + bytes(count) + jpeg[after_app0:]
+
+
+def gif_with_stray_bytes(count: int) -> bytes:
+    gif = encoded(Image.new("P", (16, 16), 3), "GIF")
+    screen = 13 + (3 << ((gif[10] & 7) + 1) if gif[10] & 0x80 else 0)
+    return gif[:screen] + bytes(count) + gif[screen:]
+
+
+@pytest.mark.parametrize(
+    ("make", "what"),
+    [
+        (
+            jfif_with_stray_bytes,
+            "corrupt JPEG: more than 64 KiB of stray bytes between its segments",
+        ),
+        (
+            gif_with_stray_bytes,
+            "corrupt GIF: more than 64 KiB of stray bytes before its first frame",
+        ),
+    ],
+    ids=["jpeg", "gif"],
+)
+def test_stray_bytes_are_skipped_up_to_64_kib(make, what):
+    # Pillow skips them a byte at a time: a few are decoded past, 64 KiB and more are refused.
+    assert load_image(make(100), "few").shape == (64, 64, 3)
+    assert load_image(make(64 << 10), "at the limit").shape == (64, 64, 3)
+    with pytest.raises(ImageError) as caught:
+        load_image(make((64 << 10) + 1), "more")
+    assert str(caught.value) == f"more: refused before decoding: {what}"
+
+
+def test_a_ppm_header_longer_than_64_kib_is_refused():
+    pixels = bytes(range(48))
+    short = b"P6\n# a comment\n4 4\n255\n" + pixels
+    np.testing.assert_array_equal(
+        load_image(short, "short.ppm"), resized(np.frombuffer(pixels, np.uint8).reshape(4, 4, 3))
+    )
+    endless = b"P6\n#" + b"x" * (64 << 10) + b"\n4 4\n255\n" + pixels
+    with pytest.raises(ImageError, match="a PPM header longer than 64 KiB"):
+        load_image(endless, "endless.ppm")
+
+
+def test_a_run_length_bmp_is_bounded_by_its_pixels_and_commands():
+    def rle(width: int, height: int, commands: bytes) -> bytes:
+        return bmp_rle8(width, height, len(commands)) + commands
+
+    # Each row: 2 pixels of index 7 (gray 7), the end of the row; then the end of the image.
+    rows = b"\x02\x07\x00\x00" * 2 + b"\x00\x01"
+    np.testing.assert_array_equal(
+        load_image(rle(2, 2, rows), "small.bmp"), np.full((64, 64, 3), 7, dtype=np.uint8)
+    )
+    with pytest.raises(ImageError, match="of more than 4,194,304 pixels"):
+        load_image(rle(2048, 2049, rows), "large.bmp")
+    # Twice as many bytes of commands as pixels and rows can need: empty ends of rows.
+    with pytest.raises(ImageError, match="of more commands than it has pixels"):
+        load_image(rle(2, 2, rows + bytes(16)), "padded.bmp")
+
+
+def test_a_tiff_of_more_strips_than_pillow_can_list_quickly_is_refused():
+    tiff = tiff_gray(8, 300_000, 300_000, [])
+    with pytest.raises(ImageError, match="a TIFF tag of more than 262,144 values"):
+        load_image(tiff + bytes(8 * 300_000 + 4096), "strips.tif")
+
+
+def test_metadata_pillow_reads_whole_counts_against_the_budget(monkeypatch):
+    # A PNG of 8 x 8 whose text chunk is as long as the budget allows one image: refused
+    # before Pillow reads the chunk.
+    monkeypatch.setattr(images, "MAX_IMAGE_BYTES", 4 << 20)
+    read = []
+    real = ImageFile._safe_read
+    monkeypatch.setattr(ImageFile, "_safe_read", lambda fp, n: read.append(n) or real(fp, n))
+    ihdr = png_chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0))
+    idat = png_chunk(b"IDAT", zlib.compress(bytes(8 * 25)))
+    text = png_chunk(b"tEXt", b"comment\x00" + b"x" * (4 << 20))
+    with pytest.raises(ImageError, match=r"needs \d+ MiB to decode, more than the 4 MiB"):
+        load_image(PNG_SIGNATURE + ihdr + text + idat + png_chunk(b"IEND", b""), "text.png")
+    assert read == []
+    # A tenth of that is decoded.
+    text = png_chunk(b"tEXt", b"comment\x00" + b"x" * (400 << 10))
+    png = PNG_SIGNATURE + ihdr + text + idat + png_chunk(b"IEND", b"")
+    np.testing.assert_array_equal(load_image(png, "note.png"), np.zeros((64, 64, 3)))
+
+
+# --- the worker processes: plain bytes, results as they come, a time budget ------------------
+
+
+def slow_when_named_slow(monkeypatch) -> None:
+    """Worker processes (forked, so that they see the patch) take for ever over an image whose
+    file name starts with "slow"."""
+    real = workers.read_or_reason
+
+    def reading(source):
+        if isinstance(source, Path) and source.name.startswith("slow"):
+            time.sleep(3600)
+        return real(source)
+
+    monkeypatch.setattr(workers, "read_or_reason", reading)
+    monkeypatch.setattr(workers, "_start_method", lambda: "fork")
+
+
+def expected_outcomes(items, too_long=(), budget="1"):
+    found = []
+    for source, name in items:
+        if name in too_long:
+            found.append(f"{name}: took longer than the {budget} s allowed to decode one image")
+            continue
+        try:
+            found.append(load_image(source, name).tobytes())
+        except ImageError as e:
+            found.append(str(e))
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork is Linux's")
+def test_an_image_that_takes_too_long_ends_its_worker_and_the_rest_are_served(
+    monkeypatch, tmp_path
+):
+    slow_when_named_slow(monkeypatch)
+    monkeypatch.setattr(workers, "TIME_BUDGET", 1.0)
+    items = mixed_inputs(tmp_path, 3 * MIN_IMAGES_PER_PROCESS)
+    for at in (0, 9, 10):  # the first, and two in a row on one worker or two
+        slow = tmp_path / f"slow-{at}.png"
+        Image.new("RGB", (8, 8)).save(slow)
+        items.insert(at, (slow, slow.name))
+    expected = expected_outcomes(items, too_long={"slow-0.png", "slow-9.png", "slow-10.png"})
+
+    with reader(2, len(items)) as read:
+        got = list(read(items))
+
+    assert outcomes(got) == expected
+    assert all(r.flags.writeable for r in got if isinstance(r, np.ndarray))
+    assert multiprocessing.active_children() == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork is Linux's")
+def test_a_decoder_that_overruns_the_budget_is_ended_in_its_work(monkeypatch, tmp_path):
+    # 2,500 scans of a 8192 x 8192 JPEG, let through the bounds: libjpeg would take about a
+    # minute over them. Its worker is ended while libjpeg works, and the others are served.
+    monkeypatch.setattr(bounds, "MAX_SCANS", 10_000)
+    monkeypatch.setattr(workers, "TIME_BUDGET", 1.0)
+    monkeypatch.setattr(workers, "_start_method", lambda: "fork")
+    scans = tmp_path / "scans.jpg"
+    scans.write_bytes(many_scans_jpeg(8192, 2500))
+    items = mixed_inputs(tmp_path, 2 * MIN_IMAGES_PER_PROCESS)
+    items.insert(5, (scans, "scans.jpg"))
+    expected = expected_outcomes(items, too_long={"scans.jpg"})
+
+    started = time.monotonic()
+    with reader(2, len(items)) as read:
+        got = list(read(items))
+
+    assert outcomes(got) == expected
+    assert time.monotonic() - started < 30  # far less than the minute libjpeg would take
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork is Linux's")
+def test_the_workers_exchange_plain_bytes_never_a_pickle(monkeypatch, tmp_path):
+    # Any use of pickle over a pipe, here or in a (forked) worker, fails the reading.
+    from multiprocessing.connection import Connection
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a pickle crossed a pipe")
+
+    monkeypatch.setattr(Connection, "send", refuse)
+    monkeypatch.setattr(Connection, "recv", refuse)
+    monkeypatch.setattr(workers, "_start_method", lambda: "fork")
+    items = mixed_inputs(tmp_path, 3 * MIN_IMAGES_PER_PROCESS)
+    # A name that is not UTF-8, and a large image given as bytes (as from stdin).
+    odd = tmp_path / os.fsdecode(b"caf\xe9.png")
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(odd)
+    items.insert(3, (odd, str(odd)))
+    items.insert(4, (tmp_path / os.fsdecode(b"gone-\xff.png"), os.fsdecode(b"gone-\xff.png")))
+    big = io.BytesIO()
+    Image.fromarray(np.random.default_rng(5).integers(0, 256, (700, 700, 3), np.uint8)).save(
+        big, format="PNG", compress_level=0
+    )
+    items.insert(6, (big.getvalue(), "-"))
+    expected = expected_outcomes(items)
+
+    with reader(2, len(items)) as read:
+        got = list(read(items))
+
+    assert outcomes(got) == expected
+    assert os.fsdecode(b"gone-\xff.png: no such file") in expected
+
+
+def test_the_first_result_comes_before_more_images_are_taken_than_decide_on_the_workers(
+    tmp_path,
+):
+    # A list still being written (find | catclf predict -f -) is taken an image at a time:
+    # the first result must not wait for more images than decided on two workers.
+    items = [i for i in mixed_inputs(tmp_path, 4 * MIN_IMAGES_PER_PROCESS) if i[1] != "stdin"]
+    taken = 0
+
+    def listed():
+        nonlocal taken
+        for item in items:
+            taken += 1
+            yield item
+
+    with reader(2, len(items)) as read:
+        results = read(listed())
+        first = next(results)
+        assert taken <= 2 * MIN_IMAGES_PER_PROCESS
+        rest = list(results)
+
+    assert outcomes([first, *rest]) == expected_outcomes(items)
+
+
+def test_workers_started_from_a_thread_decode_too(tmp_path):
+    # With another thread running, the workers are not forked: they start from a new
+    # interpreter (the fork server), and are served all the same.
+    items = mixed_inputs(tmp_path, 2 * MIN_IMAGES_PER_PROCESS)
+    expected = expected_outcomes(items)
+    got: list[object] = []
+    thread = threading.Thread(target=lambda: got.extend(read_all(items)))
+    thread.start()
+    thread.join(timeout=120)
+    assert outcomes(got) == expected
+
+
+def read_all(items):
+    with reader(2, len(items)) as read:
+        return list(read(items))
+
+
+# --- threads and warnings: the library changes no global state -------------------------------
+
+
+def warned_by_pillow(folder: Path) -> list[Path]:
+    """Readable images over whose metadata Pillow warns as it decodes them."""
+    folder.mkdir(exist_ok=True)
+    build(folder)
+    names = ["tag-past-end.tif", "bad-mpo.jpg", "exif-past-end.jpg", "wrong-size.ico"]
+    return [folder / name for name in names]
+
+
+def test_pillow_warns_over_the_odd_images_through_the_library(tmp_path):
+    # The program's own filters decide what becomes of Pillow's warnings.
+    for path in warned_by_pillow(tmp_path):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert load_image(path).shape == (64, 64, 3)
+        assert caught, path
+
+
+def test_predict_proba_from_8_threads_changes_no_warning_filter(tmp_path):
+    from helpers import BUNDLED_MODEL
+
+    import catclf
+
+    odd = warned_by_pillow(tmp_path / "odd")
+    paths = [*odd, *sorted(SAMPLES.glob("*.png")), *sorted(SAMPLES.glob("*.jpg"))] * 2
+    model = catclf.load_model(BUNDLED_MODEL)
+    alone = model.predict_proba(paths)
+    filters = list(warnings.filters)
+
+    def predict(start: threading.Barrier, found: list[np.ndarray]) -> None:
+        start.wait()
+        found.append(model.predict_proba(paths))
+
+    for _ in range(8):
+        start = threading.Barrier(8)
+        found: list[np.ndarray] = []
+        threads = [threading.Thread(target=predict, args=(start, found)) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert warnings.filters == filters
+        assert len(found) == 8
+        for probabilities in found:
+            np.testing.assert_array_equal(probabilities, alone)
+
+    # The program's own warning is still shown: no filter ignores it.
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.warn("the program's own warning, after the threads", UserWarning, stacklevel=1)
+    assert [str(w.message) for w in shown] == ["the program's own warning, after the threads"]
+
+
+@pytest.mark.parametrize("action", ["default", "error"])
+def test_an_image_above_pillows_pixel_limit_is_refused_whatever_the_filters_say(tmp_path, action):
+    # A TGA (no header for catclf to read first) of 10,000 x 9,000: above Image.MAX_IMAGE_PIXELS
+    # (89,478,485), below twice it, where Pillow only warns. Its pixels are never read.
+    path = tmp_path / "big.tga"
+    path.write_bytes(struct.pack("<BBBHHBHHHHBB", 0, 0, 2, 0, 0, 0, 0, 0, 10_000, 9_000, 24, 0))
+    with warnings.catch_warnings():
+        warnings.simplefilter(action)
+        with pytest.raises(ImageError) as caught:
+            load_image(path)
+    assert str(caught.value).startswith(f"{path}: image too large to decode safely (")
