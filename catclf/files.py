@@ -19,16 +19,15 @@ import contextlib
 import errno
 import hashlib
 import os
-import signal
 import stat
 import tempfile
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from catclf import interrupts
 from catclf.errors import CatclfError, reason
 
 Writer = Callable[[Path], None]
@@ -65,7 +64,9 @@ def write_atomically(
                 raise fail(target, reason(e)) from e
         if check is not None:
             check()
-        with _signals_held():
+        # Interrupts wait while the files are renamed into place, so that files that belong
+        # together (a training and a test set) are all replaced or none is.
+        with interrupts.held():
             for (target, _), tmp in zip(writers, temps, strict=True):
                 try:
                     os.replace(tmp, target)
@@ -91,23 +92,6 @@ def _temporary(target: Path, fail: Failure) -> Path:
         raise fail(target, reason(e)) from e
     os.close(fd)
     return Path(name)
-
-
-@contextmanager
-def _signals_held() -> Iterator[None]:
-    """Ctrl-C, SIGTERM and SIGHUP wait while the files are renamed into place, so that files
-    that belong together (a training and a test set) are all replaced or none is."""
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not (
-        threading.main_thread()
-    ):
-        yield
-        return
-    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _file_mode(path: Path) -> int:

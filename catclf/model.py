@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import numpy as np
 from numpy.typing import NDArray
 
-from catclf import __version__, hdf5
+from catclf import __version__, hdf5, interrupts
 from catclf.errors import ImageError, ModelError, reason
 from catclf.files import check_file, write_atomically
 from catclf.images import CHANNELS, IMAGE_SIZE, N_X, PREPROCESSING, Pixels, to_columns
@@ -219,15 +219,20 @@ def load_model(path: PathLike) -> Model:
 
 def is_model(f: BinaryIO) -> bool:
     """Whether the open file is a catclf model: an HDF5 file whose format attribute says so.
-    Only that attribute is read; a file that is not HDF5, or is damaged, is not one."""
-    import h5py
-
+    Only that attribute is read, in a region interrupts wait for (`catclf.interrupts`); a
+    file that is not HDF5, or is damaged, is not one."""
     try:
-        with h5py.File(f, "r") as h5:
-            # Read as loading reads it: bounded, so that a huge attribute costs nothing.
-            return _text(h5, "format", Path(str(getattr(f, "name", "")))) == FORMAT
+        return interrupts.call_held(_says_model, f)
     except (ModelError, OSError, RuntimeError, KeyError, ValueError, TypeError):
         return False
+
+
+def _says_model(f: BinaryIO) -> bool:
+    import h5py
+
+    with h5py.File(f, "r") as h5:
+        # Read as loading reads it: bounded, so that a huge attribute costs nothing.
+        return _text(h5, "format", Path(str(getattr(f, "name", "")))) == FORMAT
 
 
 def check_target(path: Path, *, force: bool = False, inputs: Sequence[Path] = ()) -> Path:
@@ -269,45 +274,54 @@ def save(model: Model, path: Path, *, force: bool = False, inputs: Sequence[Path
 
 
 def _write(model: Model, path: Path) -> None:
-    import h5py
+    """The model into a new HDF5 file at path, in one region that interrupts wait for, by
+    `hdf5.write`, which a full disk cannot crash."""
+    hdf5.write(path, lambda f: _fill(model, f))
 
-    with h5py.File(path, "w") as f:
-        f.create_dataset("w", data=np.asarray(model.w, dtype=np.float64).reshape(N_X, 1))
-        f.create_dataset("b", data=np.float64(model.b))
-        f.create_dataset("costs", data=np.asarray(model.costs, dtype=np.float64))
-        a = f.attrs
-        a["format"] = FORMAT
-        a["format_version"] = FORMAT_VERSION
-        a["image_size"] = IMAGE_SIZE
-        a["channels"] = CHANNELS
-        a["classes"] = list(model.classes)
-        a["preprocessing"] = model.preprocessing
-        a["learning_rate"] = model.settings.learning_rate
-        a["num_iterations"] = model.settings.num_iterations
-        a["l2"] = model.settings.l2
-        a["final_cost"] = model.final_cost
-        a["train_examples"] = model.train_examples
-        a["train_accuracy"] = model.train_accuracy
-        a["test_examples"] = model.test_examples
-        a["test_accuracy"] = math.nan if model.test_accuracy is None else model.test_accuracy
-        a["validation_examples"] = model.validation_examples
-        a["validation_accuracy"] = _or_nan(model.validation_accuracy)
-        a["validation_cost"] = _or_nan(model.validation_cost)
-        a["train_data"] = model.train_data
-        a["catclf_version"] = model.catclf_version
-        a["created"] = model.created
-        if model.solver:
-            a["solver"] = model.solver
+
+def _fill(model: Model, f: Any) -> None:
+    """The model into f, a new h5py File."""
+    f.create_dataset("w", data=np.asarray(model.w, dtype=np.float64).reshape(N_X, 1))
+    f.create_dataset("b", data=np.float64(model.b))
+    f.create_dataset("costs", data=np.asarray(model.costs, dtype=np.float64))
+    a = f.attrs
+    a["format"] = FORMAT
+    a["format_version"] = FORMAT_VERSION
+    a["image_size"] = IMAGE_SIZE
+    a["channels"] = CHANNELS
+    a["classes"] = list(model.classes)
+    a["preprocessing"] = model.preprocessing
+    a["learning_rate"] = model.settings.learning_rate
+    a["num_iterations"] = model.settings.num_iterations
+    a["l2"] = model.settings.l2
+    a["final_cost"] = model.final_cost
+    a["train_examples"] = model.train_examples
+    a["train_accuracy"] = model.train_accuracy
+    a["test_examples"] = model.test_examples
+    a["test_accuracy"] = math.nan if model.test_accuracy is None else model.test_accuracy
+    a["validation_examples"] = model.validation_examples
+    a["validation_accuracy"] = _or_nan(model.validation_accuracy)
+    a["validation_cost"] = _or_nan(model.validation_cost)
+    a["train_data"] = model.train_data
+    a["catclf_version"] = model.catclf_version
+    a["created"] = model.created
+    if model.solver:
+        a["solver"] = model.solver
 
 
 def load(path: Path) -> Model:
-    """Read and check a model file. Raises ModelError saying what is wrong with it."""
-    import h5py
-
+    """Read and check a model file, in one region that interrupts wait for
+    (`catclf.interrupts`). Raises ModelError saying what is wrong with it."""
     if not path.exists():
         raise ModelError(f"{path}: no such model file")
     if not path.is_file():
         raise ModelError(f"{path}: not a file, expected a catclf model (.h5)")
+    return interrupts.call_held(_load, path)
+
+
+def _load(path: Path) -> Model:
+    import h5py
+
     try:
         f = h5py.File(path, "r")
     except OSError as e:
