@@ -254,10 +254,19 @@ def check_target(path: Path, *, force: bool = False, inputs: Sequence[Path] = ()
     )
 
 
-def save(model: Model, path: Path, *, force: bool = False, inputs: Sequence[Path] = ()) -> Path:
+def save(
+    model: Model,
+    path: Path,
+    *,
+    force: bool = False,
+    inputs: Sequence[Path] = (),
+    on_saved: Callable[[], None] | None = None,
+) -> Path:
     """Write model to path atomically: a temporary file in the same folder, then a rename.
     What is at path is checked as check_target does, again just before the rename. Returns
-    the file written: path, or the model a link at path leads to."""
+    the file written: path, or the model a link at path leads to. on_saved() is called as
+    soon as the model is in place, before an interrupt that came meanwhile is raised (see
+    `catclf.files.write_atomically`)."""
 
     target = check_target(path, force=force, inputs=inputs)
 
@@ -269,6 +278,7 @@ def save(model: Model, path: Path, *, force: bool = False, inputs: Sequence[Path
         [(target, lambda tmp: _write(model, tmp))],
         lambda target, why: ModelError(f"{target}: cannot write the model ({why})"),
         check=unchanged,
+        on_saved=on_saved,
     )
     return target
 
