@@ -31,7 +31,9 @@ from catclf import options, reporting, views
 from catclf.entry import (
     exit_status,
     handle_signals,
+    interrupt_behind,
     keep_standard_streams_open,
+    now_saved,
     say_stopped,
 )
 from catclf.errors import CatclfError, ImageError, TrainingDiverged, reason
@@ -123,7 +125,8 @@ UsageError.show = _show_usage_error
 def reports_errors(*, saves: bool) -> Callable[[F], F]:
     """Turn the project's errors and interrupts into one line on stderr and an exit status.
 
-    saves: the command writes files, so that an interrupt says none was left behind.
+    saves: the command writes files, so that an interrupt says none was left behind, or,
+    once they are in place, what was saved (see `catclf.entry.now_saved`).
     """
 
     def decorate(command: F) -> F:
@@ -145,9 +148,16 @@ def reports_errors(*, saves: bool) -> Callable[[F], F]:
             except CatclfError as e:
                 error(str(e))
                 raise typer.Exit(EXIT_ERROR) from None
-            except KeyboardInterrupt as e:
-                say_stopped(e, saves)
-                raise typer.Exit(exit_status(e)) from None
+            except (KeyboardInterrupt, RuntimeError) as e:
+                # RuntimeError: Python 3.11 wraps an interrupt that comes as a class is made
+                # (a module imported), in a descriptor's __set_name__.
+                stop = interrupt_behind(e)
+                if stop is None:
+                    raise
+                # Stopped now: results not yet written are dropped, not waited on.
+                _discard_stdout()
+                say_stopped(stop, saves)
+                raise typer.Exit(exit_status(stop)) from None
             except reporting.OutputClosed:
                 # The reader of the results has gone: stop quietly, with the status of a
                 # command that SIGPIPE ends, as shell tools do.
@@ -295,7 +305,8 @@ def train(
             )
         except TrainingDiverged as e:
             raise TrainingDiverged(f"{e}; {DIVERGED_ADVICE}; no model was saved") from e
-    model_file.save(trained, out, force=force, inputs=inputs)
+    saved = f"the model was saved to {out}"
+    model_file.save(trained, out, force=force, inputs=inputs, on_saved=lambda: now_saved(saved))
     for said in training.cost_warnings(trained):
         warn(said)
     summary = {
@@ -307,7 +318,7 @@ def train(
         "streamed": how.streamed,
         "seconds": round(time.perf_counter() - started, 3),
     }
-    with _summary_after_saving(f"the model was saved to {out}"):
+    with _summary_after_saving(saved):
         if as_json:
             emit_json(summary)
         else:
@@ -387,6 +398,7 @@ def prepare(
     from catclf import prepare as preparing
 
     started = time.perf_counter()
+    saved = f"the data files were saved in {out}"
     with _bars(is_terminal(sys.stderr) and not quiet, None if quiet else data) as progress:
         done = preparing.prepare(
             data,
@@ -399,11 +411,12 @@ def prepare(
             memory_limit=_memory_limit(memory_limit),
             force=force,
             progress=progress,
+            on_saved=lambda: now_saved(saved),
         )
     _note_skipped(done.photos.skipped)
     if done.removed is not None and not quiet:
         note(f"removed {done.removed}, the test set of an earlier run")
-    with _summary_after_saving(f"the data files were saved in {out}"):
+    with _summary_after_saving(saved):
         if as_json:
             emit_json({**done.as_dict(), "seconds": round(time.perf_counter() - started, 3)})
         else:
@@ -548,7 +561,11 @@ def sweep(
         raise TrainingDiverged("training diverged in every run; try smaller rates")
     if out is not None:
         pictures = {CURVES: plots.learning_curves(*views.curves(runs))}
-        for path in report.write_files(out, pictures, force=force, inputs=inputs):
+        saved = f"the learning curves were saved in {out}"
+        written = report.write_files(
+            out, pictures, force=force, inputs=inputs, on_saved=lambda: now_saved(saved)
+        )
+        for path in written:
             if not quiet:
                 note(f"wrote {path}")
 
@@ -670,11 +687,16 @@ def report(
         if not quiet:
             note(f"scoring {labelled.origin}: {labelled.describe()}")
     made = reports.build(classifier, model_name, labelled)
+    saved = f"the report was saved in {out}"
     written = reports.write_files(
-        out, made.files, replaces=tuple(reports.WHAT), force=force, inputs=inputs
+        out,
+        made.files,
+        replaces=tuple(reports.WHAT),
+        force=force,
+        inputs=inputs,
+        on_saved=lambda: now_saved(saved),
     )
-
-    with _summary_after_saving(f"the report was saved in {out}"):
+    with _summary_after_saving(saved):
         views.report_written(out, made, written, labelled, as_json=as_json, quiet=quiet)
 
 
@@ -909,14 +931,15 @@ def main() -> None:
         sys.exit(EXIT_ERROR)
     try:
         app(prog_name="catclf")
-    except SystemExit as e:
-        stop = _interrupt_behind(e)
-        if stop is None:
+    except BaseException as e:
+        stop = interrupt_behind(e)
+        if stop is not None:
+            # It came while typer made or read the command line, before any command ran
+            # (commands report their own).
+            say_stopped(stop, saves=True)
+            sys.exit(exit_status(stop))
+        if not isinstance(e, Exception):
             raise
-        # It came while typer read the command line, before any command ran.
-        say_stopped(stop, saves=True)
-        sys.exit(exit_status(stop))
-    except Exception as e:
         failed = str(e) if isinstance(e, reporting.OutputFailed) else None
         if isinstance(e, OSError) and _raised_in_typer(e):  # its own output: --help
             failed = f"stdout: cannot write the results ({reason(e)})"
@@ -937,15 +960,3 @@ def _raised_in_typer(e: BaseException) -> bool:
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
     return tb is not None and str(tb.tb_frame.f_globals.get("__name__", "")).startswith("typer")
-
-
-def _interrupt_behind(e: BaseException) -> KeyboardInterrupt | None:
-    """The interrupt behind an exit, followed as a traceback shows causes: one that typer
-    turned into status 130 by itself, whatever the signal (reports_errors hides the
-    interrupts it has handled)."""
-    seen: BaseException | None = e
-    while seen is not None:
-        if isinstance(seen, KeyboardInterrupt):
-            return seen
-        seen = seen.__cause__ or (None if seen.__suppress_context__ else seen.__context__)
-    return None
