@@ -137,14 +137,24 @@ def say_stopped(stop: KeyboardInterrupt, saves: bool) -> None:
         pass
 
 
-def main() -> None:
-    """The `catclf` command."""
+def main(held: object = None) -> None:
+    """The `catclf` command. held is the signal mask to restore once the handlers are set,
+    when the caller blocked the signals until then (`python -m catclf` does)."""
     try:
-        handle_signals()
-        keep_standard_streams_open()
-        from catclf.cli import main as run
+        try:
+            handle_signals()
+            if held is not None:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)  # one that came is raised
+            keep_standard_streams_open()
+            from catclf.cli import main as run
 
-        run()
+            run()
+        finally:
+            # Done: what is left is the interpreter's own clean-up, where a handler that
+            # raises could only have its exception printed. A signal now waits for the end
+            # of the process, which has done its work.
+            if hasattr(signal, "pthread_sigmask"):
+                signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
     except SystemExit as e:
         if e.code in STOPPED_STATUSES:
             _exit_stopped(int(e.code))
