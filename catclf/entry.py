@@ -32,11 +32,12 @@ NOTHING_SAVED = "nothing was saved"
 class Stopped(KeyboardInterrupt):
     """A signal caught by catclf's handler (`handle_signals`), raised where the program is,
     so that the same clean-up runs as for Ctrl-C. saved says what the command had saved
-    when it came ("the model was saved to model.h5"), or is empty."""
+    when it came ("the model was saved to model.h5"), or is empty; silenced, the signals
+    ignored from then on."""
 
-    def __init__(self, signum: int, saved: str = "") -> None:
+    def __init__(self, signum: int, saved: str = "", silenced: tuple[int, ...] = ()) -> None:
         super().__init__(signum)
-        self.signum, self.saved = signum, saved
+        self.signum, self.saved, self.silenced = signum, saved, silenced
 
 
 def signal_number(stop: KeyboardInterrupt) -> int:
@@ -73,10 +74,10 @@ class _Handler:
 
             signal.pthread_kill(threading.get_ident(), signum)
             return
-        for number in HANDLED:
-            if isinstance(signal.getsignal(number), _Handler):
-                signal.signal(number, signal.SIG_IGN)
-        raise Stopped(signum, self.saved)
+        silenced = tuple(n for n in HANDLED if isinstance(signal.getsignal(n), _Handler))
+        for number in silenced:
+            signal.signal(number, signal.SIG_IGN)
+        raise Stopped(signum, self.saved, silenced)
 
 
 def _held(signum: int) -> bool:
@@ -88,10 +89,31 @@ def _held(signum: int) -> bool:
 
 def handle_signals() -> None:
     """Make SIGINT, SIGTERM and SIGHUP raise Stopped, once (see `_Handler`). One that catclf
-    was started with ignored (nohup, a background job) stays ignored."""
+    was started with ignored (nohup, a background job) stays ignored. One raised where
+    Python can only print it is raised again (see `_raise_again`)."""
     for number in HANDLED:
         if signal.getsignal(number) != signal.SIG_IGN:
             signal.signal(number, _Handler())
+    sys.unraisablehook = _raise_again
+
+
+def _raise_again(unraisable: "sys.UnraisableHookArgs") -> None:
+    """sys.unraisablehook: Stopped, raised where Python can only print an exception and drop
+    it (a weakref callback or a finalizer, such as runs as an import's lock is let go),
+    is sent again a moment later, to be raised where it stops the command; anything else
+    is reported as Python reports it."""
+    stop = unraisable.exc_value
+    if not isinstance(stop, Stopped):
+        sys.__unraisablehook__(unraisable)
+        return
+    for number in stop.silenced:
+        signal.signal(number, _Handler(stop.saved))
+    import threading
+
+    # From another thread, to this one: sent from here, it would be raised here again.
+    again = threading.Timer(0.001, signal.pthread_kill, (threading.get_ident(), stop.signum))
+    again.daemon = True
+    again.start()
 
 
 def now_saved(saved: str) -> None:

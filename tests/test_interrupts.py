@@ -181,3 +181,43 @@ def test_a_signal_another_thread_receives_is_raised_as_the_region_ends(
             process.kill()
             process.wait()
     assert (out, err) == (f"stopped by Stopped {int(signal_number)}\n", "")
+
+
+# A signal whose handler raises inside a weakref callback or a finalizer outside any held
+# region (as an import lets go of its lock, say): Python prints the exception and drops
+# it, and the command line sends the signal again, to be raised where it stops the run.
+RAISED_IN_A_FINALIZER = """
+import os, sys, time, weakref
+from catclf import entry
+
+entry.handle_signals()
+
+
+class Thing:
+    pass
+
+
+try:
+    thing = Thing()
+    weakref.finalize(thing, os.kill, os.getpid(), int(sys.argv[1]))
+    del thing  # the handler runs in the finalizer, as the signal is sent
+    for _ in range(1000):
+        time.sleep(0.01)
+    print("not stopped", flush=True)
+except KeyboardInterrupt as stop:
+    print(f"stopped by {type(stop).__name__} {stop.signum}", flush=True)
+"""
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_raised_in_a_finalizer_is_raised_again_where_it_stops_the_run(
+    tmp_path, signal_number
+):
+    done = subprocess.run(
+        [sys.executable, "-c", RAISED_IN_A_FINALIZER, str(int(signal_number))],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (done.stdout, done.stderr) == (f"stopped by Stopped {int(signal_number)}\n", "")
