@@ -10,6 +10,7 @@ moment is as short as it can be.
 
 import os
 import sys
+from types import CodeType, FrameType
 
 try:
     # The C module behind `signal`, which Python imported as it started; `signal` itself
@@ -65,14 +66,19 @@ class _Handler:
     def __init__(self, saved: str = "") -> None:
         self.saved = saved
 
-    def __call__(self, signum: int, frame: object) -> None:
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
         if _held(signum):
             # The main thread holds it (catclf.interrupts) and the system gave it to another
             # thread: made pending for the main thread again, which takes it as the held
             # region ends. Python runs handlers in the main thread, as this one runs.
-            import threading
+            import _thread
 
-            signal.pthread_kill(threading.get_ident(), signum)
+            signal.pthread_kill(_thread.get_ident(), signum)
+            return
+        if _within(frame, _raise_again.__code__):
+            # Sent again by _raise_again before it has returned: raised there, it would be
+            # printed and dropped once more.
+            _send_again(signum)
             return
         silenced = tuple(n for n in HANDLED if isinstance(signal.getsignal(n), _Handler))
         for number in silenced:
@@ -108,12 +114,31 @@ def _raise_again(unraisable: "sys.UnraisableHookArgs") -> None:
         return
     for number in stop.silenced:
         signal.signal(number, _Handler(stop.saved))
-    import threading
+    _send_again(stop.signum)
 
-    # From another thread, to this one: sent from here, it would be raised here again.
-    again = threading.Timer(0.001, signal.pthread_kill, (threading.get_ident(), stop.signum))
-    again.daemon = True
-    again.start()
+
+def _send_again(signum: int) -> None:
+    """Have signum sent to this thread again in a millisecond, from another thread: sent
+    from here, it would come at once, here. The thread is started without waiting for it."""
+    import _thread
+
+    _thread.start_new_thread(_send_later, (_thread.get_ident(), signum))
+
+
+def _send_later(ident: int, signum: int) -> None:
+    import time
+
+    time.sleep(0.001)
+    signal.pthread_kill(ident, signum)
+
+
+def _within(frame: FrameType | None, code: CodeType) -> bool:
+    """Whether frame, or a frame that called it, runs code."""
+    while frame is not None:
+        if frame.f_code is code:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def now_saved(saved: str) -> None:

@@ -4,7 +4,6 @@ handler, which honours a signal once, after the region it came in."""
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import subprocess
 import sys
@@ -30,11 +29,17 @@ def blocked(signal_number):
     return signal_number in signal.pthread_sigmask(signal.SIG_BLOCK, ())
 
 
+def signal_here(signal_number):
+    # To this thread: the test process may run others, to which the system would give a
+    # signal sent to the process while this thread holds it.
+    signal.pthread_kill(threading.get_ident(), signal_number)
+
+
 def test_a_signal_waits_for_the_region_and_is_handled_as_it_ends():
     events = []
     with handler(signal.SIGTERM, lambda n, f: events.append("handled")):
         with interrupts.held():
-            os.kill(os.getpid(), signal.SIGTERM)
+            signal_here(signal.SIGTERM)
             events.append("region goes on")
         events.append("after the region")
     assert events == ["region goes on", "handled", "after the region"]
@@ -47,7 +52,7 @@ def test_an_interrupt_is_raised_where_the_region_ends_and_the_mask_is_restored()
     went_on = False
     with handler(signal.SIGINT, interrupt), pytest.raises(KeyboardInterrupt), interrupts.held():
         assert blocked(signal.SIGINT) and blocked(signal.SIGTERM) and blocked(signal.SIGHUP)
-        os.kill(os.getpid(), signal.SIGINT)
+        signal_here(signal.SIGINT)
         went_on = True
     assert went_on
     assert not blocked(signal.SIGINT)
@@ -58,7 +63,7 @@ def test_regions_nest_and_the_signal_waits_for_the_outermost():
     with handler(signal.SIGTERM, lambda n, f: events.append("handled")):
         with interrupts.held():
             with interrupts.held():
-                os.kill(os.getpid(), signal.SIGTERM)
+                signal_here(signal.SIGTERM)
             events.append("inner region ended")
         events.append("outer region ended")
     assert events == ["inner region ended", "handled", "outer region ended"]
