@@ -7,7 +7,8 @@
 2  a usage error: unknown option, bad value
 3  predict --exit-code: every image was scored and at least one is not a cat
 130, 143, 129  interrupted by Ctrl-C (SIGINT), SIGTERM or SIGHUP (a closed terminal); a
-               command that writes files leaves none, whole or partial ("nothing was saved")
+               command that writes files leaves none, whole or partial ("nothing was saved"),
+               or, once they are in place, says what was saved
 141  stdout was closed by its reader (as `catclf predict dir | head -1` does); no message
 
 A command that saves files and then cannot write its summary exits 0: its files are saved.
