@@ -658,10 +658,9 @@ def write_hdf5(
     {prefix}_x uint8 (m, 64, 64, 3) and {prefix}_y int64 (m,) in gzip-compressed chunks
     of WRITE_CHUNK images; list_classes (2,) bytes [negative, positive]; {prefix}_paths
     (m,) the paths, as the file system's bytes (UTF-8 for any name that is valid UTF-8);
-    attrs as file attributes. progress(n) is told of every n images written. The file (created,
-    or emptied) is written in place, a chunk of images per region that
-    interrupts wait for (`catclf.hdf5.Writing`): use `catclf.files.write_atomically` around
-    it.
+    attrs as file attributes. progress(n) is told of every n images written. The file
+    (created, or emptied) is written in place, a chunk of images per region that interrupts
+    wait for (`catclf.hdf5.Writing`): use `catclf.files.write_atomically` around it.
     """
     m = data.m
     images = data.images  # once: of a set left in its file, each use reads it all

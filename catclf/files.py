@@ -133,7 +133,7 @@ def locked(folder: Path) -> Iterator[None]:
     """
     try:
         import fcntl
-    except ImportError:  # not on Windows
+    except ImportError:  # Windows, which has no flock
         yield
         return
     try:

@@ -21,6 +21,7 @@ of HDF5 work, reading or writing, runs in a region that interrupts wait for
 
 from __future__ import annotations
 
+import errno
 import io
 import itertools
 import math
@@ -434,7 +435,10 @@ class _Output(io.RawIOBase):
             try:
                 done = 0
                 while done < len(view):
-                    done += os.pwrite(self.fd, view[done:], self.position + done)
+                    wrote = os.pwrite(self.fd, view[done:], self.position + done)
+                    if wrote == 0:  # a file that takes no more, without saying why
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                    done += wrote
             except OSError as e:
                 self.failed = OSError(e.errno, e.strerror)
         self.position += len(view)

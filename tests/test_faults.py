@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
+import json
 import os
 import pickle
 import re
@@ -245,11 +247,7 @@ def test_a_signal_while_evaluate_reads_hdf5_stops_it(
     tmp_path, sets, call, signal_number, status, said
 ):
     process = hooked(
-        "evaluate",
-        sets["course"],
-        "-m",
-        sets["model"],
-        "-q",
+        *["evaluate", sets["course"], "-m", sets["model"], "-q"],
         cwd=tmp_path,
         hook=tmp_path / "hook",
         target=FILE_DIES[0],
@@ -267,14 +265,9 @@ def test_a_signal_while_evaluate_reads_hdf5_stops_it(
 def test_a_signal_while_report_reads_hdf5_writes_no_report(
     tmp_path, sets, call, signal_number, status, said
 ):
+    report = ["report", "--out", "report", sets["course"], "-m", sets["model"], "-q"]
     process = hooked(
-        "report",
-        "--out",
-        "report",
-        sets["course"],
-        "-m",
-        sets["model"],
-        "-q",
+        *report,
         cwd=tmp_path,
         hook=tmp_path / "hook",
         target=FILE_DIES[0],
@@ -324,9 +317,6 @@ def test_a_signal_at_any_moment_of_streamed_training_stops_it(
 
 def listed(folder):
     """The file list of folder, checked against the files: each recorded as it is."""
-    import hashlib
-    import json
-
     records = json.loads((folder / FILE_LIST).read_text())["files"]
     for name, record in records.items():
         data = (folder / name).read_bytes()
@@ -368,13 +358,7 @@ def test_a_signal_as_train_renames_its_model_says_it_was_saved(
 ):
     shutil.copy(sets["model"], tmp_path / "model.h5")
     process = hooked(
-        "train",
-        sets["course"],
-        "-n",
-        "3",
-        "--memory-limit",
-        "20MB",
-        "-q",
+        *["train", sets["course"], "-n", "3", "--memory-limit", "8MB", "-q"],
         cwd=tmp_path,
         hook=tmp_path / "hook",
         target="os:replace",
@@ -681,12 +665,7 @@ def test_a_report_written_into_a_folder_another_has_just_written_leaves_one_repo
     # With data, a report has a confusion matrix; without, none: never one report's page
     # beside the other's matrix.
     later = hooked(
-        "report",
-        "--out",
-        "report",
-        "-m",
-        sets["model"],
-        "-q",
+        *["report", "--out", "report", "-m", sets["model"], "-q"],
         cwd=tmp_path,
         hook=tmp_path / "hook",
         target="catclf.files:write_atomically",
