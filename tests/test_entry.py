@@ -254,6 +254,20 @@ def test_a_signal_while_the_command_line_is_imported(
 
 
 @pytest.mark.parametrize(("signal_number", "status", "said"), SIGNALS, ids=lambda v: str(v))
+def test_a_signal_before_python_m_catclf_has_set_its_handlers(
+    tmp_path, signal_number, status, said
+):
+    # As catclf.entry is imported, before main has set the handlers: __main__ holds the
+    # signals until then.
+    code, out, err = signalled_on_import(
+        "catclf.entry", signal_number, "train", "-n", "10", cwd=tmp_path
+    )
+    assert (code, out) == (status, "")
+    assert err == f"catclf: {said}; nothing was saved\n"
+    assert list(tmp_path.iterdir()) == [tmp_path / "hook"]
+
+
+@pytest.mark.parametrize(("signal_number", "status", "said"), SIGNALS, ids=lambda v: str(v))
 def test_a_signal_while_the_options_are_read(tmp_path, signal_number, status, said):
     # --memory-limit is checked by a callback that imports catclf.memory, while typer reads
     # the options, before the command runs.
