@@ -109,7 +109,7 @@ def _raise_again(unraisable: "sys.UnraisableHookArgs") -> None:
     is sent again a moment later, to be raised where it stops the command; anything else
     is reported as Python reports it."""
     stop = unraisable.exc_value
-    if not isinstance(stop, Stopped):
+    if not isinstance(stop, Stopped) or not hasattr(signal, "pthread_kill"):
         sys.__unraisablehook__(unraisable)
         return
     for number in stop.silenced:
