@@ -15,10 +15,11 @@ Every failure is a `catclf.CatclfError`. The course's own functions, under the c
 names, are in `catclf.logistic`.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import TYPE_CHECKING, Any
+# This module imports nothing as it is imported, not even the standard library: it runs
+# before `python -m catclf` can set its signal handlers (catclf.entry), and the shorter
+# that moment, the rarer a Ctrl-C that Python reports with a traceback. mypy takes any
+# name TYPE_CHECKING as typing's own.
+TYPE_CHECKING = False
 
 __version__ = "1.0.0"
 
@@ -83,9 +84,11 @@ if TYPE_CHECKING:
     from catclf.validation import CrossValidation, cross_validate
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name not in _PUBLIC:
         raise AttributeError(f"module 'catclf' has no attribute {name!r}")
+    import importlib  # here: see the top of this module
+
     return getattr(importlib.import_module(_PUBLIC[name]), name)
 
 

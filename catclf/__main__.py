@@ -1,6 +1,20 @@
-"""`python -m catclf`: the same command as `catclf`."""
+"""`python -m catclf`: the same command as `catclf`.
 
-from catclf.entry import main
+Python has run the package front, which imports nothing. Until catclf.entry.main has set
+the signal handlers, Python's own would print a traceback for Ctrl-C: the signals are
+blocked here (with `_signal`, the C module behind `signal`, which Python imported as it
+started) and wait for main, which raises one that came as any other.
+"""
 
 if __name__ == "__main__":
-    main()
+    try:
+        import _signal
+
+        held = _signal.pthread_sigmask(
+            _signal.SIG_BLOCK, (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP)
+        )
+    except (ImportError, AttributeError):  # a Python without them
+        held = None
+    from catclf.entry import main
+
+    main(held)

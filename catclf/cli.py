@@ -7,7 +7,8 @@
 2  a usage error: unknown option, bad value
 3  predict --exit-code: every image was scored and at least one is not a cat
 130, 143, 129  interrupted by Ctrl-C (SIGINT), SIGTERM or SIGHUP (a closed terminal); a
-               command that writes files leaves none, whole or partial ("nothing was saved")
+               command that writes files leaves none, whole or partial ("nothing was saved"),
+               or, once they are in place, says what was saved
 141  stdout was closed by its reader (as `catclf predict dir | head -1` does); no message
 
 A command that saves files and then cannot write its summary exits 0: its files are saved.
@@ -32,7 +33,9 @@ from catclf import options, reporting, views
 from catclf.entry import (
     exit_status,
     handle_signals,
+    interrupt_behind,
     keep_standard_streams_open,
+    now_saved,
     say_stopped,
 )
 from catclf.errors import CatclfError, ImageError, TrainingDiverged, reason
@@ -124,7 +127,8 @@ UsageError.show = _show_usage_error
 def reports_errors(*, saves: bool) -> Callable[[F], F]:
     """Turn the project's errors and interrupts into one line on stderr and an exit status.
 
-    saves: the command writes files, so that an interrupt says none was left behind.
+    saves: the command writes files, so that an interrupt says none was left behind, or,
+    once they are in place, what was saved (see `catclf.entry.now_saved`).
     """
 
     def decorate(command: F) -> F:
@@ -146,9 +150,16 @@ def reports_errors(*, saves: bool) -> Callable[[F], F]:
             except CatclfError as e:
                 error(str(e))
                 raise typer.Exit(EXIT_ERROR) from None
-            except KeyboardInterrupt as e:
-                say_stopped(e, saves)
-                raise typer.Exit(exit_status(e)) from None
+            except (KeyboardInterrupt, RuntimeError) as e:
+                # RuntimeError: Python 3.11 wraps an interrupt that comes as a class is made
+                # (a module imported), in a descriptor's __set_name__.
+                stop = interrupt_behind(e)
+                if stop is None:
+                    raise
+                # Stopped now: results not yet written are dropped, not waited on.
+                _discard_stdout()
+                say_stopped(stop, saves)
+                raise typer.Exit(exit_status(stop)) from None
             except reporting.OutputClosed:
                 # The reader of the results has gone: stop quietly, with the status of a
                 # command that SIGPIPE ends, as shell tools do.
@@ -296,7 +307,8 @@ def train(
             )
         except TrainingDiverged as e:
             raise TrainingDiverged(f"{e}; {DIVERGED_ADVICE}; no model was saved") from e
-    model_file.save(trained, out, force=force, inputs=inputs)
+    saved = f"the model was saved to {out}"
+    model_file.save(trained, out, force=force, inputs=inputs, on_saved=lambda: now_saved(saved))
     for said in training.cost_warnings(trained):
         warn(said)
     summary = {
@@ -308,7 +320,7 @@ def train(
         "streamed": how.streamed,
         "seconds": round(time.perf_counter() - started, 3),
     }
-    with _summary_after_saving(f"the model was saved to {out}"):
+    with _summary_after_saving(saved):
         if as_json:
             emit_json(summary)
         else:
@@ -388,6 +400,7 @@ def prepare(
     from catclf import prepare as preparing
 
     started = time.perf_counter()
+    saved = f"the data files were saved in {out}"
     with _bars(is_terminal(sys.stderr) and not quiet, None if quiet else data) as progress:
         done = preparing.prepare(
             data,
@@ -400,11 +413,12 @@ def prepare(
             memory_limit=_memory_limit(memory_limit),
             force=force,
             progress=progress,
+            on_saved=lambda: now_saved(saved),
         )
     _note_skipped(done.photos.skipped)
     if done.removed is not None and not quiet:
         note(f"removed {done.removed}, the test set of an earlier run")
-    with _summary_after_saving(f"the data files were saved in {out}"):
+    with _summary_after_saving(saved):
         if as_json:
             emit_json({**done.as_dict(), "seconds": round(time.perf_counter() - started, 3)})
         else:
@@ -549,7 +563,11 @@ def sweep(
         raise TrainingDiverged("training diverged in every run; try smaller rates")
     if out is not None:
         pictures = {CURVES: plots.learning_curves(*views.curves(runs))}
-        for path in report.write_files(out, pictures, force=force, inputs=inputs):
+        saved = f"the learning curves were saved in {out}"
+        written = report.write_files(
+            out, pictures, force=force, inputs=inputs, on_saved=lambda: now_saved(saved)
+        )
+        for path in written:
             if not quiet:
                 note(f"wrote {path}")
 
@@ -674,11 +692,16 @@ def report(
     for said in made.not_drawn:
         if not quiet:
             note(said)
+    saved = f"the report was saved in {out}"
     written = reports.write_files(
-        out, made.files, replaces=tuple(reports.WHAT), force=force, inputs=inputs
+        out,
+        made.files,
+        replaces=tuple(reports.WHAT),
+        force=force,
+        inputs=inputs,
+        on_saved=lambda: now_saved(saved),
     )
-
-    with _summary_after_saving(f"the report was saved in {out}"):
+    with _summary_after_saving(saved):
         views.report_written(out, made, written, labelled, as_json=as_json, quiet=quiet)
 
 
@@ -919,14 +942,15 @@ def main() -> None:
         sys.exit(EXIT_ERROR)
     try:
         app(prog_name="catclf")
-    except SystemExit as e:
-        stop = _interrupt_behind(e)
-        if stop is None:
+    except BaseException as e:
+        stop = interrupt_behind(e)
+        if stop is not None:
+            # It came while typer made or read the command line, before any command ran
+            # (commands report their own).
+            say_stopped(stop, saves=True)
+            sys.exit(exit_status(stop))
+        if not isinstance(e, Exception):
             raise
-        # It came while typer read the command line, before any command ran.
-        say_stopped(stop, saves=True)
-        sys.exit(exit_status(stop))
-    except Exception as e:
         failed = str(e) if isinstance(e, reporting.OutputFailed) else None
         if isinstance(e, OSError) and _raised_in_typer(e):  # its own output: --help
             failed = f"stdout: cannot write the results ({reason(e)})"
@@ -947,15 +971,3 @@ def _raised_in_typer(e: BaseException) -> bool:
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
     return tb is not None and str(tb.tb_frame.f_globals.get("__name__", "")).startswith("typer")
-
-
-def _interrupt_behind(e: BaseException) -> KeyboardInterrupt | None:
-    """The interrupt behind an exit, followed as a traceback shows causes: one that typer
-    turned into status 130 by itself, whatever the signal (reports_errors hides the
-    interrupts it has handled)."""
-    seen: BaseException | None = e
-    while seen is not None:
-        if isinstance(seen, KeyboardInterrupt):
-            return seen
-        seen = seen.__cause__ or (None if seen.__suppress_context__ else seen.__context__)
-    return None

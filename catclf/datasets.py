@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 from numpy.typing import NDArray
 
-from catclf import hdf5
+from catclf import hdf5, interrupts
 from catclf.errors import DataError, ImageError, ParameterError, reason
 from catclf.images import (
     CHANNELS,
@@ -41,8 +41,10 @@ GZIP_LEVEL = 4
 Progress = Callable[[int], None]
 LABEL_ROWS = 1 << 16
 # Images read from a file at a time, at most: 12 MB of pixels, enough to make each read
-# cheap next to the arithmetic on it.
+# cheap next to the arithmetic on it, and few enough that an interrupt, which waits for a
+# read to end, is honoured within a few tens of milliseconds.
 MAX_READ_ROWS = 1024
+TAKE_ROWS = 16  # images picked one by one from a file per opening of it: 16 chunks at most
 
 
 @dataclass(frozen=True)
@@ -264,14 +266,17 @@ class FilePixels:
         return FilePixels(self.path, self.name, self.stored, self.chunk_rows, self.identity, rows)
 
     def read(self, start: int, stop: int) -> NDArray[np.uint8]:
-        """Images start to stop, (stop - start, 64, 64, 3)."""
+        """Images start to stop, (stop - start, 64, 64, 3), read a slice at a time."""
         if self.rows is not None:
             return self.subset(np.arange(start, min(stop, self.m))).read_all()
-        with self._open() as f:
-            return self._read(f, start, stop, None)
+        stop = min(stop, self.m)
+        taken = np.empty((stop - start, IMAGE_SIZE, IMAGE_SIZE, CHANNELS), dtype=np.uint8)
+        for first, last in self._spans(MAX_READ_ROWS, start, stop):
+            self._read_held(first, last, taken[first - start : last - start])
+        return taken
 
     def read_all(self) -> NDArray[np.uint8]:
-        """Every image of the set, (m, 64, 64, 3): of a selection, read a slice at a time."""
+        """Every image of the set, (m, 64, 64, 3), read a slice at a time."""
         if self.rows is None:
             return self.read(0, self.m)
         taken = np.empty((self.m, IMAGE_SIZE, IMAGE_SIZE, CHANNELS), dtype=np.uint8)
@@ -282,58 +287,66 @@ class FilePixels:
         return taken
 
     def take(self, indices: Sequence[int] | NDArray[np.integer]) -> NDArray[np.uint8]:
-        """The images at indices, (len(indices), 64, 64, 3), the file opened once."""
+        """The images at indices, (len(indices), 64, 64, 3), TAKE_ROWS per opening of the
+        file."""
         taken = np.empty((len(indices), IMAGE_SIZE, IMAGE_SIZE, CHANNELS), dtype=np.uint8)
-        with self._open() as f:
-            for k, i in enumerate(indices):
-                row = int(i) if self.rows is None else int(self.rows[i])
-                self._read(f, row, row + 1, taken[k : k + 1])
+        rows = [int(i) if self.rows is None else int(self.rows[i]) for i in indices]
+        for k in range(0, len(rows), TAKE_ROWS):
+            interrupts.call_held(self._take, rows[k : k + TAKE_ROWS], taken[k : k + TAKE_ROWS])
         return taken
 
     def slices(self, rows: int) -> Iterator[NDArray[np.uint8]]:
         """Consecutive slices of about rows images, (k, 64, 64, 3), read into one reused buffer.
 
         Reads are rounded to whole chunks of a chunked file, so that each chunk is read
-        and decompressed once per pass. With a selection of rows, each read keeps the
-        selected images only (a slice may then be smaller, never larger).
+        and decompressed once per pass; each opens the file again, in a region interrupts
+        wait for (`catclf.interrupts`), so that none waits longer than one read. With a
+        selection of rows, each read keeps the selected images only (a slice may then be
+        smaller, never larger).
         """
+        buffer: NDArray[np.uint8] | None = None
+        for start, stop in self._spans(rows, 0, self.stored):
+            if buffer is None:
+                buffer = np.empty((stop - start, IMAGE_SIZE, IMAGE_SIZE, CHANNELS), np.uint8)
+            if self.rows is None:
+                yield self._read_held(start, stop, buffer[: stop - start])
+                continue
+            first, last = np.searchsorted(self.rows, (start, stop))
+            if first == last:
+                continue  # nothing selected here: not read at all
+            part = self._read_held(start, stop, buffer[: stop - start])
+            yield part[self.rows[first:last] - start]
+
+    def _spans(self, rows: int, start: int, stop: int) -> Iterator[tuple[int, int]]:
+        """(first, last) positions in the file, from start to stop, about rows at a time:
+        whole chunks of a chunked file, so that no chunk is read twice."""
         if self.chunk_rows:
             rows = max(self.chunk_rows, rows - rows % self.chunk_rows)
-        rows = min(rows, self.stored)
-        buffer = np.empty((rows, IMAGE_SIZE, IMAGE_SIZE, CHANNELS), dtype=np.uint8)
-        with self._open() as f:
-            for start in range(0, self.stored, rows):
-                stop = min(start + rows, self.stored)
-                if self.rows is None:
-                    yield self._read(f, start, stop, buffer[: stop - start])
-                    continue
-                first, last = np.searchsorted(self.rows, (start, stop))
-                if first == last:
-                    continue  # nothing selected here: not read at all
-                part = self._read(f, start, stop, buffer[: stop - start])
-                yield part[self.rows[first:last] - start]
+        rows = max(1, min(rows, self.stored))
+        first = start
+        while first < stop:
+            last = min((first // rows + 1) * rows, stop)
+            yield first, last
+            first = last
 
-    def _open(self) -> Any:
-        import h5py
+    def _read_held(self, start: int, stop: int, out: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        """Images start to stop read into out, the file opened for them alone."""
+        return interrupts.call_held(self._read_opened, start, stop, out)
 
-        try:
-            f = h5py.File(self.path, "r")
-        except OSError as e:
-            raise DataError(f"{self.path}: cannot read ({reason(e)})") from e
-        if hdf5.identity(f) != self.identity:
-            f.close()
-            raise DataError(f"{self.path}: changed while it was being read")
-        return f
+    def _read_opened(self, start: int, stop: int, out: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        with hdf5.reopen(self.path, self.identity, DataError) as f:
+            return self._read(f, start, stop, out)
 
-    def _read(
-        self, f: Any, start: int, stop: int, out: NDArray[np.uint8] | None
-    ) -> NDArray[np.uint8]:
+    def _take(self, rows: list[int], out: NDArray[np.uint8]) -> None:
+        with hdf5.reopen(self.path, self.identity, DataError) as f:
+            for k, row in enumerate(rows):
+                self._read(f, row, row + 1, out[k : k + 1])
+
+    def _read(self, f: Any, start: int, stop: int, out: NDArray[np.uint8]) -> NDArray[np.uint8]:
         try:
             node = hdf5.node(f, self.name, self.path, DataError, self.name)
             if node is None or node.shape[0] != self.stored:
                 raise DataError(f"{self.path}: {self.name} changed while it was being read")
-            if out is None:
-                return np.asarray(node[start:stop], dtype=np.uint8)
             node.read_direct(out, np.s_[start:stop])
             return out
         except (OSError, RuntimeError, KeyError, ValueError, TypeError) as e:
@@ -512,8 +525,25 @@ def read_hdf5(path: Path, *, memory_limit: int | None = None, in_file: bool = Fa
     bytes, or in_file asks (for data read once, such as a set to score); then they stay in
     the file, read a slice at a time. The labels are read and
     checked a slice at a time either way. Only values the file itself holds are read, each
-    read bounded before it is made (`catclf.hdf5`).
+    read bounded before it is made (`catclf.hdf5`). The file is read in short regions that
+    interrupts wait for (`catclf.interrupts`): what it says of itself, then its chunks
+    checked a few at a time, then its images a slice at a time.
     """
+    prefix, pixels, labels, sources, classes = interrupts.call_held(_read_course_file, path)
+    try:
+        hdf5.check_inflation(path, pixels.name, pixels.identity, DataError, f"{prefix}_x")
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError) as e:
+        raise DataError(f"{path}: corrupt HDF5 file ({reason(e)})") from e
+    left = in_file or not pixels_fit(pixels.m, memory_limit)
+    images = cast("NDArray[np.uint8]", pixels if left else pixels.read_all())
+    return Dataset(images, labels, sources, classes, origin=str(path), hdf5_file=str(path))
+
+
+def _read_course_file(
+    path: Path,
+) -> tuple[str, FilePixels, NDArray[np.int64], list[str], tuple[str, str]]:
+    """(prefix, the images left in the file, labels, sources, classes) of the course file
+    at path, all checked but the inflation of the images' chunks."""
     import h5py
 
     try:
@@ -531,17 +561,12 @@ def read_hdf5(path: Path, *, memory_limit: int | None = None, in_file: bool = Fa
             sources = _read_sources(f, prefix, m, path)
             if m == 0:
                 raise DataError(f"{path}: {prefix}_x holds no images")
-            images: NDArray[np.uint8] | FilePixels
-            if in_file or not pixels_fit(m, memory_limit):
-                chunks = x_node.chunks[0] if x_node.chunks else None
-                images = FilePixels(path, x_node.name, m, chunks, hdf5.identity(f))
-            else:
-                images = np.asarray(x_node[()], dtype=np.uint8)
+            chunks = x_node.chunks[0] if x_node.chunks else None
+            pixels = FilePixels(path, x_node.name, m, chunks, hdf5.identity(f))
     except (OSError, RuntimeError, KeyError, ValueError, TypeError) as e:
         # h5py reports damaged metadata (not only a short file) when a name is looked up.
         raise DataError(f"{path}: corrupt HDF5 file ({reason(e)})") from e
-    pixels = cast("NDArray[np.uint8]", images)  # the images field also takes FilePixels
-    return Dataset(pixels, labels, sources, classes, origin=str(path), hdf5_file=str(path))
+    return prefix, pixels, labels, sources, classes
 
 
 def memory_needed(m: int) -> int:
@@ -585,8 +610,11 @@ def _course_nodes(f: Any, path: Path) -> tuple[str, Any, Any]:
     if y_node.dtype.kind not in "iufb":
         raise DataError(f"{path}: {prefix}_y has dtype {y_node.dtype}, expected numbers 0 / 1")
     # A few kilobytes could otherwise declare a billion images never written, or take
-    # them from another file, and cost the memory or the hours of reading them.
-    hdf5.check_dataset(x_node, path, DataError, f"{prefix}_x", declared=f"{x_node.shape[0]} images")
+    # them from another file, and cost the memory or the hours of reading them. Its chunks
+    # are inflated later, a few at a time (`hdf5.check_inflation`).
+    hdf5.check_dataset(
+        x_node, path, DataError, f"{prefix}_x", declared=f"{x_node.shape[0]} images", inflate=False
+    )
     return prefix, x_node, y_node
 
 
@@ -678,38 +706,49 @@ def write_hdf5(
     {prefix}_x uint8 (m, 64, 64, 3) and {prefix}_y int64 (m,) in gzip-compressed chunks
     of WRITE_CHUNK images; list_classes (2,) bytes [negative, positive]; {prefix}_paths
     (m,) the paths, as the file system's bytes (UTF-8 for any name that is valid UTF-8);
-    attrs as file attributes. progress(n) is told of every n images written. The file is
-    written in place: use `catclf.files.write_atomically` around it.
+    attrs as file attributes. progress(n) is told of every n images written. The file
+    (created, or emptied) is written in place, a chunk of images per region that interrupts
+    wait for (`catclf.hdf5.Writing`): use `catclf.files.write_atomically` around it.
     """
+    m = data.m
+    images = data.images  # once: of a set left in its file, each use reads it all
+    with hdf5.Writing(path) as out:
+        out.run(_create_course_file, data, prefix, paths, attrs)
+        for start in range(0, m, WRITE_CHUNK):
+            stop = min(start + WRITE_CHUNK, m)
+            out.run(_write_images, f"{prefix}_x", start, images[start:stop])
+            if progress is not None:
+                progress(stop - start)
+
+
+def _create_course_file(
+    f: Any, data: Dataset, prefix: str, paths: Sequence[str], attrs: Mapping[str, object]
+) -> None:
+    """Everything of write_hdf5's file but the images, which are declared, to be written."""
     import h5py
 
     m = data.m
-    images = data.images  # once: of a set left in its file, each use reads it all
     text = h5py.string_dtype("utf-8")
     packed = {"compression": "gzip", "compression_opts": GZIP_LEVEL}
-    with h5py.File(path, "w") as f:
-        x = f.create_dataset(
-            f"{prefix}_x",
-            shape=images.shape,
-            dtype=np.uint8,
-            chunks=(max(1, min(m, WRITE_CHUNK)), IMAGE_SIZE, IMAGE_SIZE, CHANNELS),
-            **packed,
-        )
-        for start in range(0, m, WRITE_CHUNK):
-            stop = min(start + WRITE_CHUNK, m)
-            x[start:stop] = images[start:stop]
-            if progress is not None:
-                progress(stop - start)
-        f.create_dataset(f"{prefix}_y", data=data.labels.astype(np.int64), **packed)
-        f.create_dataset("list_classes", data=np.array([os.fsencode(c) for c in data.classes]))
-        f.create_dataset(
-            f"{prefix}_paths", data=[os.fsencode(p) for p in paths], dtype=text, **packed
-        )
-        for key, value in attrs.items():
-            if isinstance(value, bytes):
-                f.attrs.create(key, data=value, dtype=text)
-            else:
-                f.attrs[key] = value
+    f.create_dataset(
+        f"{prefix}_x",
+        shape=(m, IMAGE_SIZE, IMAGE_SIZE, CHANNELS),
+        dtype=np.uint8,
+        chunks=(max(1, min(m, WRITE_CHUNK)), IMAGE_SIZE, IMAGE_SIZE, CHANNELS),
+        **packed,
+    )
+    f.create_dataset(f"{prefix}_y", data=data.labels.astype(np.int64), **packed)
+    f.create_dataset("list_classes", data=np.array([os.fsencode(c) for c in data.classes]))
+    f.create_dataset(f"{prefix}_paths", data=[os.fsencode(p) for p in paths], dtype=text, **packed)
+    for key, value in attrs.items():
+        if isinstance(value, bytes):
+            f.attrs.create(key, data=value, dtype=text)
+        else:
+            f.attrs[key] = value
+
+
+def _write_images(f: Any, name: str, start: int, pixels: NDArray[np.uint8]) -> None:
+    f[name][start : start + pixels.shape[0]] = pixels
 
 
 def read_folder(
@@ -798,11 +837,18 @@ def spilled_pixels(folder: Path, m: int) -> NDArray[np.uint8]:
     """An (m, 64, 64, 3) uint8 array kept in a temporary file in folder, not in memory.
 
     The file has no name from the start (or loses it at once), so nothing of it is left
-    behind, even by a crash; its pages are the system's to write out and reclaim.
+    behind, even by a crash; its pages are the system's to write out and reclaim. Its
+    space is taken on the disk at once (posix_fallocate, where the system has it): a disk
+    too full for it is an error here, where a page of a mapping that cannot be written
+    later would end the process with SIGBUS.
     """
     try:
         with tempfile.TemporaryFile(dir=folder, prefix=".catclf-pixels-") as f:
-            f.truncate(max(m, 1) * N_X)
+            size = max(m, 1) * N_X
+            if hasattr(os, "posix_fallocate"):
+                os.posix_fallocate(f.fileno(), 0, size)
+            else:
+                f.truncate(size)
             # The mapping keeps the file open after the with block closes it.
             return np.memmap(
                 f, dtype=np.uint8, mode="r+", shape=(m, IMAGE_SIZE, IMAGE_SIZE, CHANNELS)

@@ -3,34 +3,47 @@
 Importing the command line (typer, then numpy for most commands) takes a moment. Set up
 first, with the standard library only, the process ends the same way at any moment once
 catclf runs: a signal gives a line on stderr and the usual status, never a traceback.
+Until `main` has set its handlers, Python's own is in place: this module and the package
+front import nothing that Python has not already imported as it started, so that the
+moment is as short as it can be.
 """
 
-from __future__ import annotations
-
 import os
-import signal
 import sys
+from types import CodeType, FrameType
+
+try:
+    # The C module behind `signal`, which Python imported as it started; `signal` itself
+    # would first import enum: a millisecond more before the handlers are set.
+    import _signal as signal
+except ImportError:  # a Python without it
+    import signal  # type: ignore[no-redef]
 
 # Ended as Ctrl-C is: SIGTERM (kill, a service manager) and SIGHUP (a closed terminal, a
 # dropped ssh session). Exit status 128 + the signal's number, as a shell reports it.
-TERMINATING = ("SIGTERM", "SIGHUP")
-STOPPED = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
+HANDLED = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+STOPPED = {int(signal.SIGINT): "interrupted", int(signal.SIGTERM): "terminated"}
 if hasattr(signal, "SIGHUP"):
-    STOPPED[signal.SIGHUP] = "hung up"
+    STOPPED[int(signal.SIGHUP)] = "hung up"
+NOTHING_SAVED = "nothing was saved"
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM or SIGHUP, raised where the program is, so that the same clean-up runs as for
-    Ctrl-C."""
+class Stopped(KeyboardInterrupt):
+    """A signal caught by catclf's handler (`handle_signals`), raised where the program is,
+    so that the same clean-up runs as for Ctrl-C. saved says what the command had saved
+    when it came ("the model was saved to model.h5"), or is empty; silenced, the signals
+    ignored from then on."""
 
-    def __init__(self, signum: int) -> None:
+    def __init__(self, signum: int, saved: str = "", silenced: tuple[int, ...] = ()) -> None:
         super().__init__(signum)
-        self.signum = signum
+        self.signum, self.saved, self.silenced = signum, saved, silenced
 
 
 def signal_number(stop: KeyboardInterrupt) -> int:
     """The signal behind stop: SIGINT for a plain KeyboardInterrupt (Ctrl-C)."""
-    return stop.signum if isinstance(stop, Terminated) else int(signal.SIGINT)
+    return stop.signum if isinstance(stop, Stopped) else int(signal.SIGINT)
 
 
 def exit_status(stop: KeyboardInterrupt) -> int:
@@ -40,20 +53,102 @@ def exit_status(stop: KeyboardInterrupt) -> int:
 
 def stopped(stop: KeyboardInterrupt) -> str:
     """What happened, in a word or two: interrupted, terminated, hung up."""
-    return STOPPED.get(signal.Signals(signal_number(stop)), "terminated")
+    return STOPPED.get(signal_number(stop), "terminated")
 
 
-def _raise_terminated(signum: int, frame: object) -> None:
-    raise Terminated(signum)
+class _Handler:
+    """The handler of Ctrl-C, SIGTERM and SIGHUP: Stopped, raised once, saying saved.
+
+    Until the process has ended, the signals are then ignored: a second Ctrl-C could
+    otherwise land in clean-up code that runs in a finalizer, where Python can only print
+    it."""
+
+    def __init__(self, saved: str = "") -> None:
+        self.saved = saved
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if _held(signum):
+            # The main thread holds it (catclf.interrupts) and the system gave it to another
+            # thread: made pending for the main thread again, which takes it as the held
+            # region ends. Python runs handlers in the main thread, as this one runs.
+            import _thread
+
+            signal.pthread_kill(_thread.get_ident(), signum)
+            return
+        if _within(frame, _raise_again.__code__):
+            # Sent again by _raise_again before it has returned: raised there, it would be
+            # printed and dropped once more.
+            _send_again(signum)
+            return
+        silenced = tuple(n for n in HANDLED if isinstance(signal.getsignal(n), _Handler))
+        for number in silenced:
+            signal.signal(number, signal.SIG_IGN)
+        raise Stopped(signum, self.saved, silenced)
+
+
+def _held(signum: int) -> bool:
+    """Whether the calling thread has signum blocked."""
+    return hasattr(signal, "pthread_sigmask") and signum in signal.pthread_sigmask(
+        signal.SIG_BLOCK, ()
+    )
 
 
 def handle_signals() -> None:
-    """Make SIGTERM and SIGHUP raise Terminated, as SIGINT raises KeyboardInterrupt. One that
-    catclf was started with ignored (nohup, a background job) stays ignored."""
-    for name in TERMINATING:
-        number = getattr(signal, name, None)
-        if number is not None and signal.getsignal(number) is not signal.SIG_IGN:
-            signal.signal(number, _raise_terminated)
+    """Make SIGINT, SIGTERM and SIGHUP raise Stopped, once (see `_Handler`). One that catclf
+    was started with ignored (nohup, a background job) stays ignored. One raised where
+    Python can only print it is raised again (see `_raise_again`)."""
+    for number in HANDLED:
+        if signal.getsignal(number) != signal.SIG_IGN:
+            signal.signal(number, _Handler())
+    sys.unraisablehook = _raise_again
+
+
+def _raise_again(unraisable: "sys.UnraisableHookArgs") -> None:
+    """sys.unraisablehook: Stopped, raised where Python can only print an exception and drop
+    it (a weakref callback or a finalizer, such as runs as an import's lock is let go),
+    is sent again a moment later, to be raised where it stops the command; anything else
+    is reported as Python reports it."""
+    stop = unraisable.exc_value
+    if not isinstance(stop, Stopped) or not hasattr(signal, "pthread_kill"):
+        sys.__unraisablehook__(unraisable)
+        return
+    for number in stop.silenced:
+        signal.signal(number, _Handler(stop.saved))
+    _send_again(stop.signum)
+
+
+def _send_again(signum: int) -> None:
+    """Have signum sent to this thread again in a millisecond, from another thread: sent
+    from here, it would come at once, here. The thread is started without waiting for it."""
+    import _thread
+
+    _thread.start_new_thread(_send_later, (_thread.get_ident(), signum))
+
+
+def _send_later(ident: int, signum: int) -> None:
+    import time
+
+    time.sleep(0.001)
+    signal.pthread_kill(ident, signum)
+
+
+def _within(frame: FrameType | None, code: CodeType) -> bool:
+    """Whether frame, or a frame that called it, runs code."""
+    while frame is not None:
+        if frame.f_code is code:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def now_saved(saved: str) -> None:
+    """From now on, a signal says that the command saved what saved says ("the model was
+    saved to model.h5"), as it has: called the moment its files are in place, before a
+    signal that came meanwhile is raised (see `catclf.files.write_atomically`). Only
+    catclf's own handlers change: in a program that set none, nothing does."""
+    for number in HANDLED:
+        if isinstance(signal.getsignal(number), _Handler):
+            signal.signal(number, _Handler(saved))
 
 
 def keep_standard_streams_open() -> None:
@@ -75,9 +170,12 @@ def keep_standard_streams_open() -> None:
 
 
 def say_stopped(stop: KeyboardInterrupt, saves: bool) -> None:
-    """'catclf: interrupted' (or terminated, hung up) on stderr, with '; nothing was saved'
-    for a command that writes files; dropped when stderr is closed or fails."""
-    message = f"catclf: {stopped(stop)}{'; nothing was saved' if saves else ''}\n"
+    """'catclf: interrupted' (or terminated, hung up) on stderr, followed by what the command
+    had saved when the signal came, if anything, or, for a command that writes files,
+    '; nothing was saved'; dropped when stderr is closed or fails."""
+    saved = stop.saved if isinstance(stop, Stopped) else ""
+    said = saved or (NOTHING_SAVED if saves else "")
+    message = f"catclf: {stopped(stop)}{'; ' + said if said else ''}\n"
     try:
         if sys.stderr is not None:
             sys.stderr.write(message)
@@ -86,22 +184,50 @@ def say_stopped(stop: KeyboardInterrupt, saves: bool) -> None:
         pass
 
 
-def main() -> None:
-    """The `catclf` command."""
-    keep_standard_streams_open()
-    handle_signals()
+def main(held: object = None) -> None:
+    """The `catclf` command. held is the signal mask to restore once the handlers are set,
+    when the caller blocked the signals until then (`python -m catclf` does)."""
     try:
         try:
+            handle_signals()
+            if held is not None:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)  # one that came is raised
+            keep_standard_streams_open()
             from catclf.cli import main as run
-        except KeyboardInterrupt as stop:
-            # No command has run: whatever it was, it has written nothing.
-            say_stopped(stop, saves=True)
-            sys.exit(exit_status(stop))
-        run()
+
+            run()
+        finally:
+            # Done: what is left is the interpreter's own clean-up, where a handler that
+            # raises could only have its exception printed. A signal now waits for the end
+            # of the process, which has done its work.
+            if hasattr(signal, "pthread_sigmask"):
+                signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
     except SystemExit as e:
         if e.code in STOPPED_STATUSES:
             _exit_stopped(int(e.code))
         raise
+    except BaseException as e:
+        stop = interrupt_behind(e)
+        if stop is None:
+            raise
+        # Outside any command, which reports its own: while catclf starts, or typer reads
+        # the command line. No command has run, or it has said what it saved.
+        say_stopped(stop, saves=True)
+        _exit_stopped(exit_status(stop))
+
+
+def interrupt_behind(e: BaseException) -> KeyboardInterrupt | None:
+    """The interrupt behind e, followed as a traceback shows causes: e itself, or one that
+    Python wrapped in another exception (Python 3.11 turns one raised in a descriptor's
+    __set_name__, as a class is made, into a RuntimeError), or that typer turned into an
+    exit by itself, whatever the signal; None if there is none (reports_errors hides the
+    interrupts it has handled)."""
+    seen: BaseException | None = e
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return seen
+        seen = seen.__cause__ or (None if seen.__suppress_context__ else seen.__context__)
+    return None
 
 
 STOPPED_STATUSES = {128 + int(number) for number in STOPPED}
@@ -112,11 +238,13 @@ def _exit_stopped(status: int) -> None:
     came while code run by exec or eval of a string ran (namedtuple makes its classes so,
     as modules are imported) leaves CPython's note of an unhandled Ctrl-C set, and the
     interpreter would end the process by SIGINT instead: os._exit gives the status chosen.
-    Every file was closed and every worker ended as the interrupt unwound."""
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            if stream is not None:
-                stream.flush()
-        except (OSError, ValueError):
-            pass
+    Every file was closed and every worker ended as the interrupt unwound. stdout is not
+    flushed: a reader that takes no more would keep the process waiting, and the signals
+    are ignored by now (results not yet written were dropped as the interrupt was
+    reported)."""
+    try:
+        if sys.stderr is not None:
+            sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
     os._exit(status)

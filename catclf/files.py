@@ -19,20 +19,21 @@ import contextlib
 import errno
 import hashlib
 import os
-import signal
 import stat
 import tempfile
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from catclf import interrupts
 from catclf.errors import CatclfError, reason
 
 Writer = Callable[[Path], None]
 Failure = Callable[[Path, str], CatclfError]
+# What write_atomically's check finds more to do: (target, write) to write, paths to delete.
+Late = tuple[Sequence[tuple[Path, Writer]], Sequence[Path]]
 
 
 def write_atomically(
@@ -40,48 +41,74 @@ def write_atomically(
     fail: Failure,
     *,
     remove: Sequence[Path] = (),
-    check: Callable[[], object] | None = None,
+    check: Callable[[], Late | None] | None = None,
+    on_saved: Callable[[], None] | None = None,
 ) -> None:
     """Call write(tmp) for each (target, write), then rename every tmp over its target and
     delete the files in remove, all together once every file is complete.
 
     fail(target, reason) makes the error raised when the system or h5py refuses a write
-    (a full disk, a missing folder, permissions). check(), called once every file is
-    complete and just before the renames, raises to stop them: what is at the targets may
-    have changed while the files were written.
+    (a full disk, a missing folder, permissions). Once every file is complete, the folders
+    of the targets are locked against other catclf runs (see `locked`) until the renames
+    are done; check() is then called, and raises to stop them (what is at the targets may
+    have changed while the files were written), or returns (more (target, write) to write
+    before them, more paths to delete): what depends on what is there now. The renames are
+    made with interrupts held (`catclf.interrupts`), so that files that belong together are
+    all replaced or none is, and on_saved() is called as soon as they are done, before an
+    interrupt that came meanwhile is raised: whoever is told of the interrupt can be told
+    that the files were saved.
     """
     temps: list[Path] = []
+    targets = [target for target, _ in writers]
     try:
         for target, write in writers:
-            temps.append(_temporary(target, fail))
-            try:
-                write(temps[-1])
-                # After the write: a read-only mode copied from the old file would block it.
-                os.chmod(temps[-1], _file_mode(target))
-                with open(temps[-1], "rb") as f:
-                    os.fsync(f.fileno())
-            # h5py reports a failed write (a full disk, say) as OSError or RuntimeError.
-            except (OSError, RuntimeError) as e:
-                raise fail(target, reason(e)) from e
-        if check is not None:
-            check()
-        with _signals_held():
-            for (target, _), tmp in zip(writers, temps, strict=True):
-                try:
-                    os.replace(tmp, target)
-                except OSError as e:
-                    raise fail(target, reason(e)) from e
-            for path in remove:
-                try:
-                    path.unlink(missing_ok=True)
-                except OSError as e:
-                    raise fail(path, reason(e)) from e
+            temps.append(_write_temporary(target, write, fail))
+        with contextlib.ExitStack() as locks:
+            for folder in sorted({target.parent for target in targets}):
+                locks.enter_context(locked(folder))
+            late, gone = (check() if check is not None else None) or ((), ())
+            for target, write in late:
+                targets.append(target)
+                temps.append(_write_temporary(target, write, fail))
+            with interrupts.held():
+                for target, tmp in zip(targets, temps, strict=True):
+                    try:
+                        os.replace(tmp, target)
+                    except OSError as e:
+                        raise fail(target, reason(e)) from e
+                for path in [*remove, *gone]:
+                    try:
+                        path.unlink(missing_ok=True)
+                    except OSError as e:
+                        raise fail(path, reason(e)) from e
+                if on_saved is not None:
+                    on_saved()
     except BaseException:
         for tmp in temps:
             tmp.unlink(missing_ok=True)
         raise
-    for folder in {target.parent for target, _ in writers}:
+    for folder in {target.parent for target in targets}:
         _fsync_folder(folder)
+
+
+def _write_temporary(target: Path, write: Writer, fail: Failure) -> Path:
+    """A temporary file beside target, made by write(tmp), with target's permissions and
+    flushed to disk. Removed if anything fails."""
+    tmp = _temporary(target, fail)
+    try:
+        write(tmp)
+        # After the write: a read-only mode copied from the old file would block it.
+        os.chmod(tmp, _file_mode(target))
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+    # h5py reports a failed write (a full disk, say) as OSError or RuntimeError.
+    except (OSError, RuntimeError) as e:
+        tmp.unlink(missing_ok=True)
+        raise fail(target, reason(e)) from e
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
 
 
 def _temporary(target: Path, fail: Failure) -> Path:
@@ -94,20 +121,32 @@ def _temporary(target: Path, fail: Failure) -> Path:
 
 
 @contextmanager
-def _signals_held() -> Iterator[None]:
-    """Ctrl-C, SIGTERM and SIGHUP wait while the files are renamed into place, so that files
-    that belong together (a training and a test set) are all replaced or none is."""
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not (
-        threading.main_thread()
-    ):
+def locked(folder: Path) -> Iterator[None]:
+    """folder locked against every other catclf run that locks it (an advisory lock, flock,
+    on the folder itself) while the block runs: a run that finds it locked waits its turn.
+
+    catclf holds it only from the last check of what is in a folder to the last rename into
+    it, a moment at the end of a run, so that two runs writing into one folder leave all of
+    one run's files and a file list that records them. Where the folder cannot be opened
+    or locked (no read permission, a file system without such locks), the block runs
+    unlocked, as it would without this.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows, which has no flock
         yield
         return
-    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | os.O_CLOEXEC)
+    except OSError:
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        os.close(fd)  # which releases the lock
 
 
 def _file_mode(path: Path) -> int:
@@ -462,25 +501,32 @@ def write_files(
     inputs: Sequence[Path] = (),
     remove: Sequence[str] = (),
     tidy: Sequence[str] = (),
+    check: Callable[[], object] | None = None,
+    on_saved: Callable[[], None] | None = None,
 ) -> list[Path]:
     """Write each (name, write) into folder, created if missing (its parent must exist),
     all together with write_atomically, where check_names allows it; remove what
     check_names finds to remove; record in FILE_LIST what was written. The paths written.
 
-    What is in the folder is checked again once the new files are complete, before they
-    are renamed into place.
+    What is in the folder is checked again once the new files are complete, with the folder
+    locked against other catclf runs until they are renamed into place (see `locked`); the
+    list is written then, from what is there then, so that two runs into one folder leave
+    one run's files and their list. check(), if given, is called then too, and raises to
+    stop the renames. on_saved: see write_atomically.
     """
     names = [name for name, _ in files]
 
-    def check() -> Found:
+    def look() -> Found:
         return check_names(
             folder, names, error=error, force=force, inputs=inputs, remove=remove, tidy=tidy
         )
 
-    found = check()
-    created = not folder.exists()
+    look()
     try:
-        folder.mkdir(exist_ok=True)
+        folder.mkdir()
+        created = True
+    except FileExistsError:
+        created = False
     except OSError as e:
         raise error(f"{folder}: cannot create this folder ({reason(e)})") from e
     written: dict[str, Listed] = {}
@@ -492,28 +538,34 @@ def write_files(
 
         return write_and_record
 
-    def write_list(tmp: Path) -> None:
-        import json  # here: predict, which imports this module, writes no list
+    def last_look() -> Late:
+        found = look()
+        if check is not None:
+            check()
 
-        kept = {
-            name: entry
-            for name, entry in found.listed.items()
-            if name not in found.gone and os.path.lexists(folder / name)
-        }
-        kept.update(written)
-        files = {k: {"bytes": v.size, "sha256": v.sha256} for k, v in sorted(kept.items())}
-        text = json.dumps({"format": FILE_LIST_FORMAT, "files": files}, indent=1)
-        tmp.write_text(text + "\n", encoding="utf-8")
+        def write_list(tmp: Path) -> None:
+            import json  # here: predict, which imports this module, writes no list
+
+            kept = {
+                name: entry
+                for name, entry in found.listed.items()
+                if name not in found.gone and os.path.lexists(folder / name)
+            }
+            kept.update(written)
+            files = {k: {"bytes": v.size, "sha256": v.sha256} for k, v in sorted(kept.items())}
+            text = json.dumps({"format": FILE_LIST_FORMAT, "files": files}, indent=1)
+            tmp.write_text(text + "\n", encoding="utf-8")
+
+        # Last: should the system stop between the renames, the new files are not yet
+        # listed, so they count as not catclf's: refused, never lost.
+        return [(folder / FILE_LIST, write_list)], [folder / name for name in found.gone]
 
     try:
         write_atomically(
-            [(folder / name, recorded(name, write)) for name, write in files]
-            # Last: should the system stop between the renames, the new files are not
-            # yet listed, so they count as not catclf's: refused, never lost.
-            + [(folder / FILE_LIST, write_list)],
+            [(folder / name, recorded(name, write)) for name, write in files],
             fail,
-            remove=[folder / name for name in found.gone],
-            check=check,
+            check=last_look,
+            on_saved=on_saved,
         )
     except BaseException:
         if created:

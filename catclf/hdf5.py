@@ -13,24 +13,32 @@ bounded inflation of each compressed chunk, before any value is read.
 
 Errors are raised as the caller's CatclfError subclass, with messages that start with the
 file's path and name the dataset or attribute as the caller calls it (`label`).
+
+Files are written through `Writing`, which HDF5 can always close (see there). Every piece
+of HDF5 work, reading or writing, runs in a region that interrupts wait for
+(`catclf.interrupts`), one short piece at a time, and no h5py object outlives its region.
 """
 
 from __future__ import annotations
 
+import errno
+import io
 import itertools
 import math
 import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
-from catclf.errors import CatclfError
+from catclf import interrupts
+from catclf.errors import CatclfError, reason
 from catclf.memory import format_size
 
 Error = type[CatclfError]
+T = TypeVar("T")
 
 # What one chunk may hold once read, and one text (a name, a path, an attribute).
 MAX_CHUNK_BYTES = 64 * 10**6
@@ -45,6 +53,9 @@ GZIP, SHUFFLE, FLETCHER32 = 1, 2, 3  # HDF5's numbers for its filters
 FILTERS_CHECKED = (GZIP, SHUFFLE, FLETCHER32)
 CHECKSUM_BYTES = 4  # fletcher32 adds it to a chunk; written before gzip, it is inflated
 ITSELF = "catclf reads only what the file itself holds"
+# Compressed chunks inflated in one held region, in bytes once inflated (at least one
+# chunk): a few milliseconds of work, so that an interrupt waits no longer.
+REGION_BYTES = 16 * 10**6
 
 
 def node(f: Any, name: str, path: Path, error: Error, label: str) -> Any | None:
@@ -131,7 +142,7 @@ def check_dataset(
             f"{_decoded(plist.get_external(0)[0])}; {ITSELF}"
         )
     size = 0 if ds.shape is None else math.prod(ds.shape)
-    element = STORED_OBJECT_BYTES if ds.dtype.kind == "O" else ds.dtype.itemsize
+    element = _element_bytes(ds)
     if ds.dtype.kind in "SU" and ds.dtype.itemsize > MAX_TEXT_BYTES:
         raise error(
             f"{path}: {label} holds strings of {format_size(ds.dtype.itemsize)} each, more than "
@@ -177,15 +188,47 @@ def check_dataset(
             f"{', '.join(names)}, which catclf cannot check before reading"
         )
     if inflate:
-        _check_inflation(ds, 1 << last, chunk_bytes, path, error, label)
+        _check_inflation(ds, 0, None, path, error, label)
+
+
+def check_inflation(
+    path: Path, name: str, identity: tuple[int, ...], error: Error, label: str
+) -> None:
+    """The inflation check of `check_dataset` for dataset name of the file at path (one
+    that check_dataset passed with inflate=False), a few chunks per held region, the file
+    opened again for each (see `reopen`)."""
+    start: int | None = 0
+    while start is not None:
+        start = interrupts.call_held(_inflate_from, path, name, identity, error, label, start)
+
+
+def _inflate_from(
+    path: Path, name: str, identity: tuple[int, ...], error: Error, label: str, start: int
+) -> int | None:
+    with reopen(path, identity, error) as f:
+        ds = node(f, name, path, error, label)
+        return _check_inflation(ds, start, REGION_BYTES, path, error, label)
 
 
 def _check_inflation(
-    ds: Any, skipped: int, chunk_bytes: int, path: Path, error: Error, label: str
-) -> None:
-    """Raise error if a chunk of ds inflates to more than chunk_bytes (and a checksum)."""
+    ds: Any, start: int, budget: int | None, path: Path, error: Error, label: str
+) -> int | None:
+    """Raise error if a gzip chunk of ds, from its start-th on, inflates to more than the
+    chunk's size (and a checksum). With a budget, stop once that many bytes of chunks are
+    checked and return the number of the next chunk; None once every chunk is."""
+    plist = ds.id.get_create_plist()
+    filters = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
+    if GZIP not in filters or ds.chunks is None:
+        return None
+    skipped = 1 << filters.index(GZIP)
+    chunk_bytes = math.prod(ds.chunks) * _element_bytes(ds)
     limit = chunk_bytes + CHECKSUM_BYTES
-    for offset in _chunk_offsets(ds.shape, ds.chunks):
+    done = 0
+    offsets = itertools.islice(_chunk_offsets(ds.shape, ds.chunks), start, None)
+    for number, offset in enumerate(offsets, start):
+        if budget is not None and done >= budget:
+            return number
+        done += chunk_bytes
         mask, raw = ds.id.read_direct_chunk(offset)
         if mask & skipped:  # stored as it is, for gzip made it larger
             continue
@@ -198,6 +241,12 @@ def _check_inflation(
                 f"{path}: {label} holds a compressed chunk that inflates to more than its "
                 f"{format_size(chunk_bytes)}"
             )
+    return None
+
+
+def _element_bytes(ds: Any) -> int:
+    """What one value of ds takes as stored in a chunk."""
+    return STORED_OBJECT_BYTES if ds.dtype.kind == "O" else int(ds.dtype.itemsize)
 
 
 def read_texts(ds: Any, path: Path, error: Error, label: str) -> list[Any]:
@@ -270,6 +319,149 @@ def identity(f: Any) -> tuple[int, ...]:
     """What tells the file open as f from any other, or from itself once changed."""
     status = os.fstat(f.id.get_vfd_handle())
     return status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns
+
+
+def reopen(path: Path, identity_then: tuple[int, ...], error: Error) -> Any:
+    """The file at path opened again read-only, as an h5py File, if it is still the file
+    whose `identity` was identity_then; raises error otherwise (another file put there, or
+    this one changed)."""
+    import h5py
+
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise error(f"{path}: cannot read ({reason(e)})") from e
+    if identity(f) != identity_then:
+        f.close()
+        raise error(f"{path}: changed while it was being read")
+    return f
+
+
+class Writing:
+    """An HDF5 file being written at path (created, or emptied), a held region at a
+    time: `run` opens it, calls work(file), and closes it again.
+
+    HDF5 cannot close a file whose writes failed (a full disk): it keeps it open, tries
+    again as the program exits, and crashes there (h5py issue 914). So HDF5 writes
+    through a Python file object (h5py's fileobj driver) that, once a write fails, keeps
+    the failure and takes every later write without writing it: HDF5 sees success, closes
+    the file cleanly, and `run` raises the failure as an OSError. The file is then only
+    good for removing.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+        self._out = _Output(os.open(path, flags, 0o666))
+        self._made = False
+
+    def __enter__(self) -> Writing:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._out.close()
+
+    def run(self, work: Callable[..., T], *args: object) -> T:
+        """work(f, *args) with the file open as f (created by the first call, then opened
+        for writing), in a held region; raises the OSError of a write that failed."""
+        mode = "r+" if self._made else "w"
+        try:
+            result = interrupts.call_held(_run, self._out, mode, work, args)
+        except (OSError, RuntimeError, ValueError, KeyError, TypeError):
+            self._out.check()  # what HDF5 tripped over after the disk filled up
+            raise
+        self._made = True
+        self._out.check()
+        return result
+
+
+def write(path: Path, work: Callable[[Any], object]) -> None:
+    """work(f) on a new HDF5 file at path (created, or emptied), in one held region (see
+    `Writing`)."""
+    with Writing(path) as out:
+        out.run(work)
+
+
+def _run(out: _Output, mode: str, work: Callable[..., T], args: tuple[object, ...]) -> T:
+    import h5py
+
+    with h5py.File(out, mode) as f:
+        return work(f, *args)
+
+
+class _Output(io.RawIOBase):
+    """The file descriptor fd as a binary file for HDF5: reads and writes at the position
+    seek sets; after the first write or truncation that fails, the rest are taken and
+    dropped (see `Writing`), and `check` raises that failure."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self.fd, self.position, self.end = fd, 0, 0
+        self.failed: OSError | None = None
+
+    def check(self) -> None:
+        if self.failed is not None:
+            raise OSError(self.failed.errno, self.failed.strerror)
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_CUR:
+            offset += self.position
+        elif whence == io.SEEK_END:
+            offset += max(os.fstat(self.fd).st_size, self.end)
+        self.position = offset
+        return offset
+
+    def tell(self) -> int:
+        return self.position
+
+    def readinto(self, buffer: Any) -> int:
+        data = os.pread(self.fd, len(buffer), self.position)
+        buffer[: len(data)] = data
+        self.position += len(data)
+        return len(data)
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        if self.failed is None:
+            try:
+                done = 0
+                while done < len(view):
+                    wrote = os.pwrite(self.fd, view[done:], self.position + done)
+                    if wrote == 0:  # a file that takes no more, without saying why
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                    done += wrote
+            except OSError as e:
+                self.failed = OSError(e.errno, e.strerror)
+        self.position += len(view)
+        self.end = max(self.end, self.position)
+        return len(view)
+
+    def truncate(self, size: int | None = None) -> int:
+        size = self.position if size is None else size
+        if self.failed is None:
+            try:
+                os.ftruncate(self.fd, size)
+            except OSError as e:
+                self.failed = OSError(e.errno, e.strerror)
+        self.end = size
+        return size
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self.fd)
+        super().close()
 
 
 def _texts(value: Any) -> Iterator[str | bytes]:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import numpy as np
 from numpy.typing import NDArray
 
-from catclf import __version__, hdf5, parameters
+from catclf import __version__, hdf5, interrupts, parameters
 from catclf.errors import ImageError, ModelError, ParameterError, reason
 from catclf.files import check_file, write_atomically
 from catclf.images import CHANNELS, IMAGE_SIZE, N_X, PREPROCESSING, Pixels, to_columns
@@ -227,15 +227,20 @@ def load_model(path: PathLike) -> Model:
 
 def is_model(f: BinaryIO) -> bool:
     """Whether the open file is a catclf model: an HDF5 file whose format attribute says so.
-    Only that attribute is read; a file that is not HDF5, or is damaged, is not one."""
-    import h5py
-
+    Only that attribute is read, in a region interrupts wait for (`catclf.interrupts`); a
+    file that is not HDF5, or is damaged, is not one."""
     try:
-        with h5py.File(f, "r") as h5:
-            # Read as loading reads it: bounded, so that a huge attribute costs nothing.
-            return _text(h5, "format", Path(str(getattr(f, "name", "")))) == FORMAT
+        return interrupts.call_held(_says_model, f)
     except (ModelError, OSError, RuntimeError, KeyError, ValueError, TypeError):
         return False
+
+
+def _says_model(f: BinaryIO) -> bool:
+    import h5py
+
+    with h5py.File(f, "r") as h5:
+        # Read as loading reads it: bounded, so that a huge attribute costs nothing.
+        return _text(h5, "format", Path(str(getattr(f, "name", "")))) == FORMAT
 
 
 def check_target(path: Path, *, force: bool = False, inputs: Sequence[Path] = ()) -> Path:
@@ -257,10 +262,19 @@ def check_target(path: Path, *, force: bool = False, inputs: Sequence[Path] = ()
     )
 
 
-def save(model: Model, path: Path, *, force: bool = False, inputs: Sequence[Path] = ()) -> Path:
+def save(
+    model: Model,
+    path: Path,
+    *,
+    force: bool = False,
+    inputs: Sequence[Path] = (),
+    on_saved: Callable[[], None] | None = None,
+) -> Path:
     """Write model to path atomically: a temporary file in the same folder, then a rename.
     What is at path is checked as check_target does, again just before the rename. Returns
-    the file written: path, or the model a link at path leads to."""
+    the file written: path, or the model a link at path leads to. on_saved() is called as
+    soon as the model is in place, before an interrupt that came meanwhile is raised (see
+    `catclf.files.write_atomically`)."""
 
     target = check_target(path, force=force, inputs=inputs)
 
@@ -272,54 +286,64 @@ def save(model: Model, path: Path, *, force: bool = False, inputs: Sequence[Path
         [(target, lambda tmp: _write(model, tmp))],
         lambda target, why: ModelError(f"{target}: cannot write the model ({why})"),
         check=unchanged,
+        on_saved=on_saved,
     )
     return target
 
 
 def _write(model: Model, path: Path) -> None:
-    import h5py
+    """The model into a new HDF5 file at path, in one region that interrupts wait for, by
+    `hdf5.write`, which a full disk cannot crash."""
+    hdf5.write(path, lambda f: _fill(model, f))
 
-    with h5py.File(path, "w") as f:
-        f.create_dataset("w", data=np.asarray(model.w, dtype=np.float64).reshape(N_X, 1))
-        f.create_dataset("b", data=np.float64(model.b))
-        f.create_dataset("costs", data=np.asarray(model.costs, dtype=np.float64))
-        a = f.attrs
-        a["format"] = FORMAT
-        a["format_version"] = FORMAT_VERSION
-        a["image_size"] = IMAGE_SIZE
-        a["channels"] = CHANNELS
-        stored = [_storable(name) for name in model.classes]
-        # One type for both: numpy makes no array of str and bytes together.
-        if any(isinstance(name, bytes) for name in stored):
-            stored = [np.bytes_(os.fsencode(name)) for name in model.classes]
-        a["classes"] = stored
-        a["preprocessing"] = model.preprocessing
-        a["learning_rate"] = model.settings.learning_rate
-        a["num_iterations"] = model.settings.num_iterations
-        a["l2"] = model.settings.l2
-        a["final_cost"] = model.final_cost
-        a["train_examples"] = model.train_examples
-        a["train_accuracy"] = model.train_accuracy
-        a["test_examples"] = model.test_examples
-        a["test_accuracy"] = math.nan if model.test_accuracy is None else model.test_accuracy
-        a["validation_examples"] = model.validation_examples
-        a["validation_accuracy"] = _or_nan(model.validation_accuracy)
-        a["validation_cost"] = _or_nan(model.validation_cost)
-        a["train_data"] = _storable(model.train_data)
-        a["catclf_version"] = model.catclf_version
-        a["created"] = model.created
-        if model.solver:
-            a["solver"] = model.solver
+
+def _fill(model: Model, f: Any) -> None:
+    """The model into f, a new h5py File."""
+    f.create_dataset("w", data=np.asarray(model.w, dtype=np.float64).reshape(N_X, 1))
+    f.create_dataset("b", data=np.float64(model.b))
+    f.create_dataset("costs", data=np.asarray(model.costs, dtype=np.float64))
+    a = f.attrs
+    a["format"] = FORMAT
+    a["format_version"] = FORMAT_VERSION
+    a["image_size"] = IMAGE_SIZE
+    a["channels"] = CHANNELS
+    stored = [_storable(name) for name in model.classes]
+    # One type for both: numpy makes no array of str and bytes together.
+    if any(isinstance(name, bytes) for name in stored):
+        stored = [np.bytes_(os.fsencode(name)) for name in model.classes]
+    a["classes"] = stored
+    a["preprocessing"] = model.preprocessing
+    a["learning_rate"] = model.settings.learning_rate
+    a["num_iterations"] = model.settings.num_iterations
+    a["l2"] = model.settings.l2
+    a["final_cost"] = model.final_cost
+    a["train_examples"] = model.train_examples
+    a["train_accuracy"] = model.train_accuracy
+    a["test_examples"] = model.test_examples
+    a["test_accuracy"] = math.nan if model.test_accuracy is None else model.test_accuracy
+    a["validation_examples"] = model.validation_examples
+    a["validation_accuracy"] = _or_nan(model.validation_accuracy)
+    a["validation_cost"] = _or_nan(model.validation_cost)
+    a["train_data"] = _storable(model.train_data)
+    a["catclf_version"] = model.catclf_version
+    a["created"] = model.created
+    if model.solver:
+        a["solver"] = model.solver
 
 
 def load(path: Path) -> Model:
-    """Read and check a model file. Raises ModelError saying what is wrong with it."""
-    import h5py
-
+    """Read and check a model file, in one region that interrupts wait for
+    (`catclf.interrupts`). Raises ModelError saying what is wrong with it."""
     if not path.exists():
         raise ModelError(f"{path}: no such model file")
     if not path.is_file():
         raise ModelError(f"{path}: not a file, expected a catclf model (.h5)")
+    return interrupts.call_held(_load, path)
+
+
+def _load(path: Path) -> Model:
+    import h5py
+
     try:
         f = h5py.File(path, "r")
     except OSError as e:

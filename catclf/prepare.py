@@ -101,6 +101,7 @@ def prepare(
     memory_limit: int | None = None,
     force: bool = False,
     progress: Callable[[str, int], Progress] | None = None,
+    on_saved: Callable[[], None] | None = None,
 ) -> Prepared:
     """Decode the photos of source (a folder of class folders) once and write them into
     folder as train_NAME.h5, and with test_fraction also test_NAME.h5 (see `split`).
@@ -108,7 +109,8 @@ def prepare(
     name defaults to source's own name. Both places are checked before any photo is
     decoded. Images beyond memory_limit wait in a temporary file beside folder.
     progress(what, total), if given, is called as "decoding" and then "writing" begin and
-    returns a function told of every n images done. See `read_folder` for the rest.
+    returns a function told of every n images done. on_saved: see `write`. See
+    `read_folder` for the rest.
     """
     name = default_name(source) if name is None else name
     check_source(source)
@@ -141,6 +143,7 @@ def prepare(
         test_fraction=test_fraction,
         progress=None if progress is None else progress("writing", total),
         force=force,
+        on_saved=on_saved,
     )
     return Prepared(folder, name, source, photos, test_fraction, written, removed)
 
@@ -199,6 +202,11 @@ def check_target(
         inputs=inputs,
         remove=[] if test else [test_path.name],
     )
+    check_alone(out, name)
+
+
+def check_alone(out: Path, name: str) -> None:
+    """Raise DataError if out holds course files of another name than name."""
     if not out.is_dir():
         return
     train_files, test_files = course_files(out)
@@ -278,13 +286,16 @@ def write(
     progress: Progress | None = None,
     force: bool = False,
     inputs: Sequence[Path] = (),
+    on_saved: Callable[[], None] | None = None,
 ) -> list[Written]:
     """Write train (and test) read from the photo folder into out as train_NAME.h5 (and
     test_NAME.h5), creating out if needed; without a test set, a test_NAME.h5 left by an
     earlier run is removed so that it cannot pass for this one's. progress(n) is told of
     every n images written. What is in out is checked as check_target checks it, with the
     photo folder and inputs as the command's input, and again just before the files are
-    renamed into place."""
+    renamed into place, with out locked against other catclf runs (see
+    `catclf.files.write_files`): two runs into one folder leave one run's files. on_saved()
+    is called as soon as they are in place."""
     check_target(out, name, test=test is not None, force=force, inputs=[folder, *inputs])
     attrs: dict[str, object] = {
         "catclf_version": __version__,
@@ -299,17 +310,26 @@ def write(
     if test is not None:
         sets.append((test_path, test, "test_set"))
 
-    def writer(data: Dataset, prefix: str) -> Writer:
+    sizes: dict[Path, int] = {}
+
+    def writer(path: Path, data: Dataset, prefix: str) -> Writer:
         paths = [p.as_posix() for p in relative_paths(data, folder)]
-        return lambda tmp: write_hdf5(tmp, data, prefix, paths, attrs, progress)
+
+        def write_set(tmp: Path) -> None:
+            write_hdf5(tmp, data, prefix, paths, attrs, progress)
+            sizes[path] = tmp.stat().st_size  # this run's file, whatever another puts there
+
+        return write_set
 
     write_files(
         out,
-        [(path.name, writer(data, prefix)) for path, data, prefix in sets],
+        [(path.name, writer(path, data, prefix)) for path, data, prefix in sets],
         lambda target, why: DataError(f"{target}: cannot write ({why})"),
         error=DataError,
         force=force,
         inputs=[folder, *inputs],
         remove=[] if test is not None else [test_path.name],
+        check=lambda: check_alone(out, name),
+        on_saved=on_saved,
     )
-    return [Written(path, data, path.stat().st_size) for path, data, _ in sets]
+    return [Written(path, data, sizes[path]) for path, data, _ in sets]

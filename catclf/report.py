@@ -84,13 +84,15 @@ def write_files(
     replaces: Sequence[str] = (),
     force: bool = False,
     inputs: Sequence[Path] = (),
+    on_saved: Callable[[], None] | None = None,
 ) -> list[Path]:
     """Write each named file into out (created if missing), all atomically; the paths.
 
     Where check_folder allows it, and checked again just before the files are renamed into
     place. The files named in replaces that are not among them are removed if catclf wrote
     them, so that out does not keep a picture from an earlier run that the new page does
-    not show; a file of the user's is left alone.
+    not show; a file of the user's is left alone. on_saved() is called as soon as the
+    files are in place (see `catclf.files.write_files`).
     """
 
     def writer(data: bytes) -> Callable[[Path], None]:
@@ -107,6 +109,7 @@ def write_files(
         force=force,
         inputs=inputs,
         tidy=[name for name in replaces if name not in pictures],
+        on_saved=on_saved,
     )
 
 

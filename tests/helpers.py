@@ -171,6 +171,98 @@ def interrupted(args, *, cwd, after, signal_number, delay=0.0):
     return process.returncode, out, err
 
 
+# A sitecustomize for a `python -m catclf` started by `hooked`: at the call-th call of the
+# function HOOK_TARGET ("module:name", a method as "module:Class.method"), it signals the
+# process as the call begins ("signal"), or as the object the call makes dies ("dies": for
+# h5py's File, the moment whose finalizers used to drop an interrupt), or stops it with
+# SIGSTOP ("stop") until the test lets it go on. The moment is the same in every run,
+# however busy the machine.
+HOOK = """
+import importlib.abc, importlib.util, os, sys, weakref
+
+MODULE, _, NAME = os.environ["HOOK_TARGET"].partition(":")
+ACTION, CALL = os.environ["HOOK_ACTION"], int(os.environ["HOOK_CALL"])
+SIGNAL = int(os.environ["HOOK_SIGNAL"])
+
+
+def patch(module):
+    *path, name = NAME.split(".")
+    owner = module
+    for part in path:
+        owner = getattr(owner, part)
+    original = getattr(owner, name)
+    calls = 0
+
+    def hooked(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == CALL and ACTION == "signal":
+            os.kill(os.getpid(), SIGNAL)
+        elif calls == CALL and ACTION == "stop":
+            os.kill(os.getpid(), 19)  # SIGSTOP
+        result = original(*args, **kwargs)
+        if calls == CALL and ACTION == "dies":
+            weakref.finalize(args[0], os.kill, os.getpid(), SIGNAL)
+        return result
+
+    setattr(owner, name, hooked)
+
+
+class PatchOnImport(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != MODULE:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        load = spec.loader.exec_module
+
+        def exec_module(module):
+            load(module)
+            patch(module)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+if MODULE in sys.modules:
+    patch(sys.modules[MODULE])
+else:
+    sys.meta_path.insert(0, PatchOnImport())
+"""
+
+
+def hooked(*args, cwd, hook, target, action, call=1, signal_number=signal.SIGINT, env=None):
+    """`python -m catclf ARGS` started in cwd with the HOOK above at target (see there),
+    written into the folder hook; the caller waits for it."""
+    hook.mkdir(exist_ok=True)
+    (hook / "sitecustomize.py").write_text(HOOK)
+    return start_catclf(
+        *args,
+        cwd=cwd,
+        text=True,
+        env={
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")])),
+            "HOOK_TARGET": target,
+            "HOOK_ACTION": action,
+            "HOOK_CALL": str(call),
+            "HOOK_SIGNAL": str(int(signal_number)),
+            **(env or {}),
+        },
+        # A user's catclf, started from a terminal, has SIGINT at its default.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+def finish(process, timeout=60):
+    """(stdout, stderr) of process once it has ended, killed after timeout seconds."""
+    try:
+        return process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def without_root_powers():
     """A command prefix under which file permissions apply, even when the tests run as root."""
     if os.geteuid() != 0:

@@ -254,6 +254,20 @@ def test_a_signal_while_the_command_line_is_imported(
 
 
 @pytest.mark.parametrize(("signal_number", "status", "said"), SIGNALS, ids=lambda v: str(v))
+def test_a_signal_before_python_m_catclf_has_set_its_handlers(
+    tmp_path, signal_number, status, said
+):
+    # As catclf.entry is imported, before main has set the handlers: __main__ holds the
+    # signals until then.
+    code, out, err = signalled_on_import(
+        "catclf.entry", signal_number, "train", "-n", "10", cwd=tmp_path
+    )
+    assert (code, out) == (status, "")
+    assert err == f"catclf: {said}; nothing was saved\n"
+    assert list(tmp_path.iterdir()) == [tmp_path / "hook"]
+
+
+@pytest.mark.parametrize(("signal_number", "status", "said"), SIGNALS, ids=lambda v: str(v))
 def test_a_signal_while_the_options_are_read(tmp_path, signal_number, status, said):
     # --memory-limit is checked by a callback that imports catclf.memory, while typer reads
     # the options, before the command runs.
@@ -330,3 +344,73 @@ def test_a_signal_inside_an_exec_while_importing_keeps_catclfs_status(
     code, out, err = run("info", cwd=tmp_path, env=env, command=command)
     assert (code, out) == (status, "")
     assert said in err
+
+
+# Until catclf.entry.main has set its handlers, Python's own is in place, and Ctrl-C prints
+# a traceback: what runs before them is kept to what Python itself runs.
+MODULES_AT_HANDLERS = """
+import importlib.abc, importlib.util, os, sys
+
+BEFORE = set(sys.modules)
+
+
+def report(*args):
+    sys.stderr.write(" ".join(sorted(set(sys.modules) - BEFORE)) + "\\n")
+    sys.stderr.flush()
+    os._exit(0)
+
+
+class Watch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != os.environ["WATCHED"]:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        load = spec.loader.exec_module
+
+        def exec_module(module):
+            load(module)
+            setattr(module, os.environ["WATCHED_CALL"], report)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+sys.meta_path.insert(0, Watch())
+"""
+
+
+def imported_before(tmp_path, watched, call, *args):
+    """The modules a Python started with ARGS has imported, beyond those imported by the
+    time its sitecustomize runs, when watched.call is first called."""
+    hook = tmp_path / "hook"
+    hook.mkdir(exist_ok=True)
+    (hook / "sitecustomize.py").write_text(MODULES_AT_HANDLERS)
+    env = {
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")])),
+        "WATCHED": watched,
+        "WATCHED_CALL": call,
+    }
+    code, out, err = run(*args, cwd=tmp_path, env=env, command=[sys.executable])
+    assert code == 0, err
+    return set(err.split())
+
+
+def test_python_m_catclf_sets_its_handlers_before_importing_anything_python_has_not(tmp_path):
+    # What `python -m` imports to run any package: one that does nothing but stop.
+    (tmp_path / "nothing").mkdir()
+    (tmp_path / "nothing" / "__init__.py").write_text("")
+    (tmp_path / "nothing" / "__main__.py").write_text("from nothing.stop import stop\nstop()\n")
+    (tmp_path / "nothing" / "stop.py").write_text("def stop():\n    pass\n")
+    runpy_imports = imported_before(tmp_path, "nothing.stop", "stop", "-m", "nothing")
+    assert "nothing" in runpy_imports  # the watch sees imports
+    catclf_imports = imported_before(
+        tmp_path, "catclf.entry", "handle_signals", "-m", "catclf", "--version"
+    )
+    assert catclf_imports - runpy_imports == {"catclf", "catclf.entry"}
+
+
+def test_importing_catclf_imports_nothing_else():
+    code = "import sys; before = set(sys.modules); import catclf; print(set(sys.modules) - before)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (done.stdout, done.stderr) == ("{'catclf'}\n", "")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
+import json
 import os
 import pickle
 import re
@@ -22,11 +24,14 @@ import h5py
 import numpy as np
 import pytest
 from helpers import (
+    FILE_LIST,
     N_X,
     brightness_model,
     catclf_run,
     class_folders,
     error_lines,
+    finish,
+    hooked,
     inseparable,
     invoke,
     listing,
@@ -56,15 +61,6 @@ def start_train(*args, cwd):
         # catclf, started from a terminal, has it at its default.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-
-
-def finish(process, timeout=60):
-    try:
-        return process.communicate(timeout=timeout)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 # Interrupts at any moment: while starting, decoding, training
@@ -116,6 +112,293 @@ def test_interrupted_while_decoding_a_folder(tmp_path, signal_number, status):
     assert "nothing was saved" in err
     assert (tmp_path / "model.h5").read_bytes() == old
     assert listing(tmp_path) == ["data", "model.h5"]
+
+
+# Interrupts during HDF5 work. A handler that raises inside h5py's finalizers (as a File
+# dies) can only be printed and dropped by Python: the interrupt was lost. `hooked` sends
+# the signal at a chosen moment (as the call-th h5py File dies, as a function begins), the
+# same in every run.
+
+SIGNALLED = [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+FILE_DIES = ("h5py._hl.files:File.__init__", "dies")
+PREVIOUS = "previous"  # the photo folder of an earlier prepare, kept in the output files
+
+
+def course_file(path, prefix, m, seed):
+    """A course file of m random images, in gzip chunks of 64 as catclf writes them."""
+    rng = np.random.default_rng(seed)
+    with h5py.File(path, "w") as f:
+        x = rng.integers(0, 256, (m, 64, 64, 3), dtype=np.uint8)
+        f.create_dataset(f"{prefix}_x", data=x, chunks=(64, 64, 64, 3), compression="gzip")
+        f.create_dataset(f"{prefix}_y", data=np.arange(m) % 2)
+    return path
+
+
+def contents(folder):
+    """Each file in folder, hidden ones too, by name: its bytes."""
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def prepare_args(photos, out, test=True, *options):
+    """`catclf prepare PHOTOS` into out as data set "photos", with a test fraction of 0.3 if
+    test, quietly."""
+    fraction = ["--test-fraction", "0.3"] if test else []
+    return ["prepare", photos, "--out", out, "--name", "photos", *fraction, *options, "-q"]
+
+
+def streamed_train(sets, *extra):
+    return ["train", sets["course"], "-n", "100000000", "--memory-limit", "8MB", *extra]
+
+
+@pytest.fixture(scope="module")
+def sets(tmp_path_factory):
+    """Made once for the interrupt tests: a course folder of 640 training images (too many
+    for --memory-limit 8MB: left in the file and read 64 at a time) and 128 test images; a
+    photo folder; a model; an output folder that an earlier prepare wrote."""
+    root = tmp_path_factory.mktemp("sets")
+    course = root / "course"
+    course.mkdir()
+    course_file(course / "train_big.h5", "train_set", 640, seed=1)
+    course_file(course / "test_big.h5", "test_set", 128, seed=2)
+    photos = class_folders(root / "photos", per_class=90, seed=3)
+    class_folders(root / PREVIOUS, per_class=10, seed=4)
+    result = invoke(*prepare_args(PREVIOUS, "prepared"), cwd=root)
+    assert result.returncode == 0, result.stderr
+    return {
+        "course": course,
+        "photos": photos,
+        "model": brightness_model(root / "model.h5"),
+        "prepared": root / "prepared",
+    }
+
+
+@pytest.mark.parametrize(("signal_number", "status", "said"), SIGNALLED, ids=["INT", "TERM"])
+@pytest.mark.parametrize(
+    ("target", "action", "call"),
+    [
+        (*FILE_DIES, 1),  # the model file looked at before training
+        (*FILE_DIES, 2),  # the test file read
+        (*FILE_DIES, 3),  # its chunks checked
+        (*FILE_DIES, 6),  # the training file's chunks checked
+        (*FILE_DIES, 8),  # a slice of its images read, in the first pass
+        (*FILE_DIES, 20),  # one in the second pass
+        ("catclf.datasets:FilePixels._read", "signal", 9),
+    ],
+)
+def test_a_signal_during_streamed_training_from_hdf5_stops_it(
+    tmp_path, sets, target, action, call, signal_number, status, said
+):
+    old = shutil.copy(sets["model"], tmp_path / "model.h5")
+    before = old.read_bytes()
+    work = tmp_path / "work"
+    work.mkdir()
+    process = hooked(
+        *streamed_train(sets, "-m", old, "-q"),
+        cwd=work,
+        hook=tmp_path / "hook",
+        target=target,
+        action=action,
+        call=call,
+        signal_number=signal_number,
+    )
+    out, err = finish(process)
+    assert process.returncode == status, err
+    assert (out, err) == ("", f"catclf: {said}; nothing was saved\n")
+    assert old.read_bytes() == before
+    assert listing(tmp_path) == ["hook", "model.h5", "work"]
+    assert listing(work) == []
+
+
+@pytest.mark.parametrize(("signal_number", "status", "said"), SIGNALLED, ids=["INT", "TERM"])
+@pytest.mark.parametrize(
+    ("target", "action", "call"),
+    [
+        (*FILE_DIES, 1),  # the training file made
+        (*FILE_DIES, 3),  # its first chunk of images written (h5py makes a File inside)
+        (*FILE_DIES, 6),  # its last chunk: opened
+        (*FILE_DIES, 9),  # the test file's images
+        ("catclf.datasets:_write_images", "signal", 2),
+    ],
+)
+def test_a_signal_while_prepare_writes_leaves_the_earlier_files(
+    tmp_path, sets, target, action, call, signal_number, status, said
+):
+    out = shutil.copytree(sets["prepared"], tmp_path / "out")
+    before = contents(out)
+    process = hooked(
+        *prepare_args(sets["photos"], out),
+        cwd=tmp_path,
+        hook=tmp_path / "hook",
+        target=target,
+        action=action,
+        call=call,
+        signal_number=signal_number,
+    )
+    stdout, err = finish(process)
+    assert process.returncode == status, err
+    assert (stdout, err) == ("", f"catclf: {said}; nothing was saved\n")
+    assert contents(out) == before
+    assert listing(tmp_path) == ["hook", "out"]
+
+
+@pytest.mark.parametrize(("signal_number", "status", "said"), SIGNALLED, ids=["INT", "TERM"])
+@pytest.mark.parametrize("call", [1, 3, 4])  # the model read, the test file's chunks, a slice
+def test_a_signal_while_evaluate_reads_hdf5_stops_it(
+    tmp_path, sets, call, signal_number, status, said
+):
+    process = hooked(
+        *["evaluate", sets["course"], "-m", sets["model"], "-q"],
+        cwd=tmp_path,
+        hook=tmp_path / "hook",
+        target=FILE_DIES[0],
+        action=FILE_DIES[1],
+        call=call,
+        signal_number=signal_number,
+    )
+    out, err = finish(process)
+    assert process.returncode == status, err
+    assert (out, err) == ("", f"catclf: {said}\n")
+
+
+@pytest.mark.parametrize(("signal_number", "status", "said"), SIGNALLED, ids=["INT", "TERM"])
+@pytest.mark.parametrize("call", [1, 4])  # the model read, a slice of the test file
+def test_a_signal_while_report_reads_hdf5_writes_no_report(
+    tmp_path, sets, call, signal_number, status, said
+):
+    report = ["report", "--out", "report", sets["course"], "-m", sets["model"], "-q"]
+    process = hooked(
+        *report,
+        cwd=tmp_path,
+        hook=tmp_path / "hook",
+        target=FILE_DIES[0],
+        action=FILE_DIES[1],
+        call=call,
+        signal_number=signal_number,
+    )
+    out, err = finish(process)
+    assert process.returncode == status, err
+    assert (out, err) == ("", f"catclf: {said}; nothing was saved\n")
+    assert listing(tmp_path) == ["hook"]
+
+
+@pytest.mark.parametrize(("signal_number", "status", "said"), SIGNALLED, ids=["INT", "TERM"])
+@pytest.mark.parametrize("threads", ["1", "2"])
+@pytest.mark.parametrize("delay", [0.0, 0.3, 1.0])
+def test_a_signal_at_any_moment_of_streamed_training_stops_it(
+    tmp_path, sets, delay, threads, signal_number, status, said
+):
+    # Sent from outside, at a moment the machine decides: whatever it is, the same end. With
+    # two BLAS threads, the system may give the signal to one of them while the main thread
+    # holds it: it must still stop the run.
+    old = shutil.copy(sets["model"], tmp_path / "model.h5")
+    before = old.read_bytes()
+    process = start_catclf(
+        *streamed_train(sets, "-m", old),
+        cwd=tmp_path,
+        text=True,
+        env={"OPENBLAS_NUM_THREADS": threads},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    for line in process.stderr:
+        if "each iteration reads them" in line:
+            break
+    time.sleep(delay)
+    process.send_signal(signal_number)
+    out, err = finish(process)
+    assert process.returncode == status, err
+    assert "Traceback" not in err and "Exception ignored" not in err
+    assert err.splitlines()[-1] == f"catclf: {said}; nothing was saved"
+    assert old.read_bytes() == before
+    assert listing(tmp_path) == ["model.h5"]
+
+
+# Once the files are in place, an interrupt says so: they were saved.
+
+
+def listed(folder):
+    """The file list of folder, checked against the files: each recorded as it is."""
+    records = json.loads((folder / FILE_LIST).read_text())["files"]
+    for name, record in records.items():
+        data = (folder / name).read_bytes()
+        assert (record["bytes"], record["sha256"]) == (len(data), hashlib.sha256(data).hexdigest())
+    return sorted(records)
+
+
+def source_folder(path):
+    with h5py.File(path, "r") as f:
+        return os.fsdecode(f.attrs["source_folder"])
+
+
+@pytest.mark.parametrize(("signal_number", "status", "said"), SIGNALLED, ids=["INT", "TERM"])
+def test_a_signal_as_prepare_renames_its_files_says_they_were_saved(
+    tmp_path, sets, signal_number, status, said
+):
+    out = shutil.copytree(sets["prepared"], tmp_path / "out")
+    process = hooked(
+        *prepare_args(sets["photos"], out),
+        cwd=tmp_path,
+        hook=tmp_path / "hook",
+        target="os:replace",
+        action="signal",
+        signal_number=signal_number,
+    )
+    stdout, err = finish(process)
+    assert process.returncode == status, err
+    assert (stdout, err) == ("", f"catclf: {said}; the data files were saved in {out}\n")
+    # All of them: the renames are done together.
+    assert listed(out) == ["test_photos.h5", "train_photos.h5"]
+    for name in listed(out):
+        assert source_folder(out / name) == str(sets["photos"])
+    assert load(out)[0].m + load(out)[1].m == 180
+
+
+@pytest.mark.parametrize(("signal_number", "status", "said"), SIGNALLED, ids=["INT", "TERM"])
+def test_a_signal_as_train_renames_its_model_says_it_was_saved(
+    tmp_path, sets, signal_number, status, said
+):
+    shutil.copy(sets["model"], tmp_path / "model.h5")
+    process = hooked(
+        *["train", sets["course"], "-n", "3", "--memory-limit", "8MB", "-q"],
+        cwd=tmp_path,
+        hook=tmp_path / "hook",
+        target="os:replace",
+        action="signal",
+        signal_number=signal_number,
+    )
+    out, err = finish(process)
+    assert process.returncode == status, err
+    assert (out, err) == ("", f"catclf: {said}; the model was saved to model.h5\n")
+    saved = model_file.load(tmp_path / "model.h5")
+    assert (saved.train_examples, saved.settings.num_iterations) == (640, 3)
+    assert listing(tmp_path) == ["hook", "model.h5"]
+
+
+def test_a_signal_after_train_saved_while_its_summary_waits_says_it_was_saved(tmp_path):
+    # stdout is a pipe that nobody reads, full before catclf starts: the summary waits.
+    import fcntl
+
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETFL, os.O_NONBLOCK)
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            os.write(write_end, b"x" * 4096)
+    fcntl.fcntl(write_end, fcntl.F_SETFL, 0)
+    process = start_catclf(
+        "train", "-n", "200", "--json", "-q", cwd=tmp_path, stdout=write_end, text=True
+    )
+    os.close(write_end)
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "model.h5").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert model_file.load(tmp_path / "model.h5").settings.num_iterations == 200
+        process.send_signal(signal.SIGTERM)
+        _, err = finish(process)
+    finally:
+        os.close(read_end)
+    assert process.returncode == 143
+    assert err == "catclf: terminated; the model was saved to model.h5\n"
+    assert listing(tmp_path) == ["model.h5"]
 
 
 # Unwritable and full disks
@@ -172,6 +455,58 @@ def test_a_full_disk_keeps_the_old_model(tmp_path):
         assert "No space left on device" in line
         assert (disk / "model.h5").read_bytes() == old
         assert listing(disk) == ["model.h5"]
+
+
+# A disk that fills up while HDF5 writes: HDF5 cannot close such a file, and used to crash
+# the process as it ended (a segmentation fault after the error line). Each size lets the
+# write fail at another point: as the file is made, within the training file, within the
+# test file once the training file is written.
+@pytest.mark.parametrize("size", ["240K", "1000K", "1800K"])
+def test_prepare_onto_a_full_disk_is_one_line_and_keeps_the_earlier_files(tmp_path, sets, size):
+    with tmpfs(tmp_path / "disk", size) as disk:
+        out = shutil.copytree(sets["prepared"], disk / "out")
+        before = contents(out)
+        result = catclf_run(*prepare_args(sets["photos"], out), cwd=tmp_path)
+        assert result.returncode == 1, result.stderr
+        [line] = result.stderr.splitlines()
+        assert re.fullmatch(
+            rf"catclf: error: {re.escape(str(out))}/(train|test)_photos\.h5: cannot write "
+            r"\(No space left on device\)",
+            line,
+        ), line
+        assert contents(out) == before
+        assert listing(disk) == ["out"]
+
+
+@pytest.mark.parametrize("size", ["112K", "150K", "190K"])
+def test_a_model_onto_a_full_disk_is_one_line_and_keeps_the_old_one(tmp_path, sets, size):
+    with tmpfs(tmp_path / "disk", size) as disk:
+        old = shutil.copy(sets["model"], disk / "model.h5")
+        before = old.read_bytes()
+        result = catclf_run("train", sets["course"], "-n", "2", "-m", old, "-q", cwd=tmp_path)
+        assert result.returncode == 1, result.stderr
+        assert result.stderr == (
+            f"catclf: error: {old}: cannot write the model (No space left on device)\n"
+        )
+        assert old.read_bytes() == before
+        assert listing(disk) == ["model.h5"]
+
+
+def test_decoded_images_that_a_full_disk_cannot_hold_are_one_line(tmp_path, sets):
+    # Beyond --memory-limit they wait in a file beside the output, whose pages could not be
+    # written later: the process used to end with SIGBUS.
+    with tmpfs(tmp_path / "disk", "1000K") as disk:
+        out = shutil.copytree(sets["prepared"], disk / "out")
+        before = contents(out)
+        result = catclf_run(
+            *prepare_args(sets["photos"], out, False, "--memory-limit", "100KB"),
+            cwd=tmp_path,
+        )
+        assert result.returncode == 1, result.stderr
+        assert result.stderr == (
+            f"catclf: error: {out}: cannot hold the decoded images here (No space left on device)\n"
+        )
+        assert contents(out) == before
 
 
 def test_a_read_only_file_system_is_refused(tmp_path):
@@ -252,6 +587,103 @@ def test_two_runs_at_once_leave_one_complete_model(tmp_path):
         assert same(final, expected["a"]) or same(final, expected["b"])
         assert model_file.load(out / "model.h5").w.shape == (N_X, 1)
         assert listing(out) == ["model.h5"]
+
+
+# Two runs writing into one folder at once
+
+
+def stopped_at(process, timeout=120):
+    """Wait until process has stopped itself (SIGSTOP), or has ended."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        state = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        if state == "T":
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"catclf did not stop: {finish(process)}")
+
+
+def consistent(out):
+    """The photo folder of the one run whose files out holds, all of them listed as they
+    are, and nothing else."""
+    names = listed(out)
+    assert listing(out) == sorted([FILE_LIST, *names])
+    assert names in (["train_photos.h5"], ["test_photos.h5", "train_photos.h5"])
+    [source] = {source_folder(out / name) for name in names}
+    return source, names
+
+
+@pytest.mark.parametrize("later_has_test", [False, True], ids=["later without", "later with"])
+def test_a_run_that_writes_into_a_folder_another_has_just_written_leaves_one_set(
+    tmp_path, sets, later_has_test
+):
+    # The later run has looked at the folder and decoded its photos, then stops as it
+    # begins to write; the other runs from start to end; then the later one goes on. One
+    # takes a test file, the other none: the folder must not keep one's training file
+    # beside the other's test file.
+    photos = {True: sets["photos"], False: tmp_path / "few"}
+    class_folders(photos[False], per_class=8, seed=5)
+    out = tmp_path / "out"
+    later = hooked(
+        *prepare_args(photos[later_has_test], out, later_has_test),
+        cwd=tmp_path,
+        hook=tmp_path / "hook",
+        target="catclf.files:write_atomically",
+        action="stop",
+    )
+    stopped_at(later)
+    first = catclf_run(
+        *prepare_args(photos[not later_has_test], out, not later_has_test), cwd=tmp_path
+    )
+    assert first.returncode == 0, first.stderr
+    assert consistent(out)[0] == str(photos[not later_has_test])
+    later.send_signal(signal.SIGCONT)
+    _, err = finish(later)
+    assert (later.returncode, err) == (0, "")
+    source, names = consistent(out)
+    assert source == str(photos[later_has_test])
+    assert ("test_photos.h5" in names) == later_has_test
+
+
+def test_two_prepares_at_once_into_one_folder_leave_one_complete_set(tmp_path, sets):
+    few = class_folders(tmp_path / "few", per_class=8, seed=6)
+    runs = [(sets["photos"], True), (few, False)]
+    for attempt in range(3):
+        out = tmp_path / f"out{attempt}"
+        processes = [
+            start_catclf(*prepare_args(photos, out, test), cwd=tmp_path, text=True)
+            for photos, test in runs
+        ]
+        for process in processes:
+            _, err = finish(process)
+            assert (process.returncode, err) == (0, "")
+        source, names = consistent(out)
+        assert (source, "test_photos.h5" in names) in {(str(p), test) for p, test in runs}
+
+
+def test_a_report_written_into_a_folder_another_has_just_written_leaves_one_report(tmp_path, sets):
+    # With data, a report has a confusion matrix; without, none: never one report's page
+    # beside the other's matrix.
+    later = hooked(
+        *["report", "--out", "report", "-m", sets["model"], "-q"],
+        cwd=tmp_path,
+        hook=tmp_path / "hook",
+        target="catclf.files:write_atomically",
+        action="stop",
+    )
+    stopped_at(later)
+    first = catclf_run(
+        "report", "--out", "report", sets["course"], "-m", sets["model"], "-q", cwd=tmp_path
+    )
+    assert first.returncode == 0, first.stderr
+    assert "confusion.png" in listed(tmp_path / "report")
+    later.send_signal(signal.SIGCONT)
+    _, err = finish(later)
+    assert (later.returncode, err) == (0, "")
+    names = listed(tmp_path / "report")
+    assert names == ["index.html", "learning_curve.png", "weights.png"]
+    assert listing(tmp_path / "report") == sorted([FILE_LIST, *names])
+    assert "confusion" not in (tmp_path / "report" / "index.html").read_text()
 
 
 # Model files from elsewhere
