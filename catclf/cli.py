@@ -34,7 +34,7 @@ from catclf.entry import (
     keep_standard_streams_open,
     say_stopped,
 )
-from catclf.errors import CatclfError, ImageError, TrainingDiverged, reason
+from catclf.errors import CatclfError, DataError, ImageError, TrainingDiverged, reason
 from catclf.options import (
     DataArgument,
     EvaluateDataArgument,
@@ -75,6 +75,7 @@ from catclf.reporting import Advance, emit, emit_json, error, flush, is_terminal
 
 if TYPE_CHECKING:
     from catclf.datasets import Dataset, Skipped
+    from catclf.model import Model
     from catclf.training import Plan, SweepRun
 
 EXIT_ERROR = 1
@@ -652,23 +653,33 @@ def report(
         raise typer.BadParameter("give DATA once, as an argument or as --data", param_hint="DATA")
     data = data if data is not None else data_argument
     jobs = _decoding_jobs(jobs)
+    from catclf import evaluation, plots
     from catclf import model as model_file
-    from catclf import plots
     from catclf import report as reports
 
     plots.require()
     reports.check_folder(out)  # before the model is looked for
-    path = _model_path(model, quiet)
-    inputs = [path, *([data] if data is not None else [])]
-    names = reports.may_write(data is not None)
-    reports.check_folder(out, names, force=force, inputs=inputs)
+    path = _model_path(model)
     classifier = model_file.load(path)
+    recorded = None if data is not None else evaluation.test_location(classifier)
+    scored = data if data is not None else Path(recorded) if recorded else None
+    inputs = [path, *([scored] if scored is not None else [])]
+    names = reports.may_write(data is not None or recorded is not None)
+    reports.check_folder(out, names, force=force, inputs=inputs)
     model_name = "the bundled model" if path == model_file.BUNDLED_PATH else str(path)
     labelled = None
     if data is not None:
         labelled = _load_labelled(data, positive, strict, quiet, jobs)
         if not quiet:
             note(f"scoring {labelled.origin}: {labelled.describe()}")
+    else:
+        try:
+            labelled = _recorded_test_set(classifier, path, quiet, jobs)
+            said = f"{path} records no test set: give DATA to score the model in the report"
+        except DataError as e:
+            said = f"{e}: the report shows the model alone"
+        if labelled is None and not quiet:
+            note(said)
     made = reports.build(classifier, model_name, labelled)
     for said in made.not_drawn:
         if not quiet:
@@ -679,6 +690,26 @@ def report(
 
     with _summary_after_saving(f"the report was saved in {out}"):
         views.report_written(out, made, written, labelled, as_json=as_json, quiet=quiet)
+
+
+def _recorded_test_set(classifier: Model, path: Path, quiet: bool, jobs: int) -> Dataset | None:
+    """The test set the model records it was tested on, read again (None when it records
+    none); says which on stderr."""
+    from catclf import evaluation
+
+    with _bars(is_terminal(sys.stderr) and not quiet) as bars:
+        test_set = evaluation.recorded_test_set(
+            classifier,
+            str(path),
+            progress=functools.partial(bars, "decoding"),
+            jobs=jobs,
+            memory_limit=_memory_limit(None),
+        )
+    if test_set is not None:
+        _note_skipped(test_set.skipped)
+        if not quiet:
+            note(f"scoring the test set the model was tested on, {test_set.origin}")
+    return test_set
 
 
 def _load_labelled(
@@ -754,7 +785,6 @@ def predict(
         raise typer.BadParameter("--null goes with --files-from", param_hint="'--null'")
     from catclf import inputs
     from catclf import model as model_file
-    from catclf.model import label
 
     single = (
         not with_filename
@@ -763,7 +793,9 @@ def predict(
         and len(images) == 1
         and (images[0] == "-" or not inputs.is_folder(Path(images[0])))
     )
-    classifier = model_file.load(_model_path(model, quiet))
+    path = _model_path(model)
+    classifier = model_file.load(path)
+    _say_if_bundled(path, classifier, quiet)
     jobs = _decoding_jobs(jobs)
     failed, all_cats = False, True
     # Results on a terminal show progress themselves; a bar is for output sent elsewhere.
@@ -782,8 +814,8 @@ def predict(
                 emit_json(views.error_record(name, p))
             failed = True
             continue
-        verdict = label(p, threshold)
-        all_cats = all_cats and verdict == "cat"
+        verdict = classifier.label(p, threshold)
+        all_cats = all_cats and verdict == classifier.classes[1]
         if as_json:
             emit_json({"path": name, "probability": p, "label": verdict})
         elif single:
@@ -796,21 +828,35 @@ def predict(
         raise typer.Exit(EXIT_NOT_CAT)
 
 
-def _model_path(path: Path | None, quiet: bool) -> Path:
-    """The model to use: --model or CATCLF_MODEL, else ./model.h5, else the bundled one
-    (with a note saying so)."""
+def _model_path(path: Path | None) -> Path:
+    """The model to use: --model or CATCLF_MODEL, else ./model.h5, else the bundled one."""
     from catclf import model as model_file
 
     if path is not None:
         return path
     if model_file.DEFAULT_PATH.exists():
         return model_file.DEFAULT_PATH
-    if not quiet:
-        note(
-            "no model.h5 here (and no --model or CATCLF_MODEL): using the model "
-            "trained on the bundled cat / non-cat set"
-        )
     return model_file.BUNDLED_PATH
+
+
+def _say_if_bundled(path: Path, classifier: Model, quiet: bool) -> None:
+    """On a terminal, once: that the model is the bundled course model, how good it is, and
+    how to train one's own. Never in a pipeline, whose reader knows what it asked for."""
+    from catclf import model as model_file
+    from catclf.metrics import wilson_interval
+
+    if quiet or path != model_file.BUNDLED_PATH or classifier.test_accuracy is None:
+        return
+    if not (is_terminal(sys.stdout) and is_terminal(sys.stderr)):
+        return
+    m = classifier.test_examples
+    low, high = wilson_interval(round(classifier.test_accuracy * m), m)
+    note(
+        f"no model.h5 here: using the course's model, trained on {classifier.train_examples} "
+        f"small images, right on {reporting.pct(classifier.test_accuracy)} of its {m} test "
+        f"images ({reporting.interval((low, high))}, 95 %), which calls most photos cats; "
+        "train your own with `catclf train PHOTOS/` (a cat/ folder and another)"
+    )
 
 
 @app.command(cls=_Command)
@@ -848,13 +894,19 @@ def evaluate(
       catclf evaluate holdout/ --model model.h5 --json
       catclf evaluate holdout/ --min-accuracy 0.7 -q > report.txt || echo "not good enough"
     """
-    from catclf import datasets, evaluation
+    from catclf import evaluation
     from catclf import model as model_file
 
-    path = _model_path(model, quiet)
+    path = _model_path(model)
     classifier = model_file.load(path)  # before decoding a large folder, not after
     if data is None:
-        test_set = datasets.bundled()[1]
+        test_set = _recorded_test_set(classifier, path, quiet, _decoding_jobs(jobs))
+        if test_set is None:
+            raise typer.BadParameter(
+                f"{path} records no test set it was tested on (it was trained without "
+                "--test): give the labelled data to score it on",
+                param_hint="DATA",
+            )
     else:
         test_set = _load_labelled(data, positive, strict, quiet, _decoding_jobs(jobs))
     result = evaluation.evaluate(classifier, test_set, threshold)
@@ -887,7 +939,7 @@ def info(
     """
     from catclf import model as model_file
 
-    path = _model_path(model, quiet)
+    path = _model_path(model)
     m = model_file.load(path)
     if as_json:
         emit_json({"model": str(path), **m.as_dict()})

@@ -32,6 +32,7 @@ from catclf.workers import reader
 
 BUNDLED_DIR = Path(__file__).parent / "data"
 BUNDLED_NAME = "bundled cat / non-cat set"
+BUNDLED_TEST_NAME = BUNDLED_NAME + " (test)"
 POSITIVE_NAMES = ("cat", "cats")
 DEFAULT_CLASSES = ("non-cat", "cat")
 HDF5_SUFFIXES = (".h5", ".hdf5")
@@ -215,8 +216,12 @@ class Dataset:
         return source.take(indices)
 
     def describe(self) -> str:
-        """'209 images: 72 cat, 137 non-cat'."""
-        return f"{self.m} images: {self.positives} cat, {self.m - self.positives} non-cat"
+        """'209 images: 72 cat, 137 non-cat', by the names of its classes."""
+        negative, positive = self.classes
+        images = "image" if self.m == 1 else "images"
+        return (
+            f"{self.m} {images}: {self.positives} {positive}, {self.m - self.positives} {negative}"
+        )
 
 
 def _checked_labels(labels: object, m: int, what: str) -> NDArray[np.int64]:
@@ -344,7 +349,7 @@ def bundled() -> tuple[Dataset, Dataset]:
     """The course's cat / non-cat training and test sets that ship inside the package."""
     train, test = load(BUNDLED_DIR)
     assert test is not None
-    train.origin, test.origin = BUNDLED_NAME, BUNDLED_NAME + " (test)"
+    train.origin, test.origin = BUNDLED_NAME, BUNDLED_TEST_NAME
     return train, test
 
 
@@ -864,3 +869,15 @@ def _entries(folder: Path) -> list[tuple[Path, str]]:
     except OSError as e:
         raise DataError(f"{folder}: cannot list this folder ({reason(e)})") from e
     return sorted(entries)
+
+
+def location(data: Dataset) -> str:
+    """Where data can be read again: the bundled test set's name, or the absolute path of
+    the file or folder it was read from; "" when it was not read from one (made in memory, a
+    part of another set)."""
+    if data.origin in (BUNDLED_NAME, BUNDLED_TEST_NAME):
+        return data.origin
+    try:
+        return os.path.abspath(data.origin) if os.path.lexists(data.origin) else ""
+    except (TypeError, ValueError):  # an origin that cannot be a path
+        return ""

@@ -244,7 +244,7 @@ def _page(
             f"<h2>On {e(data.origin)}</h2>",
             f'<p class="note">{e(data.describe())}. Label {e(data.classes[1])} when the '
             f"probability is above {scores.threshold:g}.</p>",
-            _table(_metric_rows(scores)),
+            _table(_metric_rows(scores, data.classes)),
             _figure(
                 files[CONFUSION],
                 "confusion matrix",
@@ -281,12 +281,12 @@ def _page(
     return "\n".join(parts) + "\n"
 
 
-def _metric_rows(scores: Scores) -> list[tuple[str, str]]:
+def _metric_rows(scores: Scores, classes: tuple[str, str]) -> list[tuple[str, str]]:
     c = scores.confusion
     return [
         ("examples", str(scores.examples)),
         # The positives are the cats: true positives and false negatives.
-        *score_rows(scores, c.tp + c.fn),
+        *score_rows(scores, c.tp + c.fn, classes),
         ("true positives, false positives", f"{c.tp}, {c.fp}"),
         ("true negatives, false negatives", f"{c.tn}, {c.fn}"),
     ]

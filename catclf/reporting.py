@@ -210,12 +210,13 @@ def verdict(span: Sequence[float], baseline: float, commonest: str, unsure: str)
     return f"no better than always answering {commonest}, {unsure}"
 
 
-def commonest(positives: int, m: int) -> str:
-    """The label of the commonest class of m examples, positives of them cats."""
-    return "cat" if 2 * positives >= m else "non-cat"
+def commonest(positives: int, m: int, classes: Sequence[str]) -> str:
+    """The name of the commonest class of m examples, positives of them of the positive class
+    (classes: negative name, positive name); a tie goes to the positive one."""
+    return classes[1] if 2 * positives >= m else classes[0]
 
 
-def score_rows(scores: Scores, positives: int) -> list[tuple[str, str]]:
+def score_rows(scores: Scores, positives: int, classes: Sequence[str]) -> list[tuple[str, str]]:
     """The scores as (name, text) rows; a score the data does not define is 'undefined'."""
     c = scores.confusion
 
@@ -229,7 +230,7 @@ def score_rows(scores: Scores, positives: int) -> list[tuple[str, str]]:
             c.examples,
             scores.accuracy_ci,
             scores.baseline_accuracy,
-            commonest(positives, c.examples),
+            commonest(positives, c.examples, classes),
         ),
         ("precision", undefined_or(scores.precision, lambda p: percent(p, c.tp + c.fp))),
         ("recall", undefined_or(scores.recall, lambda r: percent(r, c.tp + c.fn))),

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from catclf import parameters
-from catclf.datasets import MAX_READ_ROWS, Dataset, memory_needed
+from catclf.datasets import MAX_READ_ROWS, Dataset, location, memory_needed
 from catclf.errors import DataError, ParameterError, TrainingDiverged
 from catclf.images import N_X
 from catclf.logistic import (
@@ -135,10 +135,16 @@ def train(
                 "validation_fraction", "give validation_fraction or validation_set, not both"
             )
     if train_set.positives in (0, train_set.m):
-        only = "cat" if train_set.positives else "non-cat"
+        only = train_set.classes[1] if train_set.positives else train_set.classes[0]
         raise DataError(
             f"{train_set.origin}: the training set holds only {only} examples; "
             "it needs both classes"
+        )
+    if test_set is not None and tuple(test_set.classes) != tuple(train_set.classes):
+        raise DataError(
+            f"{test_set.origin}: its classes are {test_set.classes[0]!r} / "
+            f"{test_set.classes[1]!r}, the training data's are {train_set.classes[0]!r} / "
+            f"{train_set.classes[1]!r}: a test set must hold the same classes"
         )
     fit_set = train_set
     if validation_fraction is not None:
@@ -206,6 +212,7 @@ def train(
         validation_examples=0 if validation_set is None else validation_set.m,
         validation_accuracy=validation_accuracy,
         validation_cost=validation_cost,
+        test_data="" if test_set is None else location(test_set),
     )
 
 

@@ -1304,11 +1304,13 @@ def test_info_json_says_everything_the_file_holds(tmp_path):
         "created": "2024-01-02T03:04:05+00:00",
         "catclf_version": "0.9.1",
         "costs": [0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0],
-        # A file older than the L2 penalty and the validation part: their defaults.
+        # A file older than the L2 penalty, the validation part and the place of its test
+        # set: their defaults.
         "l2": 0.0,
         "validation_examples": 0,
         "validation_accuracy": None,
         "validation_cost": None,
+        "test_data": None,
     }
 
 
@@ -1729,3 +1731,98 @@ def test_a_folder_too_deep_to_search_is_one_line_and_the_rest_is_served(tmp_path
     [skipped] = summary["skipped"]
     assert skipped["path"].startswith(str(data / "cat" / "d"))
     assert skipped["error"] == "holds folders more than 64 levels deep; not searched"
+
+
+# A newcomer's own photos: their class names everywhere, and their own test set
+
+
+def test_a_model_of_ones_own_photos_is_judged_on_its_own_test_set(tmp_path):
+    names = ("not_cats", "cats")
+    class_folders(tmp_path / "photos", per_class=6, names=names)
+    class_folders(tmp_path / "holdout", per_class=3, seed=5, names=names)
+    trained = invoke("train", "photos", "--test", "holdout", "-n", "200", "-q", cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    # evaluate with no DATA: the test set the model records, not the bundled one.
+    result = invoke("evaluate", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    scored = json.loads(result.stdout)
+    assert scored["data"] == "holdout" or scored["data"].endswith("/holdout")
+    assert scored["examples"] == 6
+    assert "scoring the test set the model was tested on" in result.stderr
+    # The class names are the folders', in every command and in JSON.
+    assert result_names(invoke("info", "--json", cwd=tmp_path)) == ["not_cats", "cats"]
+    red = save_png(tmp_path / "red.png", np.dstack([np.full((64, 64), 220), np.zeros((64, 64, 2))]))
+    predicted = invoke("predict", "--json", red, cwd=tmp_path)
+    assert json.loads(predicted.stdout)["label"] == "cats"
+    table = invoke("evaluate", "holdout", cwd=tmp_path)
+    assert "examples: 6 images: 3 cats, 3 not_cats" in table.stdout
+    # Moved away: said in one line, asking for DATA.
+    (tmp_path / "holdout").rename(tmp_path / "moved")
+    gone = invoke("evaluate", cwd=tmp_path)
+    assert gone.returncode == 1
+    assert error_lines(gone.stderr) == [
+        f"catclf: error: model.h5: the test set it was tested on, {tmp_path / 'holdout'}, is "
+        "no longer there"
+    ]
+
+
+def result_names(result):
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)["classes"]
+
+
+def test_a_model_trained_without_a_test_set_asks_for_data(tmp_path):
+    class_folders(tmp_path / "photos")
+    assert invoke("train", "photos", "-n", "50", "-q", cwd=tmp_path).returncode == 0
+    result = invoke("evaluate", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0] == (
+        "catclf: error: Invalid value for DATA: model.h5 records no test set it was tested on "
+        "(it was trained without --test): give the labelled data to score it on"
+    )
+
+
+def test_data_of_other_classes_is_refused_everywhere(tmp_path):
+    class_folders(tmp_path / "photos", names=("not_cats", "cats"))
+    class_folders(tmp_path / "other", names=("non-cat", "cat"))
+    assert invoke("train", "photos", "-n", "50", "-q", cwd=tmp_path).returncode == 0
+    expected = (
+        "its classes are 'non-cat' / 'cat', the model's are 'not_cats' / 'cats': score a model "
+        "on data of its own classes (name the class folders as its training data did)"
+    )
+    for command in (["evaluate", "other"], ["report", "other", "-o", "out"]):
+        result = invoke(*command, cwd=tmp_path)
+        assert result.returncode == 1
+        assert error_lines(result.stderr) == [f"catclf: error: other: {expected}"]
+    # The bundled test set is of the course's classes: refused too.
+    bundled = invoke("evaluate", PACKAGE_DATA / "test_catvnoncat.h5", cwd=tmp_path)
+    assert bundled.returncode == 1 and "the model's are 'not_cats' / 'cats'" in bundled.stderr
+    mixed = invoke("train", "photos", "--test", "other", "-n", "50", "-m", "m.h5", cwd=tmp_path)
+    assert mixed.returncode == 1
+    assert "a test set must hold the same classes" in mixed.stderr
+    assert not (tmp_path / "m.h5").exists()
+
+
+@pytest.mark.parametrize(("terminal", "said"), [(True, True), (False, False)])
+def test_predict_says_once_on_a_terminal_that_it_uses_the_course_model(
+    tmp_path, monkeypatch, terminal, said
+):
+    import catclf.cli
+
+    monkeypatch.setattr(catclf.cli, "is_terminal", lambda stream: terminal)
+    monkeypatch.chdir(tmp_path)  # no model.h5 here
+    horse = str(SAMPLES / "noncat_horse_silhouette.png")
+    result = CliRunner().invoke(app, ["predict", horse, str(SAMPLES / "cat_chelsea.png")])
+    assert result.exit_code == 0
+    notes = [line for line in result.stderr.splitlines() if "course's model" in line]
+    if said:
+        # Which model, how good it is (the bundled model's 35 of 50, with its interval), and
+        # what to do.
+        assert notes == [
+            "catclf: no model.h5 here: using the course's model, trained on 209 small images, "
+            "right on 70.00 % of its 50 test images (56.25 % to 80.90 %, 95 %), which calls "
+            "most photos cats; train your own with `catclf train PHOTOS/` (a cat/ folder and "
+            "another)"
+        ]
+    else:
+        assert result.stderr == ""  # a pipeline hears nothing of it
