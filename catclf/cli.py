@@ -19,7 +19,7 @@ import functools
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -111,9 +111,30 @@ UsageError: Any = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "U
 
 def _show_usage_error(self: Any, file: Any = None) -> None:
     """A usage error as catclf writes every error: one line, then where help is."""
-    error(self.format_message())
+    message = self.format_message()
+    if hasattr(self, "option_name") and hasattr(self, "possibilities"):  # NoSuchOption
+        message = _unknown_option(self.option_name, self.possibilities or ())
+    error(message)
     if self.ctx is not None:
         note(f"try '{self.ctx.command_path} --help'")
+
+
+# How alike an unknown option and a real one must be (difflib's ratio) for the one to be
+# suggested for the other: a misspelt --iteratons, not --lr, which names another setting
+# than --l2 though it differs from it by one letter.
+SUGGESTED = 0.85
+
+
+def _unknown_option(name: str, possibilities: Sequence[str]) -> str:
+    """'No such option: NAME', with a suggestion only for an option alike enough to be what
+    was meant."""
+    import difflib
+
+    alike = sorted(
+        p for p in possibilities if difflib.SequenceMatcher(None, name, p).ratio() >= SUGGESTED
+    )
+    said = f"no such option: {name}"
+    return f"{said}; did you mean {' or '.join(alike)}?" if alike else said
 
 
 # typer prints a usage error as click's block of usage, hint and message; catclf's errors

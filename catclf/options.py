@@ -188,6 +188,7 @@ TrainLearningRateOption = Annotated[
     float,
     typer.Option(
         "--learning-rate",
+        "--lr",
         "-r",
         metavar="R",
         callback=positive_rate,
@@ -250,6 +251,7 @@ SweepLearningRatesOption = Annotated[
     list[float] | None,
     typer.Option(
         "--learning-rate",
+        "--lr",
         "-r",
         metavar="R",
         callback=each(positive_rate),

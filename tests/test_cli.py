@@ -1617,7 +1617,7 @@ def test_a_folder_that_cannot_be_listed_is_one_error_and_the_rest_is_scored(tmp_
 @pytest.mark.parametrize(
     ("args", "said", "where"),
     [
-        (["train", "--bogus"], "No such option: --bogus", "catclf train"),
+        (["train", "--bogus"], "no such option: --bogus", "catclf train"),
         (["predict"], "give at least one IMAGE, or --files-from FILE", "catclf predict"),
         (["evaluate", "--min-accuracy", "nan"], "nan is not a probability", "catclf evaluate"),
         (["sweep", "-r", "0"], "0.0 is not a positive number", "catclf sweep"),
@@ -1826,3 +1826,25 @@ def test_predict_says_once_on_a_terminal_that_it_uses_the_course_model(
         ]
     else:
         assert result.stderr == ""  # a pipeline hears nothing of it
+
+
+def test_lr_is_the_learning_rate_and_no_option_of_another_meaning_is_suggested(tmp_path):
+    class_folders(tmp_path / "data")
+    for command in (["train", "-m", "m.h5"], ["cv", "-k", "2"], ["sweep"]):
+        short = invoke(*command, "data", "--lr", "0.02", "-n", "5", "--json", cwd=tmp_path)
+        assert short.returncode == 0, short.stderr
+        said = json.loads(short.stdout)
+        rates = (
+            [r["learning_rate"] for r in said]
+            if isinstance(said, list)
+            else [said["learning_rate"]]
+        )
+        assert rates == [0.02]
+    # One letter from --l2, which would set a penalty: never suggested for it.
+    typo = invoke("train", "data", "--lrate", "0.1", cwd=tmp_path)
+    assert typo.returncode == 2
+    assert typo.stderr.splitlines()[0] == "catclf: error: no such option: --lrate"
+    close = invoke("train", "data", "--iteratons", "5", cwd=tmp_path)
+    assert close.stderr.splitlines()[0] == (
+        "catclf: error: no such option: --iteratons; did you mean --iterations?"
+    )
