@@ -28,6 +28,7 @@ import typer
 from typer.core import TyperCommand
 
 from catclf import options, reporting, views
+from catclf.completion import COMPLETE_VAR, Shell
 from catclf.entry import (
     exit_status,
     handle_signals,
@@ -85,7 +86,8 @@ BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 app = typer.Typer(
     name="catclf",
-    add_completion=True,
+    # catclf's own --install-completion and --show-completion take the shell by name.
+    add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -210,6 +212,27 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _show_completion(shell: Shell | None) -> None:
+    if shell is not None:
+        from catclf.completion import script
+
+        reporting.emit_text(script(shell))
+        raise typer.Exit()
+
+
+def _install_completion(shell: Shell | None) -> None:
+    if shell is not None:
+        from catclf.completion import install
+
+        try:
+            path = install(shell)
+        except CatclfError as e:
+            error(str(e))
+            raise typer.Exit(EXIT_ERROR) from None
+        emit(f"{shell.value} completion installed in {path}; it works in new {shell.value} shells")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     version: Annotated[
@@ -218,6 +241,26 @@ def _root(
             "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
         ),
     ] = False,
+    install_completion: Annotated[
+        Shell | None,
+        typer.Option(
+            metavar="SHELL",
+            callback=_install_completion,
+            is_eager=True,
+            help="Install tab completion for SHELL: bash, zsh or fish.",
+            show_default=False,
+        ),
+    ] = None,
+    show_completion: Annotated[
+        Shell | None,
+        typer.Option(
+            metavar="SHELL",
+            callback=_show_completion,
+            is_eager=True,
+            help="Print SHELL's completion script, to install it by hand.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Cat / non-cat image classifier: logistic regression on 64x64 pixels, as the course
     teaches it.
@@ -983,6 +1026,10 @@ def main() -> None:
         # Refused before any work, so that no command saves files and then fails.
         error("stdout is closed: there is nowhere to write the results; nothing was done")
         sys.exit(EXIT_ERROR)
+    if COMPLETE_VAR in os.environ:  # a shell asks what completes a word
+        from typer.completion import completion_init
+
+        completion_init()  # typer's answers for bash, zsh and fish
     try:
         app(prog_name="catclf")
     except SystemExit as e:

@@ -246,6 +246,11 @@ def emit(line: str) -> None:
     _result(one_line(line, keep_tabs=True))
 
 
+def emit_text(text: str) -> None:
+    """Text of catclf's own making (a completion script), on stdout as it is, lines and all."""
+    _result(text.rstrip("\n"))
+
+
 def _result(line: str) -> None:
     stream = sys.stdout
     if stream is None:

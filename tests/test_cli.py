@@ -1696,23 +1696,6 @@ def test_the_usage_lines_name_their_arguments_as_the_docs_do():
     assert "bundled" in runner.invoke(app, ["predict", "--help"]).stdout
 
 
-@pytest.mark.parametrize(
-    ("words", "cword", "offered"),
-    [("catclf tr", 1, "train"), ("catclf train --it", 2, "--iterations"), ("catclf c", 1, "cv")],
-)
-def test_bash_completion_offers_commands_and_options(tmp_path, words, cword, offered):
-    environment = {
-        "_CATCLF_COMPLETE": "complete_bash",
-        "COMP_WORDS": words,
-        "COMP_CWORD": str(cword),
-    }
-    result = catclf_run(env=environment, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert offered in result.stdout.split()
-    script = catclf_run("--show-completion", "bash", cwd=tmp_path)
-    assert "_CATCLF_COMPLETE=complete_bash" in script.stdout
-
-
 def test_a_folder_too_deep_to_search_is_one_line_and_the_rest_is_served(tmp_path, pictures):
     save_png(tmp_path / "photos" / "white.png", np.full((64, 64, 3), 255))
     # Far beyond Python's recursion limit, and catclf's depth.
