@@ -368,6 +368,7 @@ def train(
         **training.run_summary(train_set, test_set, learning_rate, iterations, trained),
         "skipped": _skipped_json(skipped),
         "ignored": _ignored(train_set, test_set),
+        "unsorted": train_set.unsorted + (0 if test_set is None else test_set.unsorted),
         "solver": trained.solver,
         "streamed": how.streamed,
         "seconds": round(time.perf_counter() - started, 3),
@@ -421,9 +422,19 @@ def _bars(show: bool, source: Path | None = None) -> Iterator[Callable[[str, int
         yield progress
 
 
-def _note_skipped(skipped: list[Skipped]) -> None:
-    for s in skipped:
-        note(f"skipped {s.path}: {s.error}")
+def _note_left_out(*sets: Dataset | None) -> None:
+    """What of each data set's folder was left out: the images that could not be read, and
+    a warning for images beside the class folders."""
+    from catclf.datasets import unsorted_note
+
+    for data in sets:
+        if data is None:
+            continue
+        for s in data.skipped:
+            note(f"skipped {s.path}: {s.error}")
+        said = unsorted_note(data)
+        if said is not None:
+            warn(said)
 
 
 @app.command(cls=_Command)
@@ -465,7 +476,7 @@ def prepare(
             force=force,
             progress=progress,
         )
-    _note_skipped(done.photos.skipped)
+    _note_left_out(done.photos)
     if done.removed is not None and not quiet:
         note(f"removed {done.removed}, the test set of an earlier run")
     with _summary_after_saving(f"the data files were saved in {out}"):
@@ -503,7 +514,7 @@ def _load_sets(
         )
     test_set = test_set if with_test else None
     skipped = train_set.skipped + (test_set.skipped if test_set is not None else [])
-    _note_skipped(skipped)
+    _note_left_out(train_set, test_set)
     if not quiet:
         note(f"training on {train_set.origin}: {train_set.describe()}")
         if test_set is not None:
@@ -770,7 +781,7 @@ def _recorded_test_set(classifier: Model, path: Path, quiet: bool, jobs: int) ->
             memory_limit=_memory_limit(None),
         )
     if test_set is not None:
-        _note_skipped(test_set.skipped)
+        _note_left_out(test_set)
         if not quiet:
             note(f"scoring the test set the model was tested on, {test_set.origin}")
     return test_set
@@ -793,7 +804,7 @@ def _load_labelled(
             memory_limit=_memory_limit(None),
             in_file=True,  # scored in one pass: a slice at a time is enough
         )
-    _note_skipped(labelled.skipped)
+    _note_left_out(labelled)
     return labelled
 
 

@@ -24,6 +24,7 @@ from catclf.images import (
     IMAGE_EXTENSIONS,
     IMAGE_SIZE,
     N_X,
+    is_image_name,
     list_images,
     to_columns,
 )
@@ -78,7 +79,8 @@ class Dataset:
     the examples were read from when they come from one HDF5 file (example i is
     then its image i), else None. skipped lists the images, and the folders, of a photo
     folder that could not be read; ignored counts its files without an image extension
-    (hidden files not counted).
+    (hidden files not counted); unsorted counts the images beside its class folders, in no
+    class and so not used.
 
     images may be given as `FilePixels`, the images of an HDF5 file left in the file:
     `blocks` then reads them a slice at a time, while `images` and `X` read them all.
@@ -95,6 +97,7 @@ class Dataset:
     skipped: list[Skipped] = field(default_factory=list)
     hdf5_file: str | None = None
     ignored: int = 0
+    unsorted: int = 0
 
     def __post_init__(self) -> None:
         # Refused here, whoever builds the set, so that no bad shape or label reaches the
@@ -739,6 +742,7 @@ def read_folder(
     there instead (`spilled_pixels`).
     """
     negative_dir, positive_dir = class_folders(folder, positive)
+    unsorted = sum(1 for p, kind in _entries(folder) if kind != "folder" and is_image_name(p))
     classes = ((positive_dir, 1), (negative_dir, 0))
     listings = {label: list_images(class_dir) for class_dir, label in classes}
     files = [(p, label) for _, label in classes for p in listings[label].images]
@@ -796,6 +800,7 @@ def read_folder(
         str(folder),
         skipped,
         ignored=sum(listing.ignored for listing in listings.values()),
+        unsorted=unsorted,
     )
 
 
@@ -881,3 +886,14 @@ def location(data: Dataset) -> str:
         return os.path.abspath(data.origin) if os.path.lexists(data.origin) else ""
     except (TypeError, ValueError):  # an origin that cannot be a path
         return ""
+
+
+def unsorted_note(data: Dataset) -> str | None:
+    """What to say of the images beside data's class folders, in one line, or None."""
+    if not data.unsorted:
+        return None
+    images = "image is" if data.unsorted == 1 else "images are"
+    return (
+        f"{data.unsorted} {images} in {data.origin} beside its class folders, in no class, "
+        f"and not used: move them into {data.classes[1]}/ or {data.classes[0]}/"
+    )

@@ -86,6 +86,7 @@ class Prepared:
             "test": test[0].as_dict() if test else None,
             "skipped": [{"path": s.path, "error": s.error} for s in self.photos.skipped],
             "ignored": self.photos.ignored,
+            "unsorted": self.photos.unsorted,
         }
 
 

@@ -57,6 +57,7 @@ def trained(
         ("final cost", f"{trained.final_cost:.6f}"),
         ("skipped", str(len(summary["skipped"]))),
         ("ignored", str(summary["ignored"])),
+        ("not in a class folder", str(summary["unsorted"])),
         ("model", summary["model"]),
     ]
     reporting.summary("Trained", rows)
@@ -94,7 +95,11 @@ def prepared(done: Prepared) -> None:
             (f"{side} examples", "none" if w is None else w.data.describe()),
         ]
     photos = done.photos
-    rows += [("skipped", str(len(photos.skipped))), ("ignored", str(photos.ignored))]
+    rows += [
+        ("skipped", str(len(photos.skipped))),
+        ("ignored", str(photos.ignored)),
+        ("not in a class folder", str(photos.unsorted)),
+    ]
     reporting.summary("Prepared", rows)
 
 

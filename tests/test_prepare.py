@@ -391,6 +391,7 @@ def test_summary_to_a_pipe_and_as_json(tmp_path):
         "test examples: none",
         "skipped: 1",
         "ignored: 1",
+        "not in a class folder: 0",
     ]
     assert "skipped photos/other/bad.png" in result.stderr
     summary = prepare("photos", "-o", "ds", cwd=tmp_path)
