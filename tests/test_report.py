@@ -6,6 +6,7 @@ are worked out with numpy on w and b read with h5py.
 """
 
 import base64
+import html
 import io
 import json
 import os
@@ -168,8 +169,8 @@ def test_report_on_the_course_test_set(tmp_path):
     assert scores["confusion"] == {"tp": tp, "fp": fp, "tn": tn, "fn": fn}
     assert summary["misclassified"] == fp + fn == wrong
     assert png_size((out / "confusion.png").read_bytes()) == (500, 450)
-    # 15 images in rows of 8: two rows of 175 pixels below a 60-pixel title.
-    assert png_size((out / "misclassified.png").read_bytes()) == (1200, 60 + 2 * 175)
+    # 15 images in rows of 8: two rows of 190 pixels below a 60-pixel title.
+    assert png_size((out / "misclassified.png").read_bytes()) == (1200, 60 + 2 * 190)
     assert len(page.pngs) == 4
     assert f"accuracy {TEST_ACCURACY_SHOWN}" in page.text
     assert f"true positives, false positives {tp}, {fp}" in page.text
@@ -188,7 +189,7 @@ def test_more_than_48_misclassified_images_are_capped(tmp_path):
     assert summary["misclassified"] == 50
     # 48 images in six rows of eight.
     picture = (tmp_path / "out" / "misclassified.png").read_bytes()
-    assert png_size(picture) == (1200, 60 + 6 * 175)
+    assert png_size(picture) == (1200, 60 + 6 * 190)
     assert "50 of 50 images are misclassified; the 48 most confidently wrong are shown" in page.text
 
 
@@ -512,3 +513,21 @@ def test_names_that_are_not_utf8_are_kept_and_shown_escaped(tmp_path):
     assert "data\\xff" in made.stderr and "\\udc" not in made.stderr  # stderr: escaped
     page = (tmp_path / "out" / "index.html").read_text("utf-8")  # valid UTF-8
     assert "not\\xfecat" in page and "data\\xff" in page and "model\\xfc.h5" in page
+
+
+def test_the_page_names_every_misclassified_image_and_counts_in_agreeing_words(tmp_path):
+    class_folders(tmp_path / "data")  # reddish cats, bluish others
+    # A reddish picture among the others, whose name must be escaped on the page.
+    pixels = np.zeros((64, 64, 3), dtype=np.uint8)
+    pixels[..., 0] = 200
+    odd = tmp_path / "data" / "non-cat" / "<b>dog & co.png"
+    Image.fromarray(pixels).save(odd)
+    red_minus_blue = np.zeros((64, 64, 3))
+    red_minus_blue[..., 0], red_minus_blue[..., 2] = 1.0, -1.0
+    write_model_file(tmp_path / "red.h5", w=red_minus_blue.reshape(N_X, 1) / 100)
+    summary, page = made_report("-m", "red.h5", "--data", "data", cwd=tmp_path)
+    assert summary["misclassified"] == 1  # only the red picture among the others
+    assert "1 of 9 images is misclassified." in page.text
+    source = (tmp_path / "out" / "index.html").read_text("utf-8")
+    assert html.escape(str(Path("data") / "non-cat" / odd.name)) in source
+    assert "<b>dog" not in source
