@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
 
-from catclf import options, reporting, views
+from catclf import reporting, views
 from catclf.completion import COMPLETE_VAR, Shell
 from catclf.entry import (
     exit_status,
@@ -39,6 +39,7 @@ from catclf.errors import CatclfError, DataError, ImageError, TrainingDiverged, 
 from catclf.options import (
     DataArgument,
     EvaluateDataArgument,
+    ExitCodeOption,
     FoldsOption,
     ForceOption,
     IterationsOption,
@@ -46,6 +47,7 @@ from catclf.options import (
     JsonOption,
     L2Option,
     MemoryLimitOption,
+    MinAccuracyOption,
     ModelOption,
     PositiveOption,
     PredictFilesFromOption,
@@ -71,6 +73,7 @@ from catclf.options import (
     ThresholdOption,
     TrainLearningRateOption,
     ValidationFractionOption,
+    WithFilenameOption,
 )
 from catclf.reporting import Advance, emit, emit_json, error, flush, is_terminal, note, warn
 
@@ -84,8 +87,112 @@ EXIT_NOT_CAT = 3
 EXIT_SIGPIPE = 141
 BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
+
+_HelpFormatter: Any = typer.Context.formatter_class  # click's, vendored by typer or not
+
+
+class _Formatter(_HelpFormatter):
+    """Help that breaks no word on any terminal. As wide as the terminal however narrow
+    (click makes it 50 columns at least, which a narrower terminal breaks anywhere); text
+    wrapped at spaces only, never inside a word nor at its hyphens (--validation-fraction,
+    cross-validation); options whose names take much of a narrow line have their help on
+    the next; the lines of an example (a paragraph marked \\b, which click leaves as it is)
+    folded at spaces when they are wider than the terminal, continued four places in."""
+
+    def __init__(
+        self, indent_increment: int = 2, width: int | None = None, max_width: int | None = None
+    ) -> None:
+        if width is None:
+            import shutil
+
+            width = max(min(shutil.get_terminal_size().columns, max_width or 80) - 2, 20)
+        super().__init__(indent_increment, width, max_width)
+
+    def write_text(self, text: str) -> None:
+        indent = " " * self.current_indent
+        self.write(_wrapped(text, self.width - self.current_indent, indent) + "\n")
+
+    def write_dl(self, rows: Any, col_max: int = 30, col_spacing: int = 2) -> None:
+        rows = list(rows)
+        col_max = min(col_max, max(self.width // 2 - 4, 8))
+        first_col = min(max(len(first) for first, _ in rows), col_max) + col_spacing
+        indent = " " * self.current_indent
+        for first, second in rows:
+            self.write(f"{indent}{first}")
+            if not second:
+                self.write("\n")
+                continue
+            if len(first) <= first_col - col_spacing:
+                self.write(" " * (first_col - len(first)))
+            else:
+                self.write("\n" + " " * (first_col + self.current_indent))
+            lines = _wrapped(second, self.width - first_col - self.current_indent).split("\n")
+            self.write(lines[0] + "\n")
+            for line in lines[1:]:
+                self.write(" " * (first_col + self.current_indent) + line + "\n")
+
+
+def _wrapped(text: str, width: int, indent: str = "") -> str:
+    """text in lines of at most width characters after indent, paragraphs (apart by blank
+    lines) filled, those marked \\b kept line by line and folded (`_fold`)."""
+    import textwrap
+
+    paragraphs = []
+    for paragraph in text.split("\n\n"):
+        lines = paragraph.split("\n")
+        if lines[0].strip() == "\b":
+            kept = [part for line in lines[1:] for part in _fold(line, width)]
+            paragraphs.append("\n".join(indent + line for line in kept))
+        else:
+            words = " ".join(line.strip() for line in lines)
+            filled = textwrap.wrap(
+                words, max(width, 1), break_long_words=False, break_on_hyphens=False
+            )
+            paragraphs.append("\n".join(indent + line for line in filled))
+    return "\n\n".join(paragraphs)
+
+
+def _fold(line: str, room: int) -> list[str]:
+    """line in lines of at most room characters, broken at spaces only (a word longer than
+    the room stays whole), each after the first four places further in than line."""
+    import textwrap
+
+    if len(line) <= room:
+        return [line]
+    lead = " " * (len(line) - len(line.lstrip()))
+    return textwrap.wrap(
+        line,
+        max(room, 1),
+        subsequent_indent=lead + "    ",
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [line]
+
+
+class _Context(typer.Context):
+    formatter_class = _Formatter
+
+
+class _Group(TyperGroup):
+    """The command list of `catclf --help`, each summary whole: wrapped at word
+    boundaries on a narrow terminal, never cut short with '...'."""
+
+    context_class = _Context
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=1 << 16)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
 app = typer.Typer(
     name="catclf",
+    cls=_Group,
     # catclf's own --install-completion and --show-completion take the shell by name.
     add_completion=False,
     no_args_is_help=True,
@@ -99,7 +206,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 class _Command(TyperCommand):
     """A command whose usage line names a required argument as DATA, as the docs do,
-    where typer writes {DATA}."""
+    where typer writes {DATA}, and whose help breaks no word (`_Formatter`)."""
+
+    context_class = _Context
 
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
         pieces: list[str] = super().collect_usage_pieces(ctx)
@@ -267,8 +376,8 @@ def _root(
 
     \b
     Quick start:
-      catclf train                     # train on the bundled set, write model.h5
-      catclf predict photo.jpg         # the probability that photo.jpg shows a cat
+      catclf train               # learn from the bundled set, write model.h5
+      catclf predict photo.jpg   # the probability that photo.jpg shows a cat
     """
 
 
@@ -299,7 +408,7 @@ def _decoding_jobs(jobs: int | None) -> int:
     return default_jobs() if jobs is None else jobs
 
 
-@app.command(cls=_Command)
+@app.command(cls=_Command, short_help="Learn w and b by gradient descent, and save the model.")
 @reports_errors(saves=True)
 def train(
     data: DataArgument = None,
@@ -318,13 +427,13 @@ def train(
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Train w and b by batch gradient descent and save them to the model file.
+    """Learn w and b by batch gradient descent on DATA, and save them to a model file.
 
     \b
     Examples:
-      catclf train                     # the bundled cat / non-cat set, saves model.h5
-      catclf train data/ --test holdout/ --learning-rate 0.005 --iterations 2000
-      catclf train data/ --validation-fraction 0.2 --l2 0.5
+      catclf train                          # the bundled set; writes model.h5
+      catclf train photos/ --test holdout/  # your photos, judged on others
+      catclf train photos/ --validation-fraction 0.2 --l2 0.5
     """
     jobs = _decoding_jobs(jobs)
     from catclf import model as model_file
@@ -402,7 +511,11 @@ class _TrainingBar:
 def _training_bar(streamed: bool, total: int, show: bool) -> Iterator[_TrainingBar]:
     """A 'training' bar on stderr (when show), counting examples when streamed, else
     iterations."""
-    with reporting.progress("training", total, enabled=show, status="cost") as advance:
+    # Streamed: "cost 0.693147  12,345 examples/s".
+    room = 34 if streamed else 13
+    with reporting.progress(
+        "training", total, enabled=show, status="cost", status_room=room
+    ) as advance:
         yield _TrainingBar(advance, streamed)
 
 
@@ -437,7 +550,7 @@ def _note_left_out(*sets: Dataset | None) -> None:
             warn(said)
 
 
-@app.command(cls=_Command)
+@app.command(cls=_Command, short_help="Decode a folder of photos once into HDF5 files for train.")
 @reports_errors(saves=True)
 def prepare(
     data: PrepareDataArgument,
@@ -452,13 +565,13 @@ def prepare(
     memory_limit: PrepareMemoryLimitOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Decode a folder of photos once into the course's HDF5 layout, for `catclf train
-    FOLDER`.
+    """Decode a folder of photos once into the course's HDF5 layout, which train reads a
+    slice at a time.
 
     \b
     Examples:
-      catclf prepare photos/ --out datasets/       # datasets/train_photos.h5
-      catclf prepare photos/ --out datasets/ --test-fraction 0.2
+      catclf prepare photos/ --out data/    # writes data/train_photos.h5
+      catclf prepare photos/ --out data/ --test-fraction 0.2
     """
     from catclf import prepare as preparing
 
@@ -536,7 +649,7 @@ DIVERGED_ADVICE = "try a smaller --learning-rate"
 CURVES = "learning_curves.png"
 
 
-@app.command(cls=_Command)
+@app.command(cls=_Command, short_help="Compare learning rates and penalties, a run of each.")
 @reports_errors(saves=True)
 def sweep(
     data: DataArgument = None,
@@ -556,20 +669,15 @@ def sweep(
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Train once per learning rate (and L2 penalty) on the same data and compare the runs.
-    Saves no model.
-
-    With --validation-fraction or --folds, each run is judged on training data held out
-    of it, and the best is the one with the highest validation accuracy; the test set is
-    never used to choose. Without either, no run is marked best. A run whose training
-    diverges is reported as such, and the others still run: the exit status is 1 only if
-    every run diverged.
+    """Train once per learning rate and L2 penalty, and compare the runs. The best is the
+    one most accurate on data held out of training (--validation-fraction or --folds),
+    never on the test set. Saves no model.
 
     \b
     Examples:
-      catclf sweep                     # the course's rates 0.01, 0.001, 0.0001
+      catclf sweep                          # the course's 0.01, 0.001, 0.0001
       catclf sweep --validation-fraction 0.2 -r 0.005 -r 0.001 --l2 0 --l2 1
-      catclf sweep --folds 5 --iterations 1500 --out curves/
+      catclf sweep --folds 5 -n 1500 --out curves/
     """
     from catclf import training
 
@@ -643,7 +751,9 @@ def _sweep_json(
     }
 
 
-@app.command(cls=_Command)
+@app.command(
+    cls=_Command, short_help="Cross-validate: the accuracy on images training did not see."
+)
 @reports_errors(saves=False)
 def cv(
     data: DataArgument = None,
@@ -660,16 +770,13 @@ def cv(
     quiet: QuietOption = False,
 ) -> None:
     """Cross-validate the training settings on DATA: train K times, each time holding out
-    one of K folds, and report the accuracy on the folds held out. Saves no model.
-
-    The folds are stratified (each class is shared out evenly) and stable (decided by each
-    image's content), so the same data gives the same folds; --json lists each fold's
-    examples. A test set is never used.
+    one of K folds (stratified, and decided by each image's content), and report the
+    accuracy on the folds held out. Saves no model; never uses a test set.
 
     \b
     Examples:
-      catclf cv                        # 5 folds of the bundled training set
-      catclf cv photos/ --folds 10 --learning-rate 0.001 --l2 0.5 --json
+      catclf cv                             # 5 folds of the bundled training set
+      catclf cv photos/ --folds 10 --lr 0.001 --l2 0.5 --json
     """
     from catclf import validation
 
@@ -699,7 +806,7 @@ def cv(
         views.cross_validation(result, train_set)
 
 
-@app.command(cls=_Command)
+@app.command(cls=_Command, short_help="Draw a model and its mistakes on one HTML page.")
 @reports_errors(saves=True)
 def report(
     out: ReportOutOption,
@@ -713,16 +820,13 @@ def report(
     jobs: JobsOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Draw pictures of a model into DIR, on one self-contained page, index.html.
-
-    learning_curve.png (the cost during training) and weights.png (w as a 64x64 image);
-    with DATA, also confusion.png, misclassified.png and the scores on that data.
-    Needs matplotlib (the plot extra: pip install matplotlib).
+    """Draw a model into DIR: its learning curve and weights, and, scored on DATA, its
+    confusion matrix and mistakes, on one page, index.html. Needs matplotlib.
 
     \b
     Examples:
-      catclf report --out report/      # the model, then open report/index.html
-      catclf report catclf/data/ --model model.h5 --out report/
+      catclf report --out report/           # then open report/index.html
+      catclf report holdout/ --model model.h5 --out report/
     """
     if data_argument is not None and data is not None:
         raise typer.BadParameter("give DATA once, as an argument or as --data", param_hint="DATA")
@@ -808,7 +912,7 @@ def _load_labelled(
     return labelled
 
 
-@app.command(cls=_Command)
+@app.command(cls=_Command, short_help="Print the probability that each image shows a cat.")
 @reports_errors(saves=False)
 def predict(
     images: PredictImagesArgument = None,
@@ -817,36 +921,20 @@ def predict(
     model: ModelOption = None,
     threshold: ThresholdOption = 0.5,
     as_json: JsonOption = False,
-    with_filename: Annotated[
-        bool,
-        typer.Option(
-            "--with-filename",
-            "-H",
-            help="PATH<TAB>PROBABILITY<TAB>LABEL for a single image too, as for several.",
-        ),
-    ] = False,
-    exit_code: Annotated[
-        bool,
-        typer.Option(
-            "--exit-code",
-            help=f"Exit 0 when every image is a cat, {EXIT_NOT_CAT} when any is not.",
-        ),
-    ] = False,
+    with_filename: WithFilenameOption = False,
+    exit_code: ExitCodeOption = False,
     jobs: JobsOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Print the probability that each image shows a cat.
-
-    One image: one line, the probability. Several images, folders, --files-from or -H: one
-    line each, PATH<TAB>PROBABILITY<TAB>LABEL. --json: one JSON object per line, an image
-    that cannot be scored as {"path", "error"}. Without --model, CATCLF_MODEL or a
-    model.h5 here, the model trained on the bundled cat / non-cat set is used.
+    """Print the probability that each image shows a cat. For one image, the probability;
+    for several, folders or --files-from, PATH, probability and label, tab-separated, a
+    line each; with --json, a JSON object each.
 
     \b
     Examples:
-      catclf predict photo.jpg         # prints e.g. 0.734125
-      find photos -name '*.jpg' | catclf predict --files-from - --json
-      if catclf predict --exit-code photo.jpg > /dev/null; then echo cat; fi
+      catclf predict photo.jpg              # prints e.g. 0.734125
+      find . -name '*.jpg' | catclf predict --files-from - --json
+      catclf predict --exit-code photo.jpg > /dev/null && echo cat
     """
     if not images and files_from is None:
         raise typer.BadParameter(
@@ -934,40 +1022,27 @@ def _say_if_bundled(path: Path, classifier: Model, quiet: bool) -> None:
     )
 
 
-@app.command(cls=_Command)
+@app.command(cls=_Command, short_help="Score a model on labelled images.")
 @reports_errors(saves=False)
 def evaluate(
     data: EvaluateDataArgument = None,
     model: ModelOption = None,
     threshold: ThresholdOption = 0.5,
-    min_accuracy: Annotated[
-        float | None,
-        typer.Option(
-            "--min-accuracy",
-            min=0.0,
-            max=1.0,
-            metavar="A",
-            callback=options.probability,
-            help=f"Exit {EXIT_ERROR} when the accuracy is below A (0 to 1).",
-            show_default=False,
-        ),
-    ] = None,
+    min_accuracy: MinAccuracyOption = None,
     positive: PositiveOption = None,
     strict: StrictOption = False,
     as_json: JsonOption = False,
     jobs: JobsOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Score the model on labelled data.
-
-    Accuracy, precision, recall, F1, log loss, ROC AUC, the confusion matrix and the
-    images it gets wrong. A score the data cannot define is 'undefined' (null in JSON).
+    """Score a model on labelled images: accuracy (with its interval and baseline),
+    precision, recall, F1, log loss, ROC AUC, the confusion matrix and the mistakes.
 
     \b
     Examples:
-      catclf evaluate                  # model.h5 on the bundled test set
+      catclf evaluate                       # on the test set the model records
       catclf evaluate holdout/ --model model.h5 --json
-      catclf evaluate holdout/ --min-accuracy 0.7 -q > report.txt || echo "not good enough"
+      catclf evaluate holdout/ --min-accuracy 0.7 -q || echo "not good enough"
     """
     from catclf import evaluation
     from catclf import model as model_file
@@ -998,18 +1073,17 @@ def evaluate(
         raise typer.Exit(EXIT_ERROR)
 
 
-@app.command(cls=_Command)
+@app.command(cls=_Command, short_help="Show what a model file says of itself.")
 @reports_errors(saves=False)
 def info(
     model: ModelOption = None, as_json: JsonOption = False, quiet: QuietOption = False
 ) -> None:
-    """Show what a model file says of itself.
-
-    How it was trained, on what, how well, and its cost history.
+    """Show what a model file says of itself: how it was trained, on what, how well, and
+    its cost history.
 
     \b
     Examples:
-      catclf info                      # model.h5, or the bundled model
+      catclf info                           # model.h5, or the bundled model
       catclf info --model old.h5 --json | jq .test_accuracy
     """
     from catclf import model as model_file

@@ -199,7 +199,9 @@ class Dataset:
         if np.any(np.diff(chosen) <= 0) or (
             chosen.size and not 0 <= chosen[0] <= chosen[-1] < self.m
         ):
-            raise ParameterError("indices", f"indices must increase and lie in 0 .. {self.m - 1}")
+            raise ParameterError(
+                "indices", chosen.tolist()[:8], f"positions that increase, within 0 .. {self.m - 1}"
+            )
         source = self.__dict__["_images"]
         images = source.subset(chosen) if isinstance(source, FilePixels) else source[chosen]
         return Dataset(

@@ -132,7 +132,7 @@ def train(
         validation_fraction = parameters.fraction(validation_fraction, "validation_fraction")
         if validation_set is not None:
             raise ParameterError(
-                "validation_fraction", "give validation_fraction or validation_set, not both"
+                "validation_fraction", validation_fraction, "None when validation_set is given"
             )
     if train_set.positives in (0, train_set.m):
         only = train_set.classes[1] if train_set.positives else train_set.classes[0]
@@ -442,7 +442,7 @@ def sweep(
     num_iterations = parameters.num_iterations(num_iterations)
     solver = parameters.solver(solver)
     if validation_fraction is not None and folds is not None:
-        raise ParameterError("folds", "give validation_fraction or folds, not both")
+        raise ParameterError("folds", folds, "None when validation_fraction is given")
     if validation_fraction is not None:
         validation_fraction = parameters.fraction(validation_fraction, "validation_fraction")
     if folds is not None:

@@ -1209,7 +1209,7 @@ def test_evaluate_usage_errors(runner, tmp_path, monkeypatch, args):
     assert result.exit_code == 2, result.output
     assert result.stdout == ""
     if "nan" in args:
-        assert "--min-accuracy': nan is not a probability between 0 and 1" in result.stderr
+        assert "--min-accuracy': a number from 0 to 1, not nan" in result.stderr
 
 
 @pytest.mark.parametrize("data", ["missing", "empty"])
@@ -1615,8 +1615,8 @@ def test_a_folder_that_cannot_be_listed_is_one_error_and_the_rest_is_scored(tmp_
     [
         (["train", "--bogus"], "no such option: --bogus", "catclf train"),
         (["predict"], "give at least one IMAGE, or --files-from FILE", "catclf predict"),
-        (["evaluate", "--min-accuracy", "nan"], "nan is not a probability", "catclf evaluate"),
-        (["sweep", "-r", "0"], "0.0 is not a positive number", "catclf sweep"),
+        (["evaluate", "--min-accuracy", "nan"], "a number from 0 to 1, not nan", "catclf evaluate"),
+        (["sweep", "-r", "0"], "a number above 0, not 0.0", "catclf sweep"),
         (["nonsense"], "No such command 'nonsense'", "catclf"),
     ],
 )
