@@ -6,12 +6,11 @@ import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 
-from catclf import parameters
+from catclf import parameters, timestamps
 from catclf.datasets import MAX_READ_ROWS, Dataset, location, memory_needed
 from catclf.errors import DataError, ParameterError, TrainingDiverged
 from catclf.images import N_X
@@ -208,7 +207,7 @@ def train(
         test_accuracy=test_accuracy,
         train_data=train_set.origin,
         solver=how.solver,
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        created=timestamps.now(),
         validation_examples=0 if validation_set is None else validation_set.m,
         validation_accuracy=validation_accuracy,
         validation_cost=validation_cost,
