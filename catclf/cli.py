@@ -21,15 +21,16 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
 
-from catclf import options, reporting, views
+from catclf import reporting, views
+from catclf.completion import COMPLETE_VAR, Shell
 from catclf.entry import (
     exit_status,
     handle_signals,
@@ -38,10 +39,11 @@ from catclf.entry import (
     now_saved,
     say_stopped,
 )
-from catclf.errors import CatclfError, ImageError, TrainingDiverged, reason
+from catclf.errors import CatclfError, DataError, ImageError, TrainingDiverged, reason
 from catclf.options import (
     DataArgument,
     EvaluateDataArgument,
+    ExitCodeOption,
     FoldsOption,
     ForceOption,
     IterationsOption,
@@ -49,6 +51,7 @@ from catclf.options import (
     JsonOption,
     L2Option,
     MemoryLimitOption,
+    MinAccuracyOption,
     ModelOption,
     PositiveOption,
     PredictFilesFromOption,
@@ -74,11 +77,13 @@ from catclf.options import (
     ThresholdOption,
     TrainLearningRateOption,
     ValidationFractionOption,
+    WithFilenameOption,
 )
 from catclf.reporting import Advance, emit, emit_json, error, flush, is_terminal, note, warn
 
 if TYPE_CHECKING:
     from catclf.datasets import Dataset, Skipped
+    from catclf.model import Model
     from catclf.training import Plan, SweepRun
 
 EXIT_ERROR = 1
@@ -86,9 +91,114 @@ EXIT_NOT_CAT = 3
 EXIT_SIGPIPE = 141
 BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
+
+_HelpFormatter: Any = typer.Context.formatter_class  # click's, vendored by typer or not
+
+
+class _Formatter(_HelpFormatter):
+    """Help that breaks no word on any terminal. As wide as the terminal however narrow
+    (click makes it 50 columns at least, which a narrower terminal breaks anywhere); text
+    wrapped at spaces only, never inside a word nor at its hyphens (--validation-fraction,
+    cross-validation); options whose names take much of a narrow line have their help on
+    the next; the lines of an example (a paragraph marked \\b, which click leaves as it is)
+    folded at spaces when they are wider than the terminal, continued four places in."""
+
+    def __init__(
+        self, indent_increment: int = 2, width: int | None = None, max_width: int | None = None
+    ) -> None:
+        if width is None:
+            import shutil
+
+            width = max(min(shutil.get_terminal_size().columns, max_width or 80) - 2, 20)
+        super().__init__(indent_increment, width, max_width)
+
+    def write_text(self, text: str) -> None:
+        indent = " " * self.current_indent
+        self.write(_wrapped(text, self.width - self.current_indent, indent) + "\n")
+
+    def write_dl(self, rows: Any, col_max: int = 30, col_spacing: int = 2) -> None:
+        rows = list(rows)
+        col_max = min(col_max, max(self.width // 2 - 4, 8))
+        first_col = min(max(len(first) for first, _ in rows), col_max) + col_spacing
+        indent = " " * self.current_indent
+        for first, second in rows:
+            self.write(f"{indent}{first}")
+            if not second:
+                self.write("\n")
+                continue
+            if len(first) <= first_col - col_spacing:
+                self.write(" " * (first_col - len(first)))
+            else:
+                self.write("\n" + " " * (first_col + self.current_indent))
+            lines = _wrapped(second, self.width - first_col - self.current_indent).split("\n")
+            self.write(lines[0] + "\n")
+            for line in lines[1:]:
+                self.write(" " * (first_col + self.current_indent) + line + "\n")
+
+
+def _wrapped(text: str, width: int, indent: str = "") -> str:
+    """text in lines of at most width characters after indent, paragraphs (apart by blank
+    lines) filled, those marked \\b kept line by line and folded (`_fold`)."""
+    import textwrap
+
+    paragraphs = []
+    for paragraph in text.split("\n\n"):
+        lines = paragraph.split("\n")
+        if lines[0].strip() == "\b":
+            kept = [part for line in lines[1:] for part in _fold(line, width)]
+            paragraphs.append("\n".join(indent + line for line in kept))
+        else:
+            words = " ".join(line.strip() for line in lines)
+            filled = textwrap.wrap(
+                words, max(width, 1), break_long_words=False, break_on_hyphens=False
+            )
+            paragraphs.append("\n".join(indent + line for line in filled))
+    return "\n\n".join(paragraphs)
+
+
+def _fold(line: str, room: int) -> list[str]:
+    """line in lines of at most room characters, broken at spaces only (a word longer than
+    the room stays whole), each after the first four places further in than line."""
+    import textwrap
+
+    if len(line) <= room:
+        return [line]
+    lead = " " * (len(line) - len(line.lstrip()))
+    return textwrap.wrap(
+        line,
+        max(room, 1),
+        subsequent_indent=lead + "    ",
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [line]
+
+
+class _Context(typer.Context):
+    formatter_class = _Formatter
+
+
+class _Group(TyperGroup):
+    """The command list of `catclf --help`, each summary whole: wrapped at word
+    boundaries on a narrow terminal, never cut short with '...'."""
+
+    context_class = _Context
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=1 << 16)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
 app = typer.Typer(
     name="catclf",
-    add_completion=True,
+    cls=_Group,
+    # catclf's own --install-completion and --show-completion take the shell by name.
+    add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -100,7 +210,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 class _Command(TyperCommand):
     """A command whose usage line names a required argument as DATA, as the docs do,
-    where typer writes {DATA}."""
+    where typer writes {DATA}, and whose help breaks no word (`_Formatter`)."""
+
+    context_class = _Context
 
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
         pieces: list[str] = super().collect_usage_pieces(ctx)
@@ -114,9 +226,30 @@ UsageError: Any = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "U
 
 def _show_usage_error(self: Any, file: Any = None) -> None:
     """A usage error as catclf writes every error: one line, then where help is."""
-    error(self.format_message())
+    message = self.format_message()
+    if hasattr(self, "option_name") and hasattr(self, "possibilities"):  # NoSuchOption
+        message = _unknown_option(self.option_name, self.possibilities or ())
+    error(message)
     if self.ctx is not None:
         note(f"try '{self.ctx.command_path} --help'")
+
+
+# How alike an unknown option and a real one must be (difflib's ratio) for the one to be
+# suggested for the other: a misspelt --iteratons, not --lr, which names another setting
+# than --l2 though it differs from it by one letter.
+SUGGESTED = 0.85
+
+
+def _unknown_option(name: str, possibilities: Sequence[str]) -> str:
+    """'No such option: NAME', with a suggestion only for an option alike enough to be what
+    was meant."""
+    import difflib
+
+    alike = sorted(
+        p for p in possibilities if difflib.SequenceMatcher(None, name, p).ratio() >= SUGGESTED
+    )
+    said = f"no such option: {name}"
+    return f"{said}; did you mean {' or '.join(alike)}?" if alike else said
 
 
 # typer prints a usage error as click's block of usage, hint and message; catclf's errors
@@ -200,6 +333,27 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _show_completion(shell: Shell | None) -> None:
+    if shell is not None:
+        from catclf.completion import script
+
+        reporting.emit_text(script(shell))
+        raise typer.Exit()
+
+
+def _install_completion(shell: Shell | None) -> None:
+    if shell is not None:
+        from catclf.completion import install
+
+        try:
+            path = install(shell)
+        except CatclfError as e:
+            error(str(e))
+            raise typer.Exit(EXIT_ERROR) from None
+        emit(f"{shell.value} completion installed in {path}; it works in new {shell.value} shells")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     version: Annotated[
@@ -208,14 +362,34 @@ def _root(
             "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
         ),
     ] = False,
+    install_completion: Annotated[
+        Shell | None,
+        typer.Option(
+            metavar="SHELL",
+            callback=_install_completion,
+            is_eager=True,
+            help="Install tab completion for SHELL: bash, zsh or fish.",
+            show_default=False,
+        ),
+    ] = None,
+    show_completion: Annotated[
+        Shell | None,
+        typer.Option(
+            metavar="SHELL",
+            callback=_show_completion,
+            is_eager=True,
+            help="Print SHELL's completion script, to install it by hand.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Cat / non-cat image classifier: logistic regression on 64x64 pixels, as the course
     teaches it.
 
     \b
     Quick start:
-      catclf train                     # train on the bundled set, write model.h5
-      catclf predict photo.jpg         # the probability that photo.jpg shows a cat
+      catclf train               # learn from the bundled set, write model.h5
+      catclf predict photo.jpg   # the probability that photo.jpg shows a cat
     """
 
 
@@ -246,7 +420,7 @@ def _decoding_jobs(jobs: int | None) -> int:
     return default_jobs() if jobs is None else jobs
 
 
-@app.command(cls=_Command)
+@app.command(cls=_Command, short_help="Learn w and b by gradient descent, and save the model.")
 @reports_errors(saves=True)
 def train(
     data: DataArgument = None,
@@ -265,13 +439,13 @@ def train(
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Train w and b by batch gradient descent and save them to the model file.
+    """Learn w and b by batch gradient descent on DATA, and save them to a model file.
 
     \b
     Examples:
-      catclf train                     # the bundled cat / non-cat set, saves model.h5
-      catclf train data/ --test holdout/ --learning-rate 0.005 --iterations 2000
-      catclf train data/ --validation-fraction 0.2 --l2 0.5
+      catclf train                          # the bundled set; writes model.h5
+      catclf train photos/ --test holdout/  # your photos, judged on others
+      catclf train photos/ --validation-fraction 0.2 --l2 0.5
     """
     jobs = _decoding_jobs(jobs)
     from catclf import model as model_file
@@ -316,6 +490,7 @@ def train(
         **training.run_summary(train_set, test_set, learning_rate, iterations, trained),
         "skipped": _skipped_json(skipped),
         "ignored": _ignored(train_set, test_set),
+        "unsorted": train_set.unsorted + (0 if test_set is None else test_set.unsorted),
         "solver": trained.solver,
         "streamed": how.streamed,
         "seconds": round(time.perf_counter() - started, 3),
@@ -349,7 +524,11 @@ class _TrainingBar:
 def _training_bar(streamed: bool, total: int, show: bool) -> Iterator[_TrainingBar]:
     """A 'training' bar on stderr (when show), counting examples when streamed, else
     iterations."""
-    with reporting.progress("training", total, enabled=show, status="cost") as advance:
+    # Streamed: "cost 0.693147  12,345 examples/s".
+    room = 34 if streamed else 13
+    with reporting.progress(
+        "training", total, enabled=show, status="cost", status_room=room
+    ) as advance:
         yield _TrainingBar(advance, streamed)
 
 
@@ -369,12 +548,22 @@ def _bars(show: bool, source: Path | None = None) -> Iterator[Callable[[str, int
         yield progress
 
 
-def _note_skipped(skipped: list[Skipped]) -> None:
-    for s in skipped:
-        note(f"skipped {s.path}: {s.error}")
+def _note_left_out(*sets: Dataset | None) -> None:
+    """What of each data set's folder was left out: the images that could not be read, and
+    a warning for images beside the class folders."""
+    from catclf.datasets import unsorted_note
+
+    for data in sets:
+        if data is None:
+            continue
+        for s in data.skipped:
+            note(f"skipped {s.path}: {s.error}")
+        said = unsorted_note(data)
+        if said is not None:
+            warn(said)
 
 
-@app.command(cls=_Command)
+@app.command(cls=_Command, short_help="Decode a folder of photos once into HDF5 files for train.")
 @reports_errors(saves=True)
 def prepare(
     data: PrepareDataArgument,
@@ -389,13 +578,13 @@ def prepare(
     memory_limit: PrepareMemoryLimitOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Decode a folder of photos once into the course's HDF5 layout, for `catclf train
-    FOLDER`.
+    """Decode a folder of photos once into the course's HDF5 layout, which train reads a
+    slice at a time.
 
     \b
     Examples:
-      catclf prepare photos/ --out datasets/       # datasets/train_photos.h5
-      catclf prepare photos/ --out datasets/ --test-fraction 0.2
+      catclf prepare photos/ --out data/    # writes data/train_photos.h5
+      catclf prepare photos/ --out data/ --test-fraction 0.2
     """
     from catclf import prepare as preparing
 
@@ -415,7 +604,7 @@ def prepare(
             progress=progress,
             on_saved=lambda: now_saved(saved),
         )
-    _note_skipped(done.photos.skipped)
+    _note_left_out(done.photos)
     if done.removed is not None and not quiet:
         note(f"removed {done.removed}, the test set of an earlier run")
     with _summary_after_saving(saved):
@@ -453,7 +642,7 @@ def _load_sets(
         )
     test_set = test_set if with_test else None
     skipped = train_set.skipped + (test_set.skipped if test_set is not None else [])
-    _note_skipped(skipped)
+    _note_left_out(train_set, test_set)
     if not quiet:
         note(f"training on {train_set.origin}: {train_set.describe()}")
         if test_set is not None:
@@ -475,7 +664,7 @@ DIVERGED_ADVICE = "try a smaller --learning-rate"
 CURVES = "learning_curves.png"
 
 
-@app.command(cls=_Command)
+@app.command(cls=_Command, short_help="Compare learning rates and penalties, a run of each.")
 @reports_errors(saves=True)
 def sweep(
     data: DataArgument = None,
@@ -495,20 +684,15 @@ def sweep(
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Train once per learning rate (and L2 penalty) on the same data and compare the runs.
-    Saves no model.
-
-    With --validation-fraction or --folds, each run is judged on training data held out
-    of it, and the best is the one with the highest validation accuracy; the test set is
-    never used to choose. Without either, no run is marked best. A run whose training
-    diverges is reported as such, and the others still run: the exit status is 1 only if
-    every run diverged.
+    """Train once per learning rate and L2 penalty, and compare the runs. The best is the
+    one most accurate on data held out of training (--validation-fraction or --folds),
+    never on the test set. Saves no model.
 
     \b
     Examples:
-      catclf sweep                     # the course's rates 0.01, 0.001, 0.0001
+      catclf sweep                          # the course's 0.01, 0.001, 0.0001
       catclf sweep --validation-fraction 0.2 -r 0.005 -r 0.001 --l2 0 --l2 1
-      catclf sweep --folds 5 --iterations 1500 --out curves/
+      catclf sweep --folds 5 -n 1500 --out curves/
     """
     from catclf import training
 
@@ -586,7 +770,9 @@ def _sweep_json(
     }
 
 
-@app.command(cls=_Command)
+@app.command(
+    cls=_Command, short_help="Cross-validate: the accuracy on images training did not see."
+)
 @reports_errors(saves=False)
 def cv(
     data: DataArgument = None,
@@ -603,16 +789,13 @@ def cv(
     quiet: QuietOption = False,
 ) -> None:
     """Cross-validate the training settings on DATA: train K times, each time holding out
-    one of K folds, and report the accuracy on the folds held out. Saves no model.
-
-    The folds are stratified (each class is shared out evenly) and stable (decided by each
-    image's content), so the same data gives the same folds; --json lists each fold's
-    examples. A test set is never used.
+    one of K folds (stratified, and decided by each image's content), and report the
+    accuracy on the folds held out. Saves no model; never uses a test set.
 
     \b
     Examples:
-      catclf cv                        # 5 folds of the bundled training set
-      catclf cv photos/ --folds 10 --learning-rate 0.001 --l2 0.5 --json
+      catclf cv                             # 5 folds of the bundled training set
+      catclf cv photos/ --folds 10 --lr 0.001 --l2 0.5 --json
     """
     from catclf import validation
 
@@ -642,7 +825,7 @@ def cv(
         views.cross_validation(result, train_set)
 
 
-@app.command(cls=_Command)
+@app.command(cls=_Command, short_help="Draw a model and its mistakes on one HTML page.")
 @reports_errors(saves=True)
 def report(
     out: ReportOutOption,
@@ -656,38 +839,45 @@ def report(
     jobs: JobsOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Draw pictures of a model into DIR, on one self-contained page, index.html.
-
-    learning_curve.png (the cost during training) and weights.png (w as a 64x64 image);
-    with DATA, also confusion.png, misclassified.png and the scores on that data.
-    Needs matplotlib (the plot extra: pip install matplotlib).
+    """Draw a model into DIR: its learning curve and weights, and, scored on DATA, its
+    confusion matrix and mistakes, on one page, index.html. Needs matplotlib.
 
     \b
     Examples:
-      catclf report --out report/      # the model, then open report/index.html
-      catclf report catclf/data/ --model model.h5 --out report/
+      catclf report --out report/           # then open report/index.html
+      catclf report holdout/ --model model.h5 --out report/
     """
     if data_argument is not None and data is not None:
         raise typer.BadParameter("give DATA once, as an argument or as --data", param_hint="DATA")
     data = data if data is not None else data_argument
     jobs = _decoding_jobs(jobs)
+    from catclf import evaluation, plots
     from catclf import model as model_file
-    from catclf import plots
     from catclf import report as reports
 
     plots.require()
     reports.check_folder(out)  # before the model is looked for
-    path = _model_path(model, quiet)
-    inputs = [path, *([data] if data is not None else [])]
-    names = reports.may_write(data is not None)
-    reports.check_folder(out, names, force=force, inputs=inputs)
+    path = _model_path(model)
     classifier = model_file.load(path)
+    recorded = None if data is not None else evaluation.test_location(classifier)
+    scored = data if data is not None else Path(recorded) if recorded else None
+    inputs = [path, *([scored] if scored is not None else [])]
+    names = reports.may_write(data is not None or recorded is not None)
+    reports.check_folder(out, names, force=force, inputs=inputs)
     model_name = "the bundled model" if path == model_file.BUNDLED_PATH else str(path)
     labelled = None
     if data is not None:
         labelled = _load_labelled(data, positive, strict, quiet, jobs)
         if not quiet:
             note(f"scoring {labelled.origin}: {labelled.describe()}")
+    else:
+        try:
+            labelled = _recorded_test_set(classifier, path, quiet, jobs)
+            said = f"{path} records no test set: give DATA to score the model in the report"
+        except DataError as e:
+            said = f"{e}: the report shows the model alone"
+        if labelled is None and not quiet:
+            note(said)
     made = reports.build(classifier, model_name, labelled)
     for said in made.not_drawn:
         if not quiet:
@@ -703,6 +893,26 @@ def report(
     )
     with _summary_after_saving(saved):
         views.report_written(out, made, written, labelled, as_json=as_json, quiet=quiet)
+
+
+def _recorded_test_set(classifier: Model, path: Path, quiet: bool, jobs: int) -> Dataset | None:
+    """The test set the model records it was tested on, read again (None when it records
+    none); says which on stderr."""
+    from catclf import evaluation
+
+    with _bars(is_terminal(sys.stderr) and not quiet) as bars:
+        test_set = evaluation.recorded_test_set(
+            classifier,
+            str(path),
+            progress=functools.partial(bars, "decoding"),
+            jobs=jobs,
+            memory_limit=_memory_limit(None),
+        )
+    if test_set is not None:
+        _note_left_out(test_set)
+        if not quiet:
+            note(f"scoring the test set the model was tested on, {test_set.origin}")
+    return test_set
 
 
 def _load_labelled(
@@ -722,11 +932,11 @@ def _load_labelled(
             memory_limit=_memory_limit(None),
             in_file=True,  # scored in one pass: a slice at a time is enough
         )
-    _note_skipped(labelled.skipped)
+    _note_left_out(labelled)
     return labelled
 
 
-@app.command(cls=_Command)
+@app.command(cls=_Command, short_help="Print the probability that each image shows a cat.")
 @reports_errors(saves=False)
 def predict(
     images: PredictImagesArgument = None,
@@ -735,36 +945,20 @@ def predict(
     model: ModelOption = None,
     threshold: ThresholdOption = 0.5,
     as_json: JsonOption = False,
-    with_filename: Annotated[
-        bool,
-        typer.Option(
-            "--with-filename",
-            "-H",
-            help="PATH<TAB>PROBABILITY<TAB>LABEL for a single image too, as for several.",
-        ),
-    ] = False,
-    exit_code: Annotated[
-        bool,
-        typer.Option(
-            "--exit-code",
-            help=f"Exit 0 when every image is a cat, {EXIT_NOT_CAT} when any is not.",
-        ),
-    ] = False,
+    with_filename: WithFilenameOption = False,
+    exit_code: ExitCodeOption = False,
     jobs: JobsOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Print the probability that each image shows a cat.
-
-    One image: one line, the probability. Several images, folders, --files-from or -H: one
-    line each, PATH<TAB>PROBABILITY<TAB>LABEL. --json: one JSON object per line, an image
-    that cannot be scored as {"path", "error"}. Without --model, CATCLF_MODEL or a
-    model.h5 here, the model trained on the bundled cat / non-cat set is used.
+    """Print the probability that each image shows a cat. For one image, the probability;
+    for several, folders or --files-from, PATH, probability and label, tab-separated, a
+    line each; with --json, a JSON object each.
 
     \b
     Examples:
-      catclf predict photo.jpg         # prints e.g. 0.734125
-      find photos -name '*.jpg' | catclf predict --files-from - --json
-      if catclf predict --exit-code photo.jpg > /dev/null; then echo cat; fi
+      catclf predict photo.jpg              # prints e.g. 0.734125
+      find . -name '*.jpg' | catclf predict --files-from - --json
+      catclf predict --exit-code photo.jpg > /dev/null && echo cat
     """
     if not images and files_from is None:
         raise typer.BadParameter(
@@ -778,7 +972,6 @@ def predict(
         raise typer.BadParameter("--null goes with --files-from", param_hint="'--null'")
     from catclf import inputs
     from catclf import model as model_file
-    from catclf.model import label
 
     single = (
         not with_filename
@@ -787,7 +980,9 @@ def predict(
         and len(images) == 1
         and (images[0] == "-" or not inputs.is_folder(Path(images[0])))
     )
-    classifier = model_file.load(_model_path(model, quiet))
+    path = _model_path(model)
+    classifier = model_file.load(path)
+    _say_if_bundled(path, classifier, quiet)
     jobs = _decoding_jobs(jobs)
     failed, all_cats = False, True
     # Results on a terminal show progress themselves; a bar is for output sent elsewhere.
@@ -806,8 +1001,8 @@ def predict(
                 emit_json(views.error_record(name, p))
             failed = True
             continue
-        verdict = label(p, threshold)
-        all_cats = all_cats and verdict == "cat"
+        verdict = classifier.label(p, threshold)
+        all_cats = all_cats and verdict == classifier.classes[1]
         if as_json:
             emit_json({"path": name, "probability": p, "label": verdict})
         elif single:
@@ -820,65 +1015,72 @@ def predict(
         raise typer.Exit(EXIT_NOT_CAT)
 
 
-def _model_path(path: Path | None, quiet: bool) -> Path:
-    """The model to use: --model or CATCLF_MODEL, else ./model.h5, else the bundled one
-    (with a note saying so)."""
+def _model_path(path: Path | None) -> Path:
+    """The model to use: --model or CATCLF_MODEL, else ./model.h5, else the bundled one."""
     from catclf import model as model_file
 
     if path is not None:
         return path
     if model_file.DEFAULT_PATH.exists():
         return model_file.DEFAULT_PATH
-    if not quiet:
-        note(
-            "no model.h5 here (and no --model or CATCLF_MODEL): using the model "
-            "trained on the bundled cat / non-cat set"
-        )
     return model_file.BUNDLED_PATH
 
 
-@app.command(cls=_Command)
+def _say_if_bundled(path: Path, classifier: Model, quiet: bool) -> None:
+    """On a terminal, once: that the model is the bundled course model, how good it is, and
+    how to train one's own. Never in a pipeline, whose reader knows what it asked for."""
+    from catclf import model as model_file
+    from catclf.metrics import wilson_interval
+
+    if quiet or path != model_file.BUNDLED_PATH or classifier.test_accuracy is None:
+        return
+    if not (is_terminal(sys.stdout) and is_terminal(sys.stderr)):
+        return
+    m = classifier.test_examples
+    low, high = wilson_interval(round(classifier.test_accuracy * m), m)
+    note(
+        f"no model.h5 here: using the course's model, trained on {classifier.train_examples} "
+        f"small images, right on {reporting.pct(classifier.test_accuracy)} of its {m} test "
+        f"images ({reporting.interval((low, high))}, 95 %), which calls most photos cats; "
+        "train your own with `catclf train PHOTOS/` (a cat/ folder and another)"
+    )
+
+
+@app.command(cls=_Command, short_help="Score a model on labelled images.")
 @reports_errors(saves=False)
 def evaluate(
     data: EvaluateDataArgument = None,
     model: ModelOption = None,
     threshold: ThresholdOption = 0.5,
-    min_accuracy: Annotated[
-        float | None,
-        typer.Option(
-            "--min-accuracy",
-            min=0.0,
-            max=1.0,
-            metavar="A",
-            callback=options.probability,
-            help=f"Exit {EXIT_ERROR} when the accuracy is below A (0 to 1).",
-            show_default=False,
-        ),
-    ] = None,
+    min_accuracy: MinAccuracyOption = None,
     positive: PositiveOption = None,
     strict: StrictOption = False,
     as_json: JsonOption = False,
     jobs: JobsOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Score the model on labelled data.
-
-    Accuracy, precision, recall, F1, log loss, ROC AUC, the confusion matrix and the
-    images it gets wrong. A score the data cannot define is 'undefined' (null in JSON).
+    """Score a model on labelled images: accuracy (with its interval and baseline),
+    precision, recall, F1, log loss, ROC AUC, the confusion matrix and the mistakes.
 
     \b
     Examples:
-      catclf evaluate                  # model.h5 on the bundled test set
+      catclf evaluate                       # on the test set the model records
       catclf evaluate holdout/ --model model.h5 --json
-      catclf evaluate holdout/ --min-accuracy 0.7 -q > report.txt || echo "not good enough"
+      catclf evaluate holdout/ --min-accuracy 0.7 -q || echo "not good enough"
     """
-    from catclf import datasets, evaluation
+    from catclf import evaluation
     from catclf import model as model_file
 
-    path = _model_path(model, quiet)
+    path = _model_path(model)
     classifier = model_file.load(path)  # before decoding a large folder, not after
     if data is None:
-        test_set = datasets.bundled()[1]
+        test_set = _recorded_test_set(classifier, path, quiet, _decoding_jobs(jobs))
+        if test_set is None:
+            raise typer.BadParameter(
+                f"{path} records no test set it was tested on (it was trained without "
+                "--test): give the labelled data to score it on",
+                param_hint="DATA",
+            )
     else:
         test_set = _load_labelled(data, positive, strict, quiet, _decoding_jobs(jobs))
     result = evaluation.evaluate(classifier, test_set, threshold)
@@ -895,23 +1097,22 @@ def evaluate(
         raise typer.Exit(EXIT_ERROR)
 
 
-@app.command(cls=_Command)
+@app.command(cls=_Command, short_help="Show what a model file says of itself.")
 @reports_errors(saves=False)
 def info(
     model: ModelOption = None, as_json: JsonOption = False, quiet: QuietOption = False
 ) -> None:
-    """Show what a model file says of itself.
-
-    How it was trained, on what, how well, and its cost history.
+    """Show what a model file says of itself: how it was trained, on what, how well, and
+    its cost history.
 
     \b
     Examples:
-      catclf info                      # model.h5, or the bundled model
+      catclf info                           # model.h5, or the bundled model
       catclf info --model old.h5 --json | jq .test_accuracy
     """
     from catclf import model as model_file
 
-    path = _model_path(model, quiet)
+    path = _model_path(model)
     m = model_file.load(path)
     if as_json:
         emit_json({"model": str(path), **m.as_dict()})
@@ -940,6 +1141,10 @@ def main() -> None:
         # Refused before any work, so that no command saves files and then fails.
         error("stdout is closed: there is nowhere to write the results; nothing was done")
         sys.exit(EXIT_ERROR)
+    if COMPLETE_VAR in os.environ:  # a shell asks what completes a word
+        from typer.completion import completion_init
+
+        completion_init()  # typer's answers for bash, zsh and fish
     try:
         app(prog_name="catclf")
     except BaseException as e:

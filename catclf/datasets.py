@@ -24,6 +24,7 @@ from catclf.images import (
     IMAGE_EXTENSIONS,
     IMAGE_SIZE,
     N_X,
+    is_image_name,
     list_images,
     to_columns,
 )
@@ -32,6 +33,7 @@ from catclf.workers import reader
 
 BUNDLED_DIR = Path(__file__).parent / "data"
 BUNDLED_NAME = "bundled cat / non-cat set"
+BUNDLED_TEST_NAME = BUNDLED_NAME + " (test)"
 POSITIVE_NAMES = ("cat", "cats")
 DEFAULT_CLASSES = ("non-cat", "cat")
 HDF5_SUFFIXES = (".h5", ".hdf5")
@@ -79,7 +81,8 @@ class Dataset:
     the examples were read from when they come from one HDF5 file (example i is
     then its image i), else None. skipped lists the images, and the folders, of a photo
     folder that could not be read; ignored counts its files without an image extension
-    (hidden files not counted).
+    (hidden files not counted); unsorted counts the images beside its class folders, in no
+    class and so not used.
 
     images may be given as `FilePixels`, the images of an HDF5 file left in the file:
     `blocks` then reads them a slice at a time, while `images` and `X` read them all.
@@ -96,6 +99,7 @@ class Dataset:
     skipped: list[Skipped] = field(default_factory=list)
     hdf5_file: str | None = None
     ignored: int = 0
+    unsorted: int = 0
 
     def __post_init__(self) -> None:
         # Refused here, whoever builds the set, so that no bad shape or label reaches the
@@ -197,7 +201,9 @@ class Dataset:
         if np.any(np.diff(chosen) <= 0) or (
             chosen.size and not 0 <= chosen[0] <= chosen[-1] < self.m
         ):
-            raise ParameterError("indices", f"indices must increase and lie in 0 .. {self.m - 1}")
+            raise ParameterError(
+                "indices", chosen.tolist()[:8], f"positions that increase, within 0 .. {self.m - 1}"
+            )
         source = self.__dict__["_images"]
         images = source.subset(chosen) if isinstance(source, FilePixels) else source[chosen]
         return Dataset(
@@ -217,8 +223,12 @@ class Dataset:
         return source.take(indices)
 
     def describe(self) -> str:
-        """'209 images: 72 cat, 137 non-cat'."""
-        return f"{self.m} images: {self.positives} cat, {self.m - self.positives} non-cat"
+        """'209 images: 72 cat, 137 non-cat', by the names of its classes."""
+        negative, positive = self.classes
+        images = "image" if self.m == 1 else "images"
+        return (
+            f"{self.m} {images}: {self.positives} {positive}, {self.m - self.positives} {negative}"
+        )
 
 
 def _checked_labels(labels: object, m: int, what: str) -> NDArray[np.int64]:
@@ -357,7 +367,7 @@ def bundled() -> tuple[Dataset, Dataset]:
     """The course's cat / non-cat training and test sets that ship inside the package."""
     train, test = load(BUNDLED_DIR)
     assert test is not None
-    train.origin, test.origin = BUNDLED_NAME, BUNDLED_NAME + " (test)"
+    train.origin, test.origin = BUNDLED_NAME, BUNDLED_TEST_NAME
     return train, test
 
 
@@ -773,6 +783,7 @@ def read_folder(
     there instead (`spilled_pixels`).
     """
     negative_dir, positive_dir = class_folders(folder, positive)
+    unsorted = sum(1 for p, kind in _entries(folder) if kind != "folder" and is_image_name(p))
     classes = ((positive_dir, 1), (negative_dir, 0))
     listings = {label: list_images(class_dir) for class_dir, label in classes}
     files = [(p, label) for _, label in classes for p in listings[label].images]
@@ -830,6 +841,7 @@ def read_folder(
         str(folder),
         skipped,
         ignored=sum(listing.ignored for listing in listings.values()),
+        unsorted=unsorted,
     )
 
 
@@ -910,3 +922,26 @@ def _entries(folder: Path) -> list[tuple[Path, str]]:
     except OSError as e:
         raise DataError(f"{folder}: cannot list this folder ({reason(e)})") from e
     return sorted(entries)
+
+
+def location(data: Dataset) -> str:
+    """Where data can be read again: the bundled test set's name, or the absolute path of
+    the file or folder it was read from; "" when it was not read from one (made in memory, a
+    part of another set)."""
+    if data.origin in (BUNDLED_NAME, BUNDLED_TEST_NAME):
+        return data.origin
+    try:
+        return os.path.abspath(data.origin) if os.path.lexists(data.origin) else ""
+    except (TypeError, ValueError):  # an origin that cannot be a path
+        return ""
+
+
+def unsorted_note(data: Dataset) -> str | None:
+    """What to say of the images beside data's class folders, in one line, or None."""
+    if not data.unsorted:
+        return None
+    images = "image is" if data.unsorted == 1 else "images are"
+    return (
+        f"{data.unsorted} {images} in {data.origin} beside its class folders, in no class, "
+        f"and not used: move them into {data.classes[1]}/ or {data.classes[0]}/"
+    )

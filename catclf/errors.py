@@ -10,12 +10,28 @@ class CatclfError(Exception):
 class ParameterError(CatclfError, ValueError):
     """A setting given to catclf outside what it allows: a learning rate of 0, a threshold of
     2, one fold. parameter names the setting as the library's functions call it
-    ("learning_rate"), so that a caller can say it in its own words (a command line flag).
-    Also a ValueError, as a bad value is to any Python code."""
+    ("learning_rate"), value is what was given and expected what is allowed, so that a
+    caller can say it in its own words (a command line flag). Also a ValueError, as a bad
+    value is to any Python code."""
 
-    def __init__(self, parameter: str, message: str) -> None:
-        super().__init__(message)
-        self.parameter = parameter
+    def __init__(self, parameter: str, value: object, expected: str) -> None:
+        self.parameter, self.value, self.expected = parameter, value, expected
+        super().__init__(f"{parameter} is {shown(value)}, expected {expected}")
+
+
+def shown(value: object) -> str:
+    """A value as a message shows it: a number as it is written, anything else as Python
+    writes it (a string in quotes)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    try:
+        import numbers
+
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
+            return str(value.item() if hasattr(value, "item") else value)
+    except (TypeError, ValueError):
+        pass
+    return repr(value)
 
 
 class ImageError(CatclfError):

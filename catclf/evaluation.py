@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from catclf import parameters
+from catclf.errors import DataError
 from catclf.metrics import Confusion, Scores, misclassified, score
-from catclf.model import LABELS, label
 
 if TYPE_CHECKING:
-    from catclf.datasets import Dataset
+    from catclf.datasets import Dataset, Progress
     from catclf.model import Model
 
 
@@ -112,17 +115,78 @@ class Evaluation:
 
 def evaluate(model: Model, data: Dataset, threshold: float = 0.5) -> Evaluation:
     """model's scores on data (labelled), scored a block at a time; see `Evaluation`.
-    Raises ParameterError for a threshold outside 0 to 1."""
+    Raises ParameterError for a threshold outside 0 to 1, DataError for data whose classes
+    are not the model's (`check_classes`)."""
     threshold = parameters.threshold(threshold)
+    check_classes(model, data)
     p = model.probabilities_of(data)
     mistakes = [
         Mistake(
             index=int(i),
             source=data.sources[i],
-            true=LABELS[int(data.labels[i])],
-            predicted=label(float(p[i]), threshold),
+            true=data.classes[int(data.labels[i])],
+            predicted=model.label(float(p[i]), threshold),
             probability=float(p[i]),
         )
         for i in misclassified(p, data.labels, threshold)
     ]
     return Evaluation(data, p, score(p, data.labels, threshold), mistakes)
+
+
+def check_classes(model: Model, data: Dataset) -> None:
+    """Raise DataError unless data's classes are model's, by name and in the same order
+    (negative, positive): a model scored on other classes gives numbers that mean nothing."""
+    if tuple(data.classes) != tuple(model.classes):
+        raise DataError(
+            f"{data.origin}: its classes are {_pair(data.classes)}, the model's are "
+            f"{_pair(model.classes)}: score a model on data of its own classes (name the "
+            "class folders as its training data did)"
+        )
+
+
+def _pair(classes: tuple[str, str]) -> str:
+    return f"{classes[0]!r} / {classes[1]!r}"
+
+
+def recorded_test_set(
+    model: Model,
+    name: str,
+    *,
+    progress: Callable[[int], Progress] | None = None,
+    jobs: int = 1,
+    memory_limit: int | None = None,
+) -> Dataset | None:
+    """The test set model records it was tested on (`Model.test_data`), read again, for the
+    model file called name: the bundled test set, or the data at that path, the positive
+    class named by the model; None when the model records none (it was trained without a
+    test set, or by a catclf that did not record one). Raises DataError when the data is no
+    longer there."""
+    from catclf import datasets
+
+    where = test_location(model)
+    if where == datasets.BUNDLED_TEST_NAME:
+        return datasets.bundled()[1]
+    if where is None:
+        return None
+    if not os.path.lexists(where):
+        raise DataError(f"{name}: the test set it was tested on, {where}, is no longer there")
+    return datasets.load_test(
+        Path(where),
+        positive=model.classes[1],
+        progress=progress,
+        jobs=jobs,
+        memory_limit=memory_limit,
+        in_file=True,
+    )
+
+
+def test_location(model: Model) -> str | None:
+    """Where the test set model was tested on can be read again: a path, the bundled test
+    set's name, or None when the model records none."""
+    from catclf.datasets import BUNDLED_NAME, BUNDLED_TEST_NAME
+
+    if model.test_data:
+        return model.test_data
+    if model.train_data == BUNDLED_NAME and model.test_examples:
+        return BUNDLED_TEST_NAME  # written before models recorded their test set
+    return None

@@ -18,7 +18,6 @@ Callback = Callable[[int, float], None]
 Result = tuple[dict[str, Array | float], dict[str, Array | float], list[float]]
 Blocks = Callable[[], Iterable[tuple[Array, Array]]]
 
-SOLVERS = ("gram", "primal")
 COST_EVERY = 100  # optimize records the cost of iterations 0, 100, 200, ...
 # Columns of X per block in the primal loop: 64 float64 columns of 12288 values (6 MB)
 # stay in the processor's cache between the two products that read them.

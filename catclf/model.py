@@ -7,6 +7,8 @@ Layout (format "catclf-logistic-regression", version 1):
   preprocessing, learning_rate, num_iterations, final_cost, train_examples,
   train_accuracy, test_examples, test_accuracy (NaN when there was no test
   set), train_data, catclf_version, created (ISO 8601, UTC);
+- optionally test_data: where the test set can be read again (an absolute path, or the
+  bundled set's name); files of runs without a test set, and older files, lack it;
 - optionally the attribute solver ("gram" or "primal"), which files written
   before it existed lack: readers must not require it;
 - optionally, as files written before they existed lack them: l2, the L2 penalty the
@@ -48,7 +50,6 @@ DEFAULT_PATH = Path("model.h5")
 BUNDLED_PATH = Path(__file__).parent / "data" / "model.h5"
 MAX_COSTS = 10**6  # one cost per 100 iterations: 10**8 iterations, far beyond any real run
 SCORE_COLUMNS = 256  # examples scored at a time: 25 MB of X
-LABELS = ("non-cat", "cat")  # what predict calls a label of 0 and of 1
 FRACTION = "a fraction from 0 to 1, or NaN"
 MAX_Z = 1e300  # |w^T x + b| at most, for x in [0, 1]: see _check_bounded
 
@@ -100,6 +101,12 @@ class Model:
     validation_examples: int = 0
     validation_accuracy: float | None = None
     validation_cost: float | None = None
+    test_data: str = ""  # where its test set can be read again ("" when it had none)
+
+    def label(self, probability: float, threshold: float = 0.5) -> str:
+        """The class an image of this probability is: the positive class (classes[1], the
+        cats) when probability is above threshold, else the negative one."""
+        return self.classes[int(probability > threshold)]
 
     def probabilities(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
         """Probability of cat for each column of X (12288, m): an array of shape (m,)."""
@@ -172,10 +179,11 @@ class Model:
     def predict(
         self, images: Iterable[PathLike], threshold: float = 0.5, *, jobs: int = 1
     ) -> list[str]:
-        """The label, "cat" or "non-cat", of each image file, in input order: cat when P(cat)
-        is above threshold. Raises ImageError for the first image that cannot be read."""
+        """The class of each image file, in input order: its name, as the model's classes give
+        it ("cat" or "non-cat" for the course's), the positive one when P(cat) is above
+        threshold (see `label`). Raises ImageError for the first image that cannot be read."""
         threshold = parameters.threshold(threshold)
-        return [label(p, threshold) for p in self.predict_proba(images, jobs=jobs)]
+        return [self.label(p, threshold) for p in self.predict_proba(images, jobs=jobs)]
 
     def save(self, path: PathLike) -> None:
         """Write the model to path atomically; see `save`."""
@@ -196,6 +204,7 @@ class Model:
             "l2": self.settings.l2,
             "solver": self.solver or None,
             "train_data": self.train_data,
+            "test_data": self.test_data or None,
             "train_examples": self.train_examples,
             "train_accuracy": _finite(self.train_accuracy),
             "test_examples": self.test_examples,
@@ -213,11 +222,6 @@ class Model:
 def _finite(value: float | None) -> float | None:
     """value for JSON, which has no NaN or infinity: those become None."""
     return value if value is not None and math.isfinite(value) else None
-
-
-def label(probability: float, threshold: float = 0.5) -> str:
-    """The label of an image: cat when probability is above threshold, else non-cat."""
-    return LABELS[int(probability > threshold)]
 
 
 def load_model(path: PathLike) -> Model:
@@ -325,6 +329,8 @@ def _fill(model: Model, f: Any) -> None:
     a["validation_accuracy"] = _or_nan(model.validation_accuracy)
     a["validation_cost"] = _or_nan(model.validation_cost)
     a["train_data"] = _storable(model.train_data)
+    if model.test_data:
+        a["test_data"] = _storable(model.test_data)
     a["catclf_version"] = model.catclf_version
     a["created"] = model.created
     if model.solver:
@@ -417,6 +423,7 @@ def _read(f: object, path: Path) -> Model:
         test_examples=int(_number(f, "test_examples", path, "a whole number", _whole)),
         test_accuracy=None if math.isnan(test_accuracy) else test_accuracy,
         train_data=_text(f, "train_data", path),
+        test_data=_text(f, "test_data", path),
         created=_text(f, "created", path),
         catclf_version=_text(f, "catclf_version", path),
         preprocessing=_text(f, "preprocessing", path),

@@ -14,37 +14,34 @@ import numbers
 from collections.abc import Callable, Iterable
 
 from catclf.errors import ParameterError
-from catclf.logistic import SOLVERS as FAST_SOLVERS
 
-SOLVERS = ("auto", *FAST_SOLVERS)
+# "gram" and "primal" are logistic.optimize_gram and optimize_primal; "auto" chooses one.
+SOLVERS = ("auto", "gram", "primal")
 
 
 def _number(name: str, value: object) -> float:
     """value as a float, if it is a real number (bool is not one)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ParameterError(name, f"{name} is {value!r}, expected a number")
+        raise ParameterError(name, value, "a number")
     return float(value)
 
 
 def _whole(name: str, value: object, least: int) -> int:
     """value as an int, if it is a whole number of at least least."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        if not (isinstance(value, numbers.Real) and not isinstance(value, bool)):
-            raise ParameterError(name, f"{name} is {value!r}, expected a whole number >= {least}")
-        number = float(value)
-        if not (math.isfinite(number) and number == int(number)):
-            raise ParameterError(name, f"{name} is {value!r}, expected a whole number >= {least}")
-        value = int(number)
-    if int(value) < least:
-        raise ParameterError(name, f"{name} is {value}, expected a whole number >= {least}")
-    return int(value)
+    expected = f"a whole number >= {least}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ParameterError(name, value, expected)
+    number = float(value)
+    if not (math.isfinite(number) and number == int(number) and number >= least):
+        raise ParameterError(name, value, expected)
+    return int(number)
 
 
 def learning_rate(value: object, name: str = "learning_rate") -> float:
     """The step of gradient descent: a finite number above 0."""
     rate = _number(name, value)
     if not (math.isfinite(rate) and rate > 0):
-        raise ParameterError(name, f"{name} is {value!r}, expected a number above 0")
+        raise ParameterError(name, value, "a number above 0")
     return rate
 
 
@@ -57,7 +54,7 @@ def l2(value: object, name: str = "l2") -> float:
     """The L2 penalty lambda: a finite number, 0 (no penalty) or more."""
     penalty = _number(name, value)
     if not (math.isfinite(penalty) and penalty >= 0):
-        raise ParameterError(name, f"{name} is {value!r}, expected a number >= 0")
+        raise ParameterError(name, value, "a number >= 0")
     return penalty
 
 
@@ -65,7 +62,7 @@ def threshold(value: object) -> float:
     """The probability above which an image is called a cat: from 0 to 1."""
     t = _number("threshold", value)
     if not 0.0 <= t <= 1.0:  # NaN fails too
-        raise ParameterError("threshold", f"threshold is {value!r}, expected a number from 0 to 1")
+        raise ParameterError("threshold", value, "a number from 0 to 1")
     return t
 
 
@@ -73,9 +70,7 @@ def fraction(value: object, name: str) -> float:
     """A share of the examples held out: strictly between 0 and 1."""
     f = _number(name, value)
     if not 0.0 < f < 1.0:
-        raise ParameterError(
-            name, f"{name} is {value!r}, expected a number between 0 and 1 (both excluded)"
-        )
+        raise ParameterError(name, value, "a number between 0 and 1 (both excluded)")
     return f
 
 
@@ -99,7 +94,7 @@ def memory_limit(value: object) -> int | None:
 def solver(value: object) -> str:
     """How training computes: "auto", "gram" or "primal"."""
     if not (isinstance(value, str) and value in SOLVERS):
-        raise ParameterError("solver", f"solver is {value!r}, expected {', '.join(SOLVERS)}")
+        raise ParameterError("solver", value, ", ".join(SOLVERS))
     return str(value)
 
 
@@ -107,8 +102,8 @@ def values(check: Callable[[object, str], float], given: object, name: str) -> l
     """Several values of one setting (the rates of a sweep), each checked by check; at least
     one."""
     if isinstance(given, (str, bytes)) or not isinstance(given, Iterable):
-        raise ParameterError(name, f"{name} is {given!r}, expected a list of values")
+        raise ParameterError(name, given, "a list of values")
     items = list(given)
     if not items:
-        raise ParameterError(name, f"{name} is empty, expected at least one value")
+        raise ParameterError(name, given, "at least one value")
     return [check(item, name) for item in items]

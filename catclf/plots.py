@@ -34,7 +34,7 @@ CURVE_SIZE = (800, 500)
 WEIGHTS_SIZE = (1200, 450)
 CONFUSION_SIZE = (500, 450)
 GRID_COLUMNS = 8
-GRID_CELL = (150, 175)  # one image and its two-line caption
+GRID_CELL = (150, 190)  # one image and its three-line caption
 GRID_HEADER = 60
 GRID_MAX = 48
 # The largest cost drawn: beyond it, the ticks' arithmetic overflows a float.
@@ -175,7 +175,8 @@ def misclassified(images: NDArray[np.uint8], captions: Sequence[str], more: int)
         if i < len(images):
             ax.imshow(images[i], interpolation="nearest")
             ax.set_title(captions[i], fontsize="small", **LITERAL)
-    title = f"Misclassified: {len(images) + more} images"
+    total = len(images) + more
+    title = f"Misclassified: {total} image{'' if total == 1 else 's'}"
     if more:
         title += f" (the {len(images)} most confidently wrong shown, {more} more not shown)"
     fig.suptitle(title, fontsize="large")

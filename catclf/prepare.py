@@ -15,13 +15,12 @@ import re
 import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
 
-from catclf import __version__
+from catclf import __version__, timestamps
 from catclf.datasets import (
     WRITE_CHUNK,
     Dataset,
@@ -86,6 +85,7 @@ class Prepared:
             "test": test[0].as_dict() if test else None,
             "skipped": [{"path": s.path, "error": s.error} for s in self.photos.skipped],
             "ignored": self.photos.ignored,
+            "unsorted": self.photos.unsorted,
         }
 
 
@@ -301,7 +301,7 @@ def write(
         "catclf_version": __version__,
         "preprocessing": PREPROCESSING,
         "source_folder": os.fsencode(os.path.abspath(folder)),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": timestamps.now(),
     }
     if test_fraction is not None:
         attrs["test_fraction"] = test_fraction

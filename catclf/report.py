@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from catclf import __version__, plots
 from catclf import files as output
 from catclf.errors import ReportError
-from catclf.evaluation import Evaluation, evaluate
+from catclf.evaluation import Evaluation, Mistake, evaluate
 from catclf.reporting import one_line, percent, printable, score_rows
 
 if TYPE_CHECKING:
@@ -122,9 +122,10 @@ def build(model: Model, model_name: str, data: Dataset | None) -> Report:
     if any(math.isfinite(c) for c in costs):
         files[LEARNING_CURVE] = plots.learning_curve(costs, model.settings.learning_rate)
     files[WEIGHTS] = plots.weights(model.w)
-    scores, wrong = None, 0
+    scores, wrong, mistakes = None, 0, []
     if data is not None:
         result = evaluate(model, data)
+        mistakes = _most_wrong_first(result)
         scores = result.scores
         c = scores.confusion
         files[CONFUSION] = plots.confusion(c.tp, c.fp, c.tn, c.fn, _drawn_pair(data.classes))
@@ -132,38 +133,50 @@ def build(model: Model, model_name: str, data: Dataset | None) -> Report:
         if wrong:
             files[MISCLASSIFIED] = _misclassified(result)
     notes = [] if not_drawn is None else [f"learning curve: {not_drawn}"]
-    page = _page(model, model_name, data, scores, files, not_drawn)
+    page = _page(model, model_name, data, scores, files, not_drawn, mistakes)
     # Valid Unicode whatever the names hold: the bytes of one that is not UTF-8 as \xNN.
     files[PAGE] = printable(page).encode("utf-8", "backslashreplace")
     return Report(files, scores, wrong, notes)
 
 
-def drawn(text: str, most: int = DRAWN_NAME) -> str:
+def drawn(text: str, most: int = DRAWN_NAME, *, end: bool = False) -> str:
     """A name from a file as a picture shows it: on one line, valid Unicode, and at most
-    most characters (the page gives it whole)."""
+    most characters, its beginning kept, or with end its end (which tells files apart); the
+    page gives it whole."""
     text = printable(one_line(text))
-    return text if len(text) <= most else text[: most - 1] + "\u2026"
+    if len(text) <= most:
+        return text
+    return "\u2026" + text[1 - most :] if end else text[: most - 1] + "\u2026"
 
 
 def _drawn_pair(classes: tuple[str, str]) -> tuple[str, str]:
     return drawn(classes[0]), drawn(classes[1])
 
 
+def _most_wrong_first(result: Evaluation) -> list[Mistake]:
+    """The images the model gets wrong, the most confidently wrong first: by the distance of
+    P(cat) from the true label's 0 or 1."""
+    labels = result.data.labels
+    return sorted(result.misclassified, key=lambda w: -abs(w.probability - labels[w.index]))
+
+
 def _misclassified(result: Evaluation) -> bytes:
     """The grid of wrongly classified images, the most confidently wrong first."""
     data = result.data
-    # How wrong: the distance of P(cat) from the true label's 0 or 1.
-    wrong = sorted(
-        result.misclassified,
-        key=lambda w: -abs(w.probability - data.labels[w.index]),
-    )
+    wrong = _most_wrong_first(result)
     shown = wrong[: plots.GRID_MAX]
     captions = [
-        f"true: {drawn(data.classes[data.labels[w.index]], CAPTION_NAME)}\np = {w.probability:.2f}"
+        f"{drawn(_file_name(w.source), CAPTION_NAME + 6, end=True)}\n"
+        f"true: {drawn(w.true, CAPTION_NAME)}\np = {w.probability:.2f}"
         for w in shown
     ]
     pixels = data.take([w.index for w in shown])
     return plots.misclassified(pixels, captions, len(wrong) - len(shown))
+
+
+def _file_name(source: str) -> str:
+    """The last part of an example's source: a photo's file name, or "file.h5[17]"."""
+    return source.replace("\\", "/").rsplit("/", 1)[-1]
 
 
 STYLE = """
@@ -179,6 +192,7 @@ td.num { font-variant-numeric: tabular-nums; }
 img { max-width: 100%; height: auto; display: block; margin: 0.5em 0; }
 figure { margin: 0; }
 figcaption, .note { color: #555; font-size: 0.95em; max-width: 60em; }
+table.mistakes td:first-child { overflow-wrap: anywhere; }
 """
 
 
@@ -189,6 +203,7 @@ def _page(
     scores: Scores | None,
     files: dict[str, bytes],
     not_drawn: str | None,
+    mistakes: list[Mistake],
 ) -> str:
     e = html.escape
     test = (
@@ -247,7 +262,7 @@ def _page(
             f"<h2>On {e(data.origin)}</h2>",
             f'<p class="note">{e(data.describe())}. Label {e(data.classes[1])} when the '
             f"probability is above {scores.threshold:g}.</p>",
-            _table(_metric_rows(scores)),
+            _table(_metric_rows(scores, data.classes)),
             _figure(
                 files[CONFUSION],
                 "confusion matrix",
@@ -259,8 +274,9 @@ def _page(
         wrong = scores.confusion.fp + scores.confusion.fn
         if wrong:
             shown = min(wrong, plots.GRID_MAX)
+            were = "images is" if wrong == 1 else "images are"  # one of nine images is
             parts.append(
-                f'<p class="note">{wrong} of {scores.examples} images are misclassified'
+                f'<p class="note">{wrong} of {scores.examples} {were} misclassified'
                 + (f"; the {shown} most confidently wrong are shown" if shown < wrong else "")
                 + ".</p>"
             )
@@ -268,10 +284,11 @@ def _page(
                 _figure(
                     files[MISCLASSIFIED],
                     "misclassified images",
-                    "Each with its true label and p, the model's probability that it shows a "
-                    "cat; the most confidently wrong first.",
+                    "Each with its file name, its true class and p, the model's probability "
+                    "that it shows a cat; the most confidently wrong first.",
                 )
             )
+            parts.append(_mistakes_table(mistakes))
         else:
             parts.append(
                 f'<p class="note">None: the model classifies all {scores.examples} images '
@@ -284,12 +301,24 @@ def _page(
     return "\n".join(parts) + "\n"
 
 
-def _metric_rows(scores: Scores) -> list[tuple[str, str]]:
+def _mistakes_table(mistakes: list[Mistake]) -> str:
+    """Every image the model gets wrong, with its whole path, in the order of the grid."""
+    e = html.escape
+    rows = "".join(
+        f"<tr><td>{e(w.source)}</td><td>{e(w.true)}</td><td>{e(w.predicted)}</td>"
+        f'<td class="num">{w.probability:.6f}</td></tr>'
+        for w in mistakes
+    )
+    head = "<tr><th>image</th><th>true</th><th>predicted</th><th>p</th></tr>"
+    return f'<table class="mistakes">{head}{rows}</table>'
+
+
+def _metric_rows(scores: Scores, classes: tuple[str, str]) -> list[tuple[str, str]]:
     c = scores.confusion
     return [
         ("examples", str(scores.examples)),
         # The positives are the cats: true positives and false negatives.
-        *score_rows(scores, c.tp + c.fn),
+        *score_rows(scores, c.tp + c.fn, classes),
         ("true positives, false positives", f"{c.tp}, {c.fp}"),
         ("true negatives, false negatives", f"{c.tn}, {c.fn}"),
     ]

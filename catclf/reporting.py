@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 PROG = "catclf"
 REDRAW_SECONDS = 0.1
+BAR_MIN, BAR_MAX = 5, 40  # the width of a progress bar
 LINE_SEPARATORS = (0x2028, 0x2029)
 
 
@@ -100,11 +101,32 @@ def _diagnostic(line: str) -> None:
     stream = sys.stderr
     if stream is None:
         return
+    line = printable(line)
+    if is_terminal(stream):
+        # For a person: broken at spaces to fit the terminal, the lines after the first
+        # INDENT places in; anywhere else, one line for each message, for programs.
+        width = _width(stream)
+        line = "\n".join(
+            (" " * INDENT if n else "") + line[start:end]
+            for n, (start, end) in enumerate(_spans(line, width, INDENT))
+        )
     try:
-        stream.write(printable(line) + "\n")
+        stream.write(line + "\n")
         stream.flush()
     except (OSError, ValueError):
         discard(stream)
+
+
+def _width(stream: TextIO) -> int:
+    """The width of the terminal stream is on: COLUMNS when set, as rich reads it."""
+    try:
+        return int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        pass
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (OSError, ValueError, AttributeError):
+        return 80
 
 
 def error(message: str) -> None:
@@ -210,12 +232,13 @@ def verdict(span: Sequence[float], baseline: float, commonest: str, unsure: str)
     return f"no better than always answering {commonest}, {unsure}"
 
 
-def commonest(positives: int, m: int) -> str:
-    """The label of the commonest class of m examples, positives of them cats."""
-    return "cat" if 2 * positives >= m else "non-cat"
+def commonest(positives: int, m: int, classes: Sequence[str]) -> str:
+    """The name of the commonest class of m examples, positives of them of the positive class
+    (classes: negative name, positive name); a tie goes to the positive one."""
+    return classes[1] if 2 * positives >= m else classes[0]
 
 
-def score_rows(scores: Scores, positives: int) -> list[tuple[str, str]]:
+def score_rows(scores: Scores, positives: int, classes: Sequence[str]) -> list[tuple[str, str]]:
     """The scores as (name, text) rows; a score the data does not define is 'undefined'."""
     c = scores.confusion
 
@@ -229,7 +252,7 @@ def score_rows(scores: Scores, positives: int) -> list[tuple[str, str]]:
             c.examples,
             scores.accuracy_ci,
             scores.baseline_accuracy,
-            commonest(positives, c.examples),
+            commonest(positives, c.examples, classes),
         ),
         ("precision", undefined_or(scores.precision, lambda p: percent(p, c.tp + c.fp))),
         ("recall", undefined_or(scores.recall, lambda r: percent(r, c.tp + c.fn))),
@@ -243,6 +266,11 @@ def emit(line: str) -> None:
     """One line of results on stdout; a tab separates fields, any other control character
     is escaped (see one_line)."""
     _result(one_line(line, keep_tabs=True))
+
+
+def emit_text(text: str) -> None:
+    """Text of catclf's own making (a completion script), on stdout as it is, lines and all."""
+    _result(text.rstrip("\n"))
 
 
 def _result(line: str) -> None:
@@ -278,14 +306,38 @@ def emit_json(obj: Any) -> None:
 
 
 Advance = Callable[..., None]
+TIME_ROOM = len("0:00:00")
+
+
+def bar_layout(
+    width: int, description: str, total: int | None, status_room: int
+) -> tuple[int, int]:
+    """(bar width, how many of status, time taken, time left to show) for a progress bar on
+    a terminal of width columns. On a narrow one the least useful columns go first (the time
+    left, then the time taken, then the status) and the bar narrows, down to BAR_MIN, rather
+    than any column being cut short; the description and the count always stay."""
+    counted = 2 * len(f"{total:,}") + 1 if total is not None else len("1,234,567")
+    used = len(description) + 1 + counted + 1  # each column and a space after it
+    kept = 0
+    for room in (status_room, TIME_ROOM, TIME_ROOM):
+        if used + room + 1 + BAR_MIN > width:
+            break  # and so do the ones after it, which matter less
+        kept += 1
+        used += room + 1
+    return max(BAR_MIN, min(BAR_MAX, width - used - 1)), kept
 
 
 @contextmanager
 def progress(
-    description: str, total: int | None, *, enabled: bool, status: str = ""
+    description: str,
+    total: int | None,
+    *,
+    enabled: bool,
+    status: str = "",
+    status_room: int = len("cost 0.693147"),
 ) -> Iterator[Advance]:
     """A rich progress bar on stderr, or nothing when disabled; total None: not known, the
-    bar counts without an end.
+    bar counts without an end. status_room is the most the status text takes.
 
     Yields advance(steps=1, status=None): moves the bar on by steps and, if status
     is given, replaces the text shown after it.
@@ -303,20 +355,21 @@ def progress(
         TimeRemainingColumn,
     )
 
+    console = Console(stderr=True)
+    bar_width, kept = bar_layout(console.width, description, total, status_room)
+    extra = [TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn()]
     columns = (
         TextColumn("{task.description}"),
-        BarColumn(),
+        BarColumn(bar_width=bar_width),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
+        *extra[:kept],
     )
     # stdout is left alone: results written while the bar runs go where stdout goes.
     # The bar is redrawn here, when it moves, not by rich's refresh thread: a process with
     # no other thread can start worker processes with fork safely (see catclf.images).
     with Progress(
         *columns,
-        console=Console(stderr=True),
+        console=console,
         transient=True,
         redirect_stdout=False,
         auto_refresh=False,

@@ -6,13 +6,12 @@ import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 
-from catclf import parameters
-from catclf.datasets import MAX_READ_ROWS, Dataset, memory_needed
+from catclf import parameters, timestamps
+from catclf.datasets import MAX_READ_ROWS, Dataset, location, memory_needed
 from catclf.errors import DataError, ParameterError, TrainingDiverged
 from catclf.images import N_X
 from catclf.logistic import (
@@ -132,13 +131,19 @@ def train(
         validation_fraction = parameters.fraction(validation_fraction, "validation_fraction")
         if validation_set is not None:
             raise ParameterError(
-                "validation_fraction", "give validation_fraction or validation_set, not both"
+                "validation_fraction", validation_fraction, "None when validation_set is given"
             )
     if train_set.positives in (0, train_set.m):
-        only = "cat" if train_set.positives else "non-cat"
+        only = train_set.classes[1] if train_set.positives else train_set.classes[0]
         raise DataError(
             f"{train_set.origin}: the training set holds only {only} examples; "
             "it needs both classes"
+        )
+    if test_set is not None and tuple(test_set.classes) != tuple(train_set.classes):
+        raise DataError(
+            f"{test_set.origin}: its classes are {test_set.classes[0]!r} / "
+            f"{test_set.classes[1]!r}, the training data's are {train_set.classes[0]!r} / "
+            f"{train_set.classes[1]!r}: a test set must hold the same classes"
         )
     fit_set = train_set
     if validation_fraction is not None:
@@ -202,10 +207,11 @@ def train(
         test_accuracy=test_accuracy,
         train_data=train_set.origin,
         solver=how.solver,
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        created=timestamps.now(),
         validation_examples=0 if validation_set is None else validation_set.m,
         validation_accuracy=validation_accuracy,
         validation_cost=validation_cost,
+        test_data="" if test_set is None else location(test_set),
     )
 
 
@@ -435,7 +441,7 @@ def sweep(
     num_iterations = parameters.num_iterations(num_iterations)
     solver = parameters.solver(solver)
     if validation_fraction is not None and folds is not None:
-        raise ParameterError("folds", "give validation_fraction or folds, not both")
+        raise ParameterError("folds", folds, "None when validation_fraction is given")
     if validation_fraction is not None:
         validation_fraction = parameters.fraction(validation_fraction, "validation_fraction")
     if folds is not None:

@@ -51,12 +51,13 @@ def trained(
             test_set.m,
             summary["test_accuracy_ci"],
             summary["test_baseline_accuracy"],
-            reporting.commonest(test_set.positives, test_set.m),
+            reporting.commonest(test_set.positives, test_set.m, test_set.classes),
         )
     rows += [
         ("final cost", f"{trained.final_cost:.6f}"),
         ("skipped", str(len(summary["skipped"]))),
         ("ignored", str(summary["ignored"])),
+        ("not in a class folder", str(summary["unsorted"])),
         ("model", summary["model"]),
     ]
     reporting.summary("Trained", rows)
@@ -94,7 +95,11 @@ def prepared(done: Prepared) -> None:
             (f"{side} examples", "none" if w is None else w.data.describe()),
         ]
     photos = done.photos
-    rows += [("skipped", str(len(photos.skipped))), ("ignored", str(photos.ignored))]
+    rows += [
+        ("skipped", str(len(photos.skipped))),
+        ("ignored", str(photos.ignored)),
+        ("not in a class folder", str(photos.unsorted)),
+    ]
     reporting.summary("Prepared", rows)
 
 
@@ -149,7 +154,8 @@ def cross_validation(result: CrossValidation, data: Dataset) -> None:
     headers = ["fold", "held_out", "train", "validation", "validation_cost"]
     reporting.grid("Folds", headers, rows)
     mean, std = result.mean_validation_accuracy, result.std_validation_accuracy
-    baseline, commonest = result.baseline_accuracy, reporting.commonest(data.positives, data.m)
+    baseline = result.baseline_accuracy
+    commonest = reporting.commonest(data.positives, data.m, data.classes)
     said = reporting.verdict(
         (mean - std, mean + std), baseline, commonest, "within the spread of the folds"
     )
@@ -214,7 +220,7 @@ def evaluation(result: Evaluation, path: Path) -> None:
         ("model", str(path)),
         ("examples", data.describe()),
         ("threshold", f"{result.scores.threshold:g}"),
-        *reporting.score_rows(result.scores, data.positives),
+        *reporting.score_rows(result.scores, data.positives, data.classes),
     ]
     counts = [
         ("true positives", str(c.tp)),
@@ -231,10 +237,14 @@ def evaluation(result: Evaluation, path: Path) -> None:
             emit("\t".join(tsv_field(field) for field in line))
         return
     reporting.table("Evaluated", rows + counts[-2:])
+    negative, positive = data.classes
     reporting.table(
         "Confusion matrix",
-        [("true cat", str(c.tp), str(c.fn)), ("true non-cat", str(c.fp), str(c.tn))],
-        header=("", "predicted cat", "predicted non-cat"),
+        [
+            (f"true {positive}", str(c.tp), str(c.fn)),
+            (f"true {negative}", str(c.fp), str(c.tn)),
+        ],
+        header=("", f"predicted {positive}", f"predicted {negative}"),
     )
     if lines:
         reporting.table(

@@ -295,8 +295,9 @@ def uniform(path, value):
     return save_png(path, np.full((64, 64, 3), value, dtype=np.uint8))
 
 
-def class_folders(root, per_class=4, seed=0, broken=False):
-    """root/cat: reddish pictures; root/non-cat: bluish ones (green and noise vary).
+def class_folders(root, per_class=4, seed=0, broken=False, names=("non-cat", "cat")):
+    """root/cat: reddish pictures; root/non-cat: bluish ones (green and noise vary); names
+    are (negative folder, positive folder).
 
     Red against blue needs no bias, so a few iterations from w = 0 separate them, and
     the separation holds for pictures not trained on.
@@ -309,12 +310,13 @@ def class_folders(root, per_class=4, seed=0, broken=False):
         pixels[..., 1] += rng.integers(0, 256)
         return np.clip(pixels, 0, 255)
 
+    negative, positive = names
     for i in range(per_class):
-        save_png(root / "cat" / f"c{i}.png", picture(0))
-        save_png(root / "non-cat" / f"n{i}.png", picture(2))
-    (root / "cat" / "README.md").write_text("not an image, and not named like one")
+        save_png(root / positive / f"c{i}.png", picture(0))
+        save_png(root / negative / f"n{i}.png", picture(2))
+    (root / positive / "README.md").write_text("not an image, and not named like one")
     if broken:
-        (root / "cat" / "broken.png").write_bytes(b"this is not a PNG")
+        (root / positive / "broken.png").write_bytes(b"this is not a PNG")
     return root
 
 

@@ -52,13 +52,23 @@ def test_every_option_is_explained_in_its_reference_section(name, option):
     assert re.search(rf"[`\s]{re.escape(option)}\b", words), option
 
 
-def test_the_commands_reference_holds_each_commands_current_help():
+def generator():
     spec = importlib.util.spec_from_file_location("generate", DOCS / "generate.py")
     generate = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(generate)
-    assert generate.render(REFERENCE) == REFERENCE, "run: python docs/generate.py"
+    return generate
+
+
+def test_the_commands_reference_holds_each_commands_current_help():
+    assert generator().render(REFERENCE) == REFERENCE, "run: python docs/generate.py"
     for name in COMMANDS:
         assert f"<!-- catclf {name} --help -->" in REFERENCE
+
+
+def test_every_sample_in_the_reference_is_what_the_commands_print_now():
+    # Each session run again, in a scratch folder, as a reader would run it.
+    assert REFERENCE.count("<!-- catclf sample -->") == REFERENCE.count("```console")
+    assert generator().fresh() == REFERENCE, "run: python docs/generate.py"
 
 
 def test_quick_start_is_two_commands():

@@ -80,7 +80,9 @@ def test_other_settings_are_checked_where_they_are_given(sets, tmp_path):
         catclf.cross_validate(train_set, folds=1)
     with pytest.raises(ParameterError, match=r"^jobs is 0, expected a whole number >= 1$"):
         model.predict_proba([], jobs=0)
-    with pytest.raises(ParameterError, match=r"^learning_rates is empty"):
+    with pytest.raises(
+        ParameterError, match=r"^learning_rates is \[\], expected at least one value$"
+    ):
         catclf.sweep(train_set, None, [])
     with pytest.raises(ParameterError, match=r"^folds is 1"):
         catclf.sweep(train_set, None, [0.01], folds=1)

@@ -386,11 +386,12 @@ def test_summary_to_a_pipe_and_as_json(tmp_path):
     size = (tmp_path / "ds" / "train_photos.h5").stat().st_size
     assert result.stdout.splitlines() == [
         f"train file: ds/train_photos.h5 ({size / 1000:.3g} KB)",
-        "train examples: 7 images: 5 cat, 2 non-cat",
+        "train examples: 7 images: 5 cat, 2 other",  # as the class folders are named
         "test file: none",
         "test examples: none",
         "skipped: 1",
         "ignored: 1",
+        "not in a class folder: 0",
     ]
     assert "skipped photos/other/bad.png" in result.stderr
     summary = prepare("photos", "-o", "ds", cwd=tmp_path)

@@ -6,9 +6,11 @@ are worked out with numpy on w and b read with h5py.
 """
 
 import base64
+import html
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import warnings
@@ -105,8 +107,18 @@ def counts_by_hand():
     )
 
 
+def model_alone(folder):
+    """The bundled model, but trained on data it does not record: a report without DATA
+    shows the model alone."""
+    path = folder / "alone.h5"
+    shutil.copy(BUNDLED_MODEL, path)
+    with h5py.File(path, "r+") as f:
+        f.attrs["train_data"] = "photos that are gone"
+    return path
+
+
 def test_report_on_a_model_alone(tmp_path):
-    summary, page = made_report(cwd=tmp_path)
+    summary, page = made_report("-m", model_alone(tmp_path), cwd=tmp_path)
     out = tmp_path / "out"
     assert sorted(p.name for p in out.iterdir()) == [
         FILE_LIST,
@@ -157,8 +169,8 @@ def test_report_on_the_course_test_set(tmp_path):
     assert scores["confusion"] == {"tp": tp, "fp": fp, "tn": tn, "fn": fn}
     assert summary["misclassified"] == fp + fn == wrong
     assert png_size((out / "confusion.png").read_bytes()) == (500, 450)
-    # 15 images in rows of 8: two rows of 175 pixels below a 60-pixel title.
-    assert png_size((out / "misclassified.png").read_bytes()) == (1200, 60 + 2 * 175)
+    # 15 images in rows of 8: two rows of 190 pixels below a 60-pixel title.
+    assert png_size((out / "misclassified.png").read_bytes()) == (1200, 60 + 2 * 190)
     assert len(page.pngs) == 4
     assert f"accuracy {TEST_ACCURACY_SHOWN}" in page.text
     assert f"true positives, false positives {tp}, {fp}" in page.text
@@ -177,7 +189,7 @@ def test_more_than_48_misclassified_images_are_capped(tmp_path):
     assert summary["misclassified"] == 50
     # 48 images in six rows of eight.
     picture = (tmp_path / "out" / "misclassified.png").read_bytes()
-    assert png_size(picture) == (1200, 60 + 6 * 175)
+    assert png_size(picture) == (1200, 60 + 6 * 190)
     assert "50 of 50 images are misclassified; the 48 most confidently wrong are shown" in page.text
 
 
@@ -208,14 +220,21 @@ def test_no_misclassified_picture_when_every_image_is_right(tmp_path):
 
 
 def test_plain_summary_lists_the_files(tmp_path):
-    result = invoke("report", "--out", "out", cwd=tmp_path)
+    result = invoke("report", "-m", model_alone(tmp_path), "--out", "out", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         "learning curve: out/learning_curve.png",
         "weights: out/weights.png",
         "page: out/index.html",
     ]
-    assert "using the model trained on the bundled" in result.stderr
+    assert "alone.h5 records no test set: give DATA to score the model" in result.stderr
+
+
+def test_without_data_the_model_is_scored_on_the_test_set_it_records(tmp_path):
+    summary, page = made_report(cwd=tmp_path)  # the bundled model: the bundled test set
+    assert summary["scores"]["examples"] == TEST_EXAMPLES
+    assert summary["scores"]["accuracy"] == TEST_CORRECT / TEST_EXAMPLES
+    assert (tmp_path / "out" / "confusion.png").exists()
 
 
 def test_a_gui_display_and_backend_setting_change_nothing(tmp_path):
@@ -344,7 +363,7 @@ def test_pictures_of_the_users_are_left_alone_by_a_report_without_data(tmp_path)
     out.mkdir()
     (out / "confusion.png").write_bytes(b"my own confusion matrix")
     (out / "misclassified.png").write_bytes(b"my own picture")
-    result = invoke("report", "--out", "out", "-q", cwd=tmp_path)
+    result = invoke("report", "-m", model_alone(tmp_path), "--out", "out", "-q", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (out / "confusion.png").read_bytes() == b"my own confusion matrix"
     assert (out / "misclassified.png").read_bytes() == b"my own picture"
@@ -364,8 +383,9 @@ def test_a_name_taken_by_a_file_of_the_users_is_refused_before_any_work(tmp_path
     out.mkdir()
     (out / "confusion.png").write_bytes(b"my own confusion matrix")
     (out / "index.html").write_text("<p>my home page</p>")
+    alone = model_alone(tmp_path)
     for args, taken in [([], "index.html"), (["--data", "data"], "confusion.png")]:
-        result = invoke("report", "-m", BUNDLED_MODEL, *args, "--out", "out", cwd=tmp_path)
+        result = invoke("report", "-m", alone, *args, "--out", "out", cwd=tmp_path)
         assert result.returncode == 1
         assert result.stdout == ""
         # One line: refused before the data was read and scored.
@@ -461,15 +481,17 @@ def test_long_class_names_are_shortened_in_pictures_and_whole_on_the_page(tmp_pa
             f["test_set_x"] = src["test_set_x"][()]
             f["test_set_y"] = src["test_set_y"][()]
             f["list_classes"] = np.array([n.encode() for n in names])
+        model = tmp_path / f"model{letters}.h5"
+        write_model_file(model, attrs={"classes": list(names)})
         with warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")
             labelled = datasets.read_hdf5(data)
-            made = report.build(catclf.load_model(BUNDLED_MODEL), "bundled", labelled)
+            made = report.build(catclf.load_model(model), "bundled", labelled)
         assert [str(w.message) for w in seen] == []
         page = made.files["index.html"].decode("utf-8")
         assert names[1] in page  # whole, in the table of the model's data
-        for picture in ("confusion.png", "misclassified.png"):
-            assert png_size(made.files[picture]) in ((500, 450), (1200, 410))
+        assert png_size(made.files["confusion.png"]) == (500, 450)
+        assert png_size(made.files["misclassified.png"])[0] == 1200
 
 
 def test_names_that_are_not_utf8_are_kept_and_shown_escaped(tmp_path):
@@ -491,3 +513,21 @@ def test_names_that_are_not_utf8_are_kept_and_shown_escaped(tmp_path):
     assert "data\\xff" in made.stderr and "\\udc" not in made.stderr  # stderr: escaped
     page = (tmp_path / "out" / "index.html").read_text("utf-8")  # valid UTF-8
     assert "not\\xfecat" in page and "data\\xff" in page and "model\\xfc.h5" in page
+
+
+def test_the_page_names_every_misclassified_image_and_counts_in_agreeing_words(tmp_path):
+    class_folders(tmp_path / "data")  # reddish cats, bluish others
+    # A reddish picture among the others, whose name must be escaped on the page.
+    pixels = np.zeros((64, 64, 3), dtype=np.uint8)
+    pixels[..., 0] = 200
+    odd = tmp_path / "data" / "non-cat" / "<b>dog & co.png"
+    Image.fromarray(pixels).save(odd)
+    red_minus_blue = np.zeros((64, 64, 3))
+    red_minus_blue[..., 0], red_minus_blue[..., 2] = 1.0, -1.0
+    write_model_file(tmp_path / "red.h5", w=red_minus_blue.reshape(N_X, 1) / 100)
+    summary, page = made_report("-m", "red.h5", "--data", "data", cwd=tmp_path)
+    assert summary["misclassified"] == 1  # only the red picture among the others
+    assert "1 of 9 images is misclassified." in page.text
+    source = (tmp_path / "out" / "index.html").read_text("utf-8")
+    assert html.escape(str(Path("data") / "non-cat" / odd.name)) in source
+    assert "<b>dog" not in source
