@@ -21,11 +21,10 @@ names, are in `catclf.logistic`.
 # name TYPE_CHECKING as typing's own.
 TYPE_CHECKING = False
 
-__version__ = "1.0.0"
-
 # Where each public name lives. They are imported when first used, so that
 # `import catclf` (and `catclf --help`) does not import numpy, h5py and Pillow.
 _PUBLIC = {
+    "__version__": "catclf._version",
     "CatclfError": "catclf.errors",
     "DataError": "catclf.errors",
     "ImageError": "catclf.errors",
@@ -69,6 +68,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from catclf._version import __version__
     from catclf.datasets import Dataset, load_data, load_dataset
     from catclf.errors import (
         CatclfError,

@@ -327,7 +327,7 @@ def _summary_after_saving(saved: str) -> Iterator[None]:
 
 def _print_version(value: bool) -> None:
     if value:
-        from catclf import __version__
+        from catclf._version import __version__
 
         emit(f"catclf {__version__}")
         raise typer.Exit()

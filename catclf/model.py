@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import numpy as np
 from numpy.typing import NDArray
 
-from catclf import __version__, hdf5, interrupts, parameters
+from catclf import hdf5, interrupts, parameters
+from catclf._version import __version__
 from catclf.errors import ImageError, ModelError, ParameterError, reason
 from catclf.files import check_file, write_atomically
 from catclf.images import CHANNELS, IMAGE_SIZE, N_X, PREPROCESSING, Pixels, to_columns

@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from catclf import __version__, timestamps
+from catclf import timestamps
+from catclf._version import __version__
 from catclf.datasets import (
     WRITE_CHUNK,
     Dataset,

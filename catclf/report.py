@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from catclf import __version__, plots
 from catclf import files as output
+from catclf import plots
+from catclf._version import __version__
 from catclf.errors import ReportError
 from catclf.evaluation import Evaluation, Mistake, evaluate
 from catclf.reporting import one_line, percent, printable, score_rows
