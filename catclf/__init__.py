@@ -37,12 +37,12 @@ _PUBLIC = {
     "Model": "catclf.model",
     "load_model": "catclf.model",
     "train": "catclf.training",
-    "sweep": "catclf.training",
-    "SweepRun": "catclf.training",
+    "sweep": "catclf.selection",
+    "SweepRun": "catclf.selection",
     "evaluate": "catclf.evaluation",
     "Evaluation": "catclf.evaluation",
-    "cross_validate": "catclf.validation",
-    "CrossValidation": "catclf.validation",
+    "cross_validate": "catclf.selection",
+    "CrossValidation": "catclf.selection",
 }
 
 __all__ = [
@@ -80,8 +80,8 @@ if TYPE_CHECKING:
     )
     from catclf.evaluation import Evaluation, evaluate
     from catclf.model import Model, load_model
-    from catclf.training import SweepRun, sweep, train
-    from catclf.validation import CrossValidation, cross_validate
+    from catclf.selection import CrossValidation, SweepRun, cross_validate, sweep
+    from catclf.training import train
 
 
 def __getattr__(name: str) -> object:

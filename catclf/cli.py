@@ -84,7 +84,8 @@ from catclf.reporting import Advance, emit, emit_json, error, flush, is_terminal
 if TYPE_CHECKING:
     from catclf.datasets import Dataset, Skipped
     from catclf.model import Model
-    from catclf.training import Plan, SweepRun
+    from catclf.selection import SweepRun
+    from catclf.training import Plan
 
 EXIT_ERROR = 1
 EXIT_NOT_CAT = 3
@@ -694,7 +695,7 @@ def sweep(
       catclf sweep --validation-fraction 0.2 -r 0.005 -r 0.001 --l2 0 --l2 1
       catclf sweep --folds 5 -n 1500 --out curves/
     """
-    from catclf import training
+    from catclf import selection, training
 
     if validation_fraction is not None and folds is not None:
         raise typer.BadParameter("give --validation-fraction or --folds, not both")
@@ -717,7 +718,7 @@ def sweep(
             advance = bars(f"rate {rate:g}", iterations * (1 + (folds or 0)))
             return lambda i, cost: advance(1, status=f"cost {cost:.6f}")
 
-        runs = training.sweep(
+        runs = selection.sweep(
             train_set,
             test_set,
             learning_rates or list(SWEEP_RATES),
@@ -797,7 +798,7 @@ def cv(
       catclf cv                             # 5 folds of the bundled training set
       catclf cv photos/ --folds 10 --lr 0.001 --l2 0.5 --json
     """
-    from catclf import validation
+    from catclf import selection
 
     limit = _memory_limit(memory_limit)
     train_set, _, _ = _load_sets(
@@ -809,7 +810,7 @@ def cv(
             advance = bars(f"fold {k + 1} of {folds}", iterations)
             return lambda i, cost: advance(1, status=f"cost {cost:.6f}")
 
-        result = validation.cross_validate(
+        result = selection.cross_validate(
             train_set,
             folds,
             learning_rate=learning_rate,

@@ -34,7 +34,7 @@ from catclf.datasets import (
 from catclf.errors import DataError, reason
 from catclf.files import Writer, check_names, write_files
 from catclf.images import PREPROCESSING
-from catclf.validation import stable_fraction
+from catclf.splits import stable_fraction
 
 MAX_NAME_BYTES = 100  # leaves room in a 255-byte file name for train_, .h5 and a temp suffix
 UNSAFE = re.compile(r"[^\w.-]+")

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from catclf import parameters, timestamps
+from catclf import parameters, splits, timestamps
 from catclf.datasets import MAX_READ_ROWS, Dataset, location, memory_needed
 from catclf.errors import DataError, ParameterError, TrainingDiverged
 from catclf.images import N_X
 from catclf.logistic import (
     BLOCK_COLUMNS,
-    COST_EVERY,
     Array,
     choose_solver,
     column_blocks,
@@ -30,7 +29,6 @@ from catclf.logistic import (
 from catclf.memory import format_size
 from catclf.metrics import baseline_accuracy, wilson_interval
 from catclf.model import MAX_Z, Model, Settings
-from catclf.validation import CrossValidation, cross_validate, fold_assignment, validation_split
 
 
 @dataclass(frozen=True)
@@ -313,238 +311,30 @@ def _diverged(settings: Settings, what: str) -> str:
     return f"training diverged at learning rate {settings.learning_rate:g}{penalty}: {what}"
 
 
-@dataclass(frozen=True)
-class SweepRun:
-    """One training run of a sweep: the model, or why it diverged and the costs recorded
-    until then (iterations 0, 100, ...).
+def example_fractions(data: Dataset) -> NDArray[np.float64]:
+    """`splits.stable_fraction` of each example's pixels, (m,): the identity that places it
+    (see `catclf.splits`). Of a set left in its file, the images are read a slice at a time."""
+    fractions = np.empty(data.m)
+    i = 0
+    for pixels in data.slices(MAX_READ_ROWS):
+        for image in pixels:
+            fractions[i] = splits.stable_fraction(image.tobytes())
+            i += 1
+    return fractions
 
-    selected_by says what the sweep judged its runs by: "validation" (a part of the
-    training data held out), "cross-validation", or None when nothing was held out and
-    no run is judged. validation_accuracy and validation_cost are the held-out figures the
-    run is judged by: its validation part's, or with cross-validation the means over the
-    folds (cross_validation holds each fold). best marks the run the sweep prefers: the
-    highest validation accuracy, then the lowest validation cost, then the first. The
-    test set never takes part in the choice.
-    """
 
-    learning_rate: float
-    num_iterations: int
-    model: Model | None
-    costs: tuple[float, ...]
-    diverged: str | None
-    seconds: float
-    best: bool = False
-    l2: float = 0.0
-    selected_by: str | None = None
-    validation_examples: int = 0
-    cross_validation: CrossValidation | None = None
-
-    @property
-    def train_accuracy(self) -> float | None:
-        return None if self.model is None else self.model.train_accuracy
-
-    @property
-    def test_accuracy(self) -> float | None:
-        return None if self.model is None else self.model.test_accuracy
-
-    @property
-    def final_cost(self) -> float | None:
-        return None if self.model is None else self.model.final_cost
-
-    @property
-    def warnings(self) -> list[str]:
-        """`cost_warnings` of its model; none for a run that diverged."""
-        return [] if self.model is None else cost_warnings(self.model)
-
-    @property
-    def validation_accuracy(self) -> float | None:
-        if self.cross_validation is not None:
-            return self.cross_validation.mean_validation_accuracy
-        return None if self.model is None else self.model.validation_accuracy
-
-    @property
-    def validation_cost(self) -> float | None:
-        if self.cross_validation is not None:
-            return self.cross_validation.mean_validation_cost
-        return None if self.model is None else self.model.validation_cost
-
-    def as_dict(self, train_set: Dataset, test_set: Dataset | None) -> dict[str, Any]:
-        """JSON-ready, as `catclf sweep --json` prints each run: `run_summary`, whose
-        validation figures are, with cross-validation, the means over the folds (every
-        example held out once, so validation_examples is all of them, and no interval
-        is given), and cross_validation, `CrossValidation.as_dict` or None."""
-        summary = run_summary(
-            train_set,
-            test_set,
-            self.learning_rate,
-            self.num_iterations,
-            self.model,
-            l2=self.l2,
-            validation_examples=self.validation_examples,
+def validation_split(data: Dataset, fraction: float) -> tuple[Dataset, Dataset]:
+    """(training part, validation part) of data: about fraction of each class held out, as
+    `splits.held_out` chooses them; each part in data's order. Raises ParameterError unless
+    0 < fraction < 1, and DataError when nothing can be held out."""
+    fraction = parameters.fraction(fraction, "validation_fraction")
+    held = splits.held_out(example_fractions(data), data.labels, fraction)
+    if not held.any():
+        raise DataError(
+            f"{data.origin}: too few examples to hold out a validation part: each class "
+            f"needs 2 different images ({data.describe()})"
         )
-        cv = self.cross_validation
-        if cv is not None:
-            summary.update(
-                validation_examples=cv.examples,
-                validation_accuracy=self.validation_accuracy,
-                validation_accuracy_ci=None,
-                validation_cost=self.validation_cost,
-            )
-        return {
-            **summary,
-            "diverged": self.model is None,
-            "reason": self.diverged,
-            "selected_by": self.selected_by,
-            "best": self.best,
-            "cross_validation": None if cv is None else cv.as_dict(),
-            "model": None,
-            "costs": list(self.costs),
-            "seconds": round(self.seconds, 3),
-        }
-
-
-def sweep(
-    train_set: Dataset,
-    test_set: Dataset | None,
-    learning_rates: Sequence[float],
-    *,
-    num_iterations: int = Settings.num_iterations,
-    l2_values: Sequence[float] = (Settings.l2,),
-    validation_fraction: float | None = None,
-    folds: int | None = None,
-    solver: str = "auto",
-    memory_limit: int | None = None,
-    on_run: Callable[[float], Callable[[int, float], None] | None] | None = None,
-) -> list[SweepRun]:
-    """One training run per learning rate and L2 penalty on the same data; see `train`.
-
-    The runs come in the order of the grid: for each learning rate in turn, each of
-    l2_values. A run whose training diverges gives a run with model None and the reason,
-    and the others still run.
-
-    The runs are judged on examples held out of train_set, never on the test set:
-    - validation_fraction: the same validation part (`validation.validation_split`) is
-      held out of every run, whose model is trained on the rest;
-    - folds: each setting is also cross-validated (`validation.cross_validate`) on
-      train_set, and its model trained on all of it;
-    - neither: no run is judged, and none is best.
-    The best run then has the highest validation accuracy, a tie going to the lower
-    validation cost, then to the first; see `SweepRun`.
-
-    on_run(rate), if given, is called before each run and returns its on_iteration, which
-    sees every iteration of the run: with folds, those of its model's training and then
-    of each fold's, i counting from 0 in each ((folds + 1) * num_iterations in all).
-    Raises ParameterError for both validation_fraction and folds, or a bad setting.
-    """
-    learning_rates = parameters.values(parameters.learning_rate, learning_rates, "learning_rates")
-    l2_values = parameters.values(parameters.l2, l2_values, "l2_values")
-    num_iterations = parameters.num_iterations(num_iterations)
-    solver = parameters.solver(solver)
-    if validation_fraction is not None and folds is not None:
-        raise ParameterError("folds", folds, "None when validation_fraction is given")
-    if validation_fraction is not None:
-        validation_fraction = parameters.fraction(validation_fraction, "validation_fraction")
-    if folds is not None:
-        folds = parameters.folds(folds)
-    fit_set, validation_set = train_set, None
-    selected_by = None
-    if validation_fraction is not None:
-        fit_set, validation_set = validation_split(train_set, validation_fraction)
-        selected_by = "validation"
-    elif folds is not None:
-        fold_assignment(train_set, folds)  # a set that cannot be folded fails before any run
-        selected_by = "cross-validation"
-    runs: list[SweepRun] = []
-    for rate in learning_rates:
-        for l2 in l2_values:
-            runs.append(
-                _sweep_run(
-                    fit_set,
-                    test_set,
-                    validation_set,
-                    Settings(learning_rate=rate, num_iterations=num_iterations, l2=l2),
-                    folds=folds,
-                    data=train_set,
-                    solver=solver,
-                    memory_limit=memory_limit,
-                    watch=None if on_run is None else on_run(rate),
-                    selected_by=selected_by,
-                )
-            )
-    finished = [i for i, r in enumerate(runs) if r.model is not None]
-    if selected_by is not None and finished:
-        # min keeps the first of equals: a tie goes to the earlier run.
-        best = min(
-            finished,
-            key=lambda i: (
-                -(runs[i].validation_accuracy or 0.0),
-                runs[i].validation_cost or 0.0,
-            ),
-        )
-        runs[best] = replace(runs[best], best=True)
-    return runs
-
-
-def _sweep_run(
-    fit_set: Dataset,
-    test_set: Dataset | None,
-    validation_set: Dataset | None,
-    settings: Settings,
-    *,
-    folds: int | None,
-    data: Dataset,
-    solver: str,
-    memory_limit: int | None,
-    watch: Callable[[int, float], None] | None,
-    selected_by: str | None,
-) -> SweepRun:
-    """One run of `sweep`: its model trained on fit_set, and with folds its
-    cross-validation on data."""
-    started = time.perf_counter()
-    costs: list[float] = []
-
-    def record(i: int, cost: float) -> None:
-        if i % COST_EVERY == 0:  # as the model keeps them
-            costs.append(cost)
-        if watch is not None:
-            watch(i, cost)
-
-    trained: Model | None = None
-    cv = why = None
-    try:
-        trained = train(
-            fit_set,
-            test_set,
-            learning_rate=settings.learning_rate,
-            num_iterations=settings.num_iterations,
-            l2=settings.l2,
-            validation_set=validation_set,
-            solver=solver,
-            memory_limit=memory_limit,
-            on_iteration=record,
-        )
-        if folds is not None:
-            cv = cross_validate(
-                data,
-                folds,
-                learning_rate=settings.learning_rate,
-                num_iterations=settings.num_iterations,
-                l2=settings.l2,
-                solver=solver,
-                memory_limit=memory_limit,
-                on_fold=lambda k: watch,
-            )
-    except TrainingDiverged as e:
-        trained, cv, why = None, None, str(e)
-    return SweepRun(
-        settings.learning_rate,
-        settings.num_iterations,
-        trained,
-        tuple(costs),
-        why,
-        time.perf_counter() - started,
-        l2=settings.l2,
-        selected_by=selected_by,
-        validation_examples=0 if validation_set is None else validation_set.m,
-        cross_validation=cv,
+    return (
+        data.subset(np.flatnonzero(~held), f"{data.origin} (training part)"),
+        data.subset(np.flatnonzero(held), f"{data.origin} (validation part)"),
     )

@@ -18,8 +18,7 @@ if TYPE_CHECKING:
     from catclf.model import Model
     from catclf.prepare import Prepared
     from catclf.report import Report
-    from catclf.training import SweepRun
-    from catclf.validation import CrossValidation
+    from catclf.selection import CrossValidation, SweepRun
 
 
 def trained(

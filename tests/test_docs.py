@@ -122,7 +122,7 @@ def test_the_readmes_python_example_gives_what_its_comments_say(tmp_path, monkey
 
 def test_the_readmes_honest_figures_are_what_catclf_measures():
     from catclf import load_data
-    from catclf.validation import cross_validate
+    from catclf.selection import cross_validate
 
     train_set, _ = load_data()
     cv = cross_validate(train_set, 5)

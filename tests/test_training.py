@@ -16,8 +16,7 @@ from course import (
     TRAIN_EXAMPLES,
 )
 
-import catclf
-from catclf import datasets, metrics, training, validation
+from catclf import datasets, metrics, training
 from catclf import model as model_file
 from catclf.datasets import Dataset
 from catclf.errors import DataError, ParameterError, TrainingDiverged
@@ -295,7 +294,7 @@ def held_out_model():
 
 def test_a_validation_part_is_held_out_of_training(held_out_model):
     train_set, test_set = datasets.bundled()
-    train_part, held = validation.validation_split(train_set, 0.2)
+    train_part, held = training.validation_split(train_set, 0.2)
     assert (held_out_model.train_examples, held_out_model.validation_examples) == (168, 41)
     assert held_out_model.test_examples == 50
     assert held_out_model.train_data == train_set.origin
@@ -391,107 +390,6 @@ def test_run_summary_of_a_diverged_run_says_what_the_run_was():
     assert summary["l2"] == 0.5
     assert summary["test_accuracy_ci"] is summary["test_baseline_accuracy"] is None
     assert summary["validation_accuracy"] is summary["validation_accuracy_ci"] is None
-
-
-# Sweeps judged on held-out examples, never on the test set
-
-
-def test_a_sweep_runs_the_grid_of_rates_and_penalties():
-    train_set, test_set = datasets.bundled()
-    told = []
-    runs = training.sweep(
-        train_set,
-        test_set,
-        [0.01, 0.005],
-        l2_values=[0.0, 5.0],
-        num_iterations=300,
-        on_run=lambda rate: told.append(rate),
-    )
-    assert [(r.learning_rate, r.l2) for r in runs] == [
-        (0.01, 0.0),
-        (0.01, 5.0),
-        (0.005, 0.0),
-        (0.005, 5.0),
-    ]
-    assert told == [0.01, 0.01, 0.005, 0.005]
-    assert [r.model.settings.l2 for r in runs] == [0.0, 5.0, 0.0, 5.0]
-    # Nothing held out: nothing to judge the runs by, and the test set must not be used.
-    assert [(r.best, r.selected_by) for r in runs] == [(False, None)] * 4
-    assert runs[1].as_dict(train_set, test_set)["l2"] == 5.0
-
-
-def best_by_hand(runs):
-    """The highest validation accuracy, then the lowest validation cost, then the first."""
-    finished = [r for r in runs if r.model is not None]
-    top = max(r.validation_accuracy for r in finished)
-    tied = [r for r in finished if r.validation_accuracy == top]
-    low = min(r.validation_cost for r in tied)
-    return next(r for r in tied if r.validation_cost == low)
-
-
-def test_a_sweep_with_a_validation_part_picks_the_best_held_out_accuracy():
-    train_set, test_set = datasets.bundled()
-    _, held = validation.validation_split(train_set, 0.25)
-    grid = dict(l2_values=[0.0, 5.0], num_iterations=400, validation_fraction=0.25)
-    runs = training.sweep(train_set, test_set, [0.01, 0.005, 1e300], **grid)
-    assert [r.model is None for r in runs] == [False, False, False, False, True, True]
-    assert all(r.selected_by == "validation" for r in runs)
-    assert [r.best for r in runs].count(True) == 1
-    assert next(r for r in runs if r.best) is best_by_hand(runs)
-    for run in runs[:4]:
-        assert run.validation_accuracy == metrics.accuracy(
-            predict(run.model.w, run.model.b, held.X), held.Y
-        )
-        assert run.model.validation_examples == held.m
-    diverged = runs[4].as_dict(train_set, test_set)
-    assert (diverged["train_examples"], diverged["validation_examples"]) == (
-        209 - held.m,
-        held.m,
-    )
-    assert diverged["best"] is False and diverged["selected_by"] == "validation"
-    # The test set takes no part in the choice: without it, the same run is best.
-    alone = training.sweep(train_set, None, [0.01, 0.005, 1e300], **grid)
-    assert [r.best for r in alone] == [r.best for r in runs]
-
-
-def test_a_tie_goes_to_the_first_run():
-    train_set, _ = datasets.bundled()
-    runs = training.sweep(
-        train_set, None, [0.005, 0.005], num_iterations=200, validation_fraction=0.2
-    )
-    assert runs[0].validation_accuracy == runs[1].validation_accuracy
-    assert runs[0].validation_cost == runs[1].validation_cost
-    assert [r.best for r in runs] == [True, False]
-
-
-def test_a_sweep_by_cross_validation():
-    train_set, test_set = datasets.bundled()
-    runs = training.sweep(train_set, test_set, [0.01, 0.001], num_iterations=300, folds=3)
-    assert all(r.selected_by == "cross-validation" for r in runs)
-    for run in runs:
-        direct = catclf.cross_validate(
-            train_set, 3, learning_rate=run.learning_rate, num_iterations=300
-        )
-        assert run.cross_validation.as_dict() == direct.as_dict()
-        assert run.validation_accuracy == direct.mean_validation_accuracy
-        assert run.validation_cost == direct.mean_validation_cost
-        # Its model is trained on all the training data.
-        assert (run.model.train_examples, run.model.validation_examples) == (209, 0)
-        d = run.as_dict(train_set, test_set)
-        assert d["validation_accuracy"] == direct.mean_validation_accuracy
-        assert d["validation_examples"] == 209 and d["validation_accuracy_ci"] is None
-        assert d["cross_validation"]["folds"] == direct.as_dict()["folds"]
-    assert next(r for r in runs if r.best) is best_by_hand(runs)
-
-
-def test_a_sweep_holds_out_one_way_only():
-    train_set, _ = datasets.bundled()
-    with pytest.raises(
-        ParameterError, match="^folds is 5, expected None when validation_fraction is given$"
-    ):
-        training.sweep(train_set, None, [0.005], validation_fraction=0.2, folds=5)
-    with pytest.raises(ParameterError, match="^l2_values is -1.0, expected a number >= 0$"):
-        training.sweep(train_set, None, [0.005], l2_values=[-1.0])
 
 
 @pytest.mark.parametrize(

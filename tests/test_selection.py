@@ -1,5 +1,6 @@
-"""Validation parts and cross-validation, against splits worked out here from the course file
-read with h5py and hashed with hashlib, and folds trained again with the public API."""
+"""Validation parts, cross-validation and sweeps: against splits worked out here from the
+course file, read with h5py and hashed with hashlib, and folds trained again with the public
+API."""
 
 import hashlib
 import json
@@ -16,9 +17,10 @@ import pytest
 from course import TRAIN_CATS, TRAIN_EXAMPLES
 
 import catclf
-from catclf import validation
+from catclf import datasets, metrics, selection, splits, training
 from catclf.datasets import Dataset, read_hdf5
 from catclf.errors import DataError, ParameterError, TrainingDiverged
+from catclf.logistic import predict
 from catclf.model import Settings
 from catclf.prepare import hash_fraction
 
@@ -78,8 +80,8 @@ def random_images(m, seed=0):
 
 def test_stable_fraction_is_the_first_8_bytes_of_sha256_over_2_to_the_64():
     # SHA-256 of nothing starts e3b0c44298fc1c14.
-    assert validation.stable_fraction(b"") == 0xE3B0C44298FC1C14 / 2**64
-    assert validation.stable_fraction(b"abc") == 0xBA7816BF8F01CFEA / 2**64
+    assert splits.stable_fraction(b"") == 0xE3B0C44298FC1C14 / 2**64
+    assert splits.stable_fraction(b"abc") == 0xBA7816BF8F01CFEA / 2**64
 
 
 def test_prepare_places_photos_with_the_same_hash_as_before():
@@ -90,7 +92,7 @@ def test_prepare_places_photos_with_the_same_hash_as_before():
 
 def test_an_example_is_placed_by_its_pixels(course_set, course_arrays):
     x, _ = course_arrays
-    fractions = validation.example_fractions(course_set)
+    fractions = training.example_fractions(course_set)
     assert fractions.shape == (TRAIN_EXAMPLES,)
     assert fractions.tolist() == [hand_key(image) / 2**64 for image in x]
 
@@ -100,7 +102,7 @@ def test_an_example_is_placed_by_its_pixels(course_set, course_arrays):
 
 def test_validation_split_of_the_course_set(course_set, course_arrays):
     x, y = course_arrays
-    train_part, held = validation.validation_split(course_set, 0.2)
+    train_part, held = training.validation_split(course_set, 0.2)
     # round(0.2 * 137) = 27 non-cats and round(0.2 * 72) = 14 cats, the first of each class
     # in the order of their hashes.
     non_cats, cats = by_class_in_hash_order(x, y)
@@ -118,7 +120,7 @@ def test_validation_split_of_the_course_set(course_set, course_arrays):
 
 def test_validation_split_ignores_order_and_storage(tmp_path, course_arrays):
     x, y = course_arrays
-    first = validation.validation_split(dataset(x, y), 0.3)[1]
+    first = training.validation_split(dataset(x, y), 0.3)[1]
     # The same images in another order, left in a chunked file: the same ones held out.
     order = np.random.default_rng(0).permutation(len(y))
     path = tmp_path / "shuffled.h5"
@@ -127,7 +129,7 @@ def test_validation_split_ignores_order_and_storage(tmp_path, course_arrays):
         f.create_dataset("train_set_y", data=y[order])
     in_file = read_hdf5(path, memory_limit=1)
     assert in_file.in_file
-    train_part, second = validation.validation_split(in_file, 0.3)
+    train_part, second = training.validation_split(in_file, 0.3)
     assert second.in_file and train_part.in_file
     assert sorted(map(hand_key, second.images)) == sorted(map(hand_key, first.images))
     # Each part keeps the data's order.
@@ -147,7 +149,7 @@ def test_validation_split_ignores_order_and_storage(tmp_path, course_arrays):
 )
 def test_validation_split_holds_out_each_classs_share(labels, fraction, held_per_class):
     data = dataset(random_images(len(labels), seed=len(labels)), labels)
-    train_part, held = validation.validation_split(data, fraction)
+    train_part, held = training.validation_split(data, fraction)
     assert (held.m - held.positives, held.positives) == held_per_class
     assert train_part.m + held.m == data.m
     assert train_part.positives >= 1 and train_part.m - train_part.positives >= 1
@@ -159,10 +161,10 @@ def test_identical_images_fall_on_the_same_side():
     x[7] = x[1]  # three copies of one non-cat
     y = [0] * 8 + [1] * 4
     for fraction in np.linspace(0.05, 0.95, 19):
-        train_part, held = validation.validation_split(dataset(x, y), fraction)
+        train_part, held = training.validation_split(dataset(x, y), fraction)
         copies = [s for s in held.sources if s in ("made[1]", "made[5]", "made[7]")]
         assert len(copies) in (0, 3), fraction
-    folds = validation.fold_assignment(dataset(x, y), 3)
+    folds = selection.fold_assignment(dataset(x, y), 3)
     assert folds[1] == folds[5] == folds[7]
 
 
@@ -171,12 +173,12 @@ def test_a_fraction_outside_0_to_1_is_a_value_error(course_set, fraction):
     with pytest.raises(
         ParameterError, match="^validation_fraction is .*, expected a number between 0 and 1"
     ):
-        validation.validation_split(course_set, fraction)
+        training.validation_split(course_set, fraction)
 
 
 def test_nothing_to_hold_out_is_a_data_error():
     with pytest.raises(DataError, match="made: too few examples to hold out"):
-        validation.validation_split(dataset(random_images(2), [0, 1]), 0.5)
+        training.validation_split(dataset(random_images(2), [0, 1]), 0.5)
 
 
 # Folds
@@ -184,7 +186,7 @@ def test_nothing_to_hold_out_is_a_data_error():
 
 def test_folds_of_the_course_set_are_dealt_in_hash_order(course_set, course_arrays):
     x, y = course_arrays
-    assignment = validation.fold_assignment(course_set, 5)
+    assignment = selection.fold_assignment(course_set, 5)
     found = [np.flatnonzero(assignment == k).tolist() for k in range(5)]
     assert found == hand_folds(x, y, 5)
     # A partition, balanced to one example in each class and overall.
@@ -200,7 +202,7 @@ def test_folds_of_the_course_set_are_dealt_in_hash_order(course_set, course_arra
 @pytest.mark.parametrize("k", [2, 3, 10])
 def test_folds_are_balanced_for_any_count(course_set, course_arrays, k):
     x, y = course_arrays
-    assignment = validation.fold_assignment(course_set, k)
+    assignment = selection.fold_assignment(course_set, k)
     assert [np.flatnonzero(assignment == j).tolist() for j in range(k)] == hand_folds(x, y, k)
     for label in (0, 1):
         counts = np.bincount(assignment[y == label], minlength=k)
@@ -209,8 +211,8 @@ def test_folds_are_balanced_for_any_count(course_set, course_arrays, k):
 
 FOLDS_IN_A_FRESH_PROCESS = """
 import catclf
-from catclf import validation
-print(validation.fold_assignment(catclf.load_data()[0], 5).tolist())
+from catclf import selection
+print(selection.fold_assignment(catclf.load_data()[0], 5).tolist())
 """
 
 
@@ -225,27 +227,27 @@ def test_folds_are_the_same_in_another_process(course_set):
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == validation.fold_assignment(course_set, 5).tolist()
+    assert json.loads(result.stdout) == selection.fold_assignment(course_set, 5).tolist()
 
 
 @pytest.mark.parametrize("folds", [1, 0, 2.5])
 def test_fewer_than_two_folds_is_a_value_error(course_set, folds):
     with pytest.raises(ParameterError, match="folds"):
-        validation.fold_assignment(course_set, folds)
+        selection.fold_assignment(course_set, folds)
 
 
 def test_a_class_of_one_image_cannot_be_cross_validated():
     with pytest.raises(DataError, match="'cat' has a single image"):
-        validation.fold_assignment(dataset(random_images(4), [0, 0, 0, 1]), 2)
+        selection.fold_assignment(dataset(random_images(4), [0, 0, 0, 1]), 2)
     x = random_images(4)
     x[3] = x[2]
     with pytest.raises(DataError, match="'cat' has 2 copies of one image"):
-        validation.fold_assignment(dataset(x, [0, 0, 1, 1]), 2)
+        selection.fold_assignment(dataset(x, [0, 0, 1, 1]), 2)
 
 
 def test_more_folds_than_images_is_a_data_error():
     with pytest.raises(DataError, match="made: 5 different images cannot fill 6 folds"):
-        validation.fold_assignment(dataset(random_images(5), [0, 0, 1, 1, 0]), 6)
+        selection.fold_assignment(dataset(random_images(5), [0, 0, 1, 1, 0]), 6)
 
 
 # Cross-validation of the course's method on its training set
@@ -329,3 +331,104 @@ def test_cross_validation_passes_the_penalty_on(course_set):
 def test_a_diverging_fold_is_named(course_set):
     with pytest.raises(TrainingDiverged, match=r"^fold 1 of 2: training diverged"):
         catclf.cross_validate(course_set, 2, learning_rate=1e300, num_iterations=200)
+
+
+# Sweeps judged on held-out examples, never on the test set
+
+
+def test_a_sweep_runs_the_grid_of_rates_and_penalties():
+    train_set, test_set = datasets.bundled()
+    told = []
+    runs = selection.sweep(
+        train_set,
+        test_set,
+        [0.01, 0.005],
+        l2_values=[0.0, 5.0],
+        num_iterations=300,
+        on_run=lambda rate: told.append(rate),
+    )
+    assert [(r.learning_rate, r.l2) for r in runs] == [
+        (0.01, 0.0),
+        (0.01, 5.0),
+        (0.005, 0.0),
+        (0.005, 5.0),
+    ]
+    assert told == [0.01, 0.01, 0.005, 0.005]
+    assert [r.model.settings.l2 for r in runs] == [0.0, 5.0, 0.0, 5.0]
+    # Nothing held out: nothing to judge the runs by, and the test set must not be used.
+    assert [(r.best, r.selected_by) for r in runs] == [(False, None)] * 4
+    assert runs[1].as_dict(train_set, test_set)["l2"] == 5.0
+
+
+def best_by_hand(runs):
+    """The highest validation accuracy, then the lowest validation cost, then the first."""
+    finished = [r for r in runs if r.model is not None]
+    top = max(r.validation_accuracy for r in finished)
+    tied = [r for r in finished if r.validation_accuracy == top]
+    low = min(r.validation_cost for r in tied)
+    return next(r for r in tied if r.validation_cost == low)
+
+
+def test_a_sweep_with_a_validation_part_picks_the_best_held_out_accuracy():
+    train_set, test_set = datasets.bundled()
+    _, held = training.validation_split(train_set, 0.25)
+    grid = dict(l2_values=[0.0, 5.0], num_iterations=400, validation_fraction=0.25)
+    runs = selection.sweep(train_set, test_set, [0.01, 0.005, 1e300], **grid)
+    assert [r.model is None for r in runs] == [False, False, False, False, True, True]
+    assert all(r.selected_by == "validation" for r in runs)
+    assert [r.best for r in runs].count(True) == 1
+    assert next(r for r in runs if r.best) is best_by_hand(runs)
+    for run in runs[:4]:
+        assert run.validation_accuracy == metrics.accuracy(
+            predict(run.model.w, run.model.b, held.X), held.Y
+        )
+        assert run.model.validation_examples == held.m
+    diverged = runs[4].as_dict(train_set, test_set)
+    assert (diverged["train_examples"], diverged["validation_examples"]) == (
+        209 - held.m,
+        held.m,
+    )
+    assert diverged["best"] is False and diverged["selected_by"] == "validation"
+    # The test set takes no part in the choice: without it, the same run is best.
+    alone = selection.sweep(train_set, None, [0.01, 0.005, 1e300], **grid)
+    assert [r.best for r in alone] == [r.best for r in runs]
+
+
+def test_a_tie_goes_to_the_first_run():
+    train_set, _ = datasets.bundled()
+    runs = selection.sweep(
+        train_set, None, [0.005, 0.005], num_iterations=200, validation_fraction=0.2
+    )
+    assert runs[0].validation_accuracy == runs[1].validation_accuracy
+    assert runs[0].validation_cost == runs[1].validation_cost
+    assert [r.best for r in runs] == [True, False]
+
+
+def test_a_sweep_by_cross_validation():
+    train_set, test_set = datasets.bundled()
+    runs = selection.sweep(train_set, test_set, [0.01, 0.001], num_iterations=300, folds=3)
+    assert all(r.selected_by == "cross-validation" for r in runs)
+    for run in runs:
+        direct = catclf.cross_validate(
+            train_set, 3, learning_rate=run.learning_rate, num_iterations=300
+        )
+        assert run.cross_validation.as_dict() == direct.as_dict()
+        assert run.validation_accuracy == direct.mean_validation_accuracy
+        assert run.validation_cost == direct.mean_validation_cost
+        # Its model is trained on all the training data.
+        assert (run.model.train_examples, run.model.validation_examples) == (209, 0)
+        d = run.as_dict(train_set, test_set)
+        assert d["validation_accuracy"] == direct.mean_validation_accuracy
+        assert d["validation_examples"] == 209 and d["validation_accuracy_ci"] is None
+        assert d["cross_validation"]["folds"] == direct.as_dict()["folds"]
+    assert next(r for r in runs if r.best) is best_by_hand(runs)
+
+
+def test_a_sweep_holds_out_one_way_only():
+    train_set, _ = datasets.bundled()
+    with pytest.raises(
+        ParameterError, match="^folds is 5, expected None when validation_fraction is given$"
+    ):
+        selection.sweep(train_set, None, [0.005], validation_fraction=0.2, folds=5)
+    with pytest.raises(ParameterError, match="^l2_values is -1.0, expected a number >= 0$"):
+        selection.sweep(train_set, None, [0.005], l2_values=[-1.0])
