@@ -31,7 +31,7 @@ _PUBLIC = {
     "ModelError": "catclf.errors",
     "ParameterError": "catclf.errors",
     "TrainingDiverged": "catclf.errors",
-    "Dataset": "catclf.datasets",
+    "Dataset": "catclf.dataset",
     "load_data": "catclf.datasets",
     "load_dataset": "catclf.datasets",
     "Model": "catclf.model",
@@ -69,7 +69,8 @@ __all__ = [
 
 if TYPE_CHECKING:
     from catclf._version import __version__
-    from catclf.datasets import Dataset, load_data, load_dataset
+    from catclf.dataset import Dataset
+    from catclf.datasets import load_data, load_dataset
     from catclf.errors import (
         CatclfError,
         DataError,

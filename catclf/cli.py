@@ -82,7 +82,7 @@ from catclf.options import (
 from catclf.reporting import Advance, emit, emit_json, error, flush, is_terminal, note, warn
 
 if TYPE_CHECKING:
-    from catclf.datasets import Dataset, Skipped
+    from catclf.dataset import Dataset, Skipped
     from catclf.model import Model
     from catclf.selection import SweepRun
     from catclf.training import Plan
@@ -403,7 +403,7 @@ def _memory_limit(memory_limit: str | None) -> int:
 
 def _say_if_streamed(train_set: Dataset, how: Plan, limit: int, quiet: bool) -> None:
     """A note when the training data does not fit the memory limit and is streamed."""
-    from catclf.datasets import memory_needed
+    from catclf.dataset import memory_needed
     from catclf.memory import format_size
 
     if how.streamed and not quiet:
@@ -552,7 +552,7 @@ def _bars(show: bool, source: Path | None = None) -> Iterator[Callable[[str, int
 def _note_left_out(*sets: Dataset | None) -> None:
     """What of each data set's folder was left out: the images that could not be read, and
     a warning for images beside the class folders."""
-    from catclf.datasets import unsorted_note
+    from catclf.photos import unsorted_note
 
     for data in sets:
         if data is None:

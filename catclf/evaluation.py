@@ -16,7 +16,7 @@ from catclf.errors import DataError
 from catclf.metrics import Confusion, Scores, misclassified, score
 
 if TYPE_CHECKING:
-    from catclf.datasets import Dataset, Progress
+    from catclf.dataset import Dataset, Progress
     from catclf.model import Model
 
 

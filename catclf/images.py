@@ -27,7 +27,6 @@ import io
 import os
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -78,9 +77,6 @@ ISO_MEDIA = b"ftyp"
 # for any photo (Pillow keeps a colour pixel in 4 bytes, 16-bit ones too: 48 megapixels take
 # 192 MB), and far less than a hostile file can ask for.
 MAX_IMAGE_BYTES = 512 << 20
-# Folders followed below a folder of images: far more than any collection of photos uses, and
-# few enough that no path grows beyond what the system takes.
-MAX_DEPTH = 64
 # Pixels converted at a time by the steps that change pixels one by one (8 MB as float64).
 BAND_PIXELS = 1 << 20
 # What ImageOps.exif_transpose does for each EXIF orientation.
@@ -101,80 +97,6 @@ Pixels = NDArray[np.uint8]
 def is_image_name(path: Path) -> bool:
     """True when the file name has an image extension and is not hidden (no leading dot)."""
     return not path.name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS
-
-
-@dataclass(frozen=True)
-class Listing:
-    """What is below a folder: the files named like images, sorted; how many other files
-    were ignored (hidden files not counted); and each folder that could not be listed, as
-    (its path, why)."""
-
-    images: list[Path]
-    ignored: int
-    unreadable: list[tuple[str, str]]
-
-
-def list_images(folder: Path) -> Listing:
-    """The files named like an image below folder, recursively, and what was left out.
-
-    Hidden files and folders (a leading dot: .DS_Store, ._IMG_1.jpg, .git/) are skipped
-    unseen, and so are links to folders, so that a link loop cannot make the walk
-    endless. Any other file without an image extension is counted as ignored. A FIFO, a
-    broken link or a link loop named like an image is listed, so that reading it reports
-    what it is. A folder that cannot be listed, folder itself included, is in unreadable,
-    and so is a folder MAX_DEPTH levels below folder that holds folders: those are not
-    searched. The walk keeps a list of the folders still to list, not a recursion, so that
-    no depth of folders exhausts Python's stack.
-    """
-    images: list[Path] = []
-    ignored = 0
-    unreadable: list[tuple[str, str]] = []
-    waiting = [(folder, 0)]  # (a folder to list, its depth below folder)
-    while waiting:
-        here, depth = waiting.pop()
-        try:
-            with os.scandir(here) as listed:
-                entries = list(listed)
-        except OSError as e:
-            unreadable.append((str(here), f"cannot list this folder ({reason(e)})"))
-            continue
-        below = []
-        for entry in entries:
-            path = Path(here, entry.name)
-            if _is_folder(entry):
-                if not entry.name.startswith(".") and not entry.is_symlink():
-                    below.append(path)
-            elif is_image_name(path):
-                images.append(path)
-            elif not entry.name.startswith("."):
-                ignored += 1
-        if below and depth >= MAX_DEPTH:
-            unreadable.append(
-                (str(here), f"holds folders more than {MAX_DEPTH} levels deep; not searched")
-            )
-            continue
-        waiting.extend((p, depth + 1) for p in sorted(below, reverse=True))
-    return Listing(sorted(images), ignored, sorted(unreadable))
-
-
-def _is_folder(entry: os.DirEntry[str]) -> bool:
-    """Whether entry is a folder, or a link to one; an entry that cannot be looked at is not
-    (reading it says why)."""
-    try:
-        return entry.is_dir()
-    except OSError:
-        return False
-
-
-def find_images(folder: Path) -> list[Path]:
-    """Every file named like an image below folder, recursively, in sorted order, as
-    `list_images` finds them. Raises ImageError for the first folder that cannot be
-    listed, the folder itself included, rather than leave out what it holds."""
-    listing = list_images(folder)
-    if listing.unreadable:
-        where, why = listing.unreadable[0]
-        raise ImageError(f"{where}: {why}")
-    return listing.images
 
 
 def load_image(source: Path | bytes, name: str | None = None) -> Pixels:

@@ -105,7 +105,7 @@ def images_named(names: Iterable[str | ImageError]) -> Iterator[Named]:
     """The images that names (paths, folders, - for stdin) hold, in order, as names are
     read; an ImageError for a name that gives nothing to decode, and for a folder below
     which a folder cannot be listed (the images beside it still come)."""
-    from catclf.images import list_images
+    from catclf.folders import list_images
 
     for name in names:
         if isinstance(name, ImageError):

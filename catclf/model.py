@@ -43,7 +43,7 @@ from catclf.images import CHANNELS, IMAGE_SIZE, N_X, PREPROCESSING, Pixels, to_c
 from catclf.logistic import predict_proba
 
 if TYPE_CHECKING:
-    from catclf.datasets import Dataset
+    from catclf.dataset import Dataset
 
 FORMAT = "catclf-logistic-regression"
 FORMAT_VERSION = 1
@@ -117,7 +117,7 @@ class Model:
         """Probability of cat for each example of data, (m,), computed a block of columns
         examples at a time, so that X (12288, m) is never formed whole and a set left in
         its file is read a slice at a time."""
-        from catclf.datasets import MAX_READ_ROWS
+        from catclf.dataset import MAX_READ_ROWS
 
         parts = [self.probabilities(X_k) for X_k, _ in data.blocks(columns, MAX_READ_ROWS)]
         return np.concatenate(parts)

@@ -22,18 +22,12 @@ import numpy as np
 
 from catclf import timestamps
 from catclf._version import __version__
-from catclf.datasets import (
-    WRITE_CHUNK,
-    Dataset,
-    Progress,
-    course_files,
-    read_folder,
-    spilled_pixels,
-    write_hdf5,
-)
+from catclf.coursefiles import WRITE_CHUNK, course_files, write_hdf5
+from catclf.dataset import Dataset, Progress
 from catclf.errors import DataError, reason
 from catclf.files import Writer, check_names, write_files
 from catclf.images import PREPROCESSING
+from catclf.photos import read_folder, spilled_pixels
 from catclf.splits import stable_fraction
 
 MAX_NAME_BYTES = 100  # leaves room in a 255-byte file name for train_, .h5 and a temp suffix

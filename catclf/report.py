@@ -24,7 +24,7 @@ from catclf.evaluation import Evaluation, Mistake, evaluate
 from catclf.reporting import one_line, percent, printable, score_rows
 
 if TYPE_CHECKING:
-    from catclf.datasets import Dataset
+    from catclf.dataset import Dataset
     from catclf.metrics import Scores
     from catclf.model import Model
 

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from catclf import parameters, splits
-from catclf.datasets import Dataset
+from catclf.dataset import Dataset
 from catclf.errors import ParameterError, TrainingDiverged
 from catclf.logistic import COST_EVERY, Callback
 from catclf.metrics import baseline_accuracy

@@ -11,7 +11,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from catclf import parameters, splits, timestamps
-from catclf.datasets import MAX_READ_ROWS, Dataset, location, memory_needed
+from catclf.dataset import MAX_READ_ROWS, Dataset, memory_needed
+from catclf.datasets import location
 from catclf.errors import DataError, ParameterError, TrainingDiverged
 from catclf.images import N_X
 from catclf.logistic import (
@@ -55,7 +56,7 @@ def plan(
 ) -> Plan:
     """The plan for training on train_set within memory_limit bytes (None: no limit).
 
-    X is formed when it fits with the images (`datasets.memory_needed`); the Gram
+    X is formed when it fits with the images (`dataset.memory_needed`); the Gram
     solver also needs X^T X, 8 m^2 bytes, and runs on a formed X only. "auto" takes
     `logistic.choose_solver`'s pick when that fits, else the primal loop. Raises
     DataError for "gram" when it does not fit.

@@ -13,7 +13,7 @@ from catclf.errors import ImageError
 from catclf.reporting import emit, emit_json, is_terminal, note
 
 if TYPE_CHECKING:
-    from catclf.datasets import Dataset
+    from catclf.dataset import Dataset
     from catclf.evaluation import Evaluation
     from catclf.model import Model
     from catclf.prepare import Prepared

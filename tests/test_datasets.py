@@ -16,9 +16,12 @@ import pytest
 from course import TEST_CATS, TEST_EXAMPLES, TRAIN_CATS, TRAIN_EXAMPLES
 from PIL import Image
 
-from catclf import datasets
-from catclf.datasets import Dataset, bundled, load, load_test, read_folder, read_hdf5
+from catclf import coursefiles, datasets
+from catclf.coursefiles import read_hdf5
+from catclf.dataset import Dataset
+from catclf.datasets import bundled, load, load_test
 from catclf.errors import DataError, ImageError, ParameterError
+from catclf.photos import read_folder
 
 DATA = Path(datasets.__file__).parent / "data"
 TRAIN_H5 = DATA / "train_catvnoncat.h5"
@@ -371,7 +374,7 @@ def test_write_hdf5_is_read_back_as_it_was(tmp_path: Path) -> None:
     data = Dataset(images, np.array([1, 0, 1]), ["a", "b", "c"], ("dogs", "cats"), "here")
     told: list[int] = []
 
-    datasets.write_hdf5(
+    coursefiles.write_hdf5(
         tmp_path / "w.h5",
         data,
         "test_set",
@@ -620,7 +623,7 @@ def test_blocks_hold_the_columns_of_x_exactly(
 
 
 def test_labels_are_checked_a_slice_at_a_time(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(datasets, "LABEL_ROWS", 4)
+    monkeypatch.setattr(coursefiles, "LABEL_ROWS", 4)
     y = np.array([0, 1, 0, 1, 1, 0, 7, 1, 0, 3])
     path = write_chunked_h5(tmp_path / "big.h5", random_images(10), y, chunk=2)
     assert_one_line_data_error(lambda: read_hdf5(path, memory_limit=1), "other than 0 and 1: 3, 7")
@@ -734,18 +737,18 @@ def test_a_subset_of_a_set_in_its_file_reads_only_the_chunks_it_needs(
     data = read_hdf5(write_chunked_h5(tmp_path / "big.h5", x, y, chunk=3), memory_limit=1)
     part = data.subset([1, 2, 10], "part")
     reads: list[tuple[int, int]] = []
-    real_read = datasets.FilePixels._read
+    real_read = coursefiles.FilePixels._read
 
     def counted(self, f, start, stop, out):  # type: ignore[no-untyped-def]
         reads.append((start, stop))
         return real_read(self, f, start, stop, out)
 
-    monkeypatch.setattr(datasets.FilePixels, "_read", counted)
+    monkeypatch.setattr(coursefiles.FilePixels, "_read", counted)
     slices = [s.copy() for s in part.slices(3)]
     assert reads == [(0, 3), (9, 12)]  # the chunks of rows 3 to 8 hold nothing asked for
     np.testing.assert_array_equal(np.concatenate(slices), x[[1, 2, 10]])
     pixels = part.__dict__["_images"]
-    assert isinstance(pixels, datasets.FilePixels) and (pixels.m, pixels.stored) == (3, 12)
+    assert isinstance(pixels, coursefiles.FilePixels) and (pixels.m, pixels.stored) == (3, 12)
     np.testing.assert_array_equal(pixels.read(1, 3), x[[2, 10]])
 
 

@@ -182,7 +182,7 @@ def sets(tmp_path_factory):
         (*FILE_DIES, 6),  # the training file's chunks checked
         (*FILE_DIES, 8),  # a slice of its images read, in the first pass
         (*FILE_DIES, 20),  # one in the second pass
-        ("catclf.datasets:FilePixels._read", "signal", 9),
+        ("catclf.coursefiles:FilePixels._read", "signal", 9),
     ],
 )
 def test_a_signal_during_streamed_training_from_hdf5_stops_it(
@@ -217,7 +217,7 @@ def test_a_signal_during_streamed_training_from_hdf5_stops_it(
         (*FILE_DIES, 3),  # its first chunk of images written (h5py makes a File inside)
         (*FILE_DIES, 6),  # its last chunk: opened
         (*FILE_DIES, 9),  # the test file's images
-        ("catclf.datasets:_write_images", "signal", 2),
+        ("catclf.coursefiles:_write_images", "signal", 2),
     ],
 )
 def test_a_signal_while_prepare_writes_leaves_the_earlier_files(

@@ -23,7 +23,7 @@ from PIL import Image
 
 from catclf import bounds
 from catclf import model as model_file
-from catclf.datasets import read_hdf5
+from catclf.coursefiles import read_hdf5
 from catclf.errors import CatclfError, DataError, ImageError, ModelError
 from catclf.images import load_image
 from catclf.logistic import cost_from_z, propagate, sigmoid

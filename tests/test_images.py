@@ -35,9 +35,10 @@ from corpus import (
 from helpers import SAMPLES, deep_folders
 from PIL import Image, ImageFile, ImageOps
 
-from catclf import bounds, images, workers
+from catclf import bounds, folders, images, workers
 from catclf.errors import CatclfError, ImageError
-from catclf.images import find_images, load_image, to_columns
+from catclf.folders import find_images
+from catclf.images import load_image, to_columns
 from catclf.workers import MIN_IMAGES_PER_PROCESS, reader
 
 LANCZOS = Image.Resampling.LANCZOS
@@ -897,7 +898,9 @@ def test_a_path_through_a_folder_without_search_permission(tmp_path):
     Image.new("RGB", (64, 64)).save(tmp_path / "locked" / "inner" / "a.png")
     (tmp_path / "locked").chmod(0o600)  # readable, not searchable
     code = (
-        "from pathlib import Path\nfrom catclf.images import find_images, load_image\n"
+        "from pathlib import Path\n"
+        "from catclf.folders import find_images\n"
+        "from catclf.images import load_image\n"
         "for call, path in [(load_image, 'locked/inner/a.png'), (find_images, 'locked/inner')]:\n"
         "    try: call(Path(path))\n"
         "    except Exception as e: print(type(e).__name__, e)\n"
@@ -927,7 +930,7 @@ def test_list_images_counts_the_other_files_and_not_the_hidden_ones(tmp_path):
     touch(tmp_path / "._cat.jpg")
     touch(tmp_path / ".cache" / "thumb.txt")
 
-    listing = images.list_images(tmp_path)
+    listing = folders.list_images(tmp_path)
 
     assert listing.images == [tmp_path / "cat.jpg", tmp_path / "sub" / "IMG_0001.HEIC"]
     assert listing.ignored == 2  # clip.MOV, notes.txt
@@ -937,17 +940,17 @@ def test_list_images_counts_the_other_files_and_not_the_hidden_ones(tmp_path):
 def test_list_images_walks_any_depth_of_folders_and_searches_a_bounded_one(tmp_path):
     touch(tmp_path / "top.png")
     with (
-        deep_folders(tmp_path / "near", images.MAX_DEPTH - 1) as near,
+        deep_folders(tmp_path / "near", folders.MAX_DEPTH - 1) as near,
         deep_folders(tmp_path / "far", 1200) as far,  # far beyond Python's recursion limit
     ):
         touch(near / "deep.png")
         touch(far / "deep.png")
-        listing = images.list_images(tmp_path)
+        listing = folders.list_images(tmp_path)
     found = [p.relative_to(tmp_path) for p in listing.images]
-    assert found == [Path("near", *["d"] * (images.MAX_DEPTH - 1), "deep.png"), Path("top.png")]
+    assert found == [Path("near", *["d"] * (folders.MAX_DEPTH - 1), "deep.png"), Path("top.png")]
     [(where, why)] = listing.unreadable
-    assert where == str(tmp_path / "far" / Path(*["d"] * (images.MAX_DEPTH - 1)))
-    assert why == f"holds folders more than {images.MAX_DEPTH} levels deep; not searched"
+    assert where == str(tmp_path / "far" / Path(*["d"] * (folders.MAX_DEPTH - 1)))
+    assert why == f"holds folders more than {folders.MAX_DEPTH} levels deep; not searched"
 
 
 # --- bounds before decoding: work and memory an image may cost -------------------------------

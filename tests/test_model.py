@@ -310,7 +310,7 @@ def test_the_bundled_model_describes_the_preprocessing_of_this_catclf() -> None:
 
 @pytest.mark.parametrize("memory_limit", [1, None])
 def test_probabilities_of_a_data_set_in_blocks_are_those_of_its_whole_x(tmp_path, memory_limit):
-    from catclf.datasets import read_hdf5
+    from catclf.coursefiles import read_hdf5
 
     rng = np.random.default_rng(11)
     x = rng.integers(0, 256, size=(5, 64, 64, 3), dtype=np.uint8)

@@ -32,7 +32,7 @@ from occupants import make_foreign
 from PIL import Image
 
 import catclf
-from catclf.datasets import read_hdf5
+from catclf.coursefiles import read_hdf5
 from catclf.images import PREPROCESSING
 
 ITERATIONS = "300"

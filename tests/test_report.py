@@ -47,7 +47,7 @@ from helpers import (
 from PIL import Image
 
 import catclf
-from catclf import datasets, report
+from catclf import coursefiles, report
 from catclf.errors import ReportError
 
 TEST_FILE = PACKAGE_DATA / "test_catvnoncat.h5"
@@ -485,7 +485,7 @@ def test_long_class_names_are_shortened_in_pictures_and_whole_on_the_page(tmp_pa
         write_model_file(model, attrs={"classes": list(names)})
         with warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")
-            labelled = datasets.read_hdf5(data)
+            labelled = coursefiles.read_hdf5(data)
             made = report.build(catclf.load_model(model), "bundled", labelled)
         assert [str(w.message) for w in seen] == []
         page = made.files["index.html"].decode("utf-8")

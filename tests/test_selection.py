@@ -18,7 +18,8 @@ from course import TRAIN_CATS, TRAIN_EXAMPLES
 
 import catclf
 from catclf import datasets, metrics, selection, splits, training
-from catclf.datasets import Dataset, read_hdf5
+from catclf.coursefiles import read_hdf5
+from catclf.dataset import Dataset
 from catclf.errors import DataError, ParameterError, TrainingDiverged
 from catclf.logistic import predict
 from catclf.model import Settings

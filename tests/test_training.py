@@ -16,9 +16,9 @@ from course import (
     TRAIN_EXAMPLES,
 )
 
-from catclf import datasets, metrics, training
+from catclf import coursefiles, datasets, metrics, training
 from catclf import model as model_file
-from catclf.datasets import Dataset
+from catclf.dataset import Dataset
 from catclf.errors import DataError, ParameterError, TrainingDiverged
 from catclf.logistic import cost_from_z, optimize, predict
 from catclf.model import Settings
@@ -195,8 +195,8 @@ def test_streamed_training_equals_training_in_memory(tmp_path):
     limit = 200_000
     train_file = course_layout_file(tmp_path / "train.h5", train_in_memory)
     test_file = course_layout_file(tmp_path / "test.h5", test_in_memory)
-    train_set = datasets.read_hdf5(train_file, memory_limit=limit)
-    test_set = datasets.read_hdf5(test_file, memory_limit=limit)
+    train_set = coursefiles.read_hdf5(train_file, memory_limit=limit)
+    test_set = coursefiles.read_hdf5(test_file, memory_limit=limit)
     assert train_set.in_file and not test_set.in_file
     settings = dict(learning_rate=0.002, num_iterations=250)
 
@@ -339,7 +339,7 @@ def test_a_validation_part_of_a_set_in_its_file_gives_the_same_model(tmp_path):
     # 200,000 bytes: 3/4 of it does not hold the 13 images (159,744 bytes), which stay in
     # the file, nor does it hold X of the 8 trained on: they are streamed.
     limit = 200_000
-    streamed_set = datasets.read_hdf5(path, memory_limit=limit)
+    streamed_set = coursefiles.read_hdf5(path, memory_limit=limit)
     assert streamed_set.in_file
     settings = dict(learning_rate=0.002, num_iterations=120, validation_fraction=0.4)
     counted = []
