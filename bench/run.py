@@ -164,11 +164,12 @@ def make_photos(folder: Path, count: int) -> list[Path]:
 def loading(workdir: Path, count: int, repeat: int) -> dict[str, object]:
     """`catclf predict FOLDER` against the plain one-by-one Pillow loop, start-up included."""
     from catclf import model as model_file
+    from catclf import modelfile
     from catclf.images import load_image, to_columns
 
     folder = workdir / "photos"
     paths = make_photos(folder, count)
-    model = model_file.BUNDLED_PATH
+    model = modelfile.BUNDLED_PATH
     rows = {
         "plain Pillow loop, one process": command_seconds(
             [sys.executable, str(HERE / "plain.py"), "predict", str(folder), str(model)], repeat
@@ -181,12 +182,12 @@ def loading(workdir: Path, count: int, repeat: int) -> dict[str, object]:
         ),
     }
     # What reduced-scale decoding changes: pixels and probabilities against the plain path.
-    classifier = model_file.load(model)
+    classifier = model_file.load_model(model)
     fast = np.stack([load_image(p) for p in paths])
     slow = np.stack([plain.plain_pixels(p) for p in paths])
     per_photo = np.abs(fast.astype(np.int16) - slow).reshape(count, -1).mean(axis=1)
-    p_fast = classifier.probabilities(to_columns(fast))
-    p_slow = classifier.probabilities(to_columns(slow))
+    p_fast = classifier.predict_proba_X(to_columns(fast))
+    p_slow = classifier.predict_proba_X(to_columns(slow))
     return {
         "seconds": rows,
         "photos": count,

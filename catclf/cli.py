@@ -450,15 +450,15 @@ def train(
     """
     jobs = _decoding_jobs(jobs)
     from catclf import model as model_file
-    from catclf import training
+    from catclf import modelfile, training
     from catclf.datasets import BUNDLED_DIR
 
     limit = _memory_limit(memory_limit)
     started = time.perf_counter()
     show = is_terminal(sys.stderr) and not quiet
-    out = model if model is not None else model_file.DEFAULT_PATH
+    out = model if model is not None else modelfile.DEFAULT_PATH
     inputs = [data if data is not None else BUNDLED_DIR, *([test] if test else [])]
-    model_file.check_target(out, force=force, inputs=inputs)  # before training, not after it
+    modelfile.check_target(out, force=force, inputs=inputs)  # before training, not after it
     train_set, test_set, skipped = _load_sets(
         data, test, positive, strict, quiet, jobs, memory_limit=limit
     )
@@ -483,7 +483,9 @@ def train(
         except TrainingDiverged as e:
             raise TrainingDiverged(f"{e}; {DIVERGED_ADVICE}; no model was saved") from e
     saved = f"the model was saved to {out}"
-    model_file.save(trained, out, force=force, inputs=inputs, on_saved=lambda: now_saved(saved))
+    model_file.save_model(
+        trained, out, force=force, inputs=inputs, on_saved=lambda: now_saved(saved)
+    )
     for said in training.cost_warnings(trained):
         warn(said)
     summary = {
@@ -852,20 +854,20 @@ def report(
         raise typer.BadParameter("give DATA once, as an argument or as --data", param_hint="DATA")
     data = data if data is not None else data_argument
     jobs = _decoding_jobs(jobs)
-    from catclf import evaluation, plots
+    from catclf import evaluation, modelfile, plots
     from catclf import model as model_file
     from catclf import report as reports
 
     plots.require()
     reports.check_folder(out)  # before the model is looked for
     path = _model_path(model)
-    classifier = model_file.load(path)
+    classifier = model_file.load_model(path)
     recorded = None if data is not None else evaluation.test_location(classifier)
     scored = data if data is not None else Path(recorded) if recorded else None
     inputs = [path, *([scored] if scored is not None else [])]
     names = reports.may_write(data is not None or recorded is not None)
     reports.check_folder(out, names, force=force, inputs=inputs)
-    model_name = "the bundled model" if path == model_file.BUNDLED_PATH else str(path)
+    model_name = "the bundled model" if path == modelfile.BUNDLED_PATH else str(path)
     labelled = None
     if data is not None:
         labelled = _load_labelled(data, positive, strict, quiet, jobs)
@@ -982,7 +984,7 @@ def predict(
         and (images[0] == "-" or not inputs.is_folder(Path(images[0])))
     )
     path = _model_path(model)
-    classifier = model_file.load(path)
+    classifier = model_file.load_model(path)
     _say_if_bundled(path, classifier, quiet)
     jobs = _decoding_jobs(jobs)
     failed, all_cats = False, True
@@ -1018,22 +1020,22 @@ def predict(
 
 def _model_path(path: Path | None) -> Path:
     """The model to use: --model or CATCLF_MODEL, else ./model.h5, else the bundled one."""
-    from catclf import model as model_file
+    from catclf import modelfile
 
     if path is not None:
         return path
-    if model_file.DEFAULT_PATH.exists():
-        return model_file.DEFAULT_PATH
-    return model_file.BUNDLED_PATH
+    if modelfile.DEFAULT_PATH.exists():
+        return modelfile.DEFAULT_PATH
+    return modelfile.BUNDLED_PATH
 
 
 def _say_if_bundled(path: Path, classifier: Model, quiet: bool) -> None:
     """On a terminal, once: that the model is the bundled course model, how good it is, and
     how to train one's own. Never in a pipeline, whose reader knows what it asked for."""
-    from catclf import model as model_file
+    from catclf import modelfile
     from catclf.metrics import wilson_interval
 
-    if quiet or path != model_file.BUNDLED_PATH or classifier.test_accuracy is None:
+    if quiet or path != modelfile.BUNDLED_PATH or classifier.test_accuracy is None:
         return
     if not (is_terminal(sys.stdout) and is_terminal(sys.stderr)):
         return
@@ -1073,7 +1075,7 @@ def evaluate(
     from catclf import model as model_file
 
     path = _model_path(model)
-    classifier = model_file.load(path)  # before decoding a large folder, not after
+    classifier = model_file.load_model(path)  # before decoding a large folder, not after
     if data is None:
         test_set = _recorded_test_set(classifier, path, quiet, _decoding_jobs(jobs))
         if test_set is None:
@@ -1114,7 +1116,7 @@ def info(
     from catclf import model as model_file
 
     path = _model_path(model)
-    m = model_file.load(path)
+    m = model_file.load_model(path)
     if as_json:
         emit_json({"model": str(path), **m.as_dict()})
     else:

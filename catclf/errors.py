@@ -14,9 +14,12 @@ class ParameterError(CatclfError, ValueError):
     caller can say it in its own words (a command line flag). Also a ValueError, as a bad
     value is to any Python code."""
 
-    def __init__(self, parameter: str, value: object, expected: str) -> None:
+    def __init__(
+        self, parameter: str, value: object, expected: str, *, said: str | None = None
+    ) -> None:
         self.parameter, self.value, self.expected = parameter, value, expected
-        super().__init__(f"{parameter} is {shown(value)}, expected {expected}")
+        self.said = shown(value) if said is None else said  # the value, in words
+        super().__init__(f"{parameter} is {self.said}, expected {expected}")
 
 
 def shown(value: object) -> str:

@@ -29,7 +29,8 @@ from catclf.logistic import (
 )
 from catclf.memory import format_size
 from catclf.metrics import baseline_accuracy, wilson_interval
-from catclf.model import MAX_Z, Model, Settings
+from catclf.model import Model, Settings
+from catclf.modelfile import MAX_Z
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,7 @@ def train(
         if l2:  # the cost the descent minimised, as its recorded costs are
             final_cost += l2 / (2 * fit_set.m) * float(np.sum(w * w))
     # Broken, not merely unfinished: weights that are not numbers, or so large that
-    # w^T x + b could overflow, which no model file may hold (`model.MAX_Z`).
+    # w^T x + b could overflow, which no model file may hold (`modelfile.MAX_Z`).
     with np.errstate(over="ignore", invalid="ignore"):
         reach = float(np.sum(np.abs(w))) + abs(b)
     if not math.isfinite(final_cost) or not reach <= MAX_Z:

@@ -256,14 +256,14 @@ def evaluation(result: Evaluation, path: Path) -> None:
 
 
 def model(path: Path, m: Model) -> None:
-    from catclf import model as model_file
+    from catclf import modelfile
     from catclf.images import CHANNELS, IMAGE_SIZE
 
     costs = list(m.costs)
     train_accuracy, test_accuracy = accuracy_rows(m)
     rows = [
         ("model", str(path)),
-        ("format", f"{model_file.FORMAT} version {model_file.FORMAT_VERSION}"),
+        ("format", f"{modelfile.FORMAT} version {modelfile.FORMAT_VERSION}"),
         ("classes", f"{m.classes[0]} / {m.classes[1]} (negative / positive)"),
         ("image size", f"{IMAGE_SIZE}x{IMAGE_SIZE}x{CHANNELS}"),
         ("preprocessing", m.preprocessing or "unknown"),

@@ -368,7 +368,7 @@ def test_a_signal_as_train_renames_its_model_says_it_was_saved(
     out, err = finish(process)
     assert process.returncode == status, err
     assert (out, err) == ("", f"catclf: {said}; the model was saved to model.h5\n")
-    saved = model_file.load(tmp_path / "model.h5")
+    saved = model_file.load_model(tmp_path / "model.h5")
     assert (saved.train_examples, saved.settings.num_iterations) == (640, 3)
     assert listing(tmp_path) == ["hook", "model.h5"]
 
@@ -391,7 +391,7 @@ def test_a_signal_after_train_saved_while_its_summary_waits_says_it_was_saved(tm
         deadline = time.monotonic() + 120
         while not (tmp_path / "model.h5").exists() and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert model_file.load(tmp_path / "model.h5").settings.num_iterations == 200
+        assert model_file.load_model(tmp_path / "model.h5").settings.num_iterations == 200
         process.send_signal(signal.SIGTERM)
         _, err = finish(process)
     finally:
@@ -585,7 +585,7 @@ def test_two_runs_at_once_leave_one_complete_model(tmp_path):
             assert process.returncode == 0, err
         final = model_content(out / "model.h5")
         assert same(final, expected["a"]) or same(final, expected["b"])
-        assert model_file.load(out / "model.h5").w.shape == (N_X, 1)
+        assert model_file.load_model(out / "model.h5").w.shape == (N_X, 1)
         assert listing(out) == ["model.h5"]
 
 
@@ -740,7 +740,7 @@ def test_a_model_holding_a_pickle_is_refused_unread(tmp_path):
     np.save(npy, np.array([Marker(marker)], dtype=object), allow_pickle=True)
     for path in (opaque, strings, attribute, npy):
         with pytest.raises(ModelError) as caught:
-            model_file.load(path)
+            model_file.load_model(path)
         assert str(caught.value).startswith(f"{path}: ")
         result = invoke("predict", "-m", path, PACKAGE.parent / "sample_images", cwd=tmp_path)
         assert result.returncode == 1

@@ -235,7 +235,7 @@ def test_a_model_loads_as_written_or_is_a_model_error(change):
         path = Path(folder) / "model.h5"
         write_model_file(path, attrs=attrs, drop=drop, **datasets)
         try:
-            loaded = model_file.load(path)
+            loaded = model_file.load_model(path)
         except ModelError as e:
             assert_one_line(e, str(path))
             return

@@ -88,7 +88,7 @@ def test_the_library_refuses(hostile, kind):
     error = ModelError if case.is_model else DataError
     with pytest.raises(error) as caught:
         if case.is_model:
-            model_file.load(case.path)
+            model_file.load_model(case.path)
         else:
             datasets.load(case.path, memory_limit=1)
     message = str(caught.value)
@@ -133,7 +133,7 @@ def test_a_soft_link_within_the_file_is_followed(tmp_path):
     with h5py.File(path, "a") as f:
         f.create_group("params")["weights"] = w
         f["w"] = h5py.SoftLink("/params/weights")
-    np.testing.assert_array_equal(model_file.load(path).w, w)
+    np.testing.assert_array_equal(model_file.load_model(path).w, w)
 
 
 def test_compressed_checked_datasets_load_as_written(tmp_path):
@@ -167,7 +167,7 @@ def test_a_model_with_gzip_weights_loads(tmp_path):
     path = write_model_file(tmp_path / "packed.h5", drop=("w",))
     with h5py.File(path, "a") as f:
         f.create_dataset("w", data=w, compression="gzip", shuffle=True, fletcher32=True)
-    np.testing.assert_array_equal(model_file.load(path).w, w)
+    np.testing.assert_array_equal(model_file.load_model(path).w, w)
 
 
 def test_a_set_left_in_its_file_is_read_only_while_it_is_that_file(tmp_path):
@@ -204,7 +204,7 @@ def test_weights_whose_sum_stays_within_the_bound_score_every_picture(tmp_path):
 def test_weights_just_beyond_the_bound_are_refused(tmp_path):
     path = write_model_file(tmp_path / "big.h5", w=np.full((N_X, 1), 8.2e295))
     with pytest.raises(ModelError, match=r"sum\(\|w\|\) \+ \|b\| is 1\.01e\+300, more than"):
-        model_file.load(path)
+        model_file.load_model(path)
 
 
 @pytest.mark.filterwarnings("error")
@@ -214,7 +214,7 @@ def test_float128_weights_beyond_float64_are_refused_without_a_warning(tmp_path)
     w = np.full((N_X, 1), np.longdouble(10) ** 400)
     path = write_model_file(tmp_path / "long.h5", w=w)
     with pytest.raises(ModelError, match=r"'w' holds NaN or infinite values"):
-        model_file.load(path)
+        model_file.load_model(path)
 
 
 def test_texts_are_read_a_slice_at_a_time(tmp_path, monkeypatch):
@@ -241,7 +241,7 @@ def test_an_empty_attribute_is_no_value(tmp_path):
     path = write_model_file(tmp_path / "empty.h5")
     with h5py.File(path, "a") as f:
         f.attrs["created"] = h5py.Empty("f8")
-    assert model_file.load(path).created == ""
+    assert model_file.load_model(path).created == ""
 
 
 def test_a_small_file_of_many_compressed_images_is_scored_a_slice_at_a_time(tmp_path):

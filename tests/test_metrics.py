@@ -12,7 +12,8 @@ import pytest
 from catclf import datasets, metrics
 from catclf.evaluation import evaluate
 from catclf.metrics import Confusion
-from catclf.model import BUNDLED_PATH, load_model
+from catclf.model import load_model
+from catclf.modelfile import BUNDLED_PATH
 
 # Six examples, one tie across the classes (0.7), worked out by hand:
 #   p  0.9  0.7  0.7  0.4  0.3  0.1

@@ -20,7 +20,7 @@ from helpers import N_X, invoke, without_root_powers, write_model_file
 from occupants import FOREIGN, SPECIAL, is_special, make_foreign, make_special
 from PIL import Image
 
-from catclf import model
+from catclf import model, modelfile
 from catclf.errors import ModelError
 from catclf.model import Model, Settings
 
@@ -55,8 +55,8 @@ def files_in(folder):
 def test_save_then_load_keeps_everything(tmp_path, test_accuracy):
     original = make_model(test_accuracy=test_accuracy)
     path = tmp_path / "model.h5"
-    model.save(original, path)
-    loaded = model.load(path)
+    model.save_model(original, path)
+    loaded = model.load_model(path)
 
     np.testing.assert_array_equal(loaded.w, original.w)
     assert loaded.w.shape == (N_X, 1)
@@ -76,7 +76,7 @@ def test_save_then_load_keeps_everything(tmp_path, test_accuracy):
 
 def test_saved_file_has_the_documented_layout(tmp_path):
     path = tmp_path / "model.h5"
-    model.save(make_model(test_accuracy=None), path)
+    model.save_model(make_model(test_accuracy=None), path)
     with h5py.File(path, "r") as f:
         assert f["w"].shape == (N_X, 1) and f["w"].dtype == np.float64
         assert f["b"].shape == ()
@@ -90,7 +90,7 @@ def test_saved_file_has_the_documented_layout(tmp_path):
 
 def test_loads_a_file_written_by_hand_in_the_documented_layout(tmp_path):
     path = write_model_file(tmp_path / "hand.h5", b=np.float64(1.5), attrs={"test_accuracy": 0.7})
-    loaded = model.load(path)
+    loaded = model.load_model(path)
     assert loaded.b == 1.5
     assert loaded.test_accuracy == 0.7
     assert loaded.settings == Settings(learning_rate=LEARNING_RATE, num_iterations=NUM_ITERATIONS)
@@ -99,8 +99,8 @@ def test_loads_a_file_written_by_hand_in_the_documented_layout(tmp_path):
 
 
 def test_the_solver_attribute_is_written_only_when_known(tmp_path):
-    model.save(make_model(solver="primal"), tmp_path / "a.h5")
-    model.save(make_model(solver=""), tmp_path / "b.h5")
+    model.save_model(make_model(solver="primal"), tmp_path / "a.h5")
+    model.save_model(make_model(solver=""), tmp_path / "b.h5")
     with h5py.File(tmp_path / "a.h5", "r") as f, h5py.File(tmp_path / "b.h5", "r") as g:
         assert f.attrs["solver"] == "primal"
         assert "solver" not in g.attrs
@@ -110,17 +110,17 @@ def test_probabilities_are_the_sigmoid_of_w_x_plus_b():
     m = make_model(b=0.3)
     X = np.random.default_rng(1).random((N_X, 4))
     expected = 1 / (1 + np.exp(-(m.w[:, 0] @ X + 0.3)))
-    np.testing.assert_allclose(m.probabilities(X), expected, rtol=1e-12)
+    np.testing.assert_allclose(m.predict_proba_X(X), expected, rtol=1e-12)
 
 
 # Atomic writes
 
 
 def test_save_leaves_only_the_model_file(tmp_path):
-    model.save(make_model(), tmp_path / "model.h5")
-    model.save(make_model(b=2.0), tmp_path / "model.h5")
+    model.save_model(make_model(), tmp_path / "model.h5")
+    model.save_model(make_model(b=2.0), tmp_path / "model.h5")
     assert files_in(tmp_path) == ["model.h5"]
-    assert model.load(tmp_path / "model.h5").b == 2.0
+    assert model.load_model(tmp_path / "model.h5").b == 2.0
 
 
 @pytest.mark.parametrize(
@@ -132,14 +132,14 @@ def test_save_into_a_folder_that_cannot_hold_it_is_a_model_error(tmp_path, targe
     (tmp_path / "a-file").write_text("not a folder")
     path = tmp_path / target
     with pytest.raises(ModelError, match="model.h5"):
-        model.save(make_model(), path)
+        model.save_model(make_model(), path)
     assert files_in(tmp_path) == ["a-file"]
 
 
 def test_save_onto_a_folder_is_a_model_error_and_leaves_it(tmp_path):
     (tmp_path / "model.h5").mkdir()
     with pytest.raises(ModelError, match="model.h5"):
-        model.save(make_model(), tmp_path / "model.h5")
+        model.save_model(make_model(), tmp_path / "model.h5")
     assert (tmp_path / "model.h5").is_dir()
     assert files_in(tmp_path) == ["model.h5"]
 
@@ -158,9 +158,9 @@ def test_a_failed_write_leaves_the_old_model_and_no_temporary_file(
     tmp_path, monkeypatch, failure, expected
 ):
     path = tmp_path / "model.h5"
-    model.save(make_model(), path)
+    model.save_model(make_model(), path)
     before = path.read_bytes()
-    real_write = model._write
+    real_write = modelfile._write
 
     def half_write(m, tmp):
         real_write(m, tmp)
@@ -168,9 +168,9 @@ def test_a_failed_write_leaves_the_old_model_and_no_temporary_file(
             f.truncate(os.path.getsize(tmp) // 2)
         raise failure
 
-    monkeypatch.setattr(model, "_write", half_write)
+    monkeypatch.setattr(modelfile, "_write", half_write)
     with pytest.raises(expected):
-        model.save(make_model(b=9.0), path)
+        model.save_model(make_model(b=9.0), path)
     assert path.read_bytes() == before
     assert files_in(tmp_path) == ["model.h5"]
 
@@ -178,7 +178,7 @@ def test_a_failed_write_leaves_the_old_model_and_no_temporary_file(
 def test_a_new_model_file_gets_the_usual_permissions(tmp_path):
     umask = os.umask(0o022)
     try:
-        model.save(make_model(), tmp_path / "model.h5")
+        model.save_model(make_model(), tmp_path / "model.h5")
     finally:
         os.umask(umask)
     # not the 0600 of a temporary file: others may read a model, as any file the user writes
@@ -187,11 +187,11 @@ def test_a_new_model_file_gets_the_usual_permissions(tmp_path):
 
 def test_replacing_a_model_keeps_its_permissions(tmp_path):
     path = tmp_path / "model.h5"
-    model.save(make_model(), path)
+    model.save_model(make_model(), path)
     path.chmod(0o640)
-    model.save(make_model(b=3.0), path)
+    model.save_model(make_model(b=3.0), path)
     assert path.stat().st_mode & 0o777 == 0o640
-    assert model.load(path).b == 3.0
+    assert model.load_model(path).b == 3.0
 
 
 RESAVE = """
@@ -200,20 +200,20 @@ from pathlib import Path
 from dataclasses import replace
 from catclf import model
 path = Path(sys.argv[1])
-model.save(replace(model.load(path), b=7.0), path)
+model.save_model(replace(model.load_model(path), b=7.0), path)
 """
 
 
 def test_a_read_only_model_can_be_replaced_like_any_file_in_a_writable_folder(tmp_path):
     # The folder decides, as for mv: the new file is renamed over the old one.
     path = tmp_path / "model.h5"
-    model.save(make_model(), path)
+    model.save_model(make_model(), path)
     path.chmod(0o444)
     # root may write any file; without that power the test means what it says
     command = [*without_root_powers(), sys.executable, "-c", RESAVE, str(path)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert model.load(path).b == 7.0
+    assert model.load_model(path).b == 7.0
     assert path.stat().st_mode & 0o777 == 0o444
     assert files_in(tmp_path) == ["model.h5"]
 
@@ -229,19 +229,19 @@ def png_bytes():
 
 def real_model_bytes(tmp_path):
     path = tmp_path / "good.h5"
-    model.save(make_model(), path)
+    model.save_model(make_model(), path)
     return path.read_bytes()
 
 
 def test_missing_file(tmp_path):
     with pytest.raises(ModelError, match=r"nope\.h5.*no such"):
-        model.load(tmp_path / "nope.h5")
+        model.load_model(tmp_path / "nope.h5")
 
 
 def test_a_folder(tmp_path):
     (tmp_path / "dir.h5").mkdir()
     with pytest.raises(ModelError, match=r"dir\.h5.*not a file"):
-        model.load(tmp_path / "dir.h5")
+        model.load_model(tmp_path / "dir.h5")
 
 
 @pytest.mark.parametrize(
@@ -259,7 +259,7 @@ def test_not_an_hdf5_file(tmp_path, content):
     path = tmp_path / "bad.h5"
     path.write_bytes(content(tmp_path))
     with pytest.raises(ModelError, match=r"bad\.h5.*HDF5") as caught:
-        model.load(path)
+        model.load_model(path)
     assert "\n" not in str(caught.value)
 
 
@@ -296,14 +296,14 @@ def test_not_an_hdf5_file(tmp_path, content):
 def test_refuses_a_damaged_model(tmp_path, damage, reason):
     path = write_model_file(tmp_path / "damaged.h5", **damage)
     with pytest.raises(ModelError, match=rf"damaged\.h5: .*{reason}") as caught:
-        model.load(path)
+        model.load_model(path)
     assert "\n" not in str(caught.value)
 
 
 def test_the_bundled_model_describes_the_preprocessing_of_this_catclf() -> None:
     from catclf.images import PREPROCESSING
 
-    bundled = model.load(model.BUNDLED_PATH)
+    bundled = model.load_model(modelfile.BUNDLED_PATH)
     assert bundled.preprocessing == PREPROCESSING
     assert "JPEG decoded at reduced scale" in bundled.preprocessing
 
@@ -339,12 +339,12 @@ def test_l2_and_validation_figures_survive_a_round_trip(tmp_path):
         validation_accuracy=24 / 41,
         validation_cost=0.96,
     )
-    model.save(original, tmp_path / "m.h5")
+    model.save_model(original, tmp_path / "m.h5")
     with h5py.File(tmp_path / "m.h5", "r") as f:
         assert f.attrs["l2"] == 0.7
         assert f.attrs["validation_examples"] == 41
         assert (f.attrs["validation_accuracy"], f.attrs["validation_cost"]) == (24 / 41, 0.96)
-    loaded = model.load(tmp_path / "m.h5")
+    loaded = model.load_model(tmp_path / "m.h5")
     assert loaded.settings == Settings(learning_rate=0.01, num_iterations=300, l2=0.7)
     assert (loaded.validation_examples, loaded.validation_accuracy, loaded.validation_cost) == (
         41,
@@ -357,11 +357,11 @@ def test_l2_and_validation_figures_survive_a_round_trip(tmp_path):
 
 
 def test_without_a_validation_part_the_file_says_nan_and_the_model_none(tmp_path):
-    model.save(make_model(), tmp_path / "m.h5")
+    model.save_model(make_model(), tmp_path / "m.h5")
     with h5py.File(tmp_path / "m.h5", "r") as f:
         assert f.attrs["l2"] == 0.0 and f.attrs["validation_examples"] == 0
         assert math.isnan(f.attrs["validation_accuracy"]) and math.isnan(f.attrs["validation_cost"])
-    loaded = model.load(tmp_path / "m.h5")
+    loaded = model.load_model(tmp_path / "m.h5")
     assert (loaded.validation_examples, loaded.validation_accuracy) == (0, None)
     assert loaded.validation_cost is None
     d = loaded.as_dict()
@@ -372,14 +372,14 @@ def test_a_file_older_than_l2_and_validation_loads_with_their_defaults(tmp_path)
     path = write_model_file(tmp_path / "old.h5")  # the layout before these attributes
     with h5py.File(path, "r") as f:
         assert not {"l2", "validation_examples", "validation_accuracy"} & set(f.attrs)
-    loaded = model.load(path)
+    loaded = model.load_model(path)
     assert loaded.settings.l2 == 0.0
     assert (loaded.validation_examples, loaded.validation_accuracy) == (0, None)
     assert loaded.validation_cost is None
 
 
 def test_the_bundled_model_was_trained_without_a_penalty():
-    assert model.load(model.BUNDLED_PATH).settings.l2 == 0.0
+    assert model.load_model(modelfile.BUNDLED_PATH).settings.l2 == 0.0
 
 
 # What a model may replace
@@ -388,18 +388,18 @@ def test_the_bundled_model_was_trained_without_a_penalty():
 @pytest.mark.parametrize("kind", FOREIGN)
 def test_only_a_catclf_model_is_taken_for_one(tmp_path, kind):
     with open(make_foreign(tmp_path / "file.h5", kind), "rb") as f:
-        assert not model.is_model(f)
-    model.save(make_model(), tmp_path / "saved.h5")
+        assert not modelfile.is_model(f)
+    model.save_model(make_model(), tmp_path / "saved.h5")
     for path in (tmp_path / "saved.h5", write_model_file(tmp_path / "hand.h5")):
         with open(path, "rb") as f:
-            assert model.is_model(f)
+            assert modelfile.is_model(f)
 
 
 def test_a_format_attribute_too_large_to_be_a_name_is_not_read(tmp_path):
     with h5py.File(tmp_path / "big.h5", "w") as f:
         f.attrs["format"] = np.bytes_(b"catclf-logistic-regression".ljust(4096))
     with open(tmp_path / "big.h5", "rb") as f:
-        assert not model.is_model(f)
+        assert not modelfile.is_model(f)
 
 
 @pytest.mark.parametrize("force", [False, True], ids=["", "force"])
@@ -407,7 +407,7 @@ def test_a_format_attribute_too_large_to_be_a_name_is_not_read(tmp_path):
 def test_save_never_replaces_a_device_fifo_socket_or_folder(tmp_path, kind, force):
     path = make_special(tmp_path / "model.h5", kind)
     with pytest.raises(ModelError, match=f"model.h5: is a {re.escape(SPECIAL[kind])}, not a"):
-        model.save(make_model(), path, force=force)
+        model.save_model(make_model(), path, force=force)
     assert is_special(path, kind)
     assert files_in(tmp_path) == ["model.h5"]
 
@@ -417,19 +417,21 @@ def test_save_replaces_another_file_only_with_force(tmp_path, kind):
     path = make_foreign(tmp_path / "model.h5", kind)
     before = path.read_bytes()
     with pytest.raises(ModelError, match="model.h5: is not a catclf model; use --force"):
-        model.save(make_model(), path)
+        model.save_model(make_model(), path)
     assert path.read_bytes() == before
-    model.save(make_model(b=3.0), path, force=True)
-    assert model.load(path).b == 3.0
+    model.save_model(make_model(b=3.0), path, force=True)
+    assert model.load_model(path).b == 3.0
 
 
 def test_save_through_a_link_replaces_the_model_it_leads_to_and_keeps_the_link(tmp_path):
     (tmp_path / "models").mkdir()
-    model.save(make_model(b=1.0), tmp_path / "models" / "v3.h5")
+    model.save_model(make_model(b=1.0), tmp_path / "models" / "v3.h5")
     (tmp_path / "model.h5").symlink_to("models/v3.h5")
-    assert model.save(make_model(b=2.0), tmp_path / "model.h5") == tmp_path / "models" / "v3.h5"
+    assert (
+        model.save_model(make_model(b=2.0), tmp_path / "model.h5") == tmp_path / "models" / "v3.h5"
+    )
     assert os.readlink(tmp_path / "model.h5") == "models/v3.h5"
-    assert model.load(tmp_path / "models" / "v3.h5").b == 2.0
+    assert model.load_model(tmp_path / "models" / "v3.h5").b == 2.0
     assert files_in(tmp_path) == ["model.h5", "models"]
     assert files_in(tmp_path / "models") == ["v3.h5"]
 
@@ -438,24 +440,24 @@ def test_save_never_writes_through_a_link_to_another_file(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     (tmp_path / "model.h5").symlink_to("notes.txt")
     with pytest.raises(ModelError, match="is a link to notes.txt, which is not a catclf model"):
-        model.save(make_model(), tmp_path / "model.h5", force=True)
+        model.save_model(make_model(), tmp_path / "model.h5", force=True)
     assert (tmp_path / "notes.txt").read_text() == "mine"
     assert os.readlink(tmp_path / "model.h5") == "notes.txt"
 
 
 def test_a_fifo_put_at_the_path_during_the_write_is_not_replaced(tmp_path, monkeypatch):
     path = tmp_path / "model.h5"
-    model.save(make_model(), path)
-    real_write = model._write
+    model.save_model(make_model(), path)
+    real_write = modelfile._write
 
     def meanwhile(m, tmp):
         real_write(m, tmp)
         path.unlink()  # another program puts a FIFO there while the model is written
         os.mkfifo(path)
 
-    monkeypatch.setattr(model, "_write", meanwhile)
+    monkeypatch.setattr(modelfile, "_write", meanwhile)
     with pytest.raises(ModelError, match="model.h5: is a FIFO"):
-        model.save(make_model(b=5.0), path)
+        model.save_model(make_model(b=5.0), path)
     assert is_special(path, "fifo")
     assert files_in(tmp_path) == ["model.h5"]
 
@@ -526,7 +528,7 @@ def test_train_replaces_another_file_only_with_force(tmp_path):
     assert (tmp_path / "model.h5").read_bytes() == before
     forced = invoke("train", "train.h5", "-n", "20", "--force", "-q", cwd=tmp_path)
     assert forced.returncode == 0, forced.stderr
-    assert model.load(tmp_path / "model.h5").train_examples == 4
+    assert model.load_model(tmp_path / "model.h5").train_examples == 4
     again = invoke("train", "train.h5", "-n", "20", "-q", cwd=tmp_path)  # now a model
     assert again.returncode == 0, again.stderr
 

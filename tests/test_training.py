@@ -16,7 +16,7 @@ from course import (
     TRAIN_EXAMPLES,
 )
 
-from catclf import coursefiles, datasets, metrics, training
+from catclf import coursefiles, datasets, metrics, modelfile, training
 from catclf import model as model_file
 from catclf.dataset import Dataset
 from catclf.errors import DataError, ParameterError, TrainingDiverged
@@ -97,7 +97,7 @@ def assert_published_figures(course_model):
 
 
 def test_shipped_model_is_the_one_the_course_settings_train(course_model):
-    shipped = model_file.load(model_file.BUNDLED_PATH)
+    shipped = model_file.load_model(modelfile.BUNDLED_PATH)
     np.testing.assert_allclose(shipped.w, course_model.w, rtol=0, atol=1e-9)
     assert shipped.b == pytest.approx(course_model.b, abs=1e-9)
     assert shipped.settings == Settings(LEARNING_RATE, NUM_ITERATIONS)
@@ -274,7 +274,7 @@ def test_training_with_l2_takes_the_course_loops_steps(solver):
 def test_a_penalised_model_is_saved_with_its_penalty(tmp_path):
     trained = training.train(tiny_set([0, 1, 0, 1]), None, num_iterations=50, l2=0.25)
     trained.save(tmp_path / "m.h5")
-    assert model_file.load(tmp_path / "m.h5").settings.l2 == 0.25
+    assert model_file.load_model(tmp_path / "m.h5").settings.l2 == 0.25
 
 
 @pytest.mark.parametrize("l2", [-0.1, math.nan, math.inf])
@@ -313,7 +313,7 @@ def test_a_validation_part_is_held_out_of_training(held_out_model):
 
 def test_the_validation_figures_go_into_the_model_file(held_out_model, tmp_path):
     held_out_model.save(tmp_path / "m.h5")
-    loaded = model_file.load(tmp_path / "m.h5")
+    loaded = model_file.load_model(tmp_path / "m.h5")
     assert loaded.validation_examples == 41
     assert loaded.validation_accuracy == held_out_model.validation_accuracy
     assert loaded.validation_cost == held_out_model.validation_cost
