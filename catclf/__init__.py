@@ -16,7 +16,7 @@ names, are in `catclf.logistic`.
 """
 
 # This module imports nothing as it is imported, not even the standard library: it runs
-# before `python -m catclf` can set its signal handlers (catclf.entry), and the shorter
+# before `python -m catclf` can set its signal handlers (catclf.cli.signals), and the shorter
 # that moment, the rarer a Ctrl-C that Python reports with a traceback. mypy takes any
 # name TYPE_CHECKING as typing's own.
 TYPE_CHECKING = False

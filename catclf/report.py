@@ -21,7 +21,7 @@ from catclf import plots
 from catclf._version import __version__
 from catclf.errors import ReportError
 from catclf.evaluation import Evaluation, Mistake, evaluate
-from catclf.reporting import one_line, percent, printable, score_rows
+from catclf.wording import one_line, percent, printable, score_rows
 
 if TYPE_CHECKING:
     from catclf.dataset import Dataset

@@ -48,9 +48,10 @@ def help_text(name: str) -> str:
 
 def scratch(folder: Path) -> None:
     """The files the sample sessions refer to, made in folder."""
+    from PIL import Image
+
     import catclf
     from catclf.datasets import bundled
-    from PIL import Image
 
     data = Path(catclf.__file__).parent / "data"
     (folder / "catclf").mkdir()

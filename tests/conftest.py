@@ -2,7 +2,7 @@
 
 import os
 
-from catclf.cli import BLAS_THREADS
+from catclf.cli.commands import BLAS_THREADS
 
 for name in BLAS_THREADS:
     os.environ.setdefault(name, "1")

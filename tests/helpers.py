@@ -5,7 +5,7 @@ Two ways to run the command line, with the same result (status, stdout, stderr):
 `invoke` runs it in this process with typer's CliRunner; `catclf_run` starts
 `python -m catclf`, for what needs a process of catclf's own: its signal handlers and
 standard streams, a prefix such as setpriv or prlimit, what it imports at start-up, and
-the one line catclf.entry gives an internal error.
+the one line catclf.cli.signals gives an internal error.
 """
 
 from __future__ import annotations
@@ -30,8 +30,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import catclf
-from catclf import reporting
-from catclf.cli import app
+from catclf.cli import app, output
 
 PACKAGE_DATA = Path(catclf.__file__).parent / "data"
 BUNDLED_MODEL = PACKAGE_DATA / "model.h5"
@@ -105,7 +104,7 @@ def invoke(*args, cwd, stdin=b"", env=None):
             warnings.simplefilter("default")
             for category in PYTHON_IGNORES:
                 warnings.simplefilter("ignore", category)
-            reporting.configure_streams()
+            output.configure_streams()
             status = _exit_status(argv)
             for w in warned:
                 sys.stderr.write(

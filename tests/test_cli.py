@@ -1240,7 +1240,7 @@ def test_evaluate_on_a_terminal_shows_tables_and_caps_the_list(runner, tmp_path,
     brightness_model(tmp_path / "model.h5")
     write_test_file(tmp_path / "whites.h5", [255] * 25, [0] * 25)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("catclf.views.is_terminal", lambda stream: True)
+    monkeypatch.setattr("catclf.cli.views.is_terminal", lambda stream: True)
     monkeypatch.setenv("COLUMNS", "120")
     result = runner.invoke(app, ["evaluate", "whites.h5"])
     assert result.exit_code == 0, result.output
@@ -1342,7 +1342,7 @@ def test_info_without_a_stored_version_says_so(tmp_path):
 def test_info_on_a_terminal_draws_the_cost_history(runner, tmp_path, monkeypatch):
     hand_made_model(tmp_path / "m.h5")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("catclf.views.is_terminal", lambda stream: True)
+    monkeypatch.setattr("catclf.cli.views.is_terminal", lambda stream: True)
     monkeypatch.setenv("COLUMNS", "150")
     result = runner.invoke(app, ["info", "-m", "m.h5"])
     assert result.exit_code == 0, result.output
@@ -1552,7 +1552,9 @@ def test_an_interrupt_mentions_saving_only_for_a_command_that_saves(
         raise KeyboardInterrupt
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("catclf.cli._model_path", ctrl_c)  # every one of these reads a model
+    monkeypatch.setattr(
+        "catclf.cli.commands._model_path", ctrl_c
+    )  # every one of these reads a model
     with pytest.raises(SystemExit) as stopped:
         app(command, prog_name="catclf")
     assert stopped.value.code == 130
@@ -1786,9 +1788,9 @@ def test_data_of_other_classes_is_refused_everywhere(tmp_path):
 def test_predict_says_once_on_a_terminal_that_it_uses_the_course_model(
     tmp_path, monkeypatch, terminal, said
 ):
-    import catclf.cli
+    import catclf.cli.commands
 
-    monkeypatch.setattr(catclf.cli, "is_terminal", lambda stream: terminal)
+    monkeypatch.setattr(catclf.cli.commands, "is_terminal", lambda stream: terminal)
     monkeypatch.chdir(tmp_path)  # no model.h5 here
     horse = str(SAMPLES / "noncat_horse_silhouette.png")
     result = CliRunner().invoke(app, ["predict", horse, str(SAMPLES / "cat_chelsea.png")])

@@ -257,10 +257,10 @@ def test_a_signal_while_the_command_line_is_imported(
 def test_a_signal_before_python_m_catclf_has_set_its_handlers(
     tmp_path, signal_number, status, said
 ):
-    # As catclf.entry is imported, before main has set the handlers: __main__ holds the
+    # As catclf.cli.signals is imported, before main has set the handlers: __main__ holds the
     # signals until then.
     code, out, err = signalled_on_import(
-        "catclf.entry", signal_number, "train", "-n", "10", cwd=tmp_path
+        "catclf.cli.signals", signal_number, "train", "-n", "10", cwd=tmp_path
     )
     assert (code, out) == (status, "")
     assert err == f"catclf: {said}; nothing was saved\n"
@@ -346,7 +346,7 @@ def test_a_signal_inside_an_exec_while_importing_keeps_catclfs_status(
     assert said in err
 
 
-# Until catclf.entry.main has set its handlers, Python's own is in place, and Ctrl-C prints
+# Until catclf.cli.signals.main has set its handlers, Python's own is in place, and Ctrl-C prints
 # a traceback: what runs before them is kept to what Python itself runs.
 MODULES_AT_HANDLERS = """
 import importlib.abc, importlib.util, os, sys
@@ -405,9 +405,9 @@ def test_python_m_catclf_sets_its_handlers_before_importing_anything_python_has_
     runpy_imports = imported_before(tmp_path, "nothing.stop", "stop", "-m", "nothing")
     assert "nothing" in runpy_imports  # the watch sees imports
     catclf_imports = imported_before(
-        tmp_path, "catclf.entry", "handle_signals", "-m", "catclf", "--version"
+        tmp_path, "catclf.cli.signals", "handle_signals", "-m", "catclf", "--version"
     )
-    assert catclf_imports - runpy_imports == {"catclf", "catclf.entry"}
+    assert catclf_imports - runpy_imports == {"catclf", "catclf.cli", "catclf.cli.signals"}
 
 
 def test_importing_catclf_imports_nothing_else():

@@ -868,7 +868,7 @@ def test_a_model_declaring_a_huge_array_is_refused_before_reading(tmp_path, name
 
 
 def test_an_endless_stdin_is_not_read_to_the_end(tmp_path, monkeypatch):
-    from catclf import inputs
+    from catclf.cli import inputs
 
     monkeypatch.setattr(inputs, "MAX_STDIN_BYTES", 1 << 20)
     brightness_model(tmp_path / "model.h5")

@@ -9,8 +9,7 @@ from collections import Counter
 import pytest
 from typer.testing import CliRunner
 
-from catclf import reporting
-from catclf.cli import app
+from catclf.cli import app, output
 
 COMMANDS = ["train", "predict", "evaluate", "info", "report", "sweep", "cv", "prepare"]
 MOST_LINES = 36  # a command's help at 80 columns: one screen
@@ -56,13 +55,13 @@ def test_no_line_is_wider_than_the_terminal_and_no_word_is_broken(name, width):
 
 @pytest.mark.parametrize("width", [80, 40])
 def test_a_message_on_a_terminal_is_broken_at_spaces_to_fit_it(monkeypatch, capsys, width):
-    monkeypatch.setattr(reporting, "is_terminal", lambda stream: True)
+    monkeypatch.setattr(output, "is_terminal", lambda stream: True)
     monkeypatch.setenv("COLUMNS", str(width))
     message = (
         "no model.h5 here: using the course's model, trained on 209 small images, right on "
         "70.00 % of its 50 test images; see /a/rather/long/path/to/some/photos/of/cats.jpg"
     )
-    reporting.note(message)
+    output.note(message)
     lines = capsys.readouterr().err.splitlines()
     assert all(len(line) <= width for line in lines)
     assert lines[0].startswith("catclf: no model.h5")
@@ -73,9 +72,9 @@ def test_a_message_on_a_terminal_is_broken_at_spaces_to_fit_it(monkeypatch, caps
 
 
 def test_a_message_for_a_program_stays_on_one_line(monkeypatch, capsys):
-    monkeypatch.setattr(reporting, "is_terminal", lambda stream: False)
+    monkeypatch.setattr(output, "is_terminal", lambda stream: False)
     monkeypatch.setenv("COLUMNS", "40")
-    reporting.error("x " * 60)
+    output.error("x " * 60)
     assert len(capsys.readouterr().err.splitlines()) == 1
 
 
@@ -92,11 +91,11 @@ def test_a_message_for_a_program_stays_on_one_line(monkeypatch, capsys):
 def test_a_progress_bar_drops_its_least_useful_columns_before_it_breaks(
     width, description, total, room
 ):
-    bar, kept = reporting.bar_layout(width, description, total, room)
+    bar, kept = output.bar_layout(width, description, total, room)
     counted = 2 * len(f"{total:,}") + 1 if total is not None else 9
     taken = len(description) + 1 + bar + 1 + counted + sum([room + 1, 8, 8][:kept])
     # It fits, but for a bar at its narrowest beside what always stays.
-    assert taken <= width or (bar == reporting.BAR_MIN and kept == 0)
+    assert taken <= width or (bar == output.BAR_MIN and kept == 0)
     # Dropped from the end: the time left first, then the time taken, then the status.
-    wider_bar, wider_kept = reporting.bar_layout(width + 20, description, total, room)
+    wider_bar, wider_kept = output.bar_layout(width + 20, description, total, room)
     assert wider_kept >= kept and wider_bar >= bar or wider_kept > kept

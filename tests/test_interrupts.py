@@ -139,9 +139,10 @@ def test_a_held_call_leaves_the_frames_of_the_exception_being_handled():
 HELD_HDF5_WORK = """
 import sys, threading, time
 import h5py, numpy as np
-from catclf import entry, interrupts
+from catclf import interrupts
+from catclf.cli import signals
 
-entry.handle_signals()
+signals.handle_signals()
 threading.Thread(target=time.sleep, args=(600,), daemon=True).start()
 with h5py.File("data.h5", "w") as f:
     f.create_dataset("x", data=np.zeros((64, 64, 64, 3), np.uint8), chunks=(8, 64, 64, 3))
@@ -193,9 +194,9 @@ def test_a_signal_another_thread_receives_is_raised_as_the_region_ends(
 # it, and the command line sends the signal again, to be raised where it stops the run.
 RAISED_IN_A_FINALIZER = """
 import os, sys, time, weakref
-from catclf import entry
+from catclf.cli import signals
 
-entry.handle_signals()
+signals.handle_signals()
 
 
 class Thing:

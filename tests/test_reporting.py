@@ -16,20 +16,9 @@ from course import (
     TRAIN_EXAMPLES,
 )
 
-from catclf.reporting import (
-    OutputFailed,
-    aligned,
-    configure_streams,
-    emit,
-    emit_json,
-    error,
-    key_values,
-    note,
-    one_line,
-    percent,
-    sparkline,
-    table,
-)
+from catclf.cli.output import OutputFailed, configure_streams, emit, emit_json, error, note
+from catclf.cli.tables import aligned, key_values, sparkline, table
+from catclf.wording import one_line, percent
 
 
 @pytest.mark.parametrize(

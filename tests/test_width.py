@@ -17,9 +17,9 @@ import pytest
 from helpers import N_X, write_model_file
 from typer.testing import CliRunner
 
-from catclf import reporting
-from catclf.cli import app
-from catclf.reporting import Sparkline, cell_len, sparkline
+from catclf.cli import app, layout, tables
+from catclf.cli.layout import cell_len
+from catclf.cli.tables import Sparkline, sparkline
 
 WIDTHS = [80, 40, 20]
 NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])")
@@ -75,8 +75,9 @@ def run(args, folder, monkeypatch, width=None):
     monkeypatch.chdir(folder)
     if width is not None:
         monkeypatch.setenv("COLUMNS", str(width))
-        for module in ("catclf.cli", "catclf.views", "catclf.reporting"):
-            monkeypatch.setattr(f"{module}.is_terminal", lambda stream: stream is sys.stdout)
+        for module in ("commands", "views", "output", "tables"):
+            terminal = f"catclf.cli.{module}.is_terminal"
+            monkeypatch.setattr(terminal, lambda stream: stream is sys.stdout)
     result = CliRunner().invoke(app, [*args, "-q"])
     assert result.exit_code == 0, result.output
     return result.stdout
@@ -107,7 +108,7 @@ def test_a_table_fits_the_terminal_and_breaks_no_number_or_word(folder, monkeypa
         assert {n for n in numbers if on_screen[n] < numbers[n]} == set(), f"at {width}"
         # Words as well (sweep's learning_rate is "learning rate" on a terminal), except
         # one wider than a line, which can only be cut.
-        words = {w for w in WORD.findall(piped) if len(w) <= width - reporting.INDENT}
+        words = {w for w in WORD.findall(piped) if len(w) <= width - layout.INDENT}
         assert words - set(WORD.findall(shown)) == set(), f"at {width} columns"
 
 
@@ -154,14 +155,14 @@ def shown(capsys):
 
 def test_a_size_keeps_its_unit(monkeypatch, capsys):
     monkeypatch.setenv("COLUMNS", "20")
-    reporting.table("Prepared", [("train file", "photos/train_photos.h5 (12.3 MB)")])
+    tables.table("Prepared", [("train file", "photos/train_photos.h5 (12.3 MB)")])
     assert "  (12.3 MB)" in shown(capsys)
 
 
 def test_a_path_too_long_for_its_column_is_folded_after_a_slash(monkeypatch, capsys):
     monkeypatch.setenv("COLUMNS", "40")
     path = "/data/photographs/2024/holidays/cats/in-the-garden.h5"
-    reporting.table("Written", [("model", path), ("rate", "0.0001")])
+    tables.table("Written", [("model", path), ("rate", "0.0001")])
     assert shown(capsys) == [
         "Written",
         "┌───────┬──────────────────────────────┐",
@@ -175,7 +176,7 @@ def test_a_path_too_long_for_its_column_is_folded_after_a_slash(monkeypatch, cap
 
 def test_a_table_that_fits_is_drawn_at_its_natural_width(monkeypatch, capsys):
     monkeypatch.setenv("COLUMNS", "80")
-    reporting.table("Rates", [("0.005", "99.04 %")], header=("learning rate", "train"))
+    tables.table("Rates", [("0.005", "99.04 %")], header=("learning rate", "train"))
     assert shown(capsys)[1:] == [
         "┏━━━━━━━━━━━━━━━┳━━━━━━━━━┓",
         "┃ learning rate ┃ train   ┃",
@@ -189,7 +190,7 @@ def test_columns_narrow_to_their_longest_word_and_no_further(monkeypatch, capsys
     # 25 columns: 7 of box, 18 for the cells: "accuracy interval" (17) and "56.25 % to
     # 80.90 %" (18) narrow to 9 each; "accuracy" and "80.90 %" keep whole.
     monkeypatch.setenv("COLUMNS", "25")
-    reporting.table("Test", [("accuracy interval", "56.25 % to 80.90 %")])
+    tables.table("Test", [("accuracy interval", "56.25 % to 80.90 %")])
     assert shown(capsys)[1:] == [
         "┌───────────┬───────────┐",
         "│ accuracy  │ 56.25 %   │",
@@ -200,7 +201,7 @@ def test_columns_narrow_to_their_longest_word_and_no_further(monkeypatch, capsys
     # One column fewer: "interval" and "56.25 %" still fit, "accuracy" (8) + "80.90 %" (7)
     # + 7 of box = 22; at 21 the table becomes lines.
     monkeypatch.setenv("COLUMNS", "21")
-    reporting.table("Test", [("accuracy interval", "56.25 % to 80.90 %")])
+    tables.table("Test", [("accuracy interval", "56.25 % to 80.90 %")])
     assert shown(capsys) == [
         "Test",
         "accuracy interval:",

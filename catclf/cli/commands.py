@@ -29,18 +29,10 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from catclf import reporting, views
-from catclf.completion import COMPLETE_VAR, Shell
-from catclf.entry import (
-    exit_status,
-    handle_signals,
-    interrupt_behind,
-    keep_standard_streams_open,
-    now_saved,
-    say_stopped,
-)
-from catclf.errors import CatclfError, DataError, ImageError, TrainingDiverged, reason
-from catclf.options import (
+from catclf import wording
+from catclf.cli import output, views
+from catclf.cli.completion import COMPLETE_VAR, Shell
+from catclf.cli.options import (
     DataArgument,
     EvaluateDataArgument,
     ExitCodeOption,
@@ -79,7 +71,16 @@ from catclf.options import (
     ValidationFractionOption,
     WithFilenameOption,
 )
-from catclf.reporting import Advance, emit, emit_json, error, flush, is_terminal, note, warn
+from catclf.cli.output import Advance, emit, emit_json, error, flush, is_terminal, note, warn
+from catclf.cli.signals import (
+    exit_status,
+    handle_signals,
+    interrupt_behind,
+    keep_standard_streams_open,
+    now_saved,
+    say_stopped,
+)
+from catclf.errors import CatclfError, DataError, ImageError, TrainingDiverged, reason
 
 if TYPE_CHECKING:
     from catclf.dataset import Dataset, Skipped
@@ -262,7 +263,7 @@ def reports_errors(*, saves: bool) -> Callable[[F], F]:
     """Turn the project's errors and interrupts into one line on stderr and an exit status.
 
     saves: the command writes files, so that an interrupt says none was left behind, or,
-    once they are in place, what was saved (see `catclf.entry.now_saved`).
+    once they are in place, what was saved (see `catclf.cli.signals.now_saved`).
     """
 
     def decorate(command: F) -> F:
@@ -272,12 +273,12 @@ def reports_errors(*, saves: bool) -> Callable[[F], F]:
                 try:
                     result = command(*args, **kwargs)
                 except typer.Exit:
-                    reporting.flush()
+                    output.flush()
                     raise
                 # Here, not at exit, so that results that cannot be written are reported.
-                reporting.flush()
+                output.flush()
                 return result
-            except reporting.OutputFailed as e:
+            except output.OutputFailed as e:
                 error(str(e))
                 _discard_stdout()
                 raise typer.Exit(EXIT_ERROR) from None
@@ -294,7 +295,7 @@ def reports_errors(*, saves: bool) -> Callable[[F], F]:
                 _discard_stdout()
                 say_stopped(stop, saves)
                 raise typer.Exit(exit_status(stop)) from None
-            except reporting.OutputClosed:
+            except output.OutputClosed:
                 # The reader of the results has gone: stop quietly, with the status of a
                 # command that SIGPIPE ends, as shell tools do.
                 _discard_stdout()
@@ -308,7 +309,7 @@ def reports_errors(*, saves: bool) -> Callable[[F], F]:
 def _discard_stdout() -> None:
     """Point stdout at /dev/null, so that flushing what is left at exit fails no more."""
     if sys.stdout is not None:
-        reporting.discard(sys.stdout)
+        output.discard(sys.stdout)
 
 
 @contextmanager
@@ -318,10 +319,10 @@ def _summary_after_saving(saved: str) -> Iterator[None]:
     saved, or, when stdout's reader has gone, nothing at all."""
     try:
         yield
-        reporting.flush()
-    except reporting.OutputClosed:
+        output.flush()
+    except output.OutputClosed:
         _discard_stdout()
-    except reporting.OutputFailed as e:
+    except output.OutputFailed as e:
         _discard_stdout()
         note(f"{e}; {saved}")
 
@@ -336,15 +337,15 @@ def _print_version(value: bool) -> None:
 
 def _show_completion(shell: Shell | None) -> None:
     if shell is not None:
-        from catclf.completion import script
+        from catclf.cli.completion import script
 
-        reporting.emit_text(script(shell))
+        output.emit_text(script(shell))
         raise typer.Exit()
 
 
 def _install_completion(shell: Shell | None) -> None:
     if shell is not None:
-        from catclf.completion import install
+        from catclf.cli.completion import install
 
         try:
             path = install(shell)
@@ -509,7 +510,7 @@ class _TrainingBar:
     """The progress of a training run, for its bar: the cost after each iteration, and when
     the data is streamed (an iteration can then take minutes) the examples read."""
 
-    def __init__(self, advance: reporting.Advance, streamed: bool) -> None:
+    def __init__(self, advance: output.Advance, streamed: bool) -> None:
         self.advance, self.streamed = advance, streamed
         self.cost, self.seen, self.begun = "", 0, time.perf_counter()
 
@@ -529,7 +530,7 @@ def _training_bar(streamed: bool, total: int, show: bool) -> Iterator[_TrainingB
     iterations."""
     # Streamed: "cost 0.693147  12,345 examples/s".
     room = 34 if streamed else 13
-    with reporting.progress(
+    with output.progress(
         "training", total, enabled=show, status="cost", status_room=room
     ) as advance:
         yield _TrainingBar(advance, streamed)
@@ -546,7 +547,7 @@ def _bars(show: bool, source: Path | None = None) -> Iterator[Callable[[str, int
             if source is not None and what == "decoding":
                 note(f"decoding {total} images from {source}")
             bars.close()  # one bar at a time
-            return bars.enter_context(reporting.progress(what, total, enabled=show))
+            return bars.enter_context(output.progress(what, total, enabled=show))
 
         yield progress
 
@@ -973,8 +974,8 @@ def predict(
         )
     if null and files_from is None:
         raise typer.BadParameter("--null goes with --files-from", param_hint="'--null'")
-    from catclf import inputs
     from catclf import model as model_file
+    from catclf.cli import inputs
 
     single = (
         not with_filename
@@ -992,7 +993,7 @@ def predict(
     show = not quiet and is_terminal(sys.stderr) and not is_terminal(sys.stdout)
 
     def bar(total: int | None) -> AbstractContextManager[Advance]:
-        return reporting.progress("scoring", total, enabled=show and total != 1)
+        return output.progress("scoring", total, enabled=show and total != 1)
 
     scored = inputs.scored(
         classifier, images or [], files_from, null, jobs=jobs, progress=bar, on_batch=flush
@@ -1043,8 +1044,8 @@ def _say_if_bundled(path: Path, classifier: Model, quiet: bool) -> None:
     low, high = wilson_interval(round(classifier.test_accuracy * m), m)
     note(
         f"no model.h5 here: using the course's model, trained on {classifier.train_examples} "
-        f"small images, right on {reporting.pct(classifier.test_accuracy)} of its {m} test "
-        f"images ({reporting.interval((low, high))}, 95 %), which calls most photos cats; "
+        f"small images, right on {wording.pct(classifier.test_accuracy)} of its {m} test "
+        f"images ({wording.interval((low, high))}, 95 %), which calls most photos cats; "
         "train your own with `catclf train PHOTOS/` (a cat/ folder and another)"
     )
 
@@ -1094,7 +1095,7 @@ def evaluate(
         views.evaluation(result, path)
     if min_accuracy is not None and scores.accuracy < min_accuracy:
         error(
-            f"accuracy {reporting.percent(scores.accuracy, scores.examples)} is below "
+            f"accuracy {wording.percent(scores.accuracy, scores.examples)} is below "
             f"--min-accuracy {min_accuracy:g}"
         )
         raise typer.Exit(EXIT_ERROR)
@@ -1124,7 +1125,7 @@ def info(
 
 
 def main() -> None:
-    """The `catclf` command (catclf.entry.main imports this module, then runs it)."""
+    """The `catclf` command (catclf.cli.signals.main imports this module, then runs it)."""
     keep_standard_streams_open()
     handle_signals()
     # Before numpy is imported: one BLAS thread unless the environment says otherwise. The
@@ -1133,7 +1134,7 @@ def main() -> None:
     # times slower, measured on two shared cores).
     for name in BLAS_THREADS:
         os.environ.setdefault(name, "1")
-    reporting.configure_streams()
+    output.configure_streams()
     # No Python warning reaches a user of the command (Pillow's about metadata it skips, any
     # library's): the library leaves the filters to the program, and this program ignores
     # them, as do the decoding processes it starts (a forked one has these filters, a new
@@ -1159,7 +1160,7 @@ def main() -> None:
             sys.exit(exit_status(stop))
         if not isinstance(e, Exception):
             raise
-        failed = str(e) if isinstance(e, reporting.OutputFailed) else None
+        failed = str(e) if isinstance(e, output.OutputFailed) else None
         if isinstance(e, OSError) and _raised_in_typer(e):  # its own output: --help
             failed = f"stdout: cannot write the results ({reason(e)})"
         if failed is not None:  # output typer wrote, or --version, outside any command

@@ -193,7 +193,7 @@ def main(held: object = None) -> None:
             if held is not None:
                 signal.pthread_sigmask(signal.SIG_SETMASK, held)  # one that came is raised
             keep_standard_streams_open()
-            from catclf.cli import main as run
+            from catclf.cli.commands import main as run
 
             run()
         finally:

@@ -1,6 +1,7 @@
 """What each command shows a person: its summaries, tables and lines, on a terminal or sent
-to a pipe or a file (`catclf.reporting` decides which and draws them). The commands in
-`catclf.cli` hand their results here; JSON is written there, from the library's as_dict."""
+to a pipe or a file (`catclf.cli.output` and `catclf.cli.tables` decide which and draw
+them). The commands of `catclf.cli.commands` hand their results here; JSON is written
+there, from the library's as_dict."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from catclf import reporting
+from catclf import wording
+from catclf.cli import tables
+from catclf.cli.output import emit, emit_json, is_terminal, note
 from catclf.errors import ImageError
-from catclf.reporting import emit, emit_json, is_terminal, note
 
 if TYPE_CHECKING:
     from catclf.dataset import Dataset
@@ -27,12 +29,12 @@ def trained(
     rows = [
         ("examples", train_set.describe()),
         ("test examples", "none" if test_set is None else test_set.describe()),
-        ("train accuracy", reporting.percent(trained.train_accuracy, trained.train_examples)),
+        ("train accuracy", wording.percent(trained.train_accuracy, trained.train_examples)),
     ]
     if trained.validation_accuracy is not None:
         rows += [
             ("validation examples", str(trained.validation_examples)),
-            *reporting.honest_rows(
+            *wording.honest_rows(
                 "validation accuracy",
                 trained.validation_accuracy,
                 trained.validation_examples,
@@ -44,13 +46,13 @@ def trained(
     if test_set is None or trained.test_accuracy is None:
         rows.append(("test accuracy", "no test set"))
     else:
-        rows += reporting.honest_rows(
+        rows += wording.honest_rows(
             "test accuracy",
             trained.test_accuracy,
             test_set.m,
             summary["test_accuracy_ci"],
             summary["test_baseline_accuracy"],
-            reporting.commonest(test_set.positives, test_set.m, test_set.classes),
+            wording.commonest(test_set.positives, test_set.m, test_set.classes),
         )
     rows += [
         ("final cost", f"{trained.final_cost:.6f}"),
@@ -59,17 +61,17 @@ def trained(
         ("not in a class folder", str(summary["unsorted"])),
         ("model", summary["model"]),
     ]
-    reporting.summary("Trained", rows)
+    tables.summary("Trained", rows)
 
 
 def accuracy_rows(m: Model) -> list[tuple[str, str]]:
     """The train and test accuracies a model records, as summary rows."""
     test = m.test_accuracy
     return [
-        ("train accuracy", reporting.percent(m.train_accuracy, m.train_examples)),
+        ("train accuracy", wording.percent(m.train_accuracy, m.train_examples)),
         (
             "test accuracy",
-            "no test set" if test is None else reporting.percent(test, m.test_examples),
+            "no test set" if test is None else wording.percent(test, m.test_examples),
         ),
     ]
 
@@ -80,7 +82,7 @@ def validation_rows(m: Model) -> list[tuple[str, str]]:
         return []
     return [
         ("validation examples", str(m.validation_examples)),
-        ("validation accuracy", reporting.percent(m.validation_accuracy, m.validation_examples)),
+        ("validation accuracy", wording.percent(m.validation_accuracy, m.validation_examples)),
     ]
 
 
@@ -99,7 +101,7 @@ def prepared(done: Prepared) -> None:
         ("ignored", str(photos.ignored)),
         ("not in a class folder", str(photos.unsorted)),
     ]
-    reporting.summary("Prepared", rows)
+    tables.summary("Prepared", rows)
 
 
 def curves(runs: list[SweepRun]) -> tuple[list[tuple[str, list[float] | None]], str]:
@@ -116,7 +118,7 @@ def curves(runs: list[SweepRun]) -> tuple[list[tuple[str, list[float] | None]], 
 
 def sweep_table(runs: list[SweepRun], *, has_test: bool) -> None:
     def pct(value: float | None) -> str:
-        return "-" if value is None else reporting.pct(value)
+        return "-" if value is None else wording.pct(value)
 
     rows = []
     for r in runs:
@@ -136,7 +138,7 @@ def sweep_table(runs: list[SweepRun], *, has_test: bool) -> None:
             ]
         )
     headers = ["learning_rate", "l2", "train", "validation", "test", "final_cost", "note"]
-    reporting.grid("Sweep", headers, rows)
+    tables.grid("Sweep", headers, rows)
 
 
 def cross_validation(result: CrossValidation, data: Dataset) -> None:
@@ -144,28 +146,28 @@ def cross_validation(result: CrossValidation, data: Dataset) -> None:
         [
             str(k + 1),
             str(fold.validation_examples),
-            reporting.pct(fold.train_accuracy),
-            reporting.pct(fold.validation_accuracy),
+            wording.pct(fold.train_accuracy),
+            wording.pct(fold.validation_accuracy),
             f"{fold.validation_cost:.6f}",
         ]
         for k, fold in enumerate(result.folds)
     ]
     headers = ["fold", "held_out", "train", "validation", "validation_cost"]
-    reporting.grid("Folds", headers, rows)
+    tables.grid("Folds", headers, rows)
     mean, std = result.mean_validation_accuracy, result.std_validation_accuracy
     baseline = result.baseline_accuracy
-    commonest = reporting.commonest(data.positives, data.m, data.classes)
-    said = reporting.verdict(
+    commonest = wording.commonest(data.positives, data.m, data.classes)
+    said = wording.verdict(
         (mean - std, mean + std), baseline, commonest, "within the spread of the folds"
     )
-    reporting.summary(
+    tables.summary(
         "Cross-validation",
         [
             ("examples", data.describe()),
-            ("mean train accuracy", reporting.pct(result.mean_train_accuracy)),
-            ("mean validation accuracy", reporting.pct(mean)),
-            ("standard deviation", f"{reporting.pct(std)} from fold to fold"),
-            ("baseline", f"{reporting.pct(baseline)}, always answering {commonest}"),
+            ("mean train accuracy", wording.pct(result.mean_train_accuracy)),
+            ("mean validation accuracy", wording.pct(mean)),
+            ("standard deviation", f"{wording.pct(std)} from fold to fold"),
+            ("baseline", f"{wording.pct(baseline)}, always answering {commonest}"),
             ("verdict", said),
         ],
     )
@@ -194,7 +196,7 @@ def report_written(
         return
     if labelled is not None and not made.misclassified and not quiet:
         note(f"no image of {labelled.origin} is misclassified: no {reports.MISCLASSIFIED}")
-    reporting.summary("Written", [(reports.WHAT[p.name], str(p)) for p in written])
+    tables.summary("Written", [(reports.WHAT[p.name], str(p)) for p in written])
 
 
 def error_record(name: str, e: ImageError) -> dict[str, str]:
@@ -219,7 +221,7 @@ def evaluation(result: Evaluation, path: Path) -> None:
         ("model", str(path)),
         ("examples", data.describe()),
         ("threshold", f"{result.scores.threshold:g}"),
-        *reporting.score_rows(result.scores, data.positives, data.classes),
+        *wording.score_rows(result.scores, data.positives, data.classes),
     ]
     counts = [
         ("true positives", str(c.tp)),
@@ -231,13 +233,13 @@ def evaluation(result: Evaluation, path: Path) -> None:
     ]
     lines = [[w.source, f"{w.probability:.6f}", w.true, w.predicted] for w in result.misclassified]
     if not is_terminal(sys.stdout):
-        reporting.key_values(rows + counts)
+        tables.key_values(rows + counts)
         for line in lines:
             emit("\t".join(tsv_field(field) for field in line))
         return
-    reporting.table("Evaluated", rows + counts[-2:])
+    tables.table("Evaluated", rows + counts[-2:])
     negative, positive = data.classes
-    reporting.table(
+    tables.table(
         "Confusion matrix",
         [
             (f"true {positive}", str(c.tp), str(c.fn)),
@@ -246,13 +248,13 @@ def evaluation(result: Evaluation, path: Path) -> None:
         header=("", f"predicted {positive}", f"predicted {negative}"),
     )
     if lines:
-        reporting.table(
+        tables.table(
             "Misclassified",
             [tuple(line) for line in lines[:SHOWN]],
             header=("image", "probability", "true", "predicted"),
         )
     if len(lines) > SHOWN:
-        reporting.remark(f"... {len(lines) - SHOWN} more (--json lists them all)")
+        tables.remark(f"... {len(lines) - SHOWN} more (--json lists them all)")
 
 
 def model(path: Path, m: Model) -> None:
@@ -282,11 +284,11 @@ def model(path: Path, m: Model) -> None:
         ("catclf version", m.catclf_version or "unknown"),
     ]
     if is_terminal(sys.stdout):
-        history: reporting.Cell = "none"
+        history: tables.Cell = "none"
         if costs:
-            history = reporting.Sparkline(
+            history = tables.Sparkline(
                 costs, f"{costs[0]:.6f} → {costs[-1]:.6f}", "(every 100 iterations)"
             )
-        reporting.table("Model", [*rows, ("cost history", history)])
+        tables.table("Model", [*rows, ("cost history", history)])
     else:
-        reporting.key_values(rows + [("costs", " ".join(f"{c:.6f}" for c in costs))])
+        tables.key_values(rows + [("costs", " ".join(f"{c:.6f}" for c in costs))])
