@@ -19,10 +19,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from catclf import hdf5, interrupts
-from catclf.dataset import MAX_READ_ROWS, Dataset, Progress, pixels_fit
+from catclf.dataset import MAX_READ_ROWS, Dataset, pixels_fit
 from catclf.errors import DataError, reason
 from catclf.folders import entries
 from catclf.images import CHANNELS, IMAGE_SIZE
+from catclf.progress import Step
 
 DEFAULT_CLASSES = ("non-cat", "cat")
 HDF5_SUFFIXES = (".h5", ".hdf5")
@@ -332,14 +333,14 @@ def write_hdf5(
     prefix: str,
     paths: Sequence[str],
     attrs: Mapping[str, object],
-    progress: Progress | None = None,
+    step: Step | None = None,
 ) -> None:
     """Write data to path in the course layout, as `read_hdf5` reads it.
 
     {prefix}_x uint8 (m, 64, 64, 3) and {prefix}_y int64 (m,) in gzip-compressed chunks
     of WRITE_CHUNK images; list_classes (2,) bytes [negative, positive]; {prefix}_paths
     (m,) the paths, as the file system's bytes (UTF-8 for any name that is valid UTF-8);
-    attrs as file attributes. progress(n) is told of every n images written. The file
+    attrs as file attributes. step(n) is told of every n images written. The file
     (created, or emptied) is written in place, a chunk of images per region that interrupts
     wait for (`catclf.hdf5.Writing`): use `catclf.files.write_atomically` around it.
     """
@@ -350,8 +351,8 @@ def write_hdf5(
         for start in range(0, m, WRITE_CHUNK):
             stop = min(start + WRITE_CHUNK, m)
             out.run(_write_images, f"{prefix}_x", start, images[start:stop])
-            if progress is not None:
-                progress(stop - start)
+            if step is not None:
+                step(stop - start)
 
 
 def _create_course_file(

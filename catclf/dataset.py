@@ -17,7 +17,6 @@ from numpy.typing import NDArray
 from catclf.errors import DataError, ParameterError
 from catclf.images import CHANNELS, IMAGE_SIZE, N_X, to_columns
 
-Progress = Callable[[int], None]
 # Images read from a file at a time, at most: 12 MB of pixels, enough to make each read
 # cheap next to the arithmetic on it.
 MAX_READ_ROWS = 1024
@@ -69,7 +68,7 @@ class _Images:
         data.__dict__["_images"] = value
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Dataset:
     """m examples: images (m, 64, 64, 3) uint8, labels (m,) int64 of 0 / 1.
 
@@ -83,6 +82,10 @@ class Dataset:
 
     images may be given as `StoredImages`, the images of an HDF5 file left in the file:
     `blocks` then reads them a slice at a time, while `images` and `X` read them all.
+
+    Made in a program, Dataset(images, labels) is enough: its classes are then the
+    course's, its origin "in memory" and its sources "in memory[i]". Two sets are the same
+    only if they are the same object.
     """
 
     if TYPE_CHECKING:  # what readers get; the descriptor also takes StoredImages
@@ -90,9 +93,9 @@ class Dataset:
     else:
         images: _Images = _Images()
     labels: NDArray[np.int64]
-    sources: list[str]
-    classes: tuple[str, str]
-    origin: str
+    sources: list[str] = field(default_factory=list)
+    classes: tuple[str, str] = ("non-cat", "cat")
+    origin: str = "in memory"
     skipped: list[Skipped] = field(default_factory=list)
     hdf5_file: str | None = None
     ignored: int = 0
@@ -121,6 +124,8 @@ class Dataset:
         if m == 0:
             raise DataError(f"{what}holds no images")
         self.labels = _checked_labels(self.labels, m, what)
+        if not self.sources:
+            self.sources = [f"{self.origin}[{i}]" for i in range(m)]
         if len(self.sources) != m:
             raise DataError(f"{what}{len(self.sources)} sources for {m} images, expected one each")
         classes = tuple(self.classes)
@@ -154,7 +159,7 @@ class Dataset:
         return self.labels.reshape(1, -1).astype(np.float64)
 
     def blocks(
-        self, columns: int, rows: int, *, on_block: Progress | None = None
+        self, columns: int, rows: int, *, on_block: Callable[[int], None] | None = None
     ) -> Iterator[tuple[NDArray[np.float64], NDArray[np.float64]]]:
         """(X_k (12288, k), Y_k (1, k)) for consecutive blocks of k <= columns examples.
 
@@ -218,6 +223,9 @@ class Dataset:
         if isinstance(source, np.ndarray):
             return source[np.asarray(indices, dtype=np.intp)]
         return source.take(indices)
+
+    def __repr__(self) -> str:
+        return f"Dataset({self.origin!r}, {self.describe()})"
 
     def describe(self) -> str:
         """'209 images: 72 cat, 137 non-cat', by the names of its classes."""

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from catclf import parameters
 from catclf.coursefiles import course_files, read_hdf5
-from catclf.dataset import Dataset, Progress
+from catclf.dataset import Dataset
 from catclf.errors import DataError, reason
 from catclf.photos import read_folder
+from catclf.progress import Progress
 
 BUNDLED_DIR = Path(__file__).parent / "data"
 BUNDLED_NAME = "bundled cat / non-cat set"
@@ -41,9 +42,9 @@ def load_data(
     *,
     positive: str | None = None,
     strict: bool = False,
-    progress: Callable[[int], Progress] | None = None,
-    jobs: int = 1,
-    memory_limit: int | None = None,
+    progress: Progress | None = None,
+    jobs: int | None = 1,
+    memory_limit: int | str | None = None,
 ) -> tuple[Dataset, Dataset | None]:
     """(training set, test set or None) as `catclf train DATA --test TEST` takes them.
 
@@ -85,13 +86,13 @@ def load_dataset() -> tuple[
 
 
 def load(
-    path: Path,
+    path: str | os.PathLike[str],
     *,
     positive: str | None = None,
     strict: bool = False,
-    progress: Callable[[int], Progress] | None = None,
-    jobs: int = 1,
-    memory_limit: int | None = None,
+    progress: Progress | None = None,
+    jobs: int | None = 1,
+    memory_limit: int | str | None = None,
     in_file: bool = False,
 ) -> tuple[Dataset, Dataset | None]:
     """Load DATA in any of its three forms; return (data, test set it brings or None).
@@ -100,11 +101,14 @@ def load(
     - a folder with train_*.h5 (and optionally test_*.h5): those two files;
     - a folder with two class folders: the images below them; no test set.
 
-    progress(total) is called once the number of images to decode is known and
-    returns a function called with the number decoded since its last call. Images are
+    progress watches the decoding of photos (`catclf.progress`). Images are
     decoded in up to jobs processes. memory_limit, in bytes, leaves large HDF5 images in
-    their file (see `read_hdf5`) and refuses a photo folder whose images would not fit.
+    their file (see `read_hdf5`) and refuses a photo folder whose images would not fit;
+    see `catclf.parameters` for the values jobs and memory_limit take.
     """
+    path = Path(path)
+    jobs = parameters.jobs(jobs)
+    memory_limit = parameters.memory_limit(memory_limit)
     kind = _kind(path)
     if kind is None:
         raise DataError(f"{path}: no such file or folder")
@@ -137,17 +141,19 @@ def load(
 
 
 def load_test(
-    path: Path,
+    path: str | os.PathLike[str],
     *,
     positive: str | None = None,
     strict: bool = False,
-    progress: Callable[[int], Progress] | None = None,
-    jobs: int = 1,
-    memory_limit: int | None = None,
+    progress: Progress | None = None,
+    jobs: int | None = 1,
+    memory_limit: int | str | None = None,
     in_file: bool = False,
 ) -> Dataset:
     """Load DATA named as a test set: like `load`, but a course folder gives its test_*.h5.
     in_file leaves the images of an HDF5 set in their file (see `read_hdf5`)."""
+    path = Path(path)
+    memory_limit = parameters.memory_limit(memory_limit)
     kind = _kind(path)
     if kind is not None and stat.S_ISDIR(kind):
         train_files, test_files = course_files(path)

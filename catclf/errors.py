@@ -2,9 +2,45 @@
 
 import re
 
+# What a caller can change to get past an error, in the library's own words, by key. A face
+# (the command line) says the same in its words by the same key (CatclfError.told), so that
+# no message of the library names a flag, and no message of the command line a parameter.
+ADVICE = {
+    "force": "force=True {verb}s it",
+    "force_link": "force=True {verb}s the link itself (what it leads to is left alone)",
+    "positive": "name the positive one with positive=NAME",
+    "prepare": (
+        "write them once as course files with catclf.prepare and train on those, which are "
+        "read a slice at a time, or raise memory_limit"
+    ),
+    "gram_memory": "use solver='primal' or 'auto', or raise memory_limit",
+    "jobs": "jobs=1 decodes in this process",
+    "smaller_rate": "try a smaller learning_rate",
+    "data": "pass data, the labelled images to score it on",
+}
+
 
 class CatclfError(Exception):
-    """Base class of every error catclf reports to a user."""
+    """Base class of every error catclf reports to a user.
+
+    message says what is wrong; advice, a key of ADVICE, what to change (its text filled in
+    from fill), which the error's text gives after the message in the library's words and
+    `told` in a face's own; outcome, what the error left behind ("no model was saved"),
+    said last.
+    """
+
+    def __init__(
+        self, message: str = "", *, advice: str | None = None, outcome: str = "", **fill: str
+    ) -> None:
+        self.message, self.advice, self.outcome, self.fill = message, advice, outcome, fill
+        super().__init__(self.told(ADVICE))
+
+    def told(self, words: dict[str, str]) -> str:
+        """The message, the advice in words (a table keyed as ADVICE), and the outcome."""
+        said = self.message
+        if self.advice is not None and self.advice in words:
+            said = f"{said}; {words[self.advice].format(**self.fill)}"
+        return f"{said}; {self.outcome}" if self.outcome else said
 
 
 class ParameterError(CatclfError, ValueError):
@@ -22,6 +58,15 @@ class ParameterError(CatclfError, ValueError):
         super().__init__(f"{parameter} is {self.said}, expected {expected}")
 
 
+class ConflictingParameters(CatclfError, ValueError):
+    """Settings that exclude each other, given together (validation_fraction and folds):
+    parameters names them as the library's functions call them."""
+
+    def __init__(self, *parameters: str) -> None:
+        self.parameters = parameters
+        super().__init__(f"give {' or '.join(parameters)}, not both")
+
+
 def shown(value: object) -> str:
     """A value as a message shows it: a number as it is written, anything else as Python
     writes it (a string in quotes)."""
@@ -37,17 +82,24 @@ def shown(value: object) -> str:
     return repr(value)
 
 
+class MissingInput(CatclfError):
+    """A call lacks an input it needs and cannot find for itself: data to score a model on
+    when the model records no test set."""
+
+
 class ImageError(CatclfError):
     """An image that cannot be read or decoded. path is what the caller named (a file, a
     folder, - for stdin, an entry of a list), when known: the message begins with it."""
 
-    def __init__(self, message: str, path: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, path: str | None = None, *, advice: str | None = None, **fill: str
+    ) -> None:
+        super().__init__(message, advice=advice, **fill)
         self.path = path
 
     @property
     def reason(self) -> str:
-        """The message without the path it begins with."""
+        """The message without the path it begins with (and with its advice)."""
         message = str(self)
         if self.path is not None and message.startswith(f"{self.path}: "):
             return message[len(self.path) + 2 :]

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,12 +11,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from catclf import parameters
-from catclf.errors import DataError
+from catclf.errors import DataError, MissingInput
 from catclf.metrics import Confusion, Scores, misclassified, score
 
 if TYPE_CHECKING:
-    from catclf.dataset import Dataset, Progress
+    from catclf.dataset import Dataset
     from catclf.model import Model
+    from catclf.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,19 @@ class Evaluation:
     probabilities: NDArray[np.float64]
     scores: Scores
     misclassified: list[Mistake]
+    model_file: str | None = None  # the model's file, when it was read from one (`run`)
+    min_accuracy: float | None = None  # the accuracy asked of it (`run`)
+
+    def __repr__(self) -> str:
+        return (
+            f"Evaluation(data={self.data.origin!r}, examples={self.scores.examples}, "
+            f"accuracy={self.accuracy:.4g}, misclassified={len(self.misclassified)})"
+        )
+
+    @property
+    def below(self) -> bool:
+        """Whether the accuracy is below the min_accuracy asked of it."""
+        return self.min_accuracy is not None and self.accuracy < self.min_accuracy
 
     @property
     def accuracy(self) -> float:
@@ -86,6 +99,7 @@ class Evaluation:
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: the data's name, every score, the skipped images and the mistakes."""
         return {
+            **({} if self.model_file is None else {"model": self.model_file}),
             "data": self.data.origin,
             **self.scores.as_dict(),
             "skipped": [{"path": s.path, "error": s.error} for s in self.data.skipped],
@@ -133,6 +147,88 @@ def evaluate(model: Model, data: Dataset, threshold: float = 0.5) -> Evaluation:
     return Evaluation(data, p, score(p, data.labels, threshold), mistakes)
 
 
+def run(
+    data: str | os.PathLike[str] | None = None,
+    *,
+    model: str | os.PathLike[str] | None = None,
+    threshold: float = 0.5,
+    min_accuracy: float | None = None,
+    positive: str | None = None,
+    strict: bool = False,
+    jobs: int | None = None,
+    memory_limit: int | str | None = "auto",
+    progress: Progress | None = None,
+) -> Evaluation:
+    """A whole evaluation, as `catclf evaluate DATA` makes it: the model file
+    (`catclf.modelfile.find`, model naming it) read before any data, then scored on data, in
+    any form `catclf.datasets.load_test` reads, or without data on the test set the model
+    records (`recorded_test_set`); min_accuracy, from 0 to 1, is what its accuracy is
+    judged against (`Evaluation.below`). Raises MissingInput when it records none."""
+    from catclf.model import load_model
+    from catclf.modelfile import find
+
+    threshold = parameters.threshold(threshold)
+    if min_accuracy is not None:
+        min_accuracy = parameters.accuracy(min_accuracy, "min_accuracy")
+    jobs = parameters.jobs(jobs)
+    memory_limit = parameters.memory_limit(memory_limit)
+    path = find(model)
+    classifier = load_model(path)  # before decoding a large folder, not after
+    test_set = labelled_data(
+        classifier,
+        str(path),
+        data,
+        positive=positive,
+        strict=strict,
+        jobs=jobs,
+        memory_limit=memory_limit,
+        progress=progress,
+    )
+    if test_set is None:
+        raise MissingInput(f"{path} records no test set it was tested on", advice="data")
+    result = evaluate(classifier, test_set, threshold)
+    return replace(result, model_file=str(path), min_accuracy=min_accuracy)
+
+
+def labelled_data(
+    model: Model,
+    name: str,
+    data: str | os.PathLike[str] | None,
+    *,
+    positive: str | None,
+    strict: bool,
+    jobs: int,
+    memory_limit: int | None,
+    progress: Progress | None,
+) -> Dataset | None:
+    """The labelled data to score model (read from the file called name) on, as `run` and
+    `catclf.report.run` take it: data in any form `catclf.datasets.load_test` reads, left in
+    its file when it is one (scored in one pass, a slice at a time is enough); without data,
+    the test set model records (`recorded_test_set`), None when it records none. Notes
+    which is scored."""
+    from catclf import datasets
+    from catclf.progress import note
+
+    if data is None:
+        found = recorded_test_set(
+            model, name, progress=progress, jobs=jobs, memory_limit=memory_limit
+        )
+        if found is not None:
+            note(f"scoring the test set the model was tested on, {found.origin}")
+        return found
+    found = datasets.load_test(
+        Path(data),
+        positive=positive,
+        strict=strict,
+        progress=progress,
+        jobs=jobs,
+        memory_limit=memory_limit,
+        in_file=True,
+    )
+    note(f"scoring {found.origin}: {found.describe()}")
+    return found
+
+
 def check_classes(model: Model, data: Dataset) -> None:
     """Raise DataError unless data's classes are model's, by name and in the same order
     (negative, positive): a model scored on other classes gives numbers that mean nothing."""
@@ -152,7 +248,7 @@ def recorded_test_set(
     model: Model,
     name: str,
     *,
-    progress: Callable[[int], Progress] | None = None,
+    progress: Progress | None = None,
     jobs: int = 1,
     memory_limit: int | None = None,
 ) -> Dataset | None:

@@ -315,22 +315,19 @@ def _judge(
         where = f"is in {source}," if inside else "is" if same else f"is the same file as {source},"
         raise error(
             f"{path}: {where} an input of this command; catclf never {verb}s its input, "
-            "even with --force"
+            "even when forced"
         )
     if mine:
         return target, True
     if link is not None and follow:
         raise error(
             f"{path}: is a link to {link}, which {not_ours}; catclf {verb}s what a link leads "
-            "to only if it is catclf's own, even with --force"
+            "to only if it is catclf's own, even when forced"
         )
     if not force:
         if link is not None:
-            raise error(
-                f"{path}: is a link to {link}; use --force to {verb} the link (what it leads "
-                "to is left alone)"
-            )
-        raise error(f"{path}: {not_ours}; use --force to {verb} it")
+            raise error(f"{path}: is a link to {link}", advice="force_link", verb=verb)
+        raise error(f"{path}: {not_ours}", advice="force", verb=verb)
     return target, False
 
 

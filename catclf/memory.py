@@ -17,6 +17,10 @@ UNITS = {
     "gib": 1024**3,
     "tib": 1024**4,
 }
+SIZE_EXPECTED = (
+    "a number and a unit, such as 600MB, 2GB or 512MiB (units: B, KB, MB, GB, TB, KiB, "
+    "MiB, GiB, TiB)"
+)
 FALLBACK = 1024**3  # when the system does not say how much memory it has
 
 
@@ -28,13 +32,10 @@ def parse_size(text: str) -> int:
     """
     found = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-zA-Z]+)\s*", text)
     if not found or found.group(2).lower() not in UNITS:
-        raise ValueError(
-            f"{text!r} is not a size; expected a number and a unit, such as 600MB, 2GB or "
-            "512MiB (units: B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)"
-        )
+        raise ValueError(f"{text!r} is not a size; expected {SIZE_EXPECTED}")
     size = int(float(found.group(1)) * UNITS[found.group(2).lower()])
     if size < 1:
-        raise ValueError(f"{text!r} is not a positive size")
+        raise ValueError(f"{text!r} is not a size of one byte or more")
     return size
 
 

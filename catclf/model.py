@@ -287,10 +287,12 @@ def save_model(
     return modelfile.save(model._fields(), path, force=force, inputs=inputs, on_saved=on_saved)
 
 
-def load_model(path: PathLike) -> Model:
-    """Read and check the model file at path (`catclf.modelfile.load`). Raises ModelError
-    saying what is wrong with it."""
-    return from_fields(modelfile.load(Path(path)), Path(path))
+def load_model(path: PathLike | None = None) -> Model:
+    """Read and check the model file at path (`catclf.modelfile.load`); without one, the
+    file `catclf.modelfile.find` finds (model.h5 here, else the bundled model). Raises
+    ModelError saying what is wrong with it."""
+    found = modelfile.find(path)
+    return from_fields(modelfile.load(found), found)
 
 
 def from_fields(found: dict[str, Any], path: Path) -> Model:
@@ -333,7 +335,7 @@ def _pixels(images: Images, jobs: int) -> tuple[bool, NDArray[np.uint8]]:
             "images",
             images,
             "a path, a PIL image, uint8 pixels, or a list of paths or PIL images",
-            said=f"a {type(images).__name__}",
+            said=_a(type(images).__name__),
         )
     items = list(images)
     paths = [i for i, item in enumerate(items) if isinstance(item, (str, os.PathLike))]
@@ -346,7 +348,7 @@ def _pixels(images: Images, jobs: int) -> tuple[bool, NDArray[np.uint8]]:
                 "images",
                 items,
                 "paths or PIL images",
-                said=f"a list holding a {type(item).__name__}",
+                said=f"a list holding {_a(type(item).__name__)}",
             )
     if paths:
         out[paths] = _decoded([items[i] for i in paths], jobs)
@@ -365,3 +367,8 @@ def _decoded(paths: list[PathLike], jobs: int) -> NDArray[np.uint8]:
                 raise result
             out[i] = result
     return out
+
+
+def _a(noun: str) -> str:
+    """noun with its article: "a list", "an int"."""
+    return f"an {noun}" if noun[:1].lower() in "aeiou" else f"a {noun}"

@@ -53,6 +53,16 @@ MAX_Z = 1e300  # |w^T x + b| at most, for x in [0, 1]: see check_bounded
 Fields = Mapping[str, Any]
 
 
+def find(path: str | os.PathLike[str] | None = None) -> Path:
+    """The model file to use: path when given; else model.h5 in the current folder, where
+    training saves one; else the bundled course model (`BUNDLED_PATH`)."""
+    if path is not None:
+        return Path(path)
+    if DEFAULT_PATH.exists():
+        return DEFAULT_PATH
+    return BUNDLED_PATH
+
+
 def is_model(f: BinaryIO) -> bool:
     """Whether the open file is a catclf model: an HDF5 file whose format attribute says so.
     Only that attribute is read, in a region interrupts wait for (`catclf.interrupts`); a

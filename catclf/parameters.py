@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+import re
 from collections.abc import Callable, Iterable
 
 from catclf.errors import ParameterError
@@ -66,6 +68,14 @@ def threshold(value: object) -> float:
     return t
 
 
+def accuracy(value: object, name: str = "accuracy") -> float:
+    """An accuracy to reach: from 0 to 1."""
+    a = _number(name, value)
+    if not 0.0 <= a <= 1.0:  # NaN fails too
+        raise ParameterError(name, value, "a number from 0 to 1")
+    return a
+
+
 def fraction(value: object, name: str) -> float:
     """A share of the examples held out: strictly between 0 and 1."""
     f = _number(name, value)
@@ -80,15 +90,66 @@ def folds(value: object) -> int:
 
 
 def jobs(value: object) -> int:
-    """Processes that decode images: a whole number, 1 or more."""
+    """Processes that decode images: a whole number, 1 or more, or None for one per core
+    this process may run on (`cores`)."""
+    if value is None:
+        return cores()
     return _whole("jobs", value, 1)
 
 
+def cores() -> int:
+    """The number of cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+# The memory limit that leaves room for the rest of the machine (`memory.default_limit`).
+AUTO = "auto"
+
+
 def memory_limit(value: object) -> int | None:
-    """Bytes the training data may take: a whole number above 0, or None for no limit."""
+    """Bytes the training data may take: a whole number above 0; a size as people write it,
+    "600MB" or "2GiB" (`memory.parse_size`); "auto", a quarter of the memory this process
+    may use (`memory.default_limit`); or None for no limit."""
+    from catclf import memory
+
     if value is None:
         return None
+    if isinstance(value, str):
+        if value == AUTO:
+            return memory.default_limit()
+        try:
+            return memory.parse_size(value)
+        except ValueError as e:
+            raise ParameterError("memory_limit", value, memory.SIZE_EXPECTED) from e
     return _whole("memory_limit", value, 1)
+
+
+MAX_NAME_BYTES = 100  # leaves room in a 255-byte file name for train_, .h5 and a temp suffix
+UNSAFE = re.compile(r"[^\w.-]+")
+
+
+def safe_name(text: str) -> str:
+    """text as a file name part: letters, digits, '_', '-' and '.' kept, runs of anything
+    else made one '_'; no leading or trailing '.' or '_'; at most MAX_NAME_BYTES in UTF-8."""
+    name = UNSAFE.sub("_", text).strip("._")
+    while len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        name = name[:-1].rstrip("._")
+    return name
+
+
+def file_name(value: object, name: str = "name") -> str:
+    """A name for files catclf writes (train_NAME.h5): one that `safe_name` leaves as it is."""
+    if not (isinstance(value, str) and value and safe_name(value) == value):
+        raise ParameterError(
+            name,
+            value,
+            "a safe file name: letters, digits, '_', '-' and '.' (not first or last), "
+            f"{MAX_NAME_BYTES} bytes at most",
+        )
+    return value
 
 
 def solver(value: object) -> str:

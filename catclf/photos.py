@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
-from catclf.dataset import Dataset, Progress, Skipped, pixels_fit
+from catclf.dataset import Dataset, Skipped, pixels_fit
 from catclf.errors import DataError, ImageError, reason
 from catclf.folders import entries, list_images
 from catclf.images import CHANNELS, IMAGE_EXTENSIONS, IMAGE_SIZE, N_X, is_image_name
 from catclf.memory import format_size
+from catclf.progress import Progress, note, unwatched, warn
 from catclf.workers import reader
 
 POSITIVE_NAMES = ("cat", "cats")
@@ -28,7 +28,7 @@ def read_folder(
     *,
     positive: str | None = None,
     strict: bool = False,
-    progress: Callable[[int], Progress] | None = None,
+    progress: Progress | None = None,
     jobs: int = 1,
     memory_limit: int | None = None,
     spill: Path | None = None,
@@ -66,9 +66,8 @@ def read_folder(
     if not fits and spill is None:
         raise DataError(
             f"{folder}: its {len(files)} images take {format_size(len(files) * N_X)} decoded, "
-            f"more than 3/4 of the memory limit of {format_size(memory_limit or 0)}; write them "
-            "once as course files with `catclf prepare DATA --out FOLDER` and train on FOLDER, "
-            "which is read a slice at a time, or raise --memory-limit"
+            f"more than 3/4 of the memory limit of {format_size(memory_limit or 0)}",
+            advice="prepare",
         )
     if spill is not None and not fits:
         images = spilled_pixels(spill, len(files))
@@ -77,7 +76,8 @@ def read_folder(
     labels = np.empty(len(files), dtype=np.int64)
     sources: list[str] = []
     with reader(jobs, len(files)) as read:
-        advance = progress(len(files)) if progress is not None else None
+        note(f"decoding {len(files)} images from {folder}")
+        step = (progress or unwatched)("decoding", len(files), unit="images")
         decoded = read((path, str(path)) for path, _ in files)
         for (path, label), pixels in zip(files, decoded, strict=True):
             if isinstance(pixels, ImageError):
@@ -88,14 +88,15 @@ def read_folder(
                 images[len(sources)] = pixels
                 labels[len(sources)] = label
                 sources.append(str(path))
-            if advance is not None:
-                advance(1)
+            step(1)
+    for s in skipped:
+        note(f"skipped {s.path}: {s.error}")
     m = len(sources)
     positives = int(labels[:m].sum())
     for class_dir, count in ((positive_dir, positives), (negative_dir, m - positives)):
         if count == 0:
             raise DataError(f"{class_dir}: none of the images in this class folder could be read")
-    return Dataset(
+    data = Dataset(
         images[:m],
         labels[:m],
         sources,
@@ -105,6 +106,10 @@ def read_folder(
         ignored=sum(listing.ignored for listing in listings.values()),
         unsorted=unsorted,
     )
+    said = unsorted_note(data)
+    if said is not None:
+        warn(said)
+    return data
 
 
 def spilled_pixels(folder: Path, m: int) -> NDArray[np.uint8]:
@@ -151,13 +156,11 @@ def class_folders(folder: Path, positive: str | None = None) -> tuple[Path, Path
         if not matches:
             names = " and ".join(p.name for p in subdirs)
             raise DataError(
-                f"{folder}: neither class folder ({names}) is named cat or cats; "
-                "name the positive one with --positive NAME"
+                f"{folder}: neither class folder ({names}) is named cat or cats",
+                advice="positive",
             )
     if len(matches) != 1:
-        raise DataError(
-            f"{folder}: both class folders match; name the positive one with --positive"
-        )
+        raise DataError(f"{folder}: both class folders match", advice="positive")
     pos = matches[0]
     neg = subdirs[1] if subdirs[0] == pos else subdirs[0]
     return neg, pos

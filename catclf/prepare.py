@@ -9,9 +9,7 @@ catclf wrote (see `catclf.files`).
 
 from __future__ import annotations
 
-import functools
 import os
-import re
 import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -20,18 +18,16 @@ from typing import Any
 
 import numpy as np
 
-from catclf import timestamps
+from catclf import parameters, timestamps
 from catclf._version import __version__
 from catclf.coursefiles import WRITE_CHUNK, course_files, write_hdf5
-from catclf.dataset import Dataset, Progress
+from catclf.dataset import Dataset
 from catclf.errors import DataError, reason
 from catclf.files import Writer, check_names, write_files
 from catclf.images import PREPROCESSING
 from catclf.photos import read_folder, spilled_pixels
+from catclf.progress import Progress, Step, note, unwatched
 from catclf.splits import stable_fraction
-
-MAX_NAME_BYTES = 100  # leaves room in a 255-byte file name for train_, .h5 and a temp suffix
-UNSAFE = re.compile(r"[^\w.-]+")
 
 
 @dataclass(frozen=True)
@@ -85,17 +81,17 @@ class Prepared:
 
 
 def prepare(
-    source: Path,
-    folder: Path,
+    source: str | os.PathLike[str],
+    folder: str | os.PathLike[str],
     *,
     name: str | None = None,
     test_fraction: float | None = None,
     positive: str | None = None,
     strict: bool = False,
-    jobs: int = 1,
-    memory_limit: int | None = None,
+    jobs: int | None = None,
+    memory_limit: int | str | None = "auto",
     force: bool = False,
-    progress: Callable[[str, int], Progress] | None = None,
+    progress: Progress | None = None,
     on_saved: Callable[[], None] | None = None,
 ) -> Prepared:
     """Decode the photos of source (a folder of class folders) once and write them into
@@ -103,11 +99,17 @@ def prepare(
 
     name defaults to source's own name. Both places are checked before any photo is
     decoded. Images beyond memory_limit wait in a temporary file beside folder.
-    progress(what, total), if given, is called as "decoding" and then "writing" begin and
-    returns a function told of every n images done. on_saved: see `write`. See
-    `read_folder` for the rest.
+    progress watches the "decoding" and then the "writing" of the images
+    (`catclf.progress`); a test file of an earlier run that this one replaces with none is
+    removed, and noted. on_saved: see `write`. See `read_folder` for the rest, and
+    `catclf.training.run` for jobs and memory_limit.
     """
-    name = default_name(source) if name is None else name
+    source, folder = Path(source), Path(folder)
+    name = default_name(source) if name is None else parameters.file_name(name)
+    if test_fraction is not None:
+        test_fraction = parameters.fraction(test_fraction, "test_fraction")
+    jobs = parameters.jobs(jobs)
+    memory_limit = parameters.memory_limit(memory_limit)
     check_source(source)
     check_target(folder, name, test=test_fraction is not None, force=force, inputs=[source])
     # Where images beyond the memory limit wait to be written: the disk that takes them.
@@ -116,7 +118,7 @@ def prepare(
         source,
         positive=positive,
         strict=strict,
-        progress=None if progress is None else functools.partial(progress, "decoding"),
+        progress=progress,
         jobs=jobs,
         memory_limit=memory_limit,
         spill=spill,
@@ -136,25 +138,18 @@ def prepare(
         train,
         test,
         test_fraction=test_fraction,
-        progress=None if progress is None else progress("writing", total),
+        step=(progress or unwatched)("writing", total, unit="images"),
         force=force,
         on_saved=on_saved,
     )
+    if removed is not None:
+        note(f"removed {removed}, the test set of an earlier run")
     return Prepared(folder, name, source, photos, test_fraction, written, removed)
-
-
-def safe_name(text: str) -> str:
-    """text as a file name part: letters, digits, '_', '-' and '.' kept, runs of anything
-    else made one '_'; no leading or trailing '.' or '_'; at most MAX_NAME_BYTES in UTF-8."""
-    name = UNSAFE.sub("_", text).strip("._")
-    while len(name.encode("utf-8")) > MAX_NAME_BYTES:
-        name = name[:-1].rstrip("._")
-    return name
 
 
 def default_name(folder: Path) -> str:
     """The photo folder's own name, made safe; 'data' when nothing of it is left."""
-    return safe_name(Path(os.path.abspath(folder)).name) or "data"
+    return parameters.safe_name(Path(os.path.abspath(folder)).name) or "data"
 
 
 def targets(out: Path, name: str) -> tuple[Path, Path]:
@@ -208,8 +203,8 @@ def check_alone(out: Path, name: str) -> None:
     others = [p.name for p in train_files + test_files if p not in targets(out, name)]
     if others:
         raise DataError(
-            f"{out}: already holds {', '.join(others)}, of another data set than {name!r}, "
-            f"and `catclf train {out}` needs a single train_*.h5; choose another --out "
+            f"{out}: already holds {', '.join(others)}, of another data set than {name!r}, and "
+            "a folder of course files to train on holds a single train_*.h5; choose another "
             "folder, or remove them"
         )
 
@@ -278,15 +273,15 @@ def write(
     test: Dataset | None,
     *,
     test_fraction: float | None = None,
-    progress: Progress | None = None,
+    step: Step | None = None,
     force: bool = False,
     inputs: Sequence[Path] = (),
     on_saved: Callable[[], None] | None = None,
 ) -> list[Written]:
     """Write train (and test) read from the photo folder into out as train_NAME.h5 (and
     test_NAME.h5), creating out if needed; without a test set, a test_NAME.h5 left by an
-    earlier run is removed so that it cannot pass for this one's. progress(n) is told of
-    every n images written. What is in out is checked as check_target checks it, with the
+    earlier run is removed so that it cannot pass for this one's. step(n) is told of every
+    n images written. What is in out is checked as check_target checks it, with the
     photo folder and inputs as the command's input, and again just before the files are
     renamed into place, with out locked against other catclf runs (see
     `catclf.files.write_files`): two runs into one folder leave one run's files. on_saved()
@@ -311,7 +306,7 @@ def write(
         paths = [p.as_posix() for p in relative_paths(data, folder)]
 
         def write_set(tmp: Path) -> None:
-            write_hdf5(tmp, data, prefix, paths, attrs, progress)
+            write_hdf5(tmp, data, prefix, paths, attrs, step)
             sizes[path] = tmp.stat().st_size  # this run's file, whatever another puts there
 
         return write_set

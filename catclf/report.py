@@ -11,16 +11,18 @@ from __future__ import annotations
 import base64
 import html
 import math
+import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from catclf import files as output
-from catclf import plots
+from catclf import parameters, plots
 from catclf._version import __version__
-from catclf.errors import ReportError
-from catclf.evaluation import Evaluation, Mistake, evaluate
+from catclf.errors import DataError, ReportError
+from catclf.evaluation import Evaluation, Mistake, evaluate, labelled_data, test_location
+from catclf.progress import Progress, note
 from catclf.wording import one_line, percent, printable, score_rows
 
 if TYPE_CHECKING:
@@ -48,15 +50,95 @@ DRAWN_NAME = 24
 CAPTION_NAME = 14  # in a caption under an image of the grid, 150 pixels wide
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Report:
     """The files of a report, by name, what the page says about the data, and what could not
-    be drawn, each said in one line."""
+    be drawn, each said in one line; once written (`run`), the folder, the files written
+    there and the data the model was scored on (None: the report shows the model alone)."""
 
     files: dict[str, bytes]
     scores: Scores | None
     misclassified: int
     not_drawn: list[str] = field(default_factory=list)
+    out: Path | None = None
+    written: list[Path] = field(default_factory=list)
+    data: Dataset | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, as `catclf report --json` prints it."""
+        return {
+            "out": None if self.out is None else str(self.out),
+            "files": [str(p) for p in self.written],
+            "misclassified": None if self.data is None else self.misclassified,
+            "scores": None if self.scores is None else self.scores.as_dict(),
+        }
+
+    def __repr__(self) -> str:
+        return f"Report(out={str(self.out)!r}, files={sorted(self.files)})"
+
+
+def run(
+    out: str | os.PathLike[str],
+    data: str | os.PathLike[str] | None = None,
+    *,
+    model: str | os.PathLike[str] | None = None,
+    positive: str | None = None,
+    strict: bool = False,
+    force: bool = False,
+    jobs: int | None = None,
+    memory_limit: int | str | None = "auto",
+    progress: Progress | None = None,
+    on_saved: Callable[[], None] | None = None,
+) -> Report:
+    """A whole report, as `catclf report DATA --out OUT` makes it: the model file
+    (`catclf.modelfile.find`, model naming it) drawn and, scored on data (any form
+    `catclf.datasets.load_test` reads) or without data on the test set the model records,
+    its scores and mistakes, all written into the folder out (`write_files`; on_saved() once
+    they are in place). The folder is checked before anything is read: matplotlib there, the
+    names free or catclf's, or force. A test set that the model records but that is no
+    longer there is noted, and the report shows the model alone."""
+    from catclf import modelfile
+    from catclf.model import load_model
+
+    plots.require()
+    folder = Path(out)
+    jobs = parameters.jobs(jobs)
+    memory_limit = parameters.memory_limit(memory_limit)
+    check_folder(folder)  # before the model is looked for
+    path = modelfile.find(model)
+    classifier = load_model(path)
+    recorded = None if data is not None else test_location(classifier)
+    scored = Path(data) if data is not None else Path(recorded) if recorded else None
+    inputs = [path, *([scored] if scored is not None else [])]
+    check_folder(folder, may_write(scored is not None), force=force, inputs=inputs)
+    try:
+        labelled = labelled_data(
+            classifier,
+            str(path),
+            data,
+            positive=positive,
+            strict=strict,
+            jobs=jobs,
+            memory_limit=memory_limit,
+            progress=progress,
+        )
+        if labelled is None:
+            note(f"{path} records no test set: give data to score the model in the report")
+    except DataError as e:
+        if data is not None:
+            raise
+        labelled = None
+        note(f"{e}: the report shows the model alone")
+    name = "the bundled model" if path == modelfile.BUNDLED_PATH else str(path)
+    made = build(classifier, name, labelled)
+    for said in made.not_drawn:
+        note(said)
+    written = write_files(
+        folder, made.files, replaces=tuple(WHAT), force=force, inputs=inputs, on_saved=on_saved
+    )
+    if labelled is not None and not made.misclassified:
+        note(f"no image of {labelled.origin} is misclassified: no {MISCLASSIFIED}")
+    return replace(made, out=folder, written=written, data=labelled)
 
 
 def may_write(with_data: bool) -> tuple[str, ...]:

@@ -5,9 +5,11 @@ out is `catclf.splits`'s to decide."""
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,11 +17,22 @@ from numpy.typing import NDArray
 
 from catclf import parameters, splits
 from catclf.dataset import Dataset
-from catclf.errors import ParameterError, TrainingDiverged
-from catclf.logistic import COST_EVERY, Callback
+from catclf.datasets import load_data
+from catclf.errors import ConflictingParameters, TrainingDiverged
+from catclf.logistic import COST_EVERY
 from catclf.metrics import baseline_accuracy
 from catclf.model import Model, Settings
-from catclf.training import cost_warnings, example_fractions, run_summary, train, validation_split
+from catclf.progress import Progress, Step, note, unwatched, warn, within
+from catclf.training import (
+    Plan,
+    cost_warnings,
+    example_fractions,
+    plan,
+    run_summary,
+    streamed_note,
+    train,
+    validation_split,
+)
 
 
 def fold_assignment(data: Dataset, folds: int) -> NDArray[np.intp]:
@@ -93,6 +106,14 @@ class CrossValidation:
     settings: Settings
     folds: tuple[Fold, ...]
     baseline_accuracy: float
+    positives: int = 0  # the data's examples of the positive class
+    described: str = ""  # the data in words (`Dataset.describe`)
+
+    def __repr__(self) -> str:
+        return (
+            f"CrossValidation(data={self.data!r}, folds={len(self.folds)}, "
+            f"mean_validation_accuracy={self.mean_validation_accuracy:.4g})"
+        )
 
     @property
     def validation_accuracies(self) -> list[float]:
@@ -149,29 +170,32 @@ def cross_validate(
     num_iterations: int = Settings.num_iterations,
     l2: float = Settings.l2,
     solver: str = "auto",
-    memory_limit: int | None = None,
-    on_fold: Callable[[int], Callback | None] | None = None,
+    memory_limit: int | str | None = None,
+    progress: Progress | None = None,
 ) -> CrossValidation:
     """k-fold cross-validation: for each fold of `fold_assignment`, `catclf.train` from
     w = 0 on the other folds, judged on that one.
 
     learning_rate, num_iterations, l2, solver and memory_limit are passed to each
-    training. on_fold(k), if given, is called before fold k (0 to folds - 1) is trained
-    and returns that training's on_iteration, or None. Every fold's numbers can be had
-    again by training on the examples outside its validation_indices with the same
-    settings. Raises TrainingDiverged (naming the fold) when a fold's training diverges,
-    and DataError, ParameterError as `fold_assignment` does.
+    training. progress watches each fold's training as a task of its own, "fold 1 of 5"
+    and so on (`catclf.progress`). Every fold's numbers can be had again by training on the
+    examples outside its validation_indices with the same settings. Raises TrainingDiverged
+    (naming the fold) when a fold's training diverges, and DataError, ParameterError as
+    `fold_assignment` does.
     """
     # Checked before the examples are hashed, not when the first fold is trained.
     settings = Settings(learning_rate=learning_rate, num_iterations=num_iterations, l2=l2)
     folds = parameters.folds(folds)
     solver = parameters.solver(solver)
+    memory_limit = parameters.memory_limit(memory_limit)
     assignment = fold_assignment(data, folds)
+    if progress is None or not getattr(progress, "within", False):
+        note(f"cross-validating on {data.origin}: {data.describe()}")
     done: list[Fold] = []
     for k in range(folds):
         held = np.flatnonzero(assignment == k)
         name = f"fold {k + 1} of {folds}"
-        watch = None if on_fold is None else on_fold(k)
+        watch = within((progress or unwatched)(name, num_iterations))
         try:
             trained = train(
                 data.subset(np.flatnonzero(assignment != k), f"{data.origin} without {name}"),
@@ -182,10 +206,10 @@ def cross_validate(
                 l2=l2,
                 solver=solver,
                 memory_limit=memory_limit,
-                on_iteration=watch,
+                progress=watch,
             )
         except TrainingDiverged as e:
-            raise TrainingDiverged(f"{name}: {e}") from e
+            raise TrainingDiverged(f"{name}: {e.message}", advice=e.advice) from e
         done.append(Fold(held, trained))
     return CrossValidation(
         data=data.origin,
@@ -194,6 +218,51 @@ def cross_validate(
         settings=settings,
         folds=tuple(done),
         baseline_accuracy=baseline_accuracy(data.labels),
+        positives=data.positives,
+        described=data.describe(),
+    )
+
+
+def run_cv(
+    data: str | os.PathLike[str] | None = None,
+    folds: int = 5,
+    *,
+    positive: str | None = None,
+    strict: bool = False,
+    jobs: int | None = None,
+    learning_rate: float = Settings.learning_rate,
+    num_iterations: int = Settings.num_iterations,
+    l2: float = Settings.l2,
+    solver: str = "auto",
+    memory_limit: int | str | None = "auto",
+    progress: Progress | None = None,
+) -> CrossValidation:
+    """A whole cross-validation, as `catclf cv DATA` makes it: the settings checked, the
+    training data read (`catclf.datasets.load_data`: any test set it brings is left
+    alone), and `cross_validate`. jobs and memory_limit as `catclf.training.run` takes them."""
+    Settings(learning_rate=learning_rate, num_iterations=num_iterations, l2=l2)
+    folds = parameters.folds(folds)
+    solver = parameters.solver(solver)
+    jobs = parameters.jobs(jobs)
+    memory_limit = parameters.memory_limit(memory_limit)
+    train_set, _ = load_data(
+        data,
+        None,
+        positive=positive,
+        strict=strict,
+        progress=progress,
+        jobs=jobs,
+        memory_limit=memory_limit,
+    )
+    return cross_validate(
+        train_set,
+        folds,
+        learning_rate=learning_rate,
+        num_iterations=num_iterations,
+        l2=l2,
+        solver=solver,
+        memory_limit=memory_limit,
+        progress=progress,
     )
 
 
@@ -222,6 +291,14 @@ class SweepRun:
     selected_by: str | None = None
     validation_examples: int = 0
     cross_validation: CrossValidation | None = None
+
+    def __repr__(self) -> str:
+        how = "diverged" if self.model is None else f"final_cost={self.final_cost:.6g}"
+        return (
+            f"SweepRun(learning_rate={self.learning_rate:g}, l2={self.l2:g}, {how}"
+            + (", best" if self.best else "")
+            + ")"
+        )
 
     @property
     def train_accuracy(self) -> float | None:
@@ -297,8 +374,8 @@ def sweep(
     validation_fraction: float | None = None,
     folds: int | None = None,
     solver: str = "auto",
-    memory_limit: int | None = None,
-    on_run: Callable[[float], Callable[[int, float], None] | None] | None = None,
+    memory_limit: int | str | None = None,
+    progress: Progress | None = None,
 ) -> list[SweepRun]:
     """One training run per learning rate and L2 penalty on the same data; see `train`.
 
@@ -315,17 +392,47 @@ def sweep(
     The best run then has the highest validation accuracy, a tie going to the lower
     validation cost, then to the first; see `SweepRun`.
 
-    on_run(rate), if given, is called before each run and returns its on_iteration, which
-    sees every iteration of the run: with folds, those of its model's training and then
-    of each fold's, i counting from 0 in each ((folds + 1) * num_iterations in all).
-    Raises ParameterError for both validation_fraction and folds, or a bad setting.
+    progress watches each run as a task of its own, "rate 0.01" (and "l2 0.5" when several
+    penalties are tried), of (folds + 1) * num_iterations steps with folds: its model's
+    training, then each fold's (`catclf.progress`). Each diverged run, and each run's cost
+    warnings (`training.cost_warnings`), are noted. Raises ParameterError for both
+    validation_fraction and folds, or a bad setting.
     """
+    return _sweep(
+        train_set,
+        test_set,
+        learning_rates,
+        num_iterations=num_iterations,
+        l2_values=l2_values,
+        validation_fraction=validation_fraction,
+        folds=folds,
+        solver=solver,
+        memory_limit=memory_limit,
+        progress=progress,
+    )[0]
+
+
+def _sweep(
+    train_set: Dataset,
+    test_set: Dataset | None,
+    learning_rates: Sequence[float],
+    *,
+    num_iterations: int = Settings.num_iterations,
+    l2_values: Sequence[float] = (Settings.l2,),
+    validation_fraction: float | None = None,
+    folds: int | None = None,
+    solver: str = "auto",
+    memory_limit: int | str | None = None,
+    progress: Progress | None = None,
+) -> tuple[list[SweepRun], Plan]:
+    """`sweep`'s runs, and the plan each of them followed."""
     learning_rates = parameters.values(parameters.learning_rate, learning_rates, "learning_rates")
     l2_values = parameters.values(parameters.l2, l2_values, "l2_values")
     num_iterations = parameters.num_iterations(num_iterations)
     solver = parameters.solver(solver)
+    memory_limit = parameters.memory_limit(memory_limit)
     if validation_fraction is not None and folds is not None:
-        raise ParameterError("folds", folds, "None when validation_fraction is given")
+        raise ConflictingParameters("validation_fraction", "folds")
     if validation_fraction is not None:
         validation_fraction = parameters.fraction(validation_fraction, "validation_fraction")
     if folds is not None:
@@ -338,23 +445,31 @@ def sweep(
     elif folds is not None:
         fold_assignment(train_set, folds)  # a set that cannot be folded fails before any run
         selected_by = "cross-validation"
+    note(f"training on {train_set.origin}: {train_set.describe()}")
+    if test_set is not None:
+        note(f"testing on {test_set.origin}: {test_set.describe()}")
+    how = plan(fit_set, num_iterations, solver=solver, memory_limit=memory_limit)
+    if how.streamed:
+        note(streamed_note(how))
     runs: list[SweepRun] = []
     for rate in learning_rates:
         for l2 in l2_values:
-            runs.append(
-                _sweep_run(
-                    fit_set,
-                    test_set,
-                    validation_set,
-                    Settings(learning_rate=rate, num_iterations=num_iterations, l2=l2),
-                    folds=folds,
-                    data=train_set,
-                    solver=solver,
-                    memory_limit=memory_limit,
-                    watch=None if on_run is None else on_run(rate),
-                    selected_by=selected_by,
-                )
+            task = f"rate {rate:g}" + (f", l2 {l2:g}" if len(l2_values) > 1 else "")
+            run = _sweep_run(
+                fit_set,
+                test_set,
+                validation_set,
+                Settings(learning_rate=rate, num_iterations=num_iterations, l2=l2),
+                folds=folds,
+                data=train_set,
+                solver=solver,
+                memory_limit=memory_limit,
+                step=(progress or unwatched)(task, num_iterations * (1 + (folds or 0))),
+                selected_by=selected_by,
             )
+            for said in run.warnings:
+                warn(said)
+            runs.append(run)
     finished = [i for i, r in enumerate(runs) if r.model is not None]
     if selected_by is not None and finished:
         # min keeps the first of equals: a tie goes to the earlier run.
@@ -366,7 +481,108 @@ def sweep(
             ),
         )
         runs[best] = replace(runs[best], best=True)
-    return runs
+    if selected_by is None:
+        note(
+            "no run is marked best: nothing was held out of the training data to judge them "
+            "by; the test set is never used to choose"
+        )
+    return runs, how
+
+
+SWEEP_RATES = (0.01, 0.001, 0.0001)  # the course's
+
+
+@dataclass(frozen=True, eq=False)
+class Sweep:
+    """What a whole sweep did (`run_sweep`): its runs in the order of the grid, the data
+    they were trained and tested on, how they computed (the same for every run), and the
+    files its pictures were written to (`catclf.curves`)."""
+
+    runs: list[SweepRun]
+    train_set: Dataset
+    test_set: Dataset | None
+    plan: Plan
+    written: list[Path] = field(default_factory=list)
+
+    @property
+    def diverged(self) -> bool:
+        """Whether every run diverged: the sweep found nothing."""
+        return all(run.model is None for run in self.runs)
+
+    def as_dict(self) -> list[dict[str, Any]]:
+        """JSON-ready, as `catclf sweep --json` prints it: each run's `SweepRun.as_dict`,
+        with the images left out of the data, the solver and whether the data was
+        streamed."""
+        sets = [d for d in (self.train_set, self.test_set) if d is not None]
+        skipped = [{"path": s.path, "error": s.error} for d in sets for s in d.skipped]
+        return [
+            {
+                **run.as_dict(self.train_set, self.test_set),
+                "skipped": skipped,
+                "solver": self.plan.solver,
+                "streamed": self.plan.streamed,
+            }
+            for run in self.runs
+        ]
+
+    def __repr__(self) -> str:
+        best = next((r for r in self.runs if r.best), None)
+        return f"Sweep({len(self.runs)} runs on {self.train_set.origin!r}, best={best!r})"
+
+
+def run_sweep(
+    data: str | os.PathLike[str] | None = None,
+    test: str | os.PathLike[str] | None = None,
+    *,
+    learning_rates: Sequence[float] = SWEEP_RATES,
+    num_iterations: int = Settings.num_iterations,
+    l2_values: Sequence[float] = (Settings.l2,),
+    validation_fraction: float | None = None,
+    folds: int | None = None,
+    positive: str | None = None,
+    strict: bool = False,
+    jobs: int | None = None,
+    solver: str = "auto",
+    memory_limit: int | str | None = "auto",
+    progress: Progress | None = None,
+) -> Sweep:
+    """A whole sweep, as `catclf sweep DATA --test TEST` makes it: the settings checked, the
+    data read (`catclf.datasets.load_data`), and `sweep`. jobs and memory_limit as
+    `catclf.training.run` takes them."""
+    learning_rates = parameters.values(parameters.learning_rate, learning_rates, "learning_rates")
+    l2_values = parameters.values(parameters.l2, l2_values, "l2_values")
+    num_iterations = parameters.num_iterations(num_iterations)
+    solver = parameters.solver(solver)
+    if validation_fraction is not None and folds is not None:
+        raise ConflictingParameters("validation_fraction", "folds")
+    if validation_fraction is not None:
+        parameters.fraction(validation_fraction, "validation_fraction")
+    if folds is not None:
+        parameters.folds(folds)
+    jobs = parameters.jobs(jobs)
+    memory_limit = parameters.memory_limit(memory_limit)
+    train_set, test_set = load_data(
+        data,
+        test,
+        positive=positive,
+        strict=strict,
+        progress=progress,
+        jobs=jobs,
+        memory_limit=memory_limit,
+    )
+    runs, how = _sweep(
+        train_set,
+        test_set,
+        learning_rates,
+        num_iterations=num_iterations,
+        l2_values=l2_values,
+        validation_fraction=validation_fraction,
+        folds=folds,
+        solver=solver,
+        memory_limit=memory_limit,
+        progress=progress,
+    )
+    return Sweep(runs, train_set, test_set, how)
 
 
 def _sweep_run(
@@ -379,19 +595,13 @@ def _sweep_run(
     data: Dataset,
     solver: str,
     memory_limit: int | None,
-    watch: Callable[[int, float], None] | None,
+    step: Step,
     selected_by: str | None,
 ) -> SweepRun:
     """One run of `sweep`: its model trained on fit_set, and with folds its
-    cross-validation on data."""
+    cross-validation on data; step told of every iteration of both."""
     started = time.perf_counter()
-    costs: list[float] = []
-
-    def record(i: int, cost: float) -> None:
-        if i % COST_EVERY == 0:  # as the model keeps them
-            costs.append(cost)
-        if watch is not None:
-            watch(i, cost)
+    record = _Costs(step)
 
     trained: Model | None = None
     cv = why = None
@@ -405,7 +615,7 @@ def _sweep_run(
             validation_set=validation_set,
             solver=solver,
             memory_limit=memory_limit,
-            on_iteration=record,
+            progress=within(record),
         )
         if folds is not None:
             cv = cross_validate(
@@ -416,15 +626,16 @@ def _sweep_run(
                 l2=settings.l2,
                 solver=solver,
                 memory_limit=memory_limit,
-                on_fold=lambda k: watch,
+                progress=within(step),
             )
     except TrainingDiverged as e:
-        trained, cv, why = None, None, str(e)
+        trained, cv, why = None, None, e.message
+        note(e)  # with what to change, in the caller's words
     return SweepRun(
         settings.learning_rate,
         settings.num_iterations,
         trained,
-        tuple(costs),
+        tuple(record.costs),
         why,
         time.perf_counter() - started,
         l2=settings.l2,
@@ -432,3 +643,19 @@ def _sweep_run(
         validation_examples=0 if validation_set is None else validation_set.m,
         cross_validation=cv,
     )
+
+
+class _Costs:
+    """A Step that keeps the costs of a training run as its model keeps them (iterations 0,
+    100, 200, ...: a run that diverges has no model to keep them) and passes every step on."""
+
+    def __init__(self, step: Step) -> None:
+        self.step, self.iterations = step, 0
+        self.costs: list[float] = []
+
+    def __call__(self, done: int = 1, *, cost: float | None = None) -> None:
+        if cost is not None:
+            if self.iterations % COST_EVERY == 0:
+                self.costs.append(cost)
+            self.iterations += 1
+        self.step(done, cost=cost)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+import os
+import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,8 +15,8 @@ from numpy.typing import NDArray
 
 from catclf import parameters, splits, timestamps
 from catclf.dataset import MAX_READ_ROWS, Dataset, memory_needed
-from catclf.datasets import location
-from catclf.errors import DataError, ParameterError, TrainingDiverged
+from catclf.datasets import BUNDLED_DIR, load_data, location
+from catclf.errors import ConflictingParameters, DataError, TrainingDiverged
 from catclf.images import N_X
 from catclf.logistic import (
     BLOCK_COLUMNS,
@@ -29,8 +32,9 @@ from catclf.logistic import (
 )
 from catclf.memory import format_size
 from catclf.metrics import baseline_accuracy, wilson_interval
-from catclf.model import Model, Settings
-from catclf.modelfile import MAX_Z
+from catclf.model import Model, Settings, save_model
+from catclf.modelfile import MAX_Z, check_target
+from catclf.progress import Progress, note, unwatched, warn
 
 
 @dataclass(frozen=True)
@@ -39,13 +43,16 @@ class Plan:
 
     streamed: X is never formed; each iteration converts the images to float64 a block
     of `columns` examples at a time, taking them `rows` at a time from the file or from
-    memory. The steps are the same either way.
+    memory. The steps are the same either way. needed is the memory the images and X take
+    (`dataset.memory_needed`), limit the memory limit (None: none).
     """
 
     solver: str
     streamed: bool
     columns: int
     rows: int
+    needed: int = 0
+    limit: int | None = None
 
 
 def plan(
@@ -53,7 +60,7 @@ def plan(
     num_iterations: int,
     *,
     solver: str = "auto",
-    memory_limit: int | None = None,
+    memory_limit: int | str | None = None,
 ) -> Plan:
     """The plan for training on train_set within memory_limit bytes (None: no limit).
 
@@ -72,7 +79,8 @@ def plan(
         raise DataError(
             f"{train_set.origin}: the Gram solver needs X and X^T X in memory, "
             f"{format_size(memory_needed(m) + 8 * m * m)}, more than the memory limit of "
-            f"{format_size(int(limit))}; use --solver primal or auto, or raise --memory-limit"
+            f"{format_size(int(limit))}",
+            advice="gram_memory",
         )
     if solver == "auto":
         solver = choose_solver(N_X, m, num_iterations)
@@ -83,7 +91,63 @@ def plan(
     if memory_limit is not None:
         columns = min(columns, max(1, memory_limit // (64 * N_X)))
         rows = min(rows, max(columns, memory_limit // (8 * N_X)))
-    return Plan(solver, not fits, columns, rows)
+    return Plan(solver, not fits, columns, rows, memory_needed(m), memory_limit)
+
+
+@dataclass(frozen=True, eq=False)
+class TrainingRun:
+    """What a training run did: the model, how it computed (plan, made for the examples it
+    really trained on), the data sets (train_set as given, before any part was held out of
+    it), the seconds it took, and where the model was saved (None when it was not)."""
+
+    model: Model
+    plan: Plan
+    train_set: Dataset
+    test_set: Dataset | None
+    validation_set: Dataset | None
+    seconds: float
+    saved: Path | None = None
+
+    @property
+    def warnings(self) -> list[str]:
+        """What a learner should know of how the run ended (`cost_warnings`)."""
+        return cost_warnings(self.model)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, as `catclf train --json` prints it: `run_summary`, the plan, the model
+        file, the images left out of the data, and the seconds."""
+        sets = [d for d in (self.train_set, self.test_set) if d is not None]
+        return {
+            "model": None if self.saved is None else str(self.saved),
+            **run_summary(
+                self.train_set,
+                self.test_set,
+                self.model.settings.learning_rate,
+                self.model.settings.num_iterations,
+                self.model,
+            ),
+            "skipped": [{"path": s.path, "error": s.error} for d in sets for s in d.skipped],
+            "ignored": sum(d.ignored for d in sets),
+            "unsorted": sum(d.unsorted for d in sets),
+            "solver": self.plan.solver,
+            "streamed": self.plan.streamed,
+            "block_examples": self.plan.columns if self.plan.streamed else None,
+            "seconds": round(self.seconds, 3),
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"TrainingRun({self.model!r}, solver={self.plan.solver!r}, seconds={self.seconds:.3g})"
+        )
+
+
+def streamed_note(how: Plan) -> str:
+    """Why training streams its data, and how, in a line."""
+    return (
+        f"the training images and their X would take {format_size(how.needed)}, more than "
+        f"the memory limit of {format_size(how.limit or 0)}: each iteration reads them "
+        f"{how.rows} at a time"
+    )
 
 
 def train(
@@ -96,10 +160,108 @@ def train(
     validation_fraction: float | None = None,
     validation_set: Dataset | None = None,
     solver: str = "auto",
-    memory_limit: int | None = None,
-    on_iteration: Callable[[int, float], None] | None = None,
-    on_examples: Callable[[int], None] | None = None,
+    memory_limit: int | str | None = None,
+    progress: Progress | None = None,
 ) -> Model:
+    """Gradient descent from w = 0, b = 0 on train_set: the model of `fit` (which, unlike
+    this, notes how it computes when it streams the data)."""
+    return _fit(
+        train_set,
+        test_set,
+        learning_rate=learning_rate,
+        num_iterations=num_iterations,
+        l2=l2,
+        validation_fraction=validation_fraction,
+        validation_set=validation_set,
+        solver=solver,
+        memory_limit=memory_limit,
+        progress=progress,
+        say_plan=False,
+    ).model
+
+
+def run(
+    data: str | os.PathLike[str] | None = None,
+    test: str | os.PathLike[str] | None = None,
+    *,
+    save_to: str | os.PathLike[str] | None = None,
+    force: bool = False,
+    positive: str | None = None,
+    strict: bool = False,
+    jobs: int | None = None,
+    learning_rate: float = Settings.learning_rate,
+    num_iterations: int = Settings.num_iterations,
+    l2: float = Settings.l2,
+    validation_fraction: float | None = None,
+    solver: str = "auto",
+    memory_limit: int | str | None = "auto",
+    progress: Progress | None = None,
+    on_saved: Callable[[], None] | None = None,
+) -> TrainingRun:
+    """A whole training run from data in any of its forms, as `catclf train DATA --test TEST`
+    makes it: the settings checked, the place to save the model checked, the data read
+    (`catclf.datasets.load_data`, with positive, strict, jobs and memory_limit), the model
+    trained (`fit`) and saved to save_to (`catclf.model.save_model`: never over the data,
+    over another file only with force; on_saved() called once it is in place). jobs None
+    decodes photos in a process per core, and memory_limit "auto" leaves the rest of the
+    memory to the machine (`catclf.parameters`)."""
+    Settings(learning_rate=learning_rate, num_iterations=num_iterations, l2=l2)
+    parameters.solver(solver)
+    jobs = parameters.jobs(jobs)
+    memory_limit = parameters.memory_limit(memory_limit)
+    target = None if save_to is None else Path(save_to)
+    inputs = [Path(data) if data is not None else BUNDLED_DIR, *([Path(test)] if test else [])]
+    if target is not None:
+        check_target(target, force=force, inputs=inputs)  # before training, not after it
+    train_set, test_set = load_data(
+        data,
+        test,
+        positive=positive,
+        strict=strict,
+        progress=progress,
+        jobs=jobs,
+        memory_limit=memory_limit,
+    )
+    note(f"training on {train_set.origin}: {train_set.describe()}")
+    if test_set is not None:
+        note(f"testing on {test_set.origin}: {test_set.describe()}")
+    try:
+        done = fit(
+            train_set,
+            test_set,
+            learning_rate=learning_rate,
+            num_iterations=num_iterations,
+            l2=l2,
+            validation_fraction=validation_fraction,
+            solver=solver,
+            memory_limit=memory_limit,
+            progress=progress,
+        )
+    except TrainingDiverged as e:
+        if target is None:
+            raise
+        raise TrainingDiverged(e.message, advice=e.advice, outcome="no model was saved") from e
+    for said in done.warnings:
+        warn(said)
+    if target is None:
+        return done
+    saved = save_model(done.model, target, force=force, inputs=inputs, on_saved=on_saved)
+    return replace(done, saved=saved)
+
+
+def fit(
+    train_set: Dataset,
+    test_set: Dataset | None = None,
+    *,
+    learning_rate: float = Settings.learning_rate,
+    num_iterations: int = Settings.num_iterations,
+    l2: float = Settings.l2,
+    validation_fraction: float | None = None,
+    validation_set: Dataset | None = None,
+    solver: str = "auto",
+    memory_limit: int | str | None = None,
+    progress: Progress | None = None,
+) -> TrainingRun:
     """Gradient descent from w = 0, b = 0 on train_set; accuracies on both sets.
 
     num_iterations steps at learning_rate, as the course's `optimize` takes them, with the
@@ -109,30 +271,60 @@ def train(
     same whatever they decide, up to float rounding.
 
     validation_fraction holds that fraction of each class of train_set out of training
-    (`validation.validation_split`), or validation_set names the examples to hold out;
-    the model records their number, accuracy and cost, and its train_examples are those
-    it was trained on. Neither is the test set's business: choices made on a test set
-    leave it no longer a test.
+    (`validation_split`), or validation_set names the examples to hold out; the model
+    records their number, accuracy and cost, and its train_examples are those it was
+    trained on. Neither is the test set's business: choices made on a test set leave it no
+    longer a test.
 
-    on_iteration(i, cost) is called after each iteration. When the data is streamed,
-    on_examples(k) is called after each block of k examples, in training and in the
-    final pass that measures the cost and the accuracies (training, validation and test
-    examples). Raises TrainingDiverged only for what is broken: a cost that turns NaN or
-    infinite, or weights so large that w^T x + b could overflow. A run whose last cost is
-    above its first is not broken, since gradient descent can rise before it falls: it
-    returns its model, and `cost_warnings` says what to make of it. Raises ParameterError
-    for a setting outside what `catclf.parameters` allows, or for both validation_fraction
-    and validation_set.
+    progress watches the "training" task (`catclf.progress`): one step per iteration, with
+    its cost; when the data is streamed, its unit is examples, counted a block at a time
+    in training and in the final pass that measures the cost and the accuracies. Raises
+    TrainingDiverged only for what is broken: a cost that turns NaN or infinite, or weights
+    so large that w^T x + b could overflow. A run whose last cost is above its first is not
+    broken, since gradient descent can rise before it falls: it returns its model, and
+    `cost_warnings` says what to make of it. Raises ParameterError for a setting outside
+    what `catclf.parameters` allows, ConflictingParameters for both validation_fraction and
+    validation_set. When the data is streamed, notes so (`catclf.progress.note`) before the
+    first iteration.
     """
+    return _fit(
+        train_set,
+        test_set,
+        learning_rate=learning_rate,
+        num_iterations=num_iterations,
+        l2=l2,
+        validation_fraction=validation_fraction,
+        validation_set=validation_set,
+        solver=solver,
+        memory_limit=memory_limit,
+        progress=progress,
+        say_plan=True,
+    )
+
+
+def _fit(
+    train_set: Dataset,
+    test_set: Dataset | None = None,
+    *,
+    learning_rate: float = Settings.learning_rate,
+    num_iterations: int = Settings.num_iterations,
+    l2: float = Settings.l2,
+    validation_fraction: float | None = None,
+    validation_set: Dataset | None = None,
+    solver: str = "auto",
+    memory_limit: int | str | None = None,
+    progress: Progress | None = None,
+    say_plan: bool,
+) -> TrainingRun:
+    """`fit`, noting a streamed plan when say_plan."""
+    started = time.perf_counter()
     settings = Settings(learning_rate=learning_rate, num_iterations=num_iterations, l2=l2)
     solver = parameters.solver(solver)
     memory_limit = parameters.memory_limit(memory_limit)
     if validation_fraction is not None:
         validation_fraction = parameters.fraction(validation_fraction, "validation_fraction")
         if validation_set is not None:
-            raise ParameterError(
-                "validation_fraction", validation_fraction, "None when validation_set is given"
-            )
+            raise ConflictingParameters("validation_fraction", "validation_set")
     if train_set.positives in (0, train_set.m):
         only = train_set.classes[1] if train_set.positives else train_set.classes[0]
         raise DataError(
@@ -149,16 +341,27 @@ def train(
     if validation_fraction is not None:
         fit_set, validation_set = validation_split(train_set, validation_fraction)
     how = plan(fit_set, settings.num_iterations, solver=solver, memory_limit=memory_limit)
-    counted = on_examples if how.streamed else None
+    if how.streamed and say_plan:
+        note(streamed_note(how))
+    checked = [d.m for d in (fit_set, validation_set, test_set) if d is not None]
+    if how.streamed:  # examples: an iteration can take minutes
+        step = (progress or unwatched)(
+            "training", settings.num_iterations * fit_set.m + sum(checked), unit="examples"
+        )
+    else:
+        step = (progress or unwatched)("training", settings.num_iterations)
+    counted = step if how.streamed else None
 
     def blocks_of(data: Dataset) -> Callable[[], Iterable[tuple[Array, Array]]]:
         return lambda: data.blocks(how.columns, how.rows, on_block=counted)
 
     def watch(i: int, cost: float) -> None:
         if not math.isfinite(cost):
-            raise TrainingDiverged(_diverged(settings, f"the cost became {cost} at iteration {i}"))
-        if on_iteration is not None:
-            on_iteration(i, cost)
+            raise TrainingDiverged(
+                _diverged(settings, f"the cost became {cost} at iteration {i}"),
+                advice="smaller_rate",
+            )
+        step(0 if how.streamed else 1, cost=cost)
 
     w, b = initialize_with_zeros(N_X)
     n, rate = settings.num_iterations, settings.learning_rate
@@ -186,7 +389,8 @@ def train(
         reach = float(np.sum(np.abs(w))) + abs(b)
     if not math.isfinite(final_cost) or not reach <= MAX_Z:
         raise TrainingDiverged(
-            _diverged(settings, "the weights became too large to be numbers of a model")
+            _diverged(settings, "the weights became too large to be numbers of a model"),
+            advice="smaller_rate",
         )
     validation_cost = validation_accuracy = None
     if validation_set is not None:
@@ -194,7 +398,7 @@ def train(
     test_accuracy = None
     if test_set is not None:
         _, test_accuracy = _evaluate(w, b, blocks_of(test_set))
-    return Model(
+    model = Model(
         w=w,
         b=b,
         settings=settings,
@@ -212,6 +416,9 @@ def train(
         validation_accuracy=validation_accuracy,
         validation_cost=validation_cost,
         test_data="" if test_set is None else location(test_set),
+    )
+    return TrainingRun(
+        model, how, train_set, test_set, validation_set, time.perf_counter() - started
     )
 
 

@@ -56,14 +56,6 @@ WORKER_SIGNALS = {getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if
 PR_SET_PDEATHSIG = 1  # prctl option: a signal for when the parent ends (Linux)
 
 
-def default_jobs() -> int:
-    """The number of cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 @contextlib.contextmanager
 def reader(jobs: int, count: int) -> Iterator[Reader]:
     """A function that decodes (source, name) pairs into pixels, in up to jobs processes.
@@ -358,9 +350,7 @@ def _result(message: bytearray, size: int, name: str) -> Pixels | ImageError:
 
 
 def _worker_died(name: str) -> CatclfError:
-    return CatclfError(
-        f"{name}: a decoding process ended without a result; --jobs 1 decodes in this process"
-    )
+    return CatclfError(f"{name}: a decoding process ended without a result", advice="jobs")
 
 
 def _read_here(items: Iterable[tuple[Source, str]]) -> Iterator[Pixels | ImageError]:

@@ -424,3 +424,27 @@ def deep_folders(top, levels):
                 if not entry.is_dir() or entry.is_symlink():
                     entry.unlink()
             folder.rmdir()
+
+
+class Watched:
+    """A catclf.progress.Progress that records what it is told: each task as [name, total,
+    unit], and its steps as (task name, done, cost)."""
+
+    def __init__(self):
+        self.tasks, self.steps = [], []
+
+    def __call__(self, task, total, *, unit=""):
+        self.tasks.append([task, total, unit])
+
+        def step(done=1, *, cost=None):
+            self.steps.append((task, done, cost))
+
+        return step
+
+    def costs(self, task=None):
+        """The costs reported, in order (of task, when named)."""
+        return [c for t, _, c in self.steps if c is not None and task in (None, t)]
+
+    def done(self, task):
+        """The sum of task's steps."""
+        return sum(d for t, d, _ in self.steps if t == task)

@@ -14,6 +14,7 @@ import h5py
 import numpy as np
 import pytest
 from course import TEST_CATS, TEST_EXAMPLES, TRAIN_CATS, TRAIN_EXAMPLES
+from helpers import Watched
 from PIL import Image
 
 from catclf import coursefiles, datasets
@@ -159,7 +160,7 @@ def test_positive_that_names_no_folder(tmp_path: Path) -> None:
 
 def test_two_folders_neither_cat_asks_for_positive(tmp_path: Path) -> None:
     class_tree(tmp_path, {"bird": 1, "dog": 1})
-    assert_one_line_data_error(lambda: load(tmp_path), "--positive", "bird", "dog")
+    assert_one_line_data_error(lambda: load(tmp_path), "positive=NAME", "bird", "dog")
 
 
 def test_hidden_folder_is_never_a_class(tmp_path: Path) -> None:
@@ -270,17 +271,10 @@ def test_class_with_only_unreadable_images(tmp_path: Path) -> None:
 
 def test_progress_is_told_the_total_and_every_image(tmp_path: Path) -> None:
     folder_with_bad_images(tmp_path)
-    totals: list[int] = []
-    steps: list[int] = []
-
-    def progress(total: int) -> Callable[[int], None]:
-        totals.append(total)
-        return steps.append
-
-    load(tmp_path, progress=progress)
-
-    assert totals == [6]
-    assert sum(steps) == 6
+    watched = Watched()
+    load(tmp_path, progress=watched)
+    assert watched.tasks == [["decoding", 6, "images"]]
+    assert watched.done("decoding") == 6
 
 
 # --- the same pixels from PNG files and from the course's HDF5 file -------------------------
@@ -635,17 +629,17 @@ def test_a_photo_folder_above_the_memory_limit_is_refused_before_decoding(
     tmp_path: Path,
 ) -> None:
     class_tree(tmp_path, {"cat": 2, "non-cat": 1})
-    decoded: list[int] = []
+    watched = Watched()
     # 3 images take 3 * 12288 = 36,864 bytes: 3/4 of a limit of 49,152 bytes.
     message = assert_one_line_data_error(
-        lambda: load(tmp_path, memory_limit=49_151, progress=lambda n: decoded.append),
+        lambda: load(tmp_path, memory_limit=49_151, progress=watched),
         str(tmp_path),
         "3 images",
-        "catclf prepare",
-        "--memory-limit",
+        "catclf.prepare",
+        "memory_limit",
     )
     assert "36.9 KB" in message  # 3 * 12288 bytes of pixels
-    assert decoded == []
+    assert watched.tasks == []
     data, _ = load(tmp_path, memory_limit=49_152)  # X is formed or streamed later
     assert data.m == 3 and not data.in_file
 
@@ -680,7 +674,7 @@ def test_a_folder_beyond_the_memory_limit_waits_in_a_file_given_a_spill_folder(
     spill.mkdir()
     in_memory = read_folder(tmp_path / "data")
     # 7 images take 86,016 bytes; a limit of 1,000 holds none of them.
-    with pytest.raises(DataError, match="catclf prepare"):
+    with pytest.raises(DataError, match=r"catclf\.prepare"):
         read_folder(tmp_path / "data", memory_limit=1000)
     spilled = read_folder(tmp_path / "data", memory_limit=1000, spill=spill)
 

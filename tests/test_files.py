@@ -119,7 +119,7 @@ def test_a_file_that_is_not_ours_is_replaced_only_with_force(tmp_path, kind):
     path = make_foreign(tmp_path / "model.h5", kind)
     with pytest.raises(DataError) as refused:
         judge(path)
-    assert str(refused.value) == f"{path}: is not ours; use --force to replace it"
+    assert str(refused.value) == f"{path}: is not ours; force=True replaces it"
     assert judge(path, force=True) == path
 
 
@@ -155,7 +155,7 @@ def test_a_link_to_a_file_not_ours_is_refused_even_with_force(tmp_path, force):
         judge(tmp_path / "model.h5", force=force)
     assert str(refused.value) == (
         f"{tmp_path / 'model.h5'}: is a link to notes.txt, which is not ours; catclf replaces "
-        "what a link leads to only if it is catclf's own, even with --force"
+        "what a link leads to only if it is catclf's own, even when forced"
     )
 
 
@@ -181,7 +181,7 @@ def test_a_link_not_followed_is_replaced_itself_and_only_with_force(tmp_path):
     with pytest.raises(DataError) as refused:
         judge(tmp_path / "page.html", follow=False)
     assert str(refused.value) == (
-        f"{tmp_path / 'page.html'}: is a link to v3.h5; use --force to replace the link (what "
+        f"{tmp_path / 'page.html'}: is a link to v3.h5; force=True replaces the link itself (what "
         "it leads to is left alone)"
     )
     assert judge(tmp_path / "page.html", follow=False, force=True) == tmp_path / "page.html"
@@ -208,7 +208,7 @@ def test_an_input_is_never_replaced_even_with_force(tmp_path):
         with pytest.raises(DataError) as refused:
             judge(path, force=True, inputs=inputs)
         assert str(refused.value).startswith(said)
-        assert str(refused.value).endswith("catclf never replaces its input, even with --force")
+        assert str(refused.value).endswith("catclf never replaces its input, even when forced")
     # A file of catclf's own in a data folder is not data.
     assert judge(course / "old.h5", inputs=inputs) == course / "old.h5"
 
@@ -262,8 +262,8 @@ def test_a_file_of_the_user_or_changed_by_the_user_is_refused_and_kept(tmp_path)
         with pytest.raises(DataError) as refused:
             write_into(tmp_path, {"a.png": b"new A", name: b"new"})
         assert str(refused.value) == (
-            f"{tmp_path / name}: was not written by catclf, or was changed since; use --force "
-            "to replace it"
+            f"{tmp_path / name}: was not written by catclf, or was changed since; force=True "
+            "replaces it"
         )
         assert contents(tmp_path) == before  # not even a temporary file
     write_into(tmp_path, {"b.png": b"B2", "c.png": b"C2"}, force=True)
@@ -286,7 +286,7 @@ def test_remove_refuses_a_file_of_the_user_unless_forced_and_leaves_special_file
     with pytest.raises(DataError) as refused:
         write_into(tmp_path, {"train_x.h5": b"T"}, remove=["test_x.h5", "test_y.h5"])
     assert str(refused.value).endswith(
-        "test_x.h5: was not written by catclf, or was changed since; use --force to remove it"
+        "test_x.h5: was not written by catclf, or was changed since; force=True removes it"
     )
     write_into(tmp_path, {"train_x.h5": b"T"}, remove=["test_x.h5", "test_y.h5"], force=True)
     assert sorted(contents(tmp_path)) == [".catclf-files.json", "test_y.h5", "train_x.h5"]
@@ -298,7 +298,7 @@ def test_a_link_in_the_folder_is_replaced_itself_with_force_and_its_target_kept(
     (tmp_path / "site" / "index.html").write_text("the user's site")
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "index.html").symlink_to("../site/index.html")
-    with pytest.raises(DataError, match="is a link to ../site/index.html; use --force"):
+    with pytest.raises(DataError, match="is a link to ../site/index.html; force=True"):
         write_into(tmp_path / "out", {"index.html": b"page"})
     write_into(tmp_path / "out", {"index.html": b"page"}, force=True)
     assert contents(tmp_path / "out")["index.html"] == b"page"
@@ -322,8 +322,8 @@ def test_a_list_that_is_not_catclfs_is_replaced_only_with_force(tmp_path, conten
     with pytest.raises(DataError) as refused:
         write_into(tmp_path, {"a.png": b"A"})
     assert str(refused.value) == (
-        f"{tmp_path / '.catclf-files.json'}: is not a list of the files catclf wrote; use "
-        "--force to replace it"
+        f"{tmp_path / '.catclf-files.json'}: is not a list of the files catclf wrote; "
+        "force=True replaces it"
     )
     write_into(tmp_path, {"a.png": b"A"}, force=True)
     assert recorded(tmp_path)["format"] == "catclf-files"

@@ -252,7 +252,8 @@ def test_train_strict_stops_at_the_first_unreadable_kind(mixed, drop):
     assert result.returncode == 1
     assert result.stdout == ""
     first = min(c.path for c in cases if not c.readable and c.is_file and c.walked)
-    [line] = result.stderr.splitlines()
+    decoding, line = result.stderr.splitlines()
+    assert decoding.startswith("catclf: decoding ")
     assert line.startswith(f"catclf: error: {display(first)}: ")
     assert not (root / "strict.h5").exists()
 

@@ -155,8 +155,9 @@ def read():
             f["x"].read_direct(buffer, np.s_[8 * i : 8 * (i + 1)])
 
 
-print("reading", flush=True)
 try:
+    # Inside the try: a signal sent as soon as this line is read must find the handler.
+    print("reading", flush=True)
     while True:
         interrupts.call_held(read)
 except KeyboardInterrupt as stop:

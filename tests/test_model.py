@@ -416,7 +416,7 @@ def test_save_never_replaces_a_device_fifo_socket_or_folder(tmp_path, kind, forc
 def test_save_replaces_another_file_only_with_force(tmp_path, kind):
     path = make_foreign(tmp_path / "model.h5", kind)
     before = path.read_bytes()
-    with pytest.raises(ModelError, match="model.h5: is not a catclf model; use --force"):
+    with pytest.raises(ModelError, match="model.h5: is not a catclf model; force=True"):
         model.save_model(make_model(), path)
     assert path.read_bytes() == before
     model.save_model(make_model(b=3.0), path, force=True)
@@ -511,7 +511,7 @@ def test_train_never_replaces_its_own_input(tmp_path, args, target):
     [line] = result.stderr.splitlines()
     assert line.startswith(f"catclf: error: {target}: is ")
     assert line.endswith(
-        "an input of this command; catclf never replaces its input, even with --force"
+        "an input of this command; catclf never replaces its input, even when forced"
     )
     assert (tmp_path / target).read_bytes() == before
 

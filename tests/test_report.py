@@ -227,7 +227,7 @@ def test_plain_summary_lists_the_files(tmp_path):
         "weights: out/weights.png",
         "page: out/index.html",
     ]
-    assert "alone.h5 records no test set: give DATA to score the model" in result.stderr
+    assert "alone.h5 records no test set: give data to score the model" in result.stderr
 
 
 def test_without_data_the_model_is_scored_on_the_test_set_it_records(tmp_path):

@@ -15,6 +15,7 @@ import h5py
 import numpy as np
 import pytest
 from course import TRAIN_CATS, TRAIN_EXAMPLES
+from helpers import Watched
 
 import catclf
 from catclf import datasets, metrics, selection, splits, training
@@ -256,25 +257,18 @@ def test_more_folds_than_images_is_a_data_error():
 
 @pytest.fixture(scope="module")
 def course_cv(course_set):
-    started = []
-    cv = catclf.cross_validate(
-        course_set, on_fold=lambda k: started.append([k, 0]) or counter(started)
-    )
-    return cv, started
-
-
-def counter(started):
-    def count(i, cost):
-        started[-1][1] += 1
-
-    return count
+    watched = Watched()
+    cv = catclf.cross_validate(course_set, progress=watched)
+    return cv, watched
 
 
 def test_cross_validation_of_the_course_method(course_cv, course_arrays):
-    cv, started = course_cv
+    cv, watched = course_cv
     x, y = course_arrays
     assert [f.validation_indices.tolist() for f in cv.folds] == hand_folds(x, y, 5)
-    assert started == [[k, 2000] for k in range(5)]  # every iteration of every fold
+    # Every iteration of every fold, a task each.
+    assert watched.tasks == [[f"fold {k} of 5", 2000, ""] for k in range(1, 6)]
+    assert [watched.done(f"fold {k} of 5") for k in range(1, 6)] == [2000] * 5
     assert cv.settings == Settings(0.005, 2000, 0.0)
     for fold in cv.folds:
         held = fold.validation_indices.size
@@ -339,14 +333,14 @@ def test_a_diverging_fold_is_named(course_set):
 
 def test_a_sweep_runs_the_grid_of_rates_and_penalties():
     train_set, test_set = datasets.bundled()
-    told = []
+    watched = Watched()
     runs = selection.sweep(
         train_set,
         test_set,
         [0.01, 0.005],
         l2_values=[0.0, 5.0],
         num_iterations=300,
-        on_run=lambda rate: told.append(rate),
+        progress=watched,
     )
     assert [(r.learning_rate, r.l2) for r in runs] == [
         (0.01, 0.0),
@@ -354,7 +348,9 @@ def test_a_sweep_runs_the_grid_of_rates_and_penalties():
         (0.005, 0.0),
         (0.005, 5.0),
     ]
-    assert told == [0.01, 0.01, 0.005, 0.005]
+    assert watched.tasks == [
+        [f"rate {r}, l2 {p}", 300, ""] for r in ("0.01", "0.005") for p in ("0", "5")
+    ]
     assert [r.model.settings.l2 for r in runs] == [0.0, 5.0, 0.0, 5.0]
     # Nothing held out: nothing to judge the runs by, and the test set must not be used.
     assert [(r.best, r.selected_by) for r in runs] == [(False, None)] * 4
@@ -427,9 +423,7 @@ def test_a_sweep_by_cross_validation():
 
 def test_a_sweep_holds_out_one_way_only():
     train_set, _ = datasets.bundled()
-    with pytest.raises(
-        ParameterError, match="^folds is 5, expected None when validation_fraction is given$"
-    ):
+    with pytest.raises(ValueError, match="^give validation_fraction or folds, not both$"):
         selection.sweep(train_set, None, [0.005], validation_fraction=0.2, folds=5)
     with pytest.raises(ParameterError, match="^l2_values is -1.0, expected a number >= 0$"):
         selection.sweep(train_set, None, [0.005], l2_values=[-1.0])

@@ -15,6 +15,7 @@ from course import (
     TRAIN_CORRECT,
     TRAIN_EXAMPLES,
 )
+from helpers import Watched
 
 from catclf import coursefiles, datasets, metrics, modelfile, training
 from catclf import model as model_file
@@ -32,15 +33,10 @@ def course_runs():
     train_set, test_set = datasets.bundled()
     runs = {}
     for solver in ("gram", "primal"):
-        seen = []
-        trained = training.train(
-            train_set,
-            test_set,
-            **COURSE,
-            solver=solver,
-            on_iteration=lambda i, cost, seen=seen: seen.append((i, cost)),
-        )
-        runs[solver] = trained, seen
+        watched = Watched()
+        trained = training.train(train_set, test_set, **COURSE, solver=solver, progress=watched)
+        assert watched.tasks == [["training", NUM_ITERATIONS, ""]]
+        runs[solver] = trained, list(enumerate(watched.costs()))
     return runs
 
 
@@ -131,17 +127,12 @@ def test_a_cost_that_turns_nan_stops_training_at_once(solver):
     # The same image labelled both ways cannot be separated: at this rate w overflows.
     data = tiny_set([0, 1, 1])
     data.images[1] = data.images[0]
-    seen = []
+    watched = Watched()
     with pytest.raises(TrainingDiverged, match="cost became nan"):
         training.train(
-            data,
-            None,
-            learning_rate=1e306,
-            num_iterations=50,
-            solver=solver,
-            on_iteration=lambda i, cost: seen.append(i),
+            data, None, learning_rate=1e306, num_iterations=50, solver=solver, progress=watched
         )
-    assert len(seen) < 50
+    assert len(watched.costs()) < 50
 
 
 def test_a_single_class_cannot_be_trained():
@@ -165,14 +156,11 @@ def test_an_early_rise_in_the_cost_is_not_divergence():
     # On the course set the cost zigzags above ln 2 in the first iterations at 0.005;
     # only the end of the run is judged.
     train_set, _ = datasets.bundled()
-    seen = []
+    watched = Watched()
     trained = training.train(
-        train_set,
-        None,
-        learning_rate=LEARNING_RATE,
-        num_iterations=200,
-        on_iteration=lambda i, cost: seen.append(cost),
+        train_set, None, learning_rate=LEARNING_RATE, num_iterations=200, progress=watched
     )
+    seen = watched.costs()
     assert max(seen[:10]) > math.log(2)
     assert trained.final_cost < math.log(2)
 
@@ -200,10 +188,8 @@ def test_streamed_training_equals_training_in_memory(tmp_path):
     assert train_set.in_file and not test_set.in_file
     settings = dict(learning_rate=0.002, num_iterations=250)
 
-    counted = []
-    streamed = training.train(
-        train_set, test_set, **settings, memory_limit=limit, on_examples=counted.append
-    )
+    watched = Watched()
+    streamed = training.train(train_set, test_set, **settings, memory_limit=limit, progress=watched)
     # The reference: the course's optimize on X formed in memory, accuracies by predict.
     X, Y = train_in_memory.X, train_in_memory.Y
     params, _, costs = optimize(np.zeros((12288, 1)), 0.0, X, Y, 250, 0.002)
@@ -218,13 +204,15 @@ def test_streamed_training_equals_training_in_memory(tmp_path):
     )
     assert streamed.solver == "primal"
     # Every example of every pass: 250 iterations and the final one over 13, then the 7.
-    assert sum(counted) == 251 * 13 + 7
+    assert watched.tasks == [["training", 251 * 13 + 7, "examples"]]
+    assert watched.done("training") == 251 * 13 + 7
+    assert len(watched.costs()) == 250
 
 
 def test_plan_follows_the_memory_limit():
     data = tiny_set([0, 1] * 10)  # m = 20: X and images 9 * 12288 * 20 = 2,211,840 bytes
     needed = 9 * 12288 * 20
-    assert training.plan(data, 2000) == training.Plan("gram", False, 64, 1024)
+    assert training.plan(data, 2000) == training.Plan("gram", False, 64, 1024, needed, None)
     assert training.plan(data, 2000, memory_limit=needed + 8 * 20 * 20).solver == "gram"
     # X fits, X^T X does not: auto falls back to the primal loop, in memory.
     assert training.plan(data, 2000, memory_limit=needed).solver == "primal"
@@ -326,10 +314,7 @@ def test_a_validation_set_can_be_given_instead_of_a_fraction():
     assert trained.validation_accuracy == metrics.accuracy(
         predict(trained.w, trained.b, other.X), other.Y
     )
-    with pytest.raises(
-        ParameterError,
-        match="^validation_fraction is 0.3, expected None when validation_set is given$",
-    ):
+    with pytest.raises(ValueError, match="^give validation_fraction or validation_set, not both$"):
         training.train(data, None, validation_fraction=0.3, validation_set=other)
 
 
@@ -342,10 +327,8 @@ def test_a_validation_part_of_a_set_in_its_file_gives_the_same_model(tmp_path):
     streamed_set = coursefiles.read_hdf5(path, memory_limit=limit)
     assert streamed_set.in_file
     settings = dict(learning_rate=0.002, num_iterations=120, validation_fraction=0.4)
-    counted = []
-    streamed = training.train(
-        streamed_set, None, **settings, memory_limit=limit, on_examples=counted.append
-    )
+    watched = Watched()
+    streamed = training.train(streamed_set, None, **settings, memory_limit=limit, progress=watched)
     reference = training.train(in_memory, None, **settings, solver="primal")
     assert streamed.solver == "primal"
     assert (streamed.train_examples, streamed.validation_examples) == (8, 5)
@@ -353,7 +336,7 @@ def test_a_validation_part_of_a_set_in_its_file_gives_the_same_model(tmp_path):
     assert streamed.validation_accuracy == reference.validation_accuracy
     assert streamed.validation_cost == pytest.approx(reference.validation_cost, abs=1e-12)
     # 120 iterations and the final pass over the 8, then the 5 held out.
-    assert sum(counted) == 121 * 8 + 5
+    assert watched.done("training") == watched.tasks[0][1] == 121 * 8 + 5
 
 
 # What a run's summary says

@@ -75,7 +75,7 @@ def run(args, folder, monkeypatch, width=None):
     monkeypatch.chdir(folder)
     if width is not None:
         monkeypatch.setenv("COLUMNS", str(width))
-        for module in ("commands", "views", "output", "tables"):
+        for module in ("views", "output", "tables"):
             terminal = f"catclf.cli.{module}.is_terminal"
             monkeypatch.setattr(terminal, lambda stream: stream is sys.stdout)
     result = CliRunner().invoke(app, [*args, "-q"])

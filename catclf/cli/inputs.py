@@ -11,13 +11,13 @@ import os
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager as ContextManager
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
 
 from catclf.errors import CatclfError, ImageError, reason
+from catclf.progress import Progress, unwatched
 
 if TYPE_CHECKING:
     from catclf.images import Pixels
@@ -46,8 +46,8 @@ def scored(
     files_from: str | None = None,
     null: bool = False,
     *,
-    jobs: int = 1,
-    progress: Callable[[int | None], ContextManager[Callable[[int], None]]] | None = None,
+    jobs: int | None = 1,
+    progress: Progress | None = None,
     on_batch: Callable[[], None] | None = None,
 ) -> Iterator[tuple[str, float | ImageError]]:
     """(name, P(cat)) for every image that images and the list files_from name (see
@@ -55,12 +55,14 @@ def scored(
     processes and scored by model; the ImageError instead for one that cannot be scored,
     and for an argument or entry that names no image (with "" as its name).
 
-    progress(total), if given, is entered around the scoring and told of each image
-    decoded; total is None for a list, which is not counted to its end. on_batch() is
+    progress watches the "scoring" of more than one image (`catclf.progress`), told of each
+    image decoded; its total is None for a list, which is not counted to its end. on_batch() is
     called once the results of a batch of images have been taken (see `Model.score_images`).
     """
+    from catclf.parameters import jobs as checked_jobs
     from catclf.workers import MIN_IMAGES_PER_PROCESS, reader
 
+    jobs = checked_jobs(jobs)
     with ExitStack() as stack:
         names: Iterable[str | ImageError] = images
         if files_from is not None:
@@ -73,7 +75,8 @@ def scored(
         count, found = counted(images_named(names), enough)
         total = None if files_from is not None else count
         read = stack.enter_context(reader(jobs, count if count < enough else sys.maxsize))
-        advance = (lambda k: None) if progress is None else stack.enter_context(progress(total))
+        watched = progress if progress is not None and count != 1 else unwatched
+        advance = watched("scoring", total, unit="images")
         # In input order: the names sent to be decoded and not yet scored, and between
         # them the arguments or entries that named nothing to decode.
         pending: deque[str | ImageError] = deque()
@@ -99,6 +102,34 @@ def scored(
             yield from unnamed()
             yield cast(str, pending.popleft()), result
         yield from unnamed()
+
+
+def check_named(images: list[str] | None, files_from: str | None, null: bool) -> None:
+    """Raise a usage error unless the arguments name images one way or another, and in ways
+    that go together."""
+    import typer
+
+    if not images and files_from is None:
+        raise typer.BadParameter(
+            "give at least one IMAGE, or --files-from FILE", param_hint="IMAGE"
+        )
+    if files_from == "-" and images and "-" in images:
+        raise typer.BadParameter(
+            "stdin cannot be both an image and the list of paths", param_hint="'--files-from'"
+        )
+    if null and files_from is None:
+        raise typer.BadParameter("--null goes with --files-from", param_hint="'--null'")
+
+
+def single(images: list[str] | None, files_from: str | None, with_filename: bool) -> bool:
+    """Whether one image is named, alone, so that its probability is all there is to print."""
+    return (
+        not with_filename
+        and files_from is None
+        and images is not None
+        and len(images) == 1
+        and (images[0] == "-" or not is_folder(Path(images[0])))
+    )
 
 
 def images_named(names: Iterable[str | ImageError]) -> Iterator[Named]:

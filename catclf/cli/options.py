@@ -1,75 +1,41 @@
 """The command line's shared options and arguments: names and help, in one place, so that
 every command asks for the same thing the same way, each in one line of help at 80 columns.
 
-A value is checked by the library's own rule for it (`catclf.parameters`), here only so that
-a bad one is a usage error (typer.BadParameter, status 2) before any data is read.
+Values are checked by the library, which says what it allows (`catclf.parameters`); the
+command line says it again naming the flag (`FLAGS`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 
-from catclf import parameters
-from catclf.errors import ParameterError
-
-T = TypeVar("T")
-
-
-def rule(check: Callable[..., object]) -> Callable[[T], T]:
-    """An option's callback that applies the library's check to the value given (None, for
-    an option not given, passes), and says what is allowed in a usage error."""
-
-    def checked(value: T) -> T:
-        if value is not None:
-            try:
-                check(value)
-            except ParameterError as e:
-                raise typer.BadParameter(f"{e.expected}, not {value}") from None
-        return value
-
-    return checked
-
-
-def each(check: Callable[[float], object]) -> Callable[[list[float] | None], list[float] | None]:
-    """The callback of a repeatable option: check on every value given."""
-
-    def checked(values: list[float] | None) -> list[float] | None:
-        for value in values or []:
-            rule(check)(value)
-        return values
-
-    return checked
+# The flag of each setting, by the name the library gives it (`catclf.parameters`), so that
+# the library's errors can be said in the command line's words.
+FLAGS = {
+    "learning_rate": "--learning-rate",
+    "learning_rates": "--learning-rate",
+    "num_iterations": "--iterations",
+    "l2": "--l2",
+    "l2_values": "--l2",
+    "validation_fraction": "--validation-fraction",
+    "test_fraction": "--test-fraction",
+    "folds": "--folds",
+    "jobs": "--jobs",
+    "memory_limit": "--memory-limit",
+    "threshold": "--threshold",
+    "min_accuracy": "--min-accuracy",
+    "name": "--name",
+    "solver": "--solver",
+}
 
 
-def memory_size(value: str | None) -> str | None:
-    from catclf.memory import parse_size
-
-    if value is not None:
-        try:
-            parse_size(value)
-        except ValueError as e:
-            raise typer.BadParameter(str(e)) from None
-    return value
-
-
-def file_name(value: str | None) -> str | None:
-    from catclf.prepare import safe_name
-
-    if value is not None and (not value or safe_name(value) != value):
-        raise typer.BadParameter(
-            f"{value!r} is not a safe file name: use letters, digits, '_', '-' and '.' "
-            "(not first or last), 100 bytes at most"
-        )
-    return value
-
-
-def fraction(value: float | None) -> float | None:
-    return rule(lambda f: parameters.fraction(f, "fraction"))(value)
+def flag(parameter: str) -> str:
+    """The flag that sets the library's parameter."""
+    return FLAGS.get(parameter, parameter)
 
 
 class Solver(str, Enum):
@@ -117,7 +83,6 @@ ThresholdOption = Annotated[
     float,
     typer.Option(
         metavar="T",
-        callback=rule(parameters.threshold),
         help="An image is a cat when its probability is above T.",
     ),
 ]
@@ -147,7 +112,6 @@ IterationsOption = Annotated[
         "--iterations",
         "-n",
         metavar="N",
-        callback=rule(parameters.num_iterations),
         help="Steps of gradient descent.",
     ),
 ]
@@ -157,7 +121,6 @@ JobsOption = Annotated[
         "--jobs",
         "-j",
         metavar="N",
-        callback=rule(parameters.jobs),
         help="Decoding processes. [default: one per core]",
         show_default=False,
     ),
@@ -175,7 +138,6 @@ MemoryLimitOption = Annotated[
     typer.Option(
         "--memory-limit",
         metavar="SIZE",
-        callback=memory_size,
         help="Memory for training data. [default: 1/4 free]",
         show_default=False,
     ),
@@ -187,7 +149,6 @@ TrainLearningRateOption = Annotated[
         "--lr",
         "-r",
         metavar="R",
-        callback=rule(parameters.learning_rate),
         help="Step of gradient descent.",
     ),
 ]
@@ -196,7 +157,6 @@ L2Option = Annotated[
     typer.Option(
         "--l2",
         metavar="LAMBDA",
-        callback=rule(parameters.l2),
         help="L2 penalty on w; 0: none.",
     ),
 ]
@@ -205,7 +165,6 @@ ValidationFractionOption = Annotated[
     typer.Option(
         "--validation-fraction",
         metavar="F",
-        callback=fraction,
         help="Share of each class held out to judge by.",
         show_default=False,
     ),
@@ -216,7 +175,6 @@ FoldsOption = Annotated[
         "--folds",
         "-k",
         metavar="K",
-        callback=rule(parameters.folds),
         help="Folds of the cross-validation.",
     ),
 ]
@@ -227,7 +185,6 @@ SweepLearningRatesOption = Annotated[
         "--lr",
         "-r",
         metavar="R",
-        callback=each(parameters.learning_rate),
         help="A rate to try; repeat. [default: 0.01 0.001 0.0001]",
         show_default=False,
     ),
@@ -237,7 +194,6 @@ SweepL2Option = Annotated[
     typer.Option(
         "--l2",
         metavar="LAMBDA",
-        callback=each(parameters.l2),
         help="A penalty to try; repeat. [default: 0]",
         show_default=False,
     ),
@@ -248,7 +204,6 @@ SweepFoldsOption = Annotated[
         "--folds",
         "-k",
         metavar="K",
-        callback=rule(parameters.folds),
         help="Judge each run by K-fold cross-validation.",
         show_default=False,
     ),
@@ -287,7 +242,6 @@ PrepareTestFractionOption = Annotated[
     typer.Option(
         "--test-fraction",
         metavar="F",
-        callback=fraction,
         help="Also write test_NAME.h5 of this share.",
         show_default=False,
     ),
@@ -297,7 +251,6 @@ PrepareNameOption = Annotated[
     typer.Option(
         "--name",
         metavar="NAME",
-        callback=file_name,
         help="NAME in the file names. [default: DATA's]",
         show_default=False,
     ),
@@ -307,7 +260,6 @@ PrepareMemoryLimitOption = Annotated[
     typer.Option(
         "--memory-limit",
         metavar="SIZE",
-        callback=memory_size,
         help="Memory for decoded images. [default: 1/4 free]",
         show_default=False,
     ),
@@ -357,7 +309,6 @@ MinAccuracyOption = Annotated[
     typer.Option(
         "--min-accuracy",
         metavar="A",
-        callback=rule(parameters.threshold),
         help="Exit 1 when the accuracy is below A (0 to 1).",
         show_default=False,
     ),

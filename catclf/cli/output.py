@@ -9,15 +9,17 @@ something is drawn.
 from __future__ import annotations
 
 import codecs
+import logging
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any, TextIO
 
 from catclf.cli.layout import INDENT, spans
 from catclf.errors import CatclfError, reason
+from catclf.progress import ERROR, LOGGER, Progress, Step, unwatched
 from catclf.wording import LINE_SEPARATORS, one_line, printable
 
 PROG = "catclf"
@@ -264,6 +266,90 @@ def progress(
                 drawn = now
 
         yield advance
+
+
+class Bars:
+    """The library's Progress (`catclf.progress`) drawn on stderr when enabled: a bar for
+    each task, the one before it closed as it starts. A task counted in iterations shows the
+    cost after each; one counted in examples (streamed training), the examples read each
+    second too."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bars = ExitStack()
+
+    def __call__(self, task: str, total: int | None, *, unit: str = "") -> Step:
+        self.close()
+        if not self.enabled:
+            return unwatched(task, total, unit=unit)
+        iterations, examples = not unit, unit == "examples"
+        room = 34 if examples else len("cost 0.693147")  # "cost 0.693147  12,345 examples/s"
+        advance = self.bars.enter_context(
+            progress(
+                task,
+                total,
+                enabled=True,
+                status="cost" if iterations or examples else "",
+                status_room=room,
+            )
+        )
+        said, seen, begun = "", 0, time.perf_counter()
+
+        def step(done: int = 1, *, cost: float | None = None) -> None:
+            nonlocal said, seen
+            if cost is not None:
+                said = f"cost {cost:.6f}"
+            if examples:
+                seen += done
+                rate = seen / max(time.perf_counter() - begun, 1e-9)
+                advance(done, status=f"{said}  {rate:,.0f} examples/s".strip())
+            else:
+                advance(done, status=said or None)
+
+        return step
+
+    def close(self) -> None:
+        """Take the bar shown off the terminal."""
+        self.bars.close()
+
+
+class _Notes(logging.Handler):
+    """The library's notes (`catclf.progress.note`) and warnings as catclf's lines on
+    stderr: a note unless quiet, a warning always; the bar shown is closed first, its task
+    being over by the time the library has something to say."""
+
+    def __init__(self, bars: Bars, quiet: bool, told: Callable[[CatclfError], str]) -> None:
+        super().__init__(logging.INFO)
+        self.bars, self.quiet, self.told = bars, quiet, told
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno < logging.WARNING and self.quiet:
+            return
+        self.bars.close()
+        error = getattr(record, ERROR, None)
+        said = record.getMessage() if error is None else self.told(error)
+        (warn if record.levelno >= logging.WARNING else note)(said)
+
+
+@contextmanager
+def watching(
+    *, quiet: bool, told: Callable[[CatclfError], str] = str, bars: bool | None = None
+) -> Iterator[Progress]:
+    """While a command calls the library: a Progress drawing its tasks as bars (by default
+    when stderr is a terminal and not quiet), and its notes and warnings on stderr, an
+    error noted in the words told gives it."""
+    shown = Bars(is_terminal(sys.stderr) and not quiet if bars is None else bars)
+    handler = _Notes(shown, quiet, told)
+    logger = logging.getLogger(LOGGER)
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield shown
+    finally:
+        shown.close()
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 # Tables on a narrow terminal. A word never breaks inside a cell: columns narrow down to

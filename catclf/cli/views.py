@@ -6,26 +6,28 @@ there, from the library's as_dict."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from catclf import wording
 from catclf.cli import tables
-from catclf.cli.output import emit, emit_json, is_terminal, note
+from catclf.cli.exits import told
+from catclf.cli.output import emit, emit_json, error, is_terminal, note
 from catclf.errors import ImageError
 
 if TYPE_CHECKING:
-    from catclf.dataset import Dataset
     from catclf.evaluation import Evaluation
     from catclf.model import Model
     from catclf.prepare import Prepared
     from catclf.report import Report
-    from catclf.selection import CrossValidation, SweepRun
+    from catclf.selection import CrossValidation, Sweep
+    from catclf.training import TrainingRun
 
 
-def trained(
-    trained: Model, train_set: Dataset, test_set: Dataset | None, summary: dict[str, Any]
-) -> None:
+def trained(run: TrainingRun) -> None:
+    trained, train_set, test_set = run.model, run.train_set, run.test_set
+    summary = run.as_dict()
     rows = [
         ("examples", train_set.describe()),
         ("test examples", "none" if test_set is None else test_set.describe()),
@@ -104,19 +106,9 @@ def prepared(done: Prepared) -> None:
     tables.summary("Prepared", rows)
 
 
-def curves(runs: list[SweepRun]) -> tuple[list[tuple[str, list[float] | None]], str]:
-    """The learning curves of a sweep, each labelled by its rate (and penalty, when the
-    sweep tried several), and the legend's title."""
-    several = len({r.l2 for r in runs}) > 1
+def sweep_table(sweep: Sweep) -> None:
+    runs, has_test = sweep.runs, sweep.test_set is not None
 
-    def label(r: SweepRun) -> str:
-        return f"{r.learning_rate:g}, l2 {r.l2:g}" if several else f"{r.learning_rate:g}"
-
-    curves = [(label(r), None if r.model is None else list(r.costs)) for r in runs]
-    return curves, "learning rate, l2" if several else "learning rate"
-
-
-def sweep_table(runs: list[SweepRun], *, has_test: bool) -> None:
     def pct(value: float | None) -> str:
         return "-" if value is None else wording.pct(value)
 
@@ -141,7 +133,7 @@ def sweep_table(runs: list[SweepRun], *, has_test: bool) -> None:
     tables.grid("Sweep", headers, rows)
 
 
-def cross_validation(result: CrossValidation, data: Dataset) -> None:
+def cross_validation(result: CrossValidation) -> None:
     rows = [
         [
             str(k + 1),
@@ -156,14 +148,14 @@ def cross_validation(result: CrossValidation, data: Dataset) -> None:
     tables.grid("Folds", headers, rows)
     mean, std = result.mean_validation_accuracy, result.std_validation_accuracy
     baseline = result.baseline_accuracy
-    commonest = wording.commonest(data.positives, data.m, data.classes)
+    commonest = wording.commonest(result.positives, result.examples, result.classes)
     said = wording.verdict(
         (mean - std, mean + std), baseline, commonest, "within the spread of the folds"
     )
     tables.summary(
         "Cross-validation",
         [
-            ("examples", data.describe()),
+            ("examples", result.described),
             ("mean train accuracy", wording.pct(result.mean_train_accuracy)),
             ("mean validation accuracy", wording.pct(mean)),
             ("standard deviation", f"{wording.pct(std)} from fold to fold"),
@@ -173,30 +165,67 @@ def cross_validation(result: CrossValidation, data: Dataset) -> None:
     )
 
 
-def report_written(
-    out: Path,
-    made: Report,
-    written: list[Path],
-    labelled: Dataset | None,
-    *,
-    as_json: bool,
-    quiet: bool,
-) -> None:
-    from catclf import report as reports
+def report_written(made: Report) -> None:
+    from catclf.report import WHAT
 
-    if as_json:
-        emit_json(
-            {
-                "out": str(out),
-                "files": [str(p) for p in written],
-                "misclassified": None if labelled is None else made.misclassified,
-                "scores": None if made.scores is None else made.scores.as_dict(),
-            }
-        )
+    tables.summary("Written", [(WHAT[p.name], str(p)) for p in made.written])
+
+
+def bundled_note(path: Path, classifier: Model, quiet: bool) -> None:
+    """On a terminal, once: that the model is the bundled course model, how good it is, and
+    how to train one's own. Never in a pipeline, whose reader knows what it asked for."""
+    from catclf import modelfile
+    from catclf.metrics import wilson_interval
+
+    if quiet or path != modelfile.BUNDLED_PATH or classifier.test_accuracy is None:
         return
-    if labelled is not None and not made.misclassified and not quiet:
-        note(f"no image of {labelled.origin} is misclassified: no {reports.MISCLASSIFIED}")
-    tables.summary("Written", [(reports.WHAT[p.name], str(p)) for p in written])
+    if not (is_terminal(sys.stdout) and is_terminal(sys.stderr)):
+        return
+    m = classifier.test_examples
+    low, high = wilson_interval(round(classifier.test_accuracy * m), m)
+    note(
+        f"no model.h5 here: using the course's model, trained on {classifier.train_examples} "
+        f"small images, right on {wording.pct(classifier.test_accuracy)} of its {m} test "
+        f"images ({wording.interval((low, high))}, 95 %), which calls most photos cats; "
+        "train your own with `catclf train PHOTOS/` (a cat/ folder and another)"
+    )
+
+
+def predictions(
+    classifier: Model,
+    scored: Iterable[tuple[str, float | ImageError]],
+    threshold: float,
+    as_json: bool,
+    single: bool,
+) -> tuple[bool, bool]:
+    """Each image's line as it is scored: its probability alone (single), or its path,
+    probability and label, or a JSON object; an error on stderr (and in JSON) for one that
+    cannot be scored. (whether any failed, whether every image scored is a cat)."""
+    from catclf import parameters
+
+    threshold = parameters.threshold(threshold)
+    failed, all_cats = False, True
+    for name, p in scored:
+        if isinstance(p, ImageError):
+            error(told(p))
+            if as_json:
+                emit_json(error_record(name, p))
+            failed = True
+            continue
+        verdict = classifier.label(p, threshold)
+        all_cats = all_cats and verdict == classifier.classes[1]
+        if as_json:
+            emit_json({"path": name, "probability": p, "label": verdict})
+        elif single:
+            emit(f"{p:.6f}")
+        else:
+            emit(f"{tsv_field(name)}\t{p:.6f}\t{verdict}")
+    return failed, all_cats
+
+
+def accuracy(result: Evaluation) -> str:
+    """An evaluation's accuracy in words: a percentage and the count it is of."""
+    return wording.percent(result.scores.accuracy, result.scores.examples)
 
 
 def error_record(name: str, e: ImageError) -> dict[str, str]:
@@ -214,11 +243,11 @@ def tsv_field(text: str) -> str:
 SHOWN = 20  # misclassified images listed on a terminal
 
 
-def evaluation(result: Evaluation, path: Path) -> None:
+def evaluation(result: Evaluation) -> None:
     data, c = result.data, result.confusion
     rows = [
         ("data", data.origin),
-        ("model", str(path)),
+        ("model", str(result.model_file)),
         ("examples", data.describe()),
         ("threshold", f"{result.scores.threshold:g}"),
         *wording.score_rows(result.scores, data.positives, data.classes),
