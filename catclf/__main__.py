@@ -1,6 +1,6 @@
 """`python -m catclf`: the same command as `catclf`.
 
-Python has run the package front, which imports nothing. Until catclf.cli.signals.main has set
+Python has run the package front, which imports nothing. Until catclf.cli.start.main has set
 the signal handlers, Python's own would print a traceback for Ctrl-C: the signals are
 blocked here (with `_signal`, the C module behind `signal`, which Python imported as it
 started) and wait for main, which raises one that came as any other.
@@ -15,6 +15,6 @@ if __name__ == "__main__":
         )
     except (ImportError, AttributeError):  # a Python without them
         held = None
-    from catclf.cli.signals import main
+    from catclf.cli.start import main
 
     main(held)

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
+import h5py
 import numpy as np
 from numpy.typing import NDArray
 
@@ -189,8 +190,6 @@ def _read_course_file(
 ) -> tuple[str, FilePixels, NDArray[np.int64], list[str], tuple[str, str]]:
     """(prefix, the images left in the file, labels, sources, classes) of the course file
     at path, all checked but the inflation of the images' chunks."""
-    import h5py
-
     try:
         f = h5py.File(path, "r")
     except OSError as e:
@@ -216,7 +215,6 @@ def _read_course_file(
 
 def _course_nodes(f: Any, path: Path) -> tuple[str, Any, Any]:
     """(prefix, images node (m, 64, 64, 3), labels node) of an open course-layout file."""
-    import h5py
 
     def find(name: str) -> Any:
         # By its link, looked at before it is followed: an external link is refused.
@@ -280,8 +278,6 @@ def _read_labels(node: Any, m: int, path: Path, prefix: str) -> NDArray[np.int64
 
 
 def _read_classes(f: object, path: Path) -> tuple[str, str]:
-    import h5py
-
     assert isinstance(f, h5py.File)
     node = hdf5.node(f, "list_classes", path, DataError, "list_classes")
     if node is None:
@@ -301,8 +297,6 @@ def _read_classes(f: object, path: Path) -> tuple[str, str]:
 
 
 def _read_sources(f: object, prefix: str, m: int, path: Path) -> list[str]:
-    import h5py
-
     assert isinstance(f, h5py.File)
     name = f"{prefix}_paths"
     node = hdf5.node(f, name, path, DataError, name)
@@ -359,8 +353,6 @@ def _create_course_file(
     f: Any, data: Dataset, prefix: str, paths: Sequence[str], attrs: Mapping[str, object]
 ) -> None:
     """Everything of write_hdf5's file but the images, which are declared, to be written."""
-    import h5py
-
     m = data.m
     text = h5py.string_dtype("utf-8")
     packed = {"compression": "gzip", "compression_opts": GZIP_LEVEL}

@@ -12,7 +12,6 @@ from pathlib import Path
 from catclf import plots
 from catclf.model import Settings
 from catclf.progress import Progress, note
-from catclf.report import check_folder, write_files
 from catclf.selection import SWEEP_RATES, Sweep, SweepRun, run_sweep
 
 CURVES = "learning_curves.png"
@@ -57,7 +56,7 @@ def sweep(
     inputs = [Path(p) for p in (data, test) if p is not None]
     if folder is not None:
         plots.require()
-        check_folder(folder, [CURVES], force=force, inputs=inputs)
+        plots.check_folder(folder, [CURVES], force=force, inputs=inputs)
     done = run_sweep(
         data,
         test,
@@ -76,7 +75,7 @@ def sweep(
     if folder is None or done.diverged:
         return done
     pictures = {CURVES: plots.learning_curves(*labelled(done.runs))}
-    written = write_files(folder, pictures, force=force, inputs=inputs, on_saved=on_saved)
+    written = plots.write_files(folder, pictures, force=force, inputs=inputs, on_saved=on_saved)
     for path in written:
         note(f"wrote {path}")
     return replace(done, written=written)

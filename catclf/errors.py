@@ -1,5 +1,6 @@
 """The project's exceptions. Every message names what was received and what was expected."""
 
+import numbers
 import re
 
 # What a caller can change to get past an error, in the library's own words, by key. A face
@@ -73,8 +74,6 @@ def shown(value: object) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     try:
-        import numbers
-
         if isinstance(value, numbers.Real) and not isinstance(value, bool):
             return str(value.item() if hasattr(value, "item") else value)
     except (TypeError, ValueError):

@@ -10,9 +10,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from catclf import parameters
+from catclf import datasets, parameters
+from catclf.datasets import BUNDLED_NAME, BUNDLED_TEST_NAME
 from catclf.errors import DataError, MissingInput
 from catclf.metrics import Confusion, Scores, misclassified, score
+from catclf.model import load_model
+from catclf.modelfile import find
+from catclf.progress import Progress, note
 
 if TYPE_CHECKING:
     from catclf.dataset import Dataset
@@ -164,9 +168,6 @@ def run(
     any form `catclf.datasets.load_test` reads, or without data on the test set the model
     records (`recorded_test_set`); min_accuracy, from 0 to 1, is what its accuracy is
     judged against (`Evaluation.below`). Raises MissingInput when it records none."""
-    from catclf.model import load_model
-    from catclf.modelfile import find
-
     threshold = parameters.threshold(threshold)
     if min_accuracy is not None:
         min_accuracy = parameters.accuracy(min_accuracy, "min_accuracy")
@@ -206,9 +207,6 @@ def labelled_data(
     its file when it is one (scored in one pass, a slice at a time is enough); without data,
     the test set model records (`recorded_test_set`), None when it records none. Notes
     which is scored."""
-    from catclf import datasets
-    from catclf.progress import note
-
     if data is None:
         found = recorded_test_set(
             model, name, progress=progress, jobs=jobs, memory_limit=memory_limit
@@ -257,8 +255,6 @@ def recorded_test_set(
     class named by the model; None when the model records none (it was trained without a
     test set, or by a catclf that did not record one). Raises DataError when the data is no
     longer there."""
-    from catclf import datasets
-
     where = test_location(model)
     if where == datasets.BUNDLED_TEST_NAME:
         return datasets.bundled()[1]
@@ -279,8 +275,6 @@ def recorded_test_set(
 def test_location(model: Model) -> str | None:
     """Where the test set model was tested on can be read again: a path, the bundled test
     set's name, or None when the model records none."""
-    from catclf.datasets import BUNDLED_NAME, BUNDLED_TEST_NAME
-
     if model.test_data:
         return model.test_data
     if model.train_data == BUNDLED_NAME and model.test_examples:

@@ -132,7 +132,7 @@ def locked(folder: Path) -> Iterator[None]:
     unlocked, as it would without this.
     """
     try:
-        import fcntl
+        import fcntl  # here: a system without it (Windows) still writes its files
     except ImportError:  # Windows, which has no flock
         yield
         return
@@ -605,6 +605,7 @@ def _read_list(path: Path) -> dict[str, Listed] | None:
 
 
 def _parse_list(f: BinaryIO) -> dict[str, Listed] | None:
+    # here: predict, which imports this module, writes no list
     import json
 
     text = f.read(MAX_FILE_LIST + 1)

@@ -31,7 +31,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import h5py
 import numpy as np
+from h5py import h5a, h5d, h5g, h5l, h5o
 
 from catclf import interrupts
 from catclf.errors import CatclfError, reason
@@ -67,8 +69,6 @@ def node(f: Any, name: str, path: Path, error: Error, label: str) -> Any | None:
     error, since following it opens another file (which may never answer) before
     anything could be checked.
     """
-    import h5py
-    from h5py import h5g, h5l, h5o
 
     root = h5o.open(f.id, b"/")
     here = root
@@ -125,8 +125,6 @@ def check_dataset(
     declared says what ds declares, for the message ("209 images"; its size in values
     when None).
     """
-    from h5py import h5d
-
     plist = ds.id.get_create_plist()
     if plist.get_layout() == h5d.VIRTUAL:
         sources = sorted(
@@ -289,8 +287,6 @@ def attribute(obj: Any, name: str, path: Path, error: Error, label: str, values:
     than MAX_TEXT_BYTES; and, after reading (a variable-length string is stored apart and
     is as long as the file at most), for a text longer than MAX_TEXT_BYTES.
     """
-    from h5py import h5a
-
     key = name.encode()
     if not h5a.exists(obj.id, key):
         return None
@@ -325,8 +321,6 @@ def reopen(path: Path, identity_then: tuple[int, ...], error: Error) -> Any:
     """The file at path opened again read-only, as an h5py File, if it is still the file
     whose `identity` was identity_then; raises error otherwise (another file put there, or
     this one changed)."""
-    import h5py
-
     try:
         f = h5py.File(path, "r")
     except OSError as e:
@@ -383,8 +377,6 @@ def write(path: Path, work: Callable[[Any], object]) -> None:
 
 
 def _run(out: _Output, mode: str, work: Callable[..., T], args: tuple[object, ...]) -> T:
-    import h5py
-
     with h5py.File(out, mode) as f:
         return work(f, *args)
 

@@ -28,16 +28,14 @@ import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 
 import numpy as np
 from numpy.typing import NDArray
+from PIL import Image, ImageMode, UnidentifiedImageError
 
 from catclf import bounds
 from catclf.errors import ImageError, reason
-
-if TYPE_CHECKING:
-    from PIL import Image
 
 IMAGE_SIZE = 64
 CHANNELS = 3
@@ -238,9 +236,6 @@ def _decode(source: BinaryIO, size: int) -> Pixels:
     the pixels are decoded. Pillow's warnings (damaged metadata it skips) go to the
     program's own warning filters: no filter is changed here, from any thread.
     """
-    # Here, not at the top: commands that only read HDF5 files never load Pillow.
-    from PIL import Image, UnidentifiedImageError
-
     try:
         survey = bounds.survey(source, size)
         stream: BinaryIO = source
@@ -297,8 +292,6 @@ def _decode(source: BinaryIO, size: int) -> Pixels:
 def _check_pixels(width: int, height: int) -> None:
     """Refuse an image above Pillow's own pixel limit, Image.MAX_IMAGE_PIXELS (read, never
     set here: a program may raise it, or set it to None for no limit)."""
-    from PIL import Image
-
     limit = Image.MAX_IMAGE_PIXELS
     if limit is not None and width * height > limit:
         raise _Unreadable(
@@ -324,10 +317,9 @@ def _formats(stream: BinaryIO) -> list[str]:
 
 
 def _heif_registered() -> bool:
-    from PIL import Image
-
     if "HEIF" not in Image.OPEN:
         try:
+            # here: the HEIC reader only for a HEIC photo (a phone's)
             from pillow_heif import register_heif_opener
         except ImportError:
             return False
@@ -338,8 +330,6 @@ def _heif_registered() -> bool:
 def _decoded_bytes(im: Image.Image) -> int:
     """Bytes Pillow takes for im decoded: a band of more than 8 bits a pixel is kept whole,
     bands of 8 bits are packed into 4 bytes (RGB takes 4 bytes a pixel)."""
-    from PIL import ImageMode
-
     try:
         mode = ImageMode.getmode(im.mode)
     except KeyError:  # a mode Pillow does not describe: count it as the widest there is
@@ -366,8 +356,6 @@ def _mib(size: int) -> str:
 
 def _to_64x64(im: Image.Image, turn: Image.Transpose | None) -> Pixels:
     """The (64, 64, 3) pixels of im, an RGB or L image (`_to_8_bits`), turned upright."""
-    from PIL import Image
-
     # Turned once converted: the conversion changes pixels one by one, so the order changes
     # nothing, and the image turned is the smaller one.
     if turn is not None:
@@ -386,8 +374,6 @@ def _turn(im: Image.Image) -> Image.Transpose | None:
     """What turns im upright, as its EXIF orientation says (as ImageOps.exif_transpose
     does); None for upright, or a malformed EXIF block, which is no reason to refuse the
     pixels: they are kept as stored."""
-    from PIL import Image
-
     try:
         name = TURNS.get(im.getexif().get(ORIENTATION, 1))
     except Exception:
@@ -402,8 +388,6 @@ def _to_8_bits(im: Image.Image) -> Image.Image:
     scaled down (`_scale_to_8_bits`); transparency composited on white. A band of rows at a
     time, so that what is held beside im is the result and one band.
     """
-    from PIL import Image
-
     if im.mode in ("I", "F") or im.mode.startswith("I;16"):
         return _scale_to_8_bits(im)
     transparent = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
@@ -437,8 +421,6 @@ def _scale_to_8_bits(im: Image.Image) -> Image.Image:
     (an image of one value, which has no range to stretch, is clipped to 0..255). NaN and
     infinities count as 0. Worked out in float64 a band at a time, never the whole image.
     """
-    from PIL import Image
-
     mode = im.mode
     low, high = 0.0, 0.0
     if not mode.startswith("I;16"):

@@ -17,16 +17,17 @@ from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 from numpy.typing import NDArray
+from PIL import Image
 
 from catclf import modelfile, parameters
 from catclf._version import __version__
+from catclf.dataset import MAX_READ_ROWS
 from catclf.errors import ImageError, ModelError, ParameterError
-from catclf.images import CHANNELS, IMAGE_SIZE, N_X, PREPROCESSING, Pixels, to_columns
+from catclf.images import CHANNELS, IMAGE_SIZE, N_X, PREPROCESSING, Pixels, pixels_of, to_columns
 from catclf.logistic import predict_proba
+from catclf.workers import reader
 
 if TYPE_CHECKING:
-    from PIL import Image
-
     from catclf.dataset import Dataset
 
 SCORE_COLUMNS = 256  # examples scored at a time: 25 MB of X
@@ -139,8 +140,6 @@ class Model:
         """Probability of cat for each example of data, (m,), computed a block of columns
         examples at a time, so that X (12288, m) is never formed whole and a set left in
         its file is read a slice at a time."""
-        from catclf.dataset import MAX_READ_ROWS
-
         parts = [self.predict_proba_X(X_k) for X_k, _ in data.blocks(columns, MAX_READ_ROWS)]
         return np.concatenate(parts)
 
@@ -309,10 +308,6 @@ def from_fields(found: dict[str, Any], path: Path) -> Model:
 def _pixels(images: Images, jobs: int) -> tuple[bool, NDArray[np.uint8]]:
     """(whether images is one image, their pixels (n, 64, 64, 3)), as predict_proba takes
     them."""
-    from PIL import Image
-
-    from catclf.images import pixels_of
-
     if isinstance(images, (str, os.PathLike)):
         return True, _decoded([images], jobs)
     if isinstance(images, Image.Image):
@@ -358,8 +353,6 @@ def _pixels(images: Images, jobs: int) -> tuple[bool, NDArray[np.uint8]]:
 def _decoded(paths: list[PathLike], jobs: int) -> NDArray[np.uint8]:
     """The pixels of the image files at paths, (n, 64, 64, 3), decoded in up to jobs
     processes; raises the ImageError of the first that cannot be read."""
-    from catclf.workers import reader
-
     out = np.empty((len(paths), IMAGE_SIZE, IMAGE_SIZE, CHANNELS), dtype=np.uint8)
     with reader(jobs, len(paths)) as read:
         for i, result in enumerate(read((Path(p), os.fspath(p)) for p in paths)):

@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import h5py
 import numpy as np
 from numpy.typing import NDArray
 
@@ -74,8 +75,6 @@ def is_model(f: BinaryIO) -> bool:
 
 
 def _says_model(f: BinaryIO) -> bool:
-    import h5py
-
     with h5py.File(f, "r") as h5:
         # Read as loading reads it: bounded, so that a huge attribute costs nothing.
         return _text(h5, "format", Path(str(getattr(f, "name", "")))) == FORMAT
@@ -187,8 +186,6 @@ def load(path: Path) -> dict[str, Any]:
 
 
 def _load(path: Path) -> dict[str, Any]:
-    import h5py
-
     try:
         f = h5py.File(path, "r")
     except OSError as e:
@@ -207,8 +204,6 @@ def _load(path: Path) -> dict[str, Any]:
 
 
 def _read(f: object, path: Path) -> dict[str, Any]:
-    import h5py
-
     assert isinstance(f, h5py.File)
     fmt = _text(f, "format", path)
     if fmt != FORMAT:
@@ -292,8 +287,6 @@ def _array(
     *,
     allow_nonfinite: bool = False,
 ) -> NDArray[np.float64]:
-    import h5py
-
     assert isinstance(f, h5py.File)
     label = f"dataset {name!r}"
     node = hdf5.node(f, name, path, ModelError, label)

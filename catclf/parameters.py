@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Callable, Iterable
 
+from catclf import memory
 from catclf.errors import ParameterError
 
 # "gram" and "primal" are logistic.optimize_gram and optimize_primal; "auto" chooses one.
@@ -113,8 +114,6 @@ def memory_limit(value: object) -> int | None:
     """Bytes the training data may take: a whole number above 0; a size as people write it,
     "600MB" or "2GiB" (`memory.parse_size`); "auto", a quarter of the memory this process
     may use (`memory.default_limit`); or None for no limit."""
-    from catclf import memory
-
     if value is None:
         return None
     if isinstance(value, str):

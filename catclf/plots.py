@@ -1,4 +1,5 @@
-"""Pictures of a model and its runs, drawn with matplotlib into PNG bytes.
+"""Pictures of a model and its runs, drawn with matplotlib into PNG bytes, and written
+into a folder.
 
 matplotlib is an optional extra (`pip install 'catclf[plot]'`) and this is the only
 module that imports it, inside its functions. Figures are made with matplotlib's
@@ -11,12 +12,14 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
+from catclf import files
 from catclf.errors import ReportError
 from catclf.logistic import COST_EVERY
 
@@ -200,6 +203,7 @@ def _cost_axes(ax: Axes) -> None:
 
 
 def _bare_figure(size: tuple[int, int]) -> Figure:
+    # here: matplotlib is an optional extra, imported only to draw
     from matplotlib.figure import Figure
 
     # Constrained layout fits titles and labels inside the fixed size instead of clipping.
@@ -215,9 +219,63 @@ def _figure(size: tuple[int, int]) -> tuple[Figure, Axes]:
 
 
 def _png(fig: Figure) -> bytes:
+    # here: matplotlib is an optional extra, imported only to draw
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     canvas = FigureCanvasAgg(fig)
     buffer = io.BytesIO()
     canvas.print_png(buffer)
     return buffer.getvalue()
+
+
+# Pictures written into a folder: where catclf may write them (see `catclf.files`).
+
+
+def check_folder(
+    out: Path,
+    names: Sequence[str] = (),
+    *,
+    force: bool = False,
+    inputs: Sequence[Path] = (),
+) -> None:
+    """Raise ReportError unless each of names may be written into out: out is a folder
+    that can be written, or can be created in its parent, and no name is taken by a file
+    catclf did not write there (with force, by anything but a regular file or link, or
+    one of inputs). See `catclf.files.check_names`."""
+    files.check_names(out, names, error=ReportError, force=force, inputs=inputs)
+
+
+def write_files(
+    out: Path,
+    pictures: dict[str, bytes],
+    *,
+    replaces: Sequence[str] = (),
+    force: bool = False,
+    inputs: Sequence[Path] = (),
+    on_saved: Callable[[], None] | None = None,
+) -> list[Path]:
+    """Write each named file into out (created if missing), all atomically; the paths.
+
+    Where check_folder allows it, and checked again just before the files are renamed into
+    place. The files named in replaces that are not among them are removed if catclf wrote
+    them, so that out does not keep a picture from an earlier run that the new page does
+    not show; a file of the user's is left alone. on_saved() is called as soon as the
+    files are in place (see `catclf.files.write_files`).
+    """
+
+    def writer(data: bytes) -> Callable[[Path], None]:
+        def write(tmp: Path) -> None:
+            tmp.write_bytes(data)
+
+        return write
+
+    return files.write_files(
+        out,
+        [(name, writer(data)) for name, data in pictures.items()],
+        lambda target, why: ReportError(f"{target}: cannot write ({why})"),
+        error=ReportError,
+        force=force,
+        inputs=inputs,
+        tidy=[name for name in replaces if name not in pictures],
+        on_saved=on_saved,
+    )

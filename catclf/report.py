@@ -12,16 +12,16 @@ import base64
 import html
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from catclf import files as output
-from catclf import parameters, plots
+from catclf import modelfile, parameters, plots
 from catclf._version import __version__
-from catclf.errors import DataError, ReportError
+from catclf.errors import DataError
 from catclf.evaluation import Evaluation, Mistake, evaluate, labelled_data, test_location
+from catclf.model import load_model
 from catclf.progress import Progress, note
 from catclf.wording import one_line, percent, printable, score_rows
 
@@ -93,24 +93,21 @@ def run(
     """A whole report, as `catclf report DATA --out OUT` makes it: the model file
     (`catclf.modelfile.find`, model naming it) drawn and, scored on data (any form
     `catclf.datasets.load_test` reads) or without data on the test set the model records,
-    its scores and mistakes, all written into the folder out (`write_files`; on_saved() once
-    they are in place). The folder is checked before anything is read: matplotlib there, the
-    names free or catclf's, or force. A test set that the model records but that is no
-    longer there is noted, and the report shows the model alone."""
-    from catclf import modelfile
-    from catclf.model import load_model
-
+    its scores and mistakes, all written into the folder out (`catclf.plots.write_files`;
+    on_saved() once they are in place). The folder is checked before anything is read:
+    matplotlib there, the names free or catclf's, or force. A test set that the model
+    records but that is no longer there is noted, and the report shows the model alone."""
     plots.require()
     folder = Path(out)
     jobs = parameters.jobs(jobs)
     memory_limit = parameters.memory_limit(memory_limit)
-    check_folder(folder)  # before the model is looked for
+    plots.check_folder(folder)  # before the model is looked for
     path = modelfile.find(model)
     classifier = load_model(path)
     recorded = None if data is not None else test_location(classifier)
     scored = Path(data) if data is not None else Path(recorded) if recorded else None
     inputs = [path, *([scored] if scored is not None else [])]
-    check_folder(folder, may_write(scored is not None), force=force, inputs=inputs)
+    plots.check_folder(folder, may_write(scored is not None), force=force, inputs=inputs)
     try:
         labelled = labelled_data(
             classifier,
@@ -133,7 +130,7 @@ def run(
     made = build(classifier, name, labelled)
     for said in made.not_drawn:
         note(said)
-    written = write_files(
+    written = plots.write_files(
         folder, made.files, replaces=tuple(WHAT), force=force, inputs=inputs, on_saved=on_saved
     )
     if labelled is not None and not made.misclassified:
@@ -144,56 +141,6 @@ def run(
 def may_write(with_data: bool) -> tuple[str, ...]:
     """The files a report may write: with data, all of WHAT; else those of the model alone."""
     return tuple(name for name in WHAT if with_data or name not in (CONFUSION, MISCLASSIFIED))
-
-
-def check_folder(
-    out: Path,
-    names: Sequence[str] = (),
-    *,
-    force: bool = False,
-    inputs: Sequence[Path] = (),
-) -> None:
-    """Raise ReportError unless each of names may be written into out: out is a folder
-    that can be written, or can be created in its parent, and no name is taken by a file
-    catclf did not write there (with force, by anything but a regular file or link, or
-    one of inputs). See `catclf.files.check_names`."""
-    output.check_names(out, names, error=ReportError, force=force, inputs=inputs)
-
-
-def write_files(
-    out: Path,
-    pictures: dict[str, bytes],
-    *,
-    replaces: Sequence[str] = (),
-    force: bool = False,
-    inputs: Sequence[Path] = (),
-    on_saved: Callable[[], None] | None = None,
-) -> list[Path]:
-    """Write each named file into out (created if missing), all atomically; the paths.
-
-    Where check_folder allows it, and checked again just before the files are renamed into
-    place. The files named in replaces that are not among them are removed if catclf wrote
-    them, so that out does not keep a picture from an earlier run that the new page does
-    not show; a file of the user's is left alone. on_saved() is called as soon as the
-    files are in place (see `catclf.files.write_files`).
-    """
-
-    def writer(data: bytes) -> Callable[[Path], None]:
-        def write(tmp: Path) -> None:
-            tmp.write_bytes(data)
-
-        return write
-
-    return output.write_files(
-        out,
-        [(name, writer(data)) for name, data in pictures.items()],
-        lambda target, why: ReportError(f"{target}: cannot write ({why})"),
-        error=ReportError,
-        force=force,
-        inputs=inputs,
-        tidy=[name for name in replaces if name not in pictures],
-        on_saved=on_saved,
-    )
 
 
 def build(model: Model, model_name: str, data: Dataset | None) -> Report:

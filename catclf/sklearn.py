@@ -18,7 +18,6 @@ This module imports scikit-learn (1.6 or later); `import catclf` does not.
 
 from __future__ import annotations
 
-import io
 import math
 import os
 from collections.abc import Iterator, Sequence
@@ -27,11 +26,11 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import ExifTags, Image
+from PIL import Image
 
 from catclf import parameters
-from catclf.errors import ImageError, TrainingDiverged, reason
-from catclf.images import CHANNELS, IMAGE_SIZE, to_columns
+from catclf.errors import ImageError, TrainingDiverged
+from catclf.images import CHANNELS, IMAGE_SIZE, Pixels, pixels_of, to_columns
 from catclf.logistic import (
     choose_solver,
     initialize_with_zeros,
@@ -169,9 +168,9 @@ class ImagePixels(TransformerMixin, BaseEstimator):
     Each image is an image file's path (str or os.PathLike) or a PIL image. A file is read
     by `catclf.images.load_image`, the function that reads every image catclf trains on
     or scores; a PIL image is taken as it has been decoded (its current frame, at its full
-    size) and then goes through the same steps: EXIF orientation, conversion to RGB, the
-    resize to 64x64. The (64, 64, 3) pixels are flattened in C order and divided by 255,
-    as `catclf.images.to_columns` does.
+    size) and then goes through the same steps (`catclf.images.pixels_of`): EXIF
+    orientation, conversion to RGB, the resize to 64x64. The (64, 64, 3) pixels are
+    flattened in C order and divided by 255, as `catclf.images.to_columns` does.
 
     Stateless: fit checks the parameters and learns nothing. jobs is the number of
     processes that decode the images (`catclf.workers.reader`; 1 decodes in this
@@ -194,9 +193,13 @@ class ImagePixels(TransformerMixin, BaseEstimator):
         be read, and ValueError for an X that is not a list of images."""
         jobs = parameters.jobs(self.jobs)
         items = _items(X)
+        given = list(_sources(items))
+        files = [item for item in given if isinstance(item, tuple)]
         pixels = np.empty((len(items), IMAGE_SIZE, IMAGE_SIZE, CHANNELS), dtype=np.uint8)
-        with reader(jobs, len(items)) as read:
-            for i, result in enumerate(read(_sources(items))):
+        with reader(jobs, len(files)) as read:
+            decoded = read(iter(files))
+            for i, item in enumerate(given):
+                result = next(decoded) if isinstance(item, tuple) else item
                 if isinstance(result, ImageError):
                     raise result
                 pixels[i] = result
@@ -233,61 +236,21 @@ def _items(X: Any) -> Sequence[Any]:
         ) from None
 
 
-def _sources(items: Sequence[Any]) -> Iterator[tuple[Path | bytes, str]]:
-    """(source, name) for each image, as `load_image` and `workers.reader` take them; the
-    PIL images are encoded as they are reached, not all at once."""
+def _sources(items: Sequence[Any]) -> Iterator[tuple[Path, str] | Pixels | ImageError]:
+    """For each image: (path, name) of a file, for `workers.reader` to decode, or the pixels
+    of a PIL image (`images.pixels_of`, the steps a file takes after it is decoded), or the
+    ImageError of an item that is neither."""
     for i, item in enumerate(items):
         if isinstance(item, (str, os.PathLike)):
             name = os.fsdecode(item)
             yield Path(name), name
         elif isinstance(item, Image.Image):
-            yield _encoded(item, f"X[{i}] (a PIL image)")
+            try:
+                yield pixels_of(item, f"X[{i}] (a PIL image)")
+            except ImageError as e:
+                yield e
         else:
-            raise ImageError(
+            yield ImageError(
                 f"X[{i}]: of type {type(item).__name__}, expected a path "
                 "(str or os.PathLike) or a PIL image"
             )
-
-
-def _encoded(im: Image.Image, name: str) -> tuple[bytes, str]:
-    """im as the bytes of a lossless file that `load_image` decodes to the very pixels it
-    holds, so that a PIL image takes the steps a file takes, in the same code.
-
-    TIFF keeps every mode that image files decode to, and the EXIF orientation; PNG is used
-    when a colour is marked transparent (im.info["transparency"]), which TIFF drops. A mode
-    that neither keeps is first converted as `load_image` would convert it: to RGBA when it
-    has an alpha band, else to RGB; 16-bit gray of either byte order to "I;16". The cost is
-    an encoding of the image in memory (60 ms for 12 megapixels), beside its decoding.
-    """
-    try:
-        if im.mode.startswith("I;16") and im.mode not in ("I;16", "I;16B"):
-            im = Image.fromarray(np.asarray(im).astype(np.uint16))
-        elif im.mode not in _TIFF_MODES:
-            im = im.convert("RGBA" if "A" in im.getbands() or "a" in im.getbands() else "RGB")
-        kind = "PNG" if "transparency" in im.info and im.mode in _PNG_MODES else "TIFF"
-        buffer = io.BytesIO()
-        im.save(buffer, kind, exif=_orientation(im))
-    except Exception as e:  # Pillow raises many types for an image it cannot convert or save
-        raise ImageError(f"{name}: cannot take its pixels ({reason(e)})") from e
-    return buffer.getvalue(), name
-
-
-def _orientation(im: Image.Image) -> Image.Exif:
-    """An EXIF block with im's orientation alone, which is all of EXIF that `load_image`
-    reads; none for a malformed block, whose pixels `load_image` keeps as they are."""
-    exif = Image.Exif()
-    try:
-        orientation = im.getexif().get(ExifTags.Base.Orientation)
-    except Exception:
-        return exif
-    if isinstance(orientation, int):
-        exif[ExifTags.Base.Orientation] = orientation
-    return exif
-
-
-# The modes that TIFF and PNG keep pixel for pixel (PNG: those that can mark a colour
-# transparent).
-_TIFF_MODES = frozenset(
-    {"1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "YCbCr", "LAB", "I", "F", "I;16", "I;16B"}
-)
-_PNG_MODES = frozenset({"1", "L", "P", "RGB"})

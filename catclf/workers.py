@@ -250,6 +250,7 @@ def _signals_held() -> Iterator[None]:
 
 
 def _start_worker() -> _Worker:
+    # here: most runs start no process
     import multiprocessing
 
     method = _start_method()
@@ -315,6 +316,7 @@ def _end_with(parent: int | None) -> None:
     it, when that is this worker's parent (None: whichever process is)."""
     if not sys.platform.startswith("linux"):
         return
+    # here: only a worker, on Linux, calls the C library
     import ctypes
 
     expected = parent if parent is not None else os.getppid()

@@ -1,4 +1,6 @@
-"""Run the tests with numpy's BLAS on one thread, as the `catclf` command does."""
+"""Run the tests with numpy's BLAS on one thread, as the `catclf` command does; and with
+SciPy's array API support on, which scikit-learn's estimator checks need to try catclf's
+estimators on every kind of array (it must be set before SciPy is imported)."""
 
 import os
 
@@ -6,3 +8,4 @@ from catclf.cli.commands import BLAS_THREADS
 
 for name in BLAS_THREADS:
     os.environ.setdefault(name, "1")
+os.environ.setdefault("SCIPY_ARRAY_API", "1")

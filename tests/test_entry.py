@@ -346,7 +346,7 @@ def test_a_signal_inside_an_exec_while_importing_keeps_catclfs_status(
     assert said in err
 
 
-# Until catclf.cli.signals.main has set its handlers, Python's own is in place, and Ctrl-C prints
+# Until catclf.cli.start.main has set its handlers, Python's own is in place, and Ctrl-C prints
 # a traceback: what runs before them is kept to what Python itself runs.
 MODULES_AT_HANDLERS = """
 import importlib.abc, importlib.util, os, sys
@@ -407,7 +407,12 @@ def test_python_m_catclf_sets_its_handlers_before_importing_anything_python_has_
     catclf_imports = imported_before(
         tmp_path, "catclf.cli.signals", "handle_signals", "-m", "catclf", "--version"
     )
-    assert catclf_imports - runpy_imports == {"catclf", "catclf.cli", "catclf.cli.signals"}
+    assert catclf_imports - runpy_imports == {
+        "catclf",
+        "catclf.cli",
+        "catclf.cli.start",
+        "catclf.cli.signals",
+    }
 
 
 def test_importing_catclf_imports_nothing_else():

@@ -309,7 +309,7 @@ def test_an_image_that_overruns_the_time_budget_is_one_line_and_the_rest_are_sco
     code = (
         "import sys\nfrom catclf import bounds, workers\n"
         "bounds.MAX_SCANS = 10_000\nworkers.TIME_BUDGET = 2.0\n"
-        "from catclf.cli.signals import main\nmain()\n"
+        "from catclf.cli.start import main\nmain()\n"
     )
     started = time.monotonic()
     result = subprocess.run(
@@ -345,7 +345,7 @@ def test_pillows_warnings_reach_no_user_from_any_decoding_process(corpus, model,
     code = (
         "from catclf import workers\n"
         f"workers._start_method = lambda: {start!r}\n"
-        "from catclf.cli.signals import main\nmain()\n"
+        "from catclf.cli.start import main\nmain()\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code, "predict", "-m", model[0], "--jobs", "2", *paths],

@@ -47,7 +47,7 @@ from helpers import (
 from PIL import Image
 
 import catclf
-from catclf import coursefiles, report
+from catclf import coursefiles, plots, report
 from catclf.errors import ReportError
 
 TEST_FILE = PACKAGE_DATA / "test_catvnoncat.h5"
@@ -268,14 +268,14 @@ def test_a_failed_write_names_the_file_and_leaves_no_temporary_file(tmp_path, mo
 
     monkeypatch.setattr(Path, "write_bytes", full_at_the_second)
     with pytest.raises(ReportError, match=r"weights\.png: cannot write \(No space left on dev"):
-        report.write_files(tmp_path, {"a.png": b"1", "weights.png": b"2", "b.png": b"3"})
+        plots.write_files(tmp_path, {"a.png": b"1", "weights.png": b"2", "b.png": b"3"})
     assert list(tmp_path.iterdir()) == []
 
 
 def test_a_folder_in_the_place_of_a_picture_is_refused_before_anything_is_written(tmp_path):
     (tmp_path / "weights.png").mkdir()
     with pytest.raises(ReportError) as refused:
-        report.write_files(tmp_path, {"a.png": b"1", "weights.png": b"2"}, force=True)
+        plots.write_files(tmp_path, {"a.png": b"1", "weights.png": b"2"}, force=True)
     assert str(refused.value) == (
         f"{tmp_path / 'weights.png'}: is a folder, not a file; catclf replaces only regular files"
     )

@@ -275,7 +275,7 @@ def test_a_pipeline_of_sample_photos_scores_each_fold_as_catclf_train_does(tmp_p
     for fit_on, judge_on in folds.split(paths, labels):
         model = catclf.train(train_set.subset(fit_on, "fold"))
         judged = train_set.subset(judge_on, "held out")
-        predicted = model.probabilities(judged.X) > 0.5
+        predicted = model.predict_proba_X(judged.X) > 0.5
         expected.append(np.mean(predicted == judged.labels))
     np.testing.assert_array_equal(scores, expected)
 

@@ -17,6 +17,7 @@ __all__ = ["app", "main"]
 def __getattr__(name: str) -> object:
     if name not in __all__:
         raise AttributeError(f"module 'catclf.cli' has no attribute {name!r}")
+    # here: see the top of this module
     from catclf.cli import commands
 
     return getattr(commands, name)

@@ -96,7 +96,7 @@ app = typer.Typer(
 
 def _print_version(value: bool) -> None:
     if value:
-        from catclf._version import __version__
+        from catclf._version import __version__  # here: read only when asked for
 
         emit(f"catclf {__version__}")
         raise typer.Exit()
@@ -104,7 +104,7 @@ def _print_version(value: bool) -> None:
 
 def _show_completion(shell: Shell | None) -> None:
     if shell is not None:
-        from catclf.cli.completion import script
+        from catclf.cli.completion import script  # here: only completion needs it
 
         output.emit_text(script(shell))
         raise typer.Exit()
@@ -112,7 +112,7 @@ def _show_completion(shell: Shell | None) -> None:
 
 def _install_completion(shell: Shell | None) -> None:
     if shell is not None:
-        from catclf.cli.completion import install
+        from catclf.cli.completion import install  # here: only completion needs it
 
         try:
             path = install(shell)
@@ -189,6 +189,7 @@ def train(
       catclf train photos/ --test holdout/  # your photos, judged on others
       catclf train photos/ --validation-fraction 0.2 --l2 0.5
     """
+    # here: `catclf --help` imports no numpy
     from catclf import modelfile, training
 
     out = model if model is not None else modelfile.DEFAULT_PATH
@@ -238,6 +239,7 @@ def prepare(
       catclf prepare photos/ --out data/    # writes data/train_photos.h5
       catclf prepare photos/ --out data/ --test-fraction 0.2
     """
+    # here: `catclf --help` imports no numpy
     from catclf import prepare as preparing
 
     saved = f"the data files were saved in {out}"
@@ -289,6 +291,7 @@ def sweep(
       catclf sweep --validation-fraction 0.2 -r 0.005 -r 0.001 --l2 0 --l2 1
       catclf sweep --folds 5 -n 1500 --out curves/
     """
+    # here: `catclf --help` imports no numpy
     from catclf import curves, selection
 
     with watch(quiet=quiet) as progress:
@@ -341,6 +344,7 @@ def cv(
       catclf cv                             # 5 folds of the bundled training set
       catclf cv photos/ --folds 10 --lr 0.001 --l2 0.5 --json
     """
+    # here: `catclf --help` imports no numpy
     from catclf import selection
 
     with watch(quiet=quiet) as progress:
@@ -382,6 +386,7 @@ def report(
       catclf report --out report/           # then open report/index.html
       catclf report holdout/ --model model.h5 --out report/
     """
+    # here: `catclf --help` imports no numpy
     from catclf import report as reports
 
     if data_argument is not None and data is not None:
@@ -427,6 +432,7 @@ def predict(
       find . -name '*.jpg' | catclf predict --files-from - --json
       catclf predict --exit-code photo.jpg > /dev/null && echo cat
     """
+    # here: `catclf --help` imports no numpy
     from catclf import model as models
     from catclf.cli import inputs
 
@@ -455,6 +461,7 @@ def predict(
 
 
 def _model_path(model: Path | None) -> Path:
+    # here: `catclf --help` imports no numpy
     from catclf import modelfile
 
     return modelfile.find(model)
@@ -482,6 +489,7 @@ def evaluate(
       catclf evaluate holdout/ --model model.h5 --json
       catclf evaluate holdout/ --min-accuracy 0.7 -q || echo "not good enough"
     """
+    # here: `catclf --help` imports no numpy
     from catclf import evaluation
 
     with watch(quiet=quiet) as progress:
@@ -514,6 +522,7 @@ def info(
       catclf info                           # model.h5, or the bundled model
       catclf info --model old.h5 --json | jq .test_accuracy
     """
+    # here: `catclf --help` imports no numpy
     from catclf import model as models
 
     path = _model_path(model)
@@ -522,7 +531,7 @@ def info(
 
 
 def main() -> None:
-    """The `catclf` command (catclf.cli.signals.main imports this module, then runs it)."""
+    """The `catclf` command (catclf.cli.start.main imports this module, then runs it)."""
     keep_standard_streams_open()
     handle_signals()
     # Before numpy is imported: one BLAS thread unless the environment says otherwise. The
@@ -543,6 +552,7 @@ def main() -> None:
         error("stdout is closed: there is nowhere to write the results; nothing was done")
         sys.exit(EXIT_ERROR)
     if COMPLETE_VAR in os.environ:  # a shell asks what completes a word
+        # here: `catclf --help` imports no numpy
         from typer.completion import completion_init
 
         completion_init()  # typer's answers for bash, zsh and fish

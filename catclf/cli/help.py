@@ -4,6 +4,9 @@ writes every error, with an option suggested only when it is what was surely mea
 
 from __future__ import annotations
 
+import difflib
+import shutil
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,8 +30,6 @@ class Formatter(_HelpFormatter):
         self, indent_increment: int = 2, width: int | None = None, max_width: int | None = None
     ) -> None:
         if width is None:
-            import shutil
-
             width = max(min(shutil.get_terminal_size().columns, max_width or 80) - 2, 20)
         super().__init__(indent_increment, width, max_width)
 
@@ -59,8 +60,6 @@ class Formatter(_HelpFormatter):
 def _wrapped(text: str, width: int, indent: str = "") -> str:
     """text in lines of at most width characters after indent, paragraphs (apart by blank
     lines) filled, those marked \\b kept line by line and folded (`_fold`)."""
-    import textwrap
-
     paragraphs = []
     for paragraph in text.split("\n\n"):
         lines = paragraph.split("\n")
@@ -79,8 +78,6 @@ def _wrapped(text: str, width: int, indent: str = "") -> str:
 def _fold(line: str, room: int) -> list[str]:
     """line in lines of at most room characters, broken at spaces only (a word longer than
     the room stays whole), each after the first four places further in than line."""
-    import textwrap
-
     if len(line) <= room:
         return [line]
     lead = " " * (len(line) - len(line.lstrip()))
@@ -149,8 +146,6 @@ SUGGESTED = 0.85
 def _unknown_option(name: str, possibilities: Sequence[str]) -> str:
     """'No such option: NAME', with a suggestion only for an option alike enough to be what
     was meant."""
-    import difflib
-
     alike = sorted(
         p for p in possibilities if difflib.SequenceMatcher(None, name, p).ratio() >= SUGGESTED
     )

@@ -16,8 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
 
+import typer
+
 from catclf.errors import CatclfError, ImageError, reason
+from catclf.folders import list_images
+from catclf.parameters import jobs as checked_jobs
 from catclf.progress import Progress, unwatched
+from catclf.workers import MIN_IMAGES_PER_PROCESS, reader
 
 if TYPE_CHECKING:
     from catclf.images import Pixels
@@ -59,9 +64,6 @@ def scored(
     image decoded; its total is None for a list, which is not counted to its end. on_batch() is
     called once the results of a batch of images have been taken (see `Model.score_images`).
     """
-    from catclf.parameters import jobs as checked_jobs
-    from catclf.workers import MIN_IMAGES_PER_PROCESS, reader
-
     jobs = checked_jobs(jobs)
     with ExitStack() as stack:
         names: Iterable[str | ImageError] = images
@@ -107,8 +109,6 @@ def scored(
 def check_named(images: list[str] | None, files_from: str | None, null: bool) -> None:
     """Raise a usage error unless the arguments name images one way or another, and in ways
     that go together."""
-    import typer
-
     if not images and files_from is None:
         raise typer.BadParameter(
             "give at least one IMAGE, or --files-from FILE", param_hint="IMAGE"
@@ -136,8 +136,6 @@ def images_named(names: Iterable[str | ImageError]) -> Iterator[Named]:
     """The images that names (paths, folders, - for stdin) hold, in order, as names are
     read; an ImageError for a name that gives nothing to decode, and for a folder below
     which a folder cannot be listed (the images beside it still come)."""
-    from catclf.folders import list_images
-
     for name in names:
         if isinstance(name, ImageError):
             yield name

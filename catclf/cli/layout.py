@@ -29,6 +29,7 @@ def _cut(unit: str, room: int) -> str:
     """The part of an over-long unit that goes on a line of room cells: up to its last
     slash that fits, or else its last hyphen (not the first character alone), or else as
     much as fits."""
+    # here: rich only when something is drawn
     from rich.cells import chop_cells
 
     part = chop_cells(unit, room)[0] or unit[0]

@@ -222,6 +222,7 @@ def progress(
     if not enabled:
         yield lambda steps=1, status=None: None
         return
+    # here: rich only when something is drawn
     from rich.console import Console
     from rich.progress import (
         BarColumn,

@@ -1,11 +1,9 @@
-"""Where the `catclf` command and `python -m catclf` start, before anything heavy is imported.
+"""How the `catclf` command ends on a signal: Ctrl-C, SIGTERM and SIGHUP raised where the
+program is, so that the same clean-up runs for each, and said in one line.
 
-Importing the command line (typer, then numpy for most commands) takes a moment. Set up
-first, with the standard library only, the process ends the same way at any moment once
-catclf runs: a signal gives a line on stderr and the usual status, never a traceback.
-Until `main` has set its handlers, Python's own is in place: this module and the package
-front import nothing that Python has not already imported as it started, so that the
-moment is as short as it can be.
+`catclf.cli.start` sets these handlers before anything heavy is imported: until then,
+Python's own is in place, so this module and the package front import nothing that Python
+has not already imported as it started, and the moment is as short as it can be.
 """
 
 import os
@@ -120,12 +118,14 @@ def _raise_again(unraisable: "sys.UnraisableHookArgs") -> None:
 def _send_again(signum: int) -> None:
     """Have signum sent to this thread again in a millisecond, from another thread: sent
     from here, it would come at once, here. The thread is started without waiting for it."""
+    # here: this module imports nothing Python has not (see the top)
     import _thread
 
     _thread.start_new_thread(_send_later, (_thread.get_ident(), signum))
 
 
 def _send_later(ident: int, signum: int) -> None:
+    # here: this module imports nothing Python has not (see the top)
     import time
 
     time.sleep(0.001)
@@ -184,38 +184,6 @@ def say_stopped(stop: KeyboardInterrupt, saves: bool) -> None:
         pass
 
 
-def main(held: object = None) -> None:
-    """The `catclf` command. held is the signal mask to restore once the handlers are set,
-    when the caller blocked the signals until then (`python -m catclf` does)."""
-    try:
-        try:
-            handle_signals()
-            if held is not None:
-                signal.pthread_sigmask(signal.SIG_SETMASK, held)  # one that came is raised
-            keep_standard_streams_open()
-            from catclf.cli.commands import main as run
-
-            run()
-        finally:
-            # Done: what is left is the interpreter's own clean-up, where a handler that
-            # raises could only have its exception printed. A signal now waits for the end
-            # of the process, which has done its work.
-            if hasattr(signal, "pthread_sigmask"):
-                signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
-    except SystemExit as e:
-        if e.code in STOPPED_STATUSES:
-            _exit_stopped(int(e.code))
-        raise
-    except BaseException as e:
-        stop = interrupt_behind(e)
-        if stop is None:
-            raise
-        # Outside any command, which reports its own: while catclf starts, or typer reads
-        # the command line. No command has run, or it has said what it saved.
-        say_stopped(stop, saves=True)
-        _exit_stopped(exit_status(stop))
-
-
 def interrupt_behind(e: BaseException) -> KeyboardInterrupt | None:
     """The interrupt behind e, followed as a traceback shows causes: e itself, or one that
     Python wrapped in another exception (Python 3.11 turns one raised in a descriptor's
@@ -228,23 +196,3 @@ def interrupt_behind(e: BaseException) -> KeyboardInterrupt | None:
             return seen
         seen = seen.__cause__ or (None if seen.__suppress_context__ else seen.__context__)
     return None
-
-
-STOPPED_STATUSES = {128 + int(number) for number in STOPPED}
-
-
-def _exit_stopped(status: int) -> None:
-    """End the process with status, once an interrupt has been handled. An interrupt that
-    came while code run by exec or eval of a string ran (namedtuple makes its classes so,
-    as modules are imported) leaves CPython's note of an unhandled Ctrl-C set, and the
-    interpreter would end the process by SIGINT instead: os._exit gives the status chosen.
-    Every file was closed and every worker ended as the interrupt unwound. stdout is not
-    flushed: a reader that takes no more would keep the process waiting, and the signals
-    are ignored by now (results not yet written were dropped as the interrupt was
-    reported)."""
-    try:
-        if sys.stderr is not None:
-            sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
-    os._exit(status)

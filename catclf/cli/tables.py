@@ -102,6 +102,7 @@ def table(title: str, rows: Sequence[Sequence[Cell]], header: Sequence[str] | No
     enough, (key, value) rows are written as 'key: value' lines, and rows under a header as
     one block of 'header: value' lines each.
     """
+    # here: rich only when something is drawn
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -142,6 +143,7 @@ def _as_lines(
     """The rows of a table too wide for width cells, as lines no wider: 'key: value' for
     (key, value) rows, else a block of 'header: value' lines for each row, a blank line
     between blocks; a cell under an empty header, or an empty cell, stands alone."""
+    # here: rich only when something is drawn
     from rich.text import Text
 
     lines = [Text(wrap(one_line(title), width), style="table.title")]
@@ -163,6 +165,7 @@ def _as_lines(
 def _key_line(key: str, value: Cell, width: int, *, bold: bool = False) -> list[Any]:
     """'key: value' in lines of at most width cells, the key in bold; the lines after the
     first start INDENT cells in. Without a key, value alone."""
+    # here: rich only when something is drawn
     from rich.text import Text
 
     head = f"{key}: " if key else ""
@@ -181,6 +184,7 @@ def _key_line(key: str, value: Cell, width: int, *, bold: bool = False) -> list[
 
 def remark(text: str) -> None:
     """A line of results for a terminal, broken at spaces to fit its width."""
+    # here: rich only when something is drawn
     from rich.console import Console
 
     line = one_line(text)

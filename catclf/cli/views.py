@@ -89,6 +89,7 @@ def validation_rows(m: Model) -> list[tuple[str, str]]:
 
 
 def prepared(done: Prepared) -> None:
+    # here: `catclf --help` imports no numpy
     from catclf.memory import format_size
 
     rows = []
@@ -166,6 +167,7 @@ def cross_validation(result: CrossValidation) -> None:
 
 
 def report_written(made: Report) -> None:
+    # here: `catclf --help` imports no numpy
     from catclf.report import WHAT
 
     tables.summary("Written", [(WHAT[p.name], str(p)) for p in made.written])
@@ -174,6 +176,7 @@ def report_written(made: Report) -> None:
 def bundled_note(path: Path, classifier: Model, quiet: bool) -> None:
     """On a terminal, once: that the model is the bundled course model, how good it is, and
     how to train one's own. Never in a pipeline, whose reader knows what it asked for."""
+    # here: `catclf --help` imports no numpy
     from catclf import modelfile
     from catclf.metrics import wilson_interval
 
@@ -201,6 +204,7 @@ def predictions(
     """Each image's line as it is scored: its probability alone (single), or its path,
     probability and label, or a JSON object; an error on stderr (and in JSON) for one that
     cannot be scored. (whether any failed, whether every image scored is a cat)."""
+    # here: `catclf --help` imports no numpy
     from catclf import parameters
 
     threshold = parameters.threshold(threshold)
@@ -287,6 +291,7 @@ def evaluation(result: Evaluation) -> None:
 
 
 def model(path: Path, m: Model) -> None:
+    # here: `catclf --help` imports no numpy
     from catclf import modelfile
     from catclf.images import CHANNELS, IMAGE_SIZE
 
