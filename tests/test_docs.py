@@ -114,6 +114,8 @@ def test_the_readmes_python_example_gives_what_its_comments_say(tmp_path, monkey
     model, test_set = scope["model"], scope["test_set"]
     photo = ["sample_images/cat_chelsea.png"]
     assert np.round(model.predict_proba(photo), 8).tolist() == [0.78832334]
+    assert round(model.predict_proba(photo[0]), 7) == 0.7883233
+    assert np.round(model.predict_proba(scope["photos"]), 8).tolist() == [0.78832334, 0.99997054]
     assert model.predict(photo) == ["cat"]
     assert catclf.evaluate(model, test_set).accuracy == 0.7
     assert [r.learning_rate for r in scope["runs"]] == [0.01, 0.001, 0.0001]
