@@ -126,7 +126,20 @@ def probability(w: np.ndarray, b: float, pixels: np.ndarray) -> float:
 def test_load_image(corpus, alarm, kind):
     case = corpus[kind]
     if case.unprivileged and os.geteuid() == 0:
-        pytest.skip("root reads any file; the CLI tests read it with root powers dropped")
+        # Root reads any file: ask the library in a process without root's powers to read.
+        script = (
+            "import sys\nfrom catclf.errors import ImageError\nfrom catclf.images import load_image\n"
+            "try:\n    load_image(sys.argv[1])\nexcept ImageError as e:\n    print(e)\n"
+        )
+        done = subprocess.run(
+            [*without_root_powers(), sys.executable, "-c", script, str(case.path)],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
+        assert done.returncode == 0 and done.stderr == "", done.stderr
+        assert done.stdout.startswith(f"{case.path}: ") and done.stdout.count("\n") == 1
+        return
     if case.readable:
         pixels = load_image(case.path)
         assert pixels.shape == (64, 64, 3) and pixels.dtype == np.uint8
