@@ -128,7 +128,8 @@ def test_load_image(corpus, alarm, kind):
     if case.unprivileged and os.geteuid() == 0:
         # Root reads any file: ask the library in a process without root's powers to read.
         script = (
-            "import sys\nfrom catclf.errors import ImageError\nfrom catclf.images import load_image\n"
+            "import sys\nfrom catclf.errors import ImageError\n"
+            "from catclf.images import load_image\n"
             "try:\n    load_image(sys.argv[1])\nexcept ImageError as e:\n    print(e)\n"
         )
         done = subprocess.run(
