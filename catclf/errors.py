@@ -122,6 +122,11 @@ class ReportError(CatclfError):
     that cannot hold it."""
 
 
+class ExportError(CatclfError):
+    """A model that cannot be exported to the file asked for: a path catclf may not
+    replace, or a file the system will not let it write."""
+
+
 def reason(e: BaseException) -> str:
     """What went wrong, in a few words on one line, for a message about a file.
 
