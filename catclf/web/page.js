@@ -7,7 +7,8 @@
 //            limit, pixels (Uint8Array(12288), the 64x64x3 pixels in C order, as
 //            catclf.images.load_image gives them), contributions (Float64Array(4096), the
 //            map row by row), format, width, height, orientation, scale, jpeg,
-//            milliseconds, times}, or {error} when the photo could not be scored;
+//            milliseconds (from reading the file to the result shown), times (of each
+//            step)}, or {error} when the photo could not be scored;
 //   probe    what Decode.jpegProbe found: {full, scaled}, once it has run;
 //   options  given to Preprocess.toPixels for the next photo (by default: none, and
 //            jpeg "scaled" where the probe finds the browser's scaled decode is catclf's);
@@ -67,9 +68,12 @@
         z: m.z, bias: b, toward: m.toward, away: m.away, limit,
         pixels: r.pixels, contributions: m.contributions, format: r.format,
         width: r.width, height: r.height, orientation: r.orientation, scale: r.scale,
-        jpeg: r.jpeg, milliseconds: performance.now() - started, times: r.times,
+        jpeg: r.jpeg, milliseconds: null, times: r.times,
       };
       show(file, page.result, probe);
+      page.result.milliseconds = performance.now() - started;
+      $("how-time").textContent = `${Math.round(page.result.milliseconds)} ms, from reading `
+        + "the file to showing the result";
       status.textContent = "";
       app.dataset.state = "done";
     } catch (e) {
@@ -117,7 +121,6 @@
       + `${r.height} pixels`;
     $("how-orientation").textContent = TURNS[r.orientation];
     $("how-decoded").textContent = decodedBy(r, probe);
-    $("how-time").textContent = `${Math.round(r.milliseconds)} ms`;
     result.hidden = false;
   }
 
