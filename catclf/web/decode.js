@@ -7,9 +7,9 @@
 // rounded where alpha is below 255 (where alpha is 0, no colour at all). That loses
 // nothing that matters here: composited on white, a colour depends on the premultiplied
 // value (v * a / 255 + 255 - a), and premultiplying, unpremultiplying, then compositing
-// as Pillow does gives Pillow's result for every (v, a), as the page checks when it starts
-// (canvasComposites). Where a browser rounds differently, the page reads the pixels
-// through WebGL, which keeps them unpremultiplied.
+// as Pillow does gives Pillow's result for every (v, a), as the page checks the first time
+// it reads pixels back (canvasComposites). Where a browser rounds differently, the page
+// reads the pixels through WebGL, which keeps them unpremultiplied.
 
 const Decode = (() => {
   // imageOrientation cannot be relied on to keep a JPEG as stored (Chromium turns it

@@ -78,5 +78,5 @@ const Draw = (() => {
     });
   }
 
-  return { seen, map, legend, colour };
+  return { seen, map, legend };
 })();

@@ -50,5 +50,5 @@ const Model = (() => {
     return bytes;
   }
 
-  return { explain, sigmoid, weightsFromBase64, bytesFromBase64 };
+  return { explain, weightsFromBase64, bytesFromBase64 };
 })();

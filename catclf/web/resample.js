@@ -214,5 +214,5 @@ const Resample = (() => {
     return resampleInner(im, SIZE, SIZE, VERTICAL_FIRST[pillow](im.width, im.height));
   }
 
-  return { to64, weights, coefficients, lanczos, SIZE };
+  return { to64 };
 })();
