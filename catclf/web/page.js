@@ -74,7 +74,9 @@
       page.result.milliseconds = performance.now() - started;
       $("how-time").textContent = `${Math.round(page.result.milliseconds)} ms, from reading `
         + "the file to showing the result";
-      status.textContent = "";
+      // Said once in the status line, which assistive technology reads out.
+      status.textContent = `${file.name || "The photo"}: ${page.result.label} (probability `
+        + `of ${positive} ${percent(m.probability)})`;
       app.dataset.state = "done";
     } catch (e) {
       if (mine !== latest) return;
