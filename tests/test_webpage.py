@@ -333,9 +333,9 @@ def test_the_page_shows_the_probability_the_label_and_the_sum_of_the_logit(
     shown = tab.page.locator("#probability")
     assert float(shown.get_attribute("data-value")) == result["probability"]
     assert abs(float(shown.get_attribute("data-value")) - p) < SAME
-    assert shown.text_content() == f"{100 * p:.1f} %"
+    assert shown.text_content() == f"{100 * p:.1f}\u00a0%"
     assert tab.text("label") == model.label(p) == "cat"
-    assert tab.text("status") == f"cat_chelsea.png: cat (probability of cat {100 * p:.1f} %)"
+    assert tab.text("status") == f"cat_chelsea.png: cat (probability of cat {100 * p:.1f}\u00a0%)"
     assert result["bias"] + result["toward"] + result["away"] == pytest.approx(result["z"], 1e-12)
     assert sum(result["contributions"]) + result["bias"] == pytest.approx(result["z"], 1e-12)
     assert 1 / (1 + math.exp(-result["z"])) == pytest.approx(p, abs=SAME)
@@ -361,7 +361,7 @@ def test_a_hand_worked_model_gives_its_hand_worked_explanation(tab, pages, tmp_p
         "\u22121.6384",
         "+0.5000",
     ]
-    assert tab.text("probability") == "62.2 %"
+    assert tab.text("probability") == "62.2\u00a0%"
     assert (tab.text("legend-low"), tab.text("legend-high")) == ("\u22120.00080", "+0.00080")
     # The map: the left half, which pushes toward the negative class, blue; the right red.
     left, right = tab.page.evaluate(
@@ -412,7 +412,10 @@ def test_a_photo_dropped_on_the_page_is_scored(tab, pages, model):
         }""",
         base64.b64encode(path.read_bytes()).decode(),
     )
-    assert abs(tab.result()["probability"] - model.predict_proba(path)) < SAME
+    p = model.predict_proba(path)
+    assert abs(tab.result()["probability"] - p) < SAME
+    # 0.99997054...: as many digits as it takes not to show 100 %.
+    assert f"{p:.8f}" == "0.99997054" and tab.text("probability") == "99.997\u00a0%"
 
 
 # Keyboard and labels

@@ -158,12 +158,14 @@
         + "level or two";
   }
 
-  // A probability as a percentage, with the digits it takes not to round to 0 or 100.
+  // A probability as a percentage, with the digits it takes not to round to 0 or 100, kept
+  // on one line with its sign.
   function percent(p) {
     for (let digits = 1; ; digits++) {
       const text = (100 * p).toFixed(digits);
       const shown = Number(text) / 100;
-      if (digits === 6 || (shown !== 0 && shown !== 1) || shown === p) return `${text} %`;
+      const enough = digits === 6 || (shown !== 0 && shown !== 1) || shown === p;
+      if (enough) return `${text}\u00a0%`;
     }
   }
 
