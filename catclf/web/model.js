@@ -4,11 +4,13 @@
 
 const Model = (() => {
   // w: Float64Array(12288); b: number; pixels: Uint8Array(12288) from Preprocess.
-  // Returns {z, probability, contributions, toward, away}: contributions is the 64x64 map,
-  // row by row, of each pixel's share of z (w_i x_i summed over its three colours), so
-  // that z = b + the sum of the map; toward is the sum of its positive entries (what
-  // pushes z toward the positive class), away the sum of its negative ones, so that
-  // z = b + toward + away (up to float rounding, a few units in the last place).
+  // Returns {z, probability, contributions, toward, away}, as catclf explain splits z
+  // (catclf.explanation, against a black image): contributions is the 64x64 map, row by
+  // row, of each pixel's share of z (w_i x_i summed over its three colours), so that
+  // z = b + the sum of the map; toward is the sum of the positive shares w_i x_i of the
+  // 12288 values (what pushes z toward the positive class), away the sum of the negative
+  // ones, so that z = b + toward + away (up to float rounding, a few units in the last
+  // place).
   function explain(w, b, pixels) {
     if (pixels.length !== w.length) throw new Error("pixels and weights differ in length");
     const contributions = new Float64Array(pixels.length / 3);
@@ -16,12 +18,15 @@ const Model = (() => {
     let toward = 0;
     let away = 0;
     for (let j = 0, i = 0; j < contributions.length; j++, i += 3) {
-      const c = w[i] * (pixels[i] / 255) + w[i + 1] * (pixels[i + 1] / 255)
-        + w[i + 2] * (pixels[i + 2] / 255);
+      let c = 0;
+      for (let k = i; k < i + 3; k++) {
+        const share = w[k] * (pixels[k] / 255);
+        c += share;
+        if (share > 0) toward += share;
+        else away += share;
+      }
       contributions[j] = c;
       dot += c;
-      if (c > 0) toward += c;
-      else away += c;
     }
     const z = dot + b;
     return { z, probability: sigmoid(z), contributions, toward, away };

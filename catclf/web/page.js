@@ -61,8 +61,10 @@
       const m = Model.explain(w, b, r.pixels);
       r.times.model = performance.now() - t;
       if (mine !== latest) return;
+      // The map's colours run from -limit to +limit (1 where every share is 0).
       let limit = 0;
       for (const c of m.contributions) limit = Math.max(limit, Math.abs(c));
+      if (limit === 0) limit = 1;
       page.result = {
         probability: m.probability, label: m.probability > 0.5 ? positive : negative,
         z: m.z, bias: b, toward: m.toward, away: m.away, limit,
