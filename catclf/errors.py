@@ -123,8 +123,19 @@ class ReportError(CatclfError):
 
 
 class ExportError(CatclfError):
-    """A model that cannot be exported to the file asked for: a path catclf may not
-    replace, or a file the system will not let it write."""
+    """A model that cannot be written in another format (ONNX, a web page): a path that
+    cannot hold the file, or a file there that catclf may not replace."""
+
+
+class MissingPackage(ExportError):
+    """A package that an optional part of catclf needs is not installed: package names it,
+    install is the command that installs it."""
+
+    def __init__(self, needed_for: str, package: str, install: str) -> None:
+        self.package, self.install = package, install
+        super().__init__(
+            f"{needed_for} needs the {package} package, which is not installed: {install}"
+        )
 
 
 def reason(e: BaseException) -> str:
