@@ -343,6 +343,11 @@ def test_the_page_shows_the_probability_the_label_and_the_sum_of_the_logit(
     per_pixel = shares.reshape(64, 64, 3).sum(axis=2).reshape(-1)
     assert np.allclose(result["contributions"], per_pixel, rtol=0, atol=1e-12)
     assert result["limit"] == pytest.approx(np.abs(per_pixel).max(), abs=1e-12)
+    # And as the library's explanation gives them.
+    explained = model.explain(path)
+    assert (result["toward"], result["away"], result["limit"]) == pytest.approx(
+        (explained.toward, explained.away, explained.limit), abs=1e-9
+    )
     assert result["bias"] + result["toward"] + result["away"] == pytest.approx(result["z"], 1e-12)
     assert sum(result["contributions"]) + result["bias"] == pytest.approx(result["z"], 1e-12)
     assert 1 / (1 + math.exp(-result["z"])) == pytest.approx(p, abs=SAME)
