@@ -123,8 +123,8 @@ class ReportError(CatclfError):
 
 
 class ExportError(CatclfError):
-    """A model that cannot be written in another format (ONNX): a path that cannot hold the
-    file, or a file there that catclf may not replace."""
+    """A model that cannot be written in another format (ONNX, a web page): a path that
+    cannot hold the file, or a file there that catclf may not replace."""
 
 
 class MissingPackage(ExportError):
