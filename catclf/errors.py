@@ -18,6 +18,7 @@ ADVICE = {
     "jobs": "jobs=1 decodes in this process",
     "smaller_rate": "try a smaller learning_rate",
     "data": "pass data, the labelled images to score it on",
+    "export": "pass html=PATH, onnx=PATH, or both",
 }
 
 

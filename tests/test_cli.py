@@ -36,6 +36,7 @@ from course import (
 from helpers import (
     BLACK,
     BUNDLED_MODEL,
+    COMMANDS,
     GREY,
     N_X,
     PACKAGE_DATA,
@@ -897,9 +898,7 @@ def test_python_m_catclf_help(tmp_path):
     assert "train" in result.stdout and "predict" in result.stdout
 
 
-@pytest.mark.parametrize(
-    "command", ["train", "predict", "explain", "evaluate", "info", "prepare", "sweep", "report"]
-)
+@pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_help_has_examples(runner, command):
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0
@@ -909,17 +908,7 @@ def test_every_command_help_has_examples(runner, command):
 
 def test_every_command_is_covered_by_the_help_test():
     names = {c.name or c.callback.__name__ for c in app.registered_commands}
-    assert names == {
-        "train",
-        "predict",
-        "explain",
-        "evaluate",
-        "info",
-        "prepare",
-        "sweep",
-        "report",
-        "cv",
-    }
+    assert names == set(COMMANDS)
 
 
 def test_unreadable_files_and_folders_are_one_line_errors(tmp_path, pictures):

@@ -373,3 +373,21 @@ ExplainOutOption = Annotated[
         show_default=False,
     ),
 ]
+ExportHtmlOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--html",
+        metavar="PAGE",
+        help="Write a page that scores photos in any browser.",
+        show_default=False,
+    ),
+]
+ExportOnnxOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--onnx",
+        metavar="FILE",
+        help="Write an ONNX file (needs onnx).",
+        show_default=False,
+    ),
+]

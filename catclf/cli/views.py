@@ -20,6 +20,7 @@ from catclf.errors import ImageError
 if TYPE_CHECKING:
     from catclf.evaluation import Evaluation
     from catclf.explaining import Explained
+    from catclf.exporting import Exported
     from catclf.model import Model
     from catclf.prepare import Prepared
     from catclf.report import Report
@@ -351,3 +352,9 @@ def explained(done: Explained) -> None:
     tables.summary("Why", rows)
     colour = is_terminal(sys.stdout) and os.environ.get("NO_COLOR", "") == ""
     tables.heat_map(e.map, e.limit, e.classes, colour)
+
+
+def exported(done: Exported) -> None:
+    """What was written, a line each."""
+    names = {"html": "page", "onnx": "onnx"}
+    tables.key_values([(names[kind], str(path)) for kind, path in done.written.items()])
