@@ -488,8 +488,16 @@ def explain(
     """
     # here: `catclf --help` imports no numpy
     from catclf import explaining
+    from catclf.cli import inputs
+    from catclf.errors import ImageError
 
-    done = explaining.run(image, model=model, baseline=baseline.value, out=out, force=force)
+    given: str | bytes = image
+    if image == "-":
+        read = inputs.stdin_image()
+        if isinstance(read, ImageError):
+            raise read
+        given = bytes(read.source) if isinstance(read.source, bytes) else image
+    done = explaining.run(given, model=model, baseline=baseline.value, out=out, force=force)
     emit_json(done.as_dict()) if as_json else views.explained(done)
 
 

@@ -353,7 +353,9 @@ ExitCodeOption = Annotated[
 ]
 ExplainImageArgument = Annotated[
     str,
-    typer.Argument(metavar="IMAGE", help="The image to explain.", show_default=False),
+    typer.Argument(
+        metavar="IMAGE", help="The image to explain, or - for one on stdin.", show_default=False
+    ),
 ]
 BaselineOption = Annotated[
     Baseline,
