@@ -101,6 +101,22 @@ class _Task(NamedTuple):
     name: str
 
 
+class _Reading:
+    """One pass of `_Pool.read`: the items still to take, the tasks taken and not yet
+    answered (by index, in input order), those not yet sent, the results not yet given,
+    and how many items have been taken and results given."""
+
+    __slots__ = ("given", "items", "more", "results", "taken", "tasks", "waiting")
+
+    def __init__(self, items: Iterator[tuple[Source, str]]) -> None:
+        self.items = items
+        self.more = True  # whether items may hold more
+        self.tasks: dict[int, _Task] = {}
+        self.waiting: collections.deque[int] = collections.deque()
+        self.results: dict[int, Pixels | ImageError] = {}
+        self.taken = self.given = 0
+
+
 class _Pool:
     """Worker processes, each with its pipe, and the tasks each has in flight."""
 
@@ -128,53 +144,60 @@ class _Pool:
                 worker.process.join()
 
     def read(self, items: Iterable[tuple[Source, str]]) -> Iterator[Pixels | ImageError]:
-        """Each item's result, in input order, as the workers send them back."""
-        items = iter(items)
-        tasks: dict[int, _Task] = {}  # taken from items and not yet answered
-        waiting: collections.deque[int] = collections.deque()  # of those, not yet sent
-        results: dict[int, Pixels | ImageError] = {}
-        taken = given = 0  # items taken; results yielded
-        more = True
+        """Each item's result, in input order, as the workers send them back. The first
+        items are sent at once, before a result is asked for: the workers decode them while
+        the caller does the rest of its own start (reads its model)."""
+        reading = _Reading(iter(items))
+        self._send_more(reading)
+        return self._results(reading)
+
+    def _results(self, reading: _Reading) -> Iterator[Pixels | ImageError]:
+        results = reading.results
         while True:
-            while given in results:
-                yield results.pop(given)
-                given += 1
-            while True:
-                if not waiting:
-                    # No more images taken than the workers can have in flight, counted
-                    # from the next result due: taking one more may wait on a list that is
-                    # still being written, while that result is ready to be given.
-                    if not more or taken - given >= self.size * AHEAD:
-                        break
-                    try:
-                        source, name = next(items)
-                    except StopIteration:
-                        more = False
-                        break
-                    tasks[taken] = _Task(_task(source), name)
-                    waiting.append(taken)
-                    taken += 1
-                worker = self._free(len(tasks[waiting[0]].message))
-                if worker is None:
-                    break
-                index = waiting.popleft()
-                self._send(worker, index, tasks[index])
+            while reading.given in results:
+                yield results.pop(reading.given)
+                reading.given += 1
+            self._send_more(reading)
             busy = [w for w in self.workers if w.tasks]
             if not busy:
-                if not (more or waiting):
+                if not (reading.more or reading.waiting):
                     return
                 continue
             first_deadline = min(w.since for w in busy) + TIME_BUDGET
             timeout = max(0.0, first_deadline - time.monotonic())
             for key, _ in self.busy.select(timeout):
-                self._receive(key.data, tasks, results)
+                self._receive(key.data, reading)
             now = time.monotonic()
             for worker in busy:
                 if worker.tasks and now - worker.since > TIME_BUDGET:
                     if worker.connection.poll():  # its answer came in the meantime
-                        self._receive(worker, tasks, results)
+                        self._receive(worker, reading)
                     else:
-                        self._replace(worker, tasks, waiting, results)
+                        self._replace(worker, reading)
+
+    def _send_more(self, reading: _Reading) -> None:
+        """Send items to the workers while one can take another."""
+        tasks, waiting = reading.tasks, reading.waiting
+        while True:
+            if not waiting:
+                # No more images taken than the workers can have in flight, counted from
+                # the next result due: taking one more may wait on a list that is still
+                # being written, while that result is ready to be given.
+                if not reading.more or reading.taken - reading.given >= self.size * AHEAD:
+                    return
+                try:
+                    source, name = next(reading.items)
+                except StopIteration:
+                    reading.more = False
+                    return
+                tasks[reading.taken] = _Task(_task(source), name)
+                waiting.append(reading.taken)
+                reading.taken += 1
+            worker = self._free(len(tasks[waiting[0]].message))
+            if worker is None:
+                return
+            index = waiting.popleft()
+            self._send(worker, index, tasks[index])
 
     def _free(self, size: int) -> _Worker | None:
         """The worker with the fewest tasks in flight, if it can take one more task of size
@@ -194,9 +217,8 @@ class _Pool:
             self.busy.register(worker.connection, selectors.EVENT_READ, worker)
         worker.tasks.append(index)
 
-    def _receive(
-        self, worker: _Worker, tasks: dict[int, _Task], results: dict[int, Pixels | ImageError]
-    ) -> None:
+    def _receive(self, worker: _Worker, reading: _Reading) -> None:
+        tasks = reading.tasks
         index = worker.tasks[0]
         task = tasks[index]
         # A bytearray, so that the pixels made of it are writable, as load_image's are. No
@@ -211,24 +233,18 @@ class _Pool:
             self.busy.unregister(worker.connection)
         del tasks[index]
         worker.since = time.monotonic()
-        results[index] = _result(message, size, task.name)
+        reading.results[index] = _result(message, size, task.name)
 
-    def _replace(
-        self,
-        worker: _Worker,
-        tasks: dict[int, _Task],
-        waiting: collections.deque[int],
-        results: dict[int, Pixels | ImageError],
-    ) -> None:
+    def _replace(self, worker: _Worker, reading: _Reading) -> None:
         """End a worker whose image has taken longer than TIME_BUDGET: that image is an
         error, the rest of its tasks go back to be sent again, and a new worker takes its
         place."""
         index = worker.tasks.popleft()
-        results[index] = ImageError(
-            f"{tasks.pop(index).name}: took longer than the {TIME_BUDGET:g} s allowed to "
-            "decode one image"
+        reading.results[index] = ImageError(
+            f"{reading.tasks.pop(index).name}: took longer than the {TIME_BUDGET:g} s allowed "
+            "to decode one image"
         )
-        waiting.extendleft(reversed(worker.tasks))
+        reading.waiting.extendleft(reversed(worker.tasks))
         self.busy.unregister(worker.connection)
         worker.connection.close()
         worker.process.kill()
