@@ -45,6 +45,12 @@ TIME_BUDGET = 60.0
 # (12 KB each) fit its pipe, so that it never waits to send while this process waits to send
 # it a task.
 AHEAD = 4
+# Images each worker is sent when reading begins, before any result is asked for: enough to
+# keep it busy while the caller does the rest of its own start (predict imports h5py and
+# reads its model: about 40 ms, a dozen photos on two cores), and no more than a list of
+# paths is counted ahead (MIN_IMAGES_PER_PROCESS per process), so that sending them never
+# waits on a list still being written. Their results (12 KB each) still fit the pipe.
+FIRST = MIN_IMAGES_PER_PROCESS
 # A task this large (an image read from stdin) goes only to a worker with nothing else to
 # do, which reads it at once: sending it cannot wait on a worker's decoding.
 LARGE_TASK = 4096
@@ -148,7 +154,7 @@ class _Pool:
         items are sent at once, before a result is asked for: the workers decode them while
         the caller does the rest of its own start (reads its model)."""
         reading = _Reading(iter(items))
-        self._send_more(reading)
+        self._send_more(reading, FIRST)
         return self._results(reading)
 
     def _results(self, reading: _Reading) -> Iterator[Pixels | ImageError]:
@@ -157,7 +163,7 @@ class _Pool:
             while reading.given in results:
                 yield results.pop(reading.given)
                 reading.given += 1
-            self._send_more(reading)
+            self._send_more(reading, AHEAD)
             busy = [w for w in self.workers if w.tasks]
             if not busy:
                 if not (reading.more or reading.waiting):
@@ -175,15 +181,16 @@ class _Pool:
                     else:
                         self._replace(worker, reading)
 
-    def _send_more(self, reading: _Reading) -> None:
-        """Send items to the workers while one can take another."""
+    def _send_more(self, reading: _Reading, ahead: int) -> None:
+        """Send items to the workers while one can take another, up to ahead in flight
+        each."""
         tasks, waiting = reading.tasks, reading.waiting
         while True:
             if not waiting:
                 # No more images taken than the workers can have in flight, counted from
                 # the next result due: taking one more may wait on a list that is still
                 # being written, while that result is ready to be given.
-                if not reading.more or reading.taken - reading.given >= self.size * AHEAD:
+                if not reading.more or reading.taken - reading.given >= self.size * ahead:
                     return
                 try:
                     source, name = next(reading.items)
@@ -193,17 +200,17 @@ class _Pool:
                 tasks[reading.taken] = _Task(_task(source), name)
                 waiting.append(reading.taken)
                 reading.taken += 1
-            worker = self._free(len(tasks[waiting[0]].message))
+            worker = self._free(len(tasks[waiting[0]].message), ahead)
             if worker is None:
                 return
             index = waiting.popleft()
             self._send(worker, index, tasks[index])
 
-    def _free(self, size: int) -> _Worker | None:
-        """The worker with the fewest tasks in flight, if it can take one more task of size
-        bytes now."""
+    def _free(self, size: int, ahead: int) -> _Worker | None:
+        """The worker with the fewest tasks in flight, if it has fewer than ahead and can take
+        one more task of size bytes now."""
         worker = min(self.workers, key=lambda w: len(w.tasks))
-        if len(worker.tasks) >= AHEAD or (size > LARGE_TASK and worker.tasks):
+        if len(worker.tasks) >= ahead or (size > LARGE_TASK and worker.tasks):
             return None
         return worker
 

@@ -1419,7 +1419,7 @@ def test_the_first_images_go_to_the_decoding_processes_before_the_model_is_read(
     with inputs.scoring(load, [str(tmp_path / "photos")], jobs=2) as scoring:
         scored = list(scoring.scored())
 
-    assert sent_before_reading == [list(range(2 * workers.AHEAD))]
+    assert sent_before_reading == [list(range(2 * workers.FIRST))]
     assert [name for name, _ in scored] == [str(p) for p in paths]
     by_hand = [probability_by_hand(pictures["model"], p) for p in paths]
     np.testing.assert_allclose([p for _, p in scored], by_hand, rtol=1e-12)
