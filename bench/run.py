@@ -1,6 +1,6 @@
 """catclf against its alternatives, measured in one run on this machine.
 
-    python bench/run.py [--quick] [--out bench/results.json]
+    python bench/run.py [--quick] [--only PART ...] [--out bench/results.json]
 
 Needs the bench extra (pip install -e '.[bench]') for scikit-learn. Every figure is a
 median of several runs, and each is shown as a ratio against the alternative measured
@@ -52,8 +52,33 @@ def command_seconds(args: list[str], repeat: int) -> float:
     return timed(lambda: subprocess.run(args, check=True, stdout=subprocess.DEVNULL), repeat)[0]
 
 
+def interleaved(contenders: dict[str, Callable[[], Any]], rounds: int) -> dict[str, list[float]]:
+    """Seconds of each contender in each of rounds rounds, taken in turn within a round, so
+    that a busy moment of the machine falls on all of them alike."""
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, run in contenders.items():
+            started = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - started)
+    return times
+
+
+def ratios(base: list[float], times: list[float]) -> list[float]:
+    """base / time, round by round."""
+    return [b / t for b, t in zip(base, times, strict=True)]
+
+
+PLAIN = "plain numpy loop (the course's optimize)"
+GRAM = "catclf Gram (--solver gram, the default here)"
+LAMBD = 0.7  # the L2 penalty of the training rows with L2
+
+
 def training(repeat: int) -> dict[str, object]:
-    """2000 iterations at 0.005 on the course set, end to end of the optimizer."""
+    """2000 iterations at 0.005 on the course set, end to end of the optimizer, at lambd = 0
+    and with L2. The plain loop and the solvers take turns in each round; each ratio is the
+    median of the rounds' ratios, each round's against the plain loop of that round. The
+    Gram solver runs 5 times a round (its median counts): it takes 1/40 of the plain time."""
     from sklearn.linear_model import LogisticRegression
 
     from catclf import datasets, logistic
@@ -67,23 +92,43 @@ def training(repeat: int) -> dict[str, object]:
     def test_accuracy(params: dict) -> float:
         return accuracy(logistic.predict(params["w"], params["b"], test.X), test.Y)
 
-    rows: dict[str, dict[str, float]] = {}
-    solvers = {
-        "plain numpy loop (the course's optimize)": logistic.optimize,
-        "catclf primal (--solver primal)": logistic.optimize_primal,
-        "catclf Gram (--solver gram, the default here)": logistic.optimize_gram,
-    }
-    for name, optimize in solvers.items():
-        seconds, (params, _, _) = timed(
-            lambda optimize=optimize: optimize(w0, b0, X, Y, iterations, rate), repeat
+    def run(optimize: Callable, lambd: float, times: int = 1) -> Callable[[], Any]:
+        def go() -> Any:
+            return [optimize(w0, b0, X, Y, iterations, rate, lambd=lambd) for _ in range(times)]
+
+        return go
+
+    rows: dict[str, dict[str, object]] = {}
+    for lambd, suffix in ((0.0, ""), (LAMBD, f", L2 lambd = {LAMBD}")):
+        solvers = {PLAIN: logistic.optimize}
+        if not lambd:
+            solvers["catclf primal (--solver primal)"] = logistic.optimize_primal
+        solvers[GRAM] = logistic.optimize_gram
+        times = interleaved(
+            {
+                name: run(optimize, lambd, 5 if optimize is logistic.optimize_gram else 1)
+                for name, optimize in solvers.items()
+            },
+            repeat,
         )
-        rows[name] = {"seconds": seconds, "test_accuracy": test_accuracy(params)}
+        times[GRAM] = [t / 5 for t in times[GRAM]]
+        for name, optimize in solvers.items():
+            params, _, _ = optimize(w0, b0, X, Y, iterations, rate, lambd=lambd)
+            per_round = ratios(times[PLAIN], times[name])
+            rows[name + suffix] = {
+                "seconds": statistics.median(times[name]),
+                "vs_plain": statistics.median(per_round),
+                "vs_plain_rounds": per_round,
+                "test_accuracy": test_accuracy(params),
+            }
 
     # The lecture's loops are slow: a few iterations, scaled to 2000.
     lecture_iterations = 2
     seconds, _ = timed(lambda: plain.lecture_optimize(w0, b0, X, Y, lecture_iterations, rate), 1)
+    plain_seconds = rows[PLAIN]["seconds"]
     rows["the lecture's unvectorized loops (2 iterations, scaled)"] = {
         "seconds": seconds * iterations / lecture_iterations,
+        "vs_plain": plain_seconds / (seconds * iterations / lecture_iterations),
         "test_accuracy": None,  # the 2 iterations run are no model to test
     }
 
@@ -93,9 +138,75 @@ def training(repeat: int) -> dict[str, object]:
     )
     rows["scikit-learn LogisticRegression (lbfgs, no penalty)"] = {
         "seconds": seconds,
+        "vs_plain": plain_seconds / seconds,
         "test_accuracy": float(sklearn_model.score(test.X.T, test.labels)),
     }
     return rows
+
+
+def gram_limit(repeat: int) -> dict[str, float]:
+    """Where the Gram solver's time goes on the course set, 2000 iterations at 0.005.
+
+    The whole solver at 2000 and at 0 iterations (taking turns) gives the time of one
+    iteration; against it, the least an iteration can do: one product of the (m + 2, m)
+    matrix with a vector, and the element-wise steps (log(1 + e^z), the loss as one dot,
+    dZ = e^(z - s) - y, beta += dZ), each timed alone over 2000 repeats. X^T X is timed
+    alone too.
+    """
+    from catclf import datasets, logistic
+
+    train, _ = datasets.bundled()
+    X, Y = train.X, train.Y
+    m = X.shape[1]
+    y = Y.reshape(-1)
+    w0, b0 = logistic.initialize_with_zeros(X.shape[0])
+    iterations, rate = 2000, 0.005
+    rng = np.random.default_rng(0)
+    G = rng.normal(size=(m + 2, m))
+    v = rng.normal(size=m + 2)
+    ZS = np.empty((2, m))
+    Z, S = ZS
+    zs = ZS.reshape(-1)
+    Z[:] = rng.normal(size=m)
+    coefficients = np.concatenate([-y, np.ones(m)])
+    dZ, beta = np.empty(m), np.zeros(m)
+    dot = np.dot
+
+    def products() -> None:
+        for _ in range(iterations):
+            dot(v, G, out=Z)
+
+    def steps() -> None:
+        for _ in range(iterations):
+            np.logaddexp(0.0, Z, out=S)
+            float(dot(coefficients, zs))
+            np.subtract(Z, S, out=dZ)
+            np.exp(dZ, out=dZ)
+            np.subtract(dZ, y, out=dZ)
+            np.add(beta, dZ, out=beta)
+
+    contenders = {
+        "solver": lambda: logistic.optimize_gram(w0, b0, X, Y, iterations, rate),
+        "solver, 0 iterations": lambda: logistic.optimize_gram(w0, b0, X, Y, 0, rate),
+        "solver, L2": lambda: logistic.optimize_gram(w0, b0, X, Y, iterations, rate, lambd=LAMBD),
+        "X^T X": lambda: X.T @ X,
+        "products": products,
+        "steps": steps,
+    }
+    times = {name: statistics.median(t) for name, t in interleaved(contenders, repeat).items()}
+    per = 1e6 / iterations
+    return {
+        "examples": m,
+        "iterations": iterations,
+        "solver_seconds": times["solver"],
+        "solver_l2_seconds": times["solver, L2"],
+        "gram_seconds": times["X^T X"],
+        "setup_and_end_seconds": times["solver, 0 iterations"],
+        "iteration_us": (times["solver"] - times["solver, 0 iterations"]) * per,
+        "iteration_l2_us": (times["solver, L2"] - times["solver, 0 iterations"]) * per,
+        "product_us": times["products"] * per,
+        "steps_us": times["steps"] * per,
+    }
 
 
 def large_training(m: int, iterations: int, repeat: int) -> dict[str, object]:
@@ -287,22 +398,60 @@ def ratio(x: float) -> str:
 
 
 def markdown(results: dict) -> str:
-    """The tables, as the README shows them."""
+    """The tables, as docs/performance.md shows them, of the parts that were run."""
+    lines: list[str] = []
+    if "training" in results:
+        lines += training_markdown(results["training"])
+    if "gram_limit" in results:
+        lines += limit_markdown(results["gram_limit"])
+    if "large_training" in results:
+        lines += large_markdown(results["large_training"])
+    if "loading" in results:
+        lines += loading_markdown(results["loading"])
+    if "startup" in results:
+        lines += startup_markdown(results["startup"])
+    if "memory" in results:
+        lines += memory_markdown(results["memory"])
+    return "\n".join(lines).strip()
+
+
+def training_markdown(train: dict) -> list[str]:
     lines = [
+        "",
         "| training, course set, 2000 iterations | seconds | vs plain numpy | test accuracy |",
         "| --- | ---: | ---: | ---: |",
     ]
-    train = results["training"]
-    base = train["plain numpy loop (the course's optimize)"]["seconds"]
     for name, row in train.items():
         accuracy = "" if row["test_accuracy"] is None else f"{row['test_accuracy']:.0%}"
-        lines.append(
-            f"| {name} | {row['seconds']:.3f} | {ratio(base / row['seconds'])} | {accuracy} |"
-        )
+        lines.append(f"| {name} | {row['seconds']:.3f} | {ratio(row['vs_plain'])} | {accuracy} |")
+    gram = [row for name, row in train.items() if name.startswith(GRAM)]
+    rounds = "; ".join(", ".join(f"{r:.1f}x" for r in row["vs_plain_rounds"]) for row in gram)
+    lines.append(f"\nThe Gram solver against the plain loop, round by round: {rounds}.")
+    return lines
 
-    large = results["large_training"]
+
+def limit_markdown(limit: dict) -> list[str]:
+    floor = limit["product_us"] + limit["steps_us"]
+    return [
+        "",
+        f"| Gram solver, {limit['examples']} examples, {limit['iterations']} iterations | time |",
+        "| --- | ---: |",
+        f"| whole solver | {limit['solver_seconds'] * 1e3:.1f} ms |",
+        f"| whole solver, L2 | {limit['solver_l2_seconds'] * 1e3:.1f} ms |",
+        f"| of which X^T X, once | {limit['gram_seconds'] * 1e3:.1f} ms |",
+        f"| the solver at 0 iterations (X^T X, the end) | "
+        f"{limit['setup_and_end_seconds'] * 1e3:.1f} ms |",
+        f"| one iteration | {limit['iteration_us']:.2f} us |",
+        f"| one iteration, L2 | {limit['iteration_l2_us']:.2f} us |",
+        f"| one (m + 2) x m product alone | {limit['product_us']:.2f} us |",
+        f"| the element-wise steps alone | {limit['steps_us']:.2f} us |",
+        f"| the iteration against product + steps | {limit['iteration_us'] / floor:.2f}x |",
+    ]
+
+
+def large_markdown(large: dict) -> list[str]:
     base = large["seconds"]["plain numpy loop (the course's optimize)"]
-    lines += [
+    lines = [
         "",
         f"| training, {large['examples']:,} examples, {large['iterations']} iterations "
         "| seconds | vs plain numpy |",
@@ -310,10 +459,12 @@ def markdown(results: dict) -> str:
     ]
     for name, seconds in large["seconds"].items():
         lines.append(f"| {name} | {seconds:.2f} | {base / seconds:.2f}x |")
+    return lines
 
-    load = results["loading"]
+
+def loading_markdown(load: dict) -> list[str]:
     base = load["seconds"]["plain Pillow loop, one process"]
-    lines += [
+    lines = [
         "",
         f"| predict {load['photos']} photos of 1600x1066 | seconds | vs plain loop |",
         "| --- | ---: | ---: |",
@@ -326,16 +477,20 @@ def markdown(results: dict) -> str:
         f"{load['max_mean_abs_pixel_difference']:.2f}); probabilities within "
         f"{load['max_probability_difference']:.4f}."
     )
+    return lines
 
-    start = results["startup"]
+
+def startup_markdown(start: dict) -> list[str]:
     floor = start['python -c "import numpy, PIL.Image"']
-    lines += ["", "| start-up | seconds | vs the import floor |", "| --- | ---: | ---: |"]
+    lines = ["", "| start-up | seconds | vs the import floor |", "| --- | ---: | ---: |"]
     for name, seconds in start.items():
         lines.append(f"| `{name}` | {seconds:.3f} | {seconds / floor:.2f}x |")
+    return lines
 
-    mem = results["memory"]
+
+def memory_markdown(mem: dict) -> list[str]:
     x = mem["float64_X_bytes"]
-    lines += [
+    lines = [
         "",
         f"| train on {mem['examples']:,} images, 3 iterations | seconds | peak memory "
         "| vs float64 X |",
@@ -355,7 +510,10 @@ def markdown(results: dict) -> str:
         f"\nX as float64 would take {x / 1e9:.1f} GB; the uint8 pixels "
         f"{mem['uint8_pixels_bytes'] / 1e6:,.0f} MB."
     )
-    return "\n".join(lines)
+    return lines
+
+
+PARTS = ("training", "large_training", "loading", "startup", "memory")
 
 
 def main() -> None:
@@ -366,12 +524,21 @@ def main() -> None:
         help="fewer repeats, 60 photos, a 5,000-image set, no in-memory run",
     )
     parser.add_argument(
+        "--only",
+        action="append",
+        choices=PARTS,
+        help="run only this part (repeatable); the results are written only with --out",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
-        default=HERE / "results.json",
-        help="where to write the results as JSON [default: bench/results.json]",
+        default=None,
+        help="where to write the results as JSON [default: bench/results.json, "
+        "or nowhere with --only]",
     )
     args = parser.parse_args()
+    parts = args.only or PARTS
+    out = args.out or (None if args.only else HERE / "results.json")
     repeat = 3 if args.quick else 5
     results: dict[str, object] = {
         "machine": {
@@ -382,22 +549,30 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory(prefix="catclf-bench-") as tmp:
         work = Path(tmp)
-        print("training ...", file=sys.stderr)
-        results["training"] = training(repeat)
-        print("training on many examples ...", file=sys.stderr)
-        results["large_training"] = large_training(2_000 if args.quick else 10_000, 20, repeat)
-        print("loading photos ...", file=sys.stderr)
-        results["loading"] = loading(work, 60 if args.quick else 300, repeat)
-        print("start-up ...", file=sys.stderr)
-        results["startup"] = startup(work, 10 if args.quick else 20)
-        print("memory ...", file=sys.stderr)
-        results["memory"] = memory(
-            work,
-            5_000 if args.quick else 50_000,
-            "60MB" if args.quick else "600MB",
-            in_memory=not args.quick,
-        )
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
+        if "training" in parts:
+            print("training ...", file=sys.stderr)
+            results["training"] = training(repeat)
+            print("where the Gram solver's time goes ...", file=sys.stderr)
+            results["gram_limit"] = gram_limit(7 if args.quick else 15)
+        if "large_training" in parts:
+            print("training on many examples ...", file=sys.stderr)
+            results["large_training"] = large_training(2_000 if args.quick else 10_000, 20, repeat)
+        if "loading" in parts:
+            print("loading photos ...", file=sys.stderr)
+            results["loading"] = loading(work, 60 if args.quick else 300, repeat)
+        if "startup" in parts:
+            print("start-up ...", file=sys.stderr)
+            results["startup"] = startup(work, 10 if args.quick else 20)
+        if "memory" in parts:
+            print("memory ...", file=sys.stderr)
+            results["memory"] = memory(
+                work,
+                5_000 if args.quick else 50_000,
+                "60MB" if args.quick else "600MB",
+                in_memory=not args.quick,
+            )
+    if out is not None:
+        out.write_text(json.dumps(results, indent=2) + "\n")
     print(markdown(results))
 
 
