@@ -23,6 +23,9 @@ COST_EVERY = 100  # optimize records the cost of iterations 0, 100, 200, ...
 # Columns of X per block in the primal loop: 64 float64 columns of 12288 values (6 MB)
 # stay in the processor's cache between the two products that read them.
 BLOCK_COLUMNS = 64
+# Examples per block when X is made from uint8 pixels on every iteration (`pixel_blocks`):
+# the same 6 MB of float64.
+PIXEL_ROWS = 64
 
 
 def sigmoid(z: Array | float) -> Array:
@@ -329,6 +332,26 @@ def column_blocks(X: Array, Y: Array, size: int) -> Iterator[tuple[Array, Array]
         yield X[:, start : start + size], Y[:, start : start + size]
 
 
+def pixel_blocks(images: NDArray[np.uint8], Y: Array, rows: int) -> Iterator[tuple[Array, Array]]:
+    """(P_k (n_x, k) float64, Y_k (1, k)): the pixel values 0 .. 255 of rows examples at a
+    time, for `optimize_blocks` with scale = 1 / 255.
+
+    images is (m, ...) uint8, one example per row as images are stored ((m, 64, 64, 3) or
+    (m, n_x)), and P_k / 255 is the course's X_k = images.reshape(m, -1).T[:, j:j+k] / 255.
+    Each block is converted into one reused buffer of rows x n_x float64, valid until the
+    next is taken: X is never formed, and the block is still in the processor's cache when
+    both products read it.
+    """
+    m = images.shape[0]
+    flat = images.reshape(m, -1)
+    buffer = np.empty((min(rows, m), flat.shape[1]))
+    for start in range(0, m, rows):
+        part = flat[start : start + rows]
+        k = part.shape[0]
+        np.copyto(buffer[:k], part)
+        yield buffer[:k].T, Y[:, start : start + k]
+
+
 def optimize_blocks(
     w: Array,
     b: float,
@@ -338,6 +361,7 @@ def optimize_blocks(
     *,
     lambd: float = 0.0,
     callback: Callback | None = None,
+    scale: float = 1.0,
 ) -> Result:
     """Batch gradient descent over data that comes a block of examples at a time.
 
@@ -349,6 +373,12 @@ def optimize_blocks(
     used by both products while it is in the processor's cache. lambd is the L2 penalty
     as `propagate` takes it: (lambd / m) w joins dw and (lambd / 2m) sum(w^2) the cost
     once the blocks have given m. Returns what `optimize` returns.
+
+    X_k is scale times the block that blocks() yields: with the pixel values 0 .. 255 of
+    `pixel_blocks` and scale = 1 / 255, z_k = (w^T X_k) / 255 + b and dw is divided by 255
+    once, which costs k + n_x divisions in place of k n_x (a division costs more than
+    turning a uint8 into a float64). The iterates are those of `optimize` on X = P / 255
+    up to rounding, about 1e-16 relative per value.
     """
     w = np.array(w, dtype=np.float64, copy=True).reshape(-1)
     b = float(b)
@@ -362,6 +392,8 @@ def optimize_blocks(
         m = 0
         for X_k, Y_k in blocks():
             z = w @ X_k
+            if scale != 1.0:
+                z *= scale
             z += b
             total, dZ = _loss_and_dz(z, Y_k.reshape(-1))
             np.matmul(X_k, dZ, out=part)
@@ -370,6 +402,8 @@ def optimize_blocks(
             db += float(np.sum(dZ))
             m += z.shape[0]
         dw /= m
+        if scale != 1.0:
+            dw *= scale
         cost /= m
         db /= m
         if lambd:

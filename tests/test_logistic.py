@@ -10,8 +10,10 @@ from catclf.logistic import (
     cost_from_z,
     initialize_with_zeros,
     optimize,
+    optimize_blocks,
     optimize_gram,
     optimize_primal,
+    pixel_blocks,
     predict,
     predict_proba,
     propagate,
@@ -546,3 +548,96 @@ def test_gram_on_the_course_set_for_2000_iterations(course_xy, lambd):
     X, Y = course_xy
     w, b = initialize_with_zeros(X.shape[0])
     gram_against_optimize(X, Y, w, b, 2000, 0.005, lambd)
+
+
+# X made from uint8 pixels a block at a time, never whole: the course's X = P^T / 255.
+
+
+def random_pixels(m, seed):
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(m, 4, 4, 3), dtype=np.uint8)
+    Y = (rng.random((1, m)) > 0.5).astype(float)
+    return images, Y
+
+
+def test_pixel_blocks_are_the_course_columns_before_the_division():
+    images, Y = random_pixels(10, seed=20)
+    X = images.reshape(10, -1).T / 255  # the course's flatten
+    seen = 0
+    for P_k, Y_k in pixel_blocks(images, Y, 4):
+        k = P_k.shape[1]
+        assert P_k.dtype == np.float64 and P_k.shape == (48, k)
+        # The values 0 .. 255 themselves, exactly; / 255 they are the course's columns.
+        np.testing.assert_array_equal(P_k, images.reshape(10, -1)[seen : seen + k].T)
+        np.testing.assert_allclose(P_k / 255, X[:, seen : seen + k], rtol=1e-15, atol=0)
+        np.testing.assert_array_equal(Y_k, Y[:, seen : seen + k])
+        seen += k
+    assert seen == 10  # blocks of 4, 4 and 2
+
+
+@pytest.mark.parametrize("lambd", [0.0, 0.5])
+@pytest.mark.parametrize(
+    "m, rows, num_iterations, learning_rate",
+    [
+        (37, 8, 150, 0.05),  # blocks of 8 and a last one of 5
+        (5, 64, 120, 0.05),  # one block, smaller than rows
+        (1, 3, 60, 0.05),
+        (9, 4, 0, 0.05),
+        (9, 4, 1, 0.05),
+    ],
+)
+def test_descent_on_pixel_blocks_is_the_course_descent_on_x(
+    m, rows, num_iterations, learning_rate, lambd
+):
+    images, Y = random_pixels(m, seed=m)
+    X = images.reshape(m, -1).T / 255
+    rng = np.random.default_rng(m)
+    w, b = rng.normal(scale=0.01, size=(48, 1)), 0.2
+    seen_ref, seen = [], []
+    ref_params, ref_grads, ref_costs = optimize(
+        w,
+        b,
+        X,
+        Y,
+        num_iterations,
+        learning_rate,
+        lambd=lambd,
+        callback=lambda i, c: seen_ref.append(c),
+    )
+    params, grads, costs = optimize_blocks(
+        w,
+        b,
+        lambda: pixel_blocks(images, Y, rows),
+        num_iterations,
+        learning_rate,
+        lambd=lambd,
+        callback=lambda i, c: seen.append(c),
+        scale=1 / 255,
+    )
+    np.testing.assert_allclose(seen, seen_ref, rtol=1e-9, atol=0)
+    np.testing.assert_allclose(costs, ref_costs, rtol=1e-9, atol=0)
+    np.testing.assert_allclose(params["w"], ref_params["w"], rtol=1e-9, atol=1e-12)
+    assert params["b"] == pytest.approx(ref_params["b"], rel=1e-9, abs=1e-12)
+    np.testing.assert_allclose(grads["dw"], ref_grads["dw"], rtol=1e-9, atol=1e-12)
+    assert grads["db"] == pytest.approx(ref_grads["db"], rel=1e-9, abs=1e-12)
+    np.testing.assert_array_equal(
+        predict(params["w"], params["b"], X), predict(ref_params["w"], ref_params["b"], X)
+    )
+
+
+def test_descent_on_the_course_images_as_pixels(course_xy):
+    # The 209 course images, kept as uint8 and turned into numbers a block at a time,
+    # against the course's loop on its float64 X.
+    from catclf.datasets import bundled
+
+    train_set, _ = bundled()
+    X, Y = course_xy
+    w, b = initialize_with_zeros(X.shape[0])
+    ref_params, _, ref_costs = optimize(w, b, X, Y, 201, 0.005)
+    params, _, costs = optimize_blocks(
+        w, b, lambda: pixel_blocks(train_set.images, Y, 64), 201, 0.005, scale=1 / 255
+    )
+    np.testing.assert_allclose(costs, ref_costs, rtol=1e-9, atol=0)
+    np.testing.assert_array_equal(
+        predict(params["w"], params["b"], X), predict(ref_params["w"], ref_params["b"], X)
+    )
