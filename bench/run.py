@@ -209,11 +209,10 @@ def gram_limit(repeat: int) -> dict[str, float]:
     }
 
 
-def large_training(m: int, iterations: int, repeat: int) -> dict[str, object]:
-    """Many examples, where the primal loop is chosen: the course's optimize against
-    catclf's blocked primal loop, on m noisy copies of the course's training images."""
-    from catclf import datasets, logistic
-    from catclf.images import to_columns
+def noisy_copies(m: int) -> tuple[np.ndarray, np.ndarray]:
+    """(images (m, 64, 64, 3) uint8, Y (1, m)): the course's training images picked at
+    random, with noise of up to 8 levels added."""
+    from catclf import datasets
 
     train, _ = datasets.bundled()
     rng = np.random.default_rng(2)
@@ -223,26 +222,122 @@ def large_training(m: int, iterations: int, repeat: int) -> dict[str, object]:
         part = pick[start : start + 512]
         noise = rng.integers(-8, 9, (len(part), 64, 64, 3), dtype=np.int16)
         images[start : start + len(part)] = np.clip(train.images[part] + noise, 0, 255)
-    X = to_columns(images)  # as catclf and the course make X: one image per column
-    Y = train.labels[pick].reshape(1, -1).astype(np.float64)
+    return images, train.labels[pick].reshape(1, -1).astype(np.float64)
+
+
+COURSE_LARGE = "the course's code: flatten, / 255, the plain loop"
+
+
+def large_training(m: int, iterations: int, repeat: int) -> dict[str, object]:
+    """More examples than features, from uint8 images in memory: the course's own code
+    (X = images.reshape(m, -1).T / 255, then its optimize) against catclf, each from the
+    same images, taking turns in each round. Each ratio is the median of the rounds'
+    ratios. Each contender runs once more under tracemalloc, untimed, for the peak of
+    what it allocates (numpy reports its arrays to tracemalloc), the images not counted."""
+    import tracemalloc
+
+    from catclf import logistic, training
+    from catclf.datasets import Dataset
+
+    images, Y = noisy_copies(m)
+    labels = Y.reshape(-1).astype(np.int64)
+    data = Dataset(images, labels, [f"image {i}" for i in range(m)], ("non-cat", "cat"), "bench")
     w0, b0 = logistic.initialize_with_zeros(12288)
-    rows: dict[str, object] = {}
-    costs = {}
-    for name, optimize in (
-        ("plain numpy loop (the course's optimize)", logistic.optimize),
-        ("catclf primal (the default here)", logistic.optimize_primal),
-    ):
-        seconds, (_, _, recorded) = timed(
-            lambda optimize=optimize: optimize(w0, b0, X, Y, iterations, 0.001), repeat
+    rate = 0.005
+
+    def course() -> list[float]:
+        X = images.reshape(m, -1).T / 255
+        return logistic.optimize(w0, b0, X, Y, iterations, rate)[2]
+
+    def train() -> list[float]:
+        return list(training.train(data, learning_rate=rate, num_iterations=iterations).costs)
+
+    def primal() -> list[float]:
+        X = images.reshape(m, -1).T / 255
+        return logistic.optimize_primal(w0, b0, X, Y, iterations, rate)[2]
+
+    def pixels() -> list[float]:
+        blocks = lambda: logistic.pixel_blocks(images, Y, logistic.PIXEL_ROWS)  # noqa: E731
+        return logistic.optimize_blocks(w0, b0, blocks, iterations, rate, scale=1 / 255)[2]
+
+    contenders = {
+        COURSE_LARGE: course,
+        "catclf.train, in memory": train,
+        "the course's X, catclf's blocked loop (optimize_primal)": primal,
+        "uint8 pixels made float64 in cache each iteration (pixel_blocks)": pixels,
+    }
+    times = interleaved(contenders, repeat)
+    rows: dict[str, dict[str, object]] = {}
+    reference = course()
+    for name, run in contenders.items():
+        tracemalloc.start()
+        costs = run()
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        per_round = ratios(times[COURSE_LARGE], times[name])
+        rows[name] = {
+            "seconds": statistics.median(times[name]),
+            "vs_course": statistics.median(per_round),
+            "vs_course_rounds": per_round,
+            "peak_allocated_bytes": peak,
+            "max_relative_cost_difference": float(
+                np.max(np.abs(np.divide(costs, reference) - 1.0))
+            ),
+        }
+    return {"examples": m, "iterations": iterations, "images_bytes": images.nbytes, "rows": rows}
+
+
+def one_iteration(m: int, repeat: int) -> dict[str, object]:
+    """One iteration on m examples, each way of reading X, taking turns: the plain loop
+    (`propagate`, which reads X twice), the blocked loop on a float64 X by block size, and
+    uint8 pixels made float64 in cache by block size; and turning uint8 into float64, per
+    value, as `Dataset.blocks` does it (np.divide) and as `pixel_blocks` does (np.copyto)."""
+    from catclf import logistic
+
+    images, Y = noisy_copies(m)
+    X = images.reshape(m, -1).T / 255
+    rng = np.random.default_rng(3)
+    w, b = rng.normal(scale=1e-3, size=(12288, 1)), 0.1
+
+    def blocked(blocks: Callable[[], Any], scale: float) -> Callable[[], Any]:
+        return lambda: logistic.optimize_blocks(w, b, blocks, 1, 0.005, scale=scale)
+
+    contenders: dict[str, Callable[[], Any]] = {
+        "plain (propagate)": lambda: logistic.propagate(w, b, X, Y)
+    }
+    for size in (16, 64, 256, 1024):
+        contenders[f"float64 X, blocks of {size}"] = blocked(
+            lambda size=size: logistic.column_blocks(X, Y, size), 1.0
         )
-        rows[name] = seconds
-        costs[name] = recorded
-    first, second = costs.values()
+    for size in (8, 16, 32, 64, 128, 256):
+        contenders[f"uint8 pixels, blocks of {size}"] = blocked(
+            lambda size=size: logistic.pixel_blocks(images, Y, size), 1 / 255
+        )
+    flat = images.reshape(m, -1)
+    buffer = np.empty((64, 12288))
+
+    def convert(how: Callable[[np.ndarray, np.ndarray], Any]) -> Callable[[], None]:
+        def run() -> None:
+            for start in range(0, m, 64):
+                how(flat[start : start + 64], buffer[: len(flat[start : start + 64])])
+
+        return run
+
+    contenders["convert, np.divide(uint8, 255.0, out=float64)"] = convert(
+        lambda part, out: np.divide(part, 255.0, out=out)
+    )
+    contenders["convert, np.copyto(float64, uint8)"] = convert(
+        lambda part, out: np.copyto(out, part)
+    )
+    times = {name: statistics.median(t) for name, t in interleaved(contenders, repeat).items()}
+    base = times["plain (propagate)"]
     return {
         "examples": m,
-        "iterations": iterations,
-        "seconds": rows,
-        "max_cost_difference": float(np.max(np.abs(np.subtract(first, second)))),
+        "seconds": times,
+        "vs_plain": {name: base / t for name, t in times.items() if "convert" not in name},
+        "convert_ns_per_value": {
+            name: t / (m * 12288) * 1e9 for name, t in times.items() if "convert" in name
+        },
     }
 
 
@@ -406,6 +501,8 @@ def markdown(results: dict) -> str:
         lines += limit_markdown(results["gram_limit"])
     if "large_training" in results:
         lines += large_markdown(results["large_training"])
+    if "one_iteration" in results:
+        lines += iteration_markdown(results["one_iteration"])
     if "loading" in results:
         lines += loading_markdown(results["loading"])
     if "startup" in results:
@@ -450,15 +547,34 @@ def limit_markdown(limit: dict) -> list[str]:
 
 
 def large_markdown(large: dict) -> list[str]:
-    base = large["seconds"]["plain numpy loop (the course's optimize)"]
     lines = [
         "",
-        f"| training, {large['examples']:,} examples, {large['iterations']} iterations "
-        "| seconds | vs plain numpy |",
+        f"| training, {large['examples']:,} images in memory, {large['iterations']} iterations "
+        "| seconds | vs the course's code | round by round | memory allocated "
+        "| costs vs the course's |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, row in large["rows"].items():
+        rounds = ", ".join(f"{r:.2f}" for r in row["vs_course_rounds"])
+        lines.append(
+            f"| {name} | {row['seconds']:.2f} | {row['vs_course']:.2f}x | {rounds} "
+            f"| {row['peak_allocated_bytes'] / 1e6:,.0f} MB "
+            f"| {row['max_relative_cost_difference']:.0e} |"
+        )
+    lines.append(f"\nThe images themselves take {large['images_bytes'] / 1e6:,.0f} MB.")
+    return lines
+
+
+def iteration_markdown(one: dict) -> list[str]:
+    lines = [
+        "",
+        f"| one iteration, {one['examples']:,} examples | seconds | vs plain |",
         "| --- | ---: | ---: |",
     ]
-    for name, seconds in large["seconds"].items():
-        lines.append(f"| {name} | {seconds:.2f} | {base / seconds:.2f}x |")
+    for name, ratio_ in one["vs_plain"].items():
+        lines.append(f"| {name} | {one['seconds'][name]:.3f} | {ratio_:.2f}x |")
+    convert = "; ".join(f"{name}: {ns:.2f} ns" for name, ns in one["convert_ns_per_value"].items())
+    lines.append(f"\nTurning uint8 into float64, per value: {convert}.")
     return lines
 
 
@@ -556,7 +672,9 @@ def main() -> None:
             results["gram_limit"] = gram_limit(7 if args.quick else 15)
         if "large_training" in parts:
             print("training on many examples ...", file=sys.stderr)
-            results["large_training"] = large_training(2_000 if args.quick else 10_000, 20, repeat)
+            results["large_training"] = large_training(2_000 if args.quick else 20_000, 20, repeat)
+            print("one iteration on many examples ...", file=sys.stderr)
+            results["one_iteration"] = one_iteration(2_000 if args.quick else 20_000, repeat)
         if "loading" in parts:
             print("loading photos ...", file=sys.stderr)
             results["loading"] = loading(work, 60 if args.quick else 300, repeat)
