@@ -1,6 +1,6 @@
 """catclf against its alternatives, measured in one run on this machine.
 
-    python bench/run.py [--quick] [--out bench/results.json]
+    python bench/run.py [--quick] [--only PART ...] [--out bench/results.json]
 
 Needs the bench extra (pip install -e '.[bench]') for scikit-learn. Every figure is a
 median of several runs, and each is shown as a ratio against the alternative measured
@@ -52,8 +52,33 @@ def command_seconds(args: list[str], repeat: int) -> float:
     return timed(lambda: subprocess.run(args, check=True, stdout=subprocess.DEVNULL), repeat)[0]
 
 
+def interleaved(contenders: dict[str, Callable[[], Any]], rounds: int) -> dict[str, list[float]]:
+    """Seconds of each contender in each of rounds rounds, taken in turn within a round, so
+    that a busy moment of the machine falls on all of them alike."""
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, run in contenders.items():
+            started = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - started)
+    return times
+
+
+def ratios(base: list[float], times: list[float]) -> list[float]:
+    """base / time, round by round."""
+    return [b / t for b, t in zip(base, times, strict=True)]
+
+
+PLAIN = "plain numpy loop (the course's optimize)"
+GRAM = "catclf Gram (--solver gram, the default here)"
+LAMBD = 0.7  # the L2 penalty of the training rows with L2
+
+
 def training(repeat: int) -> dict[str, object]:
-    """2000 iterations at 0.005 on the course set, end to end of the optimizer."""
+    """2000 iterations at 0.005 on the course set, end to end of the optimizer, at lambd = 0
+    and with L2. The plain loop and the solvers take turns in each round; each ratio is the
+    median of the rounds' ratios, each round's against the plain loop of that round. The
+    Gram solver runs 5 times a round (its median counts): it takes 1/40 of the plain time."""
     from sklearn.linear_model import LogisticRegression
 
     from catclf import datasets, logistic
@@ -67,23 +92,43 @@ def training(repeat: int) -> dict[str, object]:
     def test_accuracy(params: dict) -> float:
         return accuracy(logistic.predict(params["w"], params["b"], test.X), test.Y)
 
-    rows: dict[str, dict[str, float]] = {}
-    solvers = {
-        "plain numpy loop (the course's optimize)": logistic.optimize,
-        "catclf primal (--solver primal)": logistic.optimize_primal,
-        "catclf Gram (--solver gram, the default here)": logistic.optimize_gram,
-    }
-    for name, optimize in solvers.items():
-        seconds, (params, _, _) = timed(
-            lambda optimize=optimize: optimize(w0, b0, X, Y, iterations, rate), repeat
+    def run(optimize: Callable, lambd: float, times: int = 1) -> Callable[[], Any]:
+        def go() -> Any:
+            return [optimize(w0, b0, X, Y, iterations, rate, lambd=lambd) for _ in range(times)]
+
+        return go
+
+    rows: dict[str, dict[str, object]] = {}
+    for lambd, suffix in ((0.0, ""), (LAMBD, f", L2 lambd = {LAMBD}")):
+        solvers = {PLAIN: logistic.optimize}
+        if not lambd:
+            solvers["catclf primal (--solver primal)"] = logistic.optimize_primal
+        solvers[GRAM] = logistic.optimize_gram
+        times = interleaved(
+            {
+                name: run(optimize, lambd, 5 if optimize is logistic.optimize_gram else 1)
+                for name, optimize in solvers.items()
+            },
+            repeat,
         )
-        rows[name] = {"seconds": seconds, "test_accuracy": test_accuracy(params)}
+        times[GRAM] = [t / 5 for t in times[GRAM]]
+        for name, optimize in solvers.items():
+            params, _, _ = optimize(w0, b0, X, Y, iterations, rate, lambd=lambd)
+            per_round = ratios(times[PLAIN], times[name])
+            rows[name + suffix] = {
+                "seconds": statistics.median(times[name]),
+                "vs_plain": statistics.median(per_round),
+                "vs_plain_rounds": per_round,
+                "test_accuracy": test_accuracy(params),
+            }
 
     # The lecture's loops are slow: a few iterations, scaled to 2000.
     lecture_iterations = 2
     seconds, _ = timed(lambda: plain.lecture_optimize(w0, b0, X, Y, lecture_iterations, rate), 1)
+    plain_seconds = rows[PLAIN]["seconds"]
     rows["the lecture's unvectorized loops (2 iterations, scaled)"] = {
         "seconds": seconds * iterations / lecture_iterations,
+        "vs_plain": plain_seconds / (seconds * iterations / lecture_iterations),
         "test_accuracy": None,  # the 2 iterations run are no model to test
     }
 
@@ -93,16 +138,81 @@ def training(repeat: int) -> dict[str, object]:
     )
     rows["scikit-learn LogisticRegression (lbfgs, no penalty)"] = {
         "seconds": seconds,
+        "vs_plain": plain_seconds / seconds,
         "test_accuracy": float(sklearn_model.score(test.X.T, test.labels)),
     }
     return rows
 
 
-def large_training(m: int, iterations: int, repeat: int) -> dict[str, object]:
-    """Many examples, where the primal loop is chosen: the course's optimize against
-    catclf's blocked primal loop, on m noisy copies of the course's training images."""
+def gram_limit(repeat: int) -> dict[str, float]:
+    """Where the Gram solver's time goes on the course set, 2000 iterations at 0.005.
+
+    The whole solver at 2000 and at 0 iterations (taking turns) gives the time of one
+    iteration; against it, the least an iteration can do: one product of the (m + 2, m)
+    matrix with a vector, and the element-wise steps (log(1 + e^z), the loss as one dot,
+    dZ = e^(z - s) - y, beta += dZ), each timed alone over 2000 repeats. X^T X is timed
+    alone too.
+    """
     from catclf import datasets, logistic
-    from catclf.images import to_columns
+
+    train, _ = datasets.bundled()
+    X, Y = train.X, train.Y
+    m = X.shape[1]
+    y = Y.reshape(-1)
+    w0, b0 = logistic.initialize_with_zeros(X.shape[0])
+    iterations, rate = 2000, 0.005
+    rng = np.random.default_rng(0)
+    G = rng.normal(size=(m + 2, m))
+    v = rng.normal(size=m + 2)
+    ZS = np.empty((2, m))
+    Z, S = ZS
+    zs = ZS.reshape(-1)
+    Z[:] = rng.normal(size=m)
+    coefficients = np.concatenate([-y, np.ones(m)])
+    dZ, beta = np.empty(m), np.zeros(m)
+    dot = np.dot
+
+    def products() -> None:
+        for _ in range(iterations):
+            dot(v, G, out=Z)
+
+    def steps() -> None:
+        for _ in range(iterations):
+            np.logaddexp(0.0, Z, out=S)
+            float(dot(coefficients, zs))
+            np.subtract(Z, S, out=dZ)
+            np.exp(dZ, out=dZ)
+            np.subtract(dZ, y, out=dZ)
+            np.add(beta, dZ, out=beta)
+
+    contenders = {
+        "solver": lambda: logistic.optimize_gram(w0, b0, X, Y, iterations, rate),
+        "solver, 0 iterations": lambda: logistic.optimize_gram(w0, b0, X, Y, 0, rate),
+        "solver, L2": lambda: logistic.optimize_gram(w0, b0, X, Y, iterations, rate, lambd=LAMBD),
+        "X^T X": lambda: X.T @ X,
+        "products": products,
+        "steps": steps,
+    }
+    times = {name: statistics.median(t) for name, t in interleaved(contenders, repeat).items()}
+    per = 1e6 / iterations
+    return {
+        "examples": m,
+        "iterations": iterations,
+        "solver_seconds": times["solver"],
+        "solver_l2_seconds": times["solver, L2"],
+        "gram_seconds": times["X^T X"],
+        "setup_and_end_seconds": times["solver, 0 iterations"],
+        "iteration_us": (times["solver"] - times["solver, 0 iterations"]) * per,
+        "iteration_l2_us": (times["solver, L2"] - times["solver, 0 iterations"]) * per,
+        "product_us": times["products"] * per,
+        "steps_us": times["steps"] * per,
+    }
+
+
+def noisy_copies(m: int) -> tuple[np.ndarray, np.ndarray]:
+    """(images (m, 64, 64, 3) uint8, Y (1, m)): the course's training images picked at
+    random, with noise of up to 8 levels added."""
+    from catclf import datasets
 
     train, _ = datasets.bundled()
     rng = np.random.default_rng(2)
@@ -112,26 +222,122 @@ def large_training(m: int, iterations: int, repeat: int) -> dict[str, object]:
         part = pick[start : start + 512]
         noise = rng.integers(-8, 9, (len(part), 64, 64, 3), dtype=np.int16)
         images[start : start + len(part)] = np.clip(train.images[part] + noise, 0, 255)
-    X = to_columns(images)  # as catclf and the course make X: one image per column
-    Y = train.labels[pick].reshape(1, -1).astype(np.float64)
+    return images, train.labels[pick].reshape(1, -1).astype(np.float64)
+
+
+COURSE_LARGE = "the course's code: flatten, / 255, the plain loop"
+
+
+def large_training(m: int, iterations: int, repeat: int) -> dict[str, object]:
+    """More examples than features, from uint8 images in memory: the course's own code
+    (X = images.reshape(m, -1).T / 255, then its optimize) against catclf, each from the
+    same images, taking turns in each round. Each ratio is the median of the rounds'
+    ratios. Each contender runs once more under tracemalloc, untimed, for the peak of
+    what it allocates (numpy reports its arrays to tracemalloc), the images not counted."""
+    import tracemalloc
+
+    from catclf import logistic, training
+    from catclf.datasets import Dataset
+
+    images, Y = noisy_copies(m)
+    labels = Y.reshape(-1).astype(np.int64)
+    data = Dataset(images, labels, [f"image {i}" for i in range(m)], ("non-cat", "cat"), "bench")
     w0, b0 = logistic.initialize_with_zeros(12288)
-    rows: dict[str, object] = {}
-    costs = {}
-    for name, optimize in (
-        ("plain numpy loop (the course's optimize)", logistic.optimize),
-        ("catclf primal (the default here)", logistic.optimize_primal),
-    ):
-        seconds, (_, _, recorded) = timed(
-            lambda optimize=optimize: optimize(w0, b0, X, Y, iterations, 0.001), repeat
+    rate = 0.005
+
+    def course() -> list[float]:
+        X = images.reshape(m, -1).T / 255
+        return logistic.optimize(w0, b0, X, Y, iterations, rate)[2]
+
+    def train() -> list[float]:
+        return list(training.train(data, learning_rate=rate, num_iterations=iterations).costs)
+
+    def primal() -> list[float]:
+        X = images.reshape(m, -1).T / 255
+        return logistic.optimize_primal(w0, b0, X, Y, iterations, rate)[2]
+
+    def pixels() -> list[float]:
+        blocks = lambda: logistic.pixel_blocks(images, Y, logistic.PIXEL_ROWS)  # noqa: E731
+        return logistic.optimize_blocks(w0, b0, blocks, iterations, rate, scale=1 / 255)[2]
+
+    contenders = {
+        COURSE_LARGE: course,
+        "catclf.train, in memory": train,
+        "the course's X, catclf's blocked loop (optimize_primal)": primal,
+        "uint8 pixels made float64 in cache each iteration (pixel_blocks)": pixels,
+    }
+    times = interleaved(contenders, repeat)
+    rows: dict[str, dict[str, object]] = {}
+    reference = course()
+    for name, run in contenders.items():
+        tracemalloc.start()
+        costs = run()
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        per_round = ratios(times[COURSE_LARGE], times[name])
+        rows[name] = {
+            "seconds": statistics.median(times[name]),
+            "vs_course": statistics.median(per_round),
+            "vs_course_rounds": per_round,
+            "peak_allocated_bytes": peak,
+            "max_relative_cost_difference": float(
+                np.max(np.abs(np.divide(costs, reference) - 1.0))
+            ),
+        }
+    return {"examples": m, "iterations": iterations, "images_bytes": images.nbytes, "rows": rows}
+
+
+def one_iteration(m: int, repeat: int) -> dict[str, object]:
+    """One iteration on m examples, each way of reading X, taking turns: the plain loop
+    (`propagate`, which reads X twice), the blocked loop on a float64 X by block size, and
+    uint8 pixels made float64 in cache by block size; and turning uint8 into float64, per
+    value, as `Dataset.blocks` does it (np.divide) and as `pixel_blocks` does (np.copyto)."""
+    from catclf import logistic
+
+    images, Y = noisy_copies(m)
+    X = images.reshape(m, -1).T / 255
+    rng = np.random.default_rng(3)
+    w, b = rng.normal(scale=1e-3, size=(12288, 1)), 0.1
+
+    def blocked(blocks: Callable[[], Any], scale: float) -> Callable[[], Any]:
+        return lambda: logistic.optimize_blocks(w, b, blocks, 1, 0.005, scale=scale)
+
+    contenders: dict[str, Callable[[], Any]] = {
+        "plain (propagate)": lambda: logistic.propagate(w, b, X, Y)
+    }
+    for size in (16, 64, 256, 1024):
+        contenders[f"float64 X, blocks of {size}"] = blocked(
+            lambda size=size: logistic.column_blocks(X, Y, size), 1.0
         )
-        rows[name] = seconds
-        costs[name] = recorded
-    first, second = costs.values()
+    for size in (8, 16, 32, 64, 128, 256):
+        contenders[f"uint8 pixels, blocks of {size}"] = blocked(
+            lambda size=size: logistic.pixel_blocks(images, Y, size), 1 / 255
+        )
+    flat = images.reshape(m, -1)
+    buffer = np.empty((64, 12288))
+
+    def convert(how: Callable[[np.ndarray, np.ndarray], Any]) -> Callable[[], None]:
+        def run() -> None:
+            for start in range(0, m, 64):
+                how(flat[start : start + 64], buffer[: len(flat[start : start + 64])])
+
+        return run
+
+    contenders["convert, np.divide(uint8, 255.0, out=float64)"] = convert(
+        lambda part, out: np.divide(part, 255.0, out=out)
+    )
+    contenders["convert, np.copyto(float64, uint8)"] = convert(
+        lambda part, out: np.copyto(out, part)
+    )
+    times = {name: statistics.median(t) for name, t in interleaved(contenders, repeat).items()}
+    base = times["plain (propagate)"]
     return {
         "examples": m,
-        "iterations": iterations,
-        "seconds": rows,
-        "max_cost_difference": float(np.max(np.abs(np.subtract(first, second)))),
+        "seconds": times,
+        "vs_plain": {name: base / t for name, t in times.items() if "convert" not in name},
+        "convert_ns_per_value": {
+            name: t / (m * 12288) * 1e9 for name, t in times.items() if "convert" in name
+        },
     }
 
 
@@ -288,33 +494,94 @@ def ratio(x: float) -> str:
 
 
 def markdown(results: dict) -> str:
-    """The tables, as the README shows them."""
+    """The tables, as docs/performance.md shows them, of the parts that were run."""
+    lines: list[str] = []
+    if "training" in results:
+        lines += training_markdown(results["training"])
+    if "gram_limit" in results:
+        lines += limit_markdown(results["gram_limit"])
+    if "large_training" in results:
+        lines += large_markdown(results["large_training"])
+    if "one_iteration" in results:
+        lines += iteration_markdown(results["one_iteration"])
+    if "loading" in results:
+        lines += loading_markdown(results["loading"])
+    if "startup" in results:
+        lines += startup_markdown(results["startup"])
+    if "memory" in results:
+        lines += memory_markdown(results["memory"])
+    return "\n".join(lines).strip()
+
+
+def training_markdown(train: dict) -> list[str]:
     lines = [
+        "",
         "| training, course set, 2000 iterations | seconds | vs plain numpy | test accuracy |",
         "| --- | ---: | ---: | ---: |",
     ]
-    train = results["training"]
-    base = train["plain numpy loop (the course's optimize)"]["seconds"]
     for name, row in train.items():
         accuracy = "" if row["test_accuracy"] is None else f"{row['test_accuracy']:.0%}"
-        lines.append(
-            f"| {name} | {row['seconds']:.3f} | {ratio(base / row['seconds'])} | {accuracy} |"
-        )
+        lines.append(f"| {name} | {row['seconds']:.3f} | {ratio(row['vs_plain'])} | {accuracy} |")
+    gram = [row for name, row in train.items() if name.startswith(GRAM)]
+    rounds = "; ".join(", ".join(f"{r:.1f}x" for r in row["vs_plain_rounds"]) for row in gram)
+    lines.append(f"\nThe Gram solver against the plain loop, round by round: {rounds}.")
+    return lines
 
-    large = results["large_training"]
-    base = large["seconds"]["plain numpy loop (the course's optimize)"]
-    lines += [
+
+def limit_markdown(limit: dict) -> list[str]:
+    floor = limit["product_us"] + limit["steps_us"]
+    return [
         "",
-        f"| training, {large['examples']:,} examples, {large['iterations']} iterations "
-        "| seconds | vs plain numpy |",
+        f"| Gram solver, {limit['examples']} examples, {limit['iterations']} iterations | time |",
+        "| --- | ---: |",
+        f"| whole solver | {limit['solver_seconds'] * 1e3:.1f} ms |",
+        f"| whole solver, L2 | {limit['solver_l2_seconds'] * 1e3:.1f} ms |",
+        f"| of which X^T X, once | {limit['gram_seconds'] * 1e3:.1f} ms |",
+        f"| the solver at 0 iterations (X^T X, the end) | "
+        f"{limit['setup_and_end_seconds'] * 1e3:.1f} ms |",
+        f"| one iteration | {limit['iteration_us']:.2f} us |",
+        f"| one iteration, L2 | {limit['iteration_l2_us']:.2f} us |",
+        f"| one (m + 2) x m product alone | {limit['product_us']:.2f} us |",
+        f"| the element-wise steps alone | {limit['steps_us']:.2f} us |",
+        f"| the iteration against product + steps | {limit['iteration_us'] / floor:.2f}x |",
+    ]
+
+
+def large_markdown(large: dict) -> list[str]:
+    lines = [
+        "",
+        f"| training, {large['examples']:,} images in memory, {large['iterations']} iterations "
+        "| seconds | vs the course's code | round by round | memory allocated "
+        "| costs vs the course's |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, row in large["rows"].items():
+        rounds = ", ".join(f"{r:.2f}" for r in row["vs_course_rounds"])
+        lines.append(
+            f"| {name} | {row['seconds']:.2f} | {row['vs_course']:.2f}x | {rounds} "
+            f"| {row['peak_allocated_bytes'] / 1e6:,.0f} MB "
+            f"| {row['max_relative_cost_difference']:.0e} |"
+        )
+    lines.append(f"\nThe images themselves take {large['images_bytes'] / 1e6:,.0f} MB.")
+    return lines
+
+
+def iteration_markdown(one: dict) -> list[str]:
+    lines = [
+        "",
+        f"| one iteration, {one['examples']:,} examples | seconds | vs plain |",
         "| --- | ---: | ---: |",
     ]
-    for name, seconds in large["seconds"].items():
-        lines.append(f"| {name} | {seconds:.2f} | {base / seconds:.2f}x |")
+    for name, ratio_ in one["vs_plain"].items():
+        lines.append(f"| {name} | {one['seconds'][name]:.3f} | {ratio_:.2f}x |")
+    convert = "; ".join(f"{name}: {ns:.2f} ns" for name, ns in one["convert_ns_per_value"].items())
+    lines.append(f"\nTurning uint8 into float64, per value: {convert}.")
+    return lines
 
-    load = results["loading"]
+
+def loading_markdown(load: dict) -> list[str]:
     base = load["seconds"]["plain Pillow loop, one process"]
-    lines += [
+    lines = [
         "",
         f"| predict {load['photos']} photos of 1600x1066 | seconds | vs plain loop |",
         "| --- | ---: | ---: |",
@@ -327,16 +594,20 @@ def markdown(results: dict) -> str:
         f"{load['max_mean_abs_pixel_difference']:.2f}); probabilities within "
         f"{load['max_probability_difference']:.4f}."
     )
+    return lines
 
-    start = results["startup"]
+
+def startup_markdown(start: dict) -> list[str]:
     floor = start['python -c "import numpy, PIL.Image"']
-    lines += ["", "| start-up | seconds | vs the import floor |", "| --- | ---: | ---: |"]
+    lines = ["", "| start-up | seconds | vs the import floor |", "| --- | ---: | ---: |"]
     for name, seconds in start.items():
         lines.append(f"| `{name}` | {seconds:.3f} | {seconds / floor:.2f}x |")
+    return lines
 
-    mem = results["memory"]
+
+def memory_markdown(mem: dict) -> list[str]:
     x = mem["float64_X_bytes"]
-    lines += [
+    lines = [
         "",
         f"| train on {mem['examples']:,} images, 3 iterations | seconds | peak memory "
         "| vs float64 X |",
@@ -356,7 +627,10 @@ def markdown(results: dict) -> str:
         f"\nX as float64 would take {x / 1e9:.1f} GB; the uint8 pixels "
         f"{mem['uint8_pixels_bytes'] / 1e6:,.0f} MB."
     )
-    return "\n".join(lines)
+    return lines
+
+
+PARTS = ("training", "large_training", "loading", "startup", "memory")
 
 
 def main() -> None:
@@ -367,12 +641,21 @@ def main() -> None:
         help="fewer repeats, 60 photos, a 5,000-image set, no in-memory run",
     )
     parser.add_argument(
+        "--only",
+        action="append",
+        choices=PARTS,
+        help="run only this part (repeatable); the results are written only with --out",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
-        default=HERE / "results.json",
-        help="where to write the results as JSON [default: bench/results.json]",
+        default=None,
+        help="where to write the results as JSON [default: bench/results.json, "
+        "or nowhere with --only]",
     )
     args = parser.parse_args()
+    parts = args.only or PARTS
+    out = args.out or (None if args.only else HERE / "results.json")
     repeat = 3 if args.quick else 5
     results: dict[str, object] = {
         "machine": {
@@ -383,22 +666,32 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory(prefix="catclf-bench-") as tmp:
         work = Path(tmp)
-        print("training ...", file=sys.stderr)
-        results["training"] = training(repeat)
-        print("training on many examples ...", file=sys.stderr)
-        results["large_training"] = large_training(2_000 if args.quick else 10_000, 20, repeat)
-        print("loading photos ...", file=sys.stderr)
-        results["loading"] = loading(work, 60 if args.quick else 300, repeat)
-        print("start-up ...", file=sys.stderr)
-        results["startup"] = startup(work, 10 if args.quick else 20)
-        print("memory ...", file=sys.stderr)
-        results["memory"] = memory(
-            work,
-            5_000 if args.quick else 50_000,
-            "60MB" if args.quick else "600MB",
-            in_memory=not args.quick,
-        )
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
+        if "training" in parts:
+            print("training ...", file=sys.stderr)
+            results["training"] = training(repeat)
+            print("where the Gram solver's time goes ...", file=sys.stderr)
+            results["gram_limit"] = gram_limit(7 if args.quick else 15)
+        if "large_training" in parts:
+            print("training on many examples ...", file=sys.stderr)
+            results["large_training"] = large_training(2_000 if args.quick else 20_000, 20, repeat)
+            print("one iteration on many examples ...", file=sys.stderr)
+            results["one_iteration"] = one_iteration(2_000 if args.quick else 20_000, repeat)
+        if "loading" in parts:
+            print("loading photos ...", file=sys.stderr)
+            results["loading"] = loading(work, 60 if args.quick else 300, repeat)
+        if "startup" in parts:
+            print("start-up ...", file=sys.stderr)
+            results["startup"] = startup(work, 10 if args.quick else 20)
+        if "memory" in parts:
+            print("memory ...", file=sys.stderr)
+            results["memory"] = memory(
+                work,
+                5_000 if args.quick else 50_000,
+                "60MB" if args.quick else "600MB",
+                in_memory=not args.quick,
+            )
+    if out is not None:
+        out.write_text(json.dumps(results, indent=2) + "\n")
     print(markdown(results))
 
 
