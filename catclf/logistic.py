@@ -22,9 +22,6 @@ COST_EVERY = 100  # optimize records the cost of iterations 0, 100, 200, ...
 # Columns of X per block in the primal loop: 64 float64 columns of 12288 values (6 MB)
 # stay in the processor's cache between the two products that read them.
 BLOCK_COLUMNS = 64
-# Examples per block when X is made from uint8 pixels on every iteration (`pixel_blocks`):
-# the same 6 MB of float64.
-PIXEL_ROWS = 64
 
 
 def sigmoid(z: Array | float) -> Array:
@@ -331,24 +328,33 @@ def column_blocks(X: Array, Y: Array, size: int) -> Iterator[tuple[Array, Array]
         yield X[:, start : start + size], Y[:, start : start + size]
 
 
-def pixel_blocks(images: NDArray[np.uint8], Y: Array, rows: int) -> Iterator[tuple[Array, Array]]:
-    """(P_k (n_x, k) float64, Y_k (1, k)): the pixel values 0 .. 255 of rows examples at a
-    time, for `optimize_blocks` with scale = 1 / 255.
+def pixel_blocks(
+    slices: Iterable[NDArray[np.uint8]], Y: Array, rows: int
+) -> Iterator[tuple[Array, Array]]:
+    """(P_k (n_x, k) float64, Y_k (1, k)): the pixel values 0 .. 255 of at most rows examples
+    at a time, for `optimize_blocks` with scale = 1 / 255.
 
-    images is (m, ...) uint8, one example per row as images are stored ((m, 64, 64, 3) or
-    (m, n_x)), and P_k / 255 is the course's X_k = images.reshape(m, -1).T[:, j:j+k] / 255.
-    Each block is converted into one reused buffer of rows x n_x float64, valid until the
-    next is taken: X is never formed, and the block is still in the processor's cache when
-    both products read it.
+    slices are the images in order, one example per row as images are stored ((k, 64, 64, 3)
+    or (k, n_x) uint8 each: [images] for an array in memory, or the slices read from a file
+    in turn), and Y (1, m) their labels. P_k / 255 is the course's
+    X_k = images.reshape(m, -1).T[:, j:j+k] / 255. Each block is converted into one reused
+    C-order buffer of rows x n_x float64 (P_k is its transpose, a view), valid until the
+    next is taken: X is never formed, the uint8 rows are copied as they lie, with no
+    strided copy, and the block is still in the processor's cache when both products
+    read it.
     """
-    m = images.shape[0]
-    flat = images.reshape(m, -1)
-    buffer = np.empty((min(rows, m), flat.shape[1]))
-    for start in range(0, m, rows):
-        part = flat[start : start + rows]
-        k = part.shape[0]
-        np.copyto(buffer[:k], part)
-        yield buffer[:k].T, Y[:, start : start + k]
+    buffer: Array | None = None
+    start = 0
+    for part in slices:
+        flat = part.reshape(part.shape[0], -1)
+        if buffer is None:
+            buffer = np.empty((rows, flat.shape[1]))
+        for j in range(0, flat.shape[0], rows):
+            k = min(rows, flat.shape[0] - j)
+            block = buffer[:k]
+            np.copyto(block, flat[j : j + k])
+            yield block.T, Y[:, start : start + k]
+            start += k
 
 
 def optimize_blocks(
@@ -374,35 +380,38 @@ def optimize_blocks(
     once the blocks have given m. Returns what `optimize` returns.
 
     X_k is scale times the block that blocks() yields: with the pixel values 0 .. 255 of
-    `pixel_blocks` and scale = 1 / 255, z_k = (w^T X_k) / 255 + b and dw is divided by 255
-    once, which costs k + n_x divisions in place of k n_x (a division costs more than
-    turning a uint8 into a float64). The iterates are those of `optimize` on X = P / 255
-    up to rounding, about 1e-16 relative per value.
+    `pixel_blocks` and scale = 1 / 255, z_k = (scale w)^T P_k + b, and dw is multiplied by
+    scale once, which costs 2 n_x multiplications an iteration in place of a division of
+    every value (a division costs more than turning a uint8 into a float64). The iterates
+    are those of `optimize` on X = P / 255 up to rounding, about 1e-16 relative per value.
+    Each block costs two products and a few steps on k numbers, into buffers allocated
+    once.
     """
     w = np.array(w, dtype=np.float64, copy=True).reshape(-1)
     b = float(b)
     costs: list[float] = []
     dw = np.zeros_like(w)
     db = 0.0
-    part = np.empty_like(w)
+    scaled, part = np.empty_like(w), np.empty_like(w)
+    steps = np.empty((3, 0))  # z, log(1 + e^z) and dZ of a block, grown to the largest
     for i in range(num_iterations):
-        dw[:] = 0.0
+        np.multiply(w, scale, out=scaled)
+        dw.fill(0.0)
         cost = db = 0.0
         m = 0
         for X_k, Y_k in blocks():
-            z = w @ X_k
-            if scale != 1.0:
-                z *= scale
+            k = X_k.shape[1]
+            if steps.shape[1] < k:
+                steps = np.empty((3, k))
+            z, s, dZ = steps[:, :k]
+            np.matmul(scaled, X_k, out=z)
             z += b
-            total, dZ = _loss_and_dz(z, Y_k.reshape(-1))
+            cost += _loss_and_dz(z, Y_k.reshape(-1), s, dZ)
             np.matmul(X_k, dZ, out=part)
             dw += part
-            cost += total
-            db += float(np.sum(dZ))
-            m += z.shape[0]
-        dw /= m
-        if scale != 1.0:
-            dw *= scale
+            db += float(dZ.sum())
+            m += k
+        dw *= scale / m
         cost /= m
         db /= m
         if lambd:
@@ -417,19 +426,20 @@ def optimize_blocks(
     return {"w": w.reshape(-1, 1), "b": b}, {"dw": dw.reshape(-1, 1), "db": db}, costs
 
 
-def _loss_and_dz(z: Array, y: Array, out: Array | None = None) -> tuple[float, Array]:
-    """k times the cost, and dZ = sigmoid(z) - y, for z and y of shape (k,).
+def _loss_and_dz(z: Array, y: Array, s: Array, dZ: Array) -> float:
+    """k times the cost, for z and y of shape (k,); dZ = sigmoid(z) - y written to dZ, and
+    log(1 + e^z) to s, both (k,).
 
     With s = log(1 + e^z): -log(sigmoid(z)) = s - z and -log(1 - sigmoid(z)) = s, so
     the summed loss is sum(s - y z), and sigmoid(z) = e^(z - s): one logaddexp serves
-    both, and nothing overflows. dZ is written to out when given.
+    both, and nothing overflows.
     """
-    s = np.logaddexp(0.0, z)
-    loss = float(np.sum(s)) - float(y @ z)
-    dZ = np.subtract(z, s, out=out)
+    np.logaddexp(0.0, z, out=s)
+    loss = float(s.sum()) - float(y @ z)
+    np.subtract(z, s, out=dZ)
     np.exp(dZ, out=dZ)
     dZ -= y
-    return loss, dZ
+    return loss
 
 
 def predict_proba(w: Array, b: float, X: Array) -> Array:

@@ -560,19 +560,29 @@ def random_pixels(m, seed):
     return images, Y
 
 
-def test_pixel_blocks_are_the_course_columns_before_the_division():
+@pytest.mark.parametrize(
+    "cuts, sizes",
+    [
+        ([10], [4, 4, 2]),  # the images in memory, one array
+        ([3, 10], [3, 4, 3]),  # slices read from a file: no block spans two
+        ([4, 8, 10], [4, 4, 2]),
+    ],
+)
+def test_pixel_blocks_are_the_course_columns_before_the_division(cuts, sizes):
     images, Y = random_pixels(10, seed=20)
     X = images.reshape(10, -1).T / 255  # the course's flatten
-    seen = 0
-    for P_k, Y_k in pixel_blocks(images, Y, 4):
+    slices = [images[a:b] for a, b in zip([0, *cuts[:-1]], cuts, strict=True)]
+    seen, taken = 0, []
+    for P_k, Y_k in pixel_blocks(slices, Y, 4):
         k = P_k.shape[1]
         assert P_k.dtype == np.float64 and P_k.shape == (48, k)
         # The values 0 .. 255 themselves, exactly; / 255 they are the course's columns.
         np.testing.assert_array_equal(P_k, images.reshape(10, -1)[seen : seen + k].T)
-        np.testing.assert_allclose(P_k / 255, X[:, seen : seen + k], rtol=1e-15, atol=0)
+        np.testing.assert_array_equal(P_k / 255, X[:, seen : seen + k])
         np.testing.assert_array_equal(Y_k, Y[:, seen : seen + k])
         seen += k
-    assert seen == 10  # blocks of 4, 4 and 2
+        taken.append(k)
+    assert taken == sizes
 
 
 @pytest.mark.parametrize("lambd", [0.0, 0.5])
@@ -607,7 +617,7 @@ def test_descent_on_pixel_blocks_is_the_course_descent_on_x(
     params, grads, costs = optimize_blocks(
         w,
         b,
-        lambda: pixel_blocks(images, Y, rows),
+        lambda: pixel_blocks([images], Y, rows),
         num_iterations,
         learning_rate,
         lambd=lambd,
@@ -635,7 +645,7 @@ def test_descent_on_the_course_images_as_pixels(course_xy):
     w, b = initialize_with_zeros(X.shape[0])
     ref_params, _, ref_costs = optimize(w, b, X, Y, 201, 0.005)
     params, _, costs = optimize_blocks(
-        w, b, lambda: pixel_blocks(train_set.images, Y, 64), 201, 0.005, scale=1 / 255
+        w, b, lambda: pixel_blocks([train_set.images], Y, 64), 201, 0.005, scale=1 / 255
     )
     np.testing.assert_allclose(costs, ref_costs, rtol=1e-9, atol=0)
     np.testing.assert_array_equal(
