@@ -134,7 +134,8 @@ class FilePixels:
         return interrupts.call_held(self._read_opened, start, stop, out)
 
     def _read_opened(self, start: int, stop: int, out: NDArray[np.uint8]) -> NDArray[np.uint8]:
-        with hdf5.reopen(self.path, self.identity, DataError) as f:
+        # Whole chunks (`_spans`), each read once: nothing for a chunk cache to keep.
+        with hdf5.reopen(self.path, self.identity, DataError, chunk_cache=False) as f:
             return self._read(f, start, stop, out)
 
     def _take(self, rows: list[int], out: NDArray[np.uint8]) -> None:
