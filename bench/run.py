@@ -225,119 +225,168 @@ def noisy_copies(m: int) -> tuple[np.ndarray, np.ndarray]:
     return images, train.labels[pick].reshape(1, -1).astype(np.float64)
 
 
-COURSE_LARGE = "the course's code: flatten, / 255, the plain loop"
+def prepared_file(path: Path, images: np.ndarray, labels: np.ndarray, gzip: bool = False) -> None:
+    """The images as `catclf prepare` writes them (chunks of 64, pixels stored as they are),
+    or, with gzip, with the pixels gzip-compressed (level 4) as it wrote them before."""
+    import h5py
+
+    from catclf import coursefiles
+    from catclf.dataset import Dataset
+
+    if not gzip:
+        data = Dataset(images, labels)
+        coursefiles.write_hdf5(path, data, "train_set", [""] * len(labels), {})
+        return
+    with h5py.File(path, "w") as f:
+        packed = {"compression": "gzip", "compression_opts": 4}
+        f.create_dataset("train_set_x", data=images, chunks=(64, 64, 64, 3), **packed)
+        f.create_dataset("train_set_y", data=labels, **packed)
 
 
-def large_training(m: int, iterations: int, repeat: int) -> dict[str, object]:
-    """More examples than features, from uint8 images in memory: the course's own code
-    (X = images.reshape(m, -1).T / 255, then its optimize) against catclf, each from the
-    same images, taking turns in each round. Each ratio is the median of the rounds'
-    ratios. Each contender runs once more under tracemalloc, untimed, for the peak of
-    what it allocates (numpy reports its arrays to tracemalloc), the images not counted."""
-    import tracemalloc
-
-    from catclf import logistic, training
-    from catclf.datasets import Dataset
+def large_training(workdir: Path, m: int, iterations: int, repeat: int) -> dict[str, object]:
+    """More examples than features: whole training runs from the same m uint8 images, each
+    in a fresh process (bench/large.py), the contenders taking turns in each round, in an
+    order that turns from round to round. Each ratio is the median of the rounds' ratios
+    against the course's code of that round."""
+    import large
 
     images, Y = noisy_copies(m)
     labels = Y.reshape(-1).astype(np.int64)
-    data = Dataset(images, labels, [f"image {i}" for i in range(m)], ("non-cat", "cat"), "bench")
-    w0, b0 = logistic.initialize_with_zeros(12288)
-    rate = 0.005
+    np.save(workdir / "images.npy", images)
+    np.save(workdir / "labels.npy", labels)
+    prepared_file(workdir / "prepared.h5", images, labels)
+    args = [str(workdir / name) for name in ("images.npy", "labels.npy", "prepared.h5")]
+    script = str(HERE / "large.py")
 
-    def course() -> list[float]:
-        X = images.reshape(m, -1).T / 255
-        return logistic.optimize(w0, b0, X, Y, iterations, rate)[2]
+    def child(way: str) -> Callable[[], dict]:
+        def go() -> dict:
+            out = subprocess.run(
+                [sys.executable, script, way, *args, str(iterations)],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            return json.loads(out.stdout)
 
-    def train() -> list[float]:
-        return list(training.train(data, learning_rate=rate, num_iterations=iterations).costs)
+        return go
 
-    def primal() -> list[float]:
-        X = images.reshape(m, -1).T / 255
-        return logistic.optimize_primal(w0, b0, X, Y, iterations, rate)[2]
-
-    def pixels() -> list[float]:
-        blocks = lambda: logistic.pixel_blocks(images, Y, logistic.PIXEL_ROWS)  # noqa: E731
-        return logistic.optimize_blocks(w0, b0, blocks, iterations, rate, scale=1 / 255)[2]
-
-    contenders = {
-        COURSE_LARGE: course,
-        "catclf.train, in memory": train,
-        "the course's X, catclf's blocked loop (optimize_primal)": primal,
-        "uint8 pixels made float64 in cache each iteration (pixel_blocks)": pixels,
-    }
-    times = interleaved(contenders, repeat)
+    results: dict[str, list[dict]] = {way: [] for way in large.WAYS}
+    ways = list(large.WAYS)
+    for r in range(repeat):
+        # Each round starts with another contender: what a process pays for its memory
+        # depends on what the one before it left (2 GB just freed is cheap to take again).
+        for way in ways[r % len(ways) :] + ways[: r % len(ways)]:
+            results[way].append(child(way)())
+    course = results["course"]
     rows: dict[str, dict[str, object]] = {}
-    reference = course()
-    for name, run in contenders.items():
-        tracemalloc.start()
-        costs = run()
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        per_round = ratios(times[COURSE_LARGE], times[name])
+    for way, name in large.WAYS.items():
+        runs = results[way]
+        per_round = [c["seconds"] / r["seconds"] for c, r in zip(course, runs, strict=True)]
+        differences = [
+            float(np.max(np.abs(np.divide(r["costs"], c["costs"]) - 1.0)))
+            for c, r in zip(course, runs, strict=True)
+        ]
+        making_x = [r["making_x"] for r in runs if r["making_x"] is not None]
+        opening = [r["opening"] for r in runs if r["opening"] is not None]
         rows[name] = {
-            "seconds": statistics.median(times[name]),
+            "seconds": statistics.median(r["seconds"] for r in runs),
+            "seconds_rounds": [r["seconds"] for r in runs],
+            "making_x_rounds": making_x or None,
+            "opening_rounds": opening or None,
             "vs_course": statistics.median(per_round),
             "vs_course_rounds": per_round,
-            "peak_allocated_bytes": peak,
-            "max_relative_cost_difference": float(
-                np.max(np.abs(np.divide(costs, reference) - 1.0))
-            ),
+            "peak_rss_bytes": max(r["peak_rss_bytes"] for r in runs),
+            "max_relative_cost_difference": max(differences),
         }
-    return {"examples": m, "iterations": iterations, "images_bytes": images.nbytes, "rows": rows}
+    return {
+        "examples": m,
+        "iterations": iterations,
+        "images_bytes": images.nbytes,
+        "prepared_file_bytes": (workdir / "prepared.h5").stat().st_size,
+        "rows": rows,
+    }
 
 
-def one_iteration(m: int, repeat: int) -> dict[str, object]:
-    """One iteration on m examples, each way of reading X, taking turns: the plain loop
-    (`propagate`, which reads X twice), the blocked loop on a float64 X by block size, and
-    uint8 pixels made float64 in cache by block size; and turning uint8 into float64, per
-    value, as `Dataset.blocks` does it (np.divide) and as `pixel_blocks` does (np.copyto)."""
-    from catclf import logistic
+PLAIN_ITERATION = "plain loop (propagate): X read twice"
+
+
+def one_iteration(workdir: Path, m: int, repeat: int) -> dict[str, object]:
+    """One iteration on m examples, each way of reading X, taking turns, and beside them
+    the parts an iteration cannot do without, each timed alone over the same m examples:
+    reading the uint8 pixels once, turning them into float64 (as `pixel_blocks` does it,
+    and dividing by 255 as `Dataset.blocks` does), the two products on a block in cache,
+    reading a prepared HDF5 file once, and a gzip-compressed one."""
+    from catclf import coursefiles, logistic
 
     images, Y = noisy_copies(m)
-    X = images.reshape(m, -1).T / 255
+    labels = Y.reshape(-1).astype(np.int64)
+    flat = images.reshape(m, -1)
+    X = flat.T / 255
+    prepared_file(workdir / "raw.h5", images, labels)
+    prepared_file(workdir / "gzip.h5", images, labels, gzip=True)
+    in_file = coursefiles.read_hdf5(workdir / "raw.h5", in_file=True)
+    packed = coursefiles.read_hdf5(workdir / "gzip.h5", in_file=True)
     rng = np.random.default_rng(3)
     w, b = rng.normal(scale=1e-3, size=(12288, 1)), 0.1
+    size = logistic.BLOCK_COLUMNS
 
     def blocked(blocks: Callable[[], Any], scale: float) -> Callable[[], Any]:
         return lambda: logistic.optimize_blocks(w, b, blocks, 1, 0.005, scale=scale)
 
-    contenders: dict[str, Callable[[], Any]] = {
-        "plain (propagate)": lambda: logistic.propagate(w, b, X, Y)
+    ways: dict[str, Callable[[], Any]] = {
+        PLAIN_ITERATION: lambda: logistic.propagate(w, b, X, Y),
+        f"float64 X held, blocks of {size}: X read once": blocked(
+            lambda: logistic.column_blocks(X, Y, size), 1.0
+        ),
     }
-    for size in (16, 64, 256, 1024):
-        contenders[f"float64 X, blocks of {size}"] = blocked(
-            lambda size=size: logistic.column_blocks(X, Y, size), 1.0
+    for rows in (16, 32, 64, 128):
+        ways[f"uint8 pixels made float64 in cache, blocks of {rows}"] = blocked(
+            lambda rows=rows: logistic.pixel_blocks([images], Y, rows), 1 / 255
         )
-    for size in (8, 16, 32, 64, 128, 256):
-        contenders[f"uint8 pixels, blocks of {size}"] = blocked(
-            lambda size=size: logistic.pixel_blocks(images, Y, size), 1 / 255
-        )
-    flat = images.reshape(m, -1)
-    buffer = np.empty((64, 12288))
-
-    def convert(how: Callable[[np.ndarray, np.ndarray], Any]) -> Callable[[], None]:
-        def run() -> None:
-            for start in range(0, m, 64):
-                how(flat[start : start + 64], buffer[: len(flat[start : start + 64])])
-
-        return run
-
-    contenders["convert, np.divide(uint8, 255.0, out=float64)"] = convert(
-        lambda part, out: np.divide(part, 255.0, out=out)
+    ways["streamed from the prepared HDF5 file (catclf.train's loop)"] = blocked(
+        lambda: in_file.pixel_blocks(size, 1024), 1 / 255
     )
-    contenders["convert, np.copyto(float64, uint8)"] = convert(
-        lambda part, out: np.copyto(out, part)
-    )
-    times = {name: statistics.median(t) for name, t in interleaved(contenders, repeat).items()}
-    base = times["plain (propagate)"]
+    buffer = np.empty((size, 12288))
+    pixels = np.empty((size, 12288), dtype=np.uint8)
+    block, z, dz, part = buffer.copy(), np.empty(size), rng.normal(size=size), np.empty(12288)
+    block[:] = flat[:size]
+    u = w.reshape(-1)
+
+    def each_block(how: Callable[[np.ndarray], Any]) -> Callable[[], None]:
+        def go() -> None:
+            for start in range(0, m - size + 1, size):
+                how(flat[start : start + size])
+
+        return go
+
+    def products(_: np.ndarray) -> None:
+        np.matmul(u, block.T, out=z)
+        np.matmul(block.T, dz, out=part)
+
+    def read_file(data: Any) -> Callable[[], None]:
+        return lambda: [None for _ in data.slices(1024)]
+
+    parts: dict[str, Callable[[], Any]] = {
+        "reading the uint8 pixels once (a copy into cache)": each_block(
+            lambda part_: np.copyto(pixels, part_)
+        ),
+        "turning them into float64 (np.copyto)": each_block(lambda part_: np.copyto(buffer, part_)),
+        "turning them into float64 / 255 (np.divide)": each_block(
+            lambda part_: np.divide(part_, 255.0, out=buffer)
+        ),
+        f"the two products, a block of {size} in cache": each_block(products),
+        "reading the prepared HDF5 file once": read_file(in_file),
+        "reading a gzip-compressed HDF5 file once": read_file(packed),
+    }
+    times = {
+        name: statistics.median(t) for name, t in interleaved({**ways, **parts}, repeat).items()
+    }
+    base = times[PLAIN_ITERATION]
     return {
         "examples": m,
-        "seconds": times,
-        "vs_plain": {name: base / t for name, t in times.items() if "convert" not in name},
-        "convert_ns_per_value": {
-            name: t / (m * 12288) * 1e9 for name, t in times.items() if "convert" in name
-        },
+        "seconds": {name: times[name] for name in ways},
+        "vs_plain": {name: base / times[name] for name in ways},
+        "parts_seconds": {name: times[name] for name in parts},
     }
 
 
@@ -550,23 +599,39 @@ def limit_markdown(limit: dict) -> list[str]:
 def large_markdown(large: dict) -> list[str]:
     lines = [
         "",
-        f"| training, {large['examples']:,} images in memory, {large['iterations']} iterations "
-        "| seconds | vs the course's code | round by round | memory allocated "
-        "| costs vs the course's |",
+        f"| training, {large['examples']:,} uint8 images, {large['iterations']} iterations, "
+        "each run in a fresh process | seconds | vs the course's code | round by round "
+        "| peak memory | costs vs the course's |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, row in large["rows"].items():
         rounds = ", ".join(f"{r:.2f}" for r in row["vs_course_rounds"])
         lines.append(
             f"| {name} | {row['seconds']:.2f} | {row['vs_course']:.2f}x | {rounds} "
-            f"| {row['peak_allocated_bytes'] / 1e6:,.0f} MB "
+            f"| {row['peak_rss_bytes'] / 1e6:,.0f} MB "
             f"| {row['max_relative_cost_difference']:.0e} |"
         )
-    lines.append(f"\nThe images themselves take {large['images_bytes'] / 1e6:,.0f} MB.")
+    making = [
+        f"{name}: {', '.join(f'{t:.2f}' for t in row['making_x_rounds'])} s"
+        for name, row in large["rows"].items()
+        if row["making_x_rounds"]
+    ]
+    opening = [
+        ", ".join(f"{t:.2f}" for t in row["opening_rounds"])
+        for row in large["rows"].values()
+        if row["opening_rounds"]
+    ]
+    lines.append(
+        f"\nThe images take {large['images_bytes'] / 1e6:,.0f} MB, the prepared file "
+        f"{large['prepared_file_bytes'] / 1e6:,.0f} MB. Making X, round by round: "
+        + "; ".join(making)
+        + f". Opening the prepared file (read_hdf5), round by round: {'; '.join(opening)} s."
+    )
     return lines
 
 
 def iteration_markdown(one: dict) -> list[str]:
+    base = one["seconds"][PLAIN_ITERATION]
     lines = [
         "",
         f"| one iteration, {one['examples']:,} examples | seconds | vs plain |",
@@ -574,8 +639,14 @@ def iteration_markdown(one: dict) -> list[str]:
     ]
     for name, ratio_ in one["vs_plain"].items():
         lines.append(f"| {name} | {one['seconds'][name]:.3f} | {ratio_:.2f}x |")
-    convert = "; ".join(f"{name}: {ns:.2f} ns" for name, ns in one["convert_ns_per_value"].items())
-    lines.append(f"\nTurning uint8 into float64, per value: {convert}.")
+    lines += [
+        "",
+        f"| what an iteration on {one['examples']:,} examples cannot do without, each alone "
+        "| seconds | of the plain iteration |",
+        "| --- | ---: | ---: |",
+    ]
+    for name, seconds in one["parts_seconds"].items():
+        lines.append(f"| {name} | {seconds:.3f} | {seconds / base:.0%} |")
     return lines
 
 
@@ -673,9 +744,11 @@ def main() -> None:
             results["gram_limit"] = gram_limit(7 if args.quick else 15)
         if "large_training" in parts:
             print("training on many examples ...", file=sys.stderr)
-            results["large_training"] = large_training(2_000 if args.quick else 20_000, 20, repeat)
+            results["large_training"] = large_training(
+                work, 2_000 if args.quick else 20_000, 20, repeat
+            )
             print("one iteration on many examples ...", file=sys.stderr)
-            results["one_iteration"] = one_iteration(2_000 if args.quick else 20_000, repeat)
+            results["one_iteration"] = one_iteration(work, 2_000 if args.quick else 20_000, repeat)
         if "loading" in parts:
             print("loading photos ...", file=sys.stderr)
             results["loading"] = loading(work, 60 if args.quick else 300, repeat)
