@@ -41,6 +41,7 @@ _PUBLIC = {
     "SweepRun": "catclf.selection",
     "evaluate": "catclf.evaluation",
     "Evaluation": "catclf.evaluation",
+    "Explanation": "catclf.explanation",
     "cross_validate": "catclf.selection",
     "CrossValidation": "catclf.selection",
 }
@@ -51,6 +52,7 @@ __all__ = [
     "DataError",
     "Dataset",
     "Evaluation",
+    "Explanation",
     "ImageError",
     "Model",
     "ModelError",
@@ -80,6 +82,7 @@ if TYPE_CHECKING:
         TrainingDiverged,
     )
     from catclf.evaluation import Evaluation, evaluate
+    from catclf.explanation import Explanation
     from catclf.model import Model, load_model
     from catclf.selection import CrossValidation, SweepRun, cross_validate, sweep
     from catclf.training import train

@@ -1,3 +1,3 @@
 """catclf's version: one place, read by the package, its files and its build."""
 
-__version__ = "1.0.0"
+__version__ = "1.1.0"

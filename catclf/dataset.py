@@ -184,6 +184,15 @@ class Dataset:
             if on_block is not None:
                 on_block(P_k.shape[1])
 
+    def mean_column(self, rows: int = MAX_READ_ROWS) -> NDArray[np.float64]:
+        """The mean of X's columns, (12288, 1): the average image, as the model sees images
+        (each value / 255). Summed exactly in integers a slice at a time, so a set left in
+        its file is read once and nothing the size of X is formed."""
+        total = np.zeros(N_X, dtype=np.uint64)
+        for pixels in self.slices(rows):
+            total += pixels.reshape(pixels.shape[0], N_X).sum(axis=0, dtype=np.uint64)
+        return (total / (255.0 * self.m)).reshape(N_X, 1)
+
     def slices(self, rows: int) -> Iterator[NDArray[np.uint8]]:
         """The images in order, in consecutive slices (k, 64, 64, 3) of at most about rows;
         of a set left in its file, each is read in turn (see `StoredImages.slices`), and

@@ -122,6 +122,22 @@ class ReportError(CatclfError):
     that cannot hold it."""
 
 
+class ExportError(CatclfError):
+    """A model that cannot be written in another format (ONNX, a web page): a path that
+    cannot hold the file, or a file there that catclf may not replace."""
+
+
+class MissingPackage(ExportError):
+    """A package that an optional part of catclf needs is not installed: package names it,
+    install is the command that installs it."""
+
+    def __init__(self, needed_for: str, package: str, install: str) -> None:
+        self.package, self.install = package, install
+        super().__init__(
+            f"{needed_for} needs the {package} package, which is not installed: {install}"
+        )
+
+
 def reason(e: BaseException) -> str:
     """What went wrong, in a few words on one line, for a message about a file.
 

@@ -23,6 +23,8 @@ from catclf import modelfile, parameters
 from catclf._version import __version__
 from catclf.dataset import MAX_READ_ROWS
 from catclf.errors import ImageError, ModelError, ParameterError
+from catclf.explanation import Explanation
+from catclf.explanation import explain as explained
 from catclf.images import CHANNELS, IMAGE_SIZE, N_X, PREPROCESSING, Pixels, pixels_of, to_columns
 from catclf.logistic import predict_proba
 from catclf.workers import reader
@@ -84,6 +86,9 @@ class Model:
     validation_accuracy: float | None = None
     validation_cost: float | None = None
     test_data: str = ""  # where its test set can be read again ("" when it had none)
+    # The mean of the training examples' X columns (12288, 1): the average training image,
+    # the baseline `explain` can measure against. None in files written before models kept it.
+    mean: NDArray[np.float64] | None = None
 
     def __post_init__(self) -> None:
         # What the model file refuses is refused here: no model is made that could not be
@@ -101,12 +106,17 @@ class Model:
         if len(classes) != 2 or not all(isinstance(c, str) for c in classes):
             raise ModelError(f"classes are {self.classes!r}, expected two names")
         object.__setattr__(self, "classes", classes)
+        if self.mean is not None:
+            mean = np.asarray(self.mean, dtype=np.float64)
+            if mean.size != N_X or not np.all((mean >= 0) & (mean <= 1)):
+                raise ModelError(f"mean must be ({N_X}, 1) values from 0 to 1")
+            object.__setattr__(self, "mean", mean.reshape(N_X, 1))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Model):
             return NotImplemented
         return all(
-            np.array_equal(a, b) if f.name == "w" else a == b
+            np.array_equal(a, b) if f.name in ("w", "mean") and a is not None else a == b
             for f in fields(self)
             for a, b in [(getattr(self, f.name), getattr(other, f.name))]
         )
@@ -222,6 +232,45 @@ class Model:
             return self.label(p, threshold)
         return [self.label(float(q), threshold) for q in p]
 
+    def explain(
+        self, image: PathLike | Image.Image | Pixels, *, baseline: str = "black"
+    ) -> Explanation:
+        """Why this model gives one image (a path, a PIL image, or (64, 64, 3) uint8 pixels,
+        as `predict_proba` takes one) its probability: an `Explanation`, whose parts add up
+        to the logit. baseline: "black" (each share w_i x_i) or "mean" (w_i (x_i - mean_i),
+        against the average training image, which models written before it was kept lack:
+        ModelError)."""
+        baseline = parameters.baseline(baseline)
+        if baseline == "mean" and self.mean is None:
+            raise ModelError(
+                "the model keeps no average training image (models saved before catclf "
+                "1.1 lack it): explain against a black image, or train the model again"
+            )
+        one, pixels = _pixels(image, 1)
+        if not one:
+            raise ParameterError(
+                "image",
+                image,
+                "one image: a path, a PIL image, or (64, 64, 3) uint8 pixels",
+                said=f"{pixels.shape[0]} images",
+            )
+        contributions, base, logit, p = explained(
+            self.w, self.b, pixels[0], self.mean if baseline == "mean" else None
+        )
+        source = os.fsdecode(image) if isinstance(image, (str, os.PathLike)) else "in memory"
+        return Explanation(
+            source,
+            pixels[0],
+            contributions,
+            baseline,
+            self.b,
+            base,
+            logit,
+            p,
+            self.label(p),
+            self.classes,
+        )
+
     def save(self, path: PathLike, *, force: bool = False) -> Path:
         """Write the model to path atomically; the file written (path, or the catclf model a
         link at path leads to). Only a catclf model is replaced, or with force any other
@@ -255,6 +304,7 @@ class Model:
             "created": self.created or None,
             "catclf_version": self.catclf_version or None,
             "costs": [_finite(c) for c in self.costs],
+            "mean_image": self.mean is not None,
         }
 
     def _fields(self) -> dict[str, Any]:

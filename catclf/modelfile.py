@@ -14,7 +14,10 @@ Layout (format "catclf-logistic-regression", version 1):
 - optionally, as files written before they existed lack them: l2, the L2 penalty the
   training used (0.0 when absent; never negative), and validation_examples,
   validation_accuracy and validation_cost, of the examples held out of the training
-  data to judge the model by (0, NaN and NaN when none were, or when absent).
+  data to judge the model by (0, NaN and NaN when none were, or when absent);
+- optionally dataset `mean`: float64 (12288, 1), the mean of the training examples' X
+  columns (the average training image, each value / 255, so from 0 to 1), the baseline
+  `Model.explain` can measure against; files written before it existed lack it.
 
 Files are written to a temporary file beside the target and renamed over it, so
 a model path always holds a complete model: the old one or the new one. Only a catclf
@@ -157,6 +160,8 @@ def _fill(fields: Fields, f: Any) -> None:
     f.create_dataset("w", data=np.asarray(fields["w"], dtype=np.float64).reshape(N_X, 1))
     f.create_dataset("b", data=np.float64(fields["b"]))
     f.create_dataset("costs", data=np.asarray(fields["costs"], dtype=np.float64))
+    if fields.get("mean") is not None:
+        f.create_dataset("mean", data=np.asarray(fields["mean"], dtype=np.float64).reshape(N_X, 1))
     a = f.attrs
     a["format"] = FORMAT
     a["format_version"] = FORMAT_VERSION
@@ -261,7 +266,20 @@ def _read(f: object, path: Path) -> dict[str, Any]:
         "validation_examples": validation_examples,
         "validation_accuracy": _nan_to_none(validation_accuracy) if held else None,
         "validation_cost": _nan_to_none(validation_cost) if held else None,
+        "mean": _mean(f, path),
     }
+
+
+def _mean(f: object, path: Path) -> NDArray[np.float64] | None:
+    """The optional dataset `mean`: None where the file has none; refused unless it is
+    (12288, 1) values from 0 to 1."""
+    assert isinstance(f, h5py.File)
+    if hdf5.node(f, "mean", path, ModelError, "dataset 'mean'") is None:
+        return None
+    mean = _array(f, "mean", (N_X, 1), path)
+    if not np.all((mean >= 0) & (mean <= 1)):
+        raise ModelError(f"{path}: dataset 'mean' holds values outside 0 to 1")
+    return mean
 
 
 def check_bounded(w: NDArray[np.float64], b: float, path: Path | str) -> None:

@@ -20,6 +20,9 @@ from catclf.errors import ParameterError
 
 # "gram" and "primal" are logistic.optimize_gram and optimize_primal; "auto" chooses one.
 SOLVERS = ("auto", "gram", "primal")
+# What an explanation measures each pixel's share against: a black image, or the model's
+# average training image.
+BASELINES = ("black", "mean")
 
 
 def _number(name: str, value: object) -> float:
@@ -155,6 +158,13 @@ def solver(value: object) -> str:
     """How training computes: "auto", "gram" or "primal"."""
     if not (isinstance(value, str) and value in SOLVERS):
         raise ParameterError("solver", value, ", ".join(SOLVERS))
+    return str(value)
+
+
+def baseline(value: object) -> str:
+    """What `Model.explain` measures against: "black" or "mean"."""
+    if not (isinstance(value, str) and value in BASELINES):
+        raise ParameterError("baseline", value, " or ".join(repr(b) for b in BASELINES))
     return str(value)
 
 

@@ -151,7 +151,7 @@ def build(model: Model, model_name: str, data: Dataset | None) -> Report:
     costs, not_drawn = plots.drawable(model.costs)
     if any(math.isfinite(c) for c in costs):
         files[LEARNING_CURVE] = plots.learning_curve(costs, model.settings.learning_rate)
-    files[WEIGHTS] = plots.weights(model.w)
+    files[WEIGHTS] = plots.weights(model.w, model.classes)
     scores, wrong, mistakes = None, 0, []
     if data is not None:
         result = evaluate(model, data)
@@ -161,7 +161,7 @@ def build(model: Model, model_name: str, data: Dataset | None) -> Report:
         files[CONFUSION] = plots.confusion(c.tp, c.fp, c.tn, c.fn, _drawn_pair(data.classes))
         wrong = len(result.misclassified)
         if wrong:
-            files[MISCLASSIFIED] = _misclassified(result)
+            files[MISCLASSIFIED] = _misclassified(model, result)
     notes = [] if not_drawn is None else [f"learning curve: {not_drawn}"]
     page = _page(model, model_name, data, scores, files, not_drawn, mistakes)
     # Valid Unicode whatever the names hold: the bytes of one that is not UTF-8 as \xNN.
@@ -190,8 +190,9 @@ def _most_wrong_first(result: Evaluation) -> list[Mistake]:
     return sorted(result.misclassified, key=lambda w: -abs(w.probability - labels[w.index]))
 
 
-def _misclassified(result: Evaluation) -> bytes:
-    """The grid of wrongly classified images, the most confidently wrong first."""
+def _misclassified(model: Model, result: Evaluation) -> bytes:
+    """The grid of wrongly classified images, the most confidently wrong first, each beside
+    the map of why the model got it wrong."""
     data = result.data
     wrong = _most_wrong_first(result)
     shown = wrong[: plots.GRID_MAX]
@@ -201,7 +202,8 @@ def _misclassified(result: Evaluation) -> bytes:
         for w in shown
     ]
     pixels = data.take([w.index for w in shown])
-    return plots.misclassified(pixels, captions, len(wrong) - len(shown))
+    explained = [model.explain(image) for image in pixels]
+    return plots.misclassified(explained, captions, len(wrong) - len(shown))
 
 
 def _file_name(source: str) -> str:
@@ -282,9 +284,10 @@ def _page(
             files[WEIGHTS],
             "the weights as images",
             "w has one weight per pixel value, so it can be shown as a 64x64 RGB image: the "
-            "template the model compares every photo with. Bright places in the middle panel "
+            "template the model compares every photo with. Bright places in the second panel "
             "are where brightness in that colour makes a picture look more like a cat; in the "
-            "right panel, less.",
+            "third, less. The last sums the three colours: red where a brighter pixel pushes "
+            "toward cat, blue toward non-cat.",
         ),
     ]
     if data is not None and scores is not None:
@@ -315,7 +318,9 @@ def _page(
                     files[MISCLASSIFIED],
                     "misclassified images",
                     "Each with its file name, its true class and p, the model's probability "
-                    "that it shows a cat; the most confidently wrong first.",
+                    "that it shows a cat, and beside it why: each pixel's share of the logit "
+                    "(red toward cat, blue toward non-cat; `catclf explain` gives one image "
+                    "in full); the most confidently wrong first.",
                 )
             )
             parts.append(_mistakes_table(mistakes))

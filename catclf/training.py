@@ -425,6 +425,7 @@ def _fit(
         validation_accuracy=validation_accuracy,
         validation_cost=validation_cost,
         test_data="" if test_set is None else location(test_set),
+        mean=fit_set.mean_column(how.rows),
     )
     return TrainingRun(
         model, how, train_set, test_set, validation_set, time.perf_counter() - started

@@ -898,7 +898,7 @@ def test_python_m_catclf_help(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "command", ["train", "predict", "evaluate", "info", "prepare", "sweep", "report"]
+    "command", ["train", "predict", "explain", "evaluate", "info", "prepare", "sweep", "report"]
 )
 def test_every_command_help_has_examples(runner, command):
     result = runner.invoke(app, [command, "--help"])
@@ -909,7 +909,17 @@ def test_every_command_help_has_examples(runner, command):
 
 def test_every_command_is_covered_by_the_help_test():
     names = {c.name or c.callback.__name__ for c in app.registered_commands}
-    assert names == {"train", "predict", "evaluate", "info", "prepare", "sweep", "report", "cv"}
+    assert names == {
+        "train",
+        "predict",
+        "explain",
+        "evaluate",
+        "info",
+        "prepare",
+        "sweep",
+        "report",
+        "cv",
+    }
 
 
 def test_unreadable_files_and_folders_are_one_line_errors(tmp_path, pictures):
@@ -1305,6 +1315,7 @@ def test_info_json_says_everything_the_file_holds(tmp_path):
         "validation_accuracy": None,
         "validation_cost": None,
         "test_data": None,
+        "mean_image": False,  # nor an average training image
     }
 
 

@@ -118,6 +118,13 @@ def test_the_readmes_python_example_gives_what_its_comments_say(tmp_path, monkey
     assert np.round(model.predict_proba(scope["photos"]), 8).tolist() == [0.78832334, 0.99997054]
     assert model.predict(photo) == ["cat"]
     assert catclf.evaluate(model, test_set).accuracy == 0.7
+    why = model.explain(photo[0])
+    assert [round(why.logit, 5), round(why.bias, 4), round(why.toward, 4), round(why.away, 4)] == [
+        1.31485,
+        -0.0159,
+        38.9483,
+        -37.6176,
+    ]
     assert [r.learning_rate for r in scope["runs"]] == [0.01, 0.001, 0.0001]
     assert (tmp_path / "model.h5").is_file()
 

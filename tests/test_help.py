@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from catclf.cli import app, output
 
-COMMANDS = ["train", "predict", "evaluate", "info", "report", "sweep", "cv", "prepare"]
+COMMANDS = ["train", "predict", "explain", "evaluate", "info", "report", "sweep", "cv", "prepare"]
 MOST_LINES = 36  # a command's help at 80 columns: one screen
 
 

@@ -4,10 +4,13 @@ drawn as something else."""
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 
 from catclf import plots
+from catclf.model import Model, Settings
 
 NAMES = [r"$\frac{a}{b}$", "$x", r"$\frac{a}$", "$$", r"a $\alpha$ b"]
 
@@ -18,12 +21,17 @@ def drawn(monkeypatch):
     figures = []
     render = plots._png
 
-    def keep(fig):
+    def keep(fig, text=None):
         figures.append(fig)
-        return render(fig)
+        return render(fig, text)
 
     monkeypatch.setattr(plots, "_png", keep)
     return figures
+
+
+def hand_model(classes=("non-cat", "cat")) -> Model:
+    w = np.linspace(-1, 1, 12288).reshape(12288, 1) / 1000
+    return Model(w, 0.5, Settings(), (0.69,), 0.5, classes, 1, 1.0, 0, None, "x", "")
 
 
 def literal(text) -> bool:
@@ -42,9 +50,20 @@ def test_class_names_in_the_confusion_matrix_are_drawn_as_written(drawn, name):
 
 def test_captions_of_misclassified_images_are_drawn_as_written(drawn):
     images = np.zeros((len(NAMES), 64, 64, 3), dtype=np.uint8)
+    model = hand_model()
     captions = [f"true: {name}\np = 0.62" for name in NAMES]
-    png = plots.misclassified(images, captions, 0)
+    png = plots.misclassified([model.explain(image) for image in images], captions, 0)
     assert png.startswith(b"\x89PNG")
-    titles = [ax.title for ax in drawn[0].axes if ax.title.get_text()]
+    titles = [ax.title for ax in drawn[0].axes if ax.title.get_text() not in ("", "why")]
     assert [t.get_text() for t in titles] == captions
     assert all(literal(t) for t in titles)
+
+
+def test_class_names_in_an_explanation_are_drawn_as_written(drawn):
+    model = hand_model(("$x", r"$\frac{a}$"))
+    png = plots.explanation(model.explain(np.zeros((64, 64, 3), np.uint8)), "$photo.png")
+    assert png.startswith(b"\x89PNG") and plots.is_ours(io.BytesIO(png))
+    fig = drawn[0]
+    texts = [fig._suptitle] + [t for ax in fig.axes for t in (ax.title, ax.xaxis.label)]
+    assert "$photo.png" in fig._suptitle.get_text()
+    assert all(literal(t) for t in texts if "$" in t.get_text())

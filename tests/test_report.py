@@ -133,7 +133,7 @@ def test_report_on_a_model_alone(tmp_path):
     ]
     assert summary["scores"] is None
     assert png_size((out / "learning_curve.png").read_bytes()) == (800, 500)
-    assert png_size((out / "weights.png").read_bytes()) == (1200, 450)
+    assert png_size((out / "weights.png").read_bytes()) == (1600, 450)
     # The page shows exactly those pictures, embedded.
     assert page.pngs == [
         (out / "learning_curve.png").read_bytes(),
@@ -169,8 +169,9 @@ def test_report_on_the_course_test_set(tmp_path):
     assert scores["confusion"] == {"tp": tp, "fp": fp, "tn": tn, "fn": fn}
     assert summary["misclassified"] == fp + fn == wrong
     assert png_size((out / "confusion.png").read_bytes()) == (500, 450)
-    # 15 images in rows of 8: two rows of 190 pixels below a 60-pixel title.
-    assert png_size((out / "misclassified.png").read_bytes()) == (1200, 60 + 2 * 190)
+    # 15 images, each beside its map, in rows of 4: four rows of 190 pixels below an
+    # 80-pixel title.
+    assert png_size((out / "misclassified.png").read_bytes()) == (1200, 80 + 4 * 190)
     assert len(page.pngs) == 4
     assert f"accuracy {TEST_ACCURACY_SHOWN}" in page.text
     assert f"true positives, false positives {tp}, {fp}" in page.text
@@ -187,9 +188,9 @@ def test_more_than_48_misclassified_images_are_capped(tmp_path):
         f["test_set_y"] = np.zeros(50, np.int64)
     summary, page = made_report("-m", "sure.h5", "--data", "dogs.h5", cwd=tmp_path)
     assert summary["misclassified"] == 50
-    # 48 images in six rows of eight.
+    # 48 images beside their maps, in twelve rows of four.
     picture = (tmp_path / "out" / "misclassified.png").read_bytes()
-    assert png_size(picture) == (1200, 60 + 6 * 190)
+    assert png_size(picture) == (1200, 80 + 12 * 190)
     assert "50 of 50 images are misclassified; the 48 most confidently wrong are shown" in page.text
 
 
@@ -241,7 +242,7 @@ def test_a_gui_display_and_backend_setting_change_nothing(tmp_path):
     env = {"DISPLAY": ":0", "MPLBACKEND": "TkAgg"}
     result = catclf_run("report", "--out", "out", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
-    assert png_size((tmp_path / "out" / "weights.png").read_bytes()) == (1200, 450)
+    assert png_size((tmp_path / "out" / "weights.png").read_bytes()) == (1600, 450)
 
 
 def test_out_that_is_a_file_is_a_one_line_error(tmp_path):

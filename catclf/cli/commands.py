@@ -28,9 +28,13 @@ from catclf.cli.exits import (
 )
 from catclf.cli.help import Command, Group
 from catclf.cli.options import (
+    Baseline,
+    BaselineOption,
     DataArgument,
     EvaluateDataArgument,
     ExitCodeOption,
+    ExplainImageArgument,
+    ExplainOutOption,
     FoldsOption,
     ForceOption,
     IterationsOption,
@@ -458,6 +462,33 @@ def predict(
         raise typer.Exit(EXIT_ERROR)
     if exit_code and not all_cats:
         raise typer.Exit(EXIT_NOT_CAT)
+
+
+@app.command(cls=Command, short_help="Show why a model gives an image its probability.")
+@reports_errors(saves=False)
+def explain(
+    image: ExplainImageArgument,
+    model: ModelOption = None,
+    baseline: BaselineOption = Baseline.black,
+    out: ExplainOutOption = None,
+    force: ForceOption = False,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Show why a model gives an image its probability: the logit w.x + b split exactly
+    into each pixel's share, the sum of those shares, and a map of them.
+
+    \b
+    Examples:
+      catclf explain photo.jpg
+      catclf explain photo.jpg --baseline mean --out why.png
+      catclf explain photo.jpg --json | jq .logit
+    """
+    # here: `catclf --help` imports no numpy
+    from catclf import explaining
+
+    done = explaining.run(image, model=model, baseline=baseline.value, out=out, force=force)
+    emit_json(done.as_dict()) if as_json else views.explained(done)
 
 
 def _model_path(model: Path | None) -> Path:

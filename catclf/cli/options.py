@@ -30,6 +30,7 @@ FLAGS = {
     "min_accuracy": "--min-accuracy",
     "name": "--name",
     "solver": "--solver",
+    "baseline": "--baseline",
 }
 
 
@@ -44,6 +45,13 @@ class Solver(str, Enum):
     auto = "auto"
     gram = "gram"
     primal = "primal"
+
+
+class Baseline(str, Enum):
+    """What an explanation measures against: a black image, or the average training one."""
+
+    black = "black"
+    mean = "mean"
 
 
 ModelOption = Annotated[
@@ -342,4 +350,26 @@ WithFilenameOption = Annotated[
 ExitCodeOption = Annotated[
     bool,
     typer.Option("--exit-code", help="Exit 3 when an image is not a cat."),
+]
+ExplainImageArgument = Annotated[
+    str,
+    typer.Argument(metavar="IMAGE", help="The image to explain.", show_default=False),
+]
+BaselineOption = Annotated[
+    Baseline,
+    typer.Option(
+        "--baseline",
+        metavar="B",
+        help="black, or mean: the average training image.",
+    ),
+]
+ExplainOutOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        "-o",
+        metavar="PNG",
+        help="Also draw the map into this PNG (needs matplotlib).",
+        show_default=False,
+    ),
 ]

@@ -258,3 +258,57 @@ def aligned(headers: list[str], rows: list[list[str]]) -> None:
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     for row in [headers, *rows]:
         _result("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+# An explanation's map as text: 32 x 32 cells (each the mean of 2 x 2 pixels), in half-block
+# characters coloured from blue (toward the negative class) through grey to red (toward the
+# positive one); as plain characters where colour is off (NO_COLOR, or not a terminal).
+MAP_CELLS = 32
+NEGATIVE, NEUTRAL, POSITIVE = (33, 102, 172), (236, 236, 236), (178, 24, 43)
+# Plain characters, from most toward the negative class to most toward the positive one.
+PLAIN_MARKS = "=-.+#"
+
+
+def heat_map(shares: Any, limit: float, classes: tuple[str, str], colour: bool) -> None:
+    """shares (64, 64), each pixel's share of a logit, scaled to [-limit, limit], on stdout:
+    a small picture and a line saying what its colours or marks mean."""
+    rows, columns = shares.shape
+    if colour:
+        cells = shares.reshape(MAP_CELLS, rows // MAP_CELLS, MAP_CELLS, columns // MAP_CELLS)
+        _half_blocks(cells.mean(axis=(1, 3)) / limit)
+        legend = f"red: toward {classes[1]}; blue: toward {classes[0]}; grey: neither"
+    else:
+        # Each mark is two pixels wide and four high, as a character is about twice as
+        # high as it is wide: 16 lines of 32.
+        cells = shares.reshape(
+            MAP_CELLS // 2, rows * 2 // MAP_CELLS, MAP_CELLS, columns // MAP_CELLS
+        )
+        scaled = cells.mean(axis=(1, 3)) / limit
+        steps = [-0.4, -0.1, 0.1, 0.4]
+        for line in scaled:
+            _result("".join(PLAIN_MARKS[sum(v > s for s in steps)] for v in line))
+        legend = f"# + toward {classes[1]}; = - toward {classes[0]}; . little either way"
+    _result(one_line(legend))
+
+
+def _half_blocks(scaled: Any) -> None:
+    """Cells in [-1, 1], two rows to a line: the upper half block in the upper row's
+    colour on the lower row's."""
+    # here: rich only when something is drawn
+    from rich.console import Console
+    from rich.text import Text
+
+    def rgb(v: float) -> str:
+        end = POSITIVE if v > 0 else NEGATIVE
+        t = min(1.0, abs(float(v))) ** 0.7
+        r, g, b = (round(n + (e - n) * t) for n, e in zip(NEUTRAL, end, strict=True))
+        return f"rgb({r},{g},{b})"
+
+    console = Console(highlight=False)
+    text = Text()
+    for top, bottom in zip(scaled[0::2], scaled[1::2], strict=True):
+        for u, v in zip(top, bottom, strict=True):
+            text.append("▀", style=f"{rgb(u)} on {rgb(v)}")
+        text.append("\n")
+    with writing_results():
+        console.print(text, end="", no_wrap=True, crop=True, soft_wrap=False)

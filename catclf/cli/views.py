@@ -5,6 +5,7 @@ there, from the library's as_dict."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,6 +19,7 @@ from catclf.errors import ImageError
 
 if TYPE_CHECKING:
     from catclf.evaluation import Evaluation
+    from catclf.explaining import Explained
     from catclf.model import Model
     from catclf.prepare import Prepared
     from catclf.report import Report
@@ -316,6 +318,7 @@ def model(path: Path, m: Model) -> None:
         ("final cost", f"{m.final_cost:.6f}"),
         ("created", m.created or "unknown"),
         ("catclf version", m.catclf_version or "unknown"),
+        ("average image", "kept" if m.mean is not None else "not kept (older file)"),
     ]
     if is_terminal(sys.stdout):
         history: tables.Cell = "none"
@@ -326,3 +329,25 @@ def model(path: Path, m: Model) -> None:
         tables.table("Model", [*rows, ("cost history", history)])
     else:
         tables.key_values(rows + [("costs", " ".join(f"{c:.6f}" for c in costs))])
+
+
+def explained(done: Explained) -> None:
+    """The probability, the logit and the parts it is the sum of, then the map."""
+    e = done.explanation
+    negative, positive = e.classes
+    base = "bias b" if e.baseline == "black" else "average training image"
+    rows: list[tuple[str, tables.Cell]] = [
+        ("image", e.source),
+        ("model", str(done.model_file)),
+        ("probability", f"{e.probability:.6f} ({e.label})"),
+        ("logit", f"{e.logit:.6f}"),
+        (base, f"{e.base:+.6f}"),
+        (f"toward {positive}", f"{e.toward:+.6f}"),
+        (f"toward {negative}", f"{e.away:+.6f}"),
+        ("their sum", f"{e.base + e.toward + e.away:.6f}, the logit"),
+    ]
+    if done.picture is not None:
+        rows.append(("map", str(done.picture)))
+    tables.summary("Why", rows)
+    colour = is_terminal(sys.stdout) and os.environ.get("NO_COLOR", "") == ""
+    tables.heat_map(e.map, e.limit, e.classes, colour)
