@@ -70,6 +70,7 @@ def ratios(base: list[float], times: list[float]) -> list[float]:
 
 
 PLAIN = "plain numpy loop (the course's optimize)"
+PRIMAL = "catclf's blocked loop on the float64 X (optimize_primal)"
 GRAM = "catclf Gram (--solver gram, the default here)"
 LAMBD = 0.7  # the L2 penalty of the training rows with L2
 
@@ -102,7 +103,7 @@ def training(repeat: int) -> dict[str, object]:
     for lambd, suffix in ((0.0, ""), (LAMBD, f", L2 lambd = {LAMBD}")):
         solvers = {PLAIN: logistic.optimize}
         if not lambd:
-            solvers["catclf primal (--solver primal)"] = logistic.optimize_primal
+            solvers[PRIMAL] = logistic.optimize_primal
         solvers[GRAM] = logistic.optimize_gram
         times = interleaved(
             {
