@@ -181,12 +181,13 @@ def bundled_note(path: Path, classifier: Model, quiet: bool) -> None:
     how to train one's own. Never in a pipeline, whose reader knows what it asked for."""
     # here: `catclf --help` imports no numpy
     from catclf import modelfile
-    from catclf.metrics import wilson_interval
 
     if quiet or path != modelfile.BUNDLED_PATH or classifier.test_accuracy is None:
         return
     if not (is_terminal(sys.stdout) and is_terminal(sys.stderr)):
         return
+    from catclf.metrics import wilson_interval  # here: only the note needs it
+
     m = classifier.test_examples
     low, high = wilson_interval(round(classifier.test_accuracy * m), m)
     note(
