@@ -425,7 +425,10 @@ def _scored(model: object, paths: object, client: object) -> list[_Scored]:
     for part in scored:
         if part.wrong is not None:
             raise ParameterError(
-                "paths", paths, "paths, str or os.PathLike", said=f"paths holding {part.wrong}"
+                "paths",
+                paths,
+                "paths, str or os.PathLike",
+                said=f"{_a(type(paths).__name__)} holding {part.wrong}",
             )
     return scored
 
@@ -443,7 +446,7 @@ def _list_parts(paths: object) -> list[tuple[int, list[str]]]:
                 "paths",
                 paths,
                 "paths, str or os.PathLike",
-                said=f"paths holding {_a(type(item).__name__)}",
+                said=f"{_a(type(paths).__name__)} holding {_a(type(item).__name__)}",
             )
         names.append(os.fspath(item))
     return [(lo, names[lo:hi]) for lo, hi in itertools.pairwise(_bounds(len(names)))]

@@ -344,9 +344,10 @@ def test_predict_proba_is_the_models_and_raises_the_first_error(two_workers, pho
 
 def test_what_is_not_a_path_is_a_parameter_error(two_workers, photo_list):
     model = catclf.load_model()
-    with pytest.raises(catclf.ParameterError, match="paths is paths holding an int"):
+    expected = "expected paths, str or os.PathLike$"
+    with pytest.raises(catclf.ParameterError, match=f"^paths is a list holding an int, {expected}"):
         catclf.dask.score_images(model, [photo_list[0], 3], client=two_workers)
-    with pytest.raises(catclf.ParameterError, match="paths is paths holding an int"):
+    with pytest.raises(catclf.ParameterError, match=f"^paths is a Bag holding an int, {expected}"):
         catclf.dask.score_images(model, db.from_sequence([photo_list[0], 3]), client=two_workers)
     with pytest.raises(catclf.ParameterError, match="paths is a str, expected a list"):
         catclf.dask.score_images(model, photo_list[0], client=two_workers)
