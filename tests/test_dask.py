@@ -35,7 +35,7 @@ GENERATED_ITERATIONS = 4
 # What a worker sends the client (through the scheduler) in a run: sums of 12288 numbers,
 # 98 KB; a chunk of the images is 12 MB, one image 12 KB.
 SUMS = {"_count", "_pass", "_add"}
-LARGEST_SENT = 100_000
+LARGEST_SENT = 150_000  # a sum: 12288 float64, 98,304 bytes, and a few numbers
 
 
 @pytest.fixture(scope="module")
