@@ -118,6 +118,11 @@ class TrainingDiverged(CatclfError):
     """Gradient descent did not converge at the requested learning rate."""
 
 
+class ClusterError(CatclfError):
+    """A run on a Dask cluster (`catclf.dask`) that cannot finish as it began: no client to
+    run it with, a worker that left with part of its data, a scheduler that went away."""
+
+
 class ReportError(CatclfError):
     """A picture or report that cannot be drawn or written: matplotlib missing, a folder
     that cannot hold it."""
