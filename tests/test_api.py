@@ -462,3 +462,19 @@ def test_score_images_of_errors_alone_needs_no_pixels():
 def test_signal_module_is_untouched_by_the_library():
     # The command line's entry point sets handlers; the library never does.
     assert signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None)
+
+
+def test_a_parameter_error_crosses_processes_with_its_words():
+    # Process pools and clusters send a task's exception back made again from its
+    # __reduce__, as copy.deepcopy makes it.
+    import copy
+
+    error = catclf.ParameterError("learning_rate", -1.0, "a number > 0")
+    again = copy.deepcopy(error)
+    assert type(again) is catclf.ParameterError
+    assert str(again) == str(error) == "learning_rate is -1.0, expected a number > 0"
+    assert (again.parameter, again.expected, again.said) == (
+        "learning_rate",
+        "a number > 0",
+        "-1.0",
+    )
