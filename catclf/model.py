@@ -157,6 +157,8 @@ class Model:
         self,
         decoded: Iterable[Pixels | ImageError],
         on_batch: Callable[[], None] | None = None,
+        *,
+        start: int = 0,
     ) -> Iterator[float | ImageError]:
         """P(cat) for each decoded image (64, 64, 3), in order; an ImageError in the input
         comes out in its place. on_batch() is called once a batch's results are taken.
@@ -164,11 +166,15 @@ class Model:
         The images are scored in batches of 1, 2, 4, ... up to SCORE_COLUMNS, errors
         counted, so that the first result comes after the first image, later ones at the
         pace of matrix products, and memory stays flat however many come. The same input
-        gives the same batches, and so the same probabilities to the last bit.
+        gives the same batches, and so the same probabilities to the last bit. start is the
+        position of the first of decoded in a longer stream scored in parts: its batches
+        are the stream's (`batch_end`), so that parts that each begin where a batch does
+        give the probabilities of the stream scored whole.
         """
         pixels = np.empty((SCORE_COLUMNS, IMAGE_SIZE, IMAGE_SIZE, CHANNELS), dtype=np.uint8)
         waiting: list[ImageError | None] = []  # None: the next row of pixels
-        rows, size = 0, 1
+        rows, end = 0, batch_end(start)
+        size = end - start
 
         def flush() -> Iterator[float | ImageError]:
             p = iter(self.predict_proba_X(to_columns(pixels[:rows])).tolist() if rows else [])
@@ -187,7 +193,8 @@ class Model:
                 rows += 1
             if len(waiting) == size:
                 yield from flush()
-                rows, size = 0, min(2 * size, SCORE_COLUMNS)
+                rows, size = 0, batch_end(end) - end
+                end += size
         if waiting:
             yield from flush()
 
@@ -320,6 +327,18 @@ class Model:
             l2=self.settings.l2,
         )
         return found
+
+
+def batch_end(position: int) -> int:
+    """Where the batch of `Model.score_images` that holds the image at position (from 0) of
+    a stream ends: the batches are 1, 2, 4, ... images long up to SCORE_COLUMNS, then
+    SCORE_COLUMNS each."""
+    start, size = 0, 1
+    while size < SCORE_COLUMNS:
+        if position < start + size:
+            return start + size
+        start, size = start + size, min(2 * size, SCORE_COLUMNS)
+    return position + size - (position - start) % size
 
 
 def _finite(value: float | None) -> float | None:
