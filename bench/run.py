@@ -1,6 +1,6 @@
 """catclf against its alternatives, measured in one run on this machine.
 
-    python bench/run.py [--quick] [--out bench/results.json]
+    python bench/run.py [--quick] [--only PART ...] [--out bench/results.json]
 
 Needs the bench extra (pip install -e '.[bench]') for scikit-learn. Every figure is a
 median of several runs, and each is shown as a ratio against the alternative measured
@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -48,8 +49,10 @@ def timed(run: Callable[[], Any], repeat: int) -> tuple[float, Any]:
     return statistics.median(times), result
 
 
-def command_seconds(args: list[str], repeat: int) -> float:
-    return timed(lambda: subprocess.run(args, check=True, stdout=subprocess.DEVNULL), repeat)[0]
+def command_seconds(args: list[str], repeat: int, env: dict[str, str] | None = None) -> float:
+    return timed(
+        lambda: subprocess.run(args, check=True, stdout=subprocess.DEVNULL, env=env), repeat
+    )[0]
 
 
 def training(repeat: int) -> dict[str, object]:
@@ -198,21 +201,46 @@ def loading(workdir: Path, count: int, repeat: int) -> dict[str, object]:
 
 
 def startup(workdir: Path, repeat: int) -> dict[str, float]:
-    """Wall time of a whole process: the import floor, --help, predict on one photo."""
+    """Wall time of a whole process: the import floor, the libraries predict cannot do
+    without (its limit: Pillow's readers as opening a file imports them, typer, h5py),
+    --help, predict on one photo.
+
+    Each runs as an installed package runs, from the byte code Python wrote at its first
+    run (untimed), here in a cache of its own. predict runs once more with
+    PYTHONDONTWRITEBYTECODE=1 and no byte code of catclf's own, as from a checkout where
+    none was ever written: each start then compiles catclf's sources."""
+    import catclf
+
     photo = workdir / "one.jpg"
     from PIL import Image
 
     Image.open(ROOT / "sample_images" / "cat_chelsea.png").convert("RGB").save(photo)
+    predict = [str(CATCLF), "predict", "-q", str(photo)]
+    libraries = "import numpy, PIL.Image, typer, h5py; PIL.Image.preinit()"
     commands = {
         'python -c "import numpy, PIL.Image"': [sys.executable, "-c", "import numpy, PIL.Image"],
+        f'python -c "{libraries}"': [sys.executable, "-c", libraries],
         "catclf --help": [str(CATCLF), "--help"],
-        "catclf predict one.jpg": [str(CATCLF), "predict", "-q", str(photo)],
+        "catclf predict one.jpg": predict,
+        "PYTHONDONTWRITEBYTECODE=1 catclf predict one.jpg": predict,
     }
-    # Interleaved, so that a slow moment of the machine falls on all three alike.
+    cache = workdir / "bytecode"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    cached = {**env, "PYTHONPYCACHEPREFIX": str(cache)}
+    for args in commands.values():
+        subprocess.run(args, check=True, stdout=subprocess.DEVNULL, env=cached)
+    # The same cache less catclf's byte code, which Python is then told not to write.
+    without_catclf = workdir / "bytecode-without-catclf"
+    shutil.copytree(cache, without_catclf)
+    package = Path(catclf.__file__).resolve().parent
+    shutil.rmtree(without_catclf / package.relative_to(package.anchor))
+    compiling = {**env, "PYTHONPYCACHEPREFIX": str(without_catclf), "PYTHONDONTWRITEBYTECODE": "1"}
+    envs = {name: compiling if "BYTECODE" in name else cached for name in commands}
+    # Interleaved, so that a slow moment of the machine falls on all of them alike.
     times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(repeat):
         for name, args in commands.items():
-            times[name].append(command_seconds(args, 1))
+            times[name].append(command_seconds(args, 1, envs[name]))
     return {name: statistics.median(t) for name, t in times.items()}
 
 
@@ -288,22 +316,39 @@ def ratio(x: float) -> str:
 
 
 def markdown(results: dict) -> str:
-    """The tables, as the README shows them."""
+    """The tables, as docs/performance.md shows them, of the parts that were run."""
+    lines: list[str] = []
+    if "training" in results:
+        lines += training_markdown(results["training"])
+    if "large_training" in results:
+        lines += large_markdown(results["large_training"])
+    if "loading" in results:
+        lines += loading_markdown(results["loading"])
+    if "startup" in results:
+        lines += startup_markdown(results["startup"])
+    if "memory" in results:
+        lines += memory_markdown(results["memory"])
+    return "\n".join(lines).strip()
+
+
+def training_markdown(train: dict) -> list[str]:
     lines = [
+        "",
         "| training, course set, 2000 iterations | seconds | vs plain numpy | test accuracy |",
         "| --- | ---: | ---: | ---: |",
     ]
-    train = results["training"]
     base = train["plain numpy loop (the course's optimize)"]["seconds"]
     for name, row in train.items():
         accuracy = "" if row["test_accuracy"] is None else f"{row['test_accuracy']:.0%}"
         lines.append(
             f"| {name} | {row['seconds']:.3f} | {ratio(base / row['seconds'])} | {accuracy} |"
         )
+    return lines
 
-    large = results["large_training"]
+
+def large_markdown(large: dict) -> list[str]:
     base = large["seconds"]["plain numpy loop (the course's optimize)"]
-    lines += [
+    lines = [
         "",
         f"| training, {large['examples']:,} examples, {large['iterations']} iterations "
         "| seconds | vs plain numpy |",
@@ -311,10 +356,12 @@ def markdown(results: dict) -> str:
     ]
     for name, seconds in large["seconds"].items():
         lines.append(f"| {name} | {seconds:.2f} | {base / seconds:.2f}x |")
+    return lines
 
-    load = results["loading"]
+
+def loading_markdown(load: dict) -> list[str]:
     base = load["seconds"]["plain Pillow loop, one process"]
-    lines += [
+    lines = [
         "",
         f"| predict {load['photos']} photos of 1600x1066 | seconds | vs plain loop |",
         "| --- | ---: | ---: |",
@@ -327,16 +374,20 @@ def markdown(results: dict) -> str:
         f"{load['max_mean_abs_pixel_difference']:.2f}); probabilities within "
         f"{load['max_probability_difference']:.4f}."
     )
+    return lines
 
-    start = results["startup"]
+
+def startup_markdown(start: dict) -> list[str]:
     floor = start['python -c "import numpy, PIL.Image"']
-    lines += ["", "| start-up | seconds | vs the import floor |", "| --- | ---: | ---: |"]
+    lines = ["", "| start-up | seconds | vs the import floor |", "| --- | ---: | ---: |"]
     for name, seconds in start.items():
         lines.append(f"| `{name}` | {seconds:.3f} | {seconds / floor:.2f}x |")
+    return lines
 
-    mem = results["memory"]
+
+def memory_markdown(mem: dict) -> list[str]:
     x = mem["float64_X_bytes"]
-    lines += [
+    lines = [
         "",
         f"| train on {mem['examples']:,} images, 3 iterations | seconds | peak memory "
         "| vs float64 X |",
@@ -356,7 +407,10 @@ def markdown(results: dict) -> str:
         f"\nX as float64 would take {x / 1e9:.1f} GB; the uint8 pixels "
         f"{mem['uint8_pixels_bytes'] / 1e6:,.0f} MB."
     )
-    return "\n".join(lines)
+    return lines
+
+
+PARTS = ("training", "large_training", "loading", "startup", "memory")
 
 
 def main() -> None:
@@ -367,12 +421,21 @@ def main() -> None:
         help="fewer repeats, 60 photos, a 5,000-image set, no in-memory run",
     )
     parser.add_argument(
+        "--only",
+        action="append",
+        choices=PARTS,
+        help="run only this part (repeatable); the results are written only with --out",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
-        default=HERE / "results.json",
-        help="where to write the results as JSON [default: bench/results.json]",
+        default=None,
+        help="where to write the results as JSON [default: bench/results.json, "
+        "or nowhere with --only]",
     )
     args = parser.parse_args()
+    parts = args.only or PARTS
+    out = args.out or (None if args.only else HERE / "results.json")
     repeat = 3 if args.quick else 5
     results: dict[str, object] = {
         "machine": {
@@ -383,22 +446,28 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory(prefix="catclf-bench-") as tmp:
         work = Path(tmp)
-        print("training ...", file=sys.stderr)
-        results["training"] = training(repeat)
-        print("training on many examples ...", file=sys.stderr)
-        results["large_training"] = large_training(2_000 if args.quick else 10_000, 20, repeat)
-        print("loading photos ...", file=sys.stderr)
-        results["loading"] = loading(work, 60 if args.quick else 300, repeat)
-        print("start-up ...", file=sys.stderr)
-        results["startup"] = startup(work, 10 if args.quick else 20)
-        print("memory ...", file=sys.stderr)
-        results["memory"] = memory(
-            work,
-            5_000 if args.quick else 50_000,
-            "60MB" if args.quick else "600MB",
-            in_memory=not args.quick,
-        )
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
+        if "training" in parts:
+            print("training ...", file=sys.stderr)
+            results["training"] = training(repeat)
+        if "large_training" in parts:
+            print("training on many examples ...", file=sys.stderr)
+            results["large_training"] = large_training(2_000 if args.quick else 10_000, 20, repeat)
+        if "loading" in parts:
+            print("loading photos ...", file=sys.stderr)
+            results["loading"] = loading(work, 60 if args.quick else 300, repeat)
+        if "startup" in parts:
+            print("start-up ...", file=sys.stderr)
+            results["startup"] = startup(work, 10 if args.quick else 20)
+        if "memory" in parts:
+            print("memory ...", file=sys.stderr)
+            results["memory"] = memory(
+                work,
+                5_000 if args.quick else 50_000,
+                "60MB" if args.quick else "600MB",
+                in_memory=not args.quick,
+            )
+    if out is not None:
+        out.write_text(json.dumps(results, indent=2) + "\n")
     print(markdown(results))
 
 

@@ -21,16 +21,14 @@ from PIL import Image
 
 from catclf import modelfile, parameters
 from catclf._version import __version__
-from catclf.dataset import MAX_READ_ROWS
 from catclf.errors import ImageError, ModelError, ParameterError
-from catclf.explanation import Explanation
-from catclf.explanation import explain as explained
 from catclf.images import CHANNELS, IMAGE_SIZE, N_X, PREPROCESSING, Pixels, pixels_of, to_columns
 from catclf.logistic import predict_proba
 from catclf.workers import reader
 
 if TYPE_CHECKING:
     from catclf.dataset import Dataset
+    from catclf.explanation import Explanation
 
 SCORE_COLUMNS = 256  # examples scored at a time: 25 MB of X
 
@@ -150,6 +148,8 @@ class Model:
         """Probability of cat for each example of data, (m,), computed a block of columns
         examples at a time, so that X (12288, m) is never formed whole and a set left in
         its file is read a slice at a time."""
+        from catclf.dataset import MAX_READ_ROWS  # here: predict reads no data set
+
         parts = [self.predict_proba_X(X_k) for X_k, _ in data.blocks(columns, MAX_READ_ROWS)]
         return np.concatenate(parts)
 
@@ -261,6 +261,10 @@ class Model:
                 "one image: a path, a PIL image, or (64, 64, 3) uint8 pixels",
                 said=f"{pixels.shape[0]} images",
             )
+        # here: predict explains nothing
+        from catclf.explanation import Explanation
+        from catclf.explanation import explain as explained
+
         contributions, base, logit, p = explained(
             self.w, self.b, pixels[0], self.mean if baseline == "mean" else None
         )

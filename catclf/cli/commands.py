@@ -3,9 +3,11 @@
 Every rule and every check of a value is the library's: the commands pass what they are
 given, and `catclf.cli.exits` says the library's errors in the command line's words, with
 the exit statuses listed there.
-"""
 
-from __future__ import annotations
+Unlike the other modules, this one has its annotations evaluated as it is imported (no
+`from __future__ import annotations`): typer reads every command's parameters at each
+start, and annotations kept as strings would have to be parsed and evaluated each time.
+"""
 
 import functools
 import os
