@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -48,8 +49,10 @@ def timed(run: Callable[[], Any], repeat: int) -> tuple[float, Any]:
     return statistics.median(times), result
 
 
-def command_seconds(args: list[str], repeat: int) -> float:
-    return timed(lambda: subprocess.run(args, check=True, stdout=subprocess.DEVNULL), repeat)[0]
+def command_seconds(args: list[str], repeat: int, env: dict[str, str] | None = None) -> float:
+    return timed(
+        lambda: subprocess.run(args, check=True, stdout=subprocess.DEVNULL, env=env), repeat
+    )[0]
 
 
 def interleaved(contenders: dict[str, Callable[[], Any]], rounds: int) -> dict[str, list[float]]:
@@ -459,21 +462,46 @@ def loading(workdir: Path, count: int, repeat: int) -> dict[str, object]:
 
 
 def startup(workdir: Path, repeat: int) -> dict[str, float]:
-    """Wall time of a whole process: the import floor, --help, predict on one photo."""
+    """Wall time of a whole process: the import floor, the libraries predict cannot do
+    without (its limit: Pillow's readers as opening a file imports them, typer, h5py),
+    --help, predict on one photo.
+
+    Each runs as an installed package runs, from the byte code Python wrote at its first
+    run (untimed), here in a cache of its own. predict runs once more with
+    PYTHONDONTWRITEBYTECODE=1 and no byte code of catclf's own, as from a checkout where
+    none was ever written: each start then compiles catclf's sources."""
+    import catclf
+
     photo = workdir / "one.jpg"
     from PIL import Image
 
     Image.open(ROOT / "sample_images" / "cat_chelsea.png").convert("RGB").save(photo)
+    predict = [str(CATCLF), "predict", "-q", str(photo)]
+    libraries = "import numpy, PIL.Image, typer, h5py; PIL.Image.preinit()"
     commands = {
         'python -c "import numpy, PIL.Image"': [sys.executable, "-c", "import numpy, PIL.Image"],
+        f'python -c "{libraries}"': [sys.executable, "-c", libraries],
         "catclf --help": [str(CATCLF), "--help"],
-        "catclf predict one.jpg": [str(CATCLF), "predict", "-q", str(photo)],
+        "catclf predict one.jpg": predict,
+        "PYTHONDONTWRITEBYTECODE=1 catclf predict one.jpg": predict,
     }
-    # Interleaved, so that a slow moment of the machine falls on all three alike.
+    cache = workdir / "bytecode"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    cached = {**env, "PYTHONPYCACHEPREFIX": str(cache)}
+    for args in commands.values():
+        subprocess.run(args, check=True, stdout=subprocess.DEVNULL, env=cached)
+    # The same cache less catclf's byte code, which Python is then told not to write.
+    without_catclf = workdir / "bytecode-without-catclf"
+    shutil.copytree(cache, without_catclf)
+    package = Path(catclf.__file__).resolve().parent
+    shutil.rmtree(without_catclf / package.relative_to(package.anchor))
+    compiling = {**env, "PYTHONPYCACHEPREFIX": str(without_catclf), "PYTHONDONTWRITEBYTECODE": "1"}
+    envs = {name: compiling if "BYTECODE" in name else cached for name in commands}
+    # Interleaved, so that a slow moment of the machine falls on all of them alike.
     times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(repeat):
         for name, args in commands.items():
-            times[name].append(command_seconds(args, 1))
+            times[name].append(command_seconds(args, 1, envs[name]))
     return {name: statistics.median(t) for name, t in times.items()}
 
 

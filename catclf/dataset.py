@@ -7,9 +7,10 @@ images of a course HDF5 file, `catclf.coursefiles.StoredImages`), read a slice a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -124,7 +125,7 @@ class Dataset:
             )
         if m == 0:
             raise DataError(f"{what}holds no images")
-        self.labels = _checked_labels(self.labels, m, what)
+        self.labels = checked_labels(self.labels, m, what)
         if not self.sources:
             self.sources = [f"{self.origin}[{i}]" for i in range(m)]
         if len(self.sources) != m:
@@ -246,20 +247,24 @@ class Dataset:
         )
 
 
-def _checked_labels(labels: object, m: int, what: str) -> NDArray[np.int64]:
+def checked_labels(labels: object, m: int, what: str) -> NDArray[np.int64]:
     """labels, (m,) or (1, m) of 0 / 1 (integers, booleans, or floats that are exactly 0 or
-    1), as (m,) int64; DataError for anything else."""
+    1), as (m,) int64; DataError, its message beginning with what, for anything else."""
     values = np.asarray(labels)
-    if values.dtype.kind not in "biuf" or values.size != m or values.ndim not in (1, 2):
-        raise DataError(
-            f"{what}labels are {values.dtype} {values.shape}, expected {m} labels of 0 or 1"
-        )
+    check_label_form(values.dtype, values.shape, m, what)
     values = values.reshape(-1)
     wrong = ~np.isin(values, (0, 1))  # NaN is neither
     if wrong.any():
         shown = ", ".join(str(v) for v in np.unique(values[wrong])[:5])
         raise DataError(f"{what}labels must be 0 (the first class) or 1 (the second): {shown}")
     return values.astype(np.int64)
+
+
+def check_label_form(dtype: np.dtype[Any], shape: tuple[int, ...], m: int, what: str) -> None:
+    """The part of `checked_labels` that needs no label's value: numbers, m of them, (m,) or
+    (1, m). DataError, its message beginning with what, for anything else."""
+    if dtype.kind not in "biuf" or math.prod(shape) != m or len(shape) not in (1, 2):
+        raise DataError(f"{what}labels are {dtype} {shape}, expected {m} labels of 0 or 1")
 
 
 def memory_needed(m: int) -> int:

@@ -4,13 +4,14 @@ of `catclf explain`."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from catclf import modelfile, parameters, plots
 from catclf.errors import ModelError
 from catclf.explanation import Explanation
+from catclf.images import load_image
 from catclf.model import PathLike, load_model
 from catclf.report import drawn
 
@@ -36,14 +37,15 @@ class Explained:
 
 
 def run(
-    image: PathLike,
+    image: PathLike | bytes,
     *,
     model: PathLike | None = None,
     baseline: str = "black",
     out: PathLike | None = None,
     force: bool = False,
 ) -> Explained:
-    """Explain the image file with the model at model (`catclf.modelfile.find` when None),
+    """Explain the image file (or the bytes of one, read from stdin, named "-") with the
+    model at model (`catclf.modelfile.find` when None),
     against baseline ("black" or "mean"); with out, draw the explanation into a PNG there,
     which must be free, a picture catclf drew, or (with force) another regular file; that is
     checked, and matplotlib looked for, before any work."""
@@ -54,11 +56,16 @@ def run(
     path = modelfile.find(model)
     found = load_model(path)
     try:
-        explanation = found.explain(image, baseline=baseline)
+        if isinstance(image, bytes):
+            explanation = replace(
+                found.explain(load_image(image, "-"), baseline=baseline), source="-"
+            )
+        else:
+            explanation = found.explain(image, baseline=baseline)
     except ModelError as e:
         raise ModelError(f"{path}: {e}") from e
     picture = None
     if out is not None:
-        name = drawn(Path(os.fsdecode(image)).name, 60, end=True)
+        name = drawn(Path(explanation.source).name, 60, end=True)
         picture = plots.write_picture(Path(out), plots.explanation(explanation, name), force=force)
     return Explained(explanation, path, picture)

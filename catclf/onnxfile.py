@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -176,6 +176,7 @@ def write_onnx(
     *,
     force: bool = False,
     inputs: Sequence[Path] = (),
+    on_saved: Callable[[], None] | None = None,
 ) -> Path:
     """Write model to path as an ONNX file (`onnx_model`), atomically: a temporary file in the
     same folder, then a rename. The file written: path, or the file a link at path leads to.
@@ -183,7 +184,8 @@ def write_onnx(
     Replaces an ONNX file catclf wrote, or with force any other regular file; never a
     folder, device, FIFO or socket, nor one of inputs (the files the model was read from),
     even with force (see `catclf.files.check_file`). What is at path is checked again just
-    before the rename. Raises MissingPackage when the onnx package is not installed,
+    before the rename, and on_saved() called as soon as the file is in place (see
+    `catclf.files.write_atomically`). Raises MissingPackage when the onnx package is not installed,
     ExportError when the file cannot be written there.
     """
     proto = onnx_model(model)
@@ -202,6 +204,7 @@ def write_onnx(
         [(target, write)],
         lambda target, why: ExportError(f"{target}: cannot write the ONNX file ({why})"),
         check=unchanged,
+        on_saved=on_saved,
     )
     return target
 
@@ -235,6 +238,14 @@ def is_ours(f: BinaryIO) -> bool:
     except Exception:  # protobuf's DecodeError, and whatever else bytes that are not ONNX give
         return False
     return proto.producer_name == PRODUCER
+
+
+def require() -> None:
+    """Raise MissingPackage, saying how to install it, unless onnx can be imported."""
+    try:
+        import onnx  # noqa: F401  # here: onnx is an optional extra, imported only to export
+    except ImportError as e:
+        raise _missing() from e
 
 
 def _missing() -> MissingPackage:

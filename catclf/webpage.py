@@ -21,7 +21,7 @@ import io
 import json
 import os
 import string
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -107,6 +107,7 @@ def write_page(
     *,
     force: bool = False,
     inputs: Sequence[Path] = (),
+    on_saved: Callable[[], None] | None = None,
 ) -> Path:
     """Write the page of model to path atomically (a temporary file beside it, then a
     rename); returns the file written: path, or the page a link at path leads to.
@@ -114,7 +115,8 @@ def write_page(
     Only a page catclf wrote is replaced, or with force any other regular file; never a
     folder, device, FIFO or socket, nor one of inputs (the model file the page is made
     from, say), even with force. Raises ExportError saying why not. See
-    `catclf.files.check_file`.
+    `catclf.files.check_file`. on_saved() is called as soon as the page is in place (see
+    `catclf.files.write_atomically`).
     """
     path = Path(path)
     target = check_target(path, force=force, inputs=inputs)
@@ -131,6 +133,7 @@ def write_page(
         [(target, write)],
         lambda target, why: ExportError(f"{target}: cannot write the page ({why})"),
         check=unchanged,
+        on_saved=on_saved,
     )
     return target
 

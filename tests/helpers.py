@@ -32,6 +32,19 @@ from typer.testing import CliRunner
 import catclf
 from catclf.cli import app, output
 
+# Every command of catclf: a test that covers each takes them from here.
+COMMANDS = [
+    "train",
+    "predict",
+    "explain",
+    "export",
+    "evaluate",
+    "info",
+    "report",
+    "sweep",
+    "cv",
+    "prepare",
+]
 PACKAGE_DATA = Path(catclf.__file__).parent / "data"
 BUNDLED_MODEL = PACKAGE_DATA / "model.h5"
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"

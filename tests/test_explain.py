@@ -253,3 +253,14 @@ def test_the_page_of_pictures_explains_each_mistake(tmp_path):
     assert made.written and os.path.exists(tmp_path / "out" / "misclassified.png")
     page = (tmp_path / "out" / "index.html").read_text()
     assert "beside it why" in page
+
+
+def test_explain_reads_an_image_on_stdin_as_predict_does(tmp_path):
+    piped = catclf_run("explain", "-", "--json", cwd=tmp_path, stdin=CHELSEA.read_bytes())
+    assert piped.returncode == 0, piped.stderr
+    found = json.loads(piped.stdout)
+    named = json.loads(catclf_run("explain", CHELSEA, "--json", cwd=tmp_path).stdout)
+    assert found["path"] == "-"
+    assert (found["probability"], found["logit"]) == (named["probability"], named["logit"])
+    bad = catclf_run("explain", "-", cwd=tmp_path, stdin=b"not an image")
+    assert bad.returncode == 1 and bad.stderr.startswith("catclf: error: -: not an image")

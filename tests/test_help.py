@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from helpers import COMMANDS
 from typer.testing import CliRunner
 
 from catclf.cli import app, output
 
-COMMANDS = ["train", "predict", "explain", "evaluate", "info", "report", "sweep", "cv", "prepare"]
 MOST_LINES = 36  # a command's help at 80 columns: one screen
 
 

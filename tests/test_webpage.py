@@ -11,6 +11,7 @@ catclf/web/page.js); the pixels compared are those.
 import base64
 import functools
 import http.server
+import json
 import math
 import shutil
 import threading
@@ -18,7 +19,7 @@ import zlib
 
 import numpy as np
 import pytest
-from helpers import BUNDLED_MODEL, N_X, SAMPLES, write_model_file
+from helpers import BUNDLED_MODEL, N_X, SAMPLES, catclf_run, write_model_file
 from PIL import Image
 
 import catclf
@@ -511,3 +512,19 @@ def test_the_page_works_served_over_http(tab, served, images, model):
         assert np.array_equal(pixels(result), load_image(images[name]))
         assert abs(result["probability"] - model.predict_proba(images[name])) < SAME
     assert [u for u in tab.requests if not u.startswith(("data:", "blob:"))] == [url]
+
+
+def test_the_page_catclf_export_writes_gives_what_catclf_predict_prints(tab, tmp_path):
+    # As a user shares a model: the command writes the page, a browser opens it from disk,
+    # and each sample photo gets the probability `catclf predict` prints for it.
+    done = catclf_run("export", "--html", "page.html", cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    photos = sorted(p for p in SAMPLES.iterdir() if p.suffix in (".png", ".jpg"))
+    assert len(photos) == 7
+    predicted = catclf_run("predict", *photos, "--json", cwd=tmp_path)
+    printed = {json.loads(line)["path"]: json.loads(line) for line in predicted.stdout.splitlines()}
+    tab.open((tmp_path / "page.html").as_uri(), fresh=True)
+    for path in photos:
+        result = tab.choose(path)
+        assert result["probability"] == pytest.approx(printed[str(path)]["probability"], abs=1e-12)
+        assert tab.text("label") == printed[str(path)]["label"]

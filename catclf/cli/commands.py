@@ -3,9 +3,11 @@
 Every rule and every check of a value is the library's: the commands pass what they are
 given, and `catclf.cli.exits` says the library's errors in the command line's words, with
 the exit statuses listed there.
-"""
 
-from __future__ import annotations
+Unlike the other modules, this one has its annotations evaluated as it is imported (no
+`from __future__ import annotations`): typer reads every command's parameters at each
+start, and annotations kept as strings would have to be parsed and evaluated each time.
+"""
 
 import functools
 import os
@@ -35,6 +37,8 @@ from catclf.cli.options import (
     ExitCodeOption,
     ExplainImageArgument,
     ExplainOutOption,
+    ExportHtmlOption,
+    ExportOnnxOption,
     FoldsOption,
     ForceOption,
     IterationsOption,
@@ -486,9 +490,48 @@ def explain(
     """
     # here: `catclf --help` imports no numpy
     from catclf import explaining
+    from catclf.cli import inputs
+    from catclf.errors import ImageError
 
-    done = explaining.run(image, model=model, baseline=baseline.value, out=out, force=force)
+    given: str | bytes = image
+    if image == "-":
+        read = inputs.stdin_image()
+        if isinstance(read, ImageError):
+            raise read
+        given = bytes(read.source) if isinstance(read.source, bytes) else image
+    done = explaining.run(given, model=model, baseline=baseline.value, out=out, force=force)
     emit_json(done.as_dict()) if as_json else views.explained(done)
+
+
+@app.command(cls=Command, short_help="Write a model as a page for any browser, or ONNX.")
+@reports_errors(saves=True)
+def export(
+    html: ExportHtmlOption = None,
+    onnx: ExportOnnxOption = None,
+    model: ModelOption = None,
+    force: ForceOption = False,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Write a model for use elsewhere: a self-contained HTML page that scores a photo in
+    any browser as predict does, with the map of why; an ONNX file for any ONNX runtime.
+
+    \b
+    Examples:
+      catclf export --html cat-or-not.html  # open it, or send it to a friend
+      catclf export --onnx model.onnx --model mine.h5
+    """
+    # here: `catclf --help` imports no numpy
+    from catclf import exporting
+
+    def saved(files: list[Path]) -> str:
+        return " and ".join(map(str, files)) + (" was" if len(files) == 1 else " were") + " saved"
+
+    done = exporting.run(
+        model=model, html=html, onnx=onnx, force=force, on_saved=lambda f: now_saved(saved(f))
+    )
+    with summary_after_saving(saved(list(done.written.values()))):
+        emit_json(done.as_dict()) if as_json else views.exported(done)
 
 
 def _model_path(model: Path | None) -> Path:

@@ -48,6 +48,7 @@ ADVICE = {
     "jobs": "--jobs 1 decodes in this process",
     "smaller_rate": "try a smaller --learning-rate",
     "data": "it was trained without --test: give DATA, the labelled images to score it on",
+    "export": "give --html PAGE, --onnx FILE, or both",
 }
 
 F = TypeVar("F", bound=Callable[..., Any])

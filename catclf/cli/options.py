@@ -353,7 +353,9 @@ ExitCodeOption = Annotated[
 ]
 ExplainImageArgument = Annotated[
     str,
-    typer.Argument(metavar="IMAGE", help="The image to explain.", show_default=False),
+    typer.Argument(
+        metavar="IMAGE", help="The image to explain, or - for one on stdin.", show_default=False
+    ),
 ]
 BaselineOption = Annotated[
     Baseline,
@@ -370,6 +372,24 @@ ExplainOutOption = Annotated[
         "-o",
         metavar="PNG",
         help="Also draw the map into this PNG (needs matplotlib).",
+        show_default=False,
+    ),
+]
+ExportHtmlOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--html",
+        metavar="PAGE",
+        help="Write a page that scores photos in any browser.",
+        show_default=False,
+    ),
+]
+ExportOnnxOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--onnx",
+        metavar="FILE",
+        help="Write an ONNX file (needs onnx).",
         show_default=False,
     ),
 ]
