@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from catclf.errors import DataError, ParameterError
 from catclf.images import CHANNELS, IMAGE_SIZE, N_X, to_columns
+from catclf.logistic import pixel_blocks
 
 # Images read from a file at a time, at most: 12 MB of pixels, enough to make each read
 # cheap next to the arithmetic on it.
@@ -169,20 +170,20 @@ class Dataset:
         converted columns at a time into one reused float64 buffer, valid until the next
         block is taken. on_block(k) is called after each block has been used.
         """
-        Y = self.Y
-        buffer = np.empty((min(columns, self.m), N_X))
-        start = 0
-        for pixels in self.slices(rows):
-            flat = pixels.reshape(pixels.shape[0], N_X)
-            for j in range(0, flat.shape[0], columns):
-                part = flat[j : j + columns]
-                k = part.shape[0]
-                # The division to_columns does, into the reused buffer: the same bits.
-                np.divide(part, 255.0, out=buffer[:k])
-                yield buffer[:k].T, Y[:, start : start + k]
-                start += k
-                if on_block is not None:
-                    on_block(k)
+        for P_k, Y_k in self.pixel_blocks(columns, rows, on_block=on_block):
+            # The division to_columns does, of the same values: the same bits.
+            np.divide(P_k, 255.0, out=P_k)
+            yield P_k, Y_k
+
+    def pixel_blocks(
+        self, columns: int, rows: int, *, on_block: Callable[[int], None] | None = None
+    ) -> Iterator[tuple[NDArray[np.float64], NDArray[np.float64]]]:
+        """(P_k (12288, k), Y_k (1, k)): `blocks` before the division by 255, the pixel
+        values 0 .. 255 as float64 (`logistic.pixel_blocks`), for the math to scale."""
+        for P_k, Y_k in pixel_blocks(self.slices(rows), self.Y, columns):
+            yield P_k, Y_k
+            if on_block is not None:
+                on_block(P_k.shape[1])
 
     def mean_column(self, rows: int = MAX_READ_ROWS) -> NDArray[np.float64]:
         """The mean of X's columns, (12288, 1): the average image, as the model sees images

@@ -188,7 +188,7 @@ def test_train_within_a_small_memory_limit_streams_the_same_result(tmp_path, cou
         data, "--test", holdout, "-n", "101", "--memory-limit", "3MB", "-m", "s.h5", cwd=tmp_path
     )
     assert streamed["streamed"] is True and streamed["solver"] == "primal"
-    assert "more than the memory limit of 3 MB" in stderr
+    assert "more than three quarters of the memory limit of 3 MB" in stderr
     assert streamed["costs"] == pytest.approx([LN2, COSTS[1]], abs=1e-6)
     in_memory, _ = train_json(data, "--test", holdout, "-n", "101", "-m", "m.h5", cwd=tmp_path)
     assert in_memory["streamed"] is False
