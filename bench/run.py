@@ -1,6 +1,6 @@
 """catclf against its alternatives, measured in one run on this machine.
 
-    python bench/run.py [--quick] [--only PART ...] [--out bench/results.json]
+    python bench/run.py [--quick] [--only PART ...] [--catclf COMMAND] [--out bench/results.json]
 
 Needs the bench extra (pip install -e '.[bench]') for scikit-learn. Every figure is a
 median of several runs, and each is shown as a ratio against the alternative measured
@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -48,12 +49,40 @@ def timed(run: Callable[[], Any], repeat: int) -> tuple[float, Any]:
     return statistics.median(times), result
 
 
-def command_seconds(args: list[str], repeat: int) -> float:
-    return timed(lambda: subprocess.run(args, check=True, stdout=subprocess.DEVNULL), repeat)[0]
+def command_seconds(args: list[str], repeat: int, env: dict[str, str] | None = None) -> float:
+    return timed(
+        lambda: subprocess.run(args, check=True, stdout=subprocess.DEVNULL, env=env), repeat
+    )[0]
+
+
+def interleaved(contenders: dict[str, Callable[[], Any]], rounds: int) -> dict[str, list[float]]:
+    """Seconds of each contender in each of rounds rounds, taken in turn within a round, so
+    that a busy moment of the machine falls on all of them alike."""
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, run in contenders.items():
+            started = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - started)
+    return times
+
+
+def ratios(base: list[float], times: list[float]) -> list[float]:
+    """base / time, round by round."""
+    return [b / t for b, t in zip(base, times, strict=True)]
+
+
+PLAIN = "plain numpy loop (the course's optimize)"
+PRIMAL = "catclf's blocked loop on the float64 X (optimize_primal)"
+GRAM = "catclf Gram (--solver gram, the default here)"
+LAMBD = 0.7  # the L2 penalty of the training rows with L2
 
 
 def training(repeat: int) -> dict[str, object]:
-    """2000 iterations at 0.005 on the course set, end to end of the optimizer."""
+    """2000 iterations at 0.005 on the course set, end to end of the optimizer, at lambd = 0
+    and with L2. The plain loop and the solvers take turns in each round; each ratio is the
+    median of the rounds' ratios, each round's against the plain loop of that round. The
+    Gram solver runs 5 times a round (its median counts): it takes 1/40 of the plain time."""
     from sklearn.linear_model import LogisticRegression
 
     from catclf import datasets, logistic
@@ -67,23 +96,43 @@ def training(repeat: int) -> dict[str, object]:
     def test_accuracy(params: dict) -> float:
         return accuracy(logistic.predict(params["w"], params["b"], test.X), test.Y)
 
-    rows: dict[str, dict[str, float]] = {}
-    solvers = {
-        "plain numpy loop (the course's optimize)": logistic.optimize,
-        "catclf primal (--solver primal)": logistic.optimize_primal,
-        "catclf Gram (--solver gram, the default here)": logistic.optimize_gram,
-    }
-    for name, optimize in solvers.items():
-        seconds, (params, _, _) = timed(
-            lambda optimize=optimize: optimize(w0, b0, X, Y, iterations, rate), repeat
+    def run(optimize: Callable, lambd: float, times: int = 1) -> Callable[[], Any]:
+        def go() -> Any:
+            return [optimize(w0, b0, X, Y, iterations, rate, lambd=lambd) for _ in range(times)]
+
+        return go
+
+    rows: dict[str, dict[str, object]] = {}
+    for lambd, suffix in ((0.0, ""), (LAMBD, f", L2 lambd = {LAMBD}")):
+        solvers = {PLAIN: logistic.optimize}
+        if not lambd:
+            solvers[PRIMAL] = logistic.optimize_primal
+        solvers[GRAM] = logistic.optimize_gram
+        times = interleaved(
+            {
+                name: run(optimize, lambd, 5 if optimize is logistic.optimize_gram else 1)
+                for name, optimize in solvers.items()
+            },
+            repeat,
         )
-        rows[name] = {"seconds": seconds, "test_accuracy": test_accuracy(params)}
+        times[GRAM] = [t / 5 for t in times[GRAM]]
+        for name, optimize in solvers.items():
+            params, _, _ = optimize(w0, b0, X, Y, iterations, rate, lambd=lambd)
+            per_round = ratios(times[PLAIN], times[name])
+            rows[name + suffix] = {
+                "seconds": statistics.median(times[name]),
+                "vs_plain": statistics.median(per_round),
+                "vs_plain_rounds": per_round,
+                "test_accuracy": test_accuracy(params),
+            }
 
     # The lecture's loops are slow: a few iterations, scaled to 2000.
     lecture_iterations = 2
     seconds, _ = timed(lambda: plain.lecture_optimize(w0, b0, X, Y, lecture_iterations, rate), 1)
+    plain_seconds = rows[PLAIN]["seconds"]
     rows["the lecture's unvectorized loops (2 iterations, scaled)"] = {
         "seconds": seconds * iterations / lecture_iterations,
+        "vs_plain": plain_seconds / (seconds * iterations / lecture_iterations),
         "test_accuracy": None,  # the 2 iterations run are no model to test
     }
 
@@ -93,16 +142,81 @@ def training(repeat: int) -> dict[str, object]:
     )
     rows["scikit-learn LogisticRegression (lbfgs, no penalty)"] = {
         "seconds": seconds,
+        "vs_plain": plain_seconds / seconds,
         "test_accuracy": float(sklearn_model.score(test.X.T, test.labels)),
     }
     return rows
 
 
-def large_training(m: int, iterations: int, repeat: int) -> dict[str, object]:
-    """Many examples, where the primal loop is chosen: the course's optimize against
-    catclf's blocked primal loop, on m noisy copies of the course's training images."""
+def gram_limit(repeat: int) -> dict[str, float]:
+    """Where the Gram solver's time goes on the course set, 2000 iterations at 0.005.
+
+    The whole solver at 2000 and at 0 iterations (taking turns) gives the time of one
+    iteration; against it, the least an iteration can do: one product of the (m + 2, m)
+    matrix with a vector, and the element-wise steps (log(1 + e^z), the loss as one dot,
+    dZ = e^(z - s) - y, beta += dZ), each timed alone over 2000 repeats. X^T X is timed
+    alone too.
+    """
     from catclf import datasets, logistic
-    from catclf.images import to_columns
+
+    train, _ = datasets.bundled()
+    X, Y = train.X, train.Y
+    m = X.shape[1]
+    y = Y.reshape(-1)
+    w0, b0 = logistic.initialize_with_zeros(X.shape[0])
+    iterations, rate = 2000, 0.005
+    rng = np.random.default_rng(0)
+    G = rng.normal(size=(m + 2, m))
+    v = rng.normal(size=m + 2)
+    ZS = np.empty((2, m))
+    Z, S = ZS
+    zs = ZS.reshape(-1)
+    Z[:] = rng.normal(size=m)
+    coefficients = np.concatenate([-y, np.ones(m)])
+    dZ, beta = np.empty(m), np.zeros(m)
+    dot = np.dot
+
+    def products() -> None:
+        for _ in range(iterations):
+            dot(v, G, out=Z)
+
+    def steps() -> None:
+        for _ in range(iterations):
+            np.logaddexp(0.0, Z, out=S)
+            float(dot(coefficients, zs))
+            np.subtract(Z, S, out=dZ)
+            np.exp(dZ, out=dZ)
+            np.subtract(dZ, y, out=dZ)
+            np.add(beta, dZ, out=beta)
+
+    contenders = {
+        "solver": lambda: logistic.optimize_gram(w0, b0, X, Y, iterations, rate),
+        "solver, 0 iterations": lambda: logistic.optimize_gram(w0, b0, X, Y, 0, rate),
+        "solver, L2": lambda: logistic.optimize_gram(w0, b0, X, Y, iterations, rate, lambd=LAMBD),
+        "X^T X": lambda: X.T @ X,
+        "products": products,
+        "steps": steps,
+    }
+    times = {name: statistics.median(t) for name, t in interleaved(contenders, repeat).items()}
+    per = 1e6 / iterations
+    return {
+        "examples": m,
+        "iterations": iterations,
+        "solver_seconds": times["solver"],
+        "solver_l2_seconds": times["solver, L2"],
+        "gram_seconds": times["X^T X"],
+        "setup_and_end_seconds": times["solver, 0 iterations"],
+        "iteration_us": (times["solver"] - times["solver, 0 iterations"]) * per,
+        "iteration_l2_us": (times["solver, L2"] - times["solver, 0 iterations"]) * per,
+        "product_us": times["products"] * per,
+        "steps_us": times["steps"] * per,
+    }
+
+
+def noisy_copies(m: int) -> tuple[np.ndarray, np.ndarray]:
+    """(images (m, 64, 64, 3) uint8, Y (1, m)): the course's training images picked at
+    random, with noise of up to 8 levels added."""
+    from catclf import datasets
 
     train, _ = datasets.bundled()
     rng = np.random.default_rng(2)
@@ -112,26 +226,176 @@ def large_training(m: int, iterations: int, repeat: int) -> dict[str, object]:
         part = pick[start : start + 512]
         noise = rng.integers(-8, 9, (len(part), 64, 64, 3), dtype=np.int16)
         images[start : start + len(part)] = np.clip(train.images[part] + noise, 0, 255)
-    X = to_columns(images)  # as catclf and the course make X: one image per column
-    Y = train.labels[pick].reshape(1, -1).astype(np.float64)
-    w0, b0 = logistic.initialize_with_zeros(12288)
-    rows: dict[str, object] = {}
-    costs = {}
-    for name, optimize in (
-        ("plain numpy loop (the course's optimize)", logistic.optimize),
-        ("catclf primal (the default here)", logistic.optimize_primal),
-    ):
-        seconds, (_, _, recorded) = timed(
-            lambda optimize=optimize: optimize(w0, b0, X, Y, iterations, 0.001), repeat
-        )
-        rows[name] = seconds
-        costs[name] = recorded
-    first, second = costs.values()
+    return images, train.labels[pick].reshape(1, -1).astype(np.float64)
+
+
+def prepared_file(path: Path, images: np.ndarray, labels: np.ndarray, gzip: bool = False) -> None:
+    """The images as `catclf prepare` writes them (chunks of 64, pixels stored as they are),
+    or, with gzip, with the pixels gzip-compressed (level 4) as it wrote them before."""
+    import h5py
+
+    from catclf import coursefiles
+    from catclf.dataset import Dataset
+
+    if not gzip:
+        data = Dataset(images, labels)
+        coursefiles.write_hdf5(path, data, "train_set", [""] * len(labels), {})
+        return
+    with h5py.File(path, "w") as f:
+        packed = {"compression": "gzip", "compression_opts": 4}
+        f.create_dataset("train_set_x", data=images, chunks=(64, 64, 64, 3), **packed)
+        f.create_dataset("train_set_y", data=labels, **packed)
+
+
+def large_training(workdir: Path, m: int, iterations: int, repeat: int) -> dict[str, object]:
+    """More examples than features: whole training runs from the same m uint8 images, each
+    in a fresh process (bench/large.py), the contenders taking turns in each round. Each
+    ratio is the median of the rounds' ratios against the course's code of that round."""
+    import large
+
+    images, Y = noisy_copies(m)
+    labels = Y.reshape(-1).astype(np.int64)
+    np.save(workdir / "images.npy", images)
+    np.save(workdir / "labels.npy", labels)
+    prepared_file(workdir / "prepared.h5", images, labels)
+    args = [str(workdir / name) for name in ("images.npy", "labels.npy", "prepared.h5")]
+    script = str(HERE / "large.py")
+
+    def child(way: str) -> Callable[[], dict]:
+        def go() -> dict:
+            out = subprocess.run(
+                [sys.executable, script, way, *args, str(iterations)],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            return json.loads(out.stdout)
+
+        return go
+
+    results: dict[str, list[dict]] = {way: [] for way in large.WAYS}
+    # What making X costs depends on the process before: 2 GB that one just gave back are
+    # taken again in 0.2 to 0.5 s here, while a process that follows none takes 1.3 to 7 s
+    # for them. So each way that makes X runs after one that does not, as a program that a
+    # user starts seldom follows one that has just given back 2 GB, and the order
+    # alternates between two rounds.
+    orders = (
+        ["train", "course", "streamed", "x_blocked"],
+        ["streamed", "x_blocked", "train", "course"],
+    )
+    for r in range(repeat):
+        for way in orders[r % 2]:
+            results[way].append(child(way)())
+    course = results["course"]
+    rows: dict[str, dict[str, object]] = {}
+    for way, name in large.WAYS.items():
+        runs = results[way]
+        per_round = [c["seconds"] / r["seconds"] for c, r in zip(course, runs, strict=True)]
+        differences = [
+            float(np.max(np.abs(np.divide(r["costs"], c["costs"]) - 1.0)))
+            for c, r in zip(course, runs, strict=True)
+        ]
+        making_x = [r["making_x"] for r in runs if r["making_x"] is not None]
+        opening = [r["opening"] for r in runs if r["opening"] is not None]
+        rows[name] = {
+            "seconds": statistics.median(r["seconds"] for r in runs),
+            "seconds_rounds": [r["seconds"] for r in runs],
+            "making_x_rounds": making_x or None,
+            "opening_rounds": opening or None,
+            "vs_course": statistics.median(per_round),
+            "vs_course_rounds": per_round,
+            "peak_rss_bytes": max(r["peak_rss_bytes"] for r in runs),
+            "max_relative_cost_difference": max(differences),
+        }
     return {
         "examples": m,
         "iterations": iterations,
-        "seconds": rows,
-        "max_cost_difference": float(np.max(np.abs(np.subtract(first, second)))),
+        "images_bytes": images.nbytes,
+        "prepared_file_bytes": (workdir / "prepared.h5").stat().st_size,
+        "rows": rows,
+    }
+
+
+PLAIN_ITERATION = "plain loop (propagate): X read twice"
+
+
+def one_iteration(workdir: Path, m: int, repeat: int) -> dict[str, object]:
+    """One iteration on m examples, each way of reading X, taking turns, and beside them
+    the parts an iteration cannot do without, each timed alone over the same m examples:
+    reading the uint8 pixels once, turning them into float64 (as `pixel_blocks` does it,
+    and dividing by 255 as `Dataset.blocks` does), the two products on a block in cache,
+    reading a prepared HDF5 file once, and a gzip-compressed one."""
+    from catclf import coursefiles, logistic
+
+    images, Y = noisy_copies(m)
+    labels = Y.reshape(-1).astype(np.int64)
+    flat = images.reshape(m, -1)
+    X = flat.T / 255
+    prepared_file(workdir / "raw.h5", images, labels)
+    prepared_file(workdir / "gzip.h5", images, labels, gzip=True)
+    in_file = coursefiles.read_hdf5(workdir / "raw.h5", in_file=True)
+    packed = coursefiles.read_hdf5(workdir / "gzip.h5", in_file=True)
+    rng = np.random.default_rng(3)
+    w, b = rng.normal(scale=1e-3, size=(12288, 1)), 0.1
+    size = logistic.BLOCK_COLUMNS
+
+    def blocked(blocks: Callable[[], Any], scale: float) -> Callable[[], Any]:
+        return lambda: logistic.optimize_blocks(w, b, blocks, 1, 0.005, scale=scale)
+
+    ways: dict[str, Callable[[], Any]] = {
+        PLAIN_ITERATION: lambda: logistic.propagate(w, b, X, Y),
+        f"float64 X held, blocks of {size}: X read once": blocked(
+            lambda: logistic.column_blocks(X, Y, size), 1.0
+        ),
+    }
+    for rows in (16, 32, 64, 128):
+        ways[f"uint8 pixels made float64 in cache, blocks of {rows}"] = blocked(
+            lambda rows=rows: logistic.pixel_blocks([images], Y, rows), 1 / 255
+        )
+    ways["streamed from the prepared HDF5 file (catclf.train's loop)"] = blocked(
+        lambda: in_file.pixel_blocks(size, 1024), 1 / 255
+    )
+    buffer = np.empty((size, 12288))
+    pixels = np.empty((size, 12288), dtype=np.uint8)
+    block, z, dz, part = buffer.copy(), np.empty(size), rng.normal(size=size), np.empty(12288)
+    block[:] = flat[:size]
+    u = w.reshape(-1)
+
+    def each_block(how: Callable[[np.ndarray], Any]) -> Callable[[], None]:
+        def go() -> None:
+            for start in range(0, m - size + 1, size):
+                how(flat[start : start + size])
+
+        return go
+
+    def products(_: np.ndarray) -> None:
+        np.matmul(u, block.T, out=z)
+        np.matmul(block.T, dz, out=part)
+
+    def read_file(data: Any) -> Callable[[], None]:
+        return lambda: [None for _ in data.slices(1024)]
+
+    parts: dict[str, Callable[[], Any]] = {
+        "reading the uint8 pixels once (a copy into cache)": each_block(
+            lambda part_: np.copyto(pixels, part_)
+        ),
+        "turning them into float64 (np.copyto)": each_block(lambda part_: np.copyto(buffer, part_)),
+        "turning them into float64 / 255 (np.divide)": each_block(
+            lambda part_: np.divide(part_, 255.0, out=buffer)
+        ),
+        f"the two products, a block of {size} in cache": each_block(products),
+        "reading the prepared HDF5 file once": read_file(in_file),
+        "reading a gzip-compressed HDF5 file once": read_file(packed),
+    }
+    times = {
+        name: statistics.median(t) for name, t in interleaved({**ways, **parts}, repeat).items()
+    }
+    base = times[PLAIN_ITERATION]
+    return {
+        "examples": m,
+        "seconds": {name: times[name] for name in ways},
+        "vs_plain": {name: base / times[name] for name in ways},
+        "parts_seconds": {name: times[name] for name in parts},
     }
 
 
@@ -185,19 +449,15 @@ def loading(workdir: Path, count: int, repeat: int) -> dict[str, object]:
         "import numpy, PIL.Image": [sys.executable, "-c", "import numpy, PIL.Image"],
         "catclf predict on one photo": [*predict, str(paths[0])],
     }
-    # In turns, round by round, so that a slow moment of the machine falls on all alike; each
-    # ratio is taken against the plain loop of its own round.
-    times: dict[str, list[float]] = {name: [] for name in (*contenders, *starts)}
-    for _ in range(repeat):
-        for name, args in {**contenders, **starts}.items():
-            times[name].append(command_seconds(args, 1))
-    rounds = {
-        name: [
-            plain_seconds / t
-            for plain_seconds, t in zip(times[PLAIN_LOOP], times[name], strict=True)
-        ]
-        for name in contenders
-    }
+    # Each ratio is taken against the plain loop of its own round.
+    times = interleaved(
+        {
+            name: lambda args=args: subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
+            for name, args in {**contenders, **starts}.items()
+        },
+        repeat,
+    )
+    rounds = {name: ratios(times[PLAIN_LOOP], times[name]) for name in contenders}
     split = photo_split(paths, model)
     # What reduced-scale decoding changes: pixels and probabilities against the plain path.
     classifier = model_file.load_model(model)
@@ -286,21 +546,46 @@ def photo_split(paths: list[Path], model: Path) -> dict[str, float]:
 
 
 def startup(workdir: Path, repeat: int) -> dict[str, float]:
-    """Wall time of a whole process: the import floor, --help, predict on one photo."""
+    """Wall time of a whole process: the import floor, the libraries predict cannot do
+    without (its limit: Pillow's readers as opening a file imports them, typer, h5py),
+    --help, predict on one photo.
+
+    Each runs as an installed package runs, from the byte code Python wrote at its first
+    run (untimed), here in a cache of its own. predict runs once more with
+    PYTHONDONTWRITEBYTECODE=1 and no byte code of catclf's own, as from a checkout where
+    none was ever written: each start then compiles catclf's sources."""
+    import catclf
+
     photo = workdir / "one.jpg"
     from PIL import Image
 
     Image.open(ROOT / "sample_images" / "cat_chelsea.png").convert("RGB").save(photo)
+    predict = [str(CATCLF), "predict", "-q", str(photo)]
+    libraries = "import numpy, PIL.Image, typer, h5py; PIL.Image.preinit()"
     commands = {
         'python -c "import numpy, PIL.Image"': [sys.executable, "-c", "import numpy, PIL.Image"],
+        f'python -c "{libraries}"': [sys.executable, "-c", libraries],
         "catclf --help": [str(CATCLF), "--help"],
-        "catclf predict one.jpg": [str(CATCLF), "predict", "-q", str(photo)],
+        "catclf predict one.jpg": predict,
+        "PYTHONDONTWRITEBYTECODE=1 catclf predict one.jpg": predict,
     }
-    # Interleaved, so that a slow moment of the machine falls on all three alike.
+    cache = workdir / "bytecode"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    cached = {**env, "PYTHONPYCACHEPREFIX": str(cache)}
+    for args in commands.values():
+        subprocess.run(args, check=True, stdout=subprocess.DEVNULL, env=cached)
+    # The same cache less catclf's byte code, which Python is then told not to write.
+    without_catclf = workdir / "bytecode-without-catclf"
+    shutil.copytree(cache, without_catclf)
+    package = Path(catclf.__file__).resolve().parent
+    shutil.rmtree(without_catclf / package.relative_to(package.anchor))
+    compiling = {**env, "PYTHONPYCACHEPREFIX": str(without_catclf), "PYTHONDONTWRITEBYTECODE": "1"}
+    envs = {name: compiling if "BYTECODE" in name else cached for name in commands}
+    # Interleaved, so that a slow moment of the machine falls on all of them alike.
     times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(repeat):
         for name, args in commands.items():
-            times[name].append(command_seconds(args, 1))
+            times[name].append(command_seconds(args, 1, envs[name]))
     return {name: statistics.median(t) for name, t in times.items()}
 
 
@@ -380,8 +665,12 @@ def markdown(results: dict) -> str:
     lines: list[str] = []
     if "training" in results:
         lines += training_markdown(results["training"])
+    if "gram_limit" in results:
+        lines += limit_markdown(results["gram_limit"])
     if "large_training" in results:
         lines += large_markdown(results["large_training"])
+    if "one_iteration" in results:
+        lines += iteration_markdown(results["one_iteration"])
     if "loading" in results:
         lines += loading_markdown(results["loading"])
     if "startup" in results:
@@ -397,25 +686,85 @@ def training_markdown(train: dict) -> list[str]:
         "| training, course set, 2000 iterations | seconds | vs plain numpy | test accuracy |",
         "| --- | ---: | ---: | ---: |",
     ]
-    base = train["plain numpy loop (the course's optimize)"]["seconds"]
     for name, row in train.items():
         accuracy = "" if row["test_accuracy"] is None else f"{row['test_accuracy']:.0%}"
-        lines.append(
-            f"| {name} | {row['seconds']:.3f} | {ratio(base / row['seconds'])} | {accuracy} |"
-        )
+        lines.append(f"| {name} | {row['seconds']:.3f} | {ratio(row['vs_plain'])} | {accuracy} |")
+    gram = [row for name, row in train.items() if name.startswith(GRAM)]
+    rounds = "; ".join(", ".join(f"{r:.1f}x" for r in row["vs_plain_rounds"]) for row in gram)
+    lines.append(f"\nThe Gram solver against the plain loop, round by round: {rounds}.")
     return lines
 
 
+def limit_markdown(limit: dict) -> list[str]:
+    floor = limit["product_us"] + limit["steps_us"]
+    return [
+        "",
+        f"| Gram solver, {limit['examples']} examples, {limit['iterations']} iterations | time |",
+        "| --- | ---: |",
+        f"| whole solver | {limit['solver_seconds'] * 1e3:.1f} ms |",
+        f"| whole solver, L2 | {limit['solver_l2_seconds'] * 1e3:.1f} ms |",
+        f"| of which X^T X, once | {limit['gram_seconds'] * 1e3:.1f} ms |",
+        f"| the solver at 0 iterations (X^T X, the end) | "
+        f"{limit['setup_and_end_seconds'] * 1e3:.1f} ms |",
+        f"| one iteration | {limit['iteration_us']:.2f} us |",
+        f"| one iteration, L2 | {limit['iteration_l2_us']:.2f} us |",
+        f"| one (m + 2) x m product alone | {limit['product_us']:.2f} us |",
+        f"| the element-wise steps alone | {limit['steps_us']:.2f} us |",
+        f"| the iteration against product + steps | {limit['iteration_us'] / floor:.2f}x |",
+    ]
+
+
 def large_markdown(large: dict) -> list[str]:
-    base = large["seconds"]["plain numpy loop (the course's optimize)"]
     lines = [
         "",
-        f"| training, {large['examples']:,} examples, {large['iterations']} iterations "
-        "| seconds | vs plain numpy |",
+        f"| training, {large['examples']:,} uint8 images, {large['iterations']} iterations, "
+        "each run in a fresh process | seconds | vs the course's code | round by round "
+        "| peak memory | costs vs the course's |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, row in large["rows"].items():
+        rounds = ", ".join(f"{r:.2f}" for r in row["vs_course_rounds"])
+        lines.append(
+            f"| {name} | {row['seconds']:.2f} | {row['vs_course']:.2f}x | {rounds} "
+            f"| {row['peak_rss_bytes'] / 1e6:,.0f} MB "
+            f"| {row['max_relative_cost_difference']:.0e} |"
+        )
+    making = [
+        f"{name}: {', '.join(f'{t:.2f}' for t in row['making_x_rounds'])} s"
+        for name, row in large["rows"].items()
+        if row["making_x_rounds"]
+    ]
+    opening = [
+        ", ".join(f"{t:.2f}" for t in row["opening_rounds"])
+        for row in large["rows"].values()
+        if row["opening_rounds"]
+    ]
+    lines.append(
+        f"\nThe images take {large['images_bytes'] / 1e6:,.0f} MB, the prepared file "
+        f"{large['prepared_file_bytes'] / 1e6:,.0f} MB. Making X, round by round: "
+        + "; ".join(making)
+        + f". Opening the prepared file (read_hdf5), round by round: {'; '.join(opening)} s."
+    )
+    return lines
+
+
+def iteration_markdown(one: dict) -> list[str]:
+    base = one["seconds"][PLAIN_ITERATION]
+    lines = [
+        "",
+        f"| one iteration, {one['examples']:,} examples | seconds | vs plain |",
         "| --- | ---: | ---: |",
     ]
-    for name, seconds in large["seconds"].items():
-        lines.append(f"| {name} | {seconds:.2f} | {base / seconds:.2f}x |")
+    for name, ratio_ in one["vs_plain"].items():
+        lines.append(f"| {name} | {one['seconds'][name]:.3f} | {ratio_:.2f}x |")
+    lines += [
+        "",
+        f"| what an iteration on {one['examples']:,} examples cannot do without, each alone "
+        "| seconds | of the plain iteration |",
+        "| --- | ---: | ---: |",
+    ]
+    for name, seconds in one["parts_seconds"].items():
+        lines.append(f"| {name} | {seconds:.3f} | {seconds / base:.0%} |")
     return lines
 
 
@@ -522,7 +871,16 @@ def main() -> None:
         help="where to write the results as JSON [default: bench/results.json, "
         "or nowhere with --only]",
     )
+    parser.add_argument(
+        "--catclf",
+        type=Path,
+        default=CATCLF,
+        help="the catclf command to time, another version's to compare two "
+        "[default: the one beside this Python]",
+    )
     args = parser.parse_args()
+    global CATCLF
+    CATCLF = args.catclf
     parts = args.only or PARTS
     out = args.out or (None if args.only else HERE / "results.json")
     repeat = 3 if args.quick else 5
@@ -538,9 +896,15 @@ def main() -> None:
         if "training" in parts:
             print("training ...", file=sys.stderr)
             results["training"] = training(repeat)
+            print("where the Gram solver's time goes ...", file=sys.stderr)
+            results["gram_limit"] = gram_limit(7 if args.quick else 15)
         if "large_training" in parts:
             print("training on many examples ...", file=sys.stderr)
-            results["large_training"] = large_training(2_000 if args.quick else 10_000, 20, repeat)
+            results["large_training"] = large_training(
+                work, 2_000 if args.quick else 20_000, 20, repeat
+            )
+            print("one iteration on many examples ...", file=sys.stderr)
+            results["one_iteration"] = one_iteration(work, 2_000 if args.quick else 20_000, repeat)
         if "loading" in parts:
             print("loading photos ...", file=sys.stderr)
             results["loading"] = loading(work, 60 if args.quick else 300, repeat)

@@ -7,15 +7,17 @@ images of a course HDF5 file, `catclf.coursefiles.StoredImages`), read a slice a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
 from catclf.errors import DataError, ParameterError
 from catclf.images import CHANNELS, IMAGE_SIZE, N_X, to_columns
+from catclf.logistic import pixel_blocks
 
 # Images read from a file at a time, at most: 12 MB of pixels, enough to make each read
 # cheap next to the arithmetic on it.
@@ -123,7 +125,7 @@ class Dataset:
             )
         if m == 0:
             raise DataError(f"{what}holds no images")
-        self.labels = _checked_labels(self.labels, m, what)
+        self.labels = checked_labels(self.labels, m, what)
         if not self.sources:
             self.sources = [f"{self.origin}[{i}]" for i in range(m)]
         if len(self.sources) != m:
@@ -168,20 +170,20 @@ class Dataset:
         converted columns at a time into one reused float64 buffer, valid until the next
         block is taken. on_block(k) is called after each block has been used.
         """
-        Y = self.Y
-        buffer = np.empty((min(columns, self.m), N_X))
-        start = 0
-        for pixels in self.slices(rows):
-            flat = pixels.reshape(pixels.shape[0], N_X)
-            for j in range(0, flat.shape[0], columns):
-                part = flat[j : j + columns]
-                k = part.shape[0]
-                # The division to_columns does, into the reused buffer: the same bits.
-                np.divide(part, 255.0, out=buffer[:k])
-                yield buffer[:k].T, Y[:, start : start + k]
-                start += k
-                if on_block is not None:
-                    on_block(k)
+        for P_k, Y_k in self.pixel_blocks(columns, rows, on_block=on_block):
+            # The division to_columns does, of the same values: the same bits.
+            np.divide(P_k, 255.0, out=P_k)
+            yield P_k, Y_k
+
+    def pixel_blocks(
+        self, columns: int, rows: int, *, on_block: Callable[[int], None] | None = None
+    ) -> Iterator[tuple[NDArray[np.float64], NDArray[np.float64]]]:
+        """(P_k (12288, k), Y_k (1, k)): `blocks` before the division by 255, the pixel
+        values 0 .. 255 as float64 (`logistic.pixel_blocks`), for the math to scale."""
+        for P_k, Y_k in pixel_blocks(self.slices(rows), self.Y, columns):
+            yield P_k, Y_k
+            if on_block is not None:
+                on_block(P_k.shape[1])
 
     def mean_column(self, rows: int = MAX_READ_ROWS) -> NDArray[np.float64]:
         """The mean of X's columns, (12288, 1): the average image, as the model sees images
@@ -245,20 +247,24 @@ class Dataset:
         )
 
 
-def _checked_labels(labels: object, m: int, what: str) -> NDArray[np.int64]:
+def checked_labels(labels: object, m: int, what: str) -> NDArray[np.int64]:
     """labels, (m,) or (1, m) of 0 / 1 (integers, booleans, or floats that are exactly 0 or
-    1), as (m,) int64; DataError for anything else."""
+    1), as (m,) int64; DataError, its message beginning with what, for anything else."""
     values = np.asarray(labels)
-    if values.dtype.kind not in "biuf" or values.size != m or values.ndim not in (1, 2):
-        raise DataError(
-            f"{what}labels are {values.dtype} {values.shape}, expected {m} labels of 0 or 1"
-        )
+    check_label_form(values.dtype, values.shape, m, what)
     values = values.reshape(-1)
     wrong = ~np.isin(values, (0, 1))  # NaN is neither
     if wrong.any():
         shown = ", ".join(str(v) for v in np.unique(values[wrong])[:5])
         raise DataError(f"{what}labels must be 0 (the first class) or 1 (the second): {shown}")
     return values.astype(np.int64)
+
+
+def check_label_form(dtype: np.dtype[Any], shape: tuple[int, ...], m: int, what: str) -> None:
+    """The part of `checked_labels` that needs no label's value: numbers, m of them, (m,) or
+    (1, m). DataError, its message beginning with what, for anything else."""
+    if dtype.kind not in "biuf" or math.prod(shape) != m or len(shape) not in (1, 2):
+        raise DataError(f"{what}labels are {dtype} {shape}, expected {m} labels of 0 or 1")
 
 
 def memory_needed(m: int) -> int:

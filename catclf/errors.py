@@ -59,6 +59,15 @@ class ParameterError(CatclfError, ValueError):
         self.said = shown(value) if said is None else said  # the value, in words
         super().__init__(f"{parameter} is {self.said}, expected {expected}")
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Made again from its own arguments where an error crosses processes (a Dask worker's
+        # task): the value travels as its words, which is all the message needs.
+        return (_parameter_error, (self.parameter, self.expected, self.said))
+
+
+def _parameter_error(parameter: str, expected: str, said: str) -> ParameterError:
+    return ParameterError(parameter, said, expected, said=said)
+
 
 class ConflictingParameters(CatclfError, ValueError):
     """Settings that exclude each other, given together (validation_fraction and folds):
@@ -116,6 +125,11 @@ class ModelError(CatclfError):
 
 class TrainingDiverged(CatclfError):
     """Gradient descent did not converge at the requested learning rate."""
+
+
+class ClusterError(CatclfError):
+    """A run on a Dask cluster (`catclf.dask`) that cannot finish as it began: no client to
+    run it with, a worker that left with part of its data, a scheduler that went away."""
 
 
 class ReportError(CatclfError):

@@ -183,73 +183,116 @@ def optimize_gram(
     it; returns what `optimize` returns.
 
     With s = learning_rate / m and the decay c = 1 - learning_rate * lambd / m (1 without
-    the penalty), dw = X dZ^T / m + (lambd / m) w makes each step
-        w_{t+1} = c w_t - s X dZ_t^T,    b_{t+1} = b_t - s sum(dZ_t).
-    By induction w_t = c^t w_0 + X alpha_t, with alpha_0 = 0 and
-    alpha_{t+1} = c alpha_t - s dZ_t^T, (m, 1): the penalty's gradient is w itself, so it
-    only shrinks what w already holds, and w never leaves span{w_0} + range(X). Hence,
-    with K = X^T X (m, m) and z0w = w_0^T X (1, m), both computed once,
-        z_t = w_t^T X + b_t = c^t z0w + alpha_t^T K + b_t,
-        sum(w_t^2) = c^2t sum(w_0^2) + 2 c^t z0w alpha_t + alpha_t^T K alpha_t,
-    so the iterates and the penalised cost are exactly those of the primal loop, with no
-    approximation: only z, dZ, alpha (m,) and b change from step to step, in O(m^2). X is
-    used again only at the end: w = c^T w_0 + X alpha_T, and the last
-    dw = X dZ^T / m + (lambd / m) w_{T-1}. Each cost is computed from z by `_loss_and_dz`,
-    which nothing overflows.
+    the penalty), dw = X dZ^T / m + (lambd / m) w and db = dZ 1 / m make each step
+        w_{t+1} = c w_t - s X dZ_t^T,    b_{t+1} = b_t - s dZ_t 1,
+    with 1 the (m, 1) ones. By induction w_t = c^t w_0 - s X beta_t, where beta_0 = 0 and
+    beta_{t+1} = c beta_t + dZ_t^T (m, 1): the penalty only shrinks what w already holds,
+    so w never leaves span{w_0} + range(X). Hence, with the Gram matrix K = X^T X (m, m)
+    and Z_0 = w_0^T X (1, m), both computed once,
+        Z_t = w_t^T X + b_t = c^t Z_0 - s beta_t^T K + b_t 1^T,
+    which is one product, Z_t = v_t^T G, of v_t = [beta_t; b_t; c^t] (m + 2, 1) and
+    G = [-s K; 1^T; Z_0] (m + 2, m), the bias's row of ones in it. Only v and Z change
+    from step to step.
+
+    Without the penalty, c = 1 and b_t = b_0 - s 1^T beta_t, so
+        Z_t = Z_0 + b_0 1^T - s beta_t^T (K + 1 1^T),
+    where K + 1 1^T is the Gram matrix of [X; 1^T]: of the examples with one more feature,
+    always 1, whose weight is b. Then G's first m rows are -s (K + 1 1^T), v's b_0 and 1
+    stay as they are, and an iteration is that product, the O(m) steps that give dZ and
+    the cost from Z, and beta += dZ^T.
+
+    With the penalty, b_t and c^t change in v, and the cost adds (lambd / 2m) sum(w_t^2):
+        sum(w_t^2) = c^2t sum(w_0^2) - 2 s c^t Z_0 beta_t + s^2 beta_t^T K beta_t.
+    The product has just given -s beta_t^T K = Z_t - b_t 1^T - c^t Z_0, so
+        sum(w_t^2) = c^2t sum(w_0^2) - s (Z_t + c^t Z_0 - b_t 1^T) beta_t,
+    also O(m). These are the iterates and the penalised cost of the primal loop, with no
+    approximation. X is used again only at the end: w_T = c^T w_0 - s X beta_T, and the
+    last gradient dw = X dZ_{T-1}^T / m + (lambd / m) w_{T-1}. Each cost is computed from
+    Z as `_loss_and_dz` computes it, so that nothing overflows.
     """
     w0 = np.array(w, dtype=np.float64, copy=True).reshape(-1, 1)
     m = X.shape[1]
     y = np.asarray(Y, dtype=np.float64).reshape(-1)
     step = learning_rate / m
     decay = 1.0 - learning_rate * lambd / m
-    penalty = lambd / (2 * m)
-    # beta = -alpha / step: with the decay, beta_{t+1} = c beta_t + dZ_t, one multiply-add.
-    gram = X.T @ X
-    gram *= -step  # gram @ beta = K alpha
-    z0w = (w0.T @ X).reshape(-1)
+    G = np.empty((m + 2, m))
+    K = G[:m]
+    np.matmul(X.T, X, out=K)  # numpy computes X^T X as one symmetric product
+    if not lambd:
+        K += 1.0
+    K *= -step
+    G[m] = 1.0
+    np.matmul(w0.T, X, out=G[m + 1 :])
+    Z0 = G[m + 1]
+    shifted = bool(np.any(Z0 != 0.0))
     w0_norm2 = float(np.sum(w0 * w0))
-    shifted = bool(np.any(z0w != 0.0))
-    beta, u, z, dZ = np.zeros(m), np.empty(m), np.empty(m), np.zeros(m)
-    before = np.zeros(m)  # beta of the iteration whose gradient is returned
-    power, power_before = 1.0, 0.0  # c^t, and c^t of that iteration
-    bt = float(b)
+    v = np.zeros(m + 2)
+    beta = v[:m]
+    v[m], v[m + 1] = b, 1.0
+    # Z and S = log(1 + e^Z) side by side, so that one dot with [-Y, 1] gives the summed
+    # loss sum(S - Y Z), as _loss_and_dz computes it.
+    ZS = np.empty((2, m))
+    Z, S = ZS
+    zs = ZS.reshape(-1)
+    minus_y_ones = np.concatenate([-y, np.ones(m)])
+    ones = minus_y_ones[m:]
+    dZ = np.zeros(m)  # dZ_{t-1} at the top of iteration t: 0 before the first
+    bt, power, sum_beta = float(b), 1.0, 0.0  # b_t, c^t and 1^T beta_t, with the penalty
+    # numpy takes a 0-d array in a ufunc faster than a Python float.
+    zero, shrink = np.zeros(()), np.array(decay)
+    dot, logaddexp, subtract, exp = np.dot, np.logaddexp, np.subtract, np.exp
     costs: list[float] = []
     for i in range(num_iterations):
-        np.matmul(gram, beta, out=u)
-        np.copyto(z, u)
-        if shifted:
-            z += power * z0w
-        z += bt
-        total, dZ = _loss_and_dz(z, y, dZ)
-        cost = total / m
+        if lambd:  # v_t from v_{t-1} and dZ_{t-1}
+            beta *= shrink
+            beta += dZ
+            sum_dZ = float(dot(ones, dZ))
+            sum_beta = decay * sum_beta + sum_dZ
+            bt -= step * sum_dZ
+            power = decay**i
+            v[m] = bt
+            v[m + 1] = power
+        else:
+            beta += dZ
+        dot(v, G, out=Z)
+        logaddexp(zero, Z, out=S)
+        cost = float(dot(minus_y_ones, zs)) / m
         if lambd:
-            # c^2t |w_0|^2 + 2 c^t z0w alpha + alpha^T K alpha, with alpha = -step beta.
-            norm2 = (
-                power * power * w0_norm2
-                - 2.0 * power * step * float(z0w @ beta)
-                - step * float(beta @ u)
-            )
-            cost += penalty * norm2
-            np.copyto(before, beta)
-            power_before = power
-            beta *= decay
-            power *= decay
-        beta += dZ
-        bt -= step * float(dZ.sum())
+            zb = float(dot(Z, beta))
+            if shifted:
+                zb += power * float(dot(Z0, beta))
+            cost += lambd / (2 * m) * (power * power * w0_norm2 - step * (zb - bt * sum_beta))
+        # dZ = sigmoid(Z) - Y = e^(Z - S) - Y
+        subtract(Z, S, out=dZ)
+        exp(dZ, out=dZ)
+        dZ -= y
         if i % COST_EVERY == 0:
             costs.append(cost)
         if callback is not None:
             callback(i, cost)
-    # As in optimize: the parameters after the last step, the gradient of that step
-    # (zero when there was none).
-    w_end = power * w0 + (X @ (-step * beta)).reshape(-1, 1)
+    if num_iterations == 0:
+        return {"w": w0, "b": float(b)}, {"dw": np.zeros_like(w0), "db": 0.0}, costs
+    # beta and dZ are beta_{T-1} and dZ_{T-1}. As in optimize, the gradient returned is
+    # that of the last step, dw = X (dZ^T / m - (lambd / m) s beta) + (lambd / m) c^(T-1) w_0,
+    # and the parameters those after it; X is read once for both.
+    db = float(dZ.sum()) / m
+    rows = np.empty((2, m))
+    np.multiply(dZ, 1.0 / m, out=rows[0])
     if lambd:
-        # dw = X (dZ / m - (lambd / m) step before) + (lambd / m) c^(T-1) w_0
-        rate = lambd / m
-        dw = (X @ (dZ / m - rate * step * before)).reshape(-1, 1) + rate * power_before * w0
+        rows[0] -= lambd / m * step * beta
+        beta *= decay
+    beta += dZ
+    np.multiply(beta, -step, out=rows[1])
+    both = rows @ X.T
+    dw, w_end = both[0].reshape(-1, 1), both[1].reshape(-1, 1)
+    if lambd:
+        dw += lambd / m * power * w0
+        w_end += decay * power * w0
+        b_end = bt - step * float(dZ.sum())
     else:
-        dw = (X @ dZ).reshape(-1, 1) / m
-    return {"w": w_end, "b": bt}, {"dw": dw, "db": float(np.sum(dZ) / m)}, costs
+        w_end += w0
+        b_end = float(b) - step * float(beta.sum())
+    return {"w": w_end, "b": b_end}, {"dw": dw, "db": db}, costs
 
 
 def optimize_primal(
@@ -285,6 +328,35 @@ def column_blocks(X: Array, Y: Array, size: int) -> Iterator[tuple[Array, Array]
         yield X[:, start : start + size], Y[:, start : start + size]
 
 
+def pixel_blocks(
+    slices: Iterable[NDArray[np.uint8]], Y: Array, rows: int
+) -> Iterator[tuple[Array, Array]]:
+    """(P_k (n_x, k) float64, Y_k (1, k)): the pixel values 0 .. 255 of at most rows examples
+    at a time, for `optimize_blocks` with scale = 1 / 255.
+
+    slices are the images in order, one example per row as images are stored ((k, 64, 64, 3)
+    or (k, n_x) uint8 each: [images] for an array in memory, or the slices read from a file
+    in turn), and Y (1, m) their labels. P_k / 255 is the course's
+    X_k = images.reshape(m, -1).T[:, j:j+k] / 255. Each block is converted into one reused
+    C-order buffer of rows x n_x float64 (P_k is its transpose, a view), valid until the
+    next is taken: X is never formed, the uint8 rows are copied as they lie, with no
+    strided copy, and the block is still in the processor's cache when both products
+    read it.
+    """
+    buffer: Array | None = None
+    start = 0
+    for part in slices:
+        flat = part.reshape(part.shape[0], -1)
+        if buffer is None:
+            buffer = np.empty((rows, flat.shape[1]))
+        for j in range(0, flat.shape[0], rows):
+            k = min(rows, flat.shape[0] - j)
+            block = buffer[:k]
+            np.copyto(block, flat[j : j + k])
+            yield block.T, Y[:, start : start + k]
+            start += k
+
+
 def optimize_blocks(
     w: Array,
     b: float,
@@ -294,6 +366,7 @@ def optimize_blocks(
     *,
     lambd: float = 0.0,
     callback: Callback | None = None,
+    scale: float = 1.0,
 ) -> Result:
     """Batch gradient descent over data that comes a block of examples at a time.
 
@@ -305,27 +378,40 @@ def optimize_blocks(
     used by both products while it is in the processor's cache. lambd is the L2 penalty
     as `propagate` takes it: (lambd / m) w joins dw and (lambd / 2m) sum(w^2) the cost
     once the blocks have given m. Returns what `optimize` returns.
+
+    X_k is scale times the block that blocks() yields: with the pixel values 0 .. 255 of
+    `pixel_blocks` and scale = 1 / 255, z_k = (scale w)^T P_k + b, and dw is multiplied by
+    scale once, which costs 2 n_x multiplications an iteration in place of a division of
+    every value (a division costs more than turning a uint8 into a float64). The iterates
+    are those of `optimize` on X = P / 255 up to rounding, about 1e-16 relative per value.
+    Each block costs two products and a few steps on k numbers, into buffers allocated
+    once.
     """
     w = np.array(w, dtype=np.float64, copy=True).reshape(-1)
     b = float(b)
     costs: list[float] = []
     dw = np.zeros_like(w)
     db = 0.0
-    part = np.empty_like(w)
+    scaled, part = np.empty_like(w), np.empty_like(w)
+    steps = np.empty((3, 0))  # z, log(1 + e^z) and dZ of a block, grown to the largest
     for i in range(num_iterations):
-        dw[:] = 0.0
+        np.multiply(w, scale, out=scaled)
+        dw.fill(0.0)
         cost = db = 0.0
         m = 0
         for X_k, Y_k in blocks():
-            z = w @ X_k
+            k = X_k.shape[1]
+            if steps.shape[1] < k:
+                steps = np.empty((3, k))
+            z, s, dZ = steps[:, :k]
+            np.matmul(scaled, X_k, out=z)
             z += b
-            total, dZ = _loss_and_dz(z, Y_k.reshape(-1))
+            cost += _loss_and_dz(z, Y_k.reshape(-1), s, dZ)
             np.matmul(X_k, dZ, out=part)
             dw += part
-            cost += total
-            db += float(np.sum(dZ))
-            m += z.shape[0]
-        dw /= m
+            db += float(dZ.sum())
+            m += k
+        dw *= scale / m
         cost /= m
         db /= m
         if lambd:
@@ -340,19 +426,20 @@ def optimize_blocks(
     return {"w": w.reshape(-1, 1), "b": b}, {"dw": dw.reshape(-1, 1), "db": db}, costs
 
 
-def _loss_and_dz(z: Array, y: Array, out: Array | None = None) -> tuple[float, Array]:
-    """k times the cost, and dZ = sigmoid(z) - y, for z and y of shape (k,).
+def _loss_and_dz(z: Array, y: Array, s: Array, dZ: Array) -> float:
+    """k times the cost, for z and y of shape (k,); dZ = sigmoid(z) - y written to dZ, and
+    log(1 + e^z) to s, both (k,).
 
     With s = log(1 + e^z): -log(sigmoid(z)) = s - z and -log(1 - sigmoid(z)) = s, so
     the summed loss is sum(s - y z), and sigmoid(z) = e^(z - s): one logaddexp serves
-    both, and nothing overflows. dZ is written to out when given.
+    both, and nothing overflows.
     """
-    s = np.logaddexp(0.0, z)
-    loss = float(np.sum(s)) - float(y @ z)
-    dZ = np.subtract(z, s, out=out)
+    np.logaddexp(0.0, z, out=s)
+    loss = float(s.sum()) - float(y @ z)
+    np.subtract(z, s, out=dZ)
     np.exp(dZ, out=dZ)
     dZ -= y
-    return loss, dZ
+    return loss
 
 
 def predict_proba(w: Array, b: float, X: Array) -> Array:

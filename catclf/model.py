@@ -21,16 +21,14 @@ from PIL import Image
 
 from catclf import modelfile, parameters
 from catclf._version import __version__
-from catclf.dataset import MAX_READ_ROWS
 from catclf.errors import ImageError, ModelError, ParameterError
-from catclf.explanation import Explanation
-from catclf.explanation import explain as explained
 from catclf.images import CHANNELS, IMAGE_SIZE, N_X, PREPROCESSING, Pixels, pixels_of, to_columns
 from catclf.logistic import predict_proba
 from catclf.workers import reader
 
 if TYPE_CHECKING:
     from catclf.dataset import Dataset
+    from catclf.explanation import Explanation
 
 SCORE_COLUMNS = 256  # examples scored at a time: 25 MB of X
 
@@ -150,6 +148,8 @@ class Model:
         """Probability of cat for each example of data, (m,), computed a block of columns
         examples at a time, so that X (12288, m) is never formed whole and a set left in
         its file is read a slice at a time."""
+        from catclf.dataset import MAX_READ_ROWS  # here: predict reads no data set
+
         parts = [self.predict_proba_X(X_k) for X_k, _ in data.blocks(columns, MAX_READ_ROWS)]
         return np.concatenate(parts)
 
@@ -157,6 +157,8 @@ class Model:
         self,
         decoded: Iterable[Pixels | ImageError],
         on_batch: Callable[[], None] | None = None,
+        *,
+        start: int = 0,
     ) -> Iterator[float | ImageError]:
         """P(cat) for each decoded image (64, 64, 3), in order; an ImageError in the input
         comes out in its place. on_batch() is called once a batch's results are taken.
@@ -164,11 +166,15 @@ class Model:
         The images are scored in batches of 1, 2, 4, ... up to SCORE_COLUMNS, errors
         counted, so that the first result comes after the first image, later ones at the
         pace of matrix products, and memory stays flat however many come. The same input
-        gives the same batches, and so the same probabilities to the last bit.
+        gives the same batches, and so the same probabilities to the last bit. start is the
+        position of the first of decoded in a longer stream scored in parts: its batches
+        are the stream's (`batch_end`), so that parts that each begin where a batch does
+        give the probabilities of the stream scored whole.
         """
         pixels = np.empty((SCORE_COLUMNS, IMAGE_SIZE, IMAGE_SIZE, CHANNELS), dtype=np.uint8)
         waiting: list[ImageError | None] = []  # None: the next row of pixels
-        rows, size = 0, 1
+        rows, end = 0, batch_end(start)
+        size = end - start
 
         def flush() -> Iterator[float | ImageError]:
             p = iter(self.predict_proba_X(to_columns(pixels[:rows])).tolist() if rows else [])
@@ -187,7 +193,8 @@ class Model:
                 rows += 1
             if len(waiting) == size:
                 yield from flush()
-                rows, size = 0, min(2 * size, SCORE_COLUMNS)
+                rows, size = 0, batch_end(end) - end
+                end += size
         if waiting:
             yield from flush()
 
@@ -254,6 +261,10 @@ class Model:
                 "one image: a path, a PIL image, or (64, 64, 3) uint8 pixels",
                 said=f"{pixels.shape[0]} images",
             )
+        # here: predict explains nothing
+        from catclf.explanation import Explanation
+        from catclf.explanation import explain as explained
+
         contributions, base, logit, p = explained(
             self.w, self.b, pixels[0], self.mean if baseline == "mean" else None
         )
@@ -316,6 +327,18 @@ class Model:
             l2=self.settings.l2,
         )
         return found
+
+
+def batch_end(position: int) -> int:
+    """Where the batch of `Model.score_images` that holds the image at position (from 0) of
+    a stream ends: the batches are 1, 2, 4, ... images long up to SCORE_COLUMNS, then
+    SCORE_COLUMNS each."""
+    start, size = 0, 1
+    while size < SCORE_COLUMNS:
+        if position < start + size:
+            return start + size
+        start, size = start + size, min(2 * size, SCORE_COLUMNS)
+    return position + size - (position - start) % size
 
 
 def _finite(value: float | None) -> float | None:

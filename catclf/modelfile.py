@@ -43,7 +43,6 @@ from numpy.typing import NDArray
 
 from catclf import hdf5, interrupts
 from catclf.errors import ModelError, reason
-from catclf.files import check_file, write_atomically
 from catclf.images import CHANNELS, IMAGE_SIZE, N_X
 
 FORMAT = "catclf-logistic-regression"
@@ -91,6 +90,8 @@ def check_target(path: Path, *, force: bool = False, inputs: Sequence[Path] = ()
     over a folder, device, FIFO or socket, nor over the data in inputs (files, or folders
     and the files in them). See `catclf.files.check_file`.
     """
+    from catclf.files import check_file  # here: loading a model writes nothing
+
     return check_file(
         path,
         ours=is_model,
@@ -122,6 +123,8 @@ def save(
     def unchanged() -> None:
         if check_target(path, force=force, inputs=inputs) != target:
             raise ModelError(f"{path}: changed while the model was written; it was not saved")
+
+    from catclf.files import write_atomically  # here: loading a model writes nothing
 
     write_atomically(
         [(target, lambda tmp: _write(fields, tmp))],

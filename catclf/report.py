@@ -319,7 +319,7 @@ def _page(
                     "misclassified images",
                     "Each with its file name, its true class and p, the model's probability "
                     "that it shows a cat, and beside it why: each pixel's share of the logit "
-                    "(red toward cat, blue toward non-cat; `catclf explain` gives one image "
+                    "(red toward cat, blue toward non-cat; catclf explain gives one image "
                     "in full); the most confidently wrong first.",
                 )
             )

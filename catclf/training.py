@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from catclf import parameters, splits, timestamps
-from catclf.dataset import MAX_READ_ROWS, Dataset, memory_needed
+from catclf.dataset import MAX_READ_ROWS, Dataset, memory_needed, pixels_fit
 from catclf.datasets import BUNDLED_DIR, load_data, location
 from catclf.errors import ConflictingParameters, DataError, TrainingDiverged
 from catclf.images import N_X
@@ -27,7 +27,6 @@ from catclf.logistic import (
     initialize_with_zeros,
     optimize_blocks,
     optimize_gram,
-    optimize_primal,
     sigmoid,
 )
 from catclf.memory import format_size
@@ -36,15 +35,19 @@ from catclf.model import Model, Settings, save_model
 from catclf.modelfile import MAX_Z, check_target
 from catclf.progress import Progress, note, unwatched, warn
 
+PIXEL_SCALE = 1 / 255  # X = the pixel values / 255, as the course makes it
+
 
 @dataclass(frozen=True)
 class Plan:
-    """How a training run computes: which solver, and whether X is formed in memory.
+    """How a training run computes: which solver, and where the images are read from.
 
-    streamed: X is never formed; each iteration converts the images to float64 a block
-    of `columns` examples at a time, taking them `rows` at a time from the file or from
-    memory. The steps are the same either way. needed is the memory the images and X take
-    (`dataset.memory_needed`), limit the memory limit (None: none).
+    The Gram solver forms X, (12288, m) float64, and X^T X once. The primal loop never
+    forms X: each iteration converts the uint8 images to float64 a block of `columns`
+    examples at a time, taking them `rows` at a time from memory, or, when streamed, from
+    the file they stay in (a set left in its file: `Dataset.in_file`). The steps are the
+    same either way. needed is the memory the images take (12288 bytes each), limit the
+    memory limit (None: none).
     """
 
     solver: str
@@ -64,16 +67,16 @@ def plan(
 ) -> Plan:
     """The plan for training on train_set within memory_limit bytes (None: no limit).
 
-    X is formed when it fits with the images (`dataset.memory_needed`); the Gram
-    solver also needs X^T X, 8 m^2 bytes, and runs on a formed X only. "auto" takes
+    The Gram solver needs X with the images (`dataset.memory_needed`) and X^T X, 8 m^2
+    bytes; the primal loop needs a block at a time. "auto" takes
     `logistic.choose_solver`'s pick when that fits, else the primal loop. Raises
-    DataError for "gram" when it does not fit.
+    DataError for "gram" when it does not fit. The primal loop streams a set left in its
+    file.
     """
     solver = parameters.solver(solver)
     memory_limit = parameters.memory_limit(memory_limit)
     m = train_set.m
     limit = math.inf if memory_limit is None else memory_limit
-    fits = memory_needed(m) <= limit
     gram_fits = memory_needed(m) + 8 * m * m <= limit
     if solver == "gram" and not gram_fits:
         raise DataError(
@@ -91,7 +94,8 @@ def plan(
     if memory_limit is not None:
         columns = min(columns, max(1, memory_limit // (64 * N_X)))
         rows = min(rows, max(columns, memory_limit // (8 * N_X)))
-    return Plan(solver, not fits, columns, rows, memory_needed(m), memory_limit)
+    streamed = solver == "primal" and train_set.in_file
+    return Plan(solver, streamed, columns, rows, N_X * m, memory_limit)
 
 
 @dataclass(frozen=True, eq=False)
@@ -143,10 +147,12 @@ class TrainingRun:
 
 def streamed_note(how: Plan) -> str:
     """Why training streams its data, and how, in a line."""
+    why = ""
+    if how.limit is not None and not pixels_fit(how.needed // N_X, how.limit):
+        why = f", more than three quarters of the memory limit of {format_size(how.limit)}"
     return (
-        f"the training images and their X would take {format_size(how.needed)}, more than "
-        f"the memory limit of {format_size(how.limit or 0)}: each iteration reads them "
-        f"{how.rows} at a time"
+        f"the training images take {format_size(how.needed)}{why}: they stay in their file, "
+        f"and each iteration reads them {how.rows} at a time"
     )
 
 
@@ -352,8 +358,8 @@ def _fit(
         step = (progress or unwatched)("training", settings.num_iterations)
     counted = step if how.streamed else None
 
-    def blocks_of(data: Dataset) -> Callable[[], Iterable[tuple[Array, Array]]]:
-        return lambda: data.blocks(how.columns, how.rows, on_block=counted)
+    def pixels_of(data: Dataset) -> Callable[[], Iterable[tuple[Array, Array]]]:
+        return lambda: data.pixel_blocks(how.columns, how.rows, on_block=counted)
 
     def watch(i: int, cost: float) -> None:
         if not math.isfinite(cost):
@@ -366,21 +372,22 @@ def _fit(
     w, b = initialize_with_zeros(N_X)
     n, rate = settings.num_iterations, settings.learning_rate
     with np.errstate(over="ignore", invalid="ignore"):
-        if how.streamed:
-            train_blocks = blocks_of(fit_set)
-            params, _, costs = optimize_blocks(
-                w, b, train_blocks, n, rate, lambd=l2, callback=watch
-            )
-        else:
+        if how.solver == "gram":
             X, Y = fit_set.X, fit_set.Y
-            optimize = optimize_gram if how.solver == "gram" else optimize_primal
-            params, _, costs = optimize(w, b, X, Y, n, rate, lambd=l2, callback=watch)
+            params, _, costs = optimize_gram(w, b, X, Y, n, rate, lambd=l2, callback=watch)
 
             def train_blocks() -> Iterable[tuple[Array, Array]]:
                 return column_blocks(X, Y, BLOCK_COLUMNS)
 
+            scale = 1.0
+        else:
+            # The pixels themselves, made float64 a block at a time: X is never formed.
+            train_blocks, scale = pixels_of(fit_set), PIXEL_SCALE
+            params, _, costs = optimize_blocks(
+                w, b, train_blocks, n, rate, lambd=l2, callback=watch, scale=scale
+            )
         w, b = np.asarray(params["w"]), float(params["b"])
-        final_cost, train_accuracy = _evaluate(w, b, train_blocks)
+        final_cost, train_accuracy = _evaluate(w, b, train_blocks, scale)
         if l2:  # the cost the descent minimised, as its recorded costs are
             final_cost += l2 / (2 * fit_set.m) * float(np.sum(w * w))
     # Broken, not merely unfinished: weights that are not numbers, or so large that
@@ -394,10 +401,12 @@ def _fit(
         )
     validation_cost = validation_accuracy = None
     if validation_set is not None:
-        validation_cost, validation_accuracy = _evaluate(w, b, blocks_of(validation_set))
+        validation_cost, validation_accuracy = _evaluate(
+            w, b, pixels_of(validation_set), PIXEL_SCALE
+        )
     test_accuracy = None
     if test_set is not None:
-        _, test_accuracy = _evaluate(w, b, blocks_of(test_set))
+        _, test_accuracy = _evaluate(w, b, pixels_of(test_set), PIXEL_SCALE)
     model = Model(
         w=w,
         b=b,
@@ -482,13 +491,15 @@ def _interval(accuracy: float | None, examples: int) -> list[float] | None:
 
 
 def _evaluate(
-    w: Array, b: float, blocks: Callable[[], Iterable[tuple[Array, Array]]]
+    w: Array, b: float, blocks: Callable[[], Iterable[tuple[Array, Array]]], scale: float
 ) -> tuple[float, float]:
-    """(cost, accuracy) of w (n_x, 1) and b on the examples blocks() yields, in one pass."""
+    """(cost, accuracy) of w (n_x, 1) and b on the examples scale * X_k of the blocks
+    blocks() yields, in one pass."""
     loss, correct, m = 0.0, 0, 0
+    scaled = (w * scale).T
     for X_k, Y_k in blocks():
         k = X_k.shape[1]
-        Z = w.T @ X_k + b  # once for both: the cost and the predictions (predict's rule)
+        Z = scaled @ X_k + b  # once for both: the cost and the predictions (predict's rule)
         loss += cost_from_z(Z, Y_k) * k
         correct += int(np.sum((sigmoid(Z) > 0.5) == Y_k))
         m += k

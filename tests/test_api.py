@@ -4,6 +4,7 @@ b, every form of image predict_proba takes, values that behave as values, and a 
 CatclfError, in the library's own words, for every misuse."""
 
 import ast
+import itertools
 import logging
 import math
 import pathlib
@@ -28,6 +29,7 @@ from PIL import Image
 
 import catclf
 from catclf import evaluation, modelfile, report, selection, training
+from catclf import model as model_module
 from catclf.images import load_image
 
 PHOTOS = sorted(str(p) for p in SAMPLES.iterdir() if p.suffix in (".png", ".jpg"))
@@ -351,8 +353,9 @@ def test_a_whole_run_reports_the_plan_it_followed(tmp_path, caplog):
     assert summary["model"] == str(tmp_path / "m.h5")
     assert not any("each iteration reads" in r.getMessage() for r in caplog.records)
     caplog.clear()
-    streamed = training.run(memory_limit="10MB", num_iterations=5, jobs=1)
-    # All 209: 23.1 MB, more than 10 MB.
+    train_file = pathlib.Path(catclf.__file__).parent / "data" / "train_catvnoncat.h5"
+    streamed = training.run(train_file, memory_limit="3MB", num_iterations=5, jobs=1)
+    # All 209: their pixels take 2.6 MB, more than 3/4 of 3 MB: they stay in the file.
     assert streamed.plan.streamed and streamed.as_dict()["streamed"] is True
     said = [r.getMessage() for r in caplog.records]
     assert any("each iteration reads them" in line for line in said)
@@ -432,6 +435,25 @@ def test_score_images_keeps_the_input_order_across_batches_and_errors():
     assert len(batches) == 10  # 1, 2, 4, ..., 128 (8 batches, 255 images), then 256 and 89
 
 
+def test_a_stream_scored_in_parts_that_begin_where_its_batches_do_scores_as_one_piece():
+    # Batches of 1, 2, 4, ..., 128 images, then 256: they begin at 0, 1, 3, 7, ..., 127, 255,
+    # 511, 767, ...
+    ends = [model_module.batch_end(p) for p in (0, 1, 2, 3, 6, 7, 126, 127, 254, 255, 300, 511)]
+    assert ends == [1, 3, 3, 7, 7, 15, 127, 255, 255, 511, 511, 767]
+    model = catclf.load_model(BUNDLED_MODEL)
+    rng = np.random.default_rng(4)
+    pixels = rng.integers(0, 256, size=(900, 64, 64, 3), dtype=np.uint8)
+    decoded = [catclf.ImageError(f"{i}") if i % 11 == 0 else pixels[i] for i in range(900)]
+    whole = list(model.score_images(decoded))
+    for bounds in ([0, 255, 900], [0, 3, 511, 767, 900], [0, 1, 7, 15, 127, 255, 511, 900]):
+        parts = [
+            result
+            for start, end in itertools.pairwise(bounds)
+            for result in model.score_images(decoded[start:end], start=start)
+        ]
+        assert parts == whole  # to the last bit
+
+
 def test_score_images_of_errors_alone_needs_no_pixels():
     model = catclf.load_model(BUNDLED_MODEL)
     errors = [catclf.ImageError(f"{i}") for i in range(300)]
@@ -441,3 +463,19 @@ def test_score_images_of_errors_alone_needs_no_pixels():
 def test_signal_module_is_untouched_by_the_library():
     # The command line's entry point sets handlers; the library never does.
     assert signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None)
+
+
+def test_a_parameter_error_crosses_processes_with_its_words():
+    # Process pools and clusters send a task's exception back made again from its
+    # __reduce__, as copy.deepcopy makes it.
+    import copy
+
+    error = catclf.ParameterError("learning_rate", -1.0, "a number > 0")
+    again = copy.deepcopy(error)
+    assert type(again) is catclf.ParameterError
+    assert str(again) == str(error) == "learning_rate is -1.0, expected a number > 0"
+    assert (again.parameter, again.expected, again.said) == (
+        "learning_rate",
+        "a number > 0",
+        "-1.0",
+    )

@@ -188,7 +188,7 @@ def test_train_within_a_small_memory_limit_streams_the_same_result(tmp_path, cou
         data, "--test", holdout, "-n", "101", "--memory-limit", "3MB", "-m", "s.h5", cwd=tmp_path
     )
     assert streamed["streamed"] is True and streamed["solver"] == "primal"
-    assert "more than the memory limit of 3 MB" in stderr
+    assert "more than three quarters of the memory limit of 3 MB" in stderr
     assert streamed["costs"] == pytest.approx([LN2, COSTS[1]], abs=1e-6)
     in_memory, _ = train_json(data, "--test", holdout, "-n", "101", "-m", "m.h5", cwd=tmp_path)
     assert in_memory["streamed"] is False
@@ -1543,8 +1543,8 @@ def test_ctrl_c_stops_the_decoding_processes_too(tmp_path, command, signal_numbe
 # Start-up: each command imports what it uses, so that a call per file in a loop stays quick
 
 
-def imported(*args, cwd):
-    """The top-level names of every module `python -m catclf ARGS` imports, from -X importtime."""
+def modules_imported(*args, cwd):
+    """The full name of every module `python -m catclf ARGS` imports, from -X importtime."""
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "catclf", *map(str, args)],
         cwd=cwd,
@@ -1554,10 +1554,15 @@ def imported(*args, cwd):
     )
     assert result.returncode == 0, result.stderr
     return {
-        line.rsplit("|", 1)[1].strip().split(".")[0]
+        line.rsplit("|", 1)[1].strip()
         for line in result.stderr.splitlines()
         if line.startswith("import time:")
     }
+
+
+def imported(*args, cwd):
+    """The top-level names of every module `python -m catclf ARGS` imports."""
+    return {name.split(".")[0] for name in modules_imported(*args, cwd=cwd)}
 
 
 def test_help_imports_none_of_the_heavy_libraries(tmp_path):
@@ -1574,6 +1579,37 @@ def test_predict_to_a_pipe_imports_only_what_it_uses(tmp_path, pictures):
     # no HEIC reader for a PNG.
     assert modules.isdisjoint(
         {"rich", "matplotlib", "pydantic", "json", "multiprocessing", "pillow_heif"}
+    )
+
+
+def test_predict_of_one_image_imports_nothing_only_other_work_needs(tmp_path, pictures):
+    # `catclf predict one.png`, with the bundled model, to a pipe: the call a script makes
+    # once per file.
+    modules = modules_imported("predict", pictures["white"], cwd=tmp_path)
+    assert {"catclf.model", "catclf.modelfile", "catclf.images", "h5py"} <= modules
+    unused = {
+        # writing files (and the hashes and temporary files of that), data sets, folders,
+        # training, scores, explanations, tables: none of them for one image's probability
+        "catclf.files",
+        "hashlib",
+        "tempfile",
+        "catclf.dataset",
+        "catclf.datasets",
+        "catclf.coursefiles",
+        "catclf.folders",
+        "catclf.training",
+        "catclf.evaluation",
+        "catclf.metrics",
+        "statistics",
+        "catclf.explanation",
+        "catclf.cli.tables",
+    }
+    assert modules.isdisjoint(unused), sorted(modules & unused)
+    # Pillow's readers of the common formats, as it opens a file: never all of them.
+    readers = {name for name in modules if name.endswith("ImagePlugin")}
+    assert "PIL.PngImagePlugin" in readers
+    assert readers <= {f"PIL.{kind}ImagePlugin" for kind in ("Bmp", "Gif", "Jpeg", "Ppm", "Png")}, (
+        sorted(readers)
     )
 
 

@@ -461,7 +461,7 @@ def test_a_full_disk_keeps_the_old_model(tmp_path):
 # the process as it ended (a segmentation fault after the error line). Each size lets the
 # write fail at another point: as the file is made, within the training file, within the
 # test file once the training file is written.
-@pytest.mark.parametrize("size", ["240K", "1000K", "1800K"])
+@pytest.mark.parametrize("size", ["300K", "1100K", "2250K"])
 def test_prepare_onto_a_full_disk_is_one_line_and_keeps_the_earlier_files(tmp_path, sets, size):
     with tmpfs(tmp_path / "disk", size) as disk:
         out = shutil.copytree(sets["prepared"], disk / "out")

@@ -10,8 +10,10 @@ from catclf.logistic import (
     cost_from_z,
     initialize_with_zeros,
     optimize,
+    optimize_blocks,
     optimize_gram,
     optimize_primal,
+    pixel_blocks,
     predict,
     predict_proba,
     propagate,
@@ -402,3 +404,250 @@ def test_fast_solvers_with_l2_on_the_course_set(course_xy, solver):
     w, b = initialize_with_zeros(X.shape[0])
     reference = optimize(w, b, X, Y, 150, 0.005, lambd=20.0)
     assert_same_descent(solver(w, b, X, Y, 150, 0.005, lambd=20.0), reference)
+
+
+# The Gram solver against the plain loop, case by case: what its bookkeeping must get right
+# (the bias inside the product, the penalty's decay, a start away from zero, the last
+# gradient) on data where each of them shows.
+
+
+def gram_against_optimize(X, Y, w, b, num_iterations, learning_rate, lambd):
+    """Both descents; asserts that every cost, w, b, the last gradient and the predictions
+    agree, and returns the plain loop's parameters."""
+    seen_ref, seen = [], []
+    ref_params, ref_grads, ref_costs = optimize(
+        w,
+        b,
+        X,
+        Y,
+        num_iterations,
+        learning_rate,
+        lambd=lambd,
+        callback=lambda i, c: seen_ref.append(c),
+    )
+    params, grads, costs = optimize_gram(
+        w, b, X, Y, num_iterations, learning_rate, lambd=lambd, callback=lambda i, c: seen.append(c)
+    )
+    assert len(seen) == len(seen_ref) == num_iterations
+    np.testing.assert_allclose(seen, seen_ref, rtol=1e-9, atol=0)
+    assert len(costs) == len(ref_costs) == math.ceil(num_iterations / 100)
+    np.testing.assert_allclose(costs, ref_costs, rtol=1e-9, atol=0)
+    assert params["w"].shape == grads["dw"].shape == w.shape
+    np.testing.assert_allclose(params["w"], ref_params["w"], rtol=1e-9, atol=1e-12)
+    assert params["b"] == pytest.approx(ref_params["b"], rel=1e-9, abs=1e-12)
+    np.testing.assert_allclose(grads["dw"], ref_grads["dw"], rtol=1e-9, atol=1e-12)
+    assert grads["db"] == pytest.approx(ref_grads["db"], rel=1e-9, abs=1e-12)
+    np.testing.assert_array_equal(
+        predict(params["w"], params["b"], X), predict(ref_params["w"], ref_params["b"], X)
+    )
+    return ref_params
+
+
+def start_of(kind, n_x, seed):
+    if kind == "zeros":
+        return initialize_with_zeros(n_x)
+    # w_0 outside the span of X's columns, and b_0 far from 0.
+    rng = np.random.default_rng(seed)
+    return rng.normal(scale=0.3, size=(n_x, 1)), -1.3
+
+
+@pytest.mark.parametrize("lambd", [0.0, 0.4])
+@pytest.mark.parametrize("start", ["zeros", "random"])
+@pytest.mark.parametrize(
+    "n_x, m, num_iterations, learning_rate",
+    [
+        (60, 9, 300, 0.3),
+        (7, 1, 250, 0.5),  # one example: K is 1 x 1
+        (10, 4, 0, 0.1),  # no step: the start, and a zero gradient
+        (10, 4, 1, 0.1),  # one step: the gradient at the start
+        (10, 4, 2, 0.1),
+        (5, 12, 150, 2.0),  # more examples than features
+    ],
+)
+def test_gram_takes_the_plain_loops_steps(n_x, m, num_iterations, learning_rate, start, lambd):
+    X, Y = random_problem(n_x, m, seed=3 * n_x + m)
+    w, b = start_of(start, n_x, seed=m)
+    gram_against_optimize(X, Y, w, b, num_iterations, learning_rate, lambd)
+
+
+@pytest.mark.parametrize("lambd", [0.0, 0.4])
+def test_gram_finds_a_bias_far_from_zero(lambd):
+    # Examples around x = 3 whose label says whether x_1 + x_2 > 6: the boundary is
+    # w^T x + b = 0 with b about -6 (w_1 + w_2) / 2, far from 0.
+    rng = np.random.default_rng(7)
+    X = rng.normal(3.0, 0.3, size=(4, 50))
+    Y = (X[0] + X[1] > 6).astype(float).reshape(1, -1)
+    params = gram_against_optimize(X, Y, np.zeros((4, 1)), 0.0, 2000, 0.5, lambd)
+    assert params["b"] < -5.0
+
+
+@pytest.mark.parametrize("lambd", [0.0, 0.4])
+def test_gram_finds_the_bias_of_unbalanced_classes(lambd):
+    # Centred features and 36 positives in 40: b heads for about log(36 / 4) = 2.2.
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(3, 40))
+    Y = np.ones((1, 40))
+    Y[0, rng.choice(40, 4, replace=False)] = 0.0
+    params = gram_against_optimize(X, Y, np.zeros((3, 1)), 0.0, 400, 0.5, lambd)
+    assert params["b"] > 2.0
+
+
+def penalised_cost(w, b, X, Y, lambd):
+    """The cost written out from the course's formula, sharing nothing with catclf:
+    -(1/m) sum(y log a + (1 - y) log(1 - a)) + (lambd / 2m) sum(w^2), a = 1 / (1 + e^-z)."""
+    m = X.shape[1]
+    a = 1.0 / (1.0 + np.exp(-(w.T @ X + b)))
+    cross_entropy = -np.sum(Y * np.log(a) + (1 - Y) * np.log(1 - a)) / m
+    return float(cross_entropy + lambd / (2 * m) * np.sum(w**2))
+
+
+@pytest.mark.parametrize("lambd", [0.0, 0.6, 9.0])  # 9.0: c = 1 - 0.5 * 9 / 6 = 0.25
+def test_gram_costs_are_the_cost_of_its_own_iterates(lambd):
+    # The cost reported at iteration t is J(w_t, b_t), with (w_t, b_t) what the Gram
+    # solver returns after t steps: the penalty's sum(w_t^2), kept from Z alone, against
+    # sum(w_t^2) of the w it returns.
+    X, Y = random_problem(8, 6, seed=11)
+    w0, b0 = start_of("random", 8, seed=11)
+    seen = []
+    optimize_gram(w0, b0, X, Y, 30, 0.5, lambd=lambd, callback=lambda i, c: seen.append(c))
+    for t in (0, 1, 2, 7, 29):
+        params, _, _ = optimize_gram(w0, b0, X, Y, t, 0.5, lambd=lambd)
+        assert seen[t] == pytest.approx(
+            penalised_cost(params["w"], params["b"], X, Y, lambd), rel=1e-12
+        )
+
+
+@pytest.mark.parametrize("lambd", [0.0, 0.6])
+@pytest.mark.parametrize("num_iterations", [1, 2, 40])
+def test_gram_gradient_matches_finite_differences(lambd, num_iterations):
+    # The gradient returned is that of the last step, taken at (w_{T-1}, b_{T-1}): the
+    # parameters after T - 1 steps.
+    X, Y = random_problem(6, 5, seed=12)
+    w0, b0 = start_of("random", 6, seed=12)
+    _, grads, _ = optimize_gram(w0, b0, X, Y, num_iterations, 0.4, lambd=lambd)
+    before, _, _ = optimize_gram(w0, b0, X, Y, num_iterations - 1, 0.4, lambd=lambd)
+    w, b = before["w"], before["b"]
+    eps = 1e-6
+    for i in range(6):
+        step = np.zeros_like(w)
+        step[i] = eps
+        numeric = (
+            penalised_cost(w + step, b, X, Y, lambd) - penalised_cost(w - step, b, X, Y, lambd)
+        ) / (2 * eps)
+        assert grads["dw"][i, 0] == pytest.approx(numeric, abs=1e-8)
+    numeric_b = (
+        penalised_cost(w, b + eps, X, Y, lambd) - penalised_cost(w, b - eps, X, Y, lambd)
+    ) / (2 * eps)
+    assert grads["db"] == pytest.approx(numeric_b, abs=1e-8)
+
+
+@pytest.mark.parametrize("lambd", [0.0, 20.0])
+def test_gram_on_the_course_set_for_2000_iterations(course_xy, lambd):
+    # The benchmark's run: the course's 209 images, 2000 iterations at 0.005, from w = 0
+    # (with the course's plain loop, about 2 s each).
+    X, Y = course_xy
+    w, b = initialize_with_zeros(X.shape[0])
+    gram_against_optimize(X, Y, w, b, 2000, 0.005, lambd)
+
+
+# X made from uint8 pixels a block at a time, never whole: the course's X = P^T / 255.
+
+
+def random_pixels(m, seed):
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(m, 4, 4, 3), dtype=np.uint8)
+    Y = (rng.random((1, m)) > 0.5).astype(float)
+    return images, Y
+
+
+@pytest.mark.parametrize(
+    "cuts, sizes",
+    [
+        ([10], [4, 4, 2]),  # the images in memory, one array
+        ([3, 10], [3, 4, 3]),  # slices read from a file: no block spans two
+        ([4, 8, 10], [4, 4, 2]),
+    ],
+)
+def test_pixel_blocks_are_the_course_columns_before_the_division(cuts, sizes):
+    images, Y = random_pixels(10, seed=20)
+    X = images.reshape(10, -1).T / 255  # the course's flatten
+    slices = [images[a:b] for a, b in zip([0, *cuts[:-1]], cuts, strict=True)]
+    seen, taken = 0, []
+    for P_k, Y_k in pixel_blocks(slices, Y, 4):
+        k = P_k.shape[1]
+        assert P_k.dtype == np.float64 and P_k.shape == (48, k)
+        # The values 0 .. 255 themselves, exactly; / 255 they are the course's columns.
+        np.testing.assert_array_equal(P_k, images.reshape(10, -1)[seen : seen + k].T)
+        np.testing.assert_array_equal(P_k / 255, X[:, seen : seen + k])
+        np.testing.assert_array_equal(Y_k, Y[:, seen : seen + k])
+        seen += k
+        taken.append(k)
+    assert taken == sizes
+
+
+@pytest.mark.parametrize("lambd", [0.0, 0.5])
+@pytest.mark.parametrize(
+    "m, rows, num_iterations, learning_rate",
+    [
+        (37, 8, 150, 0.05),  # blocks of 8 and a last one of 5
+        (5, 64, 120, 0.05),  # one block, smaller than rows
+        (1, 3, 60, 0.05),
+        (9, 4, 0, 0.05),
+        (9, 4, 1, 0.05),
+    ],
+)
+def test_descent_on_pixel_blocks_is_the_course_descent_on_x(
+    m, rows, num_iterations, learning_rate, lambd
+):
+    images, Y = random_pixels(m, seed=m)
+    X = images.reshape(m, -1).T / 255
+    rng = np.random.default_rng(m)
+    w, b = rng.normal(scale=0.01, size=(48, 1)), 0.2
+    seen_ref, seen = [], []
+    ref_params, ref_grads, ref_costs = optimize(
+        w,
+        b,
+        X,
+        Y,
+        num_iterations,
+        learning_rate,
+        lambd=lambd,
+        callback=lambda i, c: seen_ref.append(c),
+    )
+    params, grads, costs = optimize_blocks(
+        w,
+        b,
+        lambda: pixel_blocks([images], Y, rows),
+        num_iterations,
+        learning_rate,
+        lambd=lambd,
+        callback=lambda i, c: seen.append(c),
+        scale=1 / 255,
+    )
+    np.testing.assert_allclose(seen, seen_ref, rtol=1e-9, atol=0)
+    np.testing.assert_allclose(costs, ref_costs, rtol=1e-9, atol=0)
+    np.testing.assert_allclose(params["w"], ref_params["w"], rtol=1e-9, atol=1e-12)
+    assert params["b"] == pytest.approx(ref_params["b"], rel=1e-9, abs=1e-12)
+    np.testing.assert_allclose(grads["dw"], ref_grads["dw"], rtol=1e-9, atol=1e-12)
+    assert grads["db"] == pytest.approx(ref_grads["db"], rel=1e-9, abs=1e-12)
+    np.testing.assert_array_equal(
+        predict(params["w"], params["b"], X), predict(ref_params["w"], ref_params["b"], X)
+    )
+
+
+def test_descent_on_the_course_images_as_pixels(course_xy):
+    # The 209 course images, kept as uint8 and turned into numbers a block at a time,
+    # against the course's loop on its float64 X.
+    from catclf.datasets import bundled
+
+    train_set, _ = bundled()
+    X, Y = course_xy
+    w, b = initialize_with_zeros(X.shape[0])
+    ref_params, _, ref_costs = optimize(w, b, X, Y, 201, 0.005)
+    params, _, costs = optimize_blocks(
+        w, b, lambda: pixel_blocks([train_set.images], Y, 64), 201, 0.005, scale=1 / 255
+    )
+    np.testing.assert_allclose(costs, ref_costs, rtol=1e-9, atol=0)
+    np.testing.assert_array_equal(
+        predict(params["w"], params["b"], X), predict(ref_params["w"], ref_params["b"], X)
+    )

@@ -165,7 +165,7 @@ def test_a_set_larger_than_the_memory_limit_is_streamed_with_the_same_results(tm
     )
     assert (runs[0]["streamed"], streamed[0]["streamed"]) == (False, True)
     assert streamed[0]["solver"] == "primal"
-    assert "more than the memory limit of 3 MB" in streamed_result.stderr
+    assert "more than three quarters of the memory limit of 3 MB" in streamed_result.stderr
     # At iteration 0, w = 0 and b = 0: every probability is 1/2, the cost ln 2.
     assert streamed[0]["costs"][0] == pytest.approx(math.log(2))
     assert streamed[0]["costs"] == pytest.approx(runs[0]["costs"], rel=1e-9)

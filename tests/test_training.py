@@ -209,31 +209,88 @@ def test_streamed_training_equals_training_in_memory(tmp_path):
     assert len(watched.costs()) == 250
 
 
-def test_plan_follows_the_memory_limit():
+def test_training_on_a_prepared_file_is_the_course_code_on_its_images(tmp_path):
+    # 150 images, written as `catclf prepare` writes them (chunks of 64, pixels stored as
+    # they are), trained on in memory and streamed from the file: both against the course's
+    # own code on the images read with h5py (flatten, / 255, the plain loop), every cost.
+    rng = np.random.default_rng(9)
+    labels = rng.integers(0, 2, 150)
+    # Noise, redder for one class and bluer for the other: a signal the descent finds.
+    shift = np.where(labels == 1, 30, -30)[:, None, None, None] * np.array([1, 0, -1])
+    noise = rng.integers(-100, 101, (150, 64, 64, 3))
+    images = np.clip(128 + shift + noise, 0, 255).astype(np.uint8)
+    path = tmp_path / "train_set.h5"
+    coursefiles.write_hdf5(path, Dataset(images, labels), "train_set", ["x"] * 150, {})
+    with h5py.File(path, "r") as f:
+        read = f["train_set_x"][()]
+        Y = f["train_set_y"][()].reshape(1, -1).astype(float)
+    X = read.reshape(150, -1).T / 255
+    seen = []
+    params, _, _ = optimize(
+        np.zeros((12288, 1)), 0.0, X, Y, 101, 0.0001, callback=lambda i, c: seen.append(c)
+    )
+    w, b = params["w"], params["b"]
+    accuracy = metrics.accuracy(predict(w, b, X), Y)
+    assert seen[-1] < seen[0] / 1.3  # learning: the comparison means something
+    for in_file in (False, True):
+        data = coursefiles.read_hdf5(path, in_file=in_file)
+        watched = Watched()
+        run = training.fit(
+            data, learning_rate=0.0001, num_iterations=101, solver="primal", progress=watched
+        )
+        assert (run.plan.solver, run.plan.streamed) == ("primal", in_file)
+        np.testing.assert_allclose(watched.costs(), seen, rtol=1e-9, atol=0)
+        np.testing.assert_allclose(run.model.w, w, rtol=1e-9, atol=1e-12)
+        assert run.model.b == pytest.approx(b, rel=1e-9)
+        assert run.model.final_cost == pytest.approx(cost_from_z(w.T @ X + b, Y), rel=1e-9)
+        assert run.model.train_accuracy == accuracy
+
+
+def test_plan_follows_the_memory_limit(tmp_path):
     data = tiny_set([0, 1] * 10)  # m = 20: X and images 9 * 12288 * 20 = 2,211,840 bytes
     needed = 9 * 12288 * 20
-    assert training.plan(data, 2000) == training.Plan("gram", False, 64, 1024, needed, None)
+    pixels = 12288 * 20
+    assert training.plan(data, 2000) == training.Plan("gram", False, 64, 1024, pixels, None)
     assert training.plan(data, 2000, memory_limit=needed + 8 * 20 * 20).solver == "gram"
-    # X fits, X^T X does not: auto falls back to the primal loop, in memory.
+    # X fits, X^T X does not: auto falls back to the primal loop, on the images in memory.
     assert training.plan(data, 2000, memory_limit=needed).solver == "primal"
     assert not training.plan(data, 2000, memory_limit=needed).streamed
-    assert training.plan(data, 2000, memory_limit=needed - 1).streamed
     with pytest.raises(DataError, match="Gram solver needs"):
         training.plan(data, 2000, solver="gram", memory_limit=needed)
+    # The primal loop reads a set left in its file from the file, at every iteration.
+    in_file = coursefiles.read_hdf5(course_layout_file(tmp_path / "t.h5", data), in_file=True)
+    assert training.plan(in_file, 2000, solver="primal").streamed
+    assert not training.plan(in_file, 2000, solver="gram").streamed
+    # A block of float64 examples, and a read of images, within 1/8 of the limit each.
+    assert training.plan(data, 2000, memory_limit=64 * 12288 * 8).columns == 8
 
 
-def test_images_held_in_memory_are_streamed_when_x_would_not_fit():
+@pytest.mark.parametrize("memory_limit", [None, 12288 * 6])  # blocks of 64, and of 1
+def test_primal_training_on_the_pixels_takes_the_course_loops_steps(memory_limit):
+    # X is never formed: each iteration makes the uint8 images float64 a block at a time.
     data = tiny_set([0, 1, 1, 0, 1, 0])
-    settings = dict(learning_rate=0.003, num_iterations=120)
-    in_memory = training.train(data, data, **settings, solver="primal")
-    streamed = training.train(data, data, **settings, memory_limit=9 * 12288 * 6 - 1)
-    np.testing.assert_allclose(streamed.costs, in_memory.costs, rtol=0, atol=1e-9)
-    np.testing.assert_allclose(streamed.w, in_memory.w, rtol=0, atol=1e-9)
-    assert streamed.b == pytest.approx(in_memory.b, abs=1e-9)
-    assert (streamed.train_accuracy, streamed.test_accuracy) == (
-        in_memory.train_accuracy,
-        in_memory.test_accuracy,
+    trained = training.fit(
+        data,
+        data,
+        learning_rate=0.003,
+        num_iterations=120,
+        solver="primal",
+        memory_limit=memory_limit,
     )
+    assert not trained.plan.streamed
+    assert trained.plan.columns == (64 if memory_limit is None else 1)
+    # The reference: the course's flatten, / 255 and plain loop.
+    X = data.images.reshape(6, -1).T / 255
+    Y = data.labels.reshape(1, -1).astype(float)
+    params, _, costs = optimize(np.zeros((12288, 1)), 0.0, X, Y, 120, 0.003)
+    w, b = params["w"], params["b"]
+    model = trained.model
+    np.testing.assert_allclose(model.costs, costs, rtol=1e-9, atol=0)
+    np.testing.assert_allclose(model.w, w, rtol=1e-9, atol=1e-12)
+    assert model.b == pytest.approx(b, rel=1e-9)
+    assert model.final_cost == pytest.approx(cost_from_z(w.T @ X + b, Y), rel=1e-9)
+    accuracy = metrics.accuracy(predict(w, b, X), Y)
+    assert (model.train_accuracy, model.test_accuracy) == (accuracy, accuracy)
 
 
 # L2 penalty

@@ -3,9 +3,11 @@
 Every rule and every check of a value is the library's: the commands pass what they are
 given, and `catclf.cli.exits` says the library's errors in the command line's words, with
 the exit statuses listed there.
-"""
 
-from __future__ import annotations
+Unlike the other modules, this one has its annotations evaluated as it is imported (no
+`from __future__ import annotations`): typer reads every command's parameters at each
+start, and annotations kept as strings would have to be parsed and evaluated each time.
+"""
 
 import functools
 import os
@@ -525,7 +527,7 @@ def export(
         emit_json(done.as_dict()) if as_json else views.exported(done)
 
 
-def _predicting_model(model: Path | None, quiet: bool) -> Model:
+def _predicting_model(model: Path | None, quiet: bool) -> "Model":
     """The model predict scores with (read while the first images decode), and the note
     that it is the bundled one."""
     # here: imported once the images are on their way to the decoding processes

@@ -15,7 +15,6 @@ from enum import Enum
 from pathlib import Path
 
 from catclf.errors import CatclfError, reason
-from catclf.files import write_atomically
 
 PROG = "catclf"
 COMPLETE_VAR = "_CATCLF_COMPLETE"
@@ -71,6 +70,9 @@ def install(shell: Shell, home: Path | None = None) -> Path:
 
     def write(tmp: Path) -> None:
         tmp.write_text(text, encoding="utf-8")
+
+    # here: every command imports this module for its shells, only installing writes
+    from catclf.files import write_atomically
 
     write_atomically(
         [(path, write)],

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, BinaryIO, cast
 import typer
 
 from catclf.errors import CatclfError, ImageError, reason
-from catclf.folders import list_images
 from catclf.parameters import jobs as checked_jobs
 from catclf.progress import Progress, unwatched
 from catclf.workers import MIN_IMAGES_PER_PROCESS, reader
@@ -181,6 +180,8 @@ def images_named(names: Iterable[str | ImageError]) -> Iterator[Named]:
         elif name == "-":
             yield stdin_image()
         elif is_folder(Path(name)):
+            from catclf.folders import list_images  # here: only a folder is listed
+
             listing = list_images(Path(name))
             for where, why in listing.unreadable:
                 yield ImageError(f"{where}: {why}", where)

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from catclf import wording
-from catclf.cli import tables
 from catclf.cli.exits import told
 from catclf.cli.output import emit, emit_json, error, is_terminal, note
 from catclf.errors import ImageError
 
 if TYPE_CHECKING:
+    from catclf.cli import tables
     from catclf.evaluation import Evaluation
     from catclf.explaining import Explained
     from catclf.exporting import Exported
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 
 def trained(run: TrainingRun) -> None:
+    from catclf.cli import tables  # here: predict draws no table
+
     trained, train_set, test_set = run.model, run.train_set, run.test_set
     summary = run.as_dict()
     rows = [
@@ -92,8 +94,8 @@ def validation_rows(m: Model) -> list[tuple[str, str]]:
 
 
 def prepared(done: Prepared) -> None:
-    # here: `catclf --help` imports no numpy
-    from catclf.memory import format_size
+    from catclf.cli import tables  # here: predict draws no table
+    from catclf.memory import format_size  # here: `catclf --help` imports no numpy
 
     rows = []
     for side, w in zip(("train", "test"), [*done.written, None], strict=False):
@@ -111,6 +113,8 @@ def prepared(done: Prepared) -> None:
 
 
 def sweep_table(sweep: Sweep) -> None:
+    from catclf.cli import tables  # here: predict draws no table
+
     runs, has_test = sweep.runs, sweep.test_set is not None
 
     def pct(value: float | None) -> str:
@@ -138,6 +142,8 @@ def sweep_table(sweep: Sweep) -> None:
 
 
 def cross_validation(result: CrossValidation) -> None:
+    from catclf.cli import tables  # here: predict draws no table
+
     rows = [
         [
             str(k + 1),
@@ -170,8 +176,8 @@ def cross_validation(result: CrossValidation) -> None:
 
 
 def report_written(made: Report) -> None:
-    # here: `catclf --help` imports no numpy
-    from catclf.report import WHAT
+    from catclf.cli import tables  # here: predict draws no table
+    from catclf.report import WHAT  # here: `catclf --help` imports no numpy
 
     tables.summary("Written", [(WHAT[p.name], str(p)) for p in made.written])
 
@@ -181,12 +187,13 @@ def bundled_note(path: Path, classifier: Model, quiet: bool) -> None:
     how to train one's own. Never in a pipeline, whose reader knows what it asked for."""
     # here: `catclf --help` imports no numpy
     from catclf import modelfile
-    from catclf.metrics import wilson_interval
 
     if quiet or path != modelfile.BUNDLED_PATH or classifier.test_accuracy is None:
         return
     if not (is_terminal(sys.stdout) and is_terminal(sys.stderr)):
         return
+    from catclf.metrics import wilson_interval  # here: only the note needs it
+
     m = classifier.test_examples
     low, high = wilson_interval(round(classifier.test_accuracy * m), m)
     note(
@@ -251,6 +258,8 @@ SHOWN = 20  # misclassified images listed on a terminal
 
 
 def evaluation(result: Evaluation) -> None:
+    from catclf.cli import tables  # here: predict draws no table
+
     data, c = result.data, result.confusion
     rows = [
         ("data", data.origin),
@@ -296,6 +305,7 @@ def evaluation(result: Evaluation) -> None:
 def model(path: Path, m: Model) -> None:
     # here: `catclf --help` imports no numpy
     from catclf import modelfile
+    from catclf.cli import tables  # here: predict draws no table
     from catclf.images import CHANNELS, IMAGE_SIZE
 
     costs = list(m.costs)
@@ -334,6 +344,8 @@ def model(path: Path, m: Model) -> None:
 
 def explained(done: Explained) -> None:
     """The probability, the logit and the parts it is the sum of, then the map."""
+    from catclf.cli import tables  # here: predict draws no table
+
     e = done.explanation
     negative, positive = e.classes
     base = "bias b" if e.baseline == "black" else "average training image"
@@ -356,5 +368,7 @@ def explained(done: Explained) -> None:
 
 def exported(done: Exported) -> None:
     """What was written, a line each."""
+    from catclf.cli import tables  # here: predict draws no table
+
     names = {"html": "page", "onnx": "onnx"}
     tables.key_values([(names[kind], str(path)) for kind, path in done.written.items()])
