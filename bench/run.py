@@ -852,6 +852,7 @@ PARTS = ("training", "large_training", "loading", "startup", "memory")
 
 
 def main() -> None:
+    global CATCLF
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--quick",
@@ -879,7 +880,6 @@ def main() -> None:
         "[default: the one beside this Python]",
     )
     args = parser.parse_args()
-    global CATCLF
     CATCLF = args.catclf
     parts = args.only or PARTS
     out = args.out or (None if args.only else HERE / "results.json")
