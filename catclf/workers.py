@@ -20,9 +20,9 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import numpy as np
 
@@ -34,25 +34,35 @@ if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
 
 Source = Path | bytes
-Reader = Callable[[Iterable[tuple[Source, str]]], Iterator[Pixels | ImageError]]
+
+
+class Reader(Protocol):
+    """What `reader` yields: read(items, ready) gives each item's result, in input order."""
+
+    def __call__(
+        self, items: Iterable[tuple[Source, str]], ready: int = 0
+    ) -> Iterator[Pixels | ImageError]: ...
+
+
 # Below this many images per process, starting the processes costs more than they save.
 MIN_IMAGES_PER_PROCESS = 8
 # Seconds one image may take to decode in a worker. The slowest real photos measured take a
 # few seconds on two busy cores (48 megapixels: a HEIC 6 s, a 16-bit PNG 3 to 4 s, an AVIF
 # or a progressive JPEG 2 s): ten times that, for a slow or loaded machine.
 TIME_BUDGET = 60.0
-# Images in flight per worker: enough that none waits, and few enough that their results
-# (12 KB each) fit its pipe, so that it never waits to send while this process waits to send
-# it a task.
+# Images in flight per worker once results are taken: enough that none waits for its next
+# image while this process takes the others' results.
 AHEAD = 4
-# Images each worker is sent when reading begins, before any result is asked for: enough to
-# keep it busy while the caller does the rest of its own start (predict imports h5py and
-# reads its model: about 40 ms, a dozen photos on two cores), and no more than a list of
-# paths is counted ahead (MIN_IMAGES_PER_PROCESS per process), so that sending them never
-# waits on a list still being written. Their results (12 KB each) still fit the pipe.
-FIRST = MIN_IMAGES_PER_PROCESS
-# A task this large (an image read from stdin) goes only to a worker with nothing else to
-# do, which reads it at once: sending it cannot wait on a worker's decoding.
+# Images each worker is sent when reading begins, before any result is asked for, of those at
+# hand (see `reader`): enough to keep it busy while the caller does the rest of its own start
+# (predict imports h5py and reads its model, about 50 ms on two busy cores: 16 photos).
+# Their results (12 KB each) fit its pipe on Linux (about 200 KB): it need not wait for this
+# process to take them.
+FIRST = 16
+# Bytes of tasks in flight to one worker, at most, however many images: they fit any
+# system's pipe, so that sending a task never waits on a worker that waits for this process
+# to take its result. A larger task (an image read from stdin) goes only to a worker with
+# nothing else to do, which reads it at once.
 LARGE_TASK = 4096
 PATH, BYTES = b"p", b"b"  # the tag of a task
 PIXELS, REASON = b"P", b"R"  # the tag of a result
@@ -66,13 +76,18 @@ PR_SET_PDEATHSIG = 1  # prctl option: a signal for when the parent ends (Linux)
 def reader(jobs: int, count: int) -> Iterator[Reader]:
     """A function that decodes (source, name) pairs into pixels, in up to jobs processes.
 
-    It yields, in input order, each image's (64, 64, 3) pixels or the ImageError that
-    says why it cannot be read; one that takes a worker more than TIME_BUDGET seconds is an
-    ImageError that says so. count is how many images there will be: with jobs=1, or too
-    few images to be worth a process each, everything is decoded in this process (with the
-    bounds of catclf.bounds, but no time budget). Leaving the context stops the worker
-    processes, also on Ctrl-C or an error; a worker that dies without a result (a decoder
-    that crashed it) is a CatclfError.
+    read(items, ready) yields, in input order, each image's (64, 64, 3) pixels or the
+    ImageError that says why it cannot be read; one that takes a worker more than TIME_BUDGET
+    seconds is an ImageError that says so. The first items go to the processes as read is
+    called, so that they decode while the caller does something else before it asks for a
+    result: AHEAD a process, or up to FIRST of the first ready items, those at hand (taking
+    them waits for nothing, as it may for a list of paths still being written).
+
+    count is how many images there will be: with jobs=1, or too few images to be worth a
+    process each, everything is decoded in this process (with the bounds of catclf.bounds,
+    but no time budget). Leaving the context stops the worker processes, also on Ctrl-C or
+    an error; a worker that dies without a result (a decoder that crashed it) is a
+    CatclfError.
     """
     processes = min(jobs, count // MIN_IMAGES_PER_PROCESS)
     if processes < 2:
@@ -91,14 +106,15 @@ def reader(jobs: int, count: int) -> Iterator[Reader]:
 
 class _Worker:
     """A worker process, its end of the pipe, the tasks it has in flight (their indexes,
-    oldest first), and when the oldest was started, at the latest."""
+    oldest first) and their bytes, and when the oldest was started, at the latest."""
 
-    __slots__ = ("connection", "process", "since", "tasks")
+    __slots__ = ("connection", "process", "sent", "since", "tasks")
 
     def __init__(self, process: BaseProcess, connection: Connection) -> None:
         self.process = process
         self.connection = connection
         self.tasks: collections.deque[int] = collections.deque()
+        self.sent = 0
         self.since = 0.0
 
 
@@ -149,12 +165,13 @@ class _Pool:
             if worker.process.pid is not None:
                 worker.process.join()
 
-    def read(self, items: Iterable[tuple[Source, str]]) -> Iterator[Pixels | ImageError]:
-        """Each item's result, in input order, as the workers send them back. The first
-        items are sent at once, before a result is asked for: the workers decode them while
-        the caller does the rest of its own start (reads its model)."""
+    def read(
+        self, items: Iterable[tuple[Source, str]], ready: int = 0
+    ) -> Iterator[Pixels | ImageError]:
+        """Each item's result, in input order, as the workers send them back; the first
+        items are sent at once (see `reader`)."""
         reading = _Reading(iter(items))
-        self._send_more(reading, FIRST)
+        self._send_more(reading, max(AHEAD, min(FIRST, ready // self.size)))
         return self._results(reading)
 
     def _results(self, reading: _Reading) -> Iterator[Pixels | ImageError]:
@@ -207,10 +224,10 @@ class _Pool:
             self._send(worker, index, tasks[index])
 
     def _free(self, size: int, ahead: int) -> _Worker | None:
-        """The worker with the fewest tasks in flight, if it has fewer than ahead and can take
-        one more task of size bytes now."""
+        """The worker with the fewest tasks in flight, if it can take one more task of size
+        bytes now: it has none, or fewer than ahead and room for size bytes among them."""
         worker = min(self.workers, key=lambda w: len(w.tasks))
-        if len(worker.tasks) >= ahead or (size > LARGE_TASK and worker.tasks):
+        if worker.tasks and (len(worker.tasks) >= ahead or worker.sent + size > LARGE_TASK):
             return None
         return worker
 
@@ -223,6 +240,7 @@ class _Pool:
             worker.since = time.monotonic()
             self.busy.register(worker.connection, selectors.EVENT_READ, worker)
         worker.tasks.append(index)
+        worker.sent += len(task.message)
 
     def _receive(self, worker: _Worker, reading: _Reading) -> None:
         tasks = reading.tasks
@@ -236,6 +254,7 @@ class _Pool:
         except (EOFError, OSError) as e:  # a decoder that crashed takes its worker with it
             raise _worker_died(task.name) from e
         worker.tasks.popleft()
+        worker.sent -= len(task.message)
         if not worker.tasks:
             self.busy.unregister(worker.connection)
         del tasks[index]
@@ -378,7 +397,10 @@ def _worker_died(name: str) -> CatclfError:
     return CatclfError(f"{name}: a decoding process ended without a result", advice="jobs")
 
 
-def _read_here(items: Iterable[tuple[Source, str]]) -> Iterator[Pixels | ImageError]:
+def _read_here(
+    items: Iterable[tuple[Source, str]], ready: int = 0
+) -> Iterator[Pixels | ImageError]:
+    # Nothing is sent ahead: each image is decoded here as its result is asked for.
     for source, name in items:
         try:
             yield load_image(source, name)

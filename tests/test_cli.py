@@ -1393,20 +1393,20 @@ def test_predict_with_two_jobs_prints_what_one_job_prints(tmp_path, pictures):
     assert paths == sorted(paths)
 
 
+@pytest.mark.parametrize("listed", [False, True])
 def test_the_first_images_go_to_the_decoding_processes_before_the_model_is_read(
-    tmp_path, pictures, monkeypatch
+    tmp_path, pictures, monkeypatch, listed
 ):
     # So that they decode while the model is read: predict's start and the first images'
-    # decoding overlap.
+    # decoding overlap. All of a folder's are at hand: FIRST a process go at once. Of a list,
+    # only those counted to decide on the processes: the rest may still be being written.
     from catclf import workers
     from catclf.cli import inputs
     from catclf.model import load_model
 
     monkeypatch.setattr(workers, "_start_method", lambda: "fork")
-    paths = [
-        uniform(tmp_path / "photos" / f"{i:02d}.png", 8 * i)
-        for i in range(2 * MIN_IMAGES_PER_PROCESS)
-    ]
+    paths = [uniform(tmp_path / "photos" / f"{i:02d}.png", 4 * i) for i in range(40)]
+    (tmp_path / "list.txt").write_text("".join(f"{p}\n" for p in paths))
     sent = []
     send = workers._Pool._send
     monkeypatch.setattr(workers._Pool, "_send", lambda *args: sent.append(args[2]) or send(*args))
@@ -1416,10 +1416,12 @@ def test_the_first_images_go_to_the_decoding_processes_before_the_model_is_read(
         sent_before_reading.append(list(sent))
         return load_model(pictures["model"])
 
-    with inputs.scoring(load, [str(tmp_path / "photos")], jobs=2) as scoring:
+    named = ([], str(tmp_path / "list.txt")) if listed else ([str(tmp_path / "photos")], None)
+    with inputs.scoring(load, *named, jobs=2) as scoring:
         scored = list(scoring.scored())
 
-    assert sent_before_reading == [list(range(2 * workers.FIRST))]
+    first = 2 * MIN_IMAGES_PER_PROCESS if listed else 2 * workers.FIRST
+    assert sent_before_reading == [list(range(first))]
     assert [name for name, _ in scored] == [str(p) for p in paths]
     by_hand = [probability_by_hand(pictures["model"], p) for p in paths]
     np.testing.assert_allclose([p for _, p in scored], by_hand, rtol=1e-12)

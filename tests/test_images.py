@@ -1234,6 +1234,37 @@ def test_the_workers_exchange_plain_bytes_never_a_pickle(monkeypatch, tmp_path):
     assert os.fsdecode(b"gone-\xff.png: no such file") in expected
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork is Linux's")
+def test_the_tasks_in_flight_to_a_worker_fit_any_pipe(monkeypatch, tmp_path):
+    # Paths of about 900 bytes: of the 16 a worker may be sent at once, only as many as fit
+    # in LARGE_TASK bytes go, so that sending one never waits on a worker that waits for its
+    # result to be taken (a pipe holds 8 KB on some systems).
+    monkeypatch.setattr(workers, "_start_method", lambda: "fork")
+    folder = tmp_path.joinpath(*(c * 200 for c in "abcd"))
+    folder.mkdir(parents=True)
+    items = []
+    for i in range(40):
+        path = folder / f"{i:02d}.png"
+        Image.new("RGB", (8, 8), (i, 0, 0)).save(path)
+        items.append((path, path.name))
+    in_flight = []
+    send = workers._Pool._send
+
+    def sending(pool, worker, index, task):
+        send(pool, worker, index, task)
+        in_flight.append((len(worker.tasks), worker.sent))
+
+    monkeypatch.setattr(workers._Pool, "_send", sending)
+
+    with reader(2, len(items)) as read:
+        got = list(read(items, len(items)))
+
+    assert outcomes(got) == expected_outcomes(items)
+    task = 1 + len(os.fsencode(items[0][0]))  # the tag byte and the path: each the same size
+    assert max(sent for _, sent in in_flight) <= workers.LARGE_TASK
+    assert max(tasks for tasks, _ in in_flight) == workers.LARGE_TASK // task < workers.FIRST
+
+
 def test_the_first_result_comes_before_more_images_are_taken_than_decide_on_the_workers(
     tmp_path,
 ):

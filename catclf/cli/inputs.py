@@ -137,7 +137,8 @@ def scoring(
                     pending.append(item.name)
                     yield item.source, item.name
 
-        decoded = read(sources())
+        # The images counted are at hand: as many as pay go to the processes at once.
+        decoded = read(sources(), count)
         if model is None:
             model = load()
         total = None if files_from is not None else count
