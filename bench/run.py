@@ -1,6 +1,6 @@
 """catclf against its alternatives, measured in one run on this machine.
 
-    python bench/run.py [--quick] [--only PART ...] [--out bench/results.json]
+    python bench/run.py [--quick] [--only PART ...] [--catclf COMMAND] [--out bench/results.json]
 
 Needs the bench extra (pip install -e '.[bench]') for scikit-learn. Every figure is a
 median of several runs, and each is shown as a ratio against the alternative measured
@@ -425,8 +425,12 @@ def make_photos(folder: Path, count: int) -> list[Path]:
     return paths
 
 
+PLAIN_LOOP = "plain Pillow loop, one process"
+
+
 def loading(workdir: Path, count: int, repeat: int) -> dict[str, object]:
-    """`catclf predict FOLDER` against the plain one-by-one Pillow loop, start-up included."""
+    """`catclf predict FOLDER` against the plain one-by-one Pillow loop, start-up included,
+    taken in turns; where a photo's time goes, and the least time the work allows."""
     from catclf import model as model_file
     from catclf import modelfile
     from catclf.images import load_image, to_columns
@@ -434,17 +438,27 @@ def loading(workdir: Path, count: int, repeat: int) -> dict[str, object]:
     folder = workdir / "photos"
     paths = make_photos(folder, count)
     model = modelfile.BUNDLED_PATH
-    rows = {
-        "plain Pillow loop, one process": command_seconds(
-            [sys.executable, str(HERE / "plain.py"), "predict", str(folder), str(model)], repeat
-        ),
-        "catclf predict --jobs 1": command_seconds(
-            [str(CATCLF), "predict", "-q", "--jobs", "1", "-m", str(model), str(folder)], repeat
-        ),
-        f"catclf predict (--jobs {os.cpu_count()})": command_seconds(
-            [str(CATCLF), "predict", "-q", "-m", str(model), str(folder)], repeat
-        ),
+    cores = os.cpu_count() or 1
+    predict = [str(CATCLF), "predict", "-q", "-m", str(model)]
+    contenders = {
+        PLAIN_LOOP: [sys.executable, str(HERE / "plain.py"), "predict", str(folder), str(model)],
+        "catclf predict --jobs 1": [*predict, "--jobs", "1", str(folder)],
+        f"catclf predict (--jobs {cores})": [*predict, str(folder)],
     }
+    starts = {
+        "import numpy, PIL.Image": [sys.executable, "-c", "import numpy, PIL.Image"],
+        "catclf predict on one photo": [*predict, str(paths[0])],
+    }
+    # Each ratio is taken against the plain loop of its own round.
+    times = interleaved(
+        {
+            name: lambda args=args: subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
+            for name, args in {**contenders, **starts}.items()
+        },
+        repeat,
+    )
+    rounds = {name: ratios(times[PLAIN_LOOP], times[name]) for name in contenders}
+    split = photo_split(paths, model)
     # What reduced-scale decoding changes: pixels and probabilities against the plain path.
     classifier = model_file.load_model(model)
     fast = np.stack([load_image(p) for p in paths])
@@ -453,11 +467,81 @@ def loading(workdir: Path, count: int, repeat: int) -> dict[str, object]:
     p_fast = classifier.predict_proba_X(to_columns(fast))
     p_slow = classifier.predict_proba_X(to_columns(slow))
     return {
-        "seconds": rows,
+        "seconds": {name: statistics.median(t) for name, t in times.items()},
+        "ratios": {name: statistics.median(r) for name, r in rounds.items()},
+        "rounds": rounds,
+        "per_photo": split,
+        "cores": cores,
         "photos": count,
         "mean_abs_pixel_difference": float(per_photo.mean()),
         "max_mean_abs_pixel_difference": float(per_photo.max()),
         "max_probability_difference": float(np.abs(p_fast - p_slow).max()),
+    }
+
+
+def photo_split(paths: list[Path], model: Path) -> dict[str, float]:
+    """Seconds of processor time per photo for each step of catclf's decoding (the best of 3
+    passes over the photos, in this process), and what decoding in worker processes adds:
+    the workers' time beyond that, and the parent's for taking their results and scoring."""
+    import resource
+
+    from PIL import Image
+
+    from catclf import model as model_file
+    from catclf.images import DRAFT_SIDE, IMAGE_SIZE, load_image
+    from catclf.workers import reader
+
+    def opened(path: Path) -> None:
+        with Image.open(path) as im:  # the header, EXIF included
+            im.draft(None, (DRAFT_SIDE, DRAFT_SIDE))
+            im.getexif()
+
+    def decoded(path: Path) -> None:
+        with Image.open(path) as im:
+            im.draft(None, (DRAFT_SIDE, DRAFT_SIDE))
+            im.load()
+
+    def resized(path: Path) -> None:
+        with Image.open(path) as im:
+            im.draft(None, (DRAFT_SIDE, DRAFT_SIDE))
+            im.load()
+            im.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS)
+
+    def per_photo(step: Callable[[Path], object]) -> float:
+        best = float("inf")
+        for _ in range(3):
+            started = time.process_time()
+            for path in paths:
+                step(path)
+            best = min(best, time.process_time() - started)
+        return best / len(paths)
+
+    steps = {
+        name: per_photo(step)
+        for name, step in (
+            ("open", opened),
+            ("decode", decoded),
+            ("resize", resized),
+            ("load_image", load_image),
+        )
+    }
+    classifier = model_file.load_model(model)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with reader(os.cpu_count() or 1, len(paths)) as read:
+        started = time.process_time()
+        for _ in classifier.score_images(read((p, str(p)) for p in paths)):
+            pass
+        parent = time.process_time() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    workers = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
+    return {
+        "open the file, read its header and EXIF": steps["open"],
+        "decode at the reduced scale": steps["decode"] - steps["open"],
+        "resize to 64x64 (Lanczos)": steps["resize"] - steps["decode"],
+        "the rest of load_image (bounds, EXIF turn, pixels)": steps["load_image"] - steps["resize"],
+        "load_image, whole": steps["load_image"],
+        "in a worker process, whole (started and stopped included)": workers / len(paths),
+        "the parent: taking the results and scoring": parent / len(paths),
     }
 
 
@@ -685,14 +769,43 @@ def iteration_markdown(one: dict) -> list[str]:
 
 
 def loading_markdown(load: dict) -> list[str]:
-    base = load["seconds"]["plain Pillow loop, one process"]
+    seconds, ratios = load["seconds"], load["ratios"]
     lines = [
         "",
-        f"| predict {load['photos']} photos of 1600x1066 | seconds | vs plain loop |",
-        "| --- | ---: | ---: |",
+        f"| predict {load['photos']} photos of 1600x1066 | seconds | vs plain loop "
+        "| round by round |",
+        "| --- | ---: | ---: | ---: |",
     ]
-    for name, seconds in load["seconds"].items():
-        lines.append(f"| {name} | {seconds:.2f} | {base / seconds:.1f}x |")
+    for name, ratio_ in ratios.items():
+        rounds = ", ".join(f"{r:.2f}" for r in load["rounds"][name])
+        lines.append(f"| {name} | {seconds[name]:.3f} | {ratio_:.2f}x | {rounds} |")
+    # The least the work allows on these cores: the photos' decoding and resizing (load_image,
+    # measured in one process) shared by the cores, after catclf's start-up, or after only
+    # what any decoding process needs, numpy and Pillow imported.
+    split, cores, count = load["per_photo"], load["cores"], load["photos"]
+    shared = count * split["load_image, whole"] / cores
+    plain_seconds = seconds[PLAIN_LOOP]
+    for start, label in (
+        ("catclf predict on one photo", "after catclf's start-up (predict on one photo)"),
+        ("import numpy, PIL.Image", "after `import numpy, PIL.Image`"),
+    ):
+        least = seconds[start] + shared
+        lines.append(
+            f"| limit: decoding and resizing shared by {cores} cores, {label} | {least:.3f} "
+            f"| {plain_seconds / least:.2f}x | |"
+        )
+    lines += [
+        "",
+        "| one photo, processor time | ms |",
+        "| --- | ---: |",
+    ]
+    for name, t in split.items():
+        lines.append(f"| {name} | {t * 1e3:.3f} |")
+    one, floor = seconds["catclf predict on one photo"], seconds["import numpy, PIL.Image"]
+    lines.append(
+        f"\nStart-up: `catclf predict` on one photo {one:.3f} s, "
+        f'`python -c "import numpy, PIL.Image"` {floor:.3f} s.'
+    )
     lines.append(
         f"\nPixels against the plain loop: mean absolute difference "
         f"{load['mean_abs_pixel_difference']:.2f} levels (worst photo "
@@ -739,6 +852,7 @@ PARTS = ("training", "large_training", "loading", "startup", "memory")
 
 
 def main() -> None:
+    global CATCLF
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--quick",
@@ -758,7 +872,15 @@ def main() -> None:
         help="where to write the results as JSON [default: bench/results.json, "
         "or nowhere with --only]",
     )
+    parser.add_argument(
+        "--catclf",
+        type=Path,
+        default=CATCLF,
+        help="the catclf command to time, another version's to compare two "
+        "[default: the one beside this Python]",
+    )
     args = parser.parse_args()
+    CATCLF = args.catclf
     parts = args.only or PARTS
     out = args.out or (None if args.only else HERE / "results.json")
     repeat = 3 if args.quick else 5

@@ -20,9 +20,9 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import numpy as np
 
@@ -34,19 +34,35 @@ if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
 
 Source = Path | bytes
-Reader = Callable[[Iterable[tuple[Source, str]]], Iterator[Pixels | ImageError]]
+
+
+class Reader(Protocol):
+    """What `reader` yields: read(items, ready) gives each item's result, in input order."""
+
+    def __call__(
+        self, items: Iterable[tuple[Source, str]], ready: int = 0
+    ) -> Iterator[Pixels | ImageError]: ...
+
+
 # Below this many images per process, starting the processes costs more than they save.
 MIN_IMAGES_PER_PROCESS = 8
 # Seconds one image may take to decode in a worker. The slowest real photos measured take a
 # few seconds on two busy cores (48 megapixels: a HEIC 6 s, a 16-bit PNG 3 to 4 s, an AVIF
 # or a progressive JPEG 2 s): ten times that, for a slow or loaded machine.
 TIME_BUDGET = 60.0
-# Images in flight per worker: enough that none waits, and few enough that their results
-# (12 KB each) fit its pipe, so that it never waits to send while this process waits to send
-# it a task.
+# Images in flight per worker once results are taken: enough that none waits for its next
+# image while this process takes the others' results.
 AHEAD = 4
-# A task this large (an image read from stdin) goes only to a worker with nothing else to
-# do, which reads it at once: sending it cannot wait on a worker's decoding.
+# Images each worker is sent when reading begins, before any result is asked for, of those at
+# hand (see `reader`): enough to keep it busy while the caller does the rest of its own start
+# (predict imports h5py and reads its model, about 50 ms on two busy cores: 16 photos).
+# Their results (12 KB each) fit its pipe on Linux (about 200 KB): it need not wait for this
+# process to take them.
+FIRST = 16
+# Bytes of tasks in flight to one worker, at most, however many images: they fit any
+# system's pipe, so that sending a task never waits on a worker that waits for this process
+# to take its result. A larger task (an image read from stdin) goes only to a worker with
+# nothing else to do, which reads it at once.
 LARGE_TASK = 4096
 PATH, BYTES = b"p", b"b"  # the tag of a task
 PIXELS, REASON = b"P", b"R"  # the tag of a result
@@ -60,13 +76,18 @@ PR_SET_PDEATHSIG = 1  # prctl option: a signal for when the parent ends (Linux)
 def reader(jobs: int, count: int) -> Iterator[Reader]:
     """A function that decodes (source, name) pairs into pixels, in up to jobs processes.
 
-    It yields, in input order, each image's (64, 64, 3) pixels or the ImageError that
-    says why it cannot be read; one that takes a worker more than TIME_BUDGET seconds is an
-    ImageError that says so. count is how many images there will be: with jobs=1, or too
-    few images to be worth a process each, everything is decoded in this process (with the
-    bounds of catclf.bounds, but no time budget). Leaving the context stops the worker
-    processes, also on Ctrl-C or an error; a worker that dies without a result (a decoder
-    that crashed it) is a CatclfError.
+    read(items, ready) yields, in input order, each image's (64, 64, 3) pixels or the
+    ImageError that says why it cannot be read; one that takes a worker more than TIME_BUDGET
+    seconds is an ImageError that says so. The first items go to the processes as read is
+    called, so that they decode while the caller does something else before it asks for a
+    result: AHEAD a process, or up to FIRST of the first ready items, those at hand (taking
+    them waits for nothing, as it may for a list of paths still being written).
+
+    count is how many images there will be: with jobs=1, or too few images to be worth a
+    process each, everything is decoded in this process (with the bounds of catclf.bounds,
+    but no time budget). Leaving the context stops the worker processes, also on Ctrl-C or
+    an error; a worker that dies without a result (a decoder that crashed it) is a
+    CatclfError.
     """
     processes = min(jobs, count // MIN_IMAGES_PER_PROCESS)
     if processes < 2:
@@ -85,20 +106,37 @@ def reader(jobs: int, count: int) -> Iterator[Reader]:
 
 class _Worker:
     """A worker process, its end of the pipe, the tasks it has in flight (their indexes,
-    oldest first), and when the oldest was started, at the latest."""
+    oldest first) and their bytes, and when the oldest was started, at the latest."""
 
-    __slots__ = ("connection", "process", "since", "tasks")
+    __slots__ = ("connection", "process", "sent", "since", "tasks")
 
     def __init__(self, process: BaseProcess, connection: Connection) -> None:
         self.process = process
         self.connection = connection
         self.tasks: collections.deque[int] = collections.deque()
+        self.sent = 0
         self.since = 0.0
 
 
 class _Task(NamedTuple):
     message: bytes
     name: str
+
+
+class _Reading:
+    """One pass of `_Pool.read`: the items still to take, the tasks taken and not yet
+    answered (by index, in input order), those not yet sent, the results not yet given,
+    and how many items have been taken and results given."""
+
+    __slots__ = ("given", "items", "more", "results", "taken", "tasks", "waiting")
+
+    def __init__(self, items: Iterator[tuple[Source, str]]) -> None:
+        self.items = items
+        self.more = True  # whether items may hold more
+        self.tasks: dict[int, _Task] = {}
+        self.waiting: collections.deque[int] = collections.deque()
+        self.results: dict[int, Pixels | ImageError] = {}
+        self.taken = self.given = 0
 
 
 class _Pool:
@@ -127,60 +165,69 @@ class _Pool:
             if worker.process.pid is not None:
                 worker.process.join()
 
-    def read(self, items: Iterable[tuple[Source, str]]) -> Iterator[Pixels | ImageError]:
-        """Each item's result, in input order, as the workers send them back."""
-        items = iter(items)
-        tasks: dict[int, _Task] = {}  # taken from items and not yet answered
-        waiting: collections.deque[int] = collections.deque()  # of those, not yet sent
-        results: dict[int, Pixels | ImageError] = {}
-        taken = given = 0  # items taken; results yielded
-        more = True
+    def read(
+        self, items: Iterable[tuple[Source, str]], ready: int = 0
+    ) -> Iterator[Pixels | ImageError]:
+        """Each item's result, in input order, as the workers send them back; the first
+        items are sent at once (see `reader`)."""
+        reading = _Reading(iter(items))
+        self._send_more(reading, max(AHEAD, min(FIRST, ready // self.size)))
+        return self._results(reading)
+
+    def _results(self, reading: _Reading) -> Iterator[Pixels | ImageError]:
+        results = reading.results
         while True:
-            while given in results:
-                yield results.pop(given)
-                given += 1
-            while True:
-                if not waiting:
-                    # No more images taken than the workers can have in flight, counted
-                    # from the next result due: taking one more may wait on a list that is
-                    # still being written, while that result is ready to be given.
-                    if not more or taken - given >= self.size * AHEAD:
-                        break
-                    try:
-                        source, name = next(items)
-                    except StopIteration:
-                        more = False
-                        break
-                    tasks[taken] = _Task(_task(source), name)
-                    waiting.append(taken)
-                    taken += 1
-                worker = self._free(len(tasks[waiting[0]].message))
-                if worker is None:
-                    break
-                index = waiting.popleft()
-                self._send(worker, index, tasks[index])
+            while reading.given in results:
+                yield results.pop(reading.given)
+                reading.given += 1
+            self._send_more(reading, AHEAD)
             busy = [w for w in self.workers if w.tasks]
             if not busy:
-                if not (more or waiting):
+                if not (reading.more or reading.waiting):
                     return
                 continue
             first_deadline = min(w.since for w in busy) + TIME_BUDGET
             timeout = max(0.0, first_deadline - time.monotonic())
             for key, _ in self.busy.select(timeout):
-                self._receive(key.data, tasks, results)
+                self._receive(key.data, reading)
             now = time.monotonic()
             for worker in busy:
                 if worker.tasks and now - worker.since > TIME_BUDGET:
                     if worker.connection.poll():  # its answer came in the meantime
-                        self._receive(worker, tasks, results)
+                        self._receive(worker, reading)
                     else:
-                        self._replace(worker, tasks, waiting, results)
+                        self._replace(worker, reading)
 
-    def _free(self, size: int) -> _Worker | None:
+    def _send_more(self, reading: _Reading, ahead: int) -> None:
+        """Send items to the workers while one can take another, up to ahead in flight
+        each."""
+        tasks, waiting = reading.tasks, reading.waiting
+        while True:
+            if not waiting:
+                # No more images taken than the workers can have in flight, counted from
+                # the next result due: taking one more may wait on a list that is still
+                # being written, while that result is ready to be given.
+                if not reading.more or reading.taken - reading.given >= self.size * ahead:
+                    return
+                try:
+                    source, name = next(reading.items)
+                except StopIteration:
+                    reading.more = False
+                    return
+                tasks[reading.taken] = _Task(_task(source), name)
+                waiting.append(reading.taken)
+                reading.taken += 1
+            worker = self._free(len(tasks[waiting[0]].message), ahead)
+            if worker is None:
+                return
+            index = waiting.popleft()
+            self._send(worker, index, tasks[index])
+
+    def _free(self, size: int, ahead: int) -> _Worker | None:
         """The worker with the fewest tasks in flight, if it can take one more task of size
-        bytes now."""
+        bytes now: it has none, or fewer than ahead and room for size bytes among them."""
         worker = min(self.workers, key=lambda w: len(w.tasks))
-        if len(worker.tasks) >= AHEAD or (size > LARGE_TASK and worker.tasks):
+        if worker.tasks and (len(worker.tasks) >= ahead or worker.sent + size > LARGE_TASK):
             return None
         return worker
 
@@ -193,10 +240,10 @@ class _Pool:
             worker.since = time.monotonic()
             self.busy.register(worker.connection, selectors.EVENT_READ, worker)
         worker.tasks.append(index)
+        worker.sent += len(task.message)
 
-    def _receive(
-        self, worker: _Worker, tasks: dict[int, _Task], results: dict[int, Pixels | ImageError]
-    ) -> None:
+    def _receive(self, worker: _Worker, reading: _Reading) -> None:
+        tasks = reading.tasks
         index = worker.tasks[0]
         task = tasks[index]
         # A bytearray, so that the pixels made of it are writable, as load_image's are. No
@@ -207,28 +254,23 @@ class _Pool:
         except (EOFError, OSError) as e:  # a decoder that crashed takes its worker with it
             raise _worker_died(task.name) from e
         worker.tasks.popleft()
+        worker.sent -= len(task.message)
         if not worker.tasks:
             self.busy.unregister(worker.connection)
         del tasks[index]
         worker.since = time.monotonic()
-        results[index] = _result(message, size, task.name)
+        reading.results[index] = _result(message, size, task.name)
 
-    def _replace(
-        self,
-        worker: _Worker,
-        tasks: dict[int, _Task],
-        waiting: collections.deque[int],
-        results: dict[int, Pixels | ImageError],
-    ) -> None:
+    def _replace(self, worker: _Worker, reading: _Reading) -> None:
         """End a worker whose image has taken longer than TIME_BUDGET: that image is an
         error, the rest of its tasks go back to be sent again, and a new worker takes its
         place."""
         index = worker.tasks.popleft()
-        results[index] = ImageError(
-            f"{tasks.pop(index).name}: took longer than the {TIME_BUDGET:g} s allowed to "
-            "decode one image"
+        reading.results[index] = ImageError(
+            f"{reading.tasks.pop(index).name}: took longer than the {TIME_BUDGET:g} s allowed "
+            "to decode one image"
         )
-        waiting.extendleft(reversed(worker.tasks))
+        reading.waiting.extendleft(reversed(worker.tasks))
         self.busy.unregister(worker.connection)
         worker.connection.close()
         worker.process.kill()
@@ -355,7 +397,10 @@ def _worker_died(name: str) -> CatclfError:
     return CatclfError(f"{name}: a decoding process ended without a result", advice="jobs")
 
 
-def _read_here(items: Iterable[tuple[Source, str]]) -> Iterator[Pixels | ImageError]:
+def _read_here(
+    items: Iterable[tuple[Source, str]], ready: int = 0
+) -> Iterator[Pixels | ImageError]:
+    # Nothing is sent ahead: each image is decoded here as its result is asked for.
     for source, name in items:
         try:
             yield load_image(source, name)

@@ -1393,6 +1393,59 @@ def test_predict_with_two_jobs_prints_what_one_job_prints(tmp_path, pictures):
     assert paths == sorted(paths)
 
 
+@pytest.mark.parametrize("listed", [False, True])
+def test_the_first_images_go_to_the_decoding_processes_before_the_model_is_read(
+    tmp_path, pictures, monkeypatch, listed
+):
+    # So that they decode while the model is read: predict's start and the first images'
+    # decoding overlap. All of a folder's are at hand: FIRST a process go at once. Of a list,
+    # only those counted to decide on the processes: the rest may still be being written.
+    from catclf import workers
+    from catclf.cli import inputs
+    from catclf.model import load_model
+
+    monkeypatch.setattr(workers, "_start_method", lambda: "fork")
+    paths = [uniform(tmp_path / "photos" / f"{i:02d}.png", 4 * i) for i in range(40)]
+    (tmp_path / "list.txt").write_text("".join(f"{p}\n" for p in paths))
+    sent = []
+    send = workers._Pool._send
+    monkeypatch.setattr(workers._Pool, "_send", lambda *args: sent.append(args[2]) or send(*args))
+    sent_before_reading = []
+
+    def load():
+        sent_before_reading.append(list(sent))
+        return load_model(pictures["model"])
+
+    named = ([], str(tmp_path / "list.txt")) if listed else ([str(tmp_path / "photos")], None)
+    with inputs.scoring(load, *named, jobs=2) as scoring:
+        scored = list(scoring.scored())
+
+    first = 2 * MIN_IMAGES_PER_PROCESS if listed else 2 * workers.FIRST
+    assert sent_before_reading == [list(range(first))]
+    assert [name for name, _ in scored] == [str(p) for p in paths]
+    by_hand = [probability_by_hand(pictures["model"], p) for p in paths]
+    np.testing.assert_allclose([p for _, p in scored], by_hand, rtol=1e-12)
+
+
+def test_a_model_that_cannot_be_read_is_said_without_waiting_on_stdin(tmp_path):
+    # stdin, an image or the list of paths, is read only once the model is: a terminal, or
+    # a pipe whose writer has not written yet, does not keep the error waiting.
+    for given in (["-"], ["--files-from", "-"]):
+        process = start_catclf(
+            "predict", "-m", "missing.h5", *given, cwd=tmp_path, stdin=subprocess.PIPE
+        )
+        try:
+            assert process.wait(timeout=60) == 1
+            assert process.stderr.read() == b"catclf: error: missing.h5: no such model file\n"
+        finally:
+            process.stdin.close()
+            process.stdout.close()
+            process.stderr.close()
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
 def test_train_with_two_jobs_learns_what_one_job_learns(tmp_path):
     data = class_folders(tmp_path / "data", per_class=12, broken=True)
     summaries, weights = [], []

@@ -24,7 +24,7 @@ from helpers import PACKAGE_DATA, SAMPLES, save_png  # noqa: E402
 
 import catclf  # noqa: E402
 import catclf.dask  # noqa: E402
-from catclf.cli.inputs import scored  # noqa: E402
+from catclf.cli.inputs import scoring  # noqa: E402
 from catclf.errors import ClusterError  # noqa: E402
 
 GENERATED = 20_000
@@ -308,7 +308,8 @@ def photo_list(tmp_path_factory):
 
 def as_catclf_predict_scores(model, paths):
     """(P(cat) or the ImageError's words) of each path, as `catclf predict` scores them."""
-    return [r if isinstance(r, float) else str(r) for _, r in scored(model, paths, jobs=1)]
+    with scoring(lambda: model, paths, jobs=1) as scored:
+        return [r if isinstance(r, float) else str(r) for _, r in scored.scored()]
 
 
 def in_words(results):

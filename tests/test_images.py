@@ -7,6 +7,7 @@ with struct and zlib, and Pillow operations (transpose, resize) applied step by 
 from __future__ import annotations
 
 import io
+import json
 import multiprocessing
 import os
 import signal
@@ -32,13 +33,14 @@ from corpus import (
     many_scans_jpeg,
     tiff_gray,
 )
-from helpers import SAMPLES, deep_folders
+from helpers import BUNDLED_MODEL, SAMPLES, catclf_run, deep_folders, sigmoid
 from PIL import Image, ImageFile, ImageOps
 
 from catclf import bounds, folders, images, workers
 from catclf.errors import CatclfError, ImageError
 from catclf.folders import find_images
 from catclf.images import load_image, to_columns
+from catclf.model import load_model
 from catclf.workers import MIN_IMAGES_PER_PROCESS, reader
 
 LANCZOS = Image.Resampling.LANCZOS
@@ -532,6 +534,61 @@ def test_several_processes_give_every_result_of_one_in_input_order(tmp_path: Pat
     assert outcomes(pooled) == outcomes(expected)
     assert outcomes(alone) == outcomes(expected)
     assert sum(isinstance(r, ImageError) for r in pooled) == 9
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Enough JPEGs for two worker processes, made from the sample photos: each decoding
+    scale (1/8, 1/4, 1/2 and full size), every EXIF orientation, some progressive, some
+    gray."""
+    folder = tmp_path_factory.mktemp("photos")
+    count = 2 * MIN_IMAGES_PER_PROCESS
+    sources = sorted(p.name for p in SAMPLES.iterdir() if p.suffix in (".png", ".jpg"))
+    sizes = [(1600, 1066), (2100, 2060), (1000, 700), (1066, 1600), (480, 360)]
+    photos = []
+    for i in range(count):
+        path = folder / f"photo_{i:02d}.jpg"
+        save = {"exif": exif_with(1 + i % 8), "progressive": i % 3 == 2}
+        camera_photo(path, sources[i % len(sources)], sizes[i % len(sizes)], **save)
+        if i % 5 == 4:
+            with Image.open(path) as im:
+                im.convert("L").save(path, quality=90, **save)
+        photos.append(path)
+    return photos
+
+
+def test_photos_decoded_by_worker_processes_have_the_pixels_of_load_image_one_by_one(
+    photos: list[Path],
+) -> None:
+    alone = [load_image(p) for p in photos]
+    # Most are decoded at a reduced scale: a full decode gives other pixels.
+    reduced = [mean_abs_diff(a, plain_pixels(p)) > 0 for a, p in zip(alone, photos, strict=True)]
+    assert sum(reduced) >= 12
+
+    with reader(2, len(photos)) as read:
+        pooled = list(read((p, str(p)) for p in photos))
+
+    assert outcomes(pooled) == outcomes(alone)
+
+
+def test_predict_scores_photos_in_two_processes_as_in_one(photos: list[Path]) -> None:
+    # catclf predict with worker processes gives each photo the probability, to the last
+    # bit, that one process gives it, which is sigmoid(w . x + b) of load_image's pixels.
+    folder = photos[0].parent
+    runs = [
+        catclf_run("predict", "--json", "--jobs", jobs, "-m", BUNDLED_MODEL, ".", cwd=folder)
+        for jobs in (1, 2)
+    ]
+
+    assert [r.returncode for r in runs] == [0, 0]
+    assert runs[1].stdout == runs[0].stdout
+    records = [json.loads(line) for line in runs[1].stdout.splitlines()]
+    assert [r["path"] for r in records] == [p.name for p in photos]
+    model = load_model(BUNDLED_MODEL)
+    by_hand = [
+        float(sigmoid(model.w[:, 0] @ (load_image(p).reshape(-1) / 255) + model.b)) for p in photos
+    ]
+    np.testing.assert_allclose([r["probability"] for r in records], by_hand, rtol=1e-12)
 
 
 # --- to_columns -----------------------------------------------------------------------------
@@ -1175,6 +1232,37 @@ def test_the_workers_exchange_plain_bytes_never_a_pickle(monkeypatch, tmp_path):
 
     assert outcomes(got) == expected
     assert os.fsdecode(b"gone-\xff.png: no such file") in expected
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork is Linux's")
+def test_the_tasks_in_flight_to_a_worker_fit_any_pipe(monkeypatch, tmp_path):
+    # Paths of about 900 bytes: of the 16 a worker may be sent at once, only as many as fit
+    # in LARGE_TASK bytes go, so that sending one never waits on a worker that waits for its
+    # result to be taken (a pipe holds 8 KB on some systems).
+    monkeypatch.setattr(workers, "_start_method", lambda: "fork")
+    folder = tmp_path.joinpath(*(c * 200 for c in "abcd"))
+    folder.mkdir(parents=True)
+    items = []
+    for i in range(40):
+        path = folder / f"{i:02d}.png"
+        Image.new("RGB", (8, 8), (i, 0, 0)).save(path)
+        items.append((path, path.name))
+    in_flight = []
+    send = workers._Pool._send
+
+    def sending(pool, worker, index, task):
+        send(pool, worker, index, task)
+        in_flight.append((len(worker.tasks), worker.sent))
+
+    monkeypatch.setattr(workers._Pool, "_send", sending)
+
+    with reader(2, len(items)) as read:
+        got = list(read(items, len(items)))
+
+    assert outcomes(got) == expected_outcomes(items)
+    task = 1 + len(os.fsencode(items[0][0]))  # the tag byte and the path: each the same size
+    assert max(sent for _, sent in in_flight) <= workers.LARGE_TASK
+    assert max(tasks for tasks, _ in in_flight) == workers.LARGE_TASK // task < workers.FIRST
 
 
 def test_the_first_result_comes_before_more_images_are_taken_than_decide_on_the_workers(

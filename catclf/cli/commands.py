@@ -14,7 +14,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -84,6 +84,9 @@ from catclf.cli.signals import (
     say_stopped,
 )
 from catclf.errors import CatclfError, reason
+
+if TYPE_CHECKING:
+    from catclf.model import Model
 
 # The library's progress and notes, its errors in the command line's words.
 watch = functools.partial(watching, told=told)
@@ -441,27 +444,17 @@ def predict(
       catclf predict --exit-code photo.jpg > /dev/null && echo cat
     """
     # here: `catclf --help` imports no numpy
-    from catclf import model as models
     from catclf.cli import inputs
 
     inputs.check_named(images, files_from, null)
-    path = _model_path(model)
-    classifier = models.load_model(path)
-    views.bundled_note(path, classifier, quiet)
-    # Results on a terminal show progress themselves; a bar is for output sent elsewhere.
-    bars = not quiet and output.is_terminal(sys.stderr) and not output.is_terminal(sys.stdout)
-    with watch(quiet=quiet, bars=bars) as progress:
-        scored = inputs.scored(
-            classifier,
-            images or [],
-            files_from,
-            null,
-            jobs=jobs,
-            progress=progress,
-            on_batch=output.flush,
-        )
-        single = inputs.single(images, files_from, with_filename)
-        failed, all_cats = views.predictions(classifier, scored, threshold, as_json, single)
+    load = functools.partial(_predicting_model, model, quiet)
+    with inputs.scoring(load, images or [], files_from, null, jobs=jobs) as scoring:
+        # Results on a terminal show progress themselves; a bar is for output sent elsewhere.
+        bars = not quiet and output.is_terminal(sys.stderr) and not output.is_terminal(sys.stdout)
+        with watch(quiet=quiet, bars=bars) as progress:
+            scored = scoring.scored(progress=progress, on_batch=output.flush)
+            single = inputs.single(images, files_from, with_filename)
+            failed, all_cats = views.predictions(scoring.model, scored, threshold, as_json, single)
     if failed:
         raise typer.Exit(EXIT_ERROR)
     if exit_code and not all_cats:
@@ -532,6 +525,18 @@ def export(
     )
     with summary_after_saving(saved(list(done.written.values()))):
         emit_json(done.as_dict()) if as_json else views.exported(done)
+
+
+def _predicting_model(model: Path | None, quiet: bool) -> "Model":
+    """The model predict scores with (read while the first images decode), and the note
+    that it is the bundled one."""
+    # here: imported once the images are on their way to the decoding processes
+    from catclf import model as models
+
+    path = _model_path(model)
+    classifier = models.load_model(path)
+    views.bundled_note(path, classifier, quiet)
+    return classifier
 
 
 def _model_path(model: Path | None) -> Path:

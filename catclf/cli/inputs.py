@@ -10,7 +10,7 @@ import itertools
 import os
 import sys
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,26 +44,76 @@ class Input:
 Named = Input | ImageError
 
 
-def scored(
-    model: Model,
-    images: Iterable[str],
+class Scoring:
+    """The images a command line names, on their way to be decoded and scored by model (see
+    `scoring`)."""
+
+    def __init__(
+        self,
+        model: Model,
+        decoded: Iterator[Pixels | ImageError],
+        pending: deque[str | ImageError],
+        count: int,
+        total: int | None,
+    ) -> None:
+        self.model = model
+        self.decoded = decoded
+        self.pending = pending
+        self.count = count
+        self.total = total
+
+    def scored(
+        self,
+        progress: Progress | None = None,
+        on_batch: Callable[[], None] | None = None,
+    ) -> Iterator[tuple[str, float | ImageError]]:
+        """(name, P(cat)) for every image, in input order, as it is decoded and scored; the
+        ImageError instead for one that cannot be scored, and for an argument or entry that
+        names no image (with "" as its name).
+
+        progress watches the "scoring" of more than one image (`catclf.progress`), told of
+        each image decoded; its total is None for a list, which is not counted to its end.
+        on_batch() is called once the results of a batch of images have been taken (see
+        `Model.score_images`).
+        """
+        watched = progress if progress is not None and self.count != 1 else unwatched
+        advance = watched("scoring", self.total, unit="images")
+        pending = self.pending
+
+        def decoded() -> Iterator[Pixels | ImageError]:
+            for result in self.decoded:
+                advance(1)
+                yield result
+
+        def unnamed() -> Iterator[tuple[str, ImageError]]:
+            while pending and isinstance(pending[0], ImageError):
+                yield "", cast(ImageError, pending.popleft())
+
+        for result in self.model.score_images(decoded(), on_batch=on_batch):
+            yield from unnamed()
+            yield cast(str, pending.popleft()), result
+        yield from unnamed()
+
+
+@contextmanager
+def scoring(
+    load: Callable[[], Model],
+    images: Sequence[str],
     files_from: str | None = None,
     null: bool = False,
     *,
     jobs: int | None = 1,
-    progress: Progress | None = None,
-    on_batch: Callable[[], None] | None = None,
-) -> Iterator[tuple[str, float | ImageError]]:
-    """(name, P(cat)) for every image that images and the list files_from name (see
-    `images_named` and `list_entries`), in input order, as they are decoded in up to jobs
-    processes and scored by model; the ImageError instead for one that cannot be scored,
-    and for an argument or entry that names no image (with "" as its name).
+) -> Iterator[Scoring]:
+    """The images that images and the list files_from name (see `images_named` and
+    `list_entries`), decoded in up to jobs processes, to be scored by the model load()
+    reads (`Scoring.scored`). Leaving the context stops the processes.
 
-    progress watches the "scoring" of more than one image (`catclf.progress`), told of each
-    image decoded; its total is None for a list, which is not counted to its end. on_batch() is
-    called once the results of a batch of images have been taken (see `Model.score_images`).
+    The first images are sent to the processes before load() is called: they decode while
+    it reads the model. When stdin holds an image or the list, load() is called first,
+    before anything is read: a model that cannot be read is said without waiting on stdin.
     """
     jobs = checked_jobs(jobs)
+    model = load() if files_from == "-" or "-" in images else None
     with ExitStack() as stack:
         names: Iterable[str | ImageError] = images
         if files_from is not None:
@@ -74,10 +124,7 @@ def scored(
         # counted whole.
         enough = sys.maxsize if files_from is None else jobs * MIN_IMAGES_PER_PROCESS
         count, found = counted(images_named(names), enough)
-        total = None if files_from is not None else count
         read = stack.enter_context(reader(jobs, count if count < enough else sys.maxsize))
-        watched = progress if progress is not None and count != 1 else unwatched
-        advance = watched("scoring", total, unit="images")
         # In input order: the names sent to be decoded and not yet scored, and between
         # them the arguments or entries that named nothing to decode.
         pending: deque[str | ImageError] = deque()
@@ -90,19 +137,12 @@ def scored(
                     pending.append(item.name)
                     yield item.source, item.name
 
-        def decoded() -> Iterator[Pixels | ImageError]:
-            for result in read(sources()):
-                advance(1)
-                yield result
-
-        def unnamed() -> Iterator[tuple[str, ImageError]]:
-            while pending and isinstance(pending[0], ImageError):
-                yield "", cast(ImageError, pending.popleft())
-
-        for result in model.score_images(decoded(), on_batch=on_batch):
-            yield from unnamed()
-            yield cast(str, pending.popleft()), result
-        yield from unnamed()
+        # The images counted are at hand: as many as pay go to the processes at once.
+        decoded = read(sources(), count)
+        if model is None:
+            model = load()
+        total = None if files_from is not None else count
+        yield Scoring(model, decoded, pending, count, total)
 
 
 def check_named(images: list[str] | None, files_from: str | None, null: bool) -> None:
