@@ -40,6 +40,12 @@ def main(held: object = None) -> None:
             # of the process, which has done its work.
             if hasattr(signal, "pthread_sigmask"):
                 signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
+            # Nor does the interpreter's last collection of every object there is, which
+            # takes longer than reading the model: the files are closed and the workers
+            # stopped by the command itself, and the memory goes back with the process.
+            import gc  # here: nothing but the signal handlers comes before them
+
+            gc.freeze()
     except SystemExit as e:
         if e.code in STOPPED_STATUSES:
             _exit_stopped(int(e.code))
