@@ -47,12 +47,12 @@ from numpy.typing import NDArray
 
 from catclf import timestamps
 from catclf.dataset import check_label_form, checked_labels
-from catclf.errors import ClusterError, DataError, ImageError, ParameterError, TrainingDiverged
+from catclf.errors import ClusterError, DataError, ImageError, ParameterError
 from catclf.images import CHANNELS, IMAGE_SIZE, N_X, Pixels, load_image
 from catclf.logistic import BLOCK_COLUMNS, COST_EVERY, cost_from_z, sigmoid
 from catclf.model import Model, PathLike, Settings, batch_end
-from catclf.modelfile import MAX_Z
 from catclf.progress import Progress, unwatched
+from catclf.training import check_cost, check_trained
 
 try:
     import dask
@@ -153,11 +153,7 @@ def _descend(
         if l2:
             cost += l2 / (2 * m) * float(w @ w)
             dw += l2 / m * w
-        if not math.isfinite(cost):
-            raise TrainingDiverged(
-                _diverged(settings, f"the cost became {cost} at iteration {i}"),
-                advice="smaller_rate",
-            )
+        check_cost(settings, i, cost)
         w -= rate * dw
         b -= rate * (sums.db / m)
         if i % COST_EVERY == 0:
@@ -168,13 +164,7 @@ def _descend(
     final_cost = final.loss / m
     if l2:  # the cost the descent minimised, as its recorded costs are
         final_cost += l2 / (2 * m) * float(w @ w)
-    with np.errstate(over="ignore", invalid="ignore"):
-        reach = float(np.sum(np.abs(w))) + abs(b)
-    if not math.isfinite(final_cost) or not reach <= MAX_Z:
-        raise TrainingDiverged(
-            _diverged(settings, "the weights became too large to be numbers of a model"),
-            advice="smaller_rate",
-        )
+    check_trained(settings, w, b, final_cost)
     return Model(
         w=w,
         b=b,
@@ -207,11 +197,6 @@ def _check_same(sums: _Sums, held: _Sums, origin: str, when: str) -> None:
             f"{origin}: a Dask worker holding training images left the cluster during "
             f"{when}; no model was made"
         )
-
-
-def _diverged(settings: Settings, what: str) -> str:
-    penalty = f" with l2 {settings.l2:g}" if settings.l2 else ""
-    return f"training diverged at learning rate {settings.learning_rate:g}{penalty}: {what}"
 
 
 def _client(client: object) -> distributed.Client:

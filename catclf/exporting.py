@@ -46,26 +46,27 @@ def run(
         raise MissingInput("nothing to export", advice="export")
     path = modelfile.find(model)
     inputs = [path]
+    # Each target as it is checked now, before the model is read: the file each write
+    # puts in place (each write checks it again before its rename).
+    targets: dict[str, Path] = {}
     if onnx is not None:
         onnxfile.require()
-        onnxfile.check_target(Path(onnx), force=force, inputs=inputs)
+        targets["onnx"] = onnxfile.check_target(Path(onnx), force=force, inputs=inputs)
     if html is not None:
-        webpage.check_target(Path(html), force=force, inputs=inputs)
+        targets["html"] = webpage.check_target(Path(html), force=force, inputs=inputs)
     found = load_model(path)
     written: dict[str, Path] = {}
 
-    def saved(kind: str, target: Path) -> Callable[[], None]:
+    def saved(kind: str) -> Callable[[], None]:
         def now() -> None:
-            written[kind] = target
+            written[kind] = targets[kind]
             if on_saved is not None:
                 on_saved(list(written.values()))
 
         return now
 
     if html is not None:
-        target = webpage.check_target(Path(html), force=force, inputs=inputs)
-        webpage.write_page(found, html, force=force, inputs=inputs, on_saved=saved("html", target))
+        webpage.write_page(found, html, force=force, inputs=inputs, on_saved=saved("html"))
     if onnx is not None:
-        target = onnxfile.check_target(Path(onnx), force=force, inputs=inputs)
-        onnxfile.write_onnx(found, onnx, force=force, inputs=inputs, on_saved=saved("onnx", target))
+        onnxfile.write_onnx(found, onnx, force=force, inputs=inputs, on_saved=saved("onnx"))
     return Exported(path, written)

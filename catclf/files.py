@@ -91,6 +91,33 @@ def write_atomically(
         _fsync_folder(folder)
 
 
+def write_file(
+    path: Path,
+    data: bytes,
+    check: Callable[[Path], Path],
+    fail: Failure,
+    error: Error,
+    what: str,
+    *,
+    on_saved: Callable[[], None] | None = None,
+) -> Path:
+    """Write data as one file, atomically, to check(path): the file for path that check
+    allows (it raises error otherwise; see `check_file`), asked again just before the rename,
+    which it stops when what is there changed meanwhile. what names the file in that message
+    ("the page"); fail makes the error of a write the system refuses. The file written."""
+    target = check(path)
+
+    def unchanged() -> None:
+        if check(path) != target:
+            raise error(f"{path}: changed while {what} was written; it was not saved")
+
+    def write(tmp: Path) -> None:
+        tmp.write_bytes(data)
+
+    write_atomically([(target, write)], fail, check=unchanged, on_saved=on_saved)
+    return target
+
+
 def _write_temporary(target: Path, write: Writer, fail: Failure) -> Path:
     """A temporary file beside target, made by write(tmp), with target's permissions and
     flushed to disk. Removed if anything fails."""

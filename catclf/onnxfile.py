@@ -45,7 +45,7 @@ import numpy as np
 
 from catclf._version import __version__
 from catclf.errors import ExportError, MissingPackage, ParameterError
-from catclf.files import check_file, write_atomically
+from catclf.files import check_file, write_file
 from catclf.images import CHANNELS, DRAFT_SIDE, IMAGE_SIZE, N_X, PREPROCESSING
 from catclf.model import Model
 
@@ -185,28 +185,19 @@ def write_onnx(
     folder, device, FIFO or socket, nor one of inputs (the files the model was read from),
     even with force (see `catclf.files.check_file`). What is at path is checked again just
     before the rename, and on_saved() called as soon as the file is in place (see
-    `catclf.files.write_atomically`). Raises MissingPackage when the onnx package is not installed,
+    `catclf.files.write_file`). Raises MissingPackage when the onnx package is not installed,
     ExportError when the file cannot be written there.
     """
     proto = onnx_model(model)
-    path = Path(path)
-    target = check_target(path, force=force, inputs=inputs)
-    data = proto.SerializeToString()
-
-    def unchanged() -> None:
-        if check_target(path, force=force, inputs=inputs) != target:
-            raise ExportError(f"{path}: changed while the ONNX file was written; it was not saved")
-
-    def write(tmp: Path) -> None:
-        tmp.write_bytes(data)
-
-    write_atomically(
-        [(target, write)],
+    return write_file(
+        Path(path),
+        proto.SerializeToString(),
+        lambda at: check_target(at, force=force, inputs=inputs),
         lambda target, why: ExportError(f"{target}: cannot write the ONNX file ({why})"),
-        check=unchanged,
+        ExportError,
+        "the ONNX file",
         on_saved=on_saved,
     )
-    return target
 
 
 def check_target(path: Path, *, force: bool = False, inputs: Sequence[Path] = ()) -> Path:

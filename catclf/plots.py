@@ -352,21 +352,14 @@ def check_picture(path: Path, *, force: bool = False) -> Path:
 def write_picture(path: Path, data: bytes, *, force: bool = False) -> Path:
     """Write the PNG data to path atomically, where check_picture allows it, checked again
     just before the rename; the file written."""
-    target = check_picture(path, force=force)
-
-    def unchanged() -> None:
-        if check_picture(path, force=force) != target:
-            raise ReportError(f"{path}: changed while the picture was written; it was not saved")
-
-    def write(tmp: Path) -> None:
-        tmp.write_bytes(data)
-
-    files.write_atomically(
-        [(target, write)],
+    return files.write_file(
+        path,
+        data,
+        lambda at: check_picture(at, force=force),
         lambda target, why: ReportError(f"{target}: cannot write ({why})"),
-        check=unchanged,
+        ReportError,
+        "the picture",
     )
-    return target
 
 
 # Pictures written into a folder: where catclf may write them (see `catclf.files`).

@@ -362,11 +362,7 @@ def _fit(
         return lambda: data.pixel_blocks(how.columns, how.rows, on_block=counted)
 
     def watch(i: int, cost: float) -> None:
-        if not math.isfinite(cost):
-            raise TrainingDiverged(
-                _diverged(settings, f"the cost became {cost} at iteration {i}"),
-                advice="smaller_rate",
-            )
+        check_cost(settings, i, cost)
         step(0 if how.streamed else 1, cost=cost)
 
     w, b = initialize_with_zeros(N_X)
@@ -390,15 +386,7 @@ def _fit(
         final_cost, train_accuracy = _evaluate(w, b, train_blocks, scale)
         if l2:  # the cost the descent minimised, as its recorded costs are
             final_cost += l2 / (2 * fit_set.m) * float(np.sum(w * w))
-    # Broken, not merely unfinished: weights that are not numbers, or so large that
-    # w^T x + b could overflow, which no model file may hold (`modelfile.MAX_Z`).
-    with np.errstate(over="ignore", invalid="ignore"):
-        reach = float(np.sum(np.abs(w))) + abs(b)
-    if not math.isfinite(final_cost) or not reach <= MAX_Z:
-        raise TrainingDiverged(
-            _diverged(settings, "the weights became too large to be numbers of a model"),
-            advice="smaller_rate",
-        )
+    check_trained(settings, w, b, final_cost)
     validation_cost = validation_accuracy = None
     if validation_set is not None:
         validation_cost, validation_accuracy = _evaluate(
@@ -525,6 +513,28 @@ def cost_warnings(model: Model) -> list[str]:
         f"{model.settings.learning_rate:g} the cost is {final:.6g}, above {costs[0]:.6f} at "
         f"iteration 0; {advice}"
     ]
+
+
+def check_cost(settings: Settings, i: int, cost: float) -> None:
+    """Raise TrainingDiverged when the cost of iteration i is not a finite number."""
+    if not math.isfinite(cost):
+        raise TrainingDiverged(
+            _diverged(settings, f"the cost became {cost} at iteration {i}"),
+            advice="smaller_rate",
+        )
+
+
+def check_trained(settings: Settings, w: Array, b: float, final_cost: float) -> None:
+    """Raise TrainingDiverged when training ended broken, not merely unfinished: a final cost
+    that is not a number, or weights so large that w^T x + b could overflow, which no model
+    file may hold (`modelfile.MAX_Z`)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        reach = float(np.sum(np.abs(w))) + abs(b)
+    if not math.isfinite(final_cost) or not reach <= MAX_Z:
+        raise TrainingDiverged(
+            _diverged(settings, "the weights became too large to be numbers of a model"),
+            advice="smaller_rate",
+        )
 
 
 def _diverged(settings: Settings, what: str) -> str:

@@ -32,7 +32,7 @@ from PIL import Image
 
 from catclf._version import __version__
 from catclf.errors import ExportError
-from catclf.files import check_file, write_atomically
+from catclf.files import check_file, write_file
 from catclf.images import DRAFT_SIDE, IMAGE_SIZE, MAX_IMAGE_BYTES
 from catclf.wording import percent, printable
 
@@ -116,26 +116,17 @@ def write_page(
     folder, device, FIFO or socket, nor one of inputs (the model file the page is made
     from, say), even with force. Raises ExportError saying why not. See
     `catclf.files.check_file`. on_saved() is called as soon as the page is in place (see
-    `catclf.files.write_atomically`).
+    `catclf.files.write_file`).
     """
-    path = Path(path)
-    target = check_target(path, force=force, inputs=inputs)
-    data = page_html(model).encode("utf-8")
-
-    def unchanged() -> None:
-        if check_target(path, force=force, inputs=inputs) != target:
-            raise ExportError(f"{path}: changed while the page was written; it was not saved")
-
-    def write(tmp: Path) -> None:
-        tmp.write_bytes(data)
-
-    write_atomically(
-        [(target, write)],
+    return write_file(
+        Path(path),
+        page_html(model).encode("utf-8"),
+        lambda at: check_target(at, force=force, inputs=inputs),
         lambda target, why: ExportError(f"{target}: cannot write the page ({why})"),
-        check=unchanged,
+        ExportError,
+        "the page",
         on_saved=on_saved,
     )
-    return target
 
 
 def check_target(path: Path, *, force: bool = False, inputs: Sequence[Path] = ()) -> Path:
