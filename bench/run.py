@@ -325,7 +325,7 @@ def one_iteration(workdir: Path, m: int, repeat: int) -> dict[str, object]:
     reading the uint8 pixels once, turning them into float64 (as `pixel_blocks` does it,
     and dividing by 255 as `Dataset.blocks` does), the two products on a block in cache,
     reading a prepared HDF5 file once, and a gzip-compressed one."""
-    from catclf import coursefiles, logistic
+    from catclf import coursefiles, logistic, passes
 
     images, Y = noisy_copies(m)
     labels = Y.reshape(-1).astype(np.int64)
@@ -340,7 +340,15 @@ def one_iteration(workdir: Path, m: int, repeat: int) -> dict[str, object]:
     size = logistic.BLOCK_COLUMNS
 
     def blocked(blocks: Callable[[], Any], scale: float) -> Callable[[], Any]:
-        return lambda: logistic.optimize_blocks(w, b, blocks, 1, 0.005, scale=scale)
+        sums = logistic.block_sums(blocks)
+        return lambda: logistic.optimize_blocks(w, b, sums, 1, 0.005, scale=scale)
+
+    def passed(slices: Callable[[], Any], threads: int | None) -> Callable[[], Any]:
+        def go() -> Any:
+            with passes.Pass(slices, Y, size, threads=threads) as sums:
+                return logistic.optimize_blocks(w, b, sums, 1, 0.005, scale=1 / 255)
+
+        return go
 
     ways: dict[str, Callable[[], Any]] = {
         PLAIN_ITERATION: lambda: logistic.propagate(w, b, X, Y),
@@ -352,8 +360,12 @@ def one_iteration(workdir: Path, m: int, repeat: int) -> dict[str, object]:
         ways[f"uint8 pixels made float64 in cache, blocks of {rows}"] = blocked(
             lambda rows=rows: logistic.pixel_blocks([images], Y, rows), 1 / 255
         )
-    ways["streamed from the prepared HDF5 file (catclf.train's loop)"] = blocked(
-        lambda: in_file.pixel_blocks(size, 1024), 1 / 255
+    threads = passes.threads_for(m, size)
+    ways[f"uint8 pixels, blocks of {size}, a pass on {threads} threads (catclf.train's loop)"] = (
+        passed(lambda: [images], None)
+    )
+    ways[f"streamed from the prepared HDF5 file, a pass on {threads} threads"] = passed(
+        lambda: in_file.slices(1024), None
     )
     buffer = np.empty((size, 12288))
     pixels = np.empty((size, 12288), dtype=np.uint8)

@@ -17,6 +17,8 @@ Array = NDArray[np.float64]
 Callback = Callable[[int, float], None]
 Result = tuple[dict[str, Array | float], dict[str, Array | float], list[float]]
 Blocks = Callable[[], Iterable[tuple[Array, Array]]]
+# One pass over all examples at (scale * w, b): (summed loss, X dZ^T (n_x,), sum(dZ), m).
+Sums = Callable[[Array, float], tuple[float, Array, float, int]]
 
 COST_EVERY = 100  # optimize records the cost of iterations 0, 100, 200, ...
 # Columns of X per block in the primal loop: 64 float64 columns of 12288 values (6 MB)
@@ -314,7 +316,7 @@ def optimize_primal(
     return optimize_blocks(
         w,
         b,
-        lambda: column_blocks(X, Y, BLOCK_COLUMNS),
+        block_sums(lambda: column_blocks(X, Y, BLOCK_COLUMNS)),
         num_iterations,
         learning_rate,
         lambd=lambd,
@@ -360,7 +362,7 @@ def pixel_blocks(
 def optimize_blocks(
     w: Array,
     b: float,
-    blocks: Blocks,
+    sums: Sums,
     num_iterations: int,
     learning_rate: float,
     *,
@@ -370,47 +372,29 @@ def optimize_blocks(
 ) -> Result:
     """Batch gradient descent over data that comes a block of examples at a time.
 
-    blocks() yields (X_k (n_x, k), Y_k (1, k)) pairs that together hold all m examples,
-    the same ones in every call; it is called once per iteration. Within one iteration
-    every block meets the same w and b, and the step is taken after the last block, so
-    the iterates are those of `optimize`: z_k = w^T X_k + b gives dZ_k, and
-    dw = sum over blocks of X_k dZ_k^T / m. Each block is read once per iteration, and
-    used by both products while it is in the processor's cache. lambd is the L2 penalty
-    as `propagate` takes it: (lambd / m) w joins dw and (lambd / 2m) sum(w^2) the cost
-    once the blocks have given m. Returns what `optimize` returns.
+    sums(v, b), called once per iteration with v = scale * w (n_x,), makes one pass over
+    all m examples, a block X_k (n_x, k) at a time (`block_sums`, or `catclf.passes.Pass`
+    on more threads), and returns (loss, dw, db, m): the losses summed, dw (n_x,) = the sum
+    over blocks of X_k dZ_k^T, db = sum(dZ) and m. Every block meets the same w and b, and
+    the step is taken after the last, so the iterates are those of `optimize`. lambd is the
+    L2 penalty as `propagate` takes it: (lambd / m) w joins dw and (lambd / 2m) sum(w^2)
+    the cost once the pass has given m. Returns what `optimize` returns.
 
-    X_k is scale times the block that blocks() yields: with the pixel values 0 .. 255 of
+    X_k is scale times the block the pass reads: with the pixel values 0 .. 255 of
     `pixel_blocks` and scale = 1 / 255, z_k = (scale w)^T P_k + b, and dw is multiplied by
     scale once, which costs 2 n_x multiplications an iteration in place of a division of
     every value (a division costs more than turning a uint8 into a float64). The iterates
     are those of `optimize` on X = P / 255 up to rounding, about 1e-16 relative per value.
-    Each block costs two products and a few steps on k numbers, into buffers allocated
-    once.
     """
     w = np.array(w, dtype=np.float64, copy=True).reshape(-1)
     b = float(b)
     costs: list[float] = []
     dw = np.zeros_like(w)
     db = 0.0
-    scaled, part = np.empty_like(w), np.empty_like(w)
-    steps = np.empty((3, 0))  # z, log(1 + e^z) and dZ of a block, grown to the largest
+    scaled = np.empty_like(w)
     for i in range(num_iterations):
         np.multiply(w, scale, out=scaled)
-        dw.fill(0.0)
-        cost = db = 0.0
-        m = 0
-        for X_k, Y_k in blocks():
-            k = X_k.shape[1]
-            if steps.shape[1] < k:
-                steps = np.empty((3, k))
-            z, s, dZ = steps[:, :k]
-            np.matmul(scaled, X_k, out=z)
-            z += b
-            cost += _loss_and_dz(z, Y_k.reshape(-1), s, dZ)
-            np.matmul(X_k, dZ, out=part)
-            dw += part
-            db += float(dZ.sum())
-            m += k
+        cost, dw, db, m = sums(scaled, b)
         dw *= scale / m
         cost /= m
         db /= m
@@ -424,6 +408,48 @@ def optimize_blocks(
         if callback is not None:
             callback(i, cost)
     return {"w": w.reshape(-1, 1), "b": b}, {"dw": dw.reshape(-1, 1), "db": db}, costs
+
+
+def block_sums(blocks: Blocks) -> Sums:
+    """The pass `optimize_blocks` takes, over the blocks (X_k (n_x, k), Y_k (1, k)) that
+    blocks() yields, on the caller's thread: each block's share is added in turn."""
+    scratch: dict[str, Array] = {}
+
+    def sums(v: Array, b: float) -> tuple[float, Array, float, int]:
+        dw = np.zeros_like(v)
+        loss = db = 0.0
+        m = 0
+        for X_k, Y_k in blocks():
+            block_loss, block_db = add_block(v, b, X_k.T, Y_k.reshape(-1), dw, scratch)
+            loss += block_loss
+            db += block_db
+            m += X_k.shape[1]
+        return loss, dw, db, m
+
+    return sums
+
+
+def add_block(
+    v: Array, b: float, rows: NDArray[Any], y: Array, dw: Array, scratch: dict[str, Array]
+) -> tuple[float, float]:
+    """One block's share of a pass at (v, b): rows (k, n_x) are its examples (the columns of
+    X_k, float64), y (k,) their labels. Adds rows^T dZ to dw (n_x,) and returns the loss
+    summed over the block and sum(dZ), with z = rows v + b. scratch holds the buffers, made
+    once and reused: nothing is allocated for a block but the first, or a larger one."""
+    k = rows.shape[0]
+    steps = scratch.get("steps")
+    if steps is None or steps.shape[1] < k:
+        steps = scratch["steps"] = np.empty((3, k))  # z, log(1 + e^z) and dZ
+    part = scratch.get("part")
+    if part is None or part.shape != dw.shape:
+        part = scratch["part"] = np.empty_like(dw)
+    z, s, dZ = steps[:, :k]
+    np.matmul(rows, v, out=z)
+    z += b
+    loss = _loss_and_dz(z, y, s, dZ)
+    np.matmul(dZ, rows, out=part)
+    dw += part
+    return loss, float(dZ.sum())
 
 
 def _loss_and_dz(z: Array, y: Array, s: Array, dZ: Array) -> float:

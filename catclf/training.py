@@ -33,6 +33,7 @@ from catclf.memory import format_size
 from catclf.metrics import baseline_accuracy, wilson_interval
 from catclf.model import Model, Settings, save_model
 from catclf.modelfile import MAX_Z, check_target
+from catclf.passes import Pass
 from catclf.progress import Progress, note, unwatched, warn
 
 PIXEL_SCALE = 1 / 255  # X = the pixel values / 255, as the course makes it
@@ -379,9 +380,10 @@ def _fit(
         else:
             # The pixels themselves, made float64 a block at a time: X is never formed.
             train_blocks, scale = pixels_of(fit_set), PIXEL_SCALE
-            params, _, costs = optimize_blocks(
-                w, b, train_blocks, n, rate, lambd=l2, callback=watch, scale=scale
-            )
+            with _pass(fit_set, how, counted) as sums:
+                params, _, costs = optimize_blocks(
+                    w, b, sums, n, rate, lambd=l2, callback=watch, scale=scale
+                )
         w, b = np.asarray(params["w"]), float(params["b"])
         final_cost, train_accuracy = _evaluate(w, b, train_blocks, scale)
         if l2:  # the cost the descent minimised, as its recorded costs are
@@ -418,6 +420,18 @@ def _fit(
     return TrainingRun(
         model, how, train_set, test_set, validation_set, time.perf_counter() - started
     )
+
+
+def _pass(data: Dataset, how: Plan, on_slice: Callable[[int], None] | None) -> Pass:
+    """The pass over data's pixels that each iteration of the primal loop makes, on as many
+    threads as help (`catclf.passes`). A set in memory is one slice, which its threads share
+    from the start; a set left in its file comes how.rows images at a time."""
+    rows = how.rows if data.in_file else max(1, data.m)
+    # Each thread turns its blocks into floats in a buffer of its own: all of them together
+    # take at most a quarter of a memory limit.
+    block = 8 * how.columns * N_X
+    threads = None if how.limit is None else max(1, how.limit // (4 * block))
+    return Pass(lambda: data.slices(rows), data.Y, how.columns, threads=threads, on_slice=on_slice)
 
 
 def run_summary(

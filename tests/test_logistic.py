@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from catclf.logistic import (
+    block_sums,
     choose_solver,
     cost_from_z,
     initialize_with_zeros,
@@ -617,7 +618,7 @@ def test_descent_on_pixel_blocks_is_the_course_descent_on_x(
     params, grads, costs = optimize_blocks(
         w,
         b,
-        lambda: pixel_blocks([images], Y, rows),
+        block_sums(lambda: pixel_blocks([images], Y, rows)),
         num_iterations,
         learning_rate,
         lambd=lambd,
@@ -645,7 +646,7 @@ def test_descent_on_the_course_images_as_pixels(course_xy):
     w, b = initialize_with_zeros(X.shape[0])
     ref_params, _, ref_costs = optimize(w, b, X, Y, 201, 0.005)
     params, _, costs = optimize_blocks(
-        w, b, lambda: pixel_blocks([train_set.images], Y, 64), 201, 0.005, scale=1 / 255
+        w, b, block_sums(lambda: pixel_blocks([train_set.images], Y, 64)), 201, 0.005, scale=1 / 255
     )
     np.testing.assert_allclose(costs, ref_costs, rtol=1e-9, atol=0)
     np.testing.assert_array_equal(
