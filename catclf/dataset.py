@@ -191,7 +191,11 @@ class Dataset:
         its file is read once and nothing the size of X is formed."""
         total = np.zeros(N_X, dtype=np.uint64)
         for pixels in self.slices(rows):
-            total += pixels.reshape(pixels.shape[0], N_X).sum(axis=0, dtype=np.uint64)
+            flat = pixels.reshape(pixels.shape[0], N_X)
+            # 257 values of at most 255 fit a uint16 (257 x 255 = 65535): summed in it, a
+            # slice takes two fifths of the time a uint64 sum takes.
+            for i in range(0, flat.shape[0], 257):
+                total += np.add.reduce(flat[i : i + 257], axis=0, dtype=np.uint16)
         return (total / (255.0 * self.m)).reshape(N_X, 1)
 
     def slices(self, rows: int) -> Iterator[NDArray[np.uint8]]:

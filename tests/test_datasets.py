@@ -753,3 +753,19 @@ def test_a_subset_takes_increasing_positions_within_the_set(indices: list[int]) 
     )
     with pytest.raises(ParameterError, match="increase"):
         data.subset(indices, "bad")
+
+
+@pytest.mark.parametrize("rows", [1024, 300, 257, 1])
+def test_the_mean_image_is_exact_where_its_sums_outgrow_small_integers(rows):
+    # 600 white images and one black: each pixel sums to 600 x 255 = 153,000, past the
+    # 65,535 a uint16 holds; the mean is 600 / 601 in every value.
+    images = np.full((601, 64, 64, 3), 255, dtype=np.uint8)
+    images[300] = 0
+    data = Dataset(images, np.arange(601) % 2)
+    mean = data.mean_column(rows)
+    assert mean.shape == (12288, 1)
+    np.testing.assert_allclose(mean, 600 / 601, rtol=1e-15, atol=0)
+    noise = np.random.default_rng(5).integers(0, 256, (700, 64, 64, 3), dtype=np.uint8)
+    by_hand = noise.reshape(700, -1).astype(np.float64).mean(axis=0) / 255
+    got = Dataset(noise, np.arange(700) % 2).mean_column(rows)
+    np.testing.assert_allclose(got.reshape(-1), by_hand, rtol=1e-14, atol=0)
