@@ -2,7 +2,8 @@
 
     python bench/run.py [--quick] [--only PART ...] [--catclf COMMAND] [--out bench/results.json]
 
-Needs the bench extra (pip install -e '.[bench]') for scikit-learn. Every figure is a
+Needs the bench extra (pip install -e '.[bench]') for scikit-learn, and the dask extra for
+the cluster part. Every figure is a
 median of several runs, and each is shown as a ratio against the alternative measured
 in the same run on the same data. The data it needs (large JPEGs made from the sample
 photos, a 50,000-image HDF5 set) are generated in a temporary folder and removed.
@@ -411,6 +412,120 @@ def one_iteration(workdir: Path, m: int, repeat: int) -> dict[str, object]:
     }
 
 
+def noise_block(block_id: tuple[int, ...] = (0,)) -> np.ndarray:
+    """Images of noise, (1000, 64, 64, 3) uint8, the same for a block wherever it is made."""
+    rng = np.random.default_rng([7, block_id[0]])
+    return rng.integers(0, 256, size=(1000, 64, 64, 3), dtype=np.uint8)
+
+
+def redder(images: np.ndarray) -> np.ndarray:
+    return (images[..., 0].mean(axis=(1, 2)) > images[..., 2].mean(axis=(1, 2))).astype(int)
+
+
+def iteration_times(train: Callable[..., Any]) -> list[float]:
+    """The seconds between the costs that train(progress=...) reports, one per iteration."""
+    stamps: list[float] = []
+
+    def progress(task: str, total: int | None, *, unit: str = "") -> Callable[..., None]:
+        def step(done: int = 1, *, cost: float | None = None) -> None:
+            if cost is not None:
+                stamps.append(time.perf_counter())
+
+        return step
+
+    train(progress=progress)
+    return [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+
+
+def cluster(workdir: Path, m: int, iterations: int, photos: int, repeat: int) -> dict:
+    """catclf.dask on a LocalCluster of two worker processes of one thread each, on this
+    machine's cores, the scheduler and the client beside them: an iteration of training on
+    m images of noise made on the workers (chunks of 1,000), beside catclf.train on the same
+    images in memory; the course set in 2 chunks; and P(cat) of a 1804x1200 JPEG listed
+    photos times, beside `catclf predict` with its own decoding processes."""
+    import dask.array as da
+    from distributed import Client, LocalCluster
+
+    import catclf
+    import catclf.dask
+    from catclf import datasets
+
+    blocks = m // 1000
+    here = np.concatenate([noise_block((i,)) for i in range(blocks)])
+    data = catclf.Dataset(here, redder(here))
+    course, _ = datasets.bundled()
+    photo = ROOT / "sample_images" / "cat_chelsea_large.jpg"
+    listed = workdir / "photos.txt"
+    listed.write_text(f"{photo}\n" * photos)
+    model = catclf.load_model()
+    settings = {"learning_rate": 0.0001, "num_iterations": iterations}
+    times: dict[str, list[float]] = {}
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as made,
+        Client(made) as client,
+    ):
+        client.wait_for_workers(2, timeout=60)
+        images = da.map_blocks(
+            noise_block, chunks=((1000,) * blocks, (64,), (64,), (3,)), dtype=np.uint8
+        )
+        labels = images.map_blocks(redder, drop_axis=[1, 2, 3], dtype=np.int64)
+        course_images = da.from_array(course.images, chunks=(105, 64, 64, 3))
+        course_labels = da.from_array(course.labels, chunks=105)
+        ways: dict[str, Callable[[], list[float]]] = {
+            f"catclf.dask.train, {m:,} images made on the workers, {blocks} chunks": lambda: (
+                iteration_times(
+                    lambda **k: catclf.dask.train(images, labels, client=client, **settings, **k)
+                )
+            ),
+            f"catclf.train, the same {m:,} images in memory": lambda: iteration_times(
+                lambda **k: catclf.train(data, **settings, solver="primal", **k)
+            ),
+            "catclf.dask.train, the course set in 2 chunks": lambda: iteration_times(
+                lambda **k: catclf.dask.train(
+                    course_images, course_labels, client=client, **settings, **k
+                )
+            ),
+        }
+        predict: dict[str, Callable[[], Any]] = {
+            f"catclf.dask.predict_proba, {photos} photos of 1804x1200": lambda: (
+                catclf.dask.predict_proba(model, [photo] * photos, client=client)
+            ),
+            f"catclf predict --files-from, the same {photos}": lambda: subprocess.run(
+                [str(CATCLF), "predict", "-q", "--files-from", str(listed)],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            ),
+        }
+        for _ in range(repeat):
+            for name, run in ways.items():
+                times.setdefault(name, []).append(statistics.median(run()))
+        times.update(interleaved(predict, repeat))
+    return {
+        "examples": m,
+        "photos": photos,
+        "iteration_seconds": {name: times[name] for name in ways},
+        "prediction_seconds": {name: times[name] for name in predict},
+    }
+
+
+def cluster_markdown(result: dict) -> list[str]:
+    lines = [
+        "\n| on a LocalCluster of 2 workers | per iteration, round by round | median |",
+        "| --- | ---: | ---: |",
+    ]
+    for name, rounds in result["iteration_seconds"].items():
+        shown = ", ".join(f"{1000 * t:.0f} ms" for t in rounds)
+        lines.append(f"| {name} | {shown} | {1000 * statistics.median(rounds):.0f} ms |")
+    lines += ["\n| prediction | seconds, round by round | per photo |", "| --- | ---: | ---: |"]
+    for name, rounds in result["prediction_seconds"].items():
+        shown = ", ".join(f"{t:.2f}" for t in rounds)
+        per = 1000 * statistics.median(rounds) / result["photos"]
+        lines.append(f"| {name} | {shown} | {per:.1f} ms |")
+    return lines
+
+
 def make_photos(folder: Path, count: int) -> list[Path]:
     """count JPEGs of 1600x1066 (quality 90): crops of the sample photos, some mirrored."""
     from PIL import Image, ImageOps
@@ -687,6 +802,8 @@ def markdown(results: dict) -> str:
         lines += loading_markdown(results["loading"])
     if "startup" in results:
         lines += startup_markdown(results["startup"])
+    if "cluster" in results:
+        lines += cluster_markdown(results["cluster"])
     if "memory" in results:
         lines += memory_markdown(results["memory"])
     return "\n".join(lines).strip()
@@ -860,7 +977,7 @@ def memory_markdown(mem: dict) -> list[str]:
     return lines
 
 
-PARTS = ("training", "large_training", "loading", "startup", "memory")
+PARTS = ("training", "large_training", "loading", "startup", "memory", "cluster")
 
 
 def main() -> None:
@@ -930,6 +1047,11 @@ def main() -> None:
                 5_000 if args.quick else 50_000,
                 "60MB" if args.quick else "600MB",
                 in_memory=not args.quick,
+            )
+        if "cluster" in parts:
+            print("on a Dask cluster ...", file=sys.stderr)
+            results["cluster"] = cluster(
+                work, 4_000 if args.quick else 20_000, 6, 40 if args.quick else 200, repeat
             )
     if out is not None:
         out.write_text(json.dumps(results, indent=2) + "\n")
