@@ -77,9 +77,11 @@ def is_model(f: BinaryIO) -> bool:
 
 
 def _says_model(f: BinaryIO) -> bool:
+    path = Path(str(getattr(f, "name", "")))
+    hdf5.check_heaps_in(f.fileno(), path, ModelError)
     with h5py.File(f, "r") as h5:
         # Read as loading reads it: bounded, so that a huge attribute costs nothing.
-        return _text(h5, "format", Path(str(getattr(f, "name", "")))) == FORMAT
+        return _text(h5, "format", path) == FORMAT
 
 
 def check_target(path: Path, *, force: bool = False, inputs: Sequence[Path] = ()) -> Path:

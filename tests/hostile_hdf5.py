@@ -55,6 +55,29 @@ def labels(m: int) -> np.ndarray:
     return np.arange(m) % 2
 
 
+def damage_heap(path: Path, *, free_space: int | None = None, first: int | None = None) -> None:
+    """Change the size of an object in the first global heap of the file at path (the HDF5
+    format: "GCOL", version, 3 bytes, the heap's size in 8 bytes; then objects of index (2
+    bytes), references (2), 4 bytes and size (8), each but the free space (index 0) followed
+    by its data, padded to 8 bytes): the free space's size to free_space, or the first
+    object's to first."""
+    data = bytearray(path.read_bytes())
+    at = data.index(b"GCOL")
+    size = int.from_bytes(data[at + 8 : at + 16], "little")
+    p = at + 16
+    while p + 16 <= at + size:
+        index = int.from_bytes(data[p : p + 2], "little")
+        length = int.from_bytes(data[p + 8 : p + 16], "little")
+        if first is not None or index == 0:
+            new = first if first is not None else free_space
+            assert new is not None
+            data[p + 8 : p + 16] = new.to_bytes(8, "little")
+            path.write_bytes(bytes(data))
+            return
+        p += 16 + -(-length // 8) * 8
+    raise AssertionError(f"{path}: no such object in its heap")
+
+
 def build(folder: Path) -> list[Case]:
     """Make every kind in folder (which must exist) and return the cases, in a fixed order."""
     cases: list[Case] = []
@@ -455,6 +478,33 @@ def build(folder: Path) -> list[Case]:
             "train_set_paths", data=["p" * 100_000, "a", "b", "c"], dtype=h5py.string_dtype()
         ),
     )
+
+    # Heaps of strings that HDF5 itself would walk for ever.
+    heap = r"damaged HDF5 file: the heap of strings at byte [\d,]+ holds an object of "
+    model(
+        "a heap of strings whose free space has no size",
+        "m-heap-free-space.h5",
+        heap + r"0 bytes",
+        blocks=True,
+    )
+    damage_heap(cases[-1].path, free_space=0)
+    model(
+        "a heap of strings with an object so large that HDF5's sums wrap",
+        "m-heap-wraps.h5",
+        heap + r"18,446,744,073,709,551,600 bytes",
+        blocks=True,
+    )
+    damage_heap(cases[-1].path, first=2**64 - 16)
+    data(
+        "class names in a heap whose free space has no size",
+        "d-heap-free-space.h5",
+        heap + r"0 bytes",
+        lambda f: f.create_dataset(
+            "list_classes", data=["non-cat", "cat"], dtype=h5py.string_dtype()
+        ),
+        blocks=True,
+    )
+    damage_heap(cases[-1].path, free_space=0)
 
     # Data files: values no data set has.
     data(

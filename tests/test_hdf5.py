@@ -112,7 +112,7 @@ def test_the_commands_refuse(hostile, scoring, tmp_path, monkeypatch, kind):
 
 
 @pytest.mark.parametrize("kind", BLOCKING)
-def test_a_file_that_points_at_a_fifo_does_not_hang(hostile, scoring, tmp_path, kind):
+def test_a_file_that_would_hang_a_reader_is_refused(hostile, scoring, tmp_path, kind):
     case = hostile[kind]
     assert case.blocks
     for args in commands(case, scoring, tmp_path / "out.h5"):
@@ -121,6 +121,20 @@ def test_a_file_that_points_at_a_fifo_does_not_hang(hostile, scoring, tmp_path, 
         assert result.stdout == ""
         [line] = result.stderr.splitlines()
         assert re.match(rf"catclf: error: {re.escape(str(case.path))}: {case.reason}", line), line
+
+
+def test_a_model_whose_heap_would_hang_a_reader_is_no_model_to_write_over(hostile, tmp_path):
+    # Whether a model may be replaced is asked of the file itself: the same walk first.
+    target = tmp_path / "model.h5"
+    target.write_bytes(hostile["a heap of strings whose free space has no size"].path.read_bytes())
+    before = target.read_bytes()
+    data = tmp_path / "data.h5"
+    with h5py.File(data, "w") as f:
+        f["train_set_x"], f["train_set_y"] = images(4), labels(4)
+    result = catclf_run("train", data, "-n", "1", "-m", target, cwd=tmp_path, timeout=TIMEOUT)
+    assert result.returncode == 1
+    assert "model.h5: is not a catclf model" in result.stderr
+    assert target.read_bytes() == before
 
 
 # What HDF5 offers within the bounds still loads
