@@ -674,7 +674,8 @@ def photo_split(paths: list[Path], model: Path) -> dict[str, float]:
 
 def startup(workdir: Path, repeat: int) -> dict[str, float]:
     """Wall time of a whole process: the import floor, the libraries predict cannot do
-    without (its limit: Pillow's readers as opening a file imports them, typer, h5py),
+    without (its limit: Pillow's readers as opening a file imports them, typer; catclf's own
+    model files are read without h5py),
     --help, predict on one photo.
 
     Each runs as an installed package runs, from the byte code Python wrote at its first
@@ -688,7 +689,7 @@ def startup(workdir: Path, repeat: int) -> dict[str, float]:
 
     Image.open(ROOT / "sample_images" / "cat_chelsea.png").convert("RGB").save(photo)
     predict = [str(CATCLF), "predict", "-q", str(photo)]
-    libraries = "import numpy, PIL.Image, typer, h5py; PIL.Image.preinit()"
+    libraries = "import numpy, PIL.Image, typer; PIL.Image.preinit()"
     commands = {
         'python -c "import numpy, PIL.Image"': [sys.executable, "-c", "import numpy, PIL.Image"],
         f'python -c "{libraries}"': [sys.executable, "-c", libraries],

@@ -39,14 +39,14 @@ from h5py import h5a, h5d, h5g, h5l, h5o
 
 from catclf import interrupts
 from catclf.errors import CatclfError, reason
+from catclf.hdf5lite import MAX_TEXT_BYTES
 from catclf.memory import format_size
 
 Error = type[CatclfError]
 T = TypeVar("T")
 
-# What one chunk may hold once read, and one text (a name, a path, an attribute).
+# What one chunk may hold once read; one text (a name, a path, an attribute): MAX_TEXT_BYTES.
 MAX_CHUNK_BYTES = 64 * 10**6
-MAX_TEXT_BYTES = 64 * 10**3
 # What one read of variable-length strings may take: each may be as long as the file.
 TEXT_READ_BYTES = 64 * 10**6
 MAX_SOFT_LINKS = 16  # followed in one name, as HDF5's own default limit

@@ -22,8 +22,10 @@ Layout (format "catclf-logistic-regression", version 1):
 Files are written to a temporary file beside the target and renamed over it, so
 a model path always holds a complete model: the old one or the new one. Only a catclf
 model is replaced (another file with force), never a device, FIFO or socket. Loading
-reads numbers and strings only, and only those the file itself holds (`catclf.hdf5`);
-nothing in a file is ever unpickled or run. w and b must keep w^T x + b finite.
+reads numbers and strings only, and only those the file itself holds: a file laid out as
+catclf writes it is read from its bytes (`catclf.hdf5lite`), any other through h5py
+(`catclf.hdf5`), and both readings go through the same checks; nothing in a file is ever
+unpickled or run. w and b must keep w^T x + b finite.
 
 This module speaks in fields, a mapping of the names above (settings among them, w, b and
 costs as arrays, NaN accuracies as None) to values; `catclf.model.Model` is made of them.
@@ -35,13 +37,12 @@ import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
-import h5py
 import numpy as np
 from numpy.typing import NDArray
 
-from catclf import hdf5, interrupts
+from catclf import hdf5lite, interrupts
 from catclf.errors import ModelError, reason
 from catclf.images import CHANNELS, IMAGE_SIZE, N_X
 
@@ -77,11 +78,15 @@ def is_model(f: BinaryIO) -> bool:
 
 
 def _says_model(f: BinaryIO) -> bool:
+    import h5py  # here: only writing a model asks, and reading one needs no h5py
+
+    from catclf import hdf5  # here: as h5py
+
     path = Path(str(getattr(f, "name", "")))
     hdf5.check_heaps_in(f.fileno(), path, ModelError)
     with h5py.File(f, "r") as h5:
         # Read as loading reads it: bounded, so that a huge attribute costs nothing.
-        return _text(h5, "format", path) == FORMAT
+        return _text(_Opened(h5, path), "format", path) == FORMAT
 
 
 def check_target(path: Path, *, force: bool = False, inputs: Sequence[Path] = ()) -> Path:
@@ -140,6 +145,8 @@ def save(
 def _write(fields: Fields, path: Path) -> None:
     """The model into a new HDF5 file at path, in one region that interrupts wait for, by
     `hdf5.write`, which a full disk cannot crash."""
+    from catclf import hdf5  # here: reading a model needs no h5py
+
     hdf5.write(path, lambda f: _fill(fields, f))
 
 
@@ -196,6 +203,18 @@ def load(path: Path) -> dict[str, Any]:
 
 
 def _load(path: Path) -> dict[str, Any]:
+    contents = hdf5lite.read(path)
+    if contents is not None:
+        try:
+            return _read(_Read(contents), path)
+        except (ModelError, hdf5lite.NotMine):
+            pass  # read again through h5py, which says what is wrong as it always has
+    return _load_h5py(path)
+
+
+def _load_h5py(path: Path) -> dict[str, Any]:
+    import h5py  # here: only a file not laid out as catclf writes it needs h5py
+
     try:
         f = h5py.File(path, "r")
     except OSError as e:
@@ -207,14 +226,107 @@ def _load(path: Path) -> dict[str, Any]:
         ) from e
     try:
         with f:
-            return _read(f, path)
+            return _read(_Opened(f, path), path)
     except (OSError, RuntimeError, KeyError, ValueError, TypeError) as e:
         # h5py reports damaged metadata when a name is looked up, not only on open.
         raise ModelError(f"{path}: damaged model file ({e})") from e
 
 
-def _read(f: object, path: Path) -> dict[str, Any]:
-    assert isinstance(f, h5py.File)
+class _Source(Protocol):
+    """A model file as `_read` checks it, read by h5py (`_Opened`) or from its bytes
+    (`_Read`): each gives the same values for the same file."""
+
+    def attribute(self, name: str, values: int = 1) -> Any:
+        """Attribute name as h5py gives it (None when there is none, or it is empty), of at
+        most `values` values."""
+
+    def has_attribute(self, name: str) -> bool: ...
+
+    def has(self, name: str) -> bool:
+        """Whether name leads to anything in the file."""
+
+    def dataset(self, name: str) -> _Stored | None:
+        """The dataset name leads to; None when it leads to no dataset."""
+
+
+class _Stored(Protocol):
+    dtype: np.dtype[Any]
+    shape: tuple[int, ...]
+
+    def values(self) -> Any:
+        """Every value, once what is stored is known to be bounded."""
+
+
+class _Opened:
+    """A model file open in h5py, read through `catclf.hdf5`."""
+
+    def __init__(self, f: Any, path: Path) -> None:
+        self.f, self.path = f, path
+
+    def attribute(self, name: str, values: int = 1) -> Any:
+        from catclf import hdf5  # here: h5py is imported with this reader only
+
+        return hdf5.attribute(self.f, name, self.path, ModelError, f"attribute {name!r}", values)
+
+    def has_attribute(self, name: str) -> bool:
+        return name in self.f.attrs
+
+    def has(self, name: str) -> bool:
+        return self._node(name) is not None
+
+    def dataset(self, name: str) -> _Stored | None:
+        import h5py  # here: h5py is imported with this reader only
+
+        node = self._node(name)
+        return _H5Stored(node, name, self.path) if isinstance(node, h5py.Dataset) else None
+
+    def _node(self, name: str) -> Any:
+        from catclf import hdf5  # here: h5py is imported with this reader only
+
+        return hdf5.node(self.f, name, self.path, ModelError, f"dataset {name!r}")
+
+
+class _H5Stored:
+    def __init__(self, node: Any, name: str, path: Path) -> None:
+        self.node, self.name, self.path = node, name, path
+        self.dtype, self.shape = node.dtype, node.shape
+
+    def values(self) -> Any:
+        from catclf import hdf5  # here: h5py is imported with this reader only
+
+        hdf5.check_dataset(self.node, self.path, ModelError, f"dataset {self.name!r}")
+        return self.node[()]
+
+
+class _Read:
+    """A model file read from its bytes by `catclf.hdf5lite`."""
+
+    def __init__(self, contents: hdf5lite.Contents) -> None:
+        self.contents = contents
+
+    def attribute(self, name: str, values: int = 1) -> Any:
+        return self.contents.attribute(name, values)
+
+    def has_attribute(self, name: str) -> bool:
+        return name in self.contents.attributes
+
+    def has(self, name: str) -> bool:
+        return name in self.contents.datasets
+
+    def dataset(self, name: str) -> _Stored | None:
+        array = self.contents.datasets.get(name)
+        return None if array is None else _ArrayStored(array)
+
+
+class _ArrayStored:
+    def __init__(self, array: NDArray[np.float64]) -> None:
+        self.array, self.dtype, self.shape = array, array.dtype, array.shape
+
+    def values(self) -> NDArray[np.float64]:
+        return self.array
+
+
+def _read(f: _Source, path: Path) -> dict[str, Any]:
     fmt = _text(f, "format", path)
     if fmt != FORMAT:
         raise ModelError(f"{path}: not a catclf model (format is {fmt!r}, expected {FORMAT!r})")
@@ -234,7 +346,7 @@ def _read(f: object, path: Path) -> dict[str, Any]:
     b = float(_array(f, "b", (), path))
     check_bounded(w, b, path)
     costs = _array(f, "costs", None, path, allow_nonfinite=True)
-    classes = hdf5.attribute(f, "classes", path, ModelError, "attribute 'classes'", values=2)
+    classes = f.attribute("classes", values=2)
     if classes is None or np.ndim(classes) != 1 or len(classes) != 2:
         raise ModelError(f"{path}: attribute 'classes' must hold two names")
     test_accuracy = _number(f, "test_accuracy", path, FRACTION, _fraction_or_nan)
@@ -275,11 +387,10 @@ def _read(f: object, path: Path) -> dict[str, Any]:
     }
 
 
-def _mean(f: object, path: Path) -> NDArray[np.float64] | None:
+def _mean(f: _Source, path: Path) -> NDArray[np.float64] | None:
     """The optional dataset `mean`: None where the file has none; refused unless it is
     (12288, 1) values from 0 to 1."""
-    assert isinstance(f, h5py.File)
-    if hdf5.node(f, "mean", path, ModelError, "dataset 'mean'") is None:
+    if not f.has("mean"):
         return None
     mean = _array(f, "mean", (N_X, 1), path)
     if not np.all((mean >= 0) & (mean <= 1)):
@@ -303,17 +414,15 @@ def check_bounded(w: NDArray[np.float64], b: float, path: Path | str) -> None:
 
 
 def _array(
-    f: object,
+    f: _Source,
     name: str,
     shape: tuple[int, ...] | None,
     path: Path,
     *,
     allow_nonfinite: bool = False,
 ) -> NDArray[np.float64]:
-    assert isinstance(f, h5py.File)
-    label = f"dataset {name!r}"
-    node = hdf5.node(f, name, path, ModelError, label)
-    if not isinstance(node, h5py.Dataset):
+    node = f.dataset(name)
+    if node is None:
         raise ModelError(f"{path}: no dataset {name!r} in the model file")
     if node.dtype.kind != "f":
         raise ModelError(f"{path}: dataset {name!r} has dtype {node.dtype}, expected floats")
@@ -321,14 +430,13 @@ def _array(
         raise ModelError(f"{path}: dataset {name!r} has shape {node.shape}, expected {shape}")
     # Checked before reading: a compressed or chunked dataset can declare far more values
     # than the file stores, and reading them all could exhaust memory.
-    if shape is None and (node.ndim != 1 or node.shape[0] > MAX_COSTS):
+    if shape is None and (len(node.shape) != 1 or node.shape[0] > MAX_COSTS):
         raise ModelError(
             f"{path}: dataset {name!r} has shape {node.shape}, expected (k,) with k at most "
             f"{MAX_COSTS}"
         )
-    hdf5.check_dataset(node, path, ModelError, label)
     with np.errstate(over="ignore"):  # a float128 beyond float64 becomes inf, refused below
-        values = np.asarray(node[()], dtype=np.float64)
+        values = np.asarray(node.values(), dtype=np.float64)
     if not allow_nonfinite and not np.all(np.isfinite(values)):
         raise ModelError(f"{path}: dataset {name!r} holds NaN or infinite values")
     return values
@@ -356,7 +464,7 @@ def _fraction_or_nan(x: float) -> bool:
 
 
 def _number(
-    f: object,
+    f: _Source,
     name: str,
     path: Path,
     expected: str = "a finite number",
@@ -365,7 +473,7 @@ def _number(
     """Attribute name, a real number (of any integer or float type, or one such in an
     array) for which valid is true."""
     label = f"attribute {name!r}"
-    value = hdf5.attribute(f, name, path, ModelError, label)
+    value = f.attribute(name)
     if value is None:
         raise ModelError(f"{path}: {label} is missing from the model file")
     array = np.asarray(value)
@@ -380,7 +488,7 @@ def _number(
 
 
 def _optional_number(
-    f: object,
+    f: _Source,
     name: str,
     path: Path,
     default: float,
@@ -389,7 +497,7 @@ def _optional_number(
 ) -> float:
     """The number attribute name, as `_number` checks it, or default when the file (older
     than that attribute) lacks it."""
-    if name not in f.attrs:  # type: ignore[attr-defined]
+    if not f.has_attribute(name):
         return default
     return _number(f, name, path, expected, valid)
 
@@ -406,9 +514,9 @@ def _nan_to_none(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
-def _text(f: object, name: str, path: Path) -> str:
+def _text(f: _Source, name: str, path: Path) -> str:
     """Attribute name as text; "" when the file has none."""
-    return _decoded(hdf5.attribute(f, name, path, ModelError, f"attribute {name!r}"))
+    return _decoded(f.attribute(name))
 
 
 def _storable(text: str) -> str | np.bytes_:
