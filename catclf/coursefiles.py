@@ -179,7 +179,8 @@ def read_hdf5(path: Path, *, memory_limit: int | None = None, in_file: bool = Fa
     interrupts wait for (`catclf.interrupts`): what it says of itself, then its chunks
     checked a few at a time, then its images a slice at a time.
     """
-    prefix, pixels, labels, sources, classes = interrupts.call_held(_read_course_file, path)
+    walked = hdf5.check_heaps(path, path, DataError)
+    prefix, pixels, labels, sources, classes = interrupts.call_held(_read_course_file, path, walked)
     try:
         hdf5.check_inflation(path, pixels.name, pixels.identity, DataError, f"{prefix}_x")
     except (OSError, RuntimeError, KeyError, ValueError, TypeError) as e:
@@ -190,16 +191,20 @@ def read_hdf5(path: Path, *, memory_limit: int | None = None, in_file: bool = Fa
 
 
 def _read_course_file(
-    path: Path,
+    path: Path, walked: tuple[int, ...] | None
 ) -> tuple[str, FilePixels, NDArray[np.int64], list[str], tuple[str, str]]:
     """(prefix, the images left in the file, labels, sources, classes) of the course file
-    at path, all checked but the inflation of the images' chunks."""
+    at path, all checked but the inflation of the images' chunks; the file must be the one
+    whose heaps `hdf5.check_heaps` walked."""
     try:
         f = h5py.File(path, "r")
     except OSError as e:
         if e.errno is not None:  # the system refused: permissions, say
             raise DataError(f"{path}: cannot read ({reason(e)})") from e
         raise DataError(f"{path}: not a readable HDF5 file ({reason(e)})") from e
+    if hdf5.identity(f) != walked:
+        f.close()
+        raise DataError(f"{path}: changed while it was being read")
     try:
         with f:
             prefix, x_node, y_node = _course_nodes(f, path)

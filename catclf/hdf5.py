@@ -31,7 +31,7 @@ import os
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import h5py
 import numpy as np
@@ -62,7 +62,7 @@ ITSELF = "catclf reads only what the file itself holds"
 REGION_BYTES = 16 * 10**6
 HEAP = b"GCOL"  # the signature of a global heap collection, where HDF5 keeps such strings
 SCAN_BYTES = 1 << 20  # read at a time, looking for heaps
-SIGNATURE = b"\x89HDF\r\n\x1a\n"
+MAX_HEAP_BYTES = TEXT_READ_BYTES  # HDF5 reads a heap whole: one may take no more
 
 
 def node(f: Any, name: str, path: Path, error: Error, label: str) -> Any | None:
@@ -262,8 +262,6 @@ def read_texts(ds: Any, path: Path, error: Error, label: str) -> list[Any]:
     each variable-length string it stores, so more means the same text read over and over.
     """
     file_size = max(ds.file.id.get_filesize(), 1)
-    if ds.dtype.kind == "O":
-        check_heaps(ds.file, path, error)
     each = file_size if ds.dtype.kind == "O" else max(ds.dtype.itemsize, 1)
     rows = max(1, min(TEXT_READ_BYTES // each, 1 << 16))
     texts: list[Any] = []
@@ -308,8 +306,6 @@ def attribute(obj: Any, name: str, path: Path, error: Error, label: str, values:
             f"{path}: {label} takes {format_size(count * found.dtype.itemsize)}, more than the "
             f"{format_size(MAX_TEXT_BYTES)} catclf reads as one attribute"
         )
-    if found.dtype.kind == "O":
-        check_heaps(obj.file, path, error)
     value = obj.attrs[name]
     for text in _texts(value):
         if len(text) > MAX_TEXT_BYTES:
@@ -320,31 +316,49 @@ def attribute(obj: Any, name: str, path: Path, error: Error, label: str, values:
     return value
 
 
-def check_heaps(f: Any, path: Path, error: Error) -> None:
-    """Raise error unless every global heap in open file f (an h5py File opened from a path)
-    is one HDF5 can read without looping for ever; before HDF5 reads a variable-length value.
+def check_heaps(source: Path | BinaryIO, path: Path, error: Error) -> tuple[int, ...] | None:
+    """Raise error unless every global heap in the HDF5 file at source (a path, or a file
+    open for reading) is one HDF5 can read without looping for ever: before HDF5 reads
+    anything from the file, and outside any held region, since it reads the whole file.
 
-    HDF5 reads a heap, whole, where a stored string points, and walks the objects in it by
-    their sizes: one that says it is free space of size 0 leaves the walk where it is, for
-    ever (a single byte changed in a catclf model did that). Any heap HDF5 could be sent
-    to starts with the signature "GCOL", so every one in the file is walked here first,
-    each step bounded and moving forward. The whole file is read once, 1 MiB at a time
-    (0.13 s for 250 MB from the system's cache); a file seen unchanged since is not read
-    again.
+    HDF5 keeps variable-length strings in heaps, reads a heap whole where a stored string
+    points, and walks the objects in it by their sizes: one that says it is free space of
+    size 0 leaves the walk where it is, for ever, and one whose size wraps HDF5's unsigned
+    sums sends it back (a single byte changed in a catclf model did the first). Any heap
+    HDF5 could be sent to starts with the signature "GCOL", so every one in the file is
+    walked here first, as HDF5 walks it, each step bounded and moving forward. The file is
+    read once, 1 MiB at a time (0.13 s for 250 MB from the system's cache); heaps that
+    overlap, or one of more than MAX_HEAP_BYTES, are refused.
+
+    Returns the `identity` of the file walked, for its reader to check that it opens that
+    same file; None where h5py cannot open it at all (its reader then says why).
     """
-    if f.driver != "fileobj":  # opened from a file object: its opener checks it first
-        check_heaps_in(f.id.get_vfd_handle(), path, error)
+    try:
+        # The size of lengths the file declares, as HDF5 reads it: opening reads no heap.
+        with interrupts.held(), h5py.File(source, "r") as f:
+            lengths = f.id.get_create_plist().get_sizes()[1]
+            walked = identity(f) if isinstance(source, Path) else None
+    except (OSError, RuntimeError, ValueError, KeyError, TypeError):
+        return None
+    if isinstance(source, Path):
+        try:
+            fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            if _identity_of(fd) != walked:
+                raise error(f"{path}: changed while it was being read")
+            _walk_heaps(fd, lengths, path, error)
+        finally:
+            os.close(fd)
+        return walked
+    _walk_heaps(source.fileno(), lengths, path, error)
+    return _identity_of(source.fileno())
 
 
-def check_heaps_in(fd: int, path: Path, error: Error) -> None:
-    """`check_heaps` of the file open as fd: for a file h5py opens from a file object, before
-    it does."""
-    status = os.fstat(fd)
-    seen = status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns
-    if seen in _HEAPS_CHECKED:
-        return
-    lengths = _length_size(fd)
-    size = status.st_size
+def _walk_heaps(fd: int, lengths: int, path: Path, error: Error) -> None:
+    size = os.fstat(fd).st_size
+    budget = size  # heaps of a sound file do not overlap: together they fit in it
     start = 0
     while start < size:
         block = os.pread(fd, SCAN_BYTES + len(HEAP) - 1, start)
@@ -352,41 +366,37 @@ def check_heaps_in(fd: int, path: Path, error: Error) -> None:
             break
         at = block.find(HEAP)
         while at != -1:
-            why = _heap_fault(fd, start + at, lengths, size)
+            walked, why = _heap_fault(fd, start + at, lengths, size)
+            budget -= walked
+            if not why and budget < 0:
+                why = "overlaps another"
             if why:
                 raise error(
                     f"{path}: damaged HDF5 file: the heap of strings at byte {start + at:,} {why}"
                 )
             at = block.find(HEAP, at + 1)
         start += SCAN_BYTES
-    if len(_HEAPS_CHECKED) >= 64:
-        _HEAPS_CHECKED.clear()
-    _HEAPS_CHECKED.add(seen)
 
 
-_HEAPS_CHECKED: set[tuple[int, ...]] = set()  # identities of files walked and found sound
-
-
-def _length_size(fd: int) -> int:
-    """The size of lengths (4 or 8 bytes) the superblock declares; 8 where none is found."""
-    for base in (0, 512, 1024, 2048, 4096, 8192):
-        head = os.pread(fd, 16, base)
-        if head[:8] == SIGNATURE and len(head) == 16:
-            return head[14] if head[8] in (0, 1) else head[10]
-    return 8
-
-
-def _heap_fault(fd: int, at: int, lengths: int, size: int) -> str:
-    """Why the heap at byte at of the file cannot be read safely, or "" when it can (or is
-    no heap HDF5 would read: another version). Each object is walked as HDF5 walks it."""
+def _heap_fault(fd: int, at: int, lengths: int, size: int) -> tuple[int, str]:
+    """(bytes walked, why the heap at byte at of the file cannot be read safely, or ""
+    when it can or is no heap HDF5 would read: another version, or past the end of the
+    file, which HDF5 refuses itself). Each object is walked as HDF5 walks it: a header of
+    index (2 bytes), references (2), 4 reserved and the size (lengths), then, but for the
+    free space (index 0, whose size counts its header), the data padded to 8 bytes."""
     head = os.pread(fd, 8 + lengths, at)
-    if len(head) < 8 + lengths or head[4] != 1 or lengths not in (2, 4, 8):
-        return ""
+    if len(head) < 8 + lengths or head[4] != 1:
+        return 0, ""
     total = int.from_bytes(head[8:], "little")
-    if total > size - at:  # HDF5 refuses to read past the end of the file itself
-        return ""
+    if total > size - at:
+        return 0, ""
+    if total > MAX_HEAP_BYTES:
+        return (
+            0,
+            f"takes {format_size(total)}, more than the {format_size(MAX_HEAP_BYTES)} catclf reads",
+        )
     heap = os.pread(fd, total, at)
-    step = 8 + lengths  # an object's header: index, references, reserved, size
+    step = 8 + lengths
     p = 8 + lengths
     while p + step <= total:
         index = int.from_bytes(heap[p : p + 2], "little")
@@ -395,15 +405,19 @@ def _heap_fault(fd: int, at: int, lengths: int, size: int) -> str:
         # 0 leaves HDF5 where it is; more than is left, past the end or (in its unsigned
         # sums) back to the start.
         if need <= 0 or need > total - p:
-            return f"holds an object of {length:,} bytes at byte {p:,} of {total:,}"
+            return total, f"holds an object of {length:,} bytes at byte {p:,} of {total:,}"
         p += need
-    return ""
+    return total, ""
+
+
+def _identity_of(fd: int) -> tuple[int, ...]:
+    status = os.fstat(fd)
+    return status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns
 
 
 def identity(f: Any) -> tuple[int, ...]:
     """What tells the file open as f from any other, or from itself once changed."""
-    status = os.fstat(f.id.get_vfd_handle())
-    return status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns
+    return _identity_of(f.id.get_vfd_handle())
 
 
 def reopen(

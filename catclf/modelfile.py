@@ -71,19 +71,20 @@ def is_model(f: BinaryIO) -> bool:
     """Whether the open file is a catclf model: an HDF5 file whose format attribute says so.
     Only that attribute is read, in a region interrupts wait for (`catclf.interrupts`); a
     file that is not HDF5, or is damaged, is not one."""
+    from catclf import hdf5  # here: only writing a model asks, and reading one needs no h5py
+
+    path = Path(str(getattr(f, "name", "")))
     try:
-        return interrupts.call_held(_says_model, f)
+        if hdf5.check_heaps(f, path, ModelError) is None:
+            return False
+        return interrupts.call_held(_says_model, f, path)
     except (ModelError, OSError, RuntimeError, KeyError, ValueError, TypeError):
         return False
 
 
-def _says_model(f: BinaryIO) -> bool:
-    import h5py  # here: only writing a model asks, and reading one needs no h5py
+def _says_model(f: BinaryIO, path: Path) -> bool:
+    import h5py  # here: as in is_model
 
-    from catclf import hdf5  # here: as h5py
-
-    path = Path(str(getattr(f, "name", "")))
-    hdf5.check_heaps_in(f.fileno(), path, ModelError)
     with h5py.File(f, "r") as h5:
         # Read as loading reads it: bounded, so that a huge attribute costs nothing.
         return _text(_Opened(h5, path), "format", path) == FORMAT
@@ -193,27 +194,30 @@ def _fill(fields: Fields, f: Any) -> None:
 
 
 def load(path: Path) -> dict[str, Any]:
-    """The fields of the model file at path, read and checked in one region that interrupts
-    wait for (`catclf.interrupts`). Raises ModelError saying what is wrong with it."""
+    """The fields of the model file at path, read and checked; HDF5's own reading in one
+    region that interrupts wait for (`catclf.interrupts`). Raises ModelError saying what is
+    wrong with it."""
     if not path.exists():
         raise ModelError(f"{path}: no such model file")
     if not path.is_file():
         raise ModelError(f"{path}: not a file, expected a catclf model (.h5)")
-    return interrupts.call_held(_load, path)
-
-
-def _load(path: Path) -> dict[str, Any]:
     contents = hdf5lite.read(path)
     if contents is not None:
         try:
             return _read(_Read(contents), path)
         except (ModelError, hdf5lite.NotMine):
             pass  # read again through h5py, which says what is wrong as it always has
-    return _load_h5py(path)
+    from catclf import hdf5  # here: only a file not laid out as catclf writes it needs h5py
+
+    walked = hdf5.check_heaps(path, path, ModelError)
+    return interrupts.call_held(_load_h5py, path, walked)
 
 
-def _load_h5py(path: Path) -> dict[str, Any]:
-    import h5py  # here: only a file not laid out as catclf writes it needs h5py
+def _load_h5py(path: Path, walked: tuple[int, ...] | None) -> dict[str, Any]:
+    """The fields read with h5py, from the file whose heaps `hdf5.check_heaps` walked."""
+    import h5py  # here: as hdf5 in load
+
+    from catclf import hdf5  # here: as h5py
 
     try:
         f = h5py.File(path, "r")
@@ -224,6 +228,9 @@ def _load_h5py(path: Path) -> dict[str, Any]:
             f"{path}: not a catclf model: not a readable HDF5 file (empty, truncated "
             "or another format)"
         ) from e
+    if hdf5.identity(f) != walked:
+        f.close()
+        raise ModelError(f"{path}: changed while it was being read")
     try:
         with f:
             return _read(_Opened(f, path), path)

@@ -22,17 +22,22 @@ from helpers import (
 )
 from hostile_hdf5 import build
 
-from catclf import datasets, hdf5lite, modelfile, training
+from catclf import datasets, hdf5, hdf5lite, modelfile, training
 from catclf.errors import ModelError
 from catclf.model import save_model
 
 CAT = SAMPLES / "cat_chelsea.png"
 
 
+def h5py_fields(path):
+    """The fields of the model at path as the h5py path reads them, its heaps walked first."""
+    return modelfile._load_h5py(path, hdf5.check_heaps(path, path, ModelError))
+
+
 def via_h5py(path):
     """("fields", fields) or ("error", message) of the h5py path."""
     try:
-        return "fields", modelfile._load_h5py(path)
+        return "fields", h5py_fields(path)
     except ModelError as e:
         return "error", str(e)
 
@@ -120,7 +125,7 @@ def corpus(tmp_path_factory):
 
 
 def test_the_corpus_is_what_it_says(corpus):
-    fields = {name: modelfile._load_h5py(path) for name, path in corpus.items()}
+    fields = {name: h5py_fields(path) for name, path in corpus.items()}
     assert fields["class names not UTF-8"]["classes"] == (os.fsdecode(b"chien-\xe9t\xe9"), "cat")
     with h5py.File(corpus["class names not UTF-8"], "r") as f:
         assert f.attrs["classes"].dtype.kind == "S"  # stored as bytes
@@ -155,7 +160,7 @@ def test_catclf_files_are_read_from_their_bytes_exactly_as_h5py_reads_them(corpu
     path = corpus[name]
     fast = via_bytes(path)
     assert fast is not None and fast[0] == "fields"  # read fast, not left to h5py
-    reference = modelfile._load_h5py(path)
+    reference = h5py_fields(path)
     assert same(fast[1], reference)
     assert same(modelfile.load(path), reference)
     # Arrays by hand: w as stored, little-endian float64, at the offset h5py reports.
@@ -197,7 +202,7 @@ def rewritten(source, target, *, libver=None, w_options=None, extra=None):
 def test_other_layouts_are_left_to_h5py_and_load_as_before(corpus, tmp_path, how):
     path = rewritten(corpus["with a test set"], tmp_path / "other.h5", **how)
     assert hdf5lite.read(path) is None
-    reference = modelfile._load_h5py(corpus["with a test set"])
+    reference = h5py_fields(corpus["with a test set"])
     loaded = modelfile.load(path)
     # float32 keeps what float32 can; everything else is the same model.
     if how.get("w_options", {}).get("dtype") == "<f4":
@@ -211,7 +216,7 @@ def test_a_file_larger_than_the_limit_or_not_regular_is_left_to_h5py(corpus, tmp
     with open(big, "ab") as f:
         f.truncate(hdf5lite.MAX_FILE_BYTES + 1)  # past the end HDF5 records: still readable
     assert hdf5lite.read(big) is None
-    assert same(modelfile.load(big), modelfile._load_h5py(corpus["bundled"]))
+    assert same(modelfile.load(big), h5py_fields(corpus["bundled"]))
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     assert hdf5lite.read(fifo) is None  # opened without blocking, and refused
