@@ -382,8 +382,9 @@ def _heap_fault(fd: int, at: int, lengths: int, size: int) -> tuple[int, str]:
     """(bytes walked, why the heap at byte at of the file cannot be read safely, or ""
     when it can or is no heap HDF5 would read: another version, or past the end of the
     file, which HDF5 refuses itself). Each object is walked as HDF5 walks it: a header of
-    index (2 bytes), references (2), 4 reserved and the size (lengths), then, but for the
-    free space (index 0, whose size counts its header), the data padded to 8 bytes."""
+    index (2 bytes), references (2), 4 reserved and the size (lengths), padded to 8 bytes,
+    then, but for the free space (index 0, whose size counts its header), the data padded to
+    8 bytes. The heap's own header ("GCOL", version, 3 bytes, its size) is padded alike."""
     head = os.pread(fd, 8 + lengths, at)
     if len(head) < 8 + lengths or head[4] != 1:
         return 0, ""
@@ -396,8 +397,8 @@ def _heap_fault(fd: int, at: int, lengths: int, size: int) -> tuple[int, str]:
             f"takes {format_size(total)}, more than the {format_size(MAX_HEAP_BYTES)} catclf reads",
         )
     heap = os.pread(fd, total, at)
-    step = 8 + lengths
-    p = 8 + lengths
+    step = -(-(8 + lengths) // 8) * 8  # a header, the heap's or an object's, padded to 8
+    p = step
     while p + step <= total:
         index = int.from_bytes(heap[p : p + 2], "little")
         length = int.from_bytes(heap[p + 8 : p + 8 + lengths], "little")

@@ -73,7 +73,8 @@ class Pass:
         self.slices, self.y, self.columns = slices, np.asarray(Y).reshape(-1), columns
         self.on_slice = on_slice
         self.threads = threads_for(self.y.size, columns, threads)
-        self._helpers: list[_Helper] = []
+        self._workers: list[_Worker] = []
+        self._broken = False
         self._stop = threading.Event()
         self._lanes = _Lanes(0)
         self._scratch: list[dict[str, Array]] = [{} for _ in range(self.threads)]
@@ -82,18 +83,18 @@ class Pass:
         # Started while the signals are held, the threads are born holding them.
         with held():
             for thread in range(1, self.threads):
-                self._helpers.append(_Helper(self._work, thread))
+                self._workers.append(_Worker(self._work, thread))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        helpers, self._helpers = self._helpers, []
-        for helper in helpers:
-            helper.inbox.put(None)
-        for helper in helpers:
-            helper.thread.join()
+        workers, self._workers = self._workers, []
+        for worker in workers:
+            worker.inbox.put(None)
+        for worker in workers:
+            worker.thread.join()
 
     def __call__(self, v: Array, b: float) -> tuple[float, Array, float, int]:
-        if len(self._helpers) != self.threads - 1:
+        if len(self._workers) != self.threads - 1:
             raise RuntimeError("a Pass on more than one thread runs inside `with`")
         n_x = v.shape[0]
         if self._lanes.dw.shape[1] != n_x:
@@ -115,23 +116,28 @@ class Pass:
     def _share(self, task: _Task) -> None:
         """task's slice worked by all the threads, the caller's among them; returns once
         none of them reads it any more (the next slice may be read into it)."""
-        for helper in self._helpers:
-            helper.inbox.put(task)
-        waiting = list(self._helpers)
+        if self._broken:
+            raise RuntimeError("a Pass interrupted while its threads still worked is closed")
+        sent: list[_Worker] = []
         try:
+            for worker in self._workers:
+                worker.inbox.put(task)
+                sent.append(worker)
             self._work(task, 0)
-            while waiting:
-                failed = waiting[0].outbox.get()
-                waiting.pop(0)
+            while sent:
+                failed = sent.pop(0).outbox.get()
                 if failed is not None:
                     raise failed
-        finally:
-            # An interrupt, or an error: the others stop at their next block.
-            if waiting:
-                self._stop.set()
-                for helper in waiting:
-                    helper.outbox.get()
-                self._stop.clear()
+        except BaseException:
+            # An interrupt, or an error: the others stop at their next block, and each
+            # that took the task gives its one answer before the slice may change.
+            self._stop.set()
+            self._broken = True  # until every answer is in: another interrupt leaves it so
+            for worker in sent:
+                worker.outbox.get()
+            self._stop.clear()
+            self._broken = False
+            raise
 
     def _work(self, task: _Task, thread: int) -> None:
         """The blocks of task's slice that fall in the lanes of thread, in order."""
@@ -158,7 +164,7 @@ class Pass:
                 lanes.db[lane] += db
 
 
-class _Helper:
+class _Worker:
     """A thread of a pass beside the caller's: takes tasks from its inbox until None, and
     puts in its outbox, for each, None or the exception that ended it."""
 
@@ -182,12 +188,15 @@ class _Helper:
 
 
 def threads_for(m: int, columns: int, threads: int | None = None) -> int:
-    """How many threads a pass over m examples in blocks of columns takes: at most threads
-    (None: the cores this process may run on), LANES, and one per MIN_BLOCKS blocks; one
-    unless BLAS computes each product on one thread."""
+    """How many threads a pass over m examples in blocks of columns takes: the largest power
+    of two at most threads (None: the cores this process may run on), LANES, and one per
+    MIN_BLOCKS blocks; one unless BLAS computes each product on one thread."""
     if threads is None:
         threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
     threads = max(1, min(threads, LANES, -(-m // columns) // MIN_BLOCKS))
+    # A power of two, which shares the LANES partial sums evenly: 5 threads would take 2, 2,
+    # 2, 1 and 1, and end no sooner than 4.
+    threads = 1 << (threads.bit_length() - 1)
     if threads > 1 and not _blas_on_one_thread():
         return 1
     return threads

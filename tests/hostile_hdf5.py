@@ -55,27 +55,45 @@ def labels(m: int) -> np.ndarray:
     return np.arange(m) % 2
 
 
-def damage_heap(path: Path, *, free_space: int | None = None, first: int | None = None) -> None:
+def damage_heap(
+    path: Path, *, free_space: int | None = None, first: int | None = None, lengths: int = 8
+) -> None:
     """Change the size of an object in the first global heap of the file at path (the HDF5
-    format: "GCOL", version, 3 bytes, the heap's size in 8 bytes; then objects of index (2
-    bytes), references (2), 4 bytes and size (8), each but the free space (index 0) followed
-    by its data, padded to 8 bytes): the free space's size to free_space, or the first
-    object's to first."""
+    format: "GCOL", version, 3 bytes, the heap's size in `lengths` bytes; then objects of
+    index (2 bytes), references (2), 4 bytes and size (lengths), each but the free space
+    (index 0) followed by its data, padded to 8 bytes; every header padded to 16 bytes):
+    the free space's size to free_space, or the first object's to first."""
     data = bytearray(path.read_bytes())
     at = data.index(b"GCOL")
-    size = int.from_bytes(data[at + 8 : at + 16], "little")
-    p = at + 16
-    while p + 16 <= at + size:
+    size = int.from_bytes(data[at + 8 : at + 8 + lengths], "little")
+    head = 16  # each header, the heap's and its objects', padded to 8 bytes
+    p = at + head
+    while p + head <= at + size:
         index = int.from_bytes(data[p : p + 2], "little")
-        length = int.from_bytes(data[p + 8 : p + 16], "little")
+        length = int.from_bytes(data[p + 8 : p + 8 + lengths], "little")
         if first is not None or index == 0:
             new = first if first is not None else free_space
             assert new is not None
-            data[p + 8 : p + 16] = new.to_bytes(8, "little")
+            data[p + 8 : p + 8 + lengths] = new.to_bytes(lengths, "little")
             path.write_bytes(bytes(data))
             return
-        p += 16 + -(-length // 8) * 8
+        p += head + -(-length // 8) * 8
     raise AssertionError(f"{path}: no such object in its heap")
+
+
+def with_user_block(source: Path, path: Path) -> Path:
+    """The model at source written again at path behind a user block of 16 KiB, with
+    lengths of 4 bytes: HDF5 finds the superblock at 16 KiB, and sizes are 4 bytes wide."""
+    plist = h5py.h5p.create(h5py.h5p.FILE_CREATE)
+    plist.set_userblock(16384)
+    plist.set_sizes(8, 4)
+    made = h5py.h5f.create(os.fsencode(path), h5py.h5f.ACC_TRUNC, fcpl=plist)
+    with h5py.File(source, "r") as plain, h5py.File(made) as f:
+        for name in plain:
+            f[name] = plain[name][()]
+        for name, value in plain.attrs.items():
+            f.attrs[name] = value
+    return path
 
 
 def build(folder: Path) -> list[Case]:
@@ -502,6 +520,26 @@ def build(folder: Path) -> list[Case]:
         lambda f: f.create_dataset(
             "list_classes", data=["non-cat", "cat"], dtype=h5py.string_dtype()
         ),
+        blocks=True,
+    )
+    damage_heap(cases[-1].path, free_space=0)
+    behind = with_user_block(write_model_file(folder / "m-plain-2.h5"), folder / "m-heap-ub.h5")
+    damage_heap(behind, free_space=0, lengths=4)
+    cases.append(
+        Case(
+            "a heap whose free space has no size, behind a user block, its sizes 4 bytes wide",
+            behind,
+            True,
+            heap + r"0 bytes",
+            blocks=True,
+        )
+    )
+    note = np.dtype([("note", h5py.string_dtype())])
+    data(
+        "a note of a compound type whose string is in a heap whose free space has no size",
+        "d-heap-compound.h5",
+        heap + r"0 bytes",
+        lambda f: f.attrs.create("note", np.array(("made by hand",), dtype=note)),
         blocks=True,
     )
     damage_heap(cases[-1].path, free_space=0)

@@ -20,7 +20,7 @@ import h5py
 import numpy as np
 import pytest
 from helpers import N_X, catclf_run, invoke, uniform, write_model_file
-from hostile_hdf5 import Case, build, images, labels
+from hostile_hdf5 import Case, build, images, labels, with_user_block
 from typer.testing import CliRunner
 
 from catclf import datasets, hdf5
@@ -138,6 +138,14 @@ def test_a_model_whose_heap_would_hang_a_reader_is_no_model_to_write_over(hostil
 
 
 # What HDF5 offers within the bounds still loads
+
+
+def test_a_model_behind_a_user_block_with_sizes_of_4_bytes_loads(tmp_path):
+    # Its heaps of strings are laid out with those sizes: walked as HDF5 reads them.
+    plain = write_model_file(tmp_path / "plain.h5")
+    moved = with_user_block(plain, tmp_path / "moved.h5")
+    assert moved.read_bytes()[16384:16392] == b"\x89HDF\r\n\x1a\n"
+    assert model_file.load_model(moved) == model_file.load_model(plain)
 
 
 def test_a_soft_link_within_the_file_is_followed(tmp_path):

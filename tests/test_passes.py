@@ -75,7 +75,7 @@ def test_a_pass_gives_the_same_bits_on_any_number_of_threads(sizes):
     rows, Y = pixels(1000, n_x=300, seed=2)
     v = np.random.default_rng(3).normal(scale=1e-3, size=300)
     seen = []
-    for threads in (1, 2, 3, 5):
+    for threads in (1, 2, 4, 8):
         with passes.Pass(cut(rows, sizes), Y, 16, threads=threads) as sums:
             assert sums.threads == threads
             loss, dw, db, m = sums(v, 0.1)
@@ -88,6 +88,8 @@ def test_a_pass_gives_the_same_bits_on_any_number_of_threads(sizes):
 def test_threads_only_beside_a_blas_on_one_thread():
     assert passes.threads_for(20_000, 64, 2) == 2
     assert passes.threads_for(20_000, 64, 100) == passes.LANES
+    # Powers of two share the 8 partial sums evenly: 5 threads would end no sooner than 4.
+    assert [passes.threads_for(20_000, 64, t) for t in (3, 5, 7)] == [2, 4, 4]
     # Too few blocks to share: 7 blocks of 64 are under MIN_BLOCKS = 4 for each of two.
     assert passes.threads_for(7 * 64, 64, 2) == 1
     with threadpool_limits(limits=2, user_api="blas"):
@@ -106,13 +108,14 @@ def test_the_threads_end_with_the_pass_and_hold_the_signals_the_main_thread_hand
         return add_block(*args)
 
     monkeypatch.setattr(passes, "add_block", watched)
-    with passes.Pass(lambda: [rows], Y, 16, threads=3) as sums:
+    with passes.Pass(lambda: [rows], Y, 16, threads=4) as sums:
         sums(np.zeros(48), 0.0)
-        assert len(pass_threads()) == 2  # beside the caller's
+        assert len(pass_threads()) == 3  # beside the caller's
     assert pass_threads() == []
-    # Every thread worked: the caller's, and two that hold the signals its handlers take.
-    assert sorted(masks) == ["MainThread", "catclf-pass-1", "catclf-pass-2"]
-    for name in ("catclf-pass-1", "catclf-pass-2"):
+    # Every thread worked: the caller's, and three that hold the signals its handlers take.
+    workers = ["catclf-pass-1", "catclf-pass-2", "catclf-pass-3"]
+    assert sorted(masks) == ["MainThread", *workers]
+    for name in workers:
         assert {signal.SIGINT, signal.SIGTERM, signal.SIGHUP} <= masks[name]
 
 
@@ -134,6 +137,32 @@ def test_an_interrupt_or_an_error_ends_the_pass_and_its_threads(stop):
         sums(np.zeros(48), 0.0)
     assert taken == [512, 512]
     assert pass_threads() == []
+
+
+@pytest.mark.usefixtures("one_blas_thread")
+def test_an_interrupt_while_the_threads_work_leaves_a_pass_that_gives_the_same_sums(monkeypatch):
+    rows, Y = pixels(4096)
+    v = np.random.default_rng(6).normal(scale=1e-3, size=48)
+    with passes.Pass(lambda: [rows], Y, 16, threads=1) as sums:
+        expected = sums(v, 0.2)
+        expected = (expected[0], expected[1].copy(), expected[2], expected[3])
+    add_block, calls = passes.add_block, []
+
+    def interrupted(*args):
+        if threading.current_thread() is threading.main_thread():
+            calls.append(1)
+            if len(calls) == 3:  # in the caller's own share, the others at work
+                raise KeyboardInterrupt
+        return add_block(*args)
+
+    monkeypatch.setattr(passes, "add_block", interrupted)
+    with passes.Pass(lambda: [rows], Y, 16, threads=2) as sums:
+        with pytest.raises(KeyboardInterrupt):
+            sums(v, 0.2)
+        again = sums(v, 0.2)
+    assert pass_threads() == []
+    assert again[0] == expected[0] and again[2:] == expected[2:]
+    assert again[1].tobytes() == expected[1].tobytes()
 
 
 @pytest.mark.usefixtures("one_blas_thread")
