@@ -202,11 +202,8 @@ def _read_course_file(
         if e.errno is not None:  # the system refused: permissions, say
             raise DataError(f"{path}: cannot read ({reason(e)})") from e
         raise DataError(f"{path}: not a readable HDF5 file ({reason(e)})") from e
-    if hdf5.identity(f) != walked:
-        f.close()
-        raise DataError(f"{path}: changed while it was being read")
     try:
-        with f:
+        with hdf5.same_file(f, walked, path, DataError):
             prefix, x_node, y_node = _course_nodes(f, path)
             classes = _read_classes(f, path)
             m = x_node.shape[0]

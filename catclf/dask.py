@@ -53,6 +53,7 @@ from catclf.logistic import BLOCK_COLUMNS, COST_EVERY, cost_from_z, sigmoid
 from catclf.model import Model, PathLike, Settings, batch_end
 from catclf.progress import Progress, unwatched
 from catclf.training import check_cost, check_trained
+from catclf.wording import kind_of
 
 try:
     import dask
@@ -210,9 +211,7 @@ def _client(client: object) -> distributed.Client:
                 "dask.distributed.Client(scheduler address)"
             ) from e
     if not isinstance(client, distributed.Client):
-        raise ParameterError(
-            "client", client, "a dask.distributed Client", said=_a(type(client).__name__)
-        )
+        raise ParameterError("client", client, "a dask.distributed Client", said=kind_of(client))
     return client
 
 
@@ -226,7 +225,7 @@ def _examples(images: object, labels: object, origin: str) -> tuple[da.Array, da
             "images",
             images,
             "a Dask array of uint8 (n, 64, 64, 3) pixels (images in memory: catclf.train)",
-            said=_a(type(images).__name__),
+            said=kind_of(images),
         )
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != SHAPE:
         raise DataError(
@@ -398,7 +397,7 @@ def _scored(model: object, paths: object, client: object) -> list[_Scored]:
     """Each task's _Scored, in input order: the paths parted where batches of
     `Model.score_images` begin, every part decoded and scored on a worker."""
     if not isinstance(model, Model):
-        raise ParameterError("model", model, "a catclf Model", said=_a(type(model).__name__))
+        raise ParameterError("model", model, "a catclf Model", said=kind_of(model))
     client = _client(client)
     named: list[tuple[int, Any]]  # (start, its paths or a future of them)
     if isinstance(paths, db.Bag):
@@ -418,7 +417,7 @@ def _scored(model: object, paths: object, client: object) -> list[_Scored]:
                 "paths",
                 paths,
                 "paths, str or os.PathLike",
-                said=f"{_a(type(paths).__name__)} holding {part.wrong}",
+                said=f"{kind_of(paths)} holding {part.wrong}",
             )
     return scored
 
@@ -427,7 +426,10 @@ def _list_parts(paths: object) -> list[tuple[int, list[str]]]:
     """(start, paths) of each part of a list of paths."""
     if isinstance(paths, (str, bytes, os.PathLike)) or not isinstance(paths, Iterable):
         raise ParameterError(
-            "paths", paths, "a list or a dask.bag.Bag of paths", said=_a(type(paths).__name__)
+            "paths",
+            paths,
+            "a list or a dask.bag.Bag of paths",
+            said=kind_of(paths),
         )
     names: list[str] = []
     for item in paths:
@@ -436,7 +438,7 @@ def _list_parts(paths: object) -> list[tuple[int, list[str]]]:
                 "paths",
                 paths,
                 "paths, str or os.PathLike",
-                said=f"{_a(type(paths).__name__)} holding {_a(type(item).__name__)}",
+                said=f"{kind_of(paths)} holding {kind_of(item)}",
             )
         names.append(os.fspath(item))
     return [(lo, names[lo:hi]) for lo, hi in itertools.pairwise(_bounds(len(names)))]
@@ -486,7 +488,7 @@ def _score(model: Model, paths: list[Any], start: int) -> _Scored:
     """The paths at start of a stream, decoded here and scored in the stream's batches."""
     for item in paths:
         if not isinstance(item, (str, os.PathLike)):
-            return _Scored(np.empty(0), [], _a(type(item).__name__))
+            return _Scored(np.empty(0), [], kind_of(item))
     results = list(model.score_images(_decoded(paths), start=start))
     p = np.array([r if isinstance(r, float) else math.nan for r in results])
     errors = [(i, r) for i, r in enumerate(results) if isinstance(r, ImageError)]
@@ -505,8 +507,3 @@ def _decoded(paths: list[PathLike]) -> Iterator[Pixels | ImageError]:
 def _said(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return text[0] if text else type(e).__name__
-
-
-def _a(noun: str) -> str:
-    """noun with its article: "a list", "an int"."""
-    return f"an {noun}" if noun[:1].lower() in "aeiou" else f"a {noun}"

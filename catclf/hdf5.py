@@ -434,6 +434,12 @@ def reopen(
         f = h5py.File(path, "r", **({} if chunk_cache else {"rdcc_nbytes": 0}))
     except OSError as e:
         raise error(f"{path}: cannot read ({reason(e)})") from e
+    return same_file(f, identity_then, path, error)
+
+
+def same_file(f: Any, identity_then: tuple[int, ...] | None, path: Path, error: Error) -> Any:
+    """f, the h5py File just opened at path, if it is the file whose `identity` was
+    identity_then (as `check_heaps` returns it); else f is closed and error raised."""
     if identity(f) != identity_then:
         f.close()
         raise error(f"{path}: changed while it was being read")

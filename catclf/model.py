@@ -24,6 +24,7 @@ from catclf._version import __version__
 from catclf.errors import ImageError, ModelError, ParameterError
 from catclf.images import CHANNELS, IMAGE_SIZE, N_X, PREPROCESSING, Pixels, pixels_of, to_columns
 from catclf.logistic import predict_proba
+from catclf.wording import kind_of
 from catclf.workers import reader
 
 if TYPE_CHECKING:
@@ -403,7 +404,7 @@ def _pixels(images: Images, jobs: int) -> tuple[bool, NDArray[np.uint8]]:
             "images",
             images,
             "a path, a PIL image, uint8 pixels, or a list of paths or PIL images",
-            said=_a(type(images).__name__),
+            said=kind_of(images),
         )
     items = list(images)
     paths = [i for i, item in enumerate(items) if isinstance(item, (str, os.PathLike))]
@@ -416,7 +417,7 @@ def _pixels(images: Images, jobs: int) -> tuple[bool, NDArray[np.uint8]]:
                 "images",
                 items,
                 "paths or PIL images",
-                said=f"a list holding {_a(type(item).__name__)}",
+                said=f"a list holding {kind_of(item)}",
             )
     if paths:
         out[paths] = _decoded([items[i] for i in paths], jobs)
@@ -433,8 +434,3 @@ def _decoded(paths: list[PathLike], jobs: int) -> NDArray[np.uint8]:
                 raise result
             out[i] = result
     return out
-
-
-def _a(noun: str) -> str:
-    """noun with its article: "a list", "an int"."""
-    return f"an {noun}" if noun[:1].lower() in "aeiou" else f"a {noun}"

@@ -228,11 +228,8 @@ def _load_h5py(path: Path, walked: tuple[int, ...] | None) -> dict[str, Any]:
             f"{path}: not a catclf model: not a readable HDF5 file (empty, truncated "
             "or another format)"
         ) from e
-    if hdf5.identity(f) != walked:
-        f.close()
-        raise ModelError(f"{path}: changed while it was being read")
     try:
-        with f:
+        with hdf5.same_file(f, walked, path, ModelError):
             return _read(_Opened(f, path), path)
     except (OSError, RuntimeError, KeyError, ValueError, TypeError) as e:
         # h5py reports damaged metadata when a name is looked up, not only on open.

@@ -137,3 +137,9 @@ def score_rows(scores: Scores, positives: int, classes: Sequence[str]) -> list[t
         ("log loss", f"{scores.log_loss:.6f}"),
         ("roc auc", undefined_or(scores.roc_auc, lambda a: f"{a:.4f}")),
     ]
+
+
+def kind_of(value: object) -> str:
+    """What value is, as messages name what they were given: "a list", "an int"."""
+    noun = type(value).__name__
+    return f"an {noun}" if noun[:1].lower() in "aeiou" else f"a {noun}"

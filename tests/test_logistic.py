@@ -415,6 +415,19 @@ def test_fast_solvers_with_l2_on_the_course_set(course_xy, solver):
 def gram_against_optimize(X, Y, w, b, num_iterations, learning_rate, lambd):
     """Both descents; asserts that every cost, w, b, the last gradient and the predictions
     agree, and returns the plain loop's parameters."""
+
+    def gram(callback):
+        return optimize_gram(
+            w, b, X, Y, num_iterations, learning_rate, lambd=lambd, callback=callback
+        )
+
+    return against_optimize(gram, X, Y, w, b, num_iterations, learning_rate, lambd)
+
+
+def against_optimize(fast, X, Y, w, b, num_iterations, learning_rate, lambd):
+    """The plain loop from (w, b) on X and Y, and fast(callback), a faster descent of the
+    same; asserts that every cost, w, b, the last gradient and the predictions agree, and
+    returns the plain loop's parameters."""
     seen_ref, seen = [], []
     ref_params, ref_grads, ref_costs = optimize(
         w,
@@ -426,9 +439,7 @@ def gram_against_optimize(X, Y, w, b, num_iterations, learning_rate, lambd):
         lambd=lambd,
         callback=lambda i, c: seen_ref.append(c),
     )
-    params, grads, costs = optimize_gram(
-        w, b, X, Y, num_iterations, learning_rate, lambd=lambd, callback=lambda i, c: seen.append(c)
-    )
+    params, grads, costs = fast(lambda i, c: seen.append(c))
     assert len(seen) == len(seen_ref) == num_iterations
     np.testing.assert_allclose(seen, seen_ref, rtol=1e-9, atol=0)
     assert len(costs) == len(ref_costs) == math.ceil(num_iterations / 100)
@@ -604,36 +615,20 @@ def test_descent_on_pixel_blocks_is_the_course_descent_on_x(
     X = images.reshape(m, -1).T / 255
     rng = np.random.default_rng(m)
     w, b = rng.normal(scale=0.01, size=(48, 1)), 0.2
-    seen_ref, seen = [], []
-    ref_params, ref_grads, ref_costs = optimize(
-        w,
-        b,
-        X,
-        Y,
-        num_iterations,
-        learning_rate,
-        lambd=lambd,
-        callback=lambda i, c: seen_ref.append(c),
-    )
-    params, grads, costs = optimize_blocks(
-        w,
-        b,
-        block_sums(lambda: pixel_blocks([images], Y, rows)),
-        num_iterations,
-        learning_rate,
-        lambd=lambd,
-        callback=lambda i, c: seen.append(c),
-        scale=1 / 255,
-    )
-    np.testing.assert_allclose(seen, seen_ref, rtol=1e-9, atol=0)
-    np.testing.assert_allclose(costs, ref_costs, rtol=1e-9, atol=0)
-    np.testing.assert_allclose(params["w"], ref_params["w"], rtol=1e-9, atol=1e-12)
-    assert params["b"] == pytest.approx(ref_params["b"], rel=1e-9, abs=1e-12)
-    np.testing.assert_allclose(grads["dw"], ref_grads["dw"], rtol=1e-9, atol=1e-12)
-    assert grads["db"] == pytest.approx(ref_grads["db"], rel=1e-9, abs=1e-12)
-    np.testing.assert_array_equal(
-        predict(params["w"], params["b"], X), predict(ref_params["w"], ref_params["b"], X)
-    )
+
+    def on_pixels(callback):
+        return optimize_blocks(
+            w,
+            b,
+            block_sums(lambda: pixel_blocks([images], Y, rows)),
+            num_iterations,
+            learning_rate,
+            lambd=lambd,
+            callback=callback,
+            scale=1 / 255,
+        )
+
+    against_optimize(on_pixels, X, Y, w, b, num_iterations, learning_rate, lambd)
 
 
 def test_descent_on_the_course_images_as_pixels(course_xy):
