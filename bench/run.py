@@ -12,6 +12,7 @@ photos, a 50,000-image HDF5 set) are generated in a temporary folder and removed
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -21,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -281,8 +282,8 @@ def large_training(workdir: Path, m: int, iterations: int, repeat: int) -> dict[
     # user starts seldom follows one that has just given back 2 GB, and the order
     # alternates between two rounds.
     orders = (
-        ["train", "course", "streamed", "x_blocked"],
-        ["streamed", "x_blocked", "train", "course"],
+        ["train", "course", "streamed", "x_blocked", "train_numpy"],
+        ["train_numpy", "x_blocked", "streamed", "course", "train"],
     )
     for r in range(repeat):
         for way in orders[r % 2]:
@@ -344,9 +345,9 @@ def one_iteration(workdir: Path, m: int, repeat: int) -> dict[str, object]:
         sums = logistic.block_sums(blocks)
         return lambda: logistic.optimize_blocks(w, b, sums, 1, 0.005, scale=scale)
 
-    def passed(slices: Callable[[], Any], threads: int | None) -> Callable[[], Any]:
+    def passed(slices: Callable[[], Any], *, compiled: bool = True) -> Callable[[], Any]:
         def go() -> Any:
-            with passes.Pass(slices, Y, size, threads=threads) as sums:
+            with numba_hidden(not compiled), passes.Pass(slices, Y, size) as sums:
                 return logistic.optimize_blocks(w, b, sums, 1, 0.005, scale=1 / 255)
 
         return go
@@ -361,12 +362,15 @@ def one_iteration(workdir: Path, m: int, repeat: int) -> dict[str, object]:
         ways[f"uint8 pixels made float64 in cache, blocks of {rows}"] = blocked(
             lambda rows=rows: logistic.pixel_blocks([images], Y, rows), 1 / 255
         )
-    threads = passes.threads_for(m, size)
+    threads = passes.threads_for(m, size, blas=False)
     ways[f"uint8 pixels, blocks of {size}, a pass on {threads} threads (catclf.train's loop)"] = (
-        passed(lambda: [images], None)
+        passed(lambda: [images])
+    )
+    ways[f"the same without Numba: float64 in cache, BLAS, {threads} threads"] = passed(
+        lambda: [images], compiled=False
     )
     ways[f"streamed from the prepared HDF5 file, a pass on {threads} threads"] = passed(
-        lambda: in_file.slices(1024), None
+        lambda: in_file.slices(1024)
     )
     buffer = np.empty((size, 12288))
     pixels = np.empty((size, 12288), dtype=np.uint8)
@@ -397,6 +401,7 @@ def one_iteration(workdir: Path, m: int, repeat: int) -> dict[str, object]:
             lambda part_: np.divide(part_, 255.0, out=buffer)
         ),
         f"the two products, a block of {size} in cache": each_block(products),
+        "both, compiled (catclf.fused), one thread": compiled_pass(images, Y, u),
         "reading the prepared HDF5 file once": read_file(in_file),
         "reading a gzip-compressed HDF5 file once": read_file(packed),
     }
@@ -410,6 +415,32 @@ def one_iteration(workdir: Path, m: int, repeat: int) -> dict[str, object]:
         "vs_plain": {name: base / times[name] for name in ways},
         "parts_seconds": {name: times[name] for name in parts},
     }
+
+
+@contextlib.contextmanager
+def numba_hidden(hidden: bool = True) -> Iterator[None]:
+    """Passes made inside work their blocks as they do where Numba is not installed."""
+    from catclf import passes
+
+    if not hidden:
+        yield
+        return
+    kernel = passes.pixel_kernel
+    passes.pixel_kernel = lambda: None
+    try:
+        yield
+    finally:
+        passes.pixel_kernel = kernel
+
+
+def compiled_pass(images: np.ndarray, Y: np.ndarray, v: np.ndarray) -> Callable[[], Any]:
+    """`catclf.fused`'s kernel over all of images at once, on the caller's thread."""
+    from catclf import fused
+
+    kernel = fused.pixel_kernel()
+    assert kernel is not None, "the benchmark needs catclf's fast extra (Numba)"
+    rows, y, dw = images.reshape(len(images), -1), Y.reshape(-1).copy(), np.zeros(v.size)
+    return lambda: kernel(rows, np.ascontiguousarray(v), 0.1, y, dw)
 
 
 def noise_block(block_id: tuple[int, ...] = (0,)) -> np.ndarray:

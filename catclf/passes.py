@@ -3,22 +3,25 @@
 An iteration at (w, b) needs, over all m examples, the losses summed, X dZ^T, sum(dZ) and m
 (`catclf.logistic.optimize_blocks` makes the cost and the step of them). `Pass` computes
 them from uint8 pixels that come a slice of images at a time (in memory, or read from a
-file), a block of at most `columns` examples at a time: each block is turned into float64
-in a buffer of its thread's own, and used by both products while it is in the processor's
-cache (`logistic.add_block`).
+file), a block of at most `columns` examples at a time. Where Numba is installed, a block
+is worked by `catclf.fused.add_pixels`, compiled, which reads each pixel once as a byte;
+elsewhere it is turned into float64 in a buffer of its thread's own and used by both of
+BLAS's products while it is in the processor's cache (`logistic.add_block`).
 
 Block q of a pass (counted from the first example) is added into partial sum q % LANES, in
 order, and the LANES partial sums are added in order once the pass is over: the same
 additions in the same order whatever the number of threads, so a pass gives the same
 numbers to the bit on one thread or on eight.
 
-The products are BLAS's. When BLAS computes each on one thread (as the catclf command has
-it), the threads of a pass take the blocks of their lanes, and the cores that BLAS leaves
-idle work too: on 2 cores, an iteration over 20,000 examples takes about two thirds of the
-time it takes on one thread. When BLAS runs threads of its own, they already share each
-product, and threads of a pass beside them make each product wait for threads busy
-elsewhere (measured 1.5 to 5 times slower): the pass then runs on the caller's thread.
-threadpoolctl says which BLAS is loaded and with how many threads, and changes nothing.
+The compiled blocks call no BLAS, and their threads take the blocks of their lanes whatever
+BLAS does: on 2 cores, an iteration over 20,000 examples takes 13 to 15 ms, against 26 ms on
+one thread. BLAS's products are another matter. When BLAS computes each on one thread (as
+the catclf command has it), the threads of a pass share the blocks as well, and on 2 cores
+an iteration takes about two thirds of the time it takes on one thread. When BLAS runs
+threads of its own, they already share each product, and threads of a pass beside them make
+each product wait for threads busy elsewhere (measured 1.5 to 5 times slower): the pass then
+runs on the caller's thread. threadpoolctl says which BLAS is loaded and with how many
+threads, and changes nothing.
 
 The caller's thread works one share of each pass; the others live while the Pass is open
 (`with Pass(...) as sums:`) and are joined as it closes, so that a program that forks worker
@@ -39,6 +42,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from catclf.fused import pixel_kernel
 from catclf.interrupts import HELD, held
 from catclf.logistic import Array, add_block
 
@@ -57,8 +61,10 @@ class Pass:
     (1, m) or (m,) holds their labels. A block never spans two slices. on_slice(k) is called
     on the caller's thread once the k examples of a slice have been used. threads: at most
     that many (None: one per core this process may run on), and one unless BLAS computes
-    each product on one thread (see the module's docstring); the caller's thread is one of
-    them. The dw returned is the Pass's own, valid until the next call.
+    each product on one thread where the blocks go to BLAS (see the module's docstring); the
+    caller's thread is one of them. The dw returned is the Pass's own, valid until the next
+    call. numpy's error settings (np.errstate) reach the blocks numpy works; the compiled
+    blocks give inf and nan as numpy does when its errors are ignored.
     """
 
     def __init__(
@@ -70,9 +76,11 @@ class Pass:
         threads: int | None = None,
         on_slice: Callable[[int], None] | None = None,
     ) -> None:
-        self.slices, self.y, self.columns = slices, np.asarray(Y).reshape(-1), columns
+        self.y = np.ascontiguousarray(Y, dtype=np.float64).reshape(-1)
+        self.slices, self.columns = slices, columns
         self.on_slice = on_slice
-        self.threads = threads_for(self.y.size, columns, threads)
+        self.kernel = pixel_kernel()
+        self.threads = threads_for(self.y.size, columns, threads, blas=self.kernel is None)
         self._workers: list[_Worker] = []
         self._broken = False
         self._stop = threading.Event()
@@ -103,10 +111,11 @@ class Pass:
         lanes.clear()
         settings = np.geterr()  # threads start with numpy's defaults, not the caller's
         start = block = 0
+        v = np.ascontiguousarray(v, dtype=np.float64)
         for part in self.slices():
-            rows = part.reshape(part.shape[0], -1)
+            rows = np.ascontiguousarray(part.reshape(part.shape[0], -1))
             k = rows.shape[0]
-            self._share(_Task(rows, self.y[start : start + k], v, b, block, settings))
+            self._share(_Task(rows, self.y[start : start + k], v, float(b), block, settings))
             start += k
             block += -(-k // self.columns)
             if self.on_slice is not None:
@@ -151,17 +160,26 @@ class Pass:
                 if self._stop.is_set():
                     return
                 block = rows[j : j + columns]
-                if block.dtype != np.float64:
-                    buffer = scratch.get("block")
-                    if buffer is None or buffer.shape[1] != rows.shape[1]:
-                        buffer = scratch["block"] = np.empty((columns, rows.shape[1]))
-                    np.copyto(buffer[: block.shape[0]], block)
-                    block = buffer[: block.shape[0]]
-                loss, db = add_block(
-                    task.v, task.b, block, task.y[j : j + columns], lanes.dw[lane], scratch
-                )
+                y = task.y[j : j + columns]
+                if self.kernel is not None and block.dtype == np.uint8:
+                    loss, db = self.kernel(block, task.v, task.b, y, lanes.dw[lane])
+                else:
+                    block = _floats(block, columns, scratch)
+                    loss, db = add_block(task.v, task.b, block, y, lanes.dw[lane], scratch)
                 lanes.loss[lane] += loss
                 lanes.db[lane] += db
+
+
+def _floats(block: NDArray[Any], columns: int, scratch: dict[str, Array]) -> Array:
+    """block (k, n_x) as float64: itself, or its values in the thread's buffer."""
+    if block.dtype == np.float64:
+        return block
+    k, n_x = block.shape
+    buffer = scratch.get("block")
+    if buffer is None or buffer.shape[1] != n_x:
+        buffer = scratch["block"] = np.empty((columns, n_x))
+    np.copyto(buffer[:k], block)
+    return buffer[:k]
 
 
 class _Worker:
@@ -187,17 +205,18 @@ class _Worker:
                 self.outbox.put(None)
 
 
-def threads_for(m: int, columns: int, threads: int | None = None) -> int:
+def threads_for(m: int, columns: int, threads: int | None = None, *, blas: bool = True) -> int:
     """How many threads a pass over m examples in blocks of columns takes: the largest power
     of two at most threads (None: the cores this process may run on), LANES, and one per
-    MIN_BLOCKS blocks; one unless BLAS computes each product on one thread."""
+    MIN_BLOCKS blocks. blas: the pass computes its products with BLAS, and then takes one
+    thread unless BLAS computes each product on one thread."""
     if threads is None:
         threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
     threads = max(1, min(threads, LANES, -(-m // columns) // MIN_BLOCKS))
     # A power of two, which shares the LANES partial sums evenly: 5 threads would take 2, 2,
     # 2, 1 and 1, and end no sooner than 4.
     threads = 1 << (threads.bit_length() - 1)
-    if threads > 1 and not _blas_on_one_thread():
+    if threads > 1 and blas and not _blas_on_one_thread():
         return 1
     return threads
 

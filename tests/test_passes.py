@@ -1,5 +1,6 @@
 """A pass over the examples' pixels: the course's gradient, the same bits on any number of
-threads, and threads that end with the pass and never take a signal."""
+threads, and threads that end with the pass and never take a signal; each both ways a block
+is worked, compiled (`catclf.fused`) and with numpy."""
 
 import os
 import signal
@@ -11,7 +12,7 @@ import pytest
 from helpers import Watched
 from threadpoolctl import threadpool_limits
 
-from catclf import passes, training
+from catclf import fused, passes, training
 from catclf.dataset import Dataset
 from catclf.logistic import optimize, propagate
 
@@ -42,6 +43,26 @@ def cut(rows, sizes):
     return slices
 
 
+@pytest.fixture(params=["compiled", "numpy"])
+def way(request, monkeypatch):
+    """Each test twice: blocks worked by the compiled kernel, and by numpy and BLAS."""
+    if request.param == "compiled":
+        assert fused.pixel_kernel() is not None  # the test extras install Numba
+    else:
+        monkeypatch.setattr(passes, "pixel_kernel", lambda: None)
+    return request.param
+
+
+def watch_blocks(monkeypatch, way, watcher):
+    """watcher(work, *args) called in place of the function that works each block, work."""
+    if way == "compiled":
+        kernel = fused.pixel_kernel()
+        monkeypatch.setattr(passes, "pixel_kernel", lambda: lambda *a: watcher(kernel, *a))
+    else:
+        add_block = passes.add_block
+        monkeypatch.setattr(passes, "add_block", lambda *a: watcher(add_block, *a))
+
+
 @pytest.fixture
 def one_blas_thread():
     """BLAS on one thread, as the catclf command runs it: where a pass takes threads."""
@@ -54,6 +75,7 @@ def pass_threads():
     return [t for t in threading.enumerate() if t.name.startswith("catclf-pass")]
 
 
+@pytest.mark.usefixtures("way")
 @pytest.mark.parametrize("sizes", [[37], [10, 27], [8, 8, 8, 13]])
 def test_a_pass_gives_the_course_cost_and_gradient(sizes):
     rows, Y = pixels(37)
@@ -69,7 +91,7 @@ def test_a_pass_gives_the_course_cost_and_gradient(sizes):
     assert db / m == pytest.approx(grads["db"], rel=1e-12)
 
 
-@pytest.mark.usefixtures("one_blas_thread")
+@pytest.mark.usefixtures("one_blas_thread", "way")
 @pytest.mark.parametrize("sizes", [[1000], [100] * 10, [333, 333, 334]])
 def test_a_pass_gives_the_same_bits_on_any_number_of_threads(sizes):
     rows, Y = pixels(1000, n_x=300, seed=2)
@@ -82,6 +104,12 @@ def test_a_pass_gives_the_same_bits_on_any_number_of_threads(sizes):
             seen.append((loss, dw.tobytes(), db, m))
     assert all(s == seen[0] for s in seen)
     assert seen[0][3] == 1000
+
+
+def test_compiled_blocks_take_threads_beside_blas_threads():
+    # They make no BLAS calls: BLAS's own threads are not in their way.
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert passes.threads_for(20_000, 64, 2, blas=False) == 2
 
 
 @pytest.mark.usefixtures("one_blas_thread")
@@ -98,16 +126,16 @@ def test_threads_only_beside_a_blas_on_one_thread():
 
 @pytest.mark.usefixtures("one_blas_thread")
 def test_the_threads_end_with_the_pass_and_hold_the_signals_the_main_thread_handles(
-    monkeypatch,
+    monkeypatch, way
 ):
     rows, Y = pixels(512)
-    add_block, masks = passes.add_block, {}
+    masks = {}
 
-    def watched(*args):
+    def watched(work, *args):
         masks[threading.current_thread().name] = signal.pthread_sigmask(signal.SIG_BLOCK, [])
-        return add_block(*args)
+        return work(*args)
 
-    monkeypatch.setattr(passes, "add_block", watched)
+    watch_blocks(monkeypatch, way, watched)
     with passes.Pass(lambda: [rows], Y, 16, threads=4) as sums:
         sums(np.zeros(48), 0.0)
         assert len(pass_threads()) == 3  # beside the caller's
@@ -119,7 +147,7 @@ def test_the_threads_end_with_the_pass_and_hold_the_signals_the_main_thread_hand
         assert {signal.SIGINT, signal.SIGTERM, signal.SIGHUP} <= masks[name]
 
 
-@pytest.mark.usefixtures("one_blas_thread")
+@pytest.mark.usefixtures("one_blas_thread", "way")
 @pytest.mark.parametrize("stop", [KeyboardInterrupt, ValueError])
 def test_an_interrupt_or_an_error_ends_the_pass_and_its_threads(stop):
     rows, Y = pixels(2048)
@@ -140,22 +168,24 @@ def test_an_interrupt_or_an_error_ends_the_pass_and_its_threads(stop):
 
 
 @pytest.mark.usefixtures("one_blas_thread")
-def test_an_interrupt_while_the_threads_work_leaves_a_pass_that_gives_the_same_sums(monkeypatch):
+def test_an_interrupt_while_the_threads_work_leaves_a_pass_that_gives_the_same_sums(
+    monkeypatch, way
+):
     rows, Y = pixels(4096)
     v = np.random.default_rng(6).normal(scale=1e-3, size=48)
     with passes.Pass(lambda: [rows], Y, 16, threads=1) as sums:
         expected = sums(v, 0.2)
         expected = (expected[0], expected[1].copy(), expected[2], expected[3])
-    add_block, calls = passes.add_block, []
+    calls = []
 
-    def interrupted(*args):
+    def interrupted(work, *args):
         if threading.current_thread() is threading.main_thread():
             calls.append(1)
             if len(calls) == 3:  # in the caller's own share, the others at work
                 raise KeyboardInterrupt
-        return add_block(*args)
+        return work(*args)
 
-    monkeypatch.setattr(passes, "add_block", interrupted)
+    watch_blocks(monkeypatch, way, interrupted)
     with passes.Pass(lambda: [rows], Y, 16, threads=2) as sums:
         with pytest.raises(KeyboardInterrupt):
             sums(v, 0.2)
@@ -165,7 +195,7 @@ def test_an_interrupt_while_the_threads_work_leaves_a_pass_that_gives_the_same_s
     assert again[1].tobytes() == expected[1].tobytes()
 
 
-@pytest.mark.usefixtures("one_blas_thread")
+@pytest.mark.usefixtures("one_blas_thread", "way")
 def test_an_error_in_a_thread_reaches_the_caller():
     rows, Y = pixels(512)
     with passes.Pass(lambda: [rows], Y, 16, threads=2) as sums:
@@ -176,7 +206,10 @@ def test_an_error_in_a_thread_reaches_the_caller():
 
 
 @pytest.mark.usefixtures("one_blas_thread")
-def test_the_threads_keep_the_callers_numpy_error_settings():
+def test_the_threads_keep_the_callers_numpy_error_settings(monkeypatch):
+    # numpy's settings are numpy's: the compiled kernel gives inf and nan as numpy does
+    # with its errors ignored, which is how training runs a pass.
+    monkeypatch.setattr(passes, "pixel_kernel", lambda: None)
     rows, Y = pixels(512)
     v = np.full(48, np.inf)  # z = inf: inf - inf in the loss, numpy's "invalid"
     with passes.Pass(lambda: [rows], Y, 16, threads=2) as sums, warnings.catch_warnings():
@@ -188,7 +221,7 @@ def test_the_threads_keep_the_callers_numpy_error_settings():
     assert np.isnan(loss)
 
 
-@pytest.mark.usefixtures("one_blas_thread")
+@pytest.mark.usefixtures("one_blas_thread", "way")
 def test_training_on_two_threads_is_the_course_descent(monkeypatch):
     # catclf.train's loop on 600 images in memory, its pass on two threads, against the
     # course's own code on X = pixels / 255: every cost, w and b.
