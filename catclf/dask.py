@@ -49,10 +49,11 @@ from catclf import timestamps
 from catclf.dataset import check_label_form, checked_labels
 from catclf.errors import ClusterError, DataError, ImageError, ParameterError
 from catclf.images import CHANNELS, IMAGE_SIZE, N_X, Pixels, load_image
-from catclf.logistic import BLOCK_COLUMNS, COST_EVERY, cost_from_z, sigmoid
+from catclf.logistic import BLOCK_COLUMNS, COST_EVERY, sigmoid
 from catclf.model import Model, PathLike, Settings, batch_end
+from catclf.passes import Pass
 from catclf.progress import Progress, unwatched
-from catclf.training import check_cost, check_trained
+from catclf.training import PIXEL_SCALE, check_cost, check_trained
 from catclf.wording import kind_of
 
 try:
@@ -147,7 +148,7 @@ def _descend(
     w, b = np.zeros(N_X), 0.0
     costs: list[float] = []
     for i in range(settings.num_iterations):
-        sums = _iteration(client, chunks, w, b)
+        sums = _iteration(client, chunks, w, b, count=False)
         _check_same(sums, held, origin, f"iteration {i + 1} of {settings.num_iterations}")
         cost = sums.loss / m
         dw = sums.dw / m
@@ -160,7 +161,7 @@ def _descend(
         if i % COST_EVERY == 0:
             costs.append(cost)
         step(1, cost=cost)
-    final = _iteration(client, chunks, w, b)
+    final = _iteration(client, chunks, w, b, count=True)
     _check_same(final, held, origin, "the final pass")
     final_cost = final.loss / m
     if l2:  # the cost the descent minimised, as its recorded costs are
@@ -184,11 +185,18 @@ def _descend(
 
 
 def _iteration(
-    client: distributed.Client, chunks: list[distributed.Future], w: NDArray[np.float64], b: float
+    client: distributed.Client,
+    chunks: list[distributed.Future],
+    w: NDArray[np.float64],
+    b: float,
+    *,
+    count: bool,
 ) -> _Sums:
-    """The sums of one pass over the chunks at w and b: one task per chunk, then the tree."""
+    """The sums of one pass over the chunks at w and b: one task per chunk, then the tree;
+    with count, the examples predicted right among them."""
     [shared] = client.scatter([w], hash=False)  # once for all the tasks
-    return _total(client, [client.submit(_pass, c, shared, b, pure=False) for c in chunks])
+    tasks = [client.submit(_pass, c, shared, b, count, pure=False) for c in chunks]
+    return _total(client, tasks)
 
 
 def _check_same(sums: _Sums, held: _Sums, origin: str, when: str) -> None:
@@ -286,39 +294,27 @@ def _count(chunk: _Chunk) -> _Sums:
     return _Sums(0.0, np.zeros(N_X), 0.0, len(chunk.y), int(chunk.y.sum()), 0, chunk.mark)
 
 
-def _pass(chunk: _Chunk, w: NDArray[np.float64], b: float) -> _Sums:
-    """chunk's share of an iteration at w (12288,) and b: its loss, X dZ^T and sum(dZ), with
-    the examples predicted right. Taken BLOCK_COLUMNS examples at a time, each block turned
-    into floats (its pixel values, the / 255 applied to w and dw) and used for z, dZ and dw
-    while it is in the processor's cache."""
-    pixels, y = chunk.pixels, chunk.y
-    with np.errstate(over="ignore", invalid="ignore"):  # the client tells of a diverging run
-        return _pass_blocks(pixels, y, w, b, chunk.mark)
+def _pass(chunk: _Chunk, w: NDArray[np.float64], b: float, count: bool) -> _Sums:
+    """chunk's share of an iteration at w (12288,) and b: its loss, X dZ^T and sum(dZ), by
+    a pass of `catclf.passes` on this task's thread (compiled where the worker has Numba's
+    `fast` extra). With count, the examples predicted right as well."""
+    with (
+        np.errstate(over="ignore", invalid="ignore"),  # the client tells of a diverging run
+        Pass(lambda: [chunk.pixels], chunk.y, BLOCK_COLUMNS, threads=1) as sums,
+    ):
+        loss, dw, db, m = sums(w * PIXEL_SCALE, b)
+        correct = _correct(chunk, w, b) if count else 0
+    return _Sums(loss, dw * PIXEL_SCALE, db, m, 0, correct, chunk.mark)
 
 
-def _pass_blocks(
-    pixels: NDArray[np.uint8], y: NDArray[np.float64], w: NDArray[np.float64], b: float, mark: int
-) -> _Sums:
-    dw = np.zeros(N_X)
-    P = np.empty((min(BLOCK_COLUMNS, len(y)), N_X))  # pixel values, one example per row
-    # X_k = P_k / 255, so z = P_k (w / 255) + b and dw = (dZ P_k) / 255: two scalings of
-    # 12288 numbers a pass in place of a division of every value (as `optimize_blocks`).
-    scaled = w / 255.0
-    loss = db = 0.0
-    correct = 0
-    for j in range(0, len(y), BLOCK_COLUMNS):
-        y_k = y[j : j + BLOCK_COLUMNS]
-        P_k = P[: len(y_k)]
-        np.copyto(P_k, pixels[j : j + BLOCK_COLUMNS])
-        z = P_k @ scaled + b
-        loss += cost_from_z(z, y_k) * len(y_k)
-        A = sigmoid(z)
-        dZ = A - y_k
-        dw += dZ @ P_k
-        db += float(np.sum(dZ))
-        correct += int(np.sum((A > 0.5) == y_k))  # `catclf.logistic.predict`'s rule
-    dw /= 255.0
-    return _Sums(loss, dw, db, len(y), 0, correct, mark)
+def _correct(chunk: _Chunk, w: NDArray[np.float64], b: float) -> int:
+    """How many of chunk's examples `catclf.logistic.predict`'s rule gets right at w, b."""
+    scaled = w * PIXEL_SCALE
+    right = 0
+    for j in range(0, len(chunk.y), BLOCK_COLUMNS):
+        A = sigmoid(chunk.pixels[j : j + BLOCK_COLUMNS] @ scaled + b)
+        right += int(np.sum((A > 0.5) == chunk.y[j : j + BLOCK_COLUMNS]))
+    return right
 
 
 def _add(*parts: _Sums) -> _Sums:
