@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
+
+from catclf.cgroups import memory_limit
 
 UNITS = {
     "b": 1,
@@ -52,7 +53,7 @@ def default_limit() -> int:
     of the physical memory, else of 1 GiB), or of its control group's limit (a container's
     memory limit, say) where that is smaller."""
     available = _available()
-    limit = cgroup_limit()
+    limit = memory_limit()
     if limit is not None:
         available = min(available, limit) if available is not None else limit
     return (available if available is not None else FALLBACK) // 4
@@ -70,34 +71,3 @@ def _available() -> int | None:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, AttributeError):
         return None
-
-
-def cgroup_limit(
-    membership: Path = Path("/proc/self/cgroup"), root: Path = Path("/sys/fs/cgroup")
-) -> int | None:
-    """The memory limit in bytes of the control group this process is in, or None where
-    there is none. membership lists the groups (cgroup v1 lines "N:memory:/path", v2 lines
-    "0::/path"); root is where the cgroup file systems are mounted."""
-    try:
-        lines = membership.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        parts = line.split(":", 2)
-        if len(parts) != 3:
-            continue
-        _, controllers, group = parts
-        if controllers == "":
-            limit_file = root / group.lstrip("/") / "memory.max"
-        elif "memory" in controllers.split(","):
-            limit_file = root / "memory" / group.lstrip("/") / "memory.limit_in_bytes"
-        else:
-            continue
-        try:
-            text = limit_file.read_text(encoding="ascii").strip()
-        except OSError:
-            continue
-        # "max" (v2) and a number near 2**63 (v1) both mean no limit.
-        if text.isdigit() and int(text) < 2**60:
-            return int(text)
-    return None

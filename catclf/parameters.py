@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Iterable
 
 from catclf import memory
+from catclf.cgroups import cpu_limit
 from catclf.errors import ParameterError
 
 # "gram" and "primal" are logistic.optimize_gram and optimize_primal; "auto" chooses one.
@@ -102,11 +103,14 @@ def jobs(value: object) -> int:
 
 
 def cores() -> int:
-    """The number of cores this process may run on."""
+    """The number of cores this process may run on, and no more than its control group's
+    processor time allows (a container's CPU limit: 1.5 cores gives 1, and never less)."""
     try:
-        return len(os.sched_getaffinity(0))
+        count = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        count = os.cpu_count() or 1
+    limit = cpu_limit()
+    return count if limit is None else max(1, min(count, math.floor(limit)))
 
 
 # The memory limit that leaves room for the rest of the machine (`memory.default_limit`).

@@ -32,7 +32,6 @@ Python runs signal handlers in the main thread, and regions that hold those sign
 
 from __future__ import annotations
 
-import os
 import queue
 import signal
 import threading
@@ -45,6 +44,7 @@ from numpy.typing import NDArray
 from catclf.fused import pixel_kernel
 from catclf.interrupts import HELD, held
 from catclf.logistic import Array, add_block
+from catclf.parameters import cores
 
 LANES = 8  # partial sums of a pass, so at most 8 threads work one
 MIN_BLOCKS = 4  # per thread, in a pass: fewer, and starting threads costs more than it gains
@@ -60,7 +60,7 @@ class Pass:
     or (k, n_x), uint8 pixels or float64 values), each valid until the next is taken; Y
     (1, m) or (m,) holds their labels. A block never spans two slices. on_slice(k) is called
     on the caller's thread once the k examples of a slice have been used. threads: at most
-    that many (None: one per core this process may run on), and one unless BLAS computes
+    that many (None: one per core this process may use), and one unless BLAS computes
     each product on one thread where the blocks go to BLAS (see the module's docstring); the
     caller's thread is one of them. The dw returned is the Pass's own, valid until the next
     call. numpy's error settings (np.errstate) reach the blocks numpy works; the compiled
@@ -207,11 +207,12 @@ class _Worker:
 
 def threads_for(m: int, columns: int, threads: int | None = None, *, blas: bool = True) -> int:
     """How many threads a pass over m examples in blocks of columns takes: the largest power
-    of two at most threads (None: the cores this process may run on), LANES, and one per
-    MIN_BLOCKS blocks. blas: the pass computes its products with BLAS, and then takes one
-    thread unless BLAS computes each product on one thread."""
+    of two at most threads (None: the cores this process may use, `parameters.cores`, where a
+    container's CPU limit counts), LANES, and one per MIN_BLOCKS blocks. blas: the pass
+    computes its products with BLAS, and then takes one thread unless BLAS computes each
+    product on one thread."""
     if threads is None:
-        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+        threads = cores()
     threads = max(1, min(threads, LANES, -(-m // columns) // MIN_BLOCKS))
     # A power of two, which shares the LANES partial sums evenly: 5 threads would take 2, 2,
     # 2, 1 and 1, and end no sooner than 4.

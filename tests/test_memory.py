@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from catclf import memory
-from catclf.memory import cgroup_limit, default_limit, format_size, parse_size
+from catclf.cgroups import memory_limit
+from catclf.memory import default_limit, format_size, parse_size
 
 
 @pytest.mark.parametrize(
@@ -41,54 +42,11 @@ def test_format_size_reads_back_with_parse_size():
 def test_default_limit_is_a_quarter_of_available_memory():
     with open("/proc/meminfo") as f:
         available = next(int(line.split()[1]) * 1024 for line in f if "MemAvailable" in line)
-    available = min(available, cgroup_limit() or available)
+    available = min(available, memory_limit() or available)
     # Memory in use changes between the two reads; a quarter, give or take 10 %.
     assert default_limit() == pytest.approx(available / 4, rel=0.1)
 
 
 def test_a_container_limit_below_the_free_memory_sets_the_default(monkeypatch):
-    monkeypatch.setattr(memory, "cgroup_limit", lambda: 400_000_000)
+    monkeypatch.setattr(memory, "memory_limit", lambda: 400_000_000)
     assert default_limit() == 100_000_000
-
-
-def write_groups(tmp_path, membership, files):
-    (tmp_path / "cgroup").write_text(membership)
-    for relative, text in files.items():
-        path = tmp_path / "fs" / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return tmp_path / "cgroup", tmp_path / "fs"
-
-
-def test_cgroup_v1_memory_limit(tmp_path):
-    membership, root = write_groups(
-        tmp_path,
-        "5:devices:/box\n4:memory:/box/job\n0::/\n",
-        {"memory/box/job/memory.limit_in_bytes": "157286400\n"},
-    )
-    assert cgroup_limit(membership, root) == 150 * 1024 * 1024
-
-
-def test_cgroup_v2_memory_limit(tmp_path):
-    membership, root = write_groups(
-        tmp_path, "0::/user.slice/job\n", {"user.slice/job/memory.max": "2147483648\n"}
-    )
-    assert cgroup_limit(membership, root) == 2 * 1024**3
-
-
-@pytest.mark.parametrize(
-    "membership, files",
-    [
-        ("0::/job\n", {"job/memory.max": "max\n"}),
-        ("4:memory:/\n", {"memory/memory.limit_in_bytes": "9223372036854771712\n"}),
-        ("4:memory:/gone\n", {}),
-        ("1:cpu:/job\n", {"cpu/job/memory.limit_in_bytes": "1000\n"}),
-    ],
-    ids=["v2 max", "v1 no limit", "no such group", "no memory controller"],
-)
-def test_no_cgroup_memory_limit(tmp_path, membership, files):
-    assert cgroup_limit(*write_groups(tmp_path, membership, files)) is None
-
-
-def test_no_cgroup_file_means_no_limit(tmp_path):
-    assert cgroup_limit(tmp_path / "missing", tmp_path) is None
