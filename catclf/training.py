@@ -427,10 +427,11 @@ def _pass(data: Dataset, how: Plan, on_slice: Callable[[int], None] | None) -> P
     threads as help (`catclf.passes`). A set in memory is one slice, which its threads share
     from the start; a set left in its file comes how.rows images at a time."""
     rows = how.rows if data.in_file else max(1, data.m)
-    # Each thread turns its blocks into floats in a buffer of its own: all of them together
-    # take at most a quarter of a memory limit.
-    block = 8 * how.columns * N_X
-    threads = None if how.limit is None else max(1, how.limit // (4 * block))
+    # One thread per core, and where a thread turns its blocks into floats in a buffer of
+    # its own, all of those buffers together take at most a quarter of a memory limit.
+    threads = parameters.cores()
+    if how.limit is not None:
+        threads = max(1, min(threads, how.limit // (4 * 8 * how.columns * N_X)))
     return Pass(lambda: data.slices(rows), data.Y, how.columns, threads=threads, on_slice=on_slice)
 
 

@@ -249,3 +249,20 @@ def test_training_on_two_threads_is_the_course_descent(monkeypatch):
     np.testing.assert_allclose(run.model.w, params["w"], rtol=1e-9, atol=1e-12)
     assert run.model.b == pytest.approx(params["b"], rel=1e-9)
     assert pass_threads() == []
+
+
+def test_a_memory_limit_leaves_a_pass_one_thread_per_core(monkeypatch):
+    # 4,096 images in blocks of 64 would keep 8 threads busy, and 4 GB leaves room for the
+    # buffers of 8: still one thread per core (the command's default limit is a quarter of
+    # the memory).
+    images, Y = pixels(4096, n_x=12288, seed=5)
+    made = []
+
+    def spied(*args, **kwargs):
+        made.append(passes.Pass(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(training, "Pass", spied)
+    data = Dataset(images.reshape(4096, 64, 64, 3), Y.reshape(-1).astype(int))
+    training.fit(data, num_iterations=1, solver="primal", memory_limit="4GB")
+    assert [p.threads for p in made] == [min(2, len(os.sched_getaffinity(0)))]
