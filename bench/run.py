@@ -420,17 +420,17 @@ def one_iteration(workdir: Path, m: int, repeat: int) -> dict[str, object]:
 @contextlib.contextmanager
 def numba_hidden(hidden: bool = True) -> Iterator[None]:
     """Passes made inside work their blocks as they do where Numba is not installed."""
-    from catclf import passes
+    from catclf import fused
 
     if not hidden:
         yield
         return
-    kernel = passes.pixel_kernel
-    passes.pixel_kernel = lambda: None
+    kernel = fused.pixel_kernel
+    fused.pixel_kernel = lambda: None
     try:
         yield
     finally:
-        passes.pixel_kernel = kernel
+        fused.pixel_kernel = kernel
 
 
 def compiled_pass(images: np.ndarray, Y: np.ndarray, v: np.ndarray) -> Callable[[], Any]:

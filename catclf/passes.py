@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from catclf.fused import pixel_kernel
+from catclf import fused
 from catclf.interrupts import HELD, held
 from catclf.logistic import Array, add_block
 from catclf.parameters import cores
@@ -79,7 +79,7 @@ class Pass:
         self.y = np.ascontiguousarray(Y, dtype=np.float64).reshape(-1)
         self.slices, self.columns = slices, columns
         self.on_slice = on_slice
-        self.kernel = pixel_kernel()
+        self.kernel = fused.pixel_kernel()
         self.threads = threads_for(self.y.size, columns, threads, blas=self.kernel is None)
         self._workers: list[_Worker] = []
         self._broken = False

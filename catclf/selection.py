@@ -28,8 +28,8 @@ from catclf.training import (
     cost_warnings,
     example_fractions,
     plan,
+    plan_notes,
     run_summary,
-    streamed_note,
     train,
     validation_split,
 )
@@ -449,8 +449,8 @@ def _sweep(
     if test_set is not None:
         note(f"testing on {test_set.origin}: {test_set.describe()}")
     how = plan(fit_set, num_iterations, solver=solver, memory_limit=memory_limit)
-    if how.streamed:
-        note(streamed_note(how))
+    for line in plan_notes(how, fit_set.m):
+        note(line)
     runs: list[SweepRun] = []
     for rate in learning_rates:
         for l2 in l2_values:

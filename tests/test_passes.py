@@ -49,7 +49,7 @@ def way(request, monkeypatch):
     if request.param == "compiled":
         assert fused.pixel_kernel() is not None  # the test extras install Numba
     else:
-        monkeypatch.setattr(passes, "pixel_kernel", lambda: None)
+        monkeypatch.setattr(fused, "pixel_kernel", lambda: None)
     return request.param
 
 
@@ -57,7 +57,7 @@ def watch_blocks(monkeypatch, way, watcher):
     """watcher(work, *args) called in place of the function that works each block, work."""
     if way == "compiled":
         kernel = fused.pixel_kernel()
-        monkeypatch.setattr(passes, "pixel_kernel", lambda: lambda *a: watcher(kernel, *a))
+        monkeypatch.setattr(fused, "pixel_kernel", lambda: lambda *a: watcher(kernel, *a))
     else:
         add_block = passes.add_block
         monkeypatch.setattr(passes, "add_block", lambda *a: watcher(add_block, *a))
@@ -209,7 +209,7 @@ def test_an_error_in_a_thread_reaches_the_caller():
 def test_the_threads_keep_the_callers_numpy_error_settings(monkeypatch):
     # numpy's settings are numpy's: the compiled kernel gives inf and nan as numpy does
     # with its errors ignored, which is how training runs a pass.
-    monkeypatch.setattr(passes, "pixel_kernel", lambda: None)
+    monkeypatch.setattr(fused, "pixel_kernel", lambda: None)
     rows, Y = pixels(512)
     v = np.full(48, np.inf)  # z = inf: inf - inf in the loss, numpy's "invalid"
     with passes.Pass(lambda: [rows], Y, 16, threads=2) as sums, warnings.catch_warnings():
