@@ -13,19 +13,20 @@ Numba is an optional extra (`pip install 'catclf[fast]'`): without it, or where 
 compile, `pixel_kernel()` returns None and a pass does the same arithmetic with numpy and
 BLAS. Both ways give the course's gradient within rounding (sums taken in another order:
 about 1e-15 relative), and the tests hold them together. Numba keeps the machine code it
-compiles from this file in its cache, with the package's own compiled Python (`__pycache__`
-here, or the user's cache folder where that cannot be written), so that only the first run
-on a machine waits for the compiler (about 0.9 s; later runs take 0.3 s to load Numba and the
-code). What it reads back there is code it made from this file, as Python reads back its
-.pyc files: no data a user gives catclf.
+compiles from this file in this package's `__pycache__`, beside Python's own compiled files
+and with their trust (`_cached`), so that only the first run of an installation waits for
+the compiler (about 0.9 s; later runs take 0.3 to 0.6 s to load Numba and the code).
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import math
+import os
 import threading
-import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,21 +38,22 @@ PixelKernel = Callable[
     tuple[float, float],
 ]
 
-# The types the kernel is compiled for, once: C-contiguous rows, vectors and two floats.
-SIGNATURE = "UniTuple(f8, 2)(u1[:, ::1], f8[::1], f8, f8[::1], f8[::1])"
-
 
 def add_pixels(
-    P: NDArray[np.uint8], v: NDArray[np.float64], b: float, y: NDArray[np.float64], dw: Any
+    P: NDArray[np.uint8],
+    v: NDArray[np.float64],
+    b: float,
+    y: NDArray[np.float64],
+    dw: NDArray[np.float64],
 ) -> tuple[float, float]:
     """`logistic.add_block` on pixels: P (k, n) holds k examples, one per row, as uint8; v
     (n,) is the weights the pixels meet (w / 255 for values 0 .. 255), y (k,) the labels.
     With z = P v + b: adds P^T dZ to dw (n,) and returns the loss summed over the k examples
     and sum(dZ), where dZ = sigmoid(z) - y and the loss is the course's cross-entropy.
 
-    Written for Numba (`pixel_kernel` compiles it): the loops over a row are what the
-    compiler turns into vector instructions, and four examples share each read of v and dw.
-    Run as plain Python it gives the same numbers, slowly.
+    Written for Numba (`pixel_kernel` compiles it, for C-contiguous arrays): the loops over a
+    row are what the compiler turns into vector instructions, and four examples share each
+    read of v and dw. Run as plain Python it gives the same numbers to rounding, slowly.
     """
     k, n = P.shape
     if v.shape[0] != n or dw.shape[0] != n or y.shape[0] != k:  # compiled code reads blindly
@@ -84,33 +86,57 @@ def add_pixels(
     return loss, db
 
 
-_made: list[PixelKernel | None] = []
 _making = threading.Lock()
 
 
 def pixel_kernel() -> PixelKernel | None:
-    """`add_pixels` compiled for this processor, or None where Numba is not installed or
-    cannot compile it. Compiled (or taken from Numba's cache) once per process."""
+    """`add_pixels` compiled for this processor, or None where Numba is not installed,
+    cannot compile it, or is told not to compile (NUMBA_DISABLE_JIT). Compiled (or taken
+    from the cache, `_cached`) once per process."""
     with _making:
-        if not _made:
-            _made.append(_compile())
-        return _made[0]
+        return _compile()
 
 
+def numba_installed() -> bool:
+    """Whether Numba is installed, whether or not it compiles here."""
+    return importlib.util.find_spec("numba") is not None
+
+
+@functools.cache
 def _compile() -> PixelKernel | None:
-    # Numba may warn as it is imported or compiles (of a cache it cannot write, of its own
-    # deprecations): a speed-up is no news to the program, whose filters stay as they were.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            import numba  # here: only a pass over many examples needs it, and it takes 0.2 s
-        except Exception:  # not installed, or built for another numpy
-            return None
-        options: dict[str, Any] = {"nogil": True, "fastmath": {"reassoc", "contract"}}
-        for cache in (True, False):  # the cache may have nowhere to live: compile each time
-            try:
-                compiled = numba.njit(SIGNATURE, cache=cache, **options)(add_pixels)
-            except Exception:
-                continue
-            return compiled  # type: ignore[no-any-return]
+    # What Numba may warn of reaches the program's own filters, as any library's warnings
+    # do (the catclf command ignores them all).
+    try:
+        import numba  # here: only a pass over many examples needs it, and it takes 0.2 s
+        from numba import types
+    except Exception:  # not installed, or built for another numpy
         return None
+    if getattr(numba.config, "DISABLE_JIT", False):  # njit would give back the Python
+        return None
+    # Read-only arrays are taken as well (a memory-mapped set, say): the kernel writes to dw
+    # alone.
+    pixels = types.Array(types.uint8, 2, "C", readonly=True)
+    values = types.Array(types.float64, 1, "C", readonly=True)
+    out = types.Array(types.float64, 1, "C")
+    signature = types.UniTuple(types.float64, 2)(pixels, values, types.float64, values, out)
+    options: dict[str, Any] = {"nogil": True, "fastmath": {"reassoc", "contract"}}
+    for cache in dict.fromkeys((_cached(numba), False)):  # a cache that fails: compile
+        try:
+            compiled = numba.njit(signature, cache=cache, **options)(add_pixels)
+        except Exception:
+            continue
+        return compiled  # type: ignore[no-any-return]
+    return None
+
+
+def _cached(numba: Any) -> bool:
+    """Whether Numba may keep its compiled code: only in this package's __pycache__, where
+    Python keeps its own compiled files, with the same trust (Numba reads its cache back
+    with pickle). Not where NUMBA_CACHE_DIR or NUMBA_CACHE_LOCATOR_CLASSES send it, nor in
+    the user's cache folder, where Numba goes when the package's folder cannot be written:
+    there the kernel is compiled anew in each process (about 0.5 s more)."""
+    if numba.config.CACHE_DIR or numba.config.CACHE_LOCATOR_CLASSES:
+        return False
+    here = Path(__file__).parent
+    folder = here / "__pycache__"
+    return os.access(folder if folder.is_dir() else here, os.W_OK)

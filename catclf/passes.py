@@ -14,7 +14,7 @@ additions in the same order whatever the number of threads, so a pass gives the 
 numbers to the bit on one thread or on eight.
 
 The compiled blocks call no BLAS, and their threads take the blocks of their lanes whatever
-BLAS does: on 2 cores, an iteration over 20,000 examples takes 13 to 15 ms, against 26 ms on
+BLAS does: on 2 cores, an iteration over 20,000 examples takes 15 to 16 ms, against 25 to 27 on
 one thread. BLAS's products are another matter. When BLAS computes each on one thread (as
 the catclf command has it), the threads of a pass share the blocks as well, and on 2 cores
 an iteration takes about two thirds of the time it takes on one thread. When BLAS runs
@@ -41,10 +41,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from catclf import fused
+from catclf import fused, parameters
 from catclf.interrupts import HELD, held
 from catclf.logistic import Array, add_block
-from catclf.parameters import cores
 
 LANES = 8  # partial sums of a pass, so at most 8 threads work one
 MIN_BLOCKS = 4  # per thread, in a pass: fewer, and starting threads costs more than it gains
@@ -56,8 +55,8 @@ class Pass:
     """The pass `logistic.optimize_blocks` takes: called as sums(v, b) with v = scale * w
     (n_x,), it returns (loss, dw (n_x,), db, m) over the examples that slices() yields.
 
-    slices() yields the images in order, in consecutive arrays of k examples ((k, 64, 64, 3)
-    or (k, n_x), uint8 pixels or float64 values), each valid until the next is taken; Y
+    slices() yields the images in order, in consecutive arrays of the uint8 pixels of k
+    examples ((k, 64, 64, 3) or (k, n_x)), each valid until the next is taken; Y
     (1, m) or (m,) holds their labels. A block never spans two slices. on_slice(k) is called
     on the caller's thread once the k examples of a slice have been used. threads: at most
     that many (None: one per core this process may use), and one unless BLAS computes
@@ -79,13 +78,13 @@ class Pass:
         self.y = np.ascontiguousarray(Y, dtype=np.float64).reshape(-1)
         self.slices, self.columns = slices, columns
         self.on_slice = on_slice
-        self.kernel = fused.pixel_kernel()
+        self.kernel = compiled_kernel()
         self.threads = threads_for(self.y.size, columns, threads, blas=self.kernel is None)
         self._workers: list[_Worker] = []
         self._broken = False
         self._stop = threading.Event()
         self._lanes = _Lanes(0)
-        self._scratch: list[dict[str, Array]] = [{} for _ in range(self.threads)]
+        self._scratch: list[dict[str, Any]] = [{} for _ in range(self.threads)]
 
     def __enter__(self) -> Pass:
         # Started while the signals are held, the threads are born holding them.
@@ -113,7 +112,7 @@ class Pass:
         start = block = 0
         v = np.ascontiguousarray(v, dtype=np.float64)
         for part in self.slices():
-            rows = np.ascontiguousarray(part.reshape(part.shape[0], -1))
+            rows = part.reshape(part.shape[0], -1)
             k = rows.shape[0]
             self._share(_Task(rows, self.y[start : start + k], v, float(b), block, settings))
             start += k
@@ -162,6 +161,7 @@ class Pass:
                 block = rows[j : j + columns]
                 y = task.y[j : j + columns]
                 if self.kernel is not None and block.dtype == np.uint8:
+                    block = _contiguous(block, columns, scratch)
                     loss, db = self.kernel(block, task.v, task.b, y, lanes.dw[lane])
                 else:
                     block = _floats(block, columns, scratch)
@@ -170,16 +170,39 @@ class Pass:
                 lanes.db[lane] += db
 
 
-def _floats(block: NDArray[Any], columns: int, scratch: dict[str, Array]) -> Array:
+def _floats(block: NDArray[Any], columns: int, scratch: dict[str, Any]) -> Array:
     """block (k, n_x) as float64: itself, or its values in the thread's buffer."""
     if block.dtype == np.float64:
         return block
+    return _copied(block, np.float64, "floats", columns, scratch)
+
+
+def _contiguous(block: NDArray[Any], columns: int, scratch: dict[str, Any]) -> NDArray[Any]:
+    """block (k, n_x) with its rows one after the other, as the compiled kernel takes them:
+    itself, or a copy in the thread's buffer (of a set given as every other image, say)."""
+    if block.flags.c_contiguous:
+        return block
+    return _copied(block, block.dtype, "pixels", columns, scratch)
+
+
+def _copied(
+    block: NDArray[Any], dtype: Any, name: str, columns: int, scratch: dict[str, Any]
+) -> NDArray[Any]:
+    """block's values as dtype in the thread's buffer of that name, made once."""
     k, n_x = block.shape
-    buffer = scratch.get("block")
+    buffer = scratch.get(name)
     if buffer is None or buffer.shape[1] != n_x:
-        buffer = scratch["block"] = np.empty((columns, n_x))
+        buffer = scratch[name] = np.empty((columns, n_x), dtype=dtype)
     np.copyto(buffer[:k], block)
     return buffer[:k]
+
+
+def compiled_kernel() -> fused.PixelKernel | None:
+    """`fused.pixel_kernel()`, with Ctrl-C and SIGTERM held while Numba is imported and
+    compiles (under a second, once per process): an import cut short would leave Numba
+    broken for the rest of the process."""
+    with held():
+        return fused.pixel_kernel()
 
 
 class _Worker:
@@ -212,7 +235,7 @@ def threads_for(m: int, columns: int, threads: int | None = None, *, blas: bool 
     computes its products with BLAS, and then takes one thread unless BLAS computes each
     product on one thread."""
     if threads is None:
-        threads = cores()
+        threads = parameters.cores()
     threads = max(1, min(threads, LANES, -(-m // columns) // MIN_BLOCKS))
     # A power of two, which shares the LANES partial sums evenly: 5 threads would take 2, 2,
     # 2, 1 and 1, and end no sooner than 4.

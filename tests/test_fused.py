@@ -3,6 +3,7 @@ hand, by finite differences and by numpy's way, and a kernel that changes nothin
 program that asks for it."""
 
 import math
+import os
 import subprocess
 import sys
 
@@ -51,14 +52,12 @@ def test_the_gradient_is_the_losss_by_finite_differences(kernel):
         step = np.zeros(5)
         step[j] = h
         assert (loss(v + step) - loss(v - step)) / (2 * h) == pytest.approx(dw[j], rel=1e-6)
+
+    def loss_at_b(b):
+        return kernel(P, v, b, y, np.zeros(5))[0]
+
     db = kernel(P, v, 0.2, y, np.zeros(5))[1]
-    assert (loss_b(kernel, P, v, y, 0.2 + h) - loss_b(kernel, P, v, y, 0.2 - h)) / (
-        2 * h
-    ) == pytest.approx(db, rel=1e-6)
-
-
-def loss_b(kernel, P, v, y, b):
-    return kernel(P, v, b, y, np.zeros(P.shape[1]))[0]
+    assert (loss_at_b(0.2 + h) - loss_at_b(0.2 - h)) / (2 * h) == pytest.approx(db, rel=1e-6)
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 4, 5, 7, 8, 64, 67])
@@ -71,9 +70,11 @@ def test_the_kernel_gives_numpys_block(kernel, k, n):
     dw, expected_dw = np.ones(n), np.ones(n)  # both add to what dw holds
     loss, db = kernel(P, v, 0.1, y, dw)
     expected_loss, expected_db = add_block(v, 0.1, P.astype(np.float64), y, expected_dw, {})
-    assert loss == pytest.approx(expected_loss, rel=1e-13)
-    assert db == pytest.approx(expected_db, rel=1e-12, abs=1e-13 * k)
-    np.testing.assert_allclose(dw, expected_dw, rtol=1e-12, atol=1e-12 * k)
+    # Sums in another order: within 1e-14 of the sizes of their terms, which are up to 1
+    # (dZ), and 255 for dw's (a pixel times dZ), of both signs.
+    assert loss == pytest.approx(expected_loss, rel=1e-14)
+    assert db == pytest.approx(expected_db, rel=1e-14, abs=1e-14 * k)
+    np.testing.assert_allclose(dw, expected_dw, rtol=1e-14, atol=1e-14 * 255 * k)
 
 
 def test_the_compiled_kernel_is_its_python(kernel):
@@ -110,7 +111,16 @@ def test_sizes_that_do_not_fit_are_refused(kernel):
             kernel(P, v, 0.0, y, dw)
 
 
-def test_a_cache_with_nowhere_to_live_still_compiles(monkeypatch):
+@pytest.fixture
+def compiled_anew():
+    """pixel_kernel compiles again in this process, and again after the test."""
+    fused._compile.cache_clear()
+    yield
+    fused._compile.cache_clear()
+
+
+@pytest.mark.usefixtures("compiled_anew")
+def test_a_cache_that_fails_still_compiles(monkeypatch):
     import numba
 
     njit = numba.njit
@@ -121,13 +131,33 @@ def test_a_cache_with_nowhere_to_live_still_compiles(monkeypatch):
         return njit(*args, **kwargs)
 
     monkeypatch.setattr(numba, "njit", no_cache)
-    monkeypatch.setattr(fused, "_made", [])
     compiled = fused.pixel_kernel()
     assert compiled is not None
     assert compiled(np.zeros((1, 1), np.uint8), np.zeros(1), 0.0, np.ones(1), np.zeros(1)) == (
         pytest.approx(math.log(2)),
         pytest.approx(-0.5),
     )
+
+
+@pytest.mark.usefixtures("compiled_anew")
+@pytest.mark.parametrize(
+    "setting, value", [("CACHE_DIR", "/tmp/elsewhere"), ("CACHE_LOCATOR_CLASSES", "Mine")]
+)
+def test_no_cache_but_the_packages_own(monkeypatch, setting, value):
+    # Numba reads its cache with pickle: catclf lets it keep one only beside Python's own
+    # compiled files, never where a setting sends it.
+    import numba
+
+    njit, caches = numba.njit, []
+
+    def seen(*args, cache=False, **kwargs):
+        caches.append(cache)
+        return njit(*args, **kwargs)
+
+    monkeypatch.setattr(numba, "njit", seen)
+    monkeypatch.setattr(numba.config, setting, value)
+    assert fused.pixel_kernel() is not None
+    assert caches == [False]
 
 
 PROBE = """
@@ -145,6 +175,18 @@ def test_asking_for_the_kernel_leaves_the_warning_filters_as_they_were():
         [sys.executable, "-c", PROBE.format(block="")], capture_output=True, text=True, check=True
     )
     assert (out.stdout, out.stderr) == ("False True\n", "")
+
+
+def test_numba_told_not_to_compile_gives_no_kernel():
+    # NUMBA_DISABLE_JIT would hand back the loop as Python: thousands of times slower.
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE.format(block="")],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "NUMBA_DISABLE_JIT": "1"},
+    )
+    assert (out.stdout, out.stderr) == ("True True\n", "")
 
 
 def test_without_numba_there_is_no_kernel_and_no_word_of_it():
