@@ -89,3 +89,50 @@ def test_the_cores_catclf_uses_are_the_fewer_of_the_processors_and_the_quota(
     monkeypatch.setattr(parameters.os, "sched_getaffinity", lambda pid: {0, 1})
     monkeypatch.setattr(parameters, "cpu_limit", lambda: limit)
     assert parameters.cores() == expected
+
+
+def test_a_limit_on_a_group_above_holds(tmp_path):
+    # A systemd slice or a pod limits the groups below it: the smallest limit binds.
+    membership, root = write_groups(
+        tmp_path,
+        "0::/pod/job\n",
+        {
+            "pod/memory.max": "1073741824\n",
+            "pod/job/memory.max": "max\n",
+            "pod/cpu.max": "50000 100000\n",
+            "pod/job/cpu.max": "200000 100000\n",
+        },
+    )
+    assert memory_limit(membership, root) == 1024**3
+    assert cpu_limit(membership, root) == 0.5
+
+
+def test_a_group_not_under_the_mount_is_the_mount_itself(tmp_path):
+    # cgroup v1 without a namespace: the process names /docker/<id>, and the container sees
+    # that group mounted as the hierarchy's root.
+    membership, root = write_groups(
+        tmp_path,
+        "4:memory:/docker/abc\n3:cpu,cpuacct:/docker/abc\n",
+        {
+            "memory/memory.limit_in_bytes": "536870912\n",
+            "cpu/cpu.cfs_quota_us": "300000\n",
+            "cpu/cpu.cfs_period_us": "100000\n",
+        },
+    )
+    assert memory_limit(membership, root) == 512 * 1024**2
+    assert cpu_limit(membership, root) == 3.0
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        {"job/cpu.max": "150000 100000 7\n", "job/memory.max": "1e9\n"},
+        {"job/cpu.max": "\u00b2 100000\n", "job/memory.max": "\u00b2\n"},
+        {"job/cpu.max": "-5 100000\n", "job/memory.max": "-1\n"},
+        {"job/cpu.max": "0 100000\n", "job/memory.max": "\n"},
+    ],
+    ids=["three numbers", "a superscript digit", "negative", "zero and empty"],
+)
+def test_junk_in_a_cgroup_file_is_no_limit(tmp_path, files):
+    membership, root = write_groups(tmp_path, "0::/job\n", files)
+    assert (cpu_limit(membership, root), memory_limit(membership, root)) == (None, None)
