@@ -37,6 +37,7 @@ import contextlib
 import itertools
 import math
 import os
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -49,7 +50,7 @@ from catclf import timestamps
 from catclf.dataset import check_label_form, checked_labels
 from catclf.errors import ClusterError, DataError, ImageError, ParameterError
 from catclf.images import CHANNELS, IMAGE_SIZE, N_X, Pixels, load_image
-from catclf.logistic import BLOCK_COLUMNS, COST_EVERY, sigmoid
+from catclf.logistic import BLOCK_COLUMNS, COST_EVERY, count_correct
 from catclf.model import Model, PathLike, Settings, batch_end
 from catclf.passes import Pass
 from catclf.progress import Progress, unwatched
@@ -194,9 +195,24 @@ def _iteration(
 ) -> _Sums:
     """The sums of one pass over the chunks at w and b: one task per chunk, then the tree;
     with count, the examples predicted right among them."""
-    [shared] = client.scatter([w], hash=False)  # once for all the tasks
+    shared = _scatter(client, w)
     tasks = [client.submit(_pass, c, shared, b, count, pure=False) for c in chunks]
     return _total(client, tasks)
+
+
+def _scatter(client: distributed.Client, w: NDArray[np.float64]) -> distributed.Future:
+    """w sent to a worker once for all the tasks of an iteration. A worker that has just
+    died may still be chosen: the scheduler, told of it within moments, chooses another
+    when asked again, and the pass then finds the chunks it held made anew (`_check_same`).
+    Where no worker can be reached, the error of the last try."""
+    for wait in (0.1, 0.3, 1.0):
+        try:
+            [shared] = client.scatter([w], hash=False)
+            return shared
+        except CommClosedError:
+            time.sleep(wait)
+    [shared] = client.scatter([w], hash=False)
+    return shared
 
 
 def _check_same(sums: _Sums, held: _Sums, origin: str, when: str) -> None:
@@ -312,8 +328,8 @@ def _correct(chunk: _Chunk, w: NDArray[np.float64], b: float) -> int:
     scaled = w * PIXEL_SCALE
     right = 0
     for j in range(0, len(chunk.y), BLOCK_COLUMNS):
-        A = sigmoid(chunk.pixels[j : j + BLOCK_COLUMNS] @ scaled + b)
-        right += int(np.sum((A > 0.5) == chunk.y[j : j + BLOCK_COLUMNS]))
+        Z = chunk.pixels[j : j + BLOCK_COLUMNS] @ scaled + b
+        right += count_correct(Z, chunk.y[j : j + BLOCK_COLUMNS])
     return right
 
 

@@ -476,3 +476,9 @@ def predict_proba(w: Array, b: float, X: Array) -> Array:
 def predict(w: Array, b: float, X: Array) -> Array:
     """(1, m) array of 1.0 where the probability exceeds 0.5, else 0.0."""
     return (predict_proba(w, b, X) > 0.5).astype(np.float64)
+
+
+def count_correct(Z: Array, Y: Array) -> int:
+    """How many of the examples with logits Z and labels Y (the same shape) `predict` gets
+    right: those whose sigmoid(z) > 0.5 is their label."""
+    return int(np.sum((sigmoid(Z) > 0.5) == Y))

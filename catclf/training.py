@@ -24,16 +24,16 @@ from catclf.logistic import (
     choose_solver,
     column_blocks,
     cost_from_z,
+    count_correct,
     initialize_with_zeros,
     optimize_blocks,
     optimize_gram,
-    sigmoid,
 )
 from catclf.memory import format_size
 from catclf.metrics import baseline_accuracy, wilson_interval
 from catclf.model import Model, Settings, save_model
 from catclf.modelfile import MAX_Z, check_target
-from catclf.passes import Pass
+from catclf.passes import Pass, compiled_kernel
 from catclf.progress import Progress, note, unwatched, warn
 
 PIXEL_SCALE = 1 / 255  # X = the pixel values / 255, as the course makes it
@@ -159,9 +159,10 @@ def streamed_note(how: Plan) -> str:
 
 def plan_notes(how: Plan, m: int) -> list[str]:
     """What a person training on m examples by plan how may want to know of it: that the
-    data is streamed, and that Numba would make each iteration of the primal loop faster."""
+    data is streamed, and that Numba, not installed, would make each iteration of the primal
+    loop faster (installed but unable to compile here, it would not: nothing is said)."""
     notes = [streamed_note(how)] if how.streamed else []
-    if how.solver == "primal" and fused.pixel_kernel() is None:
+    if how.solver == "primal" and compiled_kernel() is None and not fused.numba_installed():
         notes.append(
             f"numpy works each iteration's {m} examples; with Numba installed (pip install "
             "'catclf[fast]') an iteration takes about a quarter of the time"
@@ -517,7 +518,7 @@ def _evaluate(
         k = X_k.shape[1]
         Z = scaled @ X_k + b  # once for both: the cost and the predictions (predict's rule)
         loss += cost_from_z(Z, Y_k) * k
-        correct += int(np.sum((sigmoid(Z) > 0.5) == Y_k))
+        correct += count_correct(Z, Y_k)
         m += k
     return loss / m, correct / m
 

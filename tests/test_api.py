@@ -369,6 +369,9 @@ def test_a_primal_run_without_numba_says_what_numba_would_bring(monkeypatch, cap
     training.run(train_file, solver="primal", num_iterations=2, jobs=1)
     assert not any(hint in r.getMessage() for r in caplog.records)  # the tests have Numba
     monkeypatch.setattr(fused, "pixel_kernel", lambda: None)
+    training.run(train_file, solver="primal", num_iterations=2, jobs=1)
+    assert not any(hint in r.getMessage() for r in caplog.records)  # installed, not compiling
+    monkeypatch.setattr(fused, "numba_installed", lambda: False)
     for solver in ("gram", "primal"):
         caplog.clear()
         training.run(train_file, solver=solver, num_iterations=2, jobs=1)

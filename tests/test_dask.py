@@ -131,6 +131,35 @@ def test_the_course_set_on_the_cluster_gives_the_model_of_catclf_train(course_ru
     assert on_cluster.settings == in_memory.settings
 
 
+_REAL = {}
+
+
+def numpy_way(hidden):
+    """On a worker: its passes work their blocks as where Numba is not installed (hidden),
+    or compiled again."""
+    from catclf import fused
+
+    _REAL.setdefault("kernel", fused.pixel_kernel)
+    fused.pixel_kernel = (lambda: None) if hidden else _REAL["kernel"]
+    return fused.pixel_kernel() is None
+
+
+def test_workers_without_numba_give_the_same_model(two_workers):
+    train_set, _ = catclf.load_data()
+    images = da.from_array(train_set.images, chunks=(70, 64, 64, 3))
+    labels = da.from_array(train_set.labels, chunks=70)
+    assert set(two_workers.run(numpy_way, True).values()) == {True}
+    try:
+        on_cluster = catclf.dask.train(images, labels, num_iterations=50, client=two_workers)
+    finally:
+        assert set(two_workers.run(numpy_way, False).values()) == {False}
+    in_memory = catclf.train(train_set, num_iterations=50, solver="primal")
+    assert on_cluster.costs == pytest.approx(in_memory.costs, rel=1e-9)
+    assert on_cluster.final_cost == pytest.approx(in_memory.final_cost, rel=1e-9)
+    np.testing.assert_allclose(on_cluster.w, in_memory.w, rtol=1e-9, atol=1e-12)
+    assert on_cluster.train_accuracy == in_memory.train_accuracy
+
+
 def test_each_iteration_is_one_task_per_chunk_on_both_workers(course_runs):
     _, _, tasks = course_runs
     passes = [t for t in tasks if task_name(t["key"]) == "_pass"]
@@ -396,6 +425,28 @@ def test_a_worker_killed_mid_run_ends_it_with_one_clear_error(two_workers):
     assert said.endswith(" of 50; no model was made")
     assert "\n" not in said
     assert len(iterations) < 50
+
+
+def test_a_worker_chosen_for_w_as_it_dies_is_passed_over(two_workers, monkeypatch):
+    # The scheduler may choose a worker killed a moment before, for the w of an iteration:
+    # asked again, it chooses one alive, and the run goes on (or, had the dead one held
+    # images, ends with the error above).
+    from distributed.comm import CommClosedError
+
+    scatter, failed = two_workers.scatter, []
+
+    def once_closed(*args, **kwargs):
+        if not failed:
+            failed.append(True)
+            raise CommClosedError("in <TCP (closed) ConnectionPool.scatter>: Stream is closed")
+        return scatter(*args, **kwargs)
+
+    monkeypatch.setattr(two_workers, "scatter", once_closed)
+    train_set, _ = catclf.load_data()
+    images = da.from_array(train_set.images, chunks=(105, 64, 64, 3))
+    on_cluster = catclf.dask.train(images, train_set.labels, num_iterations=1, client=two_workers)
+    assert failed == [True]
+    assert on_cluster.costs == pytest.approx(COSTS[:1], abs=5e-7)
 
 
 def test_without_a_client_the_error_says_to_connect_one():

@@ -9,6 +9,7 @@ from catclf.logistic import (
     block_sums,
     choose_solver,
     cost_from_z,
+    count_correct,
     initialize_with_zeros,
     optimize,
     optimize_blocks,
@@ -647,3 +648,11 @@ def test_descent_on_the_course_images_as_pixels(course_xy):
     np.testing.assert_array_equal(
         predict(params["w"], params["b"], X), predict(ref_params["w"], ref_params["b"], X)
     )
+
+
+def test_count_correct_is_predicts_rule():
+    # sigmoid(0) is 0.5, not above it: class 0, right for a 0 and wrong for a 1; so is a
+    # logit too small to move sigmoid off 0.5. -1 gives class 0 and 2 class 1, both right.
+    Z = np.array([[0.0, 0.0, 1e-300, -1.0, 2.0]])
+    Y = np.array([[0.0, 1.0, 1.0, 0.0, 1.0]])
+    assert count_correct(Z, Y) == 3
