@@ -170,30 +170,27 @@ print(kernel is None, warnings.filters == filters)
 """
 
 
-def test_asking_for_the_kernel_leaves_the_warning_filters_as_they_were():
+def probe(block="", **environment):
+    """In a new process: whether there is no kernel, whether the warning filters are as they
+    were before it was asked for, and what went to stderr."""
     out = subprocess.run(
-        [sys.executable, "-c", PROBE.format(block="")], capture_output=True, text=True, check=True
+        [sys.executable, "-c", PROBE.format(block=block)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **environment},
     )
-    assert (out.stdout, out.stderr) == ("False True\n", "")
+    return out.stdout, out.stderr
+
+
+def test_asking_for_the_kernel_leaves_the_warning_filters_as_they_were():
+    assert probe() == ("False True\n", "")
 
 
 def test_numba_told_not_to_compile_gives_no_kernel():
     # NUMBA_DISABLE_JIT would hand back the loop as Python: thousands of times slower.
-    out = subprocess.run(
-        [sys.executable, "-c", PROBE.format(block="")],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "NUMBA_DISABLE_JIT": "1"},
-    )
-    assert (out.stdout, out.stderr) == ("True True\n", "")
+    assert probe(NUMBA_DISABLE_JIT="1") == ("True True\n", "")
 
 
 def test_without_numba_there_is_no_kernel_and_no_word_of_it():
-    out = subprocess.run(
-        [sys.executable, "-c", PROBE.format(block="sys.modules['numba'] = None")],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert (out.stdout, out.stderr) == ("True True\n", "")
+    assert probe("sys.modules['numba'] = None") == ("True True\n", "")
