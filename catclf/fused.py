@@ -2,12 +2,12 @@
 
 `logistic.add_block` takes a block of examples as float64 rows, so a pass over uint8 pixels
 first turns each block into float64 (8 bytes written for each pixel read) and then reads
-those floats twice, once for z and once for dw: on 2 cores that is 54 to 59 ms for 20,000
+those floats twice, once for z and once for dw: on 2 cores that is 52 to 59 ms for 20,000
 images, and on one thread a third of it is the turning into floats. `add_pixels` does the
 same arithmetic in one loop compiled to machine code: four examples at a time, each pixel
 is read as a byte, turned into a float in a register and used for z, then, once dZ is known,
 for dw while its row is still in the core's own cache. An iteration over the same images
-takes 15 ms on 2 cores, 25 to 27 ms on one, where reading the bytes alone takes 8 to 9.
+takes 15 to 16 ms on 2 cores, 25 to 27 ms on one, where reading the bytes alone takes 7 to 9.
 
 Numba is an optional extra (`pip install 'catclf[fast]'`): without it, or where it cannot
 compile, `pixel_kernel()` returns None and a pass does the same arithmetic with numpy and
