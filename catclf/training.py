@@ -33,7 +33,7 @@ from catclf.memory import format_size
 from catclf.metrics import baseline_accuracy, wilson_interval
 from catclf.model import Model, Settings, save_model
 from catclf.modelfile import MAX_Z, check_target
-from catclf.passes import Pass, compiled_kernel
+from catclf.passes import Pass
 from catclf.progress import Progress, note, unwatched, warn
 
 PIXEL_SCALE = 1 / 255  # X = the pixel values / 255, as the course makes it
@@ -162,7 +162,7 @@ def plan_notes(how: Plan, m: int) -> list[str]:
     data is streamed, and that Numba, not installed, would make each iteration of the primal
     loop faster (installed but unable to compile here, it would not: nothing is said)."""
     notes = [streamed_note(how)] if how.streamed else []
-    if how.solver == "primal" and compiled_kernel() is None and not fused.numba_installed():
+    if how.solver == "primal" and not fused.numba_installed():
         notes.append(
             f"numpy works each iteration's {m} examples; with Numba installed (pip install "
             "'catclf[fast]') an iteration takes about a quarter of the time"
@@ -392,7 +392,7 @@ def _fit(
 
             scale = 1.0
         else:
-            # The pixels themselves, made float64 a block at a time: X is never formed.
+            # The pixels themselves, a block at a time (`catclf.passes`): X is never formed.
             train_blocks, scale = pixels_of(fit_set), PIXEL_SCALE
             with _pass(fit_set, how, counted) as sums:
                 params, _, costs = optimize_blocks(

@@ -69,6 +69,20 @@ def one_blas_thread():
         yield
 
 
+@pytest.fixture
+def passes_made(monkeypatch):
+    """The Passes that training makes, in order, on a machine of 2 cores."""
+    made = []
+
+    def spied(*args, **kwargs):
+        made.append(passes.Pass(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(training, "Pass", spied)
+    monkeypatch.setattr(parameters, "cores", lambda: 2)
+    return made
+
+
 def pass_threads():
     """The threads of passes, by name."""
     return [t for t in threading.enumerate() if t.name.startswith("catclf-pass")]
@@ -244,7 +258,7 @@ def test_the_threads_keep_the_callers_numpy_error_settings(monkeypatch):
 
 
 @pytest.mark.usefixtures("one_blas_thread", "way")
-def test_training_on_two_threads_is_the_course_descent(monkeypatch):
+def test_training_on_two_threads_is_the_course_descent(passes_made):
     # catclf.train's loop on 600 images in memory, its pass on two threads, against the
     # course's own code on X = pixels / 255: every cost, w and b.
     images, Y = pixels(600, n_x=12288, seed=4)
@@ -253,20 +267,12 @@ def test_training_on_two_threads_is_the_course_descent(monkeypatch):
     params, _, _ = optimize(
         np.zeros((12288, 1)), 0.0, X, Y, 30, 0.002, callback=lambda i, c: seen.append(c)
     )
-    made = []
-
-    def spied(*args, **kwargs):
-        made.append(passes.Pass(*args, **kwargs))
-        return made[-1]
-
-    monkeypatch.setattr(training, "Pass", spied)
-    monkeypatch.setattr(parameters, "cores", lambda: 2)
     data = Dataset(images.reshape(600, 64, 64, 3), Y.reshape(-1).astype(int))
     watched = Watched()
     run = training.fit(
         data, learning_rate=0.002, num_iterations=30, solver="primal", progress=watched
     )
-    assert [p.threads for p in made] == [2]
+    assert [p.threads for p in passes_made] == [2]
     assert seen[-1] < seen[0] - 0.04  # learning: the comparison means something
     np.testing.assert_allclose(watched.costs(), seen, rtol=1e-9, atol=0)
     np.testing.assert_allclose(run.model.w, params["w"], rtol=1e-9, atol=1e-12)
@@ -274,19 +280,11 @@ def test_training_on_two_threads_is_the_course_descent(monkeypatch):
     assert pass_threads() == []
 
 
-def test_a_memory_limit_leaves_a_pass_one_thread_per_core(monkeypatch):
+def test_a_memory_limit_leaves_a_pass_one_thread_per_core(passes_made):
     # 4,096 images in blocks of 64 would keep 8 threads busy, and 4 GB leaves room for the
     # buffers of 8: still one thread per core (the command's default limit is a quarter of
     # the memory).
     images, Y = pixels(4096, n_x=12288, seed=5)
-    made = []
-
-    def spied(*args, **kwargs):
-        made.append(passes.Pass(*args, **kwargs))
-        return made[-1]
-
-    monkeypatch.setattr(training, "Pass", spied)
-    monkeypatch.setattr(parameters, "cores", lambda: 2)
     data = Dataset(images.reshape(4096, 64, 64, 3), Y.reshape(-1).astype(int))
     training.fit(data, num_iterations=1, solver="primal", memory_limit="4GB")
-    assert [p.threads for p in made] == [2]
+    assert [p.threads for p in passes_made] == [2]
